@@ -1,0 +1,54 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates its own virtualenv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+IMGAUG_VENV ?= .venv-imgaug
+PYTEST_ARGS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install test test-imgaug lint format demo bench docs clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug" $(PYTEST_ARGS)
+
+# The optional imgaug backend needs numpy<2, so its tests run in a virtualenv of their own.
+$(IMGAUG_VENV)/.installed: pyproject.toml
+	test -x $(IMGAUG_VENV)/bin/python || $(PYTHON) -m venv $(IMGAUG_VENV)
+	$(IMGAUG_VENV)/bin/python -m pip install -q --upgrade pip
+	$(IMGAUG_VENV)/bin/python -m pip install -q -e ".[dev,imgaug]"
+	touch $@
+
+test-imgaug: $(IMGAUG_VENV)/.installed
+	$(IMGAUG_VENV)/bin/python -m pytest -m imgaug $(PYTEST_ARGS)
+
+demo: install
+	$(VENV)/bin/abyssexp demo --scratch ./demo-scratch
+
+bench: install
+	$(PY) benchmarks/bench_cli.py
+	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_augment.py
+	$(PY) benchmarks/bench_train.py
+
+docs: install
+	$(PY) -m abyssexp.schemas.docs > docs/params.md
+	$(PY) -m abyssexp.cli.docs > docs/cli.md
+
+clean:
+	rm -rf $(VENV) $(IMGAUG_VENV) demo-scratch .pytest_cache .ruff_cache

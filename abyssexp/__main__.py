@@ -1,0 +1,5 @@
+"""``python -m abyssexp``."""
+
+from abyssexp.cli.app import main
+
+main()

@@ -1,0 +1,103 @@
+"""Atomic file writes: a temporary name in the same folder, fsync, rename.
+
+A kill at any moment leaves either the old file or the new one, never a torn one: ``os.replace``
+is atomic within one file system, and the fsync before it makes sure the new bytes are on disk
+before the name points at them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry so a rename inside it survives a power cut."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(target: Path | str) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it is fsynced and renamed over it.
+
+    Use this for writers that want a path (Keras ``model.save``, ``shutil.copy``). On an exception
+    the temporary file is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(target: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(target: Path | str, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_json(target: Path | str, data: Any, *, indent: int | None = 2) -> None:
+    """Serialise ``data`` as JSON and write it atomically; every JSON file abyssexp writes goes here."""
+    text = json.dumps(data, indent=indent, sort_keys=False, default=_json_default)
+    atomic_write_text(target, text + "\n")
+
+
+def atomic_copy(source: Path | str, target: Path | str) -> None:
+    """Copy ``source`` to ``target`` atomically (the target never exists half-copied)."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def atomic_update_json(target: Path | str, update: Callable[[dict[str, Any]], None]) -> dict:
+    """Read a JSON object (or ``{}``), let ``update`` change it in place, write it back atomically.
+
+    Callers that may race with another process take a lock around this (see ``locks``).
+    """
+    target = Path(target)
+    data: dict[str, Any] = json.loads(target.read_text()) if target.exists() else {}
+    update(data)
+    atomic_write_json(target, data)
+    return data
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")

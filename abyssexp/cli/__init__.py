@@ -1,0 +1,5 @@
+"""The ``abyssexp`` command line: thin Typer commands over the core."""
+
+from abyssexp.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,94 @@
+"""The Typer application and its error boundary.
+
+One place maps failures to exit codes: ``InvalidInputError`` → 2 (one line per problem),
+any other ``AbyssExpError`` → 1 (one red line), Ctrl-C → 130. ``--debug`` (or ``ABYSSEXP_DEBUG=1``)
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from abyssexp.errors import AbyssExpError, InvalidInputError
+
+_DEBUG = {"on": False}
+
+
+def debug_enabled() -> bool:
+    return _DEBUG["on"] or os.environ.get("ABYSSEXP_DEBUG", "") not in ("", "0")
+
+
+class ErrorBoundaryGroup(TyperGroup):
+    """Turns abyssexp errors into one clear line and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from abyssexp.cli.console import error_line
+
+        try:
+            return super().invoke(ctx)
+        except InvalidInputError as exc:
+            if debug_enabled():
+                raise
+            for line in exc.problems:
+                error_line(line)
+            raise typer.Exit(exc.exit_code) from None
+        except AbyssExpError as exc:
+            if debug_enabled():
+                raise
+            error_line(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            # A file-system failure (disk full, permissions) is still one line, not a traceback.
+            if debug_enabled():
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            error_line(f"{where}{exc.strerror or exc}; rerun with --debug for the traceback")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            if debug_enabled():
+                raise
+            error_line("interrupted")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=ErrorBoundaryGroup,
+    name="abyssexp",
+    help="Train Keras image classifiers from COCO datasets and keep every experiment in order.\n\n"
+    "Experiments live in <scratch>/<project>/<type>/<NNN>.<dataset-info>.<info>... "
+    "(see `abyssexp config`).",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")
+    ] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
+def _register() -> None:
+    # Command modules import only the core they need at call time, so --help stays fast.
+    from abyssexp.cli import experiments_cmd  # noqa: F401
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - outside a command
+        sys.exit(130)

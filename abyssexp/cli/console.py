@@ -1,0 +1,30 @@
+"""The one UI facade: Rich consoles for results (stdout) and diagnostics (stderr)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """Plain JSON on stdout (no colour, no wrapping) for scripts."""
+    print(json.dumps(data, indent=2, default=str))
+
+
+def error_line(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+
+
+def human_bytes(size: float | None) -> str:
+    if size is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(size) < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"  # pragma: no cover

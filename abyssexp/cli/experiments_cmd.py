@@ -1,0 +1,313 @@
+"""``new``, ``list``, ``show``, ``schema``, ``config``: the experiment convention at the prompt.
+
+None of these import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from abyssexp.cli.app import app
+from abyssexp.cli.console import human_bytes, out, print_json
+from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, StoreOption, scratch_root
+
+
+@app.command("config")
+def config_command(
+    scratch: ScratchOption = None, store: StoreOption = None, json_output: JsonOption = False
+) -> None:
+    """Show the resolved scratch and store roots and where each value came from."""
+    from abyssexp.config import resolve_roots
+
+    roots = resolve_roots(scratch, store)
+    data = {
+        "scratch": {"path": str(roots.scratch.path), "source": roots.scratch.source},
+        "store": {"path": str(roots.store.path), "source": roots.store.source},
+        "config_file": str(roots.config_file),
+        "config_file_exists": roots.config_file.is_file(),
+    }
+    if json_output:
+        print_json(data)
+        return
+    from rich.table import Table
+
+    table = Table("root", "path", "from", title="abyssexp roots")
+    table.add_row("scratch", data["scratch"]["path"], data["scratch"]["source"])
+    table.add_row("store", data["store"]["path"], data["store"]["source"])
+    out.print(table)
+    exists = "exists" if data["config_file_exists"] else "not present"
+    out.print(f"config file: {roots.config_file} ({exists})")
+
+
+@app.command("new")
+def new_command(
+    project: Annotated[str, typer.Argument(help="Project, e.g. cctv-ml-experiments.")],
+    experiment_type: Annotated[str, typer.Argument(help="Experiment type, e.g. fault-detection.")],
+    dataset_info: Annotated[str, typer.Argument(help="Dataset shorthand, e.g. pjm-swc.")],
+    infos: Annotated[
+        list[str] | None, typer.Argument(help="More name parts, e.g. lr5e-4 xception.")
+    ] = None,
+    train: Annotated[
+        Path | None, typer.Option("--train", help="Training COCO file (copied).")
+    ] = None,
+    val: Annotated[
+        Path | None, typer.Option("--val", help="Validation COCO file (copied).")
+    ] = None,
+    make_datasets: Annotated[
+        Path | None, typer.Option("--make-datasets", help="Script that rebuilds the datasets.")
+    ] = None,
+    set_: SetOption = None,
+    from_ref: Annotated[
+        str | None, typer.Option("--from", help="Start from another experiment's params (REF).")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="The purpose, written to readme.txt.")] = "",
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a numbered experiment: NNN.DATASET_INFO.INFO... with datasets/, logs/, models/,
+    testing/ and readme.txt. Prints its path as the last line."""
+    from abyssexp.experiment.create import NewExperimentRequest, create_experiment
+    from abyssexp.schemas.resolve import parse_set_options
+
+    created = create_experiment(
+        NewExperimentRequest(
+            scratch=scratch_root(scratch),
+            project=project,
+            experiment_type=experiment_type,
+            dataset_info=dataset_info,
+            infos=infos or [],
+            train=train,
+            val=val,
+            make_datasets=make_datasets,
+            overrides=parse_set_options(set_ or []),
+            parent_ref=from_ref,
+            note=note,
+            command_line=["abyssexp", *sys.argv[1:]],
+        )
+    )
+    if json_output:
+        print_json(created.to_json())
+        return
+    parent = f" from {created.parent}" if created.parent else ""
+    typer.echo(
+        f"created {created.project}/{created.experiment_type}/{created.name}{parent}", err=True
+    )
+    typer.echo(str(created.path))
+
+
+def _status_style(status: str) -> str:
+    return {
+        "completed": "green",
+        "running": "cyan",
+        "failed": "red",
+        "crashed": "bold red",
+        "interrupted": "yellow",
+        "new": "dim",
+    }.get(status, "")
+
+
+@app.command("list")
+def list_command(
+    project: Annotated[str | None, typer.Argument(help="Project (glob patterns allowed).")] = None,
+    experiment_type: Annotated[
+        str | None, typer.Argument(help="Experiment type (globs allowed).")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only these statuses (comma-separated).")
+    ] = None,
+    sort: Annotated[
+        str,
+        typer.Option("--sort", help="created, name, number, status, best; prefix - to reverse."),
+    ] = "name",
+    changed: Annotated[
+        bool,
+        typer.Option("--changed", help="Add a column for every param that differs between rows."),
+    ] = False,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="KEY=VALUE on params (training.lr=0.001) or record fields."),
+    ] = None,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show every experiment at a glance: status, epochs, best metric, tests, promotion, note."""
+    from abyssexp.experiment.listing import changed_columns, filter_rows
+    from abyssexp.experiment.registry import list_experiments
+
+    root = scratch_root(scratch)
+    rows = list_experiments(root, project, experiment_type, status=status, sort=sort)
+    if filter_:
+        rows = filter_rows(rows, filter_)
+    extra: list[str] = changed_columns(rows) if changed else []
+    if json_output:
+        print_json(rows)
+        return
+    if csv_output:
+        _print_csv(rows, extra)
+        return
+    if not rows:
+        where = "/".join(p for p in (project, experiment_type) if p) or str(root)
+        out.print(f"no experiments under {where} (scratch: {root})")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"experiments in {root}", expand=False)
+    for column in (
+        "experiment",
+        "status",
+        "created",
+        "epochs",
+        "best",
+        "tests",
+        "promoted",
+        "disk",
+    ):
+        table.add_column(column, overflow="fold")
+    for column in extra:
+        table.add_column(column, overflow="fold")
+    table.add_column("note", overflow="ellipsis", max_width=40)
+    for row in rows:
+        epochs = f"{row['epochs_done']}/{row['epochs_total'] or '?'}"
+        best = (
+            f"{row['best_metric']}={row['best_value']:.4g}@{row['best_epoch']}"
+            if row["best_value"] is not None
+            else "-"
+        )
+        tests = (
+            ", ".join(
+                f"{cond}:{metrics.get('accuracy', float('nan')):.3f}"
+                for cond, metrics in sorted(row["tests"].items())
+            )
+            or "-"
+        )
+        promoted = ("yes " + ",".join(row["aliases"])).strip() if row["promoted"] else "-"
+        style = _status_style(row["status"])
+        table.add_row(
+            f"{row['project']}/{row['type']}/{row['name']}",
+            f"[{style}]{row['status']}[/]" if style else row["status"],
+            (row["created"] or "-").replace("T", " ").removesuffix("Z"),
+            epochs,
+            best,
+            tests,
+            promoted,
+            human_bytes(row["disk_bytes"]),
+            *[_cell(row["changed"].get(c)) for c in extra],
+            row["note"],
+        )
+    out.print(table)
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else (json.dumps(value) if not isinstance(value, str) else value)
+
+
+def _print_csv(rows: list[dict[str, Any]], extra: list[str]) -> None:
+    import csv
+
+    columns = [
+        "project",
+        "type",
+        "name",
+        "status",
+        "created",
+        "epochs_done",
+        "epochs_total",
+        "best_metric",
+        "best_value",
+        "best_epoch",
+        "promoted",
+        "disk_bytes",
+        "note",
+    ]
+    writer = csv.writer(sys.stdout)
+    writer.writerow(columns + extra + ["tests"])
+    for row in rows:
+        writer.writerow(
+            [row.get(c) for c in columns]
+            + [_cell(row["changed"].get(c)) for c in extra]
+            + [json.dumps(row["tests"])]
+        )
+
+
+@app.command("show")
+def show_command(
+    ref: Annotated[
+        str, typer.Argument(help="Experiment: folder, PROJECT/TYPE/NNN or PROJECT/TYPE/NAME.")
+    ],
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show an experiment: record, params that differ from the defaults (and from the parent),
+    provenance and folder contents."""
+    from abyssexp.experiment.show import describe_experiment
+
+    info = describe_experiment(ref, scratch_root(scratch))
+    if json_output:
+        print_json(info)
+        return
+    from rich.table import Table
+
+    record = info["record"]
+    out.print(f"[bold]{info['path']}[/]")
+    table = Table("field", "value", title="record", show_header=False)
+    for key in (
+        "status",
+        "created",
+        "user",
+        "parent",
+        "epochs_done",
+        "epochs_total",
+        "best",
+        "tests",
+        "promotions",
+        "note",
+        "error",
+    ):
+        if record.get(key) not in (None, "", [], {}):
+            table.add_row(key, _cell(record[key]))
+    out.print(table)
+    params = Table("param", "value", "default", "parent", title="params that differ")
+    for key, entry in info["params_changed"].items():
+        marker = "[yellow]" if entry.get("differs_from_parent") else ""
+        params.add_row(
+            f"{marker}{key}",
+            _cell(entry["value"]),
+            _cell(entry["default"]),
+            _cell(entry.get("parent")),
+        )
+    out.print(params if info["params_changed"] else "params: all defaults")
+    git = info["provenance"].get("git", {})
+    if git:
+        dirty = " (dirty)" if git.get("dirty") else ""
+        out.print(f"git: {git.get('commit') or git.get('note')}{dirty} {git.get('branch') or ''}")
+    files = Table("folder", "files", "size", title="contents")
+    for folder, entry in info["contents"].items():
+        files.add_row(
+            folder,
+            ", ".join(entry["files"][:8]) + (" ..." if len(entry["files"]) > 8 else ""),
+            human_bytes(entry["bytes"]),
+        )
+    out.print(files)
+
+
+@app.command("schema")
+def schema_command(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print docs/params.md instead.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of params.json."""
+    if markdown:
+        from abyssexp.schemas.docs import render_params_markdown
+
+        typer.echo(render_params_markdown(), nl=False)
+        return
+    from abyssexp.schemas.params import Params
+
+    print_json(Params.model_json_schema())

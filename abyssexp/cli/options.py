@@ -1,0 +1,47 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ScratchOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--scratch",
+        help="Scratch root (default: $ABYSSEXP_SCRATCH, the config file, /mnt/pond/scratch).",
+        show_default=False,
+    ),
+]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Permanent store root (default: $ABYSSEXP_STORE, the config file, /mnt/pond/models).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a param: section.field=VALUE (VALUE is JSON or a Python literal, else a "
+        "string). Repeatable.",
+        show_default=False,
+    ),
+]
+
+
+def scratch_root(scratch: Path | None) -> Path:
+    from abyssexp.config import resolve_roots
+
+    return resolve_roots(scratch=scratch).scratch.path
+
+
+def store_root(store: Path | None) -> Path:
+    from abyssexp.config import resolve_roots
+
+    return resolve_roots(store=store).store.path

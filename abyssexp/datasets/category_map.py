@@ -1,0 +1,127 @@
+"""Category maps: ``{"category_id": logit}``, inline, from a file, or built by name/supercategory.
+
+Many-to-one maps collapse a label hierarchy (lakeland_terrier, labrador → dog); the number of classes
+is the number of distinct logits, which must be exactly ``0..K-1``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from abyssexp.errors import DatasetError
+
+
+def build_category_map(
+    categories: Sequence[Mapping[str, Any]], by: str, source: str = "COCO file"
+) -> dict[str, int]:
+    """One logit per category name (``by="category"``) or supercategory, names sorted."""
+    if not categories:
+        raise DatasetError(f"{source}: no categories to build a map from (map_by={by})")
+    if by == "category":
+        keys = {c["id"]: str(c["name"]) for c in categories}
+    elif by == "supercategory":
+        missing = [c["id"] for c in categories if not c.get("supercategory")]
+        if missing:
+            raise DatasetError(
+                f"{source}: categories {missing[:5]} have no supercategory; use map_by=category "
+                "or give a category_map"
+            )
+        keys = {c["id"]: str(c["supercategory"]) for c in categories}
+    else:
+        raise DatasetError(f"map_by must be 'category' or 'supercategory'. Received: {by!r}")
+    logits = {name: i for i, name in enumerate(sorted(set(keys.values())))}
+    return {str(cid): logits[name] for cid, name in sorted(keys.items())}
+
+
+def read_map_value(
+    value: Mapping[str, Any] | str | Path, base_dir: Path | None, what: str
+) -> tuple[dict[str, Any], str]:
+    """Return the raw map and a description of where it came from (for messages)."""
+    if isinstance(value, Mapping):
+        return dict(value), f"{what} (inline)"
+    path = Path(value)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{what} {path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            f"{what} {path}: not valid JSON (line {exc.lineno}: {exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise DatasetError(f'{what} {path}: must be a JSON object {{"category_id": logit}}')
+    return data, f"{what} {path}"
+
+
+def validate_logits(mapping: Mapping[str, Any], source: str) -> dict[str, int]:
+    """Values must be integers covering exactly 0..K-1."""
+    result: dict[str, int] = {}
+    for key, value in mapping.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DatasetError(
+                f"{source}: value for {key!r} must be an integer logit. Received: {value!r}"
+            )
+        if value < 0:
+            raise DatasetError(f"{source}: logit for {key!r} is negative ({value})")
+        result[str(key)] = value
+    if not result:
+        raise DatasetError(f"{source}: the map is empty")
+    logits = sorted(set(result.values()))
+    expected = list(range(len(logits)))
+    if logits != expected:
+        missing = sorted(set(range(max(logits) + 1)) - set(logits))
+        raise DatasetError(
+            f"{source}: logits must be exactly 0..{len(logits) - 1}; missing {missing} "
+            f"(values: {logits})"
+        )
+    return result
+
+
+def load_category_map(
+    value: Mapping[str, Any] | str | Path,
+    categories: Sequence[Mapping[str, Any]],
+    base_dir: Path | None = None,
+    coco_source: str = "the COCO file",
+) -> dict[int, int]:
+    """Validate a category map against a COCO file's categories; keys become ints."""
+    raw, source = read_map_value(value, base_dir, "category map")
+    checked = validate_logits(raw, source)
+    known = {int(c["id"]) for c in categories}
+    result: dict[int, int] = {}
+    for key, logit in checked.items():
+        try:
+            category_id = int(key)
+        except ValueError:
+            raise DatasetError(f"{source}: key {key!r} is not a category id") from None
+        if category_id not in known:
+            raise DatasetError(
+                f"{source}: category id {category_id} is not in {coco_source} "
+                f"(known: {', '.join(map(str, sorted(known)))})"
+            )
+        result[category_id] = logit
+    return result
+
+
+def class_names_for(
+    mapping: Mapping[int, int], categories: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """A name per logit: the category name, or the shared supercategory when a map collapses
+    several categories (else their names joined with '+')."""
+    by_id = {int(c["id"]): c for c in categories}
+    names = []
+    for logit in range(len(set(mapping.values()))):
+        members = [by_id[cid] for cid, value in sorted(mapping.items()) if value == logit]
+        if len(members) == 1:
+            names.append(str(members[0]["name"]))
+            continue
+        supers = {str(m.get("supercategory") or "") for m in members}
+        if len(supers) == 1 and "" not in supers:
+            names.append(supers.pop())
+        else:
+            names.append("+".join(str(m["name"]) for m in members))
+    return names

@@ -1,0 +1,1 @@
+"""The scratch convention as code: layout, names, numbering, records, references, listing."""

@@ -1,0 +1,220 @@
+"""``abyssexp new``: claim a number, lay out the folder, write params, readme, record, provenance.
+
+Everything that can be checked is checked before a number is claimed (names, ``--set`` values, the
+dataset files). Anything that still fails afterwards removes the half-made folder and its claim: a
+failed ``new`` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text
+from abyssexp.errors import InvalidInputError
+from abyssexp.experiment import layout
+from abyssexp.experiment.naming import format_name, validate_part
+from abyssexp.experiment.numbering import claim_next_number, release_claim
+from abyssexp.experiment.provenance import collect_provenance, current_user
+from abyssexp.experiment.record import RECORD_VERSION, utc_now, write_record
+from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.schemas.params import Params
+from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
+from abyssexp.templates import render_template
+
+
+@dataclass(frozen=True)
+class NewExperimentRequest:
+    scratch: Path
+    project: str
+    experiment_type: str
+    dataset_info: str
+    infos: Sequence[str] = ()
+    train: Path | None = None
+    val: Path | None = None
+    make_datasets: Path | None = None
+    overrides: Sequence[tuple[str, Any]] = ()
+    parent_ref: str | None = None
+    note: str = ""
+    command_line: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class NewExperiment:
+    path: Path
+    project: str
+    experiment_type: str
+    number: int
+    name: str
+    parent: str | None
+    params: Params
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "project": self.project,
+            "type": self.experiment_type,
+            "number": self.number,
+            "name": self.name,
+            "parent": self.parent,
+        }
+
+
+def _copy_plan(request: NewExperimentRequest, parent_root: Path | None) -> dict[str, Path]:
+    """Which files go into ``datasets/``: given files win over the parent's copies."""
+    plan: dict[str, Path] = {}
+    if parent_root is not None:
+        for name in (layout.TRAIN_COCO, layout.VAL_COCO, layout.MAKE_DATASETS):
+            candidate = parent_root / layout.DATASETS_DIR / name
+            if candidate.is_file():
+                plan[name] = candidate
+    for name, given in (
+        (layout.TRAIN_COCO, request.train),
+        (layout.VAL_COCO, request.val),
+        (layout.MAKE_DATASETS, request.make_datasets),
+    ):
+        if given is not None:
+            if not given.is_file():
+                raise InvalidInputError(f"{given}: file not found (given for {name})")
+            plan[name] = given
+    return plan
+
+
+def _dataset_params(
+    request: NewExperimentRequest, base: dict[str, Any], parent_root: Path | None
+) -> dict[str, Any]:
+    """Point params at the copies in ``datasets/`` and remember where the images are."""
+    dataset = dict(base.get("dataset", {}))
+    image_dir = dataset.get("image_dir")
+    image_dirs: dict[str, str] = {}
+    if isinstance(image_dir, dict):
+        image_dirs.update(image_dir)
+    elif isinstance(image_dir, str) and parent_root is not None:
+        image_dirs = {"train": image_dir, "val": image_dir}
+        image_dir = None
+    for split, given, name in (
+        ("train", request.train, layout.TRAIN_COCO),
+        ("val", request.val, layout.VAL_COCO),
+    ):
+        if given is not None:
+            dataset[split] = f"{layout.DATASETS_DIR}/{name}"
+            image_dirs[split] = str(given.resolve().parent)
+    if isinstance(image_dir, str) and parent_root is None:
+        dataset["image_dir"] = image_dir  # one folder given by the user wins
+    elif image_dirs:
+        dataset["image_dir"] = image_dirs
+    return {**base, "dataset": dataset}
+
+
+def create_experiment(request: NewExperimentRequest) -> NewExperiment:
+    """Create a numbered experiment folder; see the module docstring for the guarantees."""
+    project = validate_part(request.project, "project")
+    experiment_type = validate_part(request.experiment_type, "experiment type")
+    parts = [validate_part(request.dataset_info, "dataset info")]
+    parts += [validate_part(info, f"info {i + 1}") for i, info in enumerate(request.infos)]
+
+    parent_root: Path | None = None
+    base: dict[str, Any] = {}
+    parent_name: str | None = None
+    if request.parent_ref:
+        parent = resolve_ref(request.parent_ref, request.scratch)
+        parent_root = parent.root
+        base = load_params_file(parent.params)
+        parent_project, parent_type = split_location(parent)
+        parent_name = f"{parent_project}/{parent_type}/{parent.name}"
+
+    plan = _copy_plan(request, parent_root)
+    base = _dataset_params(request, base, parent_root)
+    params = resolve_params(base, request.overrides)
+    params = _prepare_dataset(params, plan)
+
+    type_dir = request.scratch / project / experiment_type
+    try:
+        type_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"{type_dir}: cannot create the experiment type folder ({exc.strerror}); "
+            "check the scratch root (`abyssexp config`)"
+        ) from None
+    number, claim = claim_next_number(type_dir)
+    name = format_name(number, parts)
+    root = type_dir / name
+    try:
+        root.mkdir()
+        paths = layout.ExperimentPaths(root)
+        for folder in (paths.datasets, paths.logs, paths.models, paths.testing):
+            folder.mkdir()
+        for target_name, source in plan.items():
+            atomic_copy(source, paths.datasets / target_name)
+        atomic_write_json(paths.params, params_to_json(params))
+        command_line = list(request.command_line or sys.argv)
+        provenance, diff = collect_provenance(command_line)
+        atomic_write_json(paths.provenance, {"new": provenance})
+        if diff:
+            atomic_write_text(paths.git_diff, diff)
+        created = utc_now()
+        atomic_write_text(
+            paths.readme,
+            render_template(
+                "readme.txt",
+                {
+                    "name": name,
+                    "underline": "=" * len(name),
+                    "project": project,
+                    "experiment_type": experiment_type,
+                    "number": number,
+                    "created": created,
+                    "user": current_user(),
+                    "host": socket.gethostname(),
+                    "parent": parent_name or "(none)",
+                    "command_line": shlex.join(command_line),
+                    "note": request.note or "(no purpose given: pass --note)",
+                    "train": params.dataset.train or "(none)",
+                    "val": params.dataset.val or "(none)",
+                },
+            ),
+        )
+        write_record(
+            paths.record,
+            {
+                "record_version": RECORD_VERSION,
+                "project": project,
+                "type": experiment_type,
+                "name": name,
+                "number": number,
+                "created": created,
+                "user": current_user(),
+                "parent": parent_name,
+                "note": request.note,
+                "status": "new",
+                "epochs_done": 0,
+                "epochs_total": params.training.epochs,
+            },
+        )
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        release_claim(claim)
+        raise
+    return NewExperiment(root, project, experiment_type, number, name, parent_name, params)
+
+
+def _prepare_dataset(params: Params, plan: dict[str, Path]) -> Params:
+    """Run the cheap dataset checks and build a ``map_by`` category map before claiming a folder."""
+    from abyssexp.datasets.quick import build_category_map_from_file, quick_check_coco
+
+    for name in (layout.TRAIN_COCO, layout.VAL_COCO):
+        if name in plan:
+            quick_check_coco(plan[name])
+    dataset = params.dataset
+    if dataset.map_by and dataset.category_map is None and layout.TRAIN_COCO in plan:
+        built = build_category_map_from_file(plan[layout.TRAIN_COCO], dataset.map_by)
+        params = params.model_copy(
+            update={"dataset": dataset.model_copy(update={"category_map": built})}
+        )
+    return params

@@ -1,0 +1,127 @@
+"""Folder and file names of an experiment, as the original team's guide lays them out.
+
+```
+<scratch>/<project>/<experiment-type>/<NNN>.<dataset-info>.<info>...
+├── datasets/   coco.train.json, coco.val.json, make-datasets.sh
+├── logs/       TensorBoard events, history.csv, provenance.json, git.diff
+├── models/     params.json, model_definition.json, model_<epoch>.keras, best.keras
+├── testing/    <condition>/ with coco.test.json, metrics.json, predictions.json, plots
+├── readme.txt
+└── record.json (status, number, parent, epochs, best metric, tests, promotion)
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DATASETS_DIR = "datasets"
+LOGS_DIR = "logs"
+MODELS_DIR = "models"
+TESTING_DIR = "testing"
+README_FILE = "readme.txt"
+RECORD_FILE = "record.json"
+PARAMS_FILE = "params.json"
+MODEL_DEFINITION_FILE = "model_definition.json"
+TRAIN_COCO = "coco.train.json"
+VAL_COCO = "coco.val.json"
+TEST_COCO = "coco.test.json"
+MAKE_DATASETS = "make-datasets.sh"
+PROVENANCE_FILE = "provenance.json"
+GIT_DIFF_FILE = "git.diff"
+REQUIREMENTS_FILE = "requirements.txt"
+HISTORY_FILE = "history.csv"
+TRAIN_LOCK_FILE = ".train.lock"
+TRAIN_STATE_FILE = "train_state.json"
+BEST_CHECKPOINT = "best.keras"
+RECOVERY_CHECKPOINT = "recovery.keras"
+CLASS_NAMES_FILE = "class_names.json"
+CATEGORY_MAP_FILE = "category_map.json"
+CLAIMS_DIR = ".claims"
+
+
+def checkpoint_name(epoch: int, extension: str = ".keras") -> str:
+    """``model_<epoch>.keras``: the seed's ``model_N`` names, epoch counted from 1."""
+    return f"model_{epoch}{extension}"
+
+
+@dataclass(frozen=True)
+class ExperimentPaths:
+    """Every path inside one experiment folder."""
+
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / DATASETS_DIR
+
+    @property
+    def logs(self) -> Path:
+        return self.root / LOGS_DIR
+
+    @property
+    def models(self) -> Path:
+        return self.root / MODELS_DIR
+
+    @property
+    def testing(self) -> Path:
+        return self.root / TESTING_DIR
+
+    @property
+    def readme(self) -> Path:
+        return self.root / README_FILE
+
+    @property
+    def record(self) -> Path:
+        return self.root / RECORD_FILE
+
+    @property
+    def params(self) -> Path:
+        return self.models / PARAMS_FILE
+
+    @property
+    def model_definition(self) -> Path:
+        return self.models / MODEL_DEFINITION_FILE
+
+    @property
+    def provenance(self) -> Path:
+        return self.logs / PROVENANCE_FILE
+
+    @property
+    def git_diff(self) -> Path:
+        return self.logs / GIT_DIFF_FILE
+
+    @property
+    def history(self) -> Path:
+        return self.logs / HISTORY_FILE
+
+    @property
+    def train_lock(self) -> Path:
+        return self.root / TRAIN_LOCK_FILE
+
+    @property
+    def train_state(self) -> Path:
+        return self.models / TRAIN_STATE_FILE
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.models / BEST_CHECKPOINT
+
+    @property
+    def class_names(self) -> Path:
+        return self.models / CLASS_NAMES_FILE
+
+    @property
+    def category_map(self) -> Path:
+        return self.models / CATEGORY_MAP_FILE
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.models / checkpoint_name(epoch)
+
+    def condition(self, name: str) -> Path:
+        return self.testing / name

@@ -1,0 +1,101 @@
+"""Where an experiment came from: git state (via gitpython), Python, packages, host, user."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import socket
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+TRACKED_PACKAGES = (
+    "abyssexp",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "pydantic",
+    "pycocotools",
+    "pillow",
+    "typer",
+    "rich",
+    "imgaug",
+)
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+def git_state(cwd: Path | None = None) -> tuple[dict[str, Any], str]:
+    """The git state of the repository ``cwd`` is in, and its uncommitted diff.
+
+    Returns ``({"repository": None, "note": "not a git repository"}, "")`` outside a repository.
+    """
+    try:
+        import git  # gitpython; imported here because it is only needed when recording
+    except ImportError:  # pragma: no cover - a declared dependency
+        return {"repository": None, "note": "gitpython is not installed"}, ""
+    try:
+        repo = git.Repo(cwd or Path.cwd(), search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return {"repository": None, "note": "not a git repository"}, ""
+    info: dict[str, Any] = {"repository": repo.working_tree_dir}
+    try:
+        info["commit"] = repo.head.commit.hexsha
+    except ValueError:
+        info["commit"] = None  # a repository with no commits yet
+    try:
+        info["branch"] = repo.active_branch.name
+    except TypeError:
+        info["branch"] = None  # detached HEAD
+    try:
+        info["dirty"] = repo.is_dirty(untracked_files=True)
+        diff = repo.git.diff("HEAD") if info["commit"] else repo.git.diff()
+    except git.GitCommandError as exc:
+        info["dirty"] = None
+        diff = ""
+        info["note"] = f"git diff failed: {exc.stderr.strip() if exc.stderr else exc}"
+    return info, diff
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def all_requirements() -> str:
+    """``pip freeze``-style list of every installed distribution (for logs/requirements.txt)."""
+    lines = sorted(
+        {f"{dist.metadata['Name']}=={dist.version}" for dist in metadata.distributions()},
+        key=str.lower,
+    )
+    return "\n".join(lines) + "\n"
+
+
+def collect_provenance(command_line: list[str] | None = None) -> tuple[dict[str, Any], str]:
+    """Provenance of the current process; returns the record and the git diff text."""
+    git_info, diff = git_state()
+    return (
+        {
+            "git": git_info,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": package_versions(),
+            "host": socket.gethostname(),
+            "user": current_user(),
+            "cwd": str(Path.cwd()),
+            "command_line": command_line if command_line is not None else list(sys.argv),
+        },
+        diff,
+    )

@@ -1,0 +1,70 @@
+"""``abyssexp show``: everything about one experiment, as plain data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.listing import flatten_params
+from abyssexp.experiment.record import effective_status, read_record
+from abyssexp.experiment.refs import resolve_ref
+from abyssexp.experiment.registry import read_params_dict
+
+
+def _folder_contents(root: Path) -> dict[str, dict[str, Any]]:
+    contents: dict[str, dict[str, Any]] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files, total = [], 0
+        for dirpath, _dirs, names in os.walk(folder):
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                path = Path(dirpath) / name
+                files.append(str(path.relative_to(folder)))
+                total += path.stat().st_size
+        contents[folder.name + "/"] = {"files": files, "bytes": total}
+    return contents
+
+
+def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
+    from abyssexp.schemas.params import Params
+
+    paths: ExperimentPaths = resolve_ref(ref, scratch)
+    record = read_record(paths.record)
+    record["status"] = effective_status(record) if record else "unknown"
+    params = read_params_dict(paths.root)
+    flat = flatten_params(params)
+    defaults = flatten_params(Params().model_dump(mode="json"))
+    parent_flat: dict[str, Any] = {}
+    if record.get("parent"):
+        try:
+            parent = resolve_ref(record["parent"], scratch)
+            parent_flat = flatten_params(read_params_dict(parent.root))
+        except Exception:  # noqa: BLE001 - a deleted parent must not break show
+            parent_flat = {}
+    changed: dict[str, Any] = {}
+    for key, value in flat.items():
+        default = defaults.get(key)
+        differs_from_parent = bool(parent_flat) and parent_flat.get(key) != value
+        if value != default or differs_from_parent:
+            entry = {"value": value, "default": default}
+            if parent_flat:
+                entry["parent"] = parent_flat.get(key)
+                entry["differs_from_parent"] = differs_from_parent
+            changed[key] = entry
+    try:
+        provenance = json.loads(paths.provenance.read_text())
+    except (OSError, json.JSONDecodeError):
+        provenance = {}
+    latest = provenance.get("train") or provenance.get("new") or {}
+    return {
+        "path": str(paths.root),
+        "record": record,
+        "params": params,
+        "params_changed": changed,
+        "provenance": latest,
+        "contents": _folder_contents(paths.root),
+    }

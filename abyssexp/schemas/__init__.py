@@ -1,0 +1,1 @@
+"""Strict, versioned pydantic schemas: params.json and the records abyssexp writes."""

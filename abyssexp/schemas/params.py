@@ -1,0 +1,371 @@
+"""``models/params.json``: every setting of an experiment, validated before anything runs.
+
+Field names follow the original team's training script (``--lr``, ``--optimizer-args``,
+``--cache-val``, ``--augmentation-configuration``...) so its users recognise them. Each model forbids
+unknown keys, so a typo in ``--set`` fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+Range = tuple[float, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_range(value: Range | None, low: float, high: float, name: str) -> Range | None:
+    if value is None:
+        return None
+    a, b = value
+    if a > b:
+        raise ValueError(f"{name} range must be (low, high) with low <= high")
+    if a < low or b > high:
+        raise ValueError(f"{name} range must lie within [{low}, {high}]")
+    return (float(a), float(b))
+
+
+class DatasetParams(_Strict):
+    """Where the COCO files are and how their annotations become targets."""
+
+    train: str | None = Field(
+        None, description="Training COCO file, relative to the experiment folder."
+    )
+    val: str | None = Field(
+        None, description="Validation COCO file, relative to the experiment folder."
+    )
+    image_dir: str | dict[str, str] | None = Field(
+        None,
+        description="Folder that image file_names are relative to: one folder, or one per split "
+        '({"train": ..., "val": ...}). Default: each COCO file\'s own folder; `new` records the '
+        "folders the given files came from.",
+    )
+    category_map: dict[str, int] | str | None = Field(
+        None,
+        description='Category map {"category_id": logit}, inline or a JSON file path. Many-to-one '
+        "maps collapse a label hierarchy; the class count is the number of distinct logits.",
+    )
+    map_by: Literal["category", "supercategory"] | None = Field(
+        None,
+        description="Build the category map from the training file: one logit per category name or "
+        "per supercategory, sorted by name. The built map is written back into params.json.",
+    )
+    translator: Literal["category", "caption"] = Field(
+        "category",
+        description="How annotations become labels: category_id (default) or the deprecated "
+        "comma-separated caption words.",
+    )
+    caption_map: dict[str, int] | str | None = Field(
+        None, description="Caption word -> logit map (inline or JSON file) for translator=caption."
+    )
+    ignore_unmapped_captions: bool = Field(
+        False, description="Skip caption words missing from caption_map instead of failing."
+    )
+    label_source: Literal["any", "zero_area"] = Field(
+        "any",
+        description="Which annotations are image-level labels: any annotation with a category_id, "
+        "or only zero-area ones (bbox [0,0,0,0], zero width/height, or a zero-area polygon).",
+    )
+    unlabelled: Literal["drop", "zeros", "background"] = Field(
+        "drop",
+        description="Images with no mapped label: drop them (counted), keep them with an all-zero "
+        "target (sigmoid multilabel), or give them the background logit.",
+    )
+    background_logit: int | None = Field(
+        None,
+        ge=0,
+        description="The background logit for unlabelled=background and enforce_one_vs_all.",
+    )
+    enforce_one_vs_all: bool = Field(
+        False, description="Clear the background logit when another label is present."
+    )
+    softmax_multilabel: Literal["share", "drop"] = Field(
+        "share",
+        description="With softmax, an image with several distinct labels gets an equal share of the "
+        "target on each (share) or is dropped (drop); data check reports such images.",
+    )
+
+    @model_validator(mode="after")
+    def _background(self) -> DatasetParams:
+        if self.unlabelled == "background" and self.background_logit is None:
+            raise ValueError("unlabelled=background needs dataset.background_logit")
+        if self.enforce_one_vs_all and self.background_logit is None:
+            raise ValueError("enforce_one_vs_all needs dataset.background_logit")
+        return self
+
+
+class ModelParams(_Strict):
+    """The network: a keras.applications backbone and a classification head."""
+
+    backbone: str = Field(
+        "xception",
+        description="Lower-case keras.applications name (abyssexp backbones lists them).",
+    )
+    output_activation: Literal["softmax", "sigmoid"] = Field(
+        "softmax", description="softmax for one label per image, sigmoid for multilabel."
+    )
+    pooling: Literal["avg", "max"] = Field("avg", description="Global pooling after the backbone.")
+    input_shape: tuple[int, int, int] | None = Field(
+        None, description="[height, width, 3]; default: the backbone's own input size."
+    )
+    init_weights: str = Field(
+        "imagenet",
+        description="imagenet (Keras download/cache), none, or a weights/checkpoint file path.",
+    )
+    trainable: bool | Literal["head"] | list[str] = Field(
+        True,
+        description="true, false, head (only the classifier head), or layer-name glob patterns.",
+    )
+    l12_reg: tuple[float | None, float | None] | None = Field(
+        None, description="[l1, l2] kernel regularisation factors (nulls allowed)."
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout before the classifier layer.")
+    bn_momentum: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Batch-norm momentum; default 0.9 when init_weights is none (Keras' 0.99 "
+        "leaves inference-mode statistics stale on small datasets), else the backbone's own.",
+    )
+    jit_compile: bool = Field(False, description="Compile the train step with XLA.")
+
+    @field_validator("input_shape")
+    @classmethod
+    def _three_channels(cls, value: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        if value is None:
+            return None
+        height, width, channels = value
+        if channels != 3:
+            raise ValueError(f"input_shape must have 3 channels (RGB), got {channels}")
+        if height < 8 or width < 8:
+            raise ValueError("input_shape height and width must be at least 8")
+        return value
+
+    @field_validator("l12_reg")
+    @classmethod
+    def _non_negative(cls, value: Any) -> Any:
+        if value is not None and any(v is not None and v < 0 for v in value):
+            raise ValueError("l12_reg factors must be >= 0 or null")
+        return value
+
+
+class TrainingParams(_Strict):
+    """How the model is fitted."""
+
+    epochs: int = Field(10, ge=1, description="Epochs to train (counted from init_epoch).")
+    batch_size: int = Field(32, ge=1, description="Global batch size, split across GPUs/workers.")
+    lr: float = Field(1e-4, gt=0.0, description="Initial learning rate.")
+    optimizer: str = Field(
+        "adam", description="Any Keras optimizer by name (adam, sgd, rmsprop...)."
+    )
+    optimizer_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the optimizer, checked against its signature.",
+    )
+    loss: Literal["auto", "categorical_crossentropy", "binary_crossentropy", "focal"] = Field(
+        "auto",
+        description="auto: categorical cross-entropy for softmax, binary for sigmoid; or focal.",
+    )
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy"], description="Keras metrics.")
+    init_epoch: int = Field(0, ge=0, description="Epoch to start counting from.")
+    steps_per_epoch: int | None = Field(None, ge=1, description="Default: one pass over train.")
+    validation_steps: int | None = Field(None, ge=1, description="Default: one pass over val.")
+    cache_val: bool = Field(
+        True, description="Cache the whole decoded, resized validation set in memory."
+    )
+    workers: int | None = Field(
+        None, ge=1, description="Parallel decode calls; default: tf.data AUTOTUNE."
+    )
+    gpus: int = Field(1, ge=0, description="GPUs to use; >1 uses MirroredStrategy.")
+    seed: int = Field(42, description="Seed for shuffling, augmentation and initialisation.")
+    deterministic: bool = Field(
+        False, description="Enable TensorFlow op determinism (identical history for the same seed)."
+    )
+    class_weights: Literal["balanced"] | dict[str, float] | None = Field(
+        None,
+        description="balanced, or {logit: weight}; applied per class inside the loss (multilabel-safe).",
+    )
+    lr_schedule: Literal["step", "exp", "cosine", "cyclic", "plateau"] | None = Field(
+        None, description="Learning-rate schedule."
+    )
+    lr_schedule_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="step: step_size, gamma; exp: gamma; cosine: min_lr; cyclic: base_lr, max_lr, "
+        "step_size; plateau: factor, patience, min_lr.",
+    )
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop after this many epochs without improvement."
+    )
+    monitor: str = Field("val_loss", description="Metric for best checkpoint and early stopping.")
+    save_model_interval: int = Field(1, ge=1, description="Save model_<epoch> every N epochs.")
+    keep_checkpoints: int | None = Field(
+        3,
+        ge=1,
+        description="Keep the last N epoch checkpoints (best is always kept); null keeps all.",
+    )
+    checkpoint_format: Literal["keras", "h5"] = Field(
+        "keras", description="Checkpoint file format."
+    )
+    mixed_precision: bool = Field(False, description="mixed_float16 compute (GPUs).")
+    bn_recompute_batches: int = Field(
+        0,
+        ge=0,
+        description="Before each validation, recompute batch-norm statistics over this many "
+        "training batches (0: off).",
+    )
+
+    @field_validator("class_weights")
+    @classmethod
+    def _positive_weights(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, weight in value.items():
+                if not str(key).isdigit():
+                    raise ValueError(f"class_weights keys are logits (0, 1, ...), got {key!r}")
+                if weight <= 0:
+                    raise ValueError(f"class weight for logit {key} must be > 0")
+        return value
+
+
+class AugmentationParams(_Strict):
+    """The original team's augmentation configuration, applied in pixel space before normalisation."""
+
+    enabled: bool = Field(False, description="Augment the training split.")
+    backend: Literal["tf", "imgaug"] = Field(
+        "tf", description="tf: in-graph, fast (default); imgaug: the original library (extra)."
+    )
+    placement: Literal["pipeline", "model"] = Field(
+        "pipeline",
+        description="tf backend: inside tf.data on the CPU, or as layers at the front of the model.",
+    )
+    some_of: int | None = Field(
+        None, ge=0, description="Each image gets 0..some_of of the group ops; null: up to all."
+    )
+    flip_lr: bool = Field(False, description="Flip left-right with probability 0.5.")
+    flip_ud: bool = Field(False, description="Flip up-down with probability 0.5.")
+    gblur: Range | None = Field(None, description="Gaussian blur sigma range (pixels).")
+    avgblur: tuple[int, int] | None = Field(
+        None, description="Box blur kernel size range (only when gblur is off)."
+    )
+    gnoise: Range | None = Field(
+        None, description="Additive Gaussian noise std range, pixel units 0-255."
+    )
+    scale: Range | None = Field(None, description="Zoom factor range.")
+    rotate: Range | None = Field(None, description="Rotation range in degrees.")
+    bright: Range | None = Field(None, description="Multiply-brightness factor range.")
+    colour_shift: Range | None = Field(None, description="Independent per-channel gain range.")
+    cval: int = Field(0, ge=0, le=255, description="Fill value for pixels uncovered by warps.")
+
+    @field_validator("gblur")
+    @classmethod
+    def _gblur(cls, v: Range | None) -> Range | None:
+        return _check_range(v, 0.0, 20.0, "gblur")
+
+    @field_validator("avgblur")
+    @classmethod
+    def _avgblur(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not (1 <= v[0] <= v[1] <= 31):
+            raise ValueError("avgblur kernel range must satisfy 1 <= low <= high <= 31")
+        return v
+
+    @field_validator("gnoise")
+    @classmethod
+    def _gnoise(cls, v: Range | None) -> Range | None:
+        return _check_range(v, 0.0, 255.0, "gnoise")
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: Range | None) -> Range | None:
+        return _check_range(v, 0.05, 10.0, "scale")
+
+    @field_validator("rotate")
+    @classmethod
+    def _rotate(cls, v: Range | None) -> Range | None:
+        return _check_range(v, -360.0, 360.0, "rotate")
+
+    @field_validator("bright", "colour_shift")
+    @classmethod
+    def _gain(cls, v: Range | None, info: Any) -> Range | None:
+        return _check_range(v, 0.0, 10.0, info.field_name)
+
+    def group_ops(self) -> list[str]:
+        """The ops of the some_of group that are switched on, in a fixed order."""
+        ops = []
+        if self.gblur is not None:
+            ops.append("gblur")
+        elif self.avgblur is not None:
+            ops.append("avgblur")
+        for name in ("gnoise", "scale", "rotate", "bright", "colour_shift"):
+            if getattr(self, name) is not None:
+                ops.append(name)
+        return ops
+
+
+class ReduceLROnPlateauParams(_Strict):
+    enabled: bool = Field(False, description="Reduce the learning rate when monitor plateaus.")
+    factor: float = Field(0.5, gt=0.0, lt=1.0, description="Multiply the rate by this.")
+    patience: int = Field(3, ge=1, description="Epochs without improvement before reducing.")
+    min_lr: float = Field(1e-7, ge=0.0, description="Lower bound on the learning rate.")
+
+
+class CallbackParams(_Strict):
+    """What is logged during training, beyond checkpoints."""
+
+    pr_curves: bool = Field(
+        True, description="Per-class PR curves on the full validation set each epoch (TensorBoard)."
+    )
+    tfpn: bool = Field(
+        True, description="Per-class TP/FP/TN/FN, precision, recall, F1 each epoch (TensorBoard)."
+    )
+    pr_curve_thresholds: int = Field(101, ge=3, le=1001, description="Thresholds per PR curve.")
+    histogram_freq: int = Field(
+        0, ge=0, description="TensorBoard weight histograms every N epochs."
+    )
+    log_images: int = Field(
+        6, ge=0, le=64, description="Augmented training images logged to TensorBoard once."
+    )
+    reduce_lr_on_plateau: ReduceLROnPlateauParams = Field(
+        default_factory=ReduceLROnPlateauParams, description="ReduceLROnPlateau settings."
+    )
+
+
+class Params(_Strict):
+    """The whole of ``models/params.json``."""
+
+    schema_version: Annotated[int, Field(description="params.json format version.")] = (
+        SCHEMA_VERSION
+    )
+    dataset: DatasetParams = Field(default_factory=DatasetParams, description="Data settings.")
+    model: ModelParams = Field(default_factory=ModelParams, description="Model settings.")
+    training: TrainingParams = Field(
+        default_factory=TrainingParams, description="Training settings."
+    )
+    augmentation: AugmentationParams = Field(
+        default_factory=AugmentationParams, description="Augmentation settings."
+    )
+    callbacks: CallbackParams = Field(
+        default_factory=CallbackParams, description="Logging settings."
+    )
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"this abyssexp reads schema_version {SCHEMA_VERSION}, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Params:
+        if self.training.loss == "categorical_crossentropy" and (
+            self.model.output_activation == "sigmoid"
+        ):
+            raise ValueError(
+                "training.loss categorical_crossentropy does not fit model.output_activation "
+                "sigmoid; use binary_crossentropy or auto"
+            )
+        return self

@@ -1,0 +1,146 @@
+"""Params precedence in one place: defaults → params.json → command-line overrides.
+
+Validation errors become one ``field.path: message (got value)`` line per problem, raised as an
+``InvalidInputError`` so the CLI prints them and exits 2 with nothing written.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from abyssexp.errors import InvalidInputError
+from abyssexp.literals import parse_set_value
+from abyssexp.schemas.params import Params
+
+
+def format_validation_error(error: ValidationError, source: str | None = None) -> list[str]:
+    """One line per problem: ``training.lr: Input should be greater than 0 (got -1)``."""
+    lines = []
+    prefix = f"{source}: " if source else ""
+    for problem in error.errors():
+        loc = ".".join(
+            str(part) for part in problem["loc"] if not str(part).startswith("function-")
+        )
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field; see `abyssexp schema` for the valid ones"
+        got = problem.get("input")
+        shown = "" if isinstance(got, dict) or problem["type"] == "missing" else f" (got {got!r})"
+        lines.append(f"{prefix}{loc or '<params>'}: {message}{shown}")
+    return lines
+
+
+def validate_params(data: Mapping[str, Any], source: str | None = None) -> Params:
+    """Validate a params dict; raise ``InvalidInputError`` with one line per problem."""
+    try:
+        return Params.model_validate(dict(data))
+    except ValidationError as exc:
+        lines = format_validation_error(exc, source)
+        raise InvalidInputError(lines[0], lines) from None
+
+
+def parse_set_options(items: Iterable[str]) -> list[tuple[str, Any]]:
+    """Parse ``KEY=VALUE`` strings; VALUE is JSON or a safe literal, else a plain string."""
+    parsed = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInputError(
+                f"--set {item!r}: expected section.field=VALUE, e.g. --set training.lr=1e-3"
+            )
+        parsed.append((key, parse_set_value(raw)))
+    return parsed
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each dotted ``key`` set to its value.
+
+    Keys are checked against the schema so ``--set training.lr5=1`` names the valid fields.
+    """
+    result = copy.deepcopy(data)
+    for key, value in overrides:
+        parts = key.split(".")
+        _check_key(parts, key)
+        node = result
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _check_key(parts: list[str], key: str) -> None:
+    model: Any = Params
+    for depth, part in enumerate(parts):
+        fields = getattr(model, "model_fields", None)
+        if fields is None:
+            return  # inside a free-form dict (optimizer_args, category_map, ...)
+        if part not in fields:
+            where = ".".join(parts[:depth]) or "params"
+            valid = ", ".join(fields)
+            raise InvalidInputError(f"--set {key}: {where} has no field {part!r} (valid: {valid})")
+        annotation = fields[part].annotation
+        model = annotation if isinstance(annotation, type) else None
+        if model is None:
+            return
+
+
+def load_params_file(path: Path) -> dict[str, Any]:
+    """Read params.json as a dict, with a clear message for a missing or broken file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: params file not found") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path}: params must be a JSON object")
+    return data
+
+
+def resolve_params(
+    base: Mapping[str, Any] | None = None,
+    overrides: Iterable[tuple[str, Any]] = (),
+    source: str | None = None,
+) -> Params:
+    """defaults → ``base`` (a params dict) → ``overrides``, validated."""
+    data = dict(base) if base else {}
+    data = apply_overrides(data, overrides)
+    return validate_params(data, source)
+
+
+def params_to_json(params: Params) -> dict[str, Any]:
+    return params.model_dump(mode="json")
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; free-form dicts (maps, args) stay whole values."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and key in {
+            "dataset",
+            "model",
+            "training",
+            "augmentation",
+            "callbacks",
+            "reduce_lr_on_plateau",
+        }:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,176 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from abyssexp.cli import app
+
+
+def test_new_prints_path_last_and_list_shows_it(runner, scratch: Path, shapes) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "new",
+            "proj",
+            "cls",
+            "ds",
+            "lr5e-4",
+            "--train",
+            str(shapes["train"]),
+            "--note",
+            "Try it\nmore",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert path == scratch / "proj" / "cls" / "001.ds.lr5e-4"
+    listed = runner.invoke(app, ["list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [r["name"] for r in rows] == ["001.ds.lr5e-4"]
+    assert rows[0]["status"] == "new" and rows[0]["note"] == "Try it"
+    table = runner.invoke(app, ["list", "proj"])
+    assert "proj/cls/001.ds.lr5e-4" in table.stdout and "Try it" in table.stdout
+
+
+def test_new_json(runner, scratch: Path) -> None:
+    result = runner.invoke(app, ["new", "p", "t", "d", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["number"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["new", "p", "t", "bad.part"], "dataset info: 'bad.part' contains '.'"),
+        (["new", "p", "t", "d", "my run"], "info 1: 'my run' contains a space"),
+        (["new", "p/q", "t", "d"], "project: 'p/q' contains a path separator"),
+        (
+            ["new", "p", "t", "d", "--set", "training.lr=-1"],
+            "training.lr: Input should be greater than 0",
+        ),
+        (["new", "p", "t", "d", "--set", "model.nope=1"], "model has no field 'nope'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(runner, scratch: Path, args, message) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (scratch / "p" / "t").exists() or all(
+        c.name == ".claims" for c in (scratch / "p" / "t").iterdir()
+    )
+
+
+def test_missing_dataset_file_exits_2(runner, scratch: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["new", "p", "t", "d", "--train", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2
+    assert "nope.json: file not found" in result.output
+
+
+def test_unknown_ref_is_one_line(runner, scratch: Path) -> None:
+    result = runner.invoke(app, ["show", "p/t/7"])
+    assert result.exit_code == 1
+    assert "no folder" in result.output and "Traceback" not in result.output
+
+
+def test_show_highlights_changes_against_defaults_and_parent(runner, scratch: Path) -> None:
+    assert runner.invoke(app, ["new", "p", "t", "d", "--set", "training.lr=0.01"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["new", "p", "t", "d", "--from", "p/t/1", "--set", "training.epochs=3"]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(app, ["show", "p/t/2", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    changed = info["params_changed"]
+    assert (
+        changed["training.lr"]["value"] == 0.01
+        and not changed["training.lr"]["differs_from_parent"]
+    )
+    assert (
+        changed["training.epochs"]["differs_from_parent"]
+        and changed["training.epochs"]["parent"] == 10
+    )
+    assert info["record"]["parent"] == "p/t/001.d"
+
+
+def test_list_changed_and_filter(runner, scratch: Path) -> None:
+    runner.invoke(app, ["new", "p", "t", "d", "--set", "training.lr=0.01"])
+    runner.invoke(app, ["new", "p", "t", "d", "--set", "training.lr=0.02"])
+    result = runner.invoke(app, ["list", "--changed", "--json"])
+    rows = json.loads(result.stdout)
+    assert [r["changed"] for r in rows] == [{"training.lr": 0.01}, {"training.lr": 0.02}]
+    result = runner.invoke(app, ["list", "--filter", "training.lr=0.02", "--json"])
+    assert [r["number"] for r in json.loads(result.stdout)] == [2]
+    csv_out = runner.invoke(app, ["list", "--csv", "--changed"]).stdout
+    assert csv_out.splitlines()[0].startswith("project,type,name") and "training.lr" in csv_out
+
+
+def test_schema_and_config(runner, scratch: Path) -> None:
+    schema = json.loads(runner.invoke(app, ["schema"]).stdout)
+    assert "training" in schema["properties"]
+    config = json.loads(runner.invoke(app, ["config", "--json"]).stdout)
+    assert config["scratch"]["path"] == str(scratch) and config["scratch"]["source"].startswith(
+        "env"
+    )
+
+
+FAST_COMMANDS = [
+    ["--help"],
+    ["new", "p", "t", "d"],
+    ["list"],
+    ["list", "--json", "--changed"],
+    ["show", "p/t/1"],
+    ["schema"],
+    ["config"],
+    ["promoted"],
+    ["new", "--help"],
+    ["train", "--help"],
+]
+
+
+@pytest.mark.parametrize("args", FAST_COMMANDS, ids=lambda a: " ".join(a))
+def test_fast_commands_never_import_tensorflow(tmp_path: Path, args) -> None:
+    code = (
+        "import sys\n"
+        "from abyssexp.cli.app import app\n"
+        "try:\n"
+        f"    app({args!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "print('LOADED', bad)\n"
+    )
+    env = {
+        "ABYSSEXP_SCRATCH": str(tmp_path / "s"),
+        "ABYSSEXP_STORE": str(tmp_path / "store"),
+        "ABYSSEXP_CONFIG": str(tmp_path / "none"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "abyssexp", "new", "p", "t", "d"], env=env, capture_output=True
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "LOADED []" in result.stdout, result.stdout + result.stderr
+
+
+def test_debug_shows_traceback(runner, scratch: Path) -> None:
+    result = runner.invoke(app, ["--debug", "show", "p/t/9"])
+    assert result.exit_code != 0
+    assert (
+        result.exception is not None
+        and type(result.exception).__name__ == "ExperimentNotFoundError"
+    )
+
+
+def test_python_dash_m_entry_point(scratch: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "abyssexp", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "experiment" in result.stdout

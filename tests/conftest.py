@@ -1,0 +1,70 @@
+"""Shared fixtures: a scratch root per test, small real JPEG datasets, a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("COLUMNS", "200")
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "abyss-original"
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "scratch"
+    monkeypatch.setenv("ABYSSEXP_SCRATCH", str(root))
+    monkeypatch.setenv("ABYSSEXP_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("ABYSSEXP_CONFIG", str(tmp_path / "no-config.toml"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small embedded shapes dataset (real JPEGs, 32×32)."""
+    from abyssexp.datasets.synthetic import write_shapes_dataset
+
+    out = tmp_path_factory.mktemp("shapes")
+    return write_shapes_dataset(out, {"train": 48, "val": 24, "test": 24}, size=32, seed=1)
+
+
+@pytest.fixture
+def runner() -> Any:
+    from typer.testing import CliRunner
+
+    return CliRunner()
+
+
+def make_coco(
+    folder: Path,
+    images: list[dict[str, Any]],
+    annotations: list[dict[str, Any]],
+    categories: list[dict[str, Any]] | None = None,
+    name: str = "coco.json",
+) -> Path:
+    """Write a COCO json (images may carry a ``pixels`` array, written as a JPEG/PNG file)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    clean = []
+    for image in images:
+        image = dict(image)
+        pixels = image.pop("pixels", None)
+        if pixels is not None:
+            Image.fromarray(pixels).save(folder / image["file_name"])
+        clean.append(image)
+    data: dict[str, Any] = {"images": clean, "annotations": annotations}
+    if categories is not None:
+        data["categories"] = categories
+    path = folder / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def coco_factory() -> Any:
+    return make_coco
