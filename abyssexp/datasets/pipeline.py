@@ -74,8 +74,10 @@ def decode_plan(
     return plan
 
 
-def _read_with_pillow(path: bytes) -> np.ndarray:
-    return read_image(path.decode())
+def _read_with_pillow(path: Any) -> np.ndarray:
+    if isinstance(path, np.ndarray):
+        path = path.item()
+    return read_image(path.decode() if isinstance(path, bytes) else str(path))
 
 
 def decode_image(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:

@@ -1,0 +1,194 @@
+"""``abyssexp data check``: is this COCO file usable for classification, and what is in it?
+
+Problems are grouped (one line each, with counts and the first few ids); nothing raises past
+``check_coco`` for bad data, so the CLI can print every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from abyssexp.errors import DatasetError
+
+FIRST_IDS = 5
+
+
+@dataclass
+class CheckReport:
+    path: Path
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "ok": self.ok,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "stats": self.stats,
+        }
+
+
+def _ids(values: list[Any]) -> str:
+    shown = ", ".join(str(v) for v in values[:FIRST_IDS])
+    return shown + (", ..." if len(values) > FIRST_IDS else "")
+
+
+def _structure(data: dict[str, Any], report: CheckReport) -> None:
+    counts = Counter(image["id"] for image in data["images"])
+    duplicates = sorted(i for i, n in counts.items() if n > 1)
+    if duplicates:
+        report.problems.append(f"{len(duplicates)} duplicate image id(s): {_ids(duplicates)}")
+    known_images = set(counts)
+    dangling = [a.get("id") for a in data["annotations"] if a["image_id"] not in known_images]
+    if dangling:
+        report.problems.append(
+            f"{len(dangling)} annotation(s) point at missing images (annotation ids {_ids(dangling)})"
+        )
+    known_categories = {c["id"] for c in data.get("categories", [])}
+    unknown = [
+        a.get("id")
+        for a in data["annotations"]
+        if "category_id" in a and a["category_id"] not in known_categories
+    ]
+    if unknown:
+        bad = sorted({a["category_id"] for a in data["annotations"] if a.get("id") in set(unknown)})
+        report.problems.append(
+            f"{len(unknown)} annotation(s) use unknown category ids {_ids(bad)} "
+            f"(annotation ids {_ids(unknown)})"
+        )
+
+
+def _decode_all(
+    paths: list[tuple[int, Path]],
+    progress: Callable[[int, int], None] | None,
+    workers: int,
+) -> tuple[list[int], list[int]]:
+    from abyssexp.datasets.images import read_image
+
+    missing: list[int] = []
+    corrupt: list[int] = []
+
+    def one(item: tuple[int, Path]) -> tuple[int, str | None]:
+        image_id, path = item
+        if not path.is_file():
+            return image_id, "missing"
+        try:
+            read_image(path)
+        except DatasetError:
+            return image_id, "corrupt"
+        return image_id, None
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for image_id, status in pool.map(one, paths):
+            if status == "missing":
+                missing.append(image_id)
+            elif status == "corrupt":
+                corrupt.append(image_id)
+            done += 1
+            if progress:
+                progress(done, len(paths))
+    return missing, corrupt
+
+
+def check_coco(
+    path: Path,
+    category_map: str | dict[str, int] | None = None,
+    map_by: str | None = None,
+    image_dir: Path | None = None,
+    translator: str = "category",
+    caption_map: str | dict[str, int] | None = None,
+    label_source: str = "any",
+    softmax: bool = True,
+    decode: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int = 8,
+) -> CheckReport:
+    """Check a COCO file for image classification; see the module docstring."""
+    from abyssexp.datasets.coco import (
+        ImageClassificationDataset,
+        make_translator,
+        resolve_image_path,
+    )
+    from abyssexp.datasets.quick import load_coco_json
+
+    report = CheckReport(Path(path))
+    try:
+        data = load_coco_json(Path(path))
+    except DatasetError as exc:
+        report.problems.append(str(exc).removeprefix(f"{path}: "))
+        return report
+    _structure(data, report)
+    if report.problems:
+        return report
+    settings = SimpleNamespace(
+        translator=translator,
+        caption_map=caption_map,
+        ignore_unmapped_captions=False,
+        category_map=category_map,
+        map_by=map_by,
+        label_source=label_source,
+    )
+    try:
+        label_translator = make_translator(
+            settings, list(data.get("categories", [])), Path.cwd(), str(path)
+        )
+        dataset = ImageClassificationDataset(
+            path, translator=label_translator, image_dir=image_dir, unlabelled="zeros"
+        )
+    except DatasetError as exc:
+        report.problems.append(str(exc))
+        return report
+    image_dir = dataset.image_dir
+    labelled = [i for i, labels in enumerate(dataset.labels) if labels]
+    counts = dataset.class_counts
+    names = dataset.class_names
+    nonzero = [c for c in counts.values() if c]
+    report.stats = {
+        "images": len(data["images"]),
+        "annotations": len(data["annotations"]),
+        "labelled": len(labelled),
+        "unlabelled": len(dataset.unlabelled_ids),
+        "multilabel": len(dataset.multilabel_ids),
+        "classes": dataset.num_classes,
+        "class_counts": {names[k]: v for k, v in counts.items()},
+        "imbalance_ratio": (max(nonzero) / min(nonzero)) if nonzero else None,
+    }
+    empty = [names[k] for k, v in counts.items() if v == 0]
+    if empty:
+        report.warnings.append(f"{len(empty)} class(es) have no image: {_ids(empty)}")
+    if dataset.unlabelled_ids:
+        report.warnings.append(
+            f"{len(dataset.unlabelled_ids)} image(s) carry no mapped label (ids "
+            f"{_ids(dataset.unlabelled_ids)}); dataset.unlabelled decides (default: drop)"
+        )
+    if dataset.multilabel_ids and softmax:
+        report.warnings.append(
+            f"{len(dataset.multilabel_ids)} image(s) have several distinct labels (ids "
+            f"{_ids(dataset.multilabel_ids)}); with softmax they share the target equally "
+            "(dataset.softmax_multilabel=share) or are dropped (=drop); sigmoid keeps them all"
+        )
+    if decode:
+        paths = [(image["id"], resolve_image_path(image, image_dir)) for image in data["images"]]
+        missing, corrupt = _decode_all(paths, progress, workers)
+        if missing:
+            report.problems.append(
+                f"{len(missing)} image file(s) missing under {image_dir} (image ids {_ids(missing)})"
+            )
+        if corrupt:
+            report.problems.append(
+                f"{len(corrupt)} image file(s) do not decode (image ids {_ids(corrupt)})"
+            )
+    return report

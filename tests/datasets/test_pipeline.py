@@ -1,0 +1,90 @@
+"""The tf.data path: targets, shuffling, caching and DCT downscaling."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abyssexp.datasets.coco import ImageClassificationDataset
+
+
+@pytest.fixture(scope="module")
+def dataset(shapes) -> ImageClassificationDataset:
+    return ImageClassificationDataset(shapes["val"])
+
+
+def test_batches_and_targets(dataset) -> None:
+    from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset
+
+    ds = make_tf_dataset(dataset, PipelineSpec(input_size=(16, 16), batch_size=10))
+    batches = list(ds)
+    assert [len(x) for x, _ in batches] == [10, 10, 4]
+    images, targets = batches[0]
+    assert images.shape == (10, 16, 16, 3) and images.dtype.name == "float32"
+    np.testing.assert_array_equal(targets.numpy(), dataset.multihot()[:10])
+
+
+def test_same_pixels_as_the_generator_path(dataset) -> None:
+    import tensorflow as tf
+
+    from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset, resize_uint8
+
+    ds = make_tf_dataset(
+        dataset, PipelineSpec(input_size=(20, 20), batch_size=4, dct_scaling=False)
+    )
+    images, _ = next(iter(ds))
+    for i in range(4):
+        expected = resize_uint8(tf.constant(dataset.sample(i)[0]), (20, 20)).numpy()
+        np.testing.assert_array_equal(images[i].numpy().astype(np.uint8), expected)
+
+
+def test_seeded_shuffle_changes_every_epoch(dataset) -> None:
+    from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset
+
+    spec = PipelineSpec(input_size=(8, 8), batch_size=24, training=True, seed=5, repeat=True)
+    it = iter(make_tf_dataset(dataset, spec))
+    epoch1 = next(it)[1].numpy()
+    epoch2 = next(it)[1].numpy()
+    assert not np.array_equal(epoch1, epoch2)
+    again = next(iter(make_tf_dataset(dataset, spec)))[1].numpy()
+    np.testing.assert_array_equal(epoch1, again)
+
+
+def test_cache_val_decodes_once(dataset, monkeypatch) -> None:
+    import tensorflow as tf
+
+    from abyssexp.datasets import pipeline
+
+    calls = {"n": 0}
+    original = pipeline.decode_image
+
+    def counting(path, kind):
+        def bump(x):
+            calls["n"] += 1
+            return x
+
+        image = original(path, kind)
+        return tf.ensure_shape(tf.numpy_function(bump, [image], tf.uint8), [None, None, 3])
+
+    monkeypatch.setattr(pipeline, "decode_image", counting)
+    spec = pipeline.PipelineSpec(input_size=(8, 8), batch_size=8, cache=True)
+    ds = pipeline.make_tf_dataset(dataset, spec)
+    first = [x.numpy() for x, _ in ds]
+    assert calls["n"] == len(dataset)
+    second = [x.numpy() for x, _ in ds]
+    assert calls["n"] == len(dataset)  # the whole validation set came from the cache
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dct_ratio_for_large_jpegs(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from abyssexp.datasets.pipeline import decode_plan
+
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (640, 480)).save(big)
+    small = tmp_path / "small.jpg"
+    Image.new("RGB", (100, 100)).save(small)
+    plan = decode_plan([big, small], (100, 100))
+    assert plan.tolist() == [2, 0]  # 640×480 / 4 = 160×120 ≥ 100×100; small stays full size
