@@ -17,6 +17,16 @@ from pathlib import Path
 from typing import Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mkstemp creates files 0600; written files get the usual 0666 & ~umask so teammates can read them.
+FILE_MODE = 0o666 & ~_current_umask()
+
+
 def fsync_dir(path: Path) -> None:
     """Flush a directory entry so a rename inside it survives a power cut."""
     try:
@@ -45,6 +55,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, FILE_MODE)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:

@@ -22,26 +22,36 @@ from PIL import Image, ImageDraw, ImageFilter
 #: id, name, supercategory. Ids are deliberately not 1..K.
 CATEGORIES: list[dict[str, Any]] = [
     {"id": 3, "name": "circle", "supercategory": "round"},
-    {"id": 7, "name": "ring", "supercategory": "round"},
+    {"id": 7, "name": "ellipse", "supercategory": "round"},
     {"id": 11, "name": "square", "supercategory": "boxy"},
-    {"id": 12, "name": "cross", "supercategory": "boxy"},
+    {"id": 12, "name": "rectangle", "supercategory": "boxy"},
     {"id": 20, "name": "triangle", "supercategory": "pointy"},
     {"id": 31, "name": "star", "supercategory": "pointy"},
 ]
 SPLITS = {"train": 600, "val": 150, "test": 150}
+PALETTE = [
+    (230, 40, 40),
+    (40, 170, 40),
+    (40, 70, 220),
+    (240, 210, 30),
+    (20, 20, 20),
+    (245, 245, 245),
+    (200, 60, 200),
+    (30, 200, 210),
+]
 
 
 def _background(rng: np.random.Generator, size: int) -> Image.Image:
     """Textured background: a colour gradient, stripes at a random angle and noise."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    base = rng.uniform(40, 200, size=3)
-    slope = rng.uniform(-60, 60, size=(2, 3))
+    base = rng.uniform(90, 170, size=3)
+    slope = rng.uniform(-40, 40, size=(2, 3))
     image = base + x[..., None] * slope[0] + y[..., None] * slope[1]
     angle = rng.uniform(0, math.pi)
     period = rng.uniform(4, 12)
     stripes = np.sin((x * math.cos(angle) + y * math.sin(angle)) * size / period * 2 * math.pi)
-    image += stripes[..., None] * rng.uniform(5, 25)
-    image += rng.normal(0, 8, size=image.shape)
+    image += stripes[..., None] * rng.uniform(2, 8)
+    image += rng.normal(0, 4, size=image.shape)
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
@@ -59,27 +69,42 @@ def draw_shape(image: Image.Image, name: str, rng: np.random.Generator) -> None:
     draw = ImageDraw.Draw(image)
     r = rng.uniform(0.22, 0.36) * size
     cx, cy = (rng.uniform(r + 1, size - r - 1) for _ in range(2))
-    colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
-    if sum(colour) > 600:
-        colour = (colour[0] // 2, colour[1] // 2, colour[2] // 2)
-    rot = rng.uniform(0, 2 * math.pi)
+    background = np.asarray(image, dtype=np.float32).mean(axis=(0, 1))
+    # A palette colour (independent of the class) that stands out from the background.
+    distances = [np.linalg.norm(np.asarray(c) - background) for c in PALETTE]
+    usable = [c for c, d in zip(PALETTE, distances, strict=True) if d > 110] or [
+        PALETTE[int(np.argmax(distances))]
+    ]
+    colour = usable[int(rng.integers(len(usable)))]
+    # Mostly upright shapes with a small tilt: learnable from a few hundred images from scratch.
+    rot = rng.uniform(-0.3, 0.3)
     box = [cx - r, cy - r, cx + r, cy + r]
-    width = max(2, int(r * 0.35))
     if name == "circle":
         draw.ellipse(box, fill=colour)
-    elif name == "ring":
-        draw.ellipse(box, outline=colour, width=width)
+    elif name == "ellipse":
+        # A rotated ellipse with axes r and 0.55 r, as a polygon.
+        pts = [
+            (
+                cx + r * math.cos(t) * math.cos(rot) - 0.55 * r * math.sin(t) * math.sin(rot),
+                cy + r * math.cos(t) * math.sin(rot) + 0.55 * r * math.sin(t) * math.cos(rot),
+            )
+            for t in np.linspace(0, 2 * math.pi, 48, endpoint=False)
+        ]
+        draw.polygon(pts, fill=colour)
     elif name == "square":
         pts = [
             (cx + r * math.cos(rot + k * math.pi / 2), cy + r * math.sin(rot + k * math.pi / 2))
             for k in range(4)
         ]
         draw.polygon(pts, fill=colour)
-    elif name == "cross":
-        for k in range(2):
-            a = rot + k * math.pi / 2
-            dx, dy = r * math.cos(a), r * math.sin(a)
-            draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=colour, width=width)
+    elif name == "rectangle":
+        half_w, half_h = r, 0.5 * r
+        corners = [(-half_w, -half_h), (half_w, -half_h), (half_w, half_h), (-half_w, half_h)]
+        pts = [
+            (cx + u * math.cos(rot) - v * math.sin(rot), cy + u * math.sin(rot) + v * math.cos(rot))
+            for u, v in corners
+        ]
+        draw.polygon(pts, fill=colour)
     elif name == "triangle":
         pts = [
             (
@@ -90,7 +115,7 @@ def draw_shape(image: Image.Image, name: str, rng: np.random.Generator) -> None:
         ]
         draw.polygon(pts, fill=colour)
     elif name == "star":
-        draw.polygon(_star(cx, cy, r, rot), fill=colour)
+        draw.polygon(_star(cx, cy, r, rot - math.pi / 2), fill=colour)
     else:  # pragma: no cover - names come from CATEGORIES
         raise ValueError(f"unknown shape {name!r}")
 

@@ -1,0 +1,201 @@
+"""``promote``, ``promoted``, ``verify``, ``gc``: scratch to permanent storage. No TensorFlow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abyssexp.cli.app import app
+from abyssexp.cli.console import err, human_bytes, out, print_json
+from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
+
+
+@app.command("promote")
+def promote_command(
+    ref: Annotated[
+        str, typer.Argument(help="Experiment: folder, PROJECT/TYPE/NNN or PROJECT/TYPE/NAME.")
+    ],
+    checkpoint: Annotated[
+        str, typer.Option("--checkpoint", help="best or an epoch number.")
+    ] = "best",
+    require: Annotated[
+        list[str] | None,
+        typer.Option("--require", help="CONDITION:METRIC>=VALUE that must hold (repeatable)."),
+    ] = None,
+    alias: Annotated[
+        list[str] | None,
+        typer.Option("--alias", help="Point an alias (production, candidate...) at it."),
+    ] = None,
+    move: Annotated[
+        bool,
+        typer.Option("--move", help="Then free the scratch checkpoints that were not promoted."),
+    ] = False,
+    force_untested: Annotated[
+        bool, typer.Option("--force-untested", help="Promote without a testing condition.")
+    ] = False,
+    scratch: ScratchOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Copy a validated model to <store>/<project>/<type>/<name>/ with a checksum manifest, as a
+    transaction, and record it in the store registry."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from abyssexp.experiment.refs import resolve_ref
+    from abyssexp.store.promote import parse_requirement, promote_experiment
+
+    requirements = [parse_requirement(r) for r in require or []]
+    paths = resolve_ref(ref, scratch_root(scratch))
+    with Progress(
+        "copying",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+        disable=json_output,
+    ) as progress:
+        task = progress.add_task("copy", total=None)
+        result = promote_experiment(
+            paths,
+            store_root(store),
+            checkpoint=checkpoint,
+            requirements=requirements,
+            aliases=alias or [],
+            move=move,
+            force_untested=force_untested,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    if json_output:
+        print_json(result.to_json())
+        return
+    aliases = f" (aliases: {', '.join(result.aliases)})" if result.aliases else ""
+    out.print(
+        f"promoted {result.checkpoint} → {result.destination}{aliases}: {result.files} files, {human_bytes(result.bytes)}"
+    )
+    if move:
+        out.print(f"freed {human_bytes(result.freed_bytes)} of scratch checkpoints")
+
+
+@app.command("promoted")
+def promoted_command(
+    project: Annotated[str | None, typer.Argument(help="Project.")] = None,
+    experiment_type: Annotated[str | None, typer.Argument(help="Experiment type.")] = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List promoted models with their aliases, test metrics and dates."""
+    from abyssexp.store.registry import list_promoted
+
+    root = store_root(store)
+    rows = list_promoted(root, project, experiment_type)
+    if json_output:
+        print_json(rows)
+        return
+    if not rows:
+        out.print(f"nothing promoted in {root}")
+        return
+    from rich.table import Table
+
+    table = Table(
+        "model",
+        "aliases",
+        "checkpoint",
+        "tests",
+        "promoted",
+        "size",
+        title=f"promoted models in {root}",
+    )
+    for row in rows:
+        tests = (
+            ", ".join(
+                f"{c}:{m.get('accuracy', float('nan')):.3f}"
+                for c, m in sorted(row["tests"].items())
+            )
+            or "-"
+        )
+        table.add_row(
+            f"{row['project']}/{row['type']}/{row['name']}",
+            ", ".join(row["aliases"]) or "-",
+            row["checkpoint"],
+            tests,
+            row["promoted"],
+            human_bytes(row["bytes"]),
+        )
+    out.print(table)
+
+
+@app.command("verify")
+def verify_command(
+    store_path: Annotated[Path, typer.Argument(help="A promoted model's folder in the store.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Re-check a promoted model against its MANIFEST.sha256. Exit 1 on any difference."""
+    from abyssexp.store.promote import verify_promoted
+
+    problems = verify_promoted(store_path)
+    if json_output:
+        print_json({"path": str(store_path), "ok": not problems, "problems": problems})
+    elif not problems:
+        out.print(f"[green]intact[/]: {store_path}")
+    for problem in problems if not json_output else []:
+        err.print(f"[bold red]error:[/] {store_path}: {problem}")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("gc")
+def gc_command(
+    ref: Annotated[str | None, typer.Argument(help="One experiment (or use --all).")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every experiment under the scratch root.")
+    ] = False,
+    keep: Annotated[
+        str, typer.Option("--keep", help="What to keep: best, last and/or the newest N.")
+    ] = "best,last,3",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be removed.")
+    ] = False,
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Remove checkpoints outside the retention policy (never best or a promoted one) and report
+    the disk space freed per experiment and in total."""
+    from abyssexp.errors import InvalidInputError
+    from abyssexp.experiment.layout import ExperimentPaths
+    from abyssexp.experiment.refs import resolve_ref
+    from abyssexp.experiment.registry import iter_experiment_dirs
+    from abyssexp.store.gc import collect_garbage, parse_keep
+
+    policy = parse_keep(keep)
+    root = scratch_root(scratch)
+    if all_ == (ref is not None):
+        raise InvalidInputError("gc: give one experiment REF or --all")
+    targets = (
+        [ExperimentPaths(folder) for _, _, folder in iter_experiment_dirs(root)]
+        if all_
+        else [resolve_ref(ref, root)]
+    )
+    reports = [collect_garbage(paths, policy, dry_run) for paths in targets]
+    total = sum(r.freed_bytes for r in reports)
+    if json_output:
+        print_json(
+            {
+                "dry_run": dry_run,
+                "freed_bytes": total,
+                "experiments": [r.to_json() for r in reports],
+            }
+        )
+        return
+    from rich.table import Table
+
+    verb = "would free" if dry_run else "freed"
+    table = Table("experiment", "removed", verb)
+    for report in reports:
+        table.add_row(
+            str(report.path), ", ".join(report.removed) or "-", human_bytes(report.freed_bytes)
+        )
+    out.print(table)
+    out.print(f"{verb} {human_bytes(total)} in total")

@@ -1,0 +1,100 @@
+"""``abyssexp test``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abyssexp.cli.app import app
+from abyssexp.cli.console import err, out, print_json
+from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
+
+
+@app.command("test")
+def test_command(
+    ref: Annotated[
+        str, typer.Argument(help="Experiment: folder, PROJECT/TYPE/NNN or PROJECT/TYPE/NAME.")
+    ],
+    coco: Annotated[Path, typer.Option("--coco", help="The COCO test set.")],
+    condition: Annotated[
+        str,
+        typer.Option("--condition", help="Name of the testing condition (a folder in testing/)."),
+    ],
+    checkpoint: Annotated[
+        str, typer.Option("--checkpoint", help="best, last or an epoch number.")
+    ] = "best",
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Decision threshold for sigmoid models.")
+    ] = 0.5,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Default: training.batch_size.")
+    ] = None,
+    image_dir: Annotated[
+        Path | None, typer.Option("--image-dir", help="Images folder (default: the file's folder).")
+    ] = None,
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Evaluate a checkpoint on a COCO test set: metrics, predictions, report and plots in
+    testing/<condition>/."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from abyssexp.evaluation.evaluate import evaluate_experiment
+    from abyssexp.experiment.refs import resolve_ref
+
+    paths = resolve_ref(ref, scratch_root(scratch))
+    with Progress(
+        "predicting",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=json_output,
+    ) as progress:
+        task = progress.add_task("predict", total=None)
+        result = evaluate_experiment(
+            paths,
+            coco,
+            condition,
+            checkpoint=checkpoint,
+            threshold=threshold,
+            batch_size=batch_size,
+            image_dir=image_dir,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    if json_output:
+        print_json(result.to_json())
+        return
+    from rich.table import Table
+
+    metrics = result.metrics
+    table = Table(
+        "class",
+        "precision",
+        "recall",
+        "f1",
+        "AP",
+        "support",
+        title=f"{condition}: {metrics['images']} images, checkpoint {result.checkpoint}",
+    )
+    for name, row in metrics["per_class"].items():
+        ap = row["average_precision"]
+        table.add_row(
+            name,
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"{row['f1']:.3f}",
+            "-" if ap is None else f"{ap:.3f}",
+            str(row["support"]),
+        )
+    out.print(table)
+    summary = "  ".join(
+        f"{key}={metrics[key]:.4f}"
+        for key in ("accuracy", "macro_f1", "micro_f1", "mAP")
+        if metrics.get(key) is not None
+    )
+    out.print(summary)
+    out.print(f"results in {result.folder}")

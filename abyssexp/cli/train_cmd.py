@@ -1,0 +1,117 @@
+"""``abyssexp train`` and ``abyssexp backbones``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from abyssexp.cli.app import app
+from abyssexp.cli.console import err, out, print_json
+from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
+
+
+@app.command("train")
+def train_command(
+    ref: Annotated[
+        str, typer.Argument(help="Experiment: folder, PROJECT/TYPE/NNN or PROJECT/TYPE/NAME.")
+    ],
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Override training.epochs.")
+    ] = None,
+    set_: SetOption = None,
+    augmentation_configuration: Annotated[
+        str | None,
+        typer.Option(
+            "--augmentation-configuration",
+            help='The seed\'s dict, e.g. \'{"flip_lr":True, "gnoise":(0,0.05*255)}\' (switches augmentation on).',
+        ),
+    ] = None,
+    optimizer: Annotated[
+        str | None, typer.Option("--optimizer", help="Any Keras optimizer by name.")
+    ] = None,
+    optimizer_args: Annotated[
+        str | None,
+        typer.Option("--optimizer-args", help="Its arguments, e.g. \"{'momentum': 0.9}\"."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last finished epoch.")
+    ] = False,
+    gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs (>1: MirroredStrategy).")] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="One line per epoch, no live bars.")
+    ] = False,
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Train an experiment from its params.json: checkpoints in models/, TensorBoard logs and
+    history.csv in logs/. Refuses to start when already running or when checkpoints exist
+    without --resume."""
+    from abyssexp.experiment.refs import resolve_ref
+    from abyssexp.schemas.resolve import parse_set_options
+    from abyssexp.training.run import TrainOptions, resolve_train_params, train_experiment
+
+    paths = resolve_ref(ref, scratch_root(scratch))
+    options = TrainOptions(
+        overrides=parse_set_options(set_ or []),
+        epochs=epochs,
+        augmentation_configuration=augmentation_configuration,
+        optimizer=optimizer,
+        optimizer_args=optimizer_args,
+        resume=resume,
+        gpus=gpus,
+        command_line=["abyssexp", *sys.argv[1:]],
+    )
+    params = resolve_train_params(paths, options)  # fail fast, before TensorFlow loads
+    err.print(f"training {paths.root} ({params.model.backbone}, {params.training.epochs} epochs)")
+    from abyssexp.cli.progress import RichTrainingProgress
+
+    progress = RichTrainingProgress(params.training.batch_size, quiet=quiet or json_output)
+    result = train_experiment(paths, options, extra_callbacks=[progress])
+    if json_output:
+        print_json(result.to_json())
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"training {result.status}", show_header=False)
+        table.add_row("experiment", str(result.path))
+        table.add_row("epochs", f"{result.epochs_done}/{result.epochs_total}")
+        best = (
+            f"{result.best_value:.4f} at epoch {result.best_epoch}"
+            if result.best_value is not None
+            else "-"
+        )
+        table.add_row(f"best {result.best_metric}", best)
+        table.add_row("time", f"{result.seconds:.1f} s")
+        if result.images_per_second:
+            table.add_row("throughput", f"{result.images_per_second:.0f} images/s")
+        for name, path in result.files.items():
+            table.add_row(name, path)
+        out.print(table)
+    if result.status == "interrupted":
+        raise typer.Exit(130)
+
+
+@app.command("backbones")
+def backbones_command(
+    pattern: Annotated[str | None, typer.Argument(help="Glob, e.g. 'efficientnet*'.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the keras.applications backbones, their default input size and preprocessing."""
+    from abyssexp.models.backbones import list_backbones
+
+    specs = list_backbones(pattern)
+    if json_output:
+        print_json(
+            [{"name": s.name, "input_size": s.input_size, "preprocessing": s.module} for s in specs]
+        )
+        return
+    from rich.table import Table
+
+    table = Table("backbone", "input size", "preprocess_input from")
+    for spec in specs:
+        table.add_row(
+            spec.name, f"{spec.input_size}×{spec.input_size}", f"keras.applications.{spec.module}"
+        )
+    out.print(table)

@@ -1,0 +1,1 @@
+"""Backbones from keras.applications and the ImageClassifier built on them."""

@@ -1,0 +1,142 @@
+"""The backbone registry over ``keras.applications``: each with its own ``preprocess_input`` and
+default input size (the original used Xception's preprocessing for every backbone).
+
+Listing needs no TensorFlow; only ``create_backbone`` and ``preprocess_function`` import Keras.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from abyssexp.errors import InvalidInputError, OptionalDependencyError
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    constructor: str  # attribute of keras.applications
+    module: str  # keras.applications submodule holding preprocess_input
+    input_size: int
+    min_size: int = 32
+
+
+def _specs() -> dict[str, BackboneSpec]:
+    table: list[tuple[str, str, str, int, int]] = [
+        ("xception", "Xception", "xception", 299, 71),
+        ("vgg16", "VGG16", "vgg16", 224, 32),
+        ("vgg19", "VGG19", "vgg19", 224, 32),
+        ("resnet50", "ResNet50", "resnet", 224, 32),
+        ("resnet101", "ResNet101", "resnet", 224, 32),
+        ("resnet152", "ResNet152", "resnet", 224, 32),
+        ("resnet50v2", "ResNet50V2", "resnet_v2", 224, 32),
+        ("resnet101v2", "ResNet101V2", "resnet_v2", 224, 32),
+        ("resnet152v2", "ResNet152V2", "resnet_v2", 224, 32),
+        ("inceptionv3", "InceptionV3", "inception_v3", 299, 75),
+        ("inceptionresnetv2", "InceptionResNetV2", "inception_resnet_v2", 299, 75),
+        ("mobilenet", "MobileNet", "mobilenet", 224, 32),
+        ("mobilenetv2", "MobileNetV2", "mobilenet_v2", 224, 32),
+        ("mobilenetv3small", "MobileNetV3Small", "mobilenet_v3", 224, 32),
+        ("mobilenetv3large", "MobileNetV3Large", "mobilenet_v3", 224, 32),
+        ("densenet121", "DenseNet121", "densenet", 224, 32),
+        ("densenet169", "DenseNet169", "densenet", 224, 32),
+        ("densenet201", "DenseNet201", "densenet", 224, 32),
+        ("nasnetmobile", "NASNetMobile", "nasnet", 224, 32),
+        ("nasnetlarge", "NASNetLarge", "nasnet", 331, 32),
+    ]
+    for i, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600)):
+        table.append((f"efficientnetb{i}", f"EfficientNetB{i}", "efficientnet", size, 32))
+    for suffix, size in (
+        ("b0", 224),
+        ("b1", 240),
+        ("b2", 260),
+        ("b3", 300),
+        ("s", 384),
+        ("m", 480),
+        ("l", 480),
+    ):
+        table.append(
+            (
+                f"efficientnetv2{suffix}",
+                f"EfficientNetV2{suffix.upper()}",
+                "efficientnet_v2",
+                size,
+                32,
+            )
+        )
+    for size_name in ("Tiny", "Small", "Base", "Large", "XLarge"):
+        table.append((f"convnext{size_name.lower()}", f"ConvNeXt{size_name}", "convnext", 224, 32))
+    return {
+        name: BackboneSpec(name, ctor, module, size, minimum)
+        for name, ctor, module, size, minimum in table
+    }
+
+
+BACKBONES: dict[str, BackboneSpec] = _specs()
+
+
+def list_backbones(pattern: str | None = None) -> list[BackboneSpec]:
+    """Registered backbones, optionally filtered by a glob (``efficientnet*``)."""
+    names = sorted(BACKBONES)
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern.lower())]
+    return [BACKBONES[n] for n in names]
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    """The spec of a backbone; an unknown name lists close matches."""
+    key = name.lower().replace("_", "").replace("-", "")
+    if key in BACKBONES:
+        return BACKBONES[key]
+    close = difflib.get_close_matches(key, list(BACKBONES), n=5, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else "`abyssexp backbones` lists them"
+    raise InvalidInputError(f"model.backbone: unknown backbone {name!r}; {hint}")
+
+
+def preprocess_function(name: str) -> Any:
+    """The backbone's own ``preprocess_input``."""
+    import importlib
+
+    spec = get_backbone_spec(name)
+    module = importlib.import_module(f"keras.applications.{spec.module}")
+    return module.preprocess_input
+
+
+def _imagenet_file_from(exc: BaseException) -> str | None:
+    match = re.search(r"https?://\S+?/([\w.\-]+\.h5)", str(exc))
+    return match.group(1) if match else None
+
+
+def create_backbone(name: str, input_shape: tuple[int, int, int], weights: str | None) -> Any:
+    """Build ``keras.applications.<Backbone>(include_top=False)``.
+
+    ``weights`` is ``"imagenet"``, ``None`` or a weights file path. Offline, the ImageNet download
+    fails with one line naming the file to place in ``~/.keras/models/``.
+    """
+    import keras
+
+    spec = get_backbone_spec(name)
+    if min(input_shape[:2]) < spec.min_size:
+        raise InvalidInputError(
+            f"model.input_shape: {spec.name} needs at least {spec.min_size}×{spec.min_size} "
+            f"pixels. Received: input_shape={list(input_shape)}"
+        )
+    constructor = getattr(keras.applications, spec.constructor)
+    kwargs: dict[str, Any] = {"include_top": False, "weights": weights, "input_shape": input_shape}
+    try:
+        return constructor(**kwargs)
+    except ValueError as exc:
+        raise InvalidInputError(f"model: {spec.name} cannot be built: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - Keras raises a bare Exception on download failure
+        if weights == "imagenet":
+            file_name = _imagenet_file_from(exc) or f"{spec.module}_..._notop.h5"
+            cache = Path.home() / ".keras" / "models"
+            raise OptionalDependencyError(
+                f"model.init_weights=imagenet: cannot download {file_name} (no internet here); "
+                f"place it in {cache}/ or set model.init_weights to a local weights file or none"
+            ) from None
+        raise

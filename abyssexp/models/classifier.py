@@ -1,0 +1,328 @@
+"""``ImageClassifier``: a keras.applications backbone, a pooling + dense head, compiled.
+
+The original team's constructor works as written::
+
+    classifier = ImageClassifier(backbone='xception', output_activation='softmax', pooling='avg',
+        classes=num_classes, input_shape=tuple(image_shape), init_weights='none', init_epoch=0,
+        init_lr=args.lr, trainable=True, optimizer='adam', loss='categorical_crossentropy',
+        metrics=['accuracy'], gpus=1, l12_reg=(None, 0.01))
+
+Differences that fix the original's bugs: every backbone uses its own preprocessing; ``l12_reg``
+really regularises every kernel (the original set a Keras 1 attribute, a no-op); batch-norm
+momentum defaults to 0.9 when training from scratch.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from abyssexp.atomic import atomic_path
+from abyssexp.errors import AbyssExpError, InvalidInputError
+from abyssexp.models import layers as abyss_layers
+from abyssexp.models.backbones import create_backbone, get_backbone_spec
+from abyssexp.training import losses as _losses  # noqa: F401 - registers serializable losses
+from abyssexp.training import schedules as _schedules  # noqa: F401
+from abyssexp.training.losses import make_loss
+from abyssexp.training.optimizers import make_optimizer
+
+SCRATCH_BN_MOMENTUM = 0.9
+REGULARIZED_ATTRIBUTES = ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer")
+
+
+def _is_none(weights: Any) -> bool:
+    return weights is None or (isinstance(weights, str) and weights.lower() in ("none", "null", ""))
+
+
+def make_metrics(metrics: Sequence[Any], output_activation: str) -> list[Any]:
+    """``accuracy`` means categorical accuracy for softmax, binary (per label) for sigmoid."""
+    resolved = []
+    for metric in metrics:
+        if metric in ("accuracy", "acc"):
+            cls = (
+                keras.metrics.CategoricalAccuracy
+                if output_activation == "softmax"
+                else keras.metrics.BinaryAccuracy
+            )
+            resolved.append(cls(name="accuracy"))
+        else:
+            resolved.append(metric)
+    return resolved
+
+
+def apply_regularization(model: Any, l1: float | None, l2: float | None) -> Any:
+    """Rebuild ``model`` with an L1/L2 regulariser on every kernel, keeping its weights."""
+    regularizer = keras.regularizers.L1L2(l1=l1 or 0.0, l2=l2 or 0.0)
+    for layer in model.layers:
+        for attribute in REGULARIZED_ATTRIBUTES:
+            if hasattr(layer, attribute):
+                setattr(layer, attribute, regularizer)
+    rebuilt = model.__class__.from_config(model.get_config())
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
+def backbone_of(model: Any) -> Any:
+    """The nested keras.applications model inside a classifier."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            return layer
+    raise AbyssExpError(f"model {model.name!r} has no backbone sub-model")
+
+
+def load_keras_model(path: Path | str, compile: bool = True) -> Any:
+    """Load a checkpoint in Keras safe mode (no arbitrary code from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AbyssExpError(f"{path}: checkpoint not found")
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types; one line for the user
+        raise AbyssExpError(
+            f"{path}: cannot load the checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+class ImageClassifier:
+    """Initialise, compile, fit, save and load an image classifier."""
+
+    def __init__(
+        self,
+        backbone: str = "xception",
+        output_activation: str = "softmax",
+        pooling: str = "avg",
+        classes: int = 2,
+        input_shape: Sequence[int] | None = None,
+        init_weights: str | None = "imagenet",
+        init_epoch: int = 0,
+        init_lr: float | Any = 1e-4,
+        trainable: bool | str | Sequence[str] = True,
+        optimizer: str = "adam",
+        loss: str | Any = "auto",
+        metrics: Sequence[Any] = ("accuracy",),
+        gpus: int = 1,
+        l12_reg: Sequence[float | None] | None = (None, None),
+        *,
+        optimizer_args: dict[str, Any] | None = None,
+        dropout: float = 0.0,
+        bn_momentum: float | None = None,
+        include_preprocessing: bool = False,
+        augmentation: dict[str, Any] | None = None,
+        augmentation_seed: int = 0,
+        class_weights: Sequence[float] | None = None,
+        class_names: Sequence[str] | None = None,
+        jit_compile: bool = False,
+        strategy: Any = None,
+    ) -> None:
+        spec = get_backbone_spec(backbone)
+        if output_activation not in ("softmax", "sigmoid"):
+            raise InvalidInputError(
+                f"output_activation must be softmax or sigmoid. Received: {output_activation!r}"
+            )
+        if pooling not in ("avg", "max"):
+            raise InvalidInputError(f"pooling must be avg or max. Received: {pooling!r}")
+        if classes < 1:
+            raise InvalidInputError(f"classes must be >= 1. Received: classes={classes}")
+        self.backbone = spec.name
+        self.output_activation = output_activation
+        self.pooling = pooling
+        self.classes = int(classes)
+        self.input_shape = tuple(input_shape or (spec.input_size, spec.input_size, 3))
+        self.init_weights = None if _is_none(init_weights) else str(init_weights)
+        self.init_epoch = init_epoch
+        self.init_lr = init_lr
+        self.trainable = trainable
+        self.optimizer_name = optimizer
+        self.optimizer_args = dict(optimizer_args or {})
+        self.loss_name = loss
+        self.metrics = list(metrics)
+        self.gpus = gpus
+        self.l12_reg = tuple(l12_reg) if l12_reg is not None else (None, None)
+        self.dropout = dropout
+        self.bn_momentum = bn_momentum
+        if bn_momentum is None and self.init_weights is None:
+            self.bn_momentum = SCRATCH_BN_MOMENTUM
+        self.include_preprocessing = include_preprocessing
+        self.augmentation = augmentation
+        self.augmentation_seed = augmentation_seed
+        self.class_weights = list(class_weights) if class_weights is not None else None
+        self.class_names = list(class_names) if class_names is not None else None
+        self.jit_compile = jit_compile
+        if strategy is None:
+            from abyssexp.training.distribute import make_strategy
+
+            strategy = make_strategy(gpus)
+        self.strategy = strategy
+        with strategy.scope():
+            self.model = self._build()
+            self.compile()
+
+    # -- construction -------------------------------------------------------------------------
+    def _build(self) -> Any:
+        warm_start = None
+        backbone_weights: str | None = self.init_weights
+        if self.init_weights not in (None, "imagenet"):
+            path = Path(self.init_weights)
+            if not path.is_file():
+                raise InvalidInputError(
+                    f"model.init_weights: {path} not found (use imagenet, none or a weights file)"
+                )
+            if path.suffix == ".keras":
+                warm_start, backbone_weights = load_keras_model(path, compile=False), None
+        inputs = keras.Input(shape=self.input_shape, name="image")
+        x = inputs
+        if self.augmentation:
+            x = abyss_layers.SeedAugmentation(
+                self.augmentation, seed=self.augmentation_seed, name="augmentation"
+            )(x)
+        if self.include_preprocessing:
+            x = abyss_layers.BackbonePreprocess(self.backbone, name="preprocess")(x)
+        base = create_backbone(self.backbone, self.input_shape, backbone_weights)
+        l1, l2 = (list(self.l12_reg) + [None, None])[:2]
+        regularizer = None
+        if l1 or l2:
+            base = apply_regularization(base, l1, l2)
+            regularizer = keras.regularizers.L1L2(l1=l1 or 0.0, l2=l2 or 0.0)
+        if self.bn_momentum is not None:
+            for layer in base.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = self.bn_momentum
+        x = base(x)
+        pool = (
+            keras.layers.GlobalAveragePooling2D
+            if self.pooling == "avg"
+            else keras.layers.GlobalMaxPooling2D
+        )
+        x = pool(name="head_pool")(x)
+        if self.dropout:
+            x = keras.layers.Dropout(self.dropout, name="head_dropout")(x)
+        x = keras.layers.Dense(self.classes, kernel_regularizer=regularizer, name="head_dense")(x)
+        outputs = keras.layers.Activation(
+            self.output_activation, dtype="float32", name="head_activation"
+        )(x)
+        model = keras.Model(inputs, outputs, name=f"abyssexp_{self.backbone}")
+        self._apply_trainable(model, base)
+        if warm_start is not None:
+            self._warm_start(model, warm_start)
+        return model
+
+    def _apply_trainable(self, model: Any, base: Any) -> None:
+        trainable = self.trainable
+        if trainable is True or trainable == "true":
+            return
+        if trainable is False or trainable == "false":
+            model.trainable = False
+        elif trainable == "head":
+            base.trainable = False
+        elif isinstance(trainable, Sequence) and not isinstance(trainable, str):
+            for layer in base.layers:
+                layer.trainable = any(fnmatch.fnmatchcase(layer.name, p) for p in trainable)
+        else:
+            raise InvalidInputError(
+                "model.trainable must be true, false, head or a list of layer-name patterns. "
+                f"Received: {trainable!r}"
+            )
+
+    def _warm_start(self, model: Any, source: Any) -> None:
+        """Copy backbone weights from an earlier checkpoint; the head too when classes match."""
+        try:
+            backbone_of(model).set_weights(backbone_of(source).get_weights())
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"model.init_weights: the checkpoint's backbone does not match {self.backbone} "
+                f"at input {list(self.input_shape)} ({exc})"
+            ) from None
+        if source.output_shape[-1] == self.classes:
+            model.get_layer("head_dense").set_weights(source.get_layer("head_dense").get_weights())
+
+    def compile(self, steps_per_epoch: int | None = None) -> None:
+        optimizer = make_optimizer(self.optimizer_name, self.init_lr, self.optimizer_args)
+        loss = self.loss_name
+        if isinstance(loss, str):
+            loss = make_loss(loss, self.output_activation, self.class_weights)
+        self.model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=make_metrics(self.metrics, self.output_activation),
+            jit_compile=self.jit_compile,
+        )
+
+    # -- training and inference ---------------------------------------------------------------
+    def fit(self, *args: Any, **kwargs: Any) -> Any:
+        """Keras ``fit``; ``initial_epoch`` defaults to ``init_epoch``."""
+        kwargs.setdefault("initial_epoch", self.init_epoch)
+        return self.model.fit(*args, **kwargs)
+
+    def fit_generator(
+        self,
+        generator: Any,
+        steps_per_epoch: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = 1,
+        callbacks: Sequence[Any] | None = None,
+        validation_data: Any = None,
+        validation_steps: int | None = None,
+        class_weight: dict[int, float] | None = None,
+        max_queue_size: int = 10,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        shuffle: bool = True,
+        initial_epoch: int | None = None,
+    ) -> Any:
+        """The original's ``fit_generator`` signature on top of Keras 3's ``fit``.
+
+        ``workers``, ``use_multiprocessing``, ``max_queue_size`` and ``shuffle`` are accepted for
+        compatibility; a Python generator is consumed in order on one thread (use the tf.data
+        path for speed).
+        """
+        return self.model.fit(
+            generator,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=list(callbacks or []),
+            validation_data=validation_data,
+            validation_steps=validation_steps,
+            class_weight=class_weight,
+            initial_epoch=self.init_epoch if initial_epoch is None else initial_epoch,
+        )
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model.predict(*args, **kwargs)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model.evaluate(*args, **kwargs)
+
+    # -- files --------------------------------------------------------------------------------
+    def save(self, path: Path | str) -> Path:
+        """Save atomically as ``.keras`` (or legacy ``.h5``): never a torn checkpoint."""
+        path = Path(path)
+        if path.suffix not in (".keras", ".h5"):
+            raise InvalidInputError(f"{path}: checkpoints end in .keras (or .h5)")
+        with atomic_path(path) as tmp:
+            self.model.save(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str, compile: bool = True) -> ImageClassifier:
+        """Load a checkpoint (safe mode) into an ``ImageClassifier``."""
+        model = load_keras_model(path, compile=compile)
+        instance = cls.__new__(cls)
+        instance.model = model
+        activation = model.get_layer("head_activation").get_config().get("activation", "softmax")
+        instance.output_activation = activation if isinstance(activation, str) else "softmax"
+        instance.classes = int(model.output_shape[-1])
+        instance.input_shape = tuple(model.input_shape[1:])
+        instance.backbone = backbone_of(model).name
+        instance.init_epoch = 0
+        instance.include_preprocessing = any(
+            isinstance(layer, abyss_layers.BackbonePreprocess) for layer in model.layers
+        )
+        return instance
+
+    def regularization_loss(self) -> float:
+        return float(sum(float(loss) for loss in self.model.losses))

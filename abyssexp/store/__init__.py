@@ -1,0 +1,1 @@
+"""Permanent storage: transactional promotion, a locked registry with aliases, verification, gc."""

@@ -1,0 +1,1 @@
+"""Training: optimizers, schedules, losses, callbacks and the ``abyssexp train`` run."""

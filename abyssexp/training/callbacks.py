@@ -1,0 +1,314 @@
+"""Keras callbacks that keep an experiment's files in order.
+
+- ``ExperimentCheckpoint``: ``model_<epoch>.keras`` (every epoch, so a run can always resume from
+  the last finished epoch; retention keeps every ``save_model_interval``-th and the last N),
+  ``best.keras`` with its best-so-far value remembered across resumes (Keras' ModelCheckpoint
+  forgets it and overwrites ``best``), ``history.csv`` without duplicate rows, ``train_state.json``
+  and the experiment record. Every file is written atomically, ``train_state.json`` last.
+- ``ValidationCurves``: per-class PR curves and TP/FP/TN/FN/precision/recall/F1 on the full
+  validation set, for TensorBoard. Inference only: it never touches the weights or an RNG.
+- ``LearningRateLogger``, ``Heartbeat``, ``RecomputeBatchNorm``, ``StopOnSignal``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from abyssexp.atomic import atomic_copy, atomic_path, atomic_write_json, atomic_write_text
+from abyssexp.experiment.layout import ExperimentPaths, checkpoint_name
+from abyssexp.experiment.record import update_record
+
+HEARTBEAT_S = 30.0
+
+
+def metric_mode(monitor: str) -> str:
+    return "min" if "loss" in monitor or "error" in monitor else "max"
+
+
+def is_better(value: float, best: float | None, mode: str) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value < best if mode == "min" else value > best
+
+
+def read_history(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _fmt(row.get(k)) for k in columns})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)
+    return "" if value is None else value
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the current learning rate to the epoch logs (history.csv and TensorBoard)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class ExperimentCheckpoint(keras.callbacks.Callback):
+    def __init__(
+        self,
+        paths: ExperimentPaths,
+        monitor: str,
+        interval: int = 1,
+        keep: int | None = 3,
+        fmt: str = "keras",
+        best_value: float | None = None,
+        best_epoch: int | None = None,
+        history_rows: list[dict[str, Any]] | None = None,
+        epochs_total: int | None = None,
+        chief: bool = True,
+        protected: Callable[[], set[str]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.paths = paths
+        self.monitor = monitor
+        self.mode = metric_mode(monitor)
+        self.interval = interval
+        self.keep = keep
+        self.fmt = fmt
+        self.best_value = best_value
+        self.best_epoch = best_epoch
+        self.rows: list[dict[str, Any]] = list(history_rows or [])
+        self.epochs_total = epochs_total
+        self.chief = chief
+        self.protected = protected or (lambda: set())
+        self.last_epoch: int | None = None
+
+    def _save(self, target: Path) -> None:
+        if not self.chief:
+            # Multi-worker saving is collective: every worker saves, only the chief keeps it.
+            scratch_dir = tempfile.mkdtemp()
+            self.model.save(os.path.join(scratch_dir, target.name))
+            shutil.rmtree(scratch_dir, ignore_errors=True)
+            return
+        with atomic_path(target) as tmp:
+            self.model.save(tmp)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = dict(logs or {})
+        number = epoch + 1
+        checkpoint = self.paths.checkpoint(number)
+        self._save(checkpoint)
+        if self.fmt == "h5" and number % self.interval == 0:
+            self._save(self.paths.models / checkpoint_name(number, ".h5"))
+        if not self.chief:
+            return
+        value = logs.get(self.monitor)
+        if value is not None and is_better(float(value), self.best_value, self.mode):
+            self.best_value, self.best_epoch = float(value), number
+            atomic_copy(checkpoint, self.paths.best_checkpoint)
+        self.rows = [r for r in self.rows if int(r["epoch"]) < number]
+        self.rows.append({"epoch": number, **{k: float(v) for k, v in logs.items()}})
+        write_history(self.paths.history, self.rows)
+        state = {
+            "epoch": number,
+            "checkpoint": checkpoint.name,
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "time": time.time(),
+        }
+        atomic_write_json(self.paths.train_state, state)
+        best = {"metric": self.monitor, "value": self.best_value, "epoch": self.best_epoch}
+
+        def change(record: dict[str, Any]) -> None:
+            record["epochs_done"] = number
+            if self.epochs_total is not None:
+                record["epochs_total"] = self.epochs_total
+            record["best"] = best if self.best_value is not None else None
+            record["last_metrics"] = {k: float(v) for k, v in logs.items()}
+            record["heartbeat_unix"] = time.time()
+
+        update_record(self.paths.record, change)
+        self.last_epoch = number
+        self._retention(number)
+
+    def _retention(self, newest: int) -> None:
+        """Keep the newest checkpoint (for resume), every interval-th of the last N, and best."""
+        protected = self.protected()
+        epochs = []
+        for path in self.paths.models.glob("model_*.*"):
+            stem = path.stem.removeprefix("model_")
+            if stem.isdigit():
+                epochs.append((int(stem), path))
+        kept_interval = sorted({e for e, _ in epochs if e % self.interval == 0}, reverse=True)
+        if self.keep is not None:
+            kept_interval = kept_interval[: self.keep]
+        for epoch_number, path in epochs:
+            if epoch_number == newest or epoch_number in kept_interval or path.name in protected:
+                continue
+            path.unlink(missing_ok=True)
+
+
+class ValidationCurves(keras.callbacks.Callback):
+    """Per-class PR curves and TP/FP/TN/FN/precision/recall/F1 on the whole validation set."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        targets: np.ndarray,
+        class_names: list[str],
+        log_dir: Path,
+        activation: str,
+        pr_curves: bool = True,
+        tfpn: bool = True,
+        thresholds: int = 101,
+        chief: bool = True,
+    ) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.targets = targets > 0
+        self.class_names = class_names
+        self.activation = activation
+        self.pr_curves = pr_curves
+        self.tfpn = tfpn
+        self.thresholds = thresholds
+        self.writer = tf.summary.create_file_writer(str(log_dir)) if chief else None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from tensorboard.plugins.pr_curve import summary as pr_summary
+
+        from abyssexp.evaluation.metrics import confusion_counts, predicted_labels
+
+        scores = self.model.predict(self.dataset, verbose=0)[: len(self.targets)]
+        predicted = predicted_labels(scores, self.activation)
+        counts = confusion_counts(self.targets, predicted)
+        f1s = []
+        for c, name in enumerate(self.class_names):
+            tp, fp, tn, fn = (int(counts[key][c]) for key in ("tp", "fp", "tn", "fn"))
+            precision = tp / (tp + fp) if tp + fp else 0.0
+            recall = tp / (tp + fn) if tp + fn else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            f1s.append(f1)
+            if self.writer is None:
+                continue
+            with self.writer.as_default(step=epoch + 1):
+                if self.tfpn:
+                    for key, value in (
+                        ("tp", tp),
+                        ("fp", fp),
+                        ("tn", tn),
+                        ("fn", fn),
+                        ("precision", precision),
+                        ("recall", recall),
+                        ("f1", f1),
+                    ):
+                        tf.summary.scalar(f"class/{name}/{key}", value)
+                if self.pr_curves:
+                    proto = pr_summary.pb(
+                        f"pr_curve/{name}",
+                        labels=self.targets[:, c],
+                        predictions=np.clip(scores[:, c].astype(np.float64), 0.0, 1.0),
+                        num_thresholds=self.thresholds,
+                    )
+                    tf.summary.experimental.write_raw_pb(proto.SerializeToString(), step=epoch + 1)
+        if self.writer is not None:
+            self.writer.flush()
+        if logs is not None:
+            logs["val_macro_f1"] = float(np.mean(f1s)) if f1s else 0.0
+
+
+class Heartbeat(keras.callbacks.Callback):
+    """Refreshes the record's heartbeat so ``list`` can tell a live run from a crashed one."""
+
+    def __init__(self, record_path: Path, every_s: float = HEARTBEAT_S) -> None:
+        super().__init__()
+        self.record_path = record_path
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            self.last = time.monotonic()
+            update_record(self.record_path, lambda r: r.__setitem__("heartbeat_unix", time.time()))
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ends training after the current batch once ``flag["stop"]`` is set by a signal handler."""
+
+    def __init__(self, flag: dict[str, Any]) -> None:
+        super().__init__()
+        self.flag = flag
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.flag.get("stop"):
+            self.model.stop_training = True
+
+
+def batch_norm_layers(model: Any) -> list[Any]:
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found.extend(batch_norm_layers(layer))
+        elif isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            found.append(layer)
+    return found
+
+
+class RecomputeBatchNorm(keras.callbacks.Callback):
+    """Before each validation, recompute exact batch-norm statistics as the plain average over
+    ``batches`` training batches (momentum 1 - 1/k on batch k), then restore the momentum."""
+
+    def __init__(self, dataset: Any, batches: int) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.batches = batches
+        self._in_fit = False
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = True
+        self._iterator = iter(self.dataset)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = False
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if not self._in_fit or self.batches <= 0:
+            return
+        layers = batch_norm_layers(self.model)
+        saved = [layer.momentum for layer in layers]
+        for k in range(1, self.batches + 1):
+            images, _ = next(self._iterator)
+            for layer in layers:
+                layer.momentum = 1.0 - 1.0 / k
+            self.model(images, training=True)
+        for layer, momentum in zip(layers, saved, strict=True):
+            layer.momentum = momentum

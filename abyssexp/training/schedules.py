@@ -1,0 +1,91 @@
+"""Learning-rate schedules as functions of the optimizer's step counter.
+
+Because the position lives in ``optimizer.iterations``, a resumed run restores it with the
+optimizer state and continues the schedule exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from abyssexp.errors import InvalidInputError
+
+
+@keras.saving.register_keras_serializable(package="abyssexp")
+class TriangularCyclicLR(keras.optimizers.schedules.LearningRateSchedule):
+    """Triangular cyclic learning rate between ``base_lr`` and ``max_lr`` (Smith, 2017)."""
+
+    def __init__(self, base_lr: float, max_lr: float, step_size: int) -> None:
+        self.base_lr = float(base_lr)
+        self.max_lr = float(max_lr)
+        self.step_size = int(step_size)
+
+    def __call__(self, step: Any) -> Any:
+        step = tf.cast(step, tf.float32)
+        cycle = tf.floor(1.0 + step / (2.0 * self.step_size))
+        x = tf.abs(step / self.step_size - 2.0 * cycle + 1.0)
+        return self.base_lr + (self.max_lr - self.base_lr) * tf.maximum(0.0, 1.0 - x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"base_lr": self.base_lr, "max_lr": self.max_lr, "step_size": self.step_size}
+
+
+SCHEDULE_PARAMS = {
+    "step": {"step_size", "gamma"},
+    "exp": {"gamma"},
+    "cosine": {"min_lr"},
+    "cyclic": {"base_lr", "max_lr", "step_size"},
+    "plateau": {"factor", "patience", "min_lr"},
+}
+
+
+def make_schedule(
+    name: str | None, lr: float, params: dict[str, Any], steps_per_epoch: int, epochs: int
+) -> Any:
+    """The learning rate (a float) or a ``LearningRateSchedule``; ``plateau`` is a callback and
+    returns the float here. Epoch-valued params (``step_size``) count epochs."""
+    if name is None or name == "plateau":
+        if name is None and params:
+            raise InvalidInputError(
+                "training.lr_schedule_params given without training.lr_schedule"
+            )
+        if name == "plateau":
+            _check(name, params)
+        return lr
+    _check(name, params)
+    if name == "step":
+        return keras.optimizers.schedules.ExponentialDecay(
+            lr,
+            decay_steps=int(params.get("step_size", 10)) * steps_per_epoch,
+            decay_rate=float(params.get("gamma", 0.1)),
+            staircase=True,
+        )
+    if name == "exp":
+        return keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=steps_per_epoch, decay_rate=float(params.get("gamma", 0.95))
+        )
+    if name == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            lr,
+            decay_steps=max(1, epochs * steps_per_epoch),
+            alpha=float(params.get("min_lr", 0.0)) / lr,
+        )
+    if name == "cyclic":
+        return TriangularCyclicLR(
+            float(params.get("base_lr", lr / 10)),
+            float(params.get("max_lr", lr)),
+            int(params.get("step_size", 2)) * steps_per_epoch,
+        )
+    raise InvalidInputError(f"training.lr_schedule: unknown schedule {name!r}")  # pragma: no cover
+
+
+def _check(name: str, params: dict[str, Any]) -> None:
+    unknown = sorted(set(params) - SCHEDULE_PARAMS[name])
+    if unknown:
+        raise InvalidInputError(
+            f"training.lr_schedule_params: {name} has no parameter(s) {', '.join(unknown)} "
+            f"(valid: {', '.join(sorted(SCHEDULE_PARAMS[name]))})"
+        )

@@ -1,0 +1,209 @@
+"""``abyssexp train`` end to end on tiny models and real JPEGs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abyssexp.cli import app
+from tests.training.helpers import history, new_tiny, record
+
+
+def _tensorboard_tags(folder: Path) -> dict[str, list[str]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0, "scalars": 0})
+    accumulator.Reload()
+    return accumulator.Tags()
+
+
+@pytest.mark.slow
+def test_train_checkpoints_logs_and_refuses_to_overwrite(runner, scratch: Path, shapes) -> None:
+    root = new_tiny(runner, shapes, "--set", "training.epochs=2")
+    result = runner.invoke(app, ["train", str(root), "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["epochs_done"] == 2
+    models = root / "models"
+    for name in (
+        "model_1.keras",
+        "model_2.keras",
+        "best.keras",
+        "model_definition.json",
+        "class_names.json",
+        "category_map.json",
+        "train_state.json",
+    ):
+        assert (models / name).is_file(), name
+    assert json.loads((models / "class_names.json").read_text()) == ["boxy", "pointy", "round"]
+    rows = history(root)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "val_macro_f1"} <= set(rows[0])
+    rec = record(root)
+    assert (
+        rec["status"] == "completed"
+        and rec["epochs_done"] == 2
+        and rec["best"]["metric"] == "val_loss"
+    )
+    provenance = json.loads((root / "logs" / "provenance.json").read_text())["train"]
+    assert (
+        len(provenance["datasets"]["train"]["sha256"]) == 64 and provenance["category_map_sha256"]
+    )
+    assert (
+        provenance["tensorflow"]
+        and (root / "logs" / "requirements.txt").read_text().count("==") > 10
+    )
+    assert (root / "logs" / "git.diff").exists()
+
+    # TensorBoard itself reads the PR curves and per-class counts back.
+    tags = _tensorboard_tags(root / "logs" / "validation_metrics")
+    assert {"pr_curve/boxy/pr_curves", "pr_curve/round/pr_curves"} <= set(tags["tensors"])
+    assert "class/pointy/tp" in tags["tensors"] and "class/pointy/f1" in tags["tensors"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(
+        str(root / "logs" / "validation_metrics"), size_guidance={"tensors": 0}
+    )
+    accumulator.Reload()
+    curve = accumulator.Tensors("pr_curve/boxy/pr_curves")
+    assert [event.step for event in curve] == [1, 2]
+    data = np.asarray(__import__("tensorflow").make_ndarray(curve[-1].tensor_proto))
+    assert data.shape == (6, 101)  # TP, FP, TN, FN, precision, recall per threshold
+    images = _tensorboard_tags(root / "logs" / "images")
+    assert images["tensors"] == ["augmented_training_images"]
+    lr_tags = _tensorboard_tags(root / "logs" / "train")
+    assert "epoch_lr" in lr_tags["tensors"] or "epoch_learning_rate" in lr_tags["tensors"]
+
+    again = runner.invoke(app, ["train", str(root)])
+    assert again.exit_code == 1 and "pass --resume" in again.output
+
+    resumed = runner.invoke(app, ["train", str(root), "--resume", "--epochs", "3", "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    assert [r["epoch"] for r in history(root)] == ["1", "2", "3"]
+    assert record(root)["epochs_done"] == 3
+
+
+def test_bad_train_options_are_one_line(runner, scratch: Path, shapes) -> None:
+    root = new_tiny(runner, shapes)
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(root),
+            "--optimizer-args",
+            "{'momentun': 0.9}",
+            "--optimizer",
+            "sgd",
+            "--epochs",
+            "1",
+        ],
+    )
+    assert result.exit_code == 2
+    assert (
+        "SGD has no argument(s) momentun (valid:" in result.output and "momentum" in result.output
+    )
+    result = runner.invoke(app, ["train", str(root), "--optimizer-args", "__import__('os')"])
+    assert result.exit_code == 2 and "function calls are not allowed" in result.output
+    result = runner.invoke(
+        app, ["train", str(root), "--set", "model.backbone=resnet5", "--epochs", "1"]
+    )
+    assert result.exit_code == 2 and "did you mean resnet50" in result.output
+    assert record(root)["status"] == "new"
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume(runner, scratch: Path, shapes) -> None:
+    root = new_tiny(
+        runner,
+        shapes,
+        "--set",
+        "training.epochs=4",
+        "--set",
+        "training.lr_schedule=cosine",
+        "--set",
+        "callbacks.pr_curves=false",
+    )
+    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "abyssexp", "train", str(root), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        state = root / "models" / "train_state.json"
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 2:
+            break
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads((root / "models" / "train_state.json").read_text())["epoch"]
+    assert 2 <= killed_at < 4
+    listed = json.loads(runner.invoke(app, ["list", "--json"]).stdout)
+    assert listed[0]["status"] == "crashed"
+    best_before = json.loads((root / "models" / "train_state.json").read_text())["best_value"]
+
+    result = runner.invoke(app, ["train", str(root), "--resume", "--quiet"])
+    assert result.exit_code == 0, result.output
+    rows = history(root)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]  # continued, no duplicate rows
+    state = json.loads((root / "models" / "train_state.json").read_text())
+    losses = [float(r["val_loss"]) for r in rows]
+    assert state["best_value"] == pytest.approx(min(losses)) and state["best_value"] <= best_before
+    assert state["best_epoch"] == 1 + int(np.argmin(losses))
+    # The learning-rate schedule continued where it stopped: cosine over 4 epochs of 3 steps.
+    import math
+
+    steps, total = 3, 12
+    expected = [
+        0.002 * 0.5 * (1 + math.cos(math.pi * min(e * steps, total) / total)) for e in (1, 2, 3, 4)
+    ]
+    assert [float(r["lr"]) for r in rows] == pytest.approx(expected, rel=1e-4, abs=1e-9)
+    from abyssexp.models.classifier import load_keras_model
+
+    model = load_keras_model(root / "models" / "model_4.keras")
+    assert int(model.optimizer.iterations.numpy()) == 4 * steps
+    assert record(root)["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_deterministic_runs_and_curves_do_not_touch_weights(runner, scratch: Path, shapes) -> None:
+    common = [
+        "--set",
+        "training.epochs=2",
+        "--set",
+        "training.deterministic=true",
+        "--set",
+        "training.seed=7",
+    ]
+    with_curves = new_tiny(runner, shapes, *common, name="curves")
+    without = new_tiny(
+        runner,
+        shapes,
+        *common,
+        "--set",
+        "callbacks.pr_curves=false",
+        "--set",
+        "callbacks.tfpn=false",
+        name="plain",
+    )
+    for root in (with_curves, without):
+        result = runner.invoke(app, ["train", str(root), "--quiet"])
+        assert result.exit_code == 0, result.output
+    a = [{k: v for k, v in r.items() if k != "val_macro_f1"} for r in history(with_curves)]
+    b = [{k: v for k, v in r.items() if k != "val_macro_f1"} for r in history(without)]
+    assert a == b  # identical history.csv for the same seed
+    from abyssexp.models.classifier import load_keras_model
+
+    wa = load_keras_model(with_curves / "models" / "model_2.keras").get_weights()
+    wb = load_keras_model(without / "models" / "model_2.keras").get_weights()
+    for x, y in zip(wa, wb, strict=True):
+        np.testing.assert_array_equal(x, y)
