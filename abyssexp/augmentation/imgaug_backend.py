@@ -1,7 +1,7 @@
 """The original team's mapping of the configuration onto imgaug (optional extra).
 
-imgaug 0.4 breaks on NumPy 2 (``np.sctypes``); install it with ``pip install 'abyssexp[imgaug]'``,
-which pins ``numpy<2``.
+imgaug 0.4.0 breaks on current NumPy (``np.bool``, ``np.sctypes``). ``pip install 'abyssexp[imgaug]'``
+installs the maintained fork imgaug-denk (the same ``imgaug`` module) and pins ``numpy<2``.
 """
 
 from __future__ import annotations

@@ -80,7 +80,15 @@ def _root(
 
 def _register() -> None:
     # Command modules import only the core they need at call time, so --help stays fast.
-    from abyssexp.cli import data_cmd, experiments_cmd, store_cmd, test_cmd, train_cmd  # noqa: F401
+    from abyssexp.cli import (  # noqa: F401
+        augment_cmd,
+        data_cmd,
+        demo_cmd,
+        experiments_cmd,
+        store_cmd,
+        test_cmd,
+        train_cmd,
+    )
 
 
 _register()

@@ -157,28 +157,30 @@ def list_command(
         return
     from rich.table import Table
 
+    # Narrow terminals (and pipes, 80 columns) keep the essentials readable; wide ones get it all.
+    wide = out.width >= 170
     table = Table(title=f"experiments in {root}", expand=False)
-    for column in (
-        "experiment",
-        "status",
-        "created",
-        "epochs",
-        "best",
-        "tests",
-        "promoted",
-        "disk",
-    ):
-        table.add_column(column, overflow="fold")
+    table.add_column("experiment", overflow="fold", min_width=18)
+    table.add_column("status", no_wrap=True)
+    if wide:
+        table.add_column("created", no_wrap=True)
+    table.add_column("epochs", no_wrap=True)
+    table.add_column("best", overflow="fold")
+    table.add_column("tests", overflow="fold")
+    table.add_column("promoted", overflow="fold")
+    if wide:
+        table.add_column("disk", no_wrap=True)
     for column in extra:
         table.add_column(column, overflow="fold")
-    table.add_column("note", overflow="ellipsis", max_width=40)
+    if wide:
+        table.add_column("note", overflow="ellipsis", max_width=40, min_width=10, no_wrap=True)
     for row in rows:
         epochs = f"{row['epochs_done']}/{row['epochs_total'] or '?'}"
-        best = (
-            f"{row['best_metric']}={row['best_value']:.4g}@{row['best_epoch']}"
-            if row["best_value"] is not None
-            else "-"
-        )
+        best = "-"
+        if row["best_value"] is not None:
+            best = f"{row['best_value']:.4g}@{row['best_epoch']}"
+            if wide:
+                best = f"{row['best_metric']}={best}"
         tests = (
             ", ".join(
                 f"{cond}:{metrics.get('accuracy', float('nan')):.3f}"
@@ -186,20 +188,19 @@ def list_command(
             )
             or "-"
         )
-        promoted = ("yes " + ",".join(row["aliases"])).strip() if row["promoted"] else "-"
+        promoted = (",".join(row["aliases"]) or "yes") if row["promoted"] else "-"
         style = _status_style(row["status"])
-        table.add_row(
-            f"{row['project']}/{row['type']}/{row['name']}",
-            f"[{style}]{row['status']}[/]" if style else row["status"],
-            (row["created"] or "-").replace("T", " ").removesuffix("Z"),
-            epochs,
-            best,
-            tests,
-            promoted,
-            human_bytes(row["disk_bytes"]),
-            *[_cell(row["changed"].get(c)) for c in extra],
-            row["note"],
-        )
+        name = f"{row['project']}/{row['type']}/{row['name']}"
+        cells = [name, f"[{style}]{row['status']}[/]" if style else row["status"]]
+        if wide:
+            cells.append((row["created"] or "-").replace("T", " ").removesuffix("Z"))
+        cells += [epochs, best, tests, promoted]
+        if wide:
+            cells.append(human_bytes(row["disk_bytes"]))
+        cells += [_cell(row["changed"].get(c)) for c in extra]
+        if wide:
+            cells.append(row["note"])
+        table.add_row(*cells)
     out.print(table)
 
 

@@ -1,0 +1,78 @@
+"""``abyssexp augment preview``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abyssexp.cli.app import app
+from abyssexp.cli.console import out
+from abyssexp.cli.options import ScratchOption, scratch_root
+
+augment_app = typer.Typer(
+    help="See what the augmentation configuration does.", no_args_is_help=True
+)
+app.add_typer(augment_app, name="augment")
+
+
+@augment_app.command("preview")
+def preview_command(
+    ref: Annotated[
+        str | None, typer.Argument(help="Experiment (its training set and augmentation params).")
+    ] = None,
+    out_file: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path(
+        "augmentation-preview.png"
+    ),
+    coco: Annotated[
+        Path | None, typer.Option("--coco", help="A COCO file instead of an experiment.")
+    ] = None,
+    augmentation_configuration: Annotated[
+        str | None,
+        typer.Option(
+            "--augmentation-configuration", help="The seed's dict; overrides the experiment's."
+        ),
+    ] = None,
+    images: Annotated[int, typer.Option("--images", help="Rows: training images shown.")] = 4,
+    versions: Annotated[int, typer.Option("--versions", help="Augmented versions per image.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    scratch: ScratchOption = None,
+) -> None:
+    """Write a PNG grid of training images and augmented versions of each."""
+    from abyssexp.augmentation import config_from_any
+    from abyssexp.augmentation.preview import render_preview
+    from abyssexp.errors import InvalidInputError
+
+    size = None
+    if ref is not None:
+        from abyssexp.datasets.factory import dataset_for_split, label_space_from_params
+        from abyssexp.experiment.refs import resolve_ref
+        from abyssexp.schemas.resolve import load_params_file, validate_params
+
+        paths = resolve_ref(ref, scratch_root(scratch))
+        params = validate_params(load_params_file(paths.params), str(paths.params))
+        labels = label_space_from_params(params.dataset, paths.root)
+        dataset = dataset_for_split(params.dataset, "train", paths.root, labels)
+        augmentation = params.augmentation
+        if params.model.input_shape:
+            size = tuple(params.model.input_shape[:2])
+    elif coco is not None:
+        from abyssexp.datasets.coco import ImageClassificationDataset
+
+        dataset = ImageClassificationDataset(coco)
+        augmentation = None
+    else:
+        raise InvalidInputError("augment preview: give an experiment REF or --coco FILE")
+    if augmentation_configuration is not None:
+        augmentation = config_from_any(augmentation_configuration)
+    if augmentation is None:
+        raise InvalidInputError(
+            "augment preview --coco needs --augmentation-configuration '<dict>'"
+        )
+    if not augmentation.flip_lr and not augmentation.flip_ud and not augmentation.group_ops():
+        raise InvalidInputError("augmentation: the configuration switches no operation on")
+    written = render_preview(
+        dataset, augmentation, out_file, images=images, versions=versions, seed=seed, size=size
+    )
+    out.print(f"wrote {written}")
