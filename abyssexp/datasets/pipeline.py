@@ -138,6 +138,8 @@ def make_tf_dataset(
         return resize_uint8(decode_image(path, kind), spec.input_size), target
 
     options = tf.data.Options()
+    # Under MultiWorkerMirroredStrategy each worker reads its share of the elements.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     if spec.deterministic is not None:
         options.deterministic = spec.deterministic
     images = elements.map(load, num_parallel_calls=parallel).with_options(options)

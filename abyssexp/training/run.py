@@ -95,7 +95,11 @@ def resolve_train_params(paths: ExperimentPaths, options: TrainOptions) -> Param
             )
         overrides.append(("augmentation.enabled", True))
         overrides.extend((f"augmentation.{k}", v) for k, v in value.items())
-    return resolve_params(load_params_file(paths.params), overrides, source=str(paths.params))
+    from abyssexp.training.validation import preflight
+
+    params = resolve_params(load_params_file(paths.params), overrides, source=str(paths.params))
+    preflight(params)
+    return params
 
 
 def _existing_checkpoints(paths: ExperimentPaths) -> list[Path]:
@@ -125,8 +129,13 @@ def train_experiment(
     extra_callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train an experiment; see the module docstring for the guarantees."""
+    from abyssexp.training.distribute import is_chief
+
     params = resolve_train_params(paths, options)
     record = read_record(paths.record)
+    if not is_chief():
+        # Multi-worker: the chief holds the lock and writes; the other workers only train.
+        return _train_locked(paths, params, options, extra_callbacks)
     lock_fd = try_lock(paths.train_lock)
     if lock_fd is None:
         raise ExperimentStateError(
@@ -186,6 +195,9 @@ def _train_locked(
         if len(val_set) == 0:
             val_set = None
 
+    from abyssexp.training.validation import check_optimizer
+
+    check_optimizer(params.training.optimizer, dict(params.training.optimizer_args))
     if chief:
         category_map = labels.category_map()
         if category_map is not None and params.dataset.category_map is None:
@@ -494,11 +506,6 @@ def _fit(
             _log_training_images(paths, train_ds, model, params.callbacks.log_images)
     plateau = params.callbacks.reduce_lr_on_plateau
     if training.lr_schedule == "plateau" or plateau.enabled:
-        if training.lr_schedule not in (None, "plateau"):
-            raise InvalidInputError(
-                "callbacks.reduce_lr_on_plateau cannot be combined with training.lr_schedule="
-                f"{training.lr_schedule}; use one of them"
-            )
         schedule_params = dict(training.lr_schedule_params)
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(

@@ -33,13 +33,7 @@ class TriangularCyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         return {"base_lr": self.base_lr, "max_lr": self.max_lr, "step_size": self.step_size}
 
 
-SCHEDULE_PARAMS = {
-    "step": {"step_size", "gamma"},
-    "exp": {"gamma"},
-    "cosine": {"min_lr"},
-    "cyclic": {"base_lr", "max_lr", "step_size"},
-    "plateau": {"factor", "patience", "min_lr"},
-}
+from abyssexp.training.validation import check_schedule_params as _check_params  # noqa: E402
 
 
 def make_schedule(
@@ -53,9 +47,9 @@ def make_schedule(
                 "training.lr_schedule_params given without training.lr_schedule"
             )
         if name == "plateau":
-            _check(name, params)
+            _check_params(name, params)
         return lr
-    _check(name, params)
+    _check_params(name, params)
     if name == "step":
         return keras.optimizers.schedules.ExponentialDecay(
             lr,
@@ -80,12 +74,3 @@ def make_schedule(
             int(params.get("step_size", 2)) * steps_per_epoch,
         )
     raise InvalidInputError(f"training.lr_schedule: unknown schedule {name!r}")  # pragma: no cover
-
-
-def _check(name: str, params: dict[str, Any]) -> None:
-    unknown = sorted(set(params) - SCHEDULE_PARAMS[name])
-    if unknown:
-        raise InvalidInputError(
-            f"training.lr_schedule_params: {name} has no parameter(s) {', '.join(unknown)} "
-            f"(valid: {', '.join(sorted(SCHEDULE_PARAMS[name]))})"
-        )
