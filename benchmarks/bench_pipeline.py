@@ -24,13 +24,19 @@ def write_jpegs(folder: Path, count: int, width: int, height: int) -> Path:
 
     rng = np.random.default_rng(0)
     images, annotations = [], []
-    base = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     for i in range(count):
-        # Real photos compress; pure noise does not. A smooth field plus mild noise is realistic.
-        shift = np.roll(base, i * 7, axis=1)
-        picture = (shift // 4 + np.linspace(0, 190, width, dtype=np.uint8)[None, :, None]).astype(
-            np.uint8
+        # Photo-like content: smooth structure at two scales plus mild sensor noise. (Pure noise
+        # would make Huffman decoding dominate, which no real dataset does.)
+        coarse = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8))
+        detail = Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
+        picture = 0.75 * np.asarray(
+            coarse.resize((width, height), Image.Resampling.BICUBIC), np.float32
         )
+        picture += 0.25 * np.asarray(
+            detail.resize((width, height), Image.Resampling.BILINEAR), np.float32
+        )
+        picture += rng.normal(0, 4, picture.shape)
+        picture = np.clip(picture, 0, 255).astype(np.uint8)
         Image.fromarray(picture).save(folder / f"{i:05d}.jpg", quality=90)
         images.append({"id": i + 1, "file_name": f"{i:05d}.jpg", "width": width, "height": height})
         annotations.append(

@@ -218,3 +218,61 @@ def image_augmenter(params: Any, seed: int = 0) -> Callable[[np.ndarray], np.nda
         return np.round(out.numpy()).astype(np.uint8)
 
     return augment
+
+
+def augment_image(image: tf.Tensor, seed: tf.Tensor, params: Any) -> tf.Tensor:
+    """Augment one H×W×3 image (any dtype, 0-255) inside a parallel tf.data map.
+
+    The same semantics as ``augment_batch``, for ``placement: pipeline``: each image is its own
+    graph call, so ``tf.cond`` skips every op ``some_of`` did not pick (no work at all, where a
+    batch would copy the whole tensor), flips run on the uint8 pixels, and the tf.data map spreads
+    images over the CPU cores. Returns float32 0-255.
+    """
+    seed = tf.cast(seed, tf.int64)
+    seeds = tf.random.experimental.stateless_split(seed, 16)
+    if params.flip_lr:
+        flip = tf.random.stateless_uniform([], seed=seeds[0]) < 0.5
+        image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+    if params.flip_ud:
+        flip = tf.random.stateless_uniform([], seed=seeds[1]) < 0.5
+        image = tf.cond(flip, lambda: tf.reverse(image, [0]), lambda: image)
+    image = tf.cast(image, tf.float32)
+    ops = params.group_ops()
+    if not ops:
+        return image
+    chosen = select_ops(seeds[2], 1, len(ops), params.some_of)[0]
+    picked = {name: chosen[i] for i, name in enumerate(ops)}
+    batch = image[None]
+
+    def maybe(name: str, fn: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) -> tf.Tensor:
+        return tf.cond(picked[name], lambda: fn(x), lambda: x) if name in picked else x
+
+    batch = maybe("gblur", lambda x: gaussian_blur(x, seeds[3], params.gblur), batch)
+    batch = maybe("avgblur", lambda x: average_blur(x, seeds[4], params.avgblur), batch)
+    batch = maybe("gnoise", lambda x: gaussian_noise(x, seeds[5], params.gnoise), batch)
+    if "scale" in picked or "rotate" in picked:
+        zoom = tf.ones([1])
+        angle = tf.zeros([1])
+        warp = tf.constant(False)
+        if "scale" in picked:
+            zoom = tf.where(picked["scale"], _uniform(seeds[6], [1], *params.scale), zoom)
+            warp |= picked["scale"]
+        if "rotate" in picked:
+            angle = tf.where(picked["rotate"], _uniform(seeds[7], [1], *params.rotate), angle)
+            warp |= picked["rotate"]
+        batch = tf.cond(warp, lambda: affine_warp(batch, zoom, angle, params.cval), lambda: batch)
+    if "bright" in picked or "colour_shift" in picked:
+        gain = tf.ones([1, 1, 1, 3])
+        if "bright" in picked:
+            factor = _uniform(seeds[8], [1, 1, 1, 1], *params.bright)
+            gain *= tf.where(picked["bright"], factor, 1.0)
+        if "colour_shift" in picked:
+            factor = _uniform(seeds[9], [1, 1, 1, 3], *params.colour_shift)
+            gain *= tf.where(picked["colour_shift"], factor, 1.0)
+        batch = batch * gain
+    return tf.clip_by_value(batch[0], 0.0, 255.0)
+
+
+def image_augmenter_fn(params: Any) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """``fn(image, seed)`` for ``make_tf_dataset(augment_image=...)``."""
+    return lambda image, seed: augment_image(image, seed, params)

@@ -38,7 +38,7 @@ class PipelineSpec:
     batch_size: int
     training: bool = False
     seed: int = 0
-    cache: bool = False
+    cache: bool = False  # keep decoded, resized images in memory after the first pass
     repeat: bool = False
     normalise_targets: bool = False
     parallel_calls: int | None = None
@@ -80,8 +80,12 @@ def _read_with_pillow(path: Any) -> np.ndarray:
     return read_image(path.decode() if isinstance(path, bytes) else str(path))
 
 
-def decode_image(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:
-    """Decode one image file to uint8 H×W×3 following its ``decode_plan`` entry."""
+def decode_image(path: tf.Tensor, kind: tf.Tensor | int) -> tf.Tensor:
+    """Decode one image file to uint8 H×W×3 following its ``decode_plan`` entry.
+
+    A Python ``int`` kind (every image of the dataset decodes the same way, the common case)
+    builds that decoder alone; a tensor kind chooses per image with ``tf.switch_case``.
+    """
 
     def jpeg(ratio: int) -> Callable[[], tf.Tensor]:
         return lambda: tf.io.decode_jpeg(
@@ -96,7 +100,7 @@ def decode_image(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:
         return tf.ensure_shape(image, [None, None, 3])
 
     branches = [jpeg(r) for r in _JPEG_RATIOS] + [png, pillow]
-    image = tf.switch_case(kind, branches)
+    image = branches[kind]() if isinstance(kind, int) else tf.switch_case(kind, branches)
     image.set_shape([None, None, 3])
     return image
 
@@ -112,6 +116,7 @@ def make_tf_dataset(
     spec: PipelineSpec,
     augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    augment_image: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
 ) -> tf.data.Dataset:
     """Build the input pipeline.
 
@@ -119,6 +124,8 @@ def make_tf_dataset(
         dataset: images and labels.
         spec: sizes, batching, caching and shuffling.
         augment: batched ``fn(images float32 0-255, seed int64[2]) -> images``, training only.
+        augment_image: per-image ``fn(image uint8, seed int64[2]) -> float32 image``, run in the
+            parallel map before batching (training only; the fast choice on CPUs).
         preprocess: batched backbone normalisation (omit when the model does it itself).
 
     Returns:
@@ -129,13 +136,20 @@ def make_tf_dataset(
     plan = decode_plan(dataset.image_paths, spec.input_size, spec.dct_scaling)
     targets = dataset.multihot(normalise=spec.normalise_targets)
     elements = tf.data.Dataset.from_tensor_slices((paths, plan, targets))
-    if spec.training:
+    # Shuffle file names before decoding (cheap), except when caching decoded images: then the
+    # cache comes first and the shuffle after it, so every epoch still sees a new order.
+    shuffle_after_cache = spec.training and spec.cache
+    if spec.training and not shuffle_after_cache:
         elements = elements.shuffle(
             max(len(paths), 1), seed=spec.seed, reshuffle_each_iteration=True
         )
 
+    kinds = np.unique(plan)
+    single_kind = int(kinds[0]) if len(kinds) == 1 else None
+
     def load(path: tf.Tensor, kind: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return resize_uint8(decode_image(path, kind), spec.input_size), target
+        chosen = single_kind if single_kind is not None else kind
+        return resize_uint8(decode_image(path, chosen), spec.input_size), target
 
     options = tf.data.Options()
     # Under MultiWorkerMirroredStrategy each worker reads its share of the elements.
@@ -145,8 +159,16 @@ def make_tf_dataset(
     images = elements.map(load, num_parallel_calls=parallel).with_options(options)
     if spec.cache:
         images = images.cache()
+    if shuffle_after_cache:
+        images = images.shuffle(max(len(paths), 1), seed=spec.seed, reshuffle_each_iteration=True)
     if spec.repeat:
         images = images.repeat()
+    if augment_image is not None and spec.training:
+        pairs = tf.data.Dataset.random(seed=spec.seed + 1).batch(2)
+        images = tf.data.Dataset.zip((images, pairs)).map(
+            lambda element, pair: (augment_image(element[0], pair), element[1]),
+            num_parallel_calls=parallel,
+        )
     images = images.batch(spec.batch_size, drop_remainder=spec.drop_remainder)
     images = images.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=parallel)
     if augment is not None and spec.training:

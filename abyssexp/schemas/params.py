@@ -179,6 +179,12 @@ class TrainingParams(_Strict):
     cache_val: bool = Field(
         True, description="Cache the whole decoded, resized validation set in memory."
     )
+    cache_train: bool = Field(
+        False,
+        description="Keep the decoded, resized training set in memory after the first epoch "
+        "(augmentation still runs every epoch). Frees CPU for the model on CPU-bound machines "
+        "when the set fits in memory.",
+    )
     workers: int | None = Field(
         None, ge=1, description="Parallel decode calls; default: tf.data AUTOTUNE."
     )

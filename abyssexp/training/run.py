@@ -360,6 +360,7 @@ def _fit(
 
     augmentation = params.augmentation
     pipeline_augment = None
+    pipeline_augment_image = None
     model_augmentation = None
     if augmentation.enabled:
         if augmentation.backend == "imgaug":
@@ -369,9 +370,9 @@ def _fit(
         elif augmentation.placement == "model":
             model_augmentation = augmentation.model_dump(mode="json")
         else:
-            from abyssexp.augmentation.tf_backend import batch_augmenter
+            from abyssexp.augmentation.tf_backend import image_augmenter_fn
 
-            pipeline_augment = batch_augmenter(augmentation)
+            pipeline_augment_image = image_augmenter_fn(augmentation)
 
     parallel = training.workers
     steps = training.steps_per_epoch or steps_for(len(train_set), training.batch_size)
@@ -383,11 +384,13 @@ def _fit(
             training=True,
             seed=training.seed,
             repeat=True,
+            cache=training.cache_train,
             normalise_targets=softmax,
             parallel_calls=parallel,
             deterministic=True if training.deterministic else None,
         ),
         augment=pipeline_augment,
+        augment_image=pipeline_augment_image,
     )
     val_ds = None
     val_steps = None

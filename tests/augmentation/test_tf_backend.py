@@ -14,14 +14,35 @@ SEED_STRING = (
 )
 
 
+IMPLEMENTATION = {"name": "batch"}
+
+
+@pytest.fixture(autouse=True, params=["batch", "image"])
+def implementation(request):
+    """Every statistical test runs against both the batched ops (placement: model) and the
+    per-image ops of the tf.data map (placement: pipeline)."""
+    IMPLEMENTATION["name"] = request.param
+    yield request.param
+    IMPLEMENTATION["name"] = "batch"
+
+
 def _run(config, images, seed=(1, 2)):
     import tensorflow as tf
 
-    from abyssexp.augmentation.tf_backend import augment_batch
+    from abyssexp.augmentation.tf_backend import augment_batch, augment_image
 
-    return augment_batch(
-        tf.constant(images, tf.float32), tf.constant(seed, tf.int64), config_from_any(config)
-    ).numpy()
+    params = config_from_any(config)
+    batch = tf.constant(images, tf.float32)
+    pair = tf.constant(seed, tf.int64)
+    if IMPLEMENTATION["name"] == "batch":
+        return augment_batch(batch, pair, params).numpy()
+    seeds = tf.random.experimental.stateless_split(pair, len(images))
+
+    def one(args):
+        return augment_image(args[0], args[1], params)
+
+    run = tf.function(lambda b, s: tf.map_fn(one, (b, s), fn_output_signature=tf.float32))
+    return run(batch, seeds).numpy()
 
 
 def _flat(value=100.0, size=24):

@@ -88,3 +88,17 @@ def test_dct_ratio_for_large_jpegs(tmp_path: Path) -> None:
     Image.new("RGB", (100, 100)).save(small)
     plan = decode_plan([big, small], (100, 100))
     assert plan.tolist() == [2, 0]  # 640×480 / 4 = 160×120 ≥ 100×100; small stays full size
+
+
+def test_cached_training_set_still_reshuffles_every_epoch(dataset) -> None:
+    from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset
+
+    spec = PipelineSpec(
+        input_size=(8, 8), batch_size=24, training=True, seed=5, repeat=True, cache=True
+    )
+    it = iter(make_tf_dataset(dataset, spec))
+    first, second = next(it), next(it)
+    assert not np.array_equal(first[1].numpy(), second[1].numpy())
+    assert sorted(first[1].numpy().argmax(1).tolist()) == sorted(
+        second[1].numpy().argmax(1).tolist()
+    )

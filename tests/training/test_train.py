@@ -207,3 +207,39 @@ def test_deterministic_runs_and_curves_do_not_touch_weights(runner, scratch: Pat
     wb = load_keras_model(without / "models" / "model_2.keras").get_weights()
     for x, y in zip(wa, wb, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_recovery_and_marks_interrupted(runner, scratch: Path, shapes) -> None:
+    root = new_tiny(
+        runner,
+        shapes,
+        "--set",
+        "training.epochs=30",
+        "--set",
+        "callbacks.pr_curves=false",
+        "--set",
+        "training.checkpoint_format=h5",
+    )
+    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "abyssexp", "train", str(root), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 240
+    while not (root / "models" / "train_state.json").is_file():
+        assert process.poll() is None and time.monotonic() < deadline, (
+            process.stderr.read().decode()[-2000:]
+        )
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 130
+    rec = record(root)
+    assert rec["status"] == "interrupted" and "SIGTERM" in rec["error"]
+    assert (root / "models" / "recovery.keras").is_file()
+    assert (root / "models" / "model_1.h5").is_file()  # checkpoint_format=h5, as in the seed
+    from abyssexp.models.classifier import load_keras_model
+
+    assert load_keras_model(root / "models" / "recovery.keras").output_shape == (None, 3)
