@@ -54,7 +54,9 @@ def main() -> None:
         dataset = ImageClassificationDataset(write_jpegs(Path(tmp), args.images, 640, 480))
         spec = PipelineSpec(input_size=size, batch_size=args.batch, training=True)
         plain = rate(make_tf_dataset(dataset, spec))
-        tf_pipeline = rate(make_tf_dataset(dataset, spec, augment_image=image_augmenter_fn(params)))
+        tf_pipeline = rate(
+            make_tf_dataset(dataset, spec, augment_image=image_augmenter_fn(params, size))
+        )
         tf_batched = rate(make_tf_dataset(dataset, spec, augment=batch_augmenter(params)))
         layer = SeedAugmentation(params.model_dump(mode="json"), seed=0)
         in_model = make_tf_dataset(dataset, spec).map(lambda x, y: (layer(x, training=True), y))

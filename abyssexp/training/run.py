@@ -372,7 +372,7 @@ def _fit(
         else:
             from abyssexp.augmentation.tf_backend import image_augmenter_fn
 
-            pipeline_augment_image = image_augmenter_fn(augmentation)
+            pipeline_augment_image = image_augmenter_fn(augmentation, size, training.seed)
 
     parallel = training.workers
     steps = training.steps_per_epoch or steps_for(len(train_set), training.batch_size)

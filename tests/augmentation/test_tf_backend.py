@@ -17,10 +17,10 @@ SEED_STRING = (
 IMPLEMENTATION = {"name": "batch"}
 
 
-@pytest.fixture(autouse=True, params=["batch", "image"])
+@pytest.fixture(autouse=True, params=["batch", "image", "image-bank"])
 def implementation(request):
-    """Every statistical test runs against both the batched ops (placement: model) and the
-    per-image ops of the tf.data map (placement: pipeline)."""
+    """Every statistical test runs against the batched ops (placement: model), the per-image ops
+    of the tf.data map (placement: pipeline), and the latter with its noise bank."""
     IMPLEMENTATION["name"] = request.param
     yield request.param
     IMPLEMENTATION["name"] = "batch"
@@ -29,7 +29,7 @@ def implementation(request):
 def _run(config, images, seed=(1, 2)):
     import tensorflow as tf
 
-    from abyssexp.augmentation.tf_backend import augment_batch, augment_image
+    from abyssexp.augmentation.tf_backend import augment_batch, augment_image, noise_bank
 
     params = config_from_any(config)
     batch = tf.constant(images, tf.float32)
@@ -37,9 +37,12 @@ def _run(config, images, seed=(1, 2)):
     if IMPLEMENTATION["name"] == "batch":
         return augment_batch(batch, pair, params).numpy()
     seeds = tf.random.experimental.stateless_split(pair, len(images))
+    bank = None
+    if IMPLEMENTATION["name"] == "image-bank" and params.gnoise is not None:
+        bank = noise_bank(images.shape[1], images.shape[2])
 
     def one(args):
-        return augment_image(args[0], args[1], params)
+        return augment_image(args[0], args[1], params, bank)
 
     run = tf.function(lambda b, s: tf.map_fn(one, (b, s), fn_output_signature=tf.float32))
     return run(batch, seeds).numpy()
@@ -250,3 +253,30 @@ def test_model_placement_layer_only_in_training() -> None:
     np.testing.assert_array_equal(layer(images, training=False).numpy(), images.numpy())
     trained = layer(images, training=True).numpy()
     assert not np.array_equal(trained, images.numpy())
+
+
+def test_bank_noise_is_gaussian_within_an_image_and_varies_between_images() -> None:
+    import tensorflow as tf
+
+    from abyssexp.augmentation.tf_backend import bank_noise, noise_bank
+
+    bank = noise_bank(40, 40, seed=3)
+    first = bank_noise(bank, tf.constant([1, 1], tf.int64), 40, 40).numpy()
+    second = bank_noise(bank, tf.constant([1, 2], tf.int64), 40, 40).numpy()
+    assert first.shape == (40, 40, 3)
+    assert abs(first.mean()) < 0.05 and abs(first.std() - 1) < 0.05
+    assert abs(np.mean(first**4) / np.mean(first**2) ** 2 - 3) < 0.3  # Gaussian kurtosis
+    assert abs(np.corrcoef(first[..., 0].ravel(), first[..., 1].ravel())[0, 1]) < 0.05
+    assert not np.array_equal(first, second)
+
+
+def test_zoom_without_rotation_matches_the_affine_warp() -> None:
+    import tensorflow as tf
+
+    from abyssexp.augmentation.tf_backend import affine_warp, zoom_about_centre
+
+    images = tf.random.uniform([2, 33, 33, 3], 0, 255, seed=1)
+    zoom = tf.constant([1.2, 1.05])
+    warped = affine_warp(images, zoom, tf.zeros([2]), 0.0).numpy()
+    cropped = zoom_about_centre(images, zoom, 0.0).numpy()
+    np.testing.assert_allclose(cropped[:, 1:-1, 1:-1], warped[:, 1:-1, 1:-1], atol=0.05)
