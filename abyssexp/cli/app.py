@@ -16,6 +16,9 @@ from typer.core import TyperGroup
 
 from abyssexp.errors import AbyssExpError, InvalidInputError
 
+# TensorFlow's INFO banner (oneDNN, CUDA probing) is noise at a prompt; users can still set it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 _DEBUG = {"on": False}
 
 

@@ -66,6 +66,20 @@ def apply_regularization(model: Any, l1: float | None, l2: float | None) -> Any:
     return rebuilt
 
 
+def registry_name(keras_name: str) -> str:
+    """``MobileNetV3Small`` (a Keras model name) → ``mobilenetv3small`` (the registry key)."""
+    from abyssexp.models.backbones import BACKBONES
+
+    key = keras_name.lower().replace("_", "").replace("-", "")
+    if key in BACKBONES:
+        return key
+    lowered = keras_name.lower()  # e.g. mobilenet_1.00_224, mobilenetv2_1.00_224
+    for name in sorted(BACKBONES, key=len, reverse=True):
+        if lowered.startswith(name + "_"):
+            return name
+    return keras_name
+
+
 def backbone_of(model: Any) -> Any:
     """The nested keras.applications model inside a classifier."""
     for layer in model.layers:
@@ -289,6 +303,7 @@ class ImageClassifier:
             validation_steps=validation_steps,
             class_weight=class_weight,
             initial_epoch=self.init_epoch if initial_epoch is None else initial_epoch,
+            shuffle=False,  # a generator yields in its own (reshuffled) order
         )
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
@@ -317,7 +332,7 @@ class ImageClassifier:
         instance.output_activation = activation if isinstance(activation, str) else "softmax"
         instance.classes = int(model.output_shape[-1])
         instance.input_shape = tuple(model.input_shape[1:])
-        instance.backbone = backbone_of(model).name
+        instance.backbone = registry_name(backbone_of(model).name)
         instance.init_epoch = 0
         instance.include_preprocessing = any(
             isinstance(layer, abyss_layers.BackbonePreprocess) for layer in model.layers

@@ -539,6 +539,7 @@ def _fit(
         validation_steps=val_steps,
         callbacks=callbacks,
         verbose=0,
+        shuffle=False,  # the pipeline shuffles, seeded, every epoch
     )
     seconds = time.monotonic() - started
     done = checkpoint.last_epoch or initial_epoch

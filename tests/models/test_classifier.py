@@ -69,6 +69,7 @@ def test_seed_constructor_as_written_and_fit_generator(shapes, tmp_path: Path) -
     path = classifier.save(tmp_path / "checkpoint.h5")
     loaded = ImageClassifier.load(str(path))
     assert loaded.classes == 6 and loaded.output_activation == "softmax"
+    assert loaded.backbone == "mobilenet"
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(
         loaded.predict(x, verbose=0), classifier.predict(x, verbose=0), atol=1e-5
