@@ -43,6 +43,7 @@ class RichTrainingProgress(keras.callbacks.Callback):
         params = self.params or {}
         self.epochs = params.get("epochs", 0)
         self.steps = params.get("steps")
+        err.print(f"training {self.model.name}: {self.epochs} epochs of {self.steps} steps")
         self.progress.start()
         self.epoch_task = self.progress.add_task("epochs", total=self.epochs, info="")
         self.step_task = self.progress.add_task("steps", total=self.steps, info="")

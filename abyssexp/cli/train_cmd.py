@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import err, out, print_json
+from abyssexp.cli.console import out, print_json
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
 
 
@@ -50,7 +50,12 @@ def train_command(
     without --resume."""
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.schemas.resolve import parse_set_options
-    from abyssexp.training.run import TrainOptions, resolve_train_params, train_experiment
+    from abyssexp.training.run import (
+        TrainOptions,
+        check_start_state,
+        resolve_train_params,
+        train_experiment,
+    )
 
     paths = resolve_ref(ref, scratch_root(scratch))
     options = TrainOptions(
@@ -64,7 +69,7 @@ def train_command(
         command_line=["abyssexp", *sys.argv[1:]],
     )
     params = resolve_train_params(paths, options)  # fail fast, before TensorFlow loads
-    err.print(f"training {paths.root} ({params.model.backbone}, {params.training.epochs} epochs)")
+    check_start_state(paths, params, TrainOptions(resume=resume))
     from abyssexp.cli.progress import RichTrainingProgress
 
     progress = RichTrainingProgress(params.training.batch_size, quiet=quiet or json_output)

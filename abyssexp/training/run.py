@@ -123,6 +123,37 @@ def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
     return previous
 
 
+def check_start_state(
+    paths: ExperimentPaths, params: Params, options: TrainOptions
+) -> dict[str, Any] | None:
+    """Refuse to start over existing checkpoints without --resume; with --resume, the saved state
+    of the last finished epoch (None for a fresh start). Reads files only: no TensorFlow."""
+    import json
+
+    checkpoints = _existing_checkpoints(paths)
+    if checkpoints and not options.resume:
+        raise ExperimentStateError(
+            f"{paths.root}: has checkpoints ({checkpoints[-1].name}); pass --resume to continue, "
+            f"or start a new experiment with `abyssexp new ... --from {paths.root}`"
+        )
+    if not options.resume:
+        return None
+    if not paths.train_state.is_file():
+        if checkpoints:
+            raise ExperimentStateError(
+                f"{paths.train_state}: missing, so the last finished epoch is unknown"
+            )
+        options.resume = False  # nothing to resume: a fresh start
+        return None
+    state = json.loads(paths.train_state.read_text())
+    if state["epoch"] >= params.training.init_epoch + params.training.epochs:
+        raise ExperimentStateError(
+            f"{paths.root}: already trained {state['epoch']} epochs of "
+            f"{params.training.epochs}; raise --epochs to train further"
+        )
+    return state
+
+
 def train_experiment(
     paths: ExperimentPaths,
     options: TrainOptions,
@@ -154,30 +185,7 @@ def _train_locked(
     from abyssexp.training.distribute import is_chief
 
     chief = is_chief()
-    checkpoints = _existing_checkpoints(paths)
-    state = None
-    if checkpoints and not options.resume:
-        raise ExperimentStateError(
-            f"{paths.root}: has checkpoints ({checkpoints[-1].name}); pass --resume to continue, "
-            f"or start a new experiment with `abyssexp new ... --from {paths.root}`"
-        )
-    if options.resume:
-        import json
-
-        if not paths.train_state.is_file():
-            if checkpoints:
-                raise ExperimentStateError(
-                    f"{paths.train_state}: missing, so the last finished epoch is unknown"
-                )
-            options.resume = False  # nothing to resume: a fresh start
-        else:
-            state = json.loads(paths.train_state.read_text())
-            if state["epoch"] >= params.training.init_epoch + params.training.epochs:
-                raise ExperimentStateError(
-                    f"{paths.root}: already trained {state['epoch']} epochs of "
-                    f"{params.training.epochs}; raise --epochs to train further"
-                )
-
+    state = check_start_state(paths, params, options)
     # Data first: cheap, and the most common failure.
     from abyssexp.datasets.factory import dataset_for_split, label_space_from_params
 
