@@ -6,7 +6,6 @@ Problems are grouped (one line each, with counts and the first few ids); nothing
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,31 +42,6 @@ class CheckReport:
 def _ids(values: list[Any]) -> str:
     shown = ", ".join(str(v) for v in values[:FIRST_IDS])
     return shown + (", ..." if len(values) > FIRST_IDS else "")
-
-
-def _structure(data: dict[str, Any], report: CheckReport) -> None:
-    counts = Counter(image["id"] for image in data["images"])
-    duplicates = sorted(i for i, n in counts.items() if n > 1)
-    if duplicates:
-        report.problems.append(f"{len(duplicates)} duplicate image id(s): {_ids(duplicates)}")
-    known_images = set(counts)
-    dangling = [a.get("id") for a in data["annotations"] if a["image_id"] not in known_images]
-    if dangling:
-        report.problems.append(
-            f"{len(dangling)} annotation(s) point at missing images (annotation ids {_ids(dangling)})"
-        )
-    known_categories = {c["id"] for c in data.get("categories", [])}
-    unknown = [
-        a.get("id")
-        for a in data["annotations"]
-        if "category_id" in a and a["category_id"] not in known_categories
-    ]
-    if unknown:
-        bad = sorted({a["category_id"] for a in data["annotations"] if a.get("id") in set(unknown)})
-        report.problems.append(
-            f"{len(unknown)} annotation(s) use unknown category ids {_ids(bad)} "
-            f"(annotation ids {_ids(unknown)})"
-        )
 
 
 def _decode_all(
@@ -122,7 +96,7 @@ def check_coco(
         make_translator,
         resolve_image_path,
     )
-    from abyssexp.datasets.quick import load_coco_json
+    from abyssexp.datasets.quick import load_coco_json, structure_problems
 
     report = CheckReport(Path(path))
     try:
@@ -130,7 +104,7 @@ def check_coco(
     except DatasetError as exc:
         report.problems.append(str(exc).removeprefix(f"{path}: "))
         return report
-    _structure(data, report)
+    report.problems.extend(structure_problems(data))
     if report.problems:
         return report
     settings = SimpleNamespace(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -52,37 +53,51 @@ def load_coco_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def quick_check_coco(path: Path) -> dict[str, Any]:
-    """Structure, duplicate ids and dangling references; no image is opened."""
-    data = load_coco_json(path)
-    image_ids = [image["id"] for image in data["images"]]
-    duplicates = (
-        sorted({i for i in image_ids if image_ids.count(i) > 1})
-        if len(set(image_ids)) != len(image_ids)
-        else []
-    )
+def _first_ids(values: list[Any], shown: int = 5) -> str:
+    text = ", ".join(str(v) for v in values[:shown])
+    return text + (", ..." if len(values) > shown else "")
+
+
+def structure_problems(data: dict[str, Any]) -> list[str]:
+    """Duplicate image ids and annotations pointing at missing images or categories, one grouped
+    line each (counts and the first few ids). Shared by ``new`` and ``data check``."""
+    problems = []
+    counts = Counter(image["id"] for image in data["images"])
+    duplicates = sorted(i for i, n in counts.items() if n > 1)
     if duplicates:
-        raise DatasetError(
-            f"{path}: duplicate image ids {duplicates[:5]}; image ids must be unique"
-        )
-    known_images = set(image_ids)
-    dangling = [a.get("id") for a in data["annotations"] if a["image_id"] not in known_images]
+        problems.append(f"{len(duplicates)} duplicate image id(s): {_first_ids(duplicates)}")
+    dangling = [a.get("id") for a in data["annotations"] if a["image_id"] not in counts]
     if dangling:
-        raise DatasetError(
-            f"{path}: {len(dangling)} annotation(s) point at missing images (annotation ids "
-            f"{dangling[:5]})"
+        problems.append(
+            f"{len(dangling)} annotation(s) point at missing images "
+            f"(annotation ids {_first_ids(dangling)})"
         )
     known_categories = {c["id"] for c in data.get("categories", [])}
     unknown = [
-        a.get("id")
+        a
         for a in data["annotations"]
         if "category_id" in a and a["category_id"] not in known_categories
     ]
     if unknown:
-        raise DatasetError(
-            f"{path}: {len(unknown)} annotation(s) use unknown category ids (annotation ids "
-            f"{unknown[:5]})"
+        bad = sorted({a["category_id"] for a in unknown})
+        problems.append(
+            f"{len(unknown)} annotation(s) use unknown category ids {_first_ids(bad)} "
+            f"(annotation ids {_first_ids([a.get('id') for a in unknown])})"
         )
+    return problems
+
+
+def quick_check_coco(path: Path) -> dict[str, Any]:
+    """Structure, duplicate ids and dangling references; no image is opened."""
+    data = load_coco_json(path)
+    problems = structure_problems(data)
+    if problems:
+        more = (
+            f" (and {len(problems) - 1} more; see `abyssexp data check {path}`)"
+            if len(problems) > 1
+            else ""
+        )
+        raise DatasetError(f"{path}: {problems[0]}{more}")
     return data
 
 

@@ -100,3 +100,15 @@ def test_failure_after_claim_removes_folder_and_claim(
     # The number is free again.
     monkeypatch.undo()
     assert create_experiment(_request(scratch)).number == 1
+
+
+def test_new_runs_the_cheap_data_checks_before_claiming(
+    scratch: Path, shapes: dict[str, Path], tmp_path: Path
+) -> None:
+    data = json.loads(shapes["train"].read_text())
+    data["images"].append(dict(data["images"][0]))
+    broken = tmp_path / "dup.json"
+    broken.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r"dup.json: 1 duplicate image id\(s\): 1"):
+        create_experiment(_request(scratch, train=broken))
+    assert not (scratch / "proj" / "cls").exists()
