@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -88,18 +88,6 @@ def atomic_copy(source: Path | str, target: Path | str) -> None:
     """Copy ``source`` to ``target`` atomically (the target never exists half-copied)."""
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
-
-
-def atomic_update_json(target: Path | str, update: Callable[[dict[str, Any]], None]) -> dict:
-    """Read a JSON object (or ``{}``), let ``update`` change it in place, write it back atomically.
-
-    Callers that may race with another process take a lock around this (see ``locks``).
-    """
-    target = Path(target)
-    data: dict[str, Any] = json.loads(target.read_text()) if target.exists() else {}
-    update(data)
-    atomic_write_json(target, data)
-    return data
 
 
 def _json_default(value: Any) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -28,3 +30,32 @@ def human_bytes(size: float | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TB"  # pragma: no cover
+
+
+@contextmanager
+def progress_bar(
+    label: str, quiet: bool = False, transfer: bool = False
+) -> Iterator[Callable[[int, int], None]]:
+    """A transient Rich bar on stderr; yields the ``(done, total)`` callback the core reports to.
+
+    ``transfer`` shows bytes and speed (copies) instead of a count and time remaining.
+    """
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        (DownloadColumn(), TransferSpeedColumn())
+        if transfer
+        else (MofNCompleteColumn(), TimeRemainingColumn())
+    )
+    with Progress(
+        label, BarColumn(), *columns, console=err, transient=True, disable=quiet
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import err, error_line, out, print_json
+from abyssexp.cli.console import err, error_line, out, print_json, progress_bar
 from abyssexp.cli.options import JsonOption
 
 data_app = typer.Typer(help="Inspect COCO classification data.", no_args_is_help=True)
@@ -46,31 +46,18 @@ def check_command(
 ) -> None:
     """Check duplicate ids, dangling annotations, the category map and every image file; print
     label statistics. Exit 0 when the data is usable, else 1 with one line per problem."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from abyssexp.datasets.check import check_coco
     from abyssexp.errors import InvalidInputError
 
-    if map_by not in (None, "category", "supercategory"):
-        raise InvalidInputError(f"--map-by must be category or supercategory. Received: {map_by!r}")
-    if translator not in ("category", "caption"):
-        raise InvalidInputError(
-            f"--translator must be category or caption. Received: {translator!r}"
-        )
-    if label_source not in ("any", "zero_area"):
-        raise InvalidInputError(
-            f"--label-source must be any or zero_area. Received: {label_source!r}"
-        )
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=json_output,
-    ) as progress:
-        task = progress.add_task("decoding images", total=None)
+    for flag, value, valid in (
+        ("--map-by", map_by, (None, "category", "supercategory")),
+        ("--translator", translator, ("category", "caption")),
+        ("--label-source", label_source, ("any", "zero_area")),
+    ):
+        if value not in valid:
+            choices = " or ".join(v for v in valid if v)
+            raise InvalidInputError(f"{flag} must be {choices}. Received: {value!r}")
+    with progress_bar("decoding images", quiet=json_output) as report_progress:
         report = check_coco(
             coco_file,
             category_map=category_map,
@@ -81,7 +68,7 @@ def check_command(
             label_source=label_source,
             softmax=not sigmoid,
             decode=not no_decode,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            progress=report_progress,
         )
     if json_output:
         print_json(report.to_json())

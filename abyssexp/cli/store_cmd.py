@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import err, human_bytes, out, print_json
+from abyssexp.cli.console import err, human_bytes, out, print_json, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
 
 
@@ -41,23 +41,12 @@ def promote_command(
 ) -> None:
     """Copy a validated model to <store>/<project>/<type>/<name>/ with a checksum manifest, as a
     transaction, and record it in the store registry."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.store.promote import parse_requirement, promote_experiment
 
     requirements = [parse_requirement(r) for r in require or []]
     paths = resolve_ref(ref, scratch_root(scratch))
-    with Progress(
-        "copying",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err,
-        transient=True,
-        disable=json_output,
-    ) as progress:
-        task = progress.add_task("copy", total=None)
+    with progress_bar("copying", quiet=json_output, transfer=True) as report_progress:
         result = promote_experiment(
             paths,
             store_root(store),
@@ -66,7 +55,7 @@ def promote_command(
             aliases=alias or [],
             move=move,
             force_untested=force_untested,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            progress=report_progress,
         )
     if json_output:
         print_json(result.to_json())

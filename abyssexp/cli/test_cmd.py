@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import err, out, print_json
+from abyssexp.cli.console import out, print_json, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 
 
@@ -39,22 +39,11 @@ def test_command(
 ) -> None:
     """Evaluate a checkpoint on a COCO test set: metrics, predictions, report and plots in
     testing/<condition>/."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from abyssexp.evaluation.evaluate import evaluate_experiment
     from abyssexp.experiment.refs import resolve_ref
 
     paths = resolve_ref(ref, scratch_root(scratch))
-    with Progress(
-        "predicting",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=json_output,
-    ) as progress:
-        task = progress.add_task("predict", total=None)
+    with progress_bar("predicting", quiet=json_output) as report_progress:
         result = evaluate_experiment(
             paths,
             coco,
@@ -63,7 +52,7 @@ def test_command(
             threshold=threshold,
             batch_size=batch_size,
             image_dir=image_dir,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            progress=report_progress,
         )
     if json_output:
         print_json(result.to_json())

@@ -13,9 +13,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from abyssexp.datasets.quick import first_ids
 from abyssexp.errors import DatasetError
-
-FIRST_IDS = 5
 
 
 @dataclass
@@ -37,11 +36,6 @@ class CheckReport:
             "warnings": self.warnings,
             "stats": self.stats,
         }
-
-
-def _ids(values: list[Any]) -> str:
-    shown = ", ".join(str(v) for v in values[:FIRST_IDS])
-    return shown + (", ..." if len(values) > FIRST_IDS else "")
 
 
 def _decode_all(
@@ -142,16 +136,16 @@ def check_coco(
     }
     empty = [names[k] for k, v in counts.items() if v == 0]
     if empty:
-        report.warnings.append(f"{len(empty)} class(es) have no image: {_ids(empty)}")
+        report.warnings.append(f"{len(empty)} class(es) have no image: {first_ids(empty)}")
     if dataset.unlabelled_ids:
         report.warnings.append(
             f"{len(dataset.unlabelled_ids)} image(s) carry no mapped label (ids "
-            f"{_ids(dataset.unlabelled_ids)}); dataset.unlabelled decides (default: drop)"
+            f"{first_ids(dataset.unlabelled_ids)}); dataset.unlabelled decides (default: drop)"
         )
     if dataset.multilabel_ids and softmax:
         report.warnings.append(
             f"{len(dataset.multilabel_ids)} image(s) have several distinct labels (ids "
-            f"{_ids(dataset.multilabel_ids)}); with softmax they share the target equally "
+            f"{first_ids(dataset.multilabel_ids)}); with softmax they share the target equally "
             "(dataset.softmax_multilabel=share) or are dropped (=drop); sigmoid keeps them all"
         )
     if decode:
@@ -159,10 +153,10 @@ def check_coco(
         missing, corrupt = _decode_all(paths, progress, workers)
         if missing:
             report.problems.append(
-                f"{len(missing)} image file(s) missing under {image_dir} (image ids {_ids(missing)})"
+                f"{len(missing)} image file(s) missing under {image_dir} (image ids {first_ids(missing)})"
             )
         if corrupt:
             report.problems.append(
-                f"{len(corrupt)} image file(s) do not decode (image ids {_ids(corrupt)})"
+                f"{len(corrupt)} image file(s) do not decode (image ids {first_ids(corrupt)})"
             )
     return report

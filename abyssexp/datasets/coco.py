@@ -222,10 +222,6 @@ class ImageClassificationDataset:
                 return
 
 
-# The original module name for the base of ImageClassificationDataset.
-ClassificationTask = ImageClassificationDataset
-
-
 def make_translator(
     dataset_params: Any, categories: list[dict[str, Any]], base_dir: Path | None, coco_source: str
 ) -> AnnotationTranslator:

@@ -53,7 +53,7 @@ def load_coco_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _first_ids(values: list[Any], shown: int = 5) -> str:
+def first_ids(values: list[Any], shown: int = 5) -> str:
     text = ", ".join(str(v) for v in values[:shown])
     return text + (", ..." if len(values) > shown else "")
 
@@ -65,12 +65,12 @@ def structure_problems(data: dict[str, Any]) -> list[str]:
     counts = Counter(image["id"] for image in data["images"])
     duplicates = sorted(i for i, n in counts.items() if n > 1)
     if duplicates:
-        problems.append(f"{len(duplicates)} duplicate image id(s): {_first_ids(duplicates)}")
+        problems.append(f"{len(duplicates)} duplicate image id(s): {first_ids(duplicates)}")
     dangling = [a.get("id") for a in data["annotations"] if a["image_id"] not in counts]
     if dangling:
         problems.append(
             f"{len(dangling)} annotation(s) point at missing images "
-            f"(annotation ids {_first_ids(dangling)})"
+            f"(annotation ids {first_ids(dangling)})"
         )
     known_categories = {c["id"] for c in data.get("categories", [])}
     unknown = [
@@ -81,8 +81,8 @@ def structure_problems(data: dict[str, Any]) -> list[str]:
     if unknown:
         bad = sorted({a["category_id"] for a in unknown})
         problems.append(
-            f"{len(unknown)} annotation(s) use unknown category ids {_first_ids(bad)} "
-            f"(annotation ids {_first_ids([a.get('id') for a in unknown])})"
+            f"{len(unknown)} annotation(s) use unknown category ids {first_ids(bad)} "
+            f"(annotation ids {first_ids([a.get('id') for a in unknown])})"
         )
     return problems
 

@@ -125,22 +125,3 @@ def resolve_params(
 
 def params_to_json(params: Params) -> dict[str, Any]:
     return params.model_dump(mode="json")
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; free-form dicts (maps, args) stay whole values."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and key in {
-            "dataset",
-            "model",
-            "training",
-            "augmentation",
-            "callbacks",
-            "reduce_lr_on_plateau",
-        }:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat

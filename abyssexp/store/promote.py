@@ -13,7 +13,6 @@ import re
 import shutil
 import socket
 import stat
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -307,16 +306,3 @@ def free_unpromoted_checkpoints(paths: ExperimentPaths, keep: set[str]) -> int:
 
 def verify_promoted(path: Path) -> list[str]:
     return verify_tree(path)
-
-
-def set_alias(store: Path, project: str, experiment_type: str, alias: str, name: str) -> None:
-    update_registry(
-        store,
-        lambda d: (
-            d["aliases"].setdefault(f"{project}/{experiment_type}", {}).__setitem__(alias, name)
-        ),
-    )
-
-
-def _unused() -> float:  # pragma: no cover - keeps `time` import meaningful for type checkers
-    return time.time()

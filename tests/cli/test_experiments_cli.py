@@ -129,6 +129,10 @@ FAST_COMMANDS = [
     ["schema"],
     ["config"],
     ["promoted"],
+    ["promote", "p/t/1"],
+    ["gc", "--all", "--dry-run"],
+    ["verify", "p/t/1"],
+    ["data", "check", "--help"],
     ["new", "--help"],
     ["train", "--help"],
 ]
