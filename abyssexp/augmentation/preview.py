@@ -10,19 +10,39 @@ import numpy as np
 from abyssexp.atomic import atomic_path
 
 
-def augmented_versions(image: np.ndarray, params: Any, versions: int, seed: int) -> np.ndarray:
-    """``versions`` augmented copies of one uint8 image with the configured backend."""
+def augmented_versions(
+    image: np.ndarray,
+    params: Any,
+    versions: int,
+    seed: int,
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """``versions`` augmented copies of one uint8 image with the configured backend, resized to
+    ``size`` (default: its own) the way training does it."""
+    import tensorflow as tf
+
+    if size is not None and (params.backend == "imgaug" or params.placement == "model"):
+        from abyssexp.datasets.pipeline import resize_uint8
+
+        image = resize_uint8(tf.constant(image), size).numpy()
     if params.backend == "imgaug":
         from abyssexp.augmentation.imgaug_backend import build_imgaug_sequence
 
         sequence = build_imgaug_sequence(params, seed=seed)
         return np.stack(sequence.augment_images([image] * versions))
-    import tensorflow as tf
+    if params.placement == "model":
+        from abyssexp.augmentation.tf_backend import augment_batch
 
-    from abyssexp.augmentation.tf_backend import augment_batch
+        batch = tf.repeat(tf.cast(image, tf.float32)[None], versions, axis=0)
+        out = augment_batch(batch, tf.constant([seed, 1], tf.int64), params)
+    else:
+        # placement: pipeline augments the decoded file and resizes in the same resampling.
+        from abyssexp.augmentation.tf_backend import image_augmenter_fn
 
-    batch = tf.repeat(tf.cast(image, tf.float32)[None], versions, axis=0)
-    out = augment_batch(batch, tf.constant([seed, 1], tf.int64), params)
+        output_size = size or (image.shape[0], image.shape[1])
+        augment = image_augmenter_fn(params, output_size, seed)
+        pixels = tf.constant(image)
+        out = tf.stack([augment(pixels, tf.constant([seed, v], tf.int64)) for v in range(versions)])
     return np.round(out.numpy()).astype(np.uint8)
 
 
@@ -52,10 +72,11 @@ def render_preview(
     )
     names = dataset.class_names
     for row, index in enumerate(picks):
-        image, labels = dataset.load(int(index))
+        original, labels = dataset.load(int(index))
+        image = original
         if size is not None:
-            image = resize_uint8(tf.constant(image), size).numpy()
-        augmented = augmented_versions(image, params, versions, seed + row)
+            image = resize_uint8(tf.constant(original), size).numpy()
+        augmented = augmented_versions(original, params, versions, seed + row, size)
         label = ", ".join(names[c] for c in labels) or "(no label)"
         if len(label) > 24:
             label = label[:22] + "…"

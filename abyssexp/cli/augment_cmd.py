@@ -57,6 +57,11 @@ def preview_command(
         augmentation = params.augmentation
         if params.model.input_shape:
             size = tuple(params.model.input_shape[:2])
+        else:  # what training resizes to: the backbone's own input size
+            from abyssexp.models.backbones import get_backbone_spec
+
+            side = get_backbone_spec(params.model.backbone).input_size
+            size = (side, side)
     elif coco is not None:
         from abyssexp.datasets.coco import ImageClassificationDataset
 

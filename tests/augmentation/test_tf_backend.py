@@ -17,10 +17,11 @@ SEED_STRING = (
 IMPLEMENTATION = {"name": "batch"}
 
 
-@pytest.fixture(autouse=True, params=["batch", "image", "image-bank"])
+@pytest.fixture(autouse=True, params=["batch", "image", "image-bank", "fused"])
 def implementation(request):
     """Every statistical test runs against the batched ops (placement: model), the per-image ops
-    of the tf.data map (placement: pipeline), and the latter with its noise bank."""
+    of the tf.data map (placement: pipeline), the latter with its noise bank, and the latter fed
+    the decoded file (here: the image stretched 2× down and 3× across), resizing as it augments."""
     IMPLEMENTATION["name"] = request.param
     yield request.param
     IMPLEMENTATION["name"] = "batch"
@@ -38,11 +39,16 @@ def _run(config, images, seed=(1, 2)):
         return augment_batch(batch, pair, params).numpy()
     seeds = tf.random.experimental.stateless_split(pair, len(images))
     bank = None
-    if IMPLEMENTATION["name"] == "image-bank" and params.gnoise is not None:
+    if IMPLEMENTATION["name"] in ("image-bank", "fused") and params.gnoise is not None:
         bank = noise_bank(images.shape[1], images.shape[2])
+    size = None
+    if IMPLEMENTATION["name"] == "fused":
+        size = (images.shape[1], images.shape[2])
+        # Half-pixel bilinear resizing recovers these stretched images exactly.
+        batch = tf.constant(np.repeat(np.repeat(images, 2, axis=1), 3, axis=2), tf.float32)
 
     def one(args):
-        return augment_image(args[0], args[1], params, bank)
+        return augment_image(args[0], args[1], params, bank, size)
 
     run = tf.function(lambda b, s: tf.map_fn(one, (b, s), fn_output_signature=tf.float32))
     return run(batch, seeds).numpy()
@@ -261,8 +267,10 @@ def test_bank_noise_is_gaussian_within_an_image_and_varies_between_images() -> N
     from abyssexp.augmentation.tf_backend import bank_noise, noise_bank
 
     bank = noise_bank(40, 40, seed=3)
-    first = bank_noise(bank, tf.constant([1, 1], tf.int64), 40, 40).numpy()
-    second = bank_noise(bank, tf.constant([1, 2], tf.int64), 40, 40).numpy()
+    first = bank_noise(bank, tf.constant([0.1, 0.2, 0.3, 0.4, 0.6]), 40, 40).numpy()
+    second = bank_noise(bank, tf.constant([0.1, 0.2, 0.5, 0.4, 0.6]), 40, 40).numpy()
+    last = bank_noise(bank, tf.constant([0.999] * 5), 40, 40).numpy()  # the far corner fits
+    assert last.shape == (40, 40, 3)
     assert first.shape == (40, 40, 3)
     assert abs(first.mean()) < 0.05 and abs(first.std() - 1) < 0.05
     assert abs(np.mean(first**4) / np.mean(first**2) ** 2 - 3) < 0.3  # Gaussian kurtosis
@@ -275,8 +283,73 @@ def test_zoom_without_rotation_matches_the_affine_warp() -> None:
 
     from abyssexp.augmentation.tf_backend import affine_warp, zoom_about_centre
 
-    images = tf.random.uniform([2, 33, 33, 3], 0, 255, seed=1)
-    zoom = tf.constant([1.2, 1.05])
-    warped = affine_warp(images, zoom, tf.zeros([2]), 0.0).numpy()
-    cropped = zoom_about_centre(images, zoom, 0.0).numpy()
-    np.testing.assert_allclose(cropped[:, 1:-1, 1:-1], warped[:, 1:-1, 1:-1], atol=0.05)
+    ys, xs = np.mgrid[0:128, 0:128].astype(np.float32)
+    smooth = np.stack([127 + 100 * np.sin(xs / 9.0 + ys / 13.0)] * 3, axis=-1)[None]
+    for zoom in (0.8, 0.93, 1.0, 1.07, 1.2):
+        warped = affine_warp(smooth, tf.constant([zoom]), tf.zeros([1]), 0.0).numpy()[0]
+        resized = zoom_about_centre(tf.constant(smooth), zoom, (128, 128), 0.0).numpy()[0]
+        inner = slice(int(64 - 60 * min(zoom, 1)), int(64 + 60 * min(zoom, 1)))
+        difference = np.abs(warped - resized)[inner, inner]
+        assert np.median(difference) < 2.0, zoom
+
+
+def test_fused_resampling_matches_resize_then_augment() -> None:
+    """Augmenting the decoded file at its own size equals resizing it first, up to the second
+    interpolation the fused version saves (smooth images, so that is small)."""
+    import tensorflow as tf
+
+    from abyssexp.augmentation.tf_backend import augment_image
+
+    params = config_from_any({"flip_lr": True, "flip_ud": True, "rotate": (-30, 30)})
+    ys, xs = np.mgrid[0:60, 0:90].astype(np.float32)
+    source = np.stack(
+        [
+            127 + 100 * np.sin(xs / 15.0) * np.cos(ys / 12.0),
+            127 + 100 * np.cos(xs / 20.0 + ys / 17.0),
+            xs + ys,
+        ],
+        axis=-1,
+    )
+    resized = tf.image.resize(source, (40, 40))
+    for i in range(24):
+        pair = tf.constant([3, i], tf.int64)
+        fused = augment_image(tf.constant(source), pair, params, None, (40, 40)).numpy()
+        twice = augment_image(resized, pair, params).numpy()
+        difference = np.abs(fused - twice)[4:-4, 4:-4]
+        assert np.median(difference) < 1.0 and np.percentile(difference, 95) < 4.0, i
+
+
+def test_composed_transform_is_resize_flip_zoom_rotate_in_one() -> None:
+    """On a linear ramp bilinear sampling is exact, so one warp with the composed transform must
+    equal resize → flip → zoom and rotate wherever both read inside the image."""
+    import tensorflow as tf
+
+    from abyssexp.augmentation.tf_backend import affine_warp, resampling_transform
+
+    ys, xs = np.mgrid[0:60, 0:90].astype(np.float32)
+    ramp = np.stack([xs + 2 * ys, np.ones_like(xs), 3 * xs - ys], axis=-1)[None]
+    out = (40, 50)
+    rng = np.random.default_rng(0)
+    for _ in range(16):
+        zoom, angle = rng.uniform(0.8, 1.2), rng.uniform(-30, 30)
+        flip_lr, flip_ud = bool(rng.integers(2)), bool(rng.integers(2))
+        transform = resampling_transform(
+            tf.constant([60, 90]), out, tf.constant(zoom), tf.constant(angle), flip_lr, flip_ud
+        )
+        fused = tf.raw_ops.ImageProjectiveTransformV3(
+            images=tf.constant(ramp),
+            transforms=transform,
+            output_shape=out,
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        ).numpy()[0]
+        stepwise = tf.image.resize(ramp, out).numpy()
+        if flip_lr:
+            stepwise = stepwise[:, :, ::-1]
+        if flip_ud:
+            stepwise = stepwise[:, ::-1]
+        stepwise = affine_warp(stepwise, tf.constant([zoom]), tf.constant([angle]), 0.0).numpy()[0]
+        inside = (fused[..., 1] > 0.9999) & (stepwise[..., 1] > 0.9999)  # read no fill
+        assert inside.mean() > 0.4
+        np.testing.assert_allclose(fused[inside], stepwise[inside], atol=0.02)

@@ -102,3 +102,32 @@ def test_cached_training_set_still_reshuffles_every_epoch(dataset) -> None:
     assert sorted(first[1].numpy().argmax(1).tolist()) == sorted(
         second[1].numpy().argmax(1).tolist()
     )
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_augmented_training_batches(dataset, cache) -> None:
+    """Without the cache, augmentation runs on the decoded file and resizes as it goes; with it,
+    on the cached resized images. Either way each image is the plain one or its augmented
+    version, the same seed gives the same batches, and every epoch draws anew."""
+    from abyssexp.augmentation import config_from_any
+    from abyssexp.augmentation.tf_backend import image_augmenter_fn
+    from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset
+
+    size = (12, 12)
+    spec = PipelineSpec(
+        input_size=size, batch_size=24, training=True, seed=3, repeat=True, cache=cache
+    )
+    augment = image_augmenter_fn(config_from_any({"bright": (0.5, 0.5)}), size)
+    plain = next(iter(make_tf_dataset(dataset, spec)))
+    run = iter(make_tf_dataset(dataset, spec, augment_image=augment))
+    first, second = next(run), next(run)
+    images, targets = first
+    assert images.shape == (24, 12, 12, 3) and images.dtype.name == "float32"
+    np.testing.assert_array_equal(targets.numpy(), plain[1].numpy())
+    reference = plain[0].numpy()
+    same = np.abs(images.numpy() - reference).max(axis=(1, 2, 3)) <= 0.5
+    darker = np.abs(images.numpy() - reference / 2).max(axis=(1, 2, 3)) <= 0.75
+    assert (same | darker).all() and same.any() and darker.any()
+    again = next(iter(make_tf_dataset(dataset, spec, augment_image=augment)))
+    np.testing.assert_array_equal(images.numpy(), again[0].numpy())
+    assert not np.array_equal(first[1].numpy(), second[1].numpy())
