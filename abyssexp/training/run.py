@@ -346,7 +346,12 @@ def _fit(
     import keras
     import tensorflow as tf
 
-    from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset, steps_for
+    from abyssexp.datasets.pipeline import (
+        PipelineSpec,
+        decode_plan,
+        make_tf_dataset,
+        steps_for,
+    )
     from abyssexp.models.backbones import get_backbone_spec
     from abyssexp.models.classifier import ImageClassifier
     from abyssexp.training import callbacks as cb
@@ -384,22 +389,32 @@ def _fit(
 
     parallel = training.workers
     steps = training.steps_per_epoch or steps_for(len(train_set), training.batch_size)
-    train_ds = make_tf_dataset(
-        train_set,
-        PipelineSpec(
-            input_size=size,
-            batch_size=training.batch_size,
-            training=True,
-            seed=training.seed,
-            repeat=True,
-            cache=training.cache_train,
-            normalise_targets=softmax,
-            parallel_calls=parallel,
-            deterministic=True if training.deterministic else None,
-        ),
-        augment=pipeline_augment,
-        augment_image=pipeline_augment_image,
-    )
+    train_plan = decode_plan(train_set.image_paths, size)
+
+    def training_pipeline(cache: bool = False) -> Any:
+        """A new training dataset. Each reader needs its own: iterators of one dataset share its
+        shuffle and augmentation seed state, and a second reader running ahead in the background
+        (the image log, batch-norm recomputation) would change fit's order by timing alone. Only
+        fit's own caches (``cache_train``): one copy of the decoded set in memory."""
+        return make_tf_dataset(
+            train_set,
+            PipelineSpec(
+                input_size=size,
+                batch_size=training.batch_size,
+                training=True,
+                seed=training.seed,
+                repeat=True,
+                cache=cache,
+                normalise_targets=softmax,
+                parallel_calls=parallel,
+                deterministic=True if training.deterministic else None,
+            ),
+            augment=pipeline_augment,
+            augment_image=pipeline_augment_image,
+            plan=train_plan,
+        )
+
+    train_ds = training_pipeline(cache=training.cache_train)
     val_ds = None
     val_steps = None
     if val_set is not None:
@@ -487,7 +502,7 @@ def _fit(
     )
     callbacks: list[Any] = [cb.LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
     if training.bn_recompute_batches:
-        callbacks.append(cb.RecomputeBatchNorm(train_ds, training.bn_recompute_batches))
+        callbacks.append(cb.RecomputeBatchNorm(training_pipeline(), training.bn_recompute_batches))
     if val_ds is not None and (params.callbacks.pr_curves or params.callbacks.tfpn):
         callbacks.append(
             cb.ValidationCurves(
@@ -514,7 +529,7 @@ def _fit(
         )
         callbacks.append(cb.Heartbeat(paths.record))
         if params.callbacks.log_images and state is None:
-            _log_training_images(paths, train_ds, model, params.callbacks.log_images)
+            _log_training_images(paths, training_pipeline(), model, params.callbacks.log_images)
     plateau = params.callbacks.reduce_lr_on_plateau
     if training.lr_schedule == "plateau" or plateau.enabled:
         schedule_params = dict(training.lr_schedule_params)
