@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from abyssexp.tf_runtime import configure_tensorflow_environment
+
+configure_tensorflow_environment()  # what the CLI runs with
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:

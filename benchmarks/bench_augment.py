@@ -1,16 +1,24 @@
 """Augmentation cost in the training pipeline, in one run, with the seed's example configuration at
 299×299: no augmentation, the tf backend (pipeline and model placements), the imgaug backend (when
-installed, at full parallelism), and each op alone. Prints images/s and ratios.
+installed, at full parallelism), and each op alone. Prints images/s, CPU time per image and ratios.
+
+Method: each case is the repeated training pipeline as ``abyssexp train`` builds it, measured in
+steady state (a fresh iterator, a few warm-up batches, then timed batches). The cases take turns
+in rounds, in a shuffled order, and the ratios are computed within each round and reported as
+medians, so that load from other tenants of a shared machine hits every case alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
+import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,13 +32,64 @@ SEED_CONFIG = (
 )
 
 
-def rate(dataset, repeats: int = 3) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        seen = sum(int(images.shape[0]) for images, _ in dataset)
-        samples.append(seen / (time.perf_counter() - start))
-    return statistics.median(samples)
+def steady_rate(dataset, warmup: int, batches: int) -> tuple[float, float]:
+    """(images/s, CPU ms per image) over ``batches`` after ``warmup`` batches of a fresh iterator."""
+    iterator = iter(dataset)
+    for _ in range(warmup):
+        next(iterator)
+    seen = 0
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(batches):
+        images, _ = next(iterator)
+        seen += int(images.shape[0])
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    del iterator
+    return seen / wall, 1000.0 * cpu / seen
+
+
+def spread(values: list[float], fmt: str = "{:.0f}") -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{fmt.format(mid)} ({fmt.format(low)}–{fmt.format(high)})"
+
+
+def op_costs(params_for: Callable[[dict], object], size: tuple[int, int], path: Path) -> list:
+    """Per-image cost of each op where applied, on one decoded 640×480 JPEG, resize included."""
+    import tensorflow as tf
+
+    from abyssexp.augmentation.tf_backend import image_augmenter_fn
+
+    decoded = tf.io.decode_jpeg(tf.io.read_file(str(path)), channels=3, ratio=2)
+
+    def cost(config: dict) -> float:
+        augment = image_augmenter_fn(params_for(config), size)
+        run = tf.function(lambda image, pair: augment(image, pair))
+        pairs = [tf.constant([7, i], tf.int64) for i in range(300)]
+        run(decoded, pairs[0])
+        samples = []
+        for _ in range(5):
+            start = time.process_time()  # CPU time: less exposed to other tenants than wall time
+            for pair in pairs:
+                run(decoded, pair)
+            samples.append(1000.0 * (time.process_time() - start) / len(pairs))
+        return min(samples)  # interference only ever adds CPU time
+
+    base = cost({})
+    rows = [("op alone: none (resize only)", f"{base:5.2f} CPU ms per image")]
+    for op, value in (
+        ("flip_lr", True),
+        ("flip_ud", True),
+        ("gnoise", (0, 12.75)),
+        ("scale", (0.8, 1.2)),
+        ("rotate", (-22.5, 22.5)),
+        ("bright", (0.75, 1.25)),
+        ("colour_shift", (0.9, 1.1)),
+        ("gblur", (0.5, 1.5)),
+        ("avgblur", (3, 5)),
+    ):
+        # Alone, each op is drawn for half the images (a flip's coin, or some_of's 0..1).
+        extra = 2.0 * (cost({op: value}) - base)
+        rows.append((f"op alone: {op}", f"{extra:+5.2f} CPU ms per image it is applied to"))
+    return rows
 
 
 def main() -> None:
@@ -38,84 +97,85 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--size", type=int, default=299)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batches", type=int, default=16, help="timed batches per measurement")
+    parser.add_argument("--warmup", type=int, default=4, help="untimed batches per measurement")
+    parser.add_argument("--no-ops", action="store_true", help="skip the per-op costs")
     args = parser.parse_args()
-    import tensorflow as tf
 
     from abyssexp.augmentation import config_from_any
-    from abyssexp.augmentation.tf_backend import augment_batch, batch_augmenter, image_augmenter_fn
+    from abyssexp.augmentation.tf_backend import batch_augmenter, image_augmenter_fn
     from abyssexp.datasets.coco import ImageClassificationDataset
     from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset
     from abyssexp.models.layers import SeedAugmentation
 
     params = config_from_any(SEED_CONFIG)
     size = (args.size, args.size)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         dataset = ImageClassificationDataset(write_jpegs(Path(tmp), args.images, 640, 480))
-        spec = PipelineSpec(input_size=size, batch_size=args.batch, training=True)
-        plain = rate(make_tf_dataset(dataset, spec))
-        tf_pipeline = rate(
-            make_tf_dataset(dataset, spec, augment_image=image_augmenter_fn(params, size))
-        )
-        tf_batched = rate(make_tf_dataset(dataset, spec, augment=batch_augmenter(params)))
+        spec = PipelineSpec(input_size=size, batch_size=args.batch, training=True, repeat=True)
         layer = SeedAugmentation(params.model_dump(mode="json"), seed=0)
-        in_model = make_tf_dataset(dataset, spec).map(lambda x, y: (layer(x, training=True), y))
-        # placement=model: measured as the layer's cost on the host CPU (on a GPU it runs there).
-        tf_model = rate(in_model)
-        rows += [
-            (
-                "images → input",
-                f"{args.images} JPEG 640×480 → {args.size}×{args.size}, batch {args.batch}",
+        cases = {
+            "pipeline, no augmentation": make_tf_dataset(dataset, spec),
+            "tf backend, placement=pipeline": make_tf_dataset(
+                dataset, spec, augment_image=image_augmenter_fn(params, size)
             ),
-            ("pipeline, no augmentation", f"{plain:7.0f} images/s"),
-            (
-                "tf backend, placement=pipeline",
-                f"{tf_pipeline:7.0f} images/s  ({tf_pipeline / plain:.2f} × no-aug; target ≥ 0.4)",
+            "tf backend, batched ops in tf.data": make_tf_dataset(
+                dataset, spec, augment=batch_augmenter(params)
             ),
-            ("tf backend, batched ops in tf.data", f"{tf_batched:7.0f} images/s"),
-            ("tf backend, placement=model (on CPU)", f"{tf_model:7.0f} images/s"),
-        ]
-        if importlib.util.find_spec("imgaug") is not None:
+            # placement=model measured as the layer's cost on this CPU (on a GPU it runs there).
+            "tf backend, placement=model (on CPU)": make_tf_dataset(dataset, spec).map(
+                lambda x, y: (layer(x, training=True), y)
+            ),
+        }
+        has_imgaug = importlib.util.find_spec("imgaug") is not None
+        if has_imgaug:
             from abyssexp.augmentation.imgaug_backend import batch_augmenter as imgaug_augmenter
 
             imgaug_params = params.model_copy(update={"backend": "imgaug"})
-            imgaug_rate = rate(
-                make_tf_dataset(dataset, spec, augment=imgaug_augmenter(imgaug_params))
+            cases["imgaug backend (parallel map)"] = make_tf_dataset(
+                dataset, spec, augment=imgaug_augmenter(imgaug_params)
             )
-            rows.append(
-                (
-                    "imgaug backend (parallel map)",
-                    f"{imgaug_rate:7.0f} images/s  (tf/imgaug {tf_pipeline / imgaug_rate:.2f} ×)",
-                )
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        order = random.Random(0)
+        for _ in range(args.rounds):
+            names = list(cases)
+            order.shuffle(names)  # no case always runs right after another one's teardown
+            for name in names:
+                gc.collect()
+                time.sleep(0.3)
+                results[name].append(steady_rate(cases[name], args.warmup, args.batches))
+
+        def rates(name: str) -> list[float]:
+            return [rate for rate, _ in results[name]]
+
+        plain = rates("pipeline, no augmentation")
+        tf_pipeline = rates("tf backend, placement=pipeline")
+        rows = [
+            (
+                "images → input",
+                f"{args.images} JPEG 640×480 → {args.size}×{args.size}, batch {args.batch}, "
+                f"{args.rounds} rounds of {args.batches} batches",
             )
+        ]
+        for name in cases:
+            cpu = statistics.median(ms for _, ms in results[name])
+            rows.append((name, f"{spread(rates(name)):>18} images/s, {cpu:.2f} CPU ms/image"))
+        ratio = [a / b for a, b in zip(tf_pipeline, plain, strict=True)]
+        rows.append(
+            ("tf pipeline / no augmentation", f"{spread(ratio, '{:.2f}')} ×  (target ≥ 0.4)")
+        )
+        if has_imgaug:
+            theirs = rates("imgaug backend (parallel map)")
+            versus = [a / b for a, b in zip(tf_pipeline, theirs, strict=True)]
+            rows.append(("tf pipeline / imgaug", f"{spread(versus, '{:.2f}')} ×  (target > 1)"))
         else:
             rows.append(("imgaug backend", "not installed here (see `make test-imgaug` venv)"))
-        batch = tf.random.uniform([args.batch, args.size, args.size, 3], 0, 255)
-        for op, value in (
-            ("flip_lr", True),
-            ("flip_ud", True),
-            ("gnoise", (0, 12.75)),
-            ("scale", (0.8, 1.2)),
-            ("rotate", (-22.5, 22.5)),
-            ("bright", (0.75, 1.25)),
-            ("colour_shift", (0.9, 1.1)),
-            ("gblur", (0.5, 1.5)),
-            ("avgblur", (3, 5)),
-        ):
-            single = config_from_any({op: value, "some_of": None})
-
-            def make(params):  # close over params: tf.function traces only tensor arguments
-                return tf.function(lambda x, s: augment_batch(x, s, params))
-
-            fn = make(single)
-            fn(batch, tf.constant([0, 0], tf.int64))
-            samples = []
-            for i in range(5):
-                start = time.perf_counter()
-                fn(batch, tf.constant([0, i + 1], tf.int64)).numpy()
-                samples.append(args.batch / (time.perf_counter() - start))
-            # A group op is applied to about half the images (0..1 ops of one): the cost users pay.
-            rows.append((f"op alone: {op}", f"{statistics.median(samples):7.0f} images/s"))
+        if not args.no_ops:
+            first = Path(tmp) / "00000.jpg"
+            rows += op_costs(
+                lambda config: config_from_any({**config, "some_of": None}), size, first
+            )
     table(rows, "bench_augment")
 
 

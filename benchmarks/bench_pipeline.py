@@ -81,7 +81,7 @@ def main() -> None:
 
     from abyssexp.datasets import batching_gen, lambda_gen, multihot_gen
     from abyssexp.datasets.coco import ImageClassificationDataset
-    from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset
+    from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset, resize_bilinear
 
     size = (args.size, args.size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,7 +92,8 @@ def main() -> None:
         def plain(ratio: int) -> tf.data.Dataset:  # reads `size` when called
             def load(path):
                 image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio)
-                return tf.cast(tf.image.resize(image, size), tf.uint8)
+                # The same resize as the pipeline (float32 first for small sources).
+                return tf.cast(resize_bilinear(image, size), tf.uint8)
 
             ds = tf.data.Dataset.from_tensor_slices(paths).map(
                 load, num_parallel_calls=tf.data.AUTOTUNE

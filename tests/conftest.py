@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from abyssexp.tf_runtime import configure_tensorflow_environment
+
+configure_tensorflow_environment()  # what the CLI runs with
 os.environ.setdefault("COLUMNS", "200")
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "abyss-original"
 

@@ -373,6 +373,8 @@ def augment_image(
         ranks = tf.reduce_sum(tf.cast(scores[None, :] < scores[:, None], tf.float32), axis=1)
         chosen = tf.unstack(ranks < count)
         picked = dict(zip(ops, chosen, strict=True))
+    # float32 from the start: the warp needs it (its uint8 kernel is slower), and measured in the
+    # pipeline, resizing from float32 here beats resize_bilinear's uint8 choice for large files.
     source = tf.cast(image, tf.float32)[None]
 
     def resize_and_flip() -> tf.Tensor:

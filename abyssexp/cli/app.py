@@ -15,9 +15,9 @@ import typer
 from typer.core import TyperGroup
 
 from abyssexp.errors import AbyssExpError, InvalidInputError
+from abyssexp.tf_runtime import configure_tensorflow_environment
 
-# TensorFlow's INFO banner (oneDNN, CUDA probing) is noise at a prompt; users can still set it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+configure_tensorflow_environment()  # before any command imports TensorFlow
 
 _DEBUG = {"on": False}
 

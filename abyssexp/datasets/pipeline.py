@@ -105,13 +105,32 @@ def decode_image(path: tf.Tensor, kind: tf.Tensor | int) -> tf.Tensor:
     return image
 
 
-def resize_uint8(image: tf.Tensor, input_size: tuple[int, int]) -> tf.Tensor:
-    """Bilinear resize to ``input_size``, rounded back to uint8 (identical for every path).
+def resize_bilinear(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Bilinear resize (half-pixel centres, as ``tf.image.resize``) to float32.
 
-    The image is cast to float32 first: the same pixels as resizing the uint8 tensor, at about
-    half the cost on a CPU (TensorFlow's bilinear kernel converts every source read otherwise).
+    A uint8 image is cast to float32 first when it has at most twice the output's pixels: the
+    same result, but TensorFlow's kernel converts every source read otherwise (measured in the
+    pipeline: 1.12 × faster for 320×240 → 224², while casting a 640×480 source for 299² costs
+    more than it saves, 0.92 ×).
     """
-    resized = tf.image.resize(tf.cast(image, tf.float32), input_size, method="bilinear")
+    if image.dtype == tf.float32:
+        return tf.image.resize(image, size)
+    limit = 2 * size[0] * size[1]
+    height, width = image.shape[-3], image.shape[-2]
+    if height is not None and width is not None and all(isinstance(v, int) for v in size):
+        small = height * width <= limit
+        return tf.image.resize(tf.cast(image, tf.float32) if small else image, size)
+    shape = tf.shape(image)
+    return tf.cond(
+        shape[-3] * shape[-2] <= limit,
+        lambda: tf.image.resize(tf.cast(image, tf.float32), size),
+        lambda: tf.image.resize(image, size),
+    )
+
+
+def resize_uint8(image: tf.Tensor, input_size: tuple[int, int]) -> tf.Tensor:
+    """Bilinear resize to ``input_size``, rounded back to uint8 (identical for every path)."""
+    resized = resize_bilinear(image, input_size)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
 

@@ -1,0 +1,25 @@
+"""TensorFlow process settings: defaults only where the user has set nothing."""
+
+from abyssexp.tf_runtime import configure_tensorflow_environment
+
+
+def test_defaults_and_user_values_kept(monkeypatch) -> None:
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "TF_CPU_ALLOCATOR_USE_BFC", "TF_CPU_BFC_MEM_LIMIT_IN_MB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "false")
+    configure_tensorflow_environment()
+    import os
+
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "false"  # the user's choice stands
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    assert int(os.environ["TF_CPU_BFC_MEM_LIMIT_IN_MB"]) >= 1024
+
+
+def test_the_cli_runs_with_the_pooling_allocator() -> None:
+    import subprocess
+    import sys
+
+    code = "import os, abyssexp.cli.app; print(os.environ['TF_CPU_ALLOCATOR_USE_BFC'])"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("TF_CPU_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "true", out.stderr
