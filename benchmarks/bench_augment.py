@@ -11,9 +11,7 @@ medians, so that load from other tenants of a shared machine hits every case ali
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.util
-import random
 import statistics
 import sys
 import tempfile
@@ -22,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table  # noqa: E402
+from _common import in_rounds, table  # noqa: E402
 from bench_pipeline import write_jpegs  # noqa: E402
 
 SEED_CONFIG = (
@@ -30,21 +28,6 @@ SEED_CONFIG = (
     '"gnoise":(0,0.05*255),"scale":(0.8, 1.2), "rotate":(-22.5, 22.5), "bright":(0.75,1.25),'
     '"colour_shift":(0.9,1.1)}'
 )
-
-
-def steady_rate(dataset, warmup: int, batches: int) -> tuple[float, float]:
-    """(images/s, CPU ms per image) over ``batches`` after ``warmup`` batches of a fresh iterator."""
-    iterator = iter(dataset)
-    for _ in range(warmup):
-        next(iterator)
-    seen = 0
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(batches):
-        images, _ = next(iterator)
-        seen += int(images.shape[0])
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    del iterator
-    return seen / wall, 1000.0 * cpu / seen
 
 
 def spread(values: list[float], fmt: str = "{:.0f}") -> str:
@@ -136,15 +119,7 @@ def main() -> None:
             cases["imgaug backend (parallel map)"] = make_tf_dataset(
                 dataset, spec, augment=imgaug_augmenter(imgaug_params)
             )
-        results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
-        order = random.Random(0)
-        for _ in range(args.rounds):
-            names = list(cases)
-            order.shuffle(names)  # no case always runs right after another one's teardown
-            for name in names:
-                gc.collect()
-                time.sleep(0.3)
-                results[name].append(steady_rate(cases[name], args.warmup, args.batches))
+        results = in_rounds(cases, args.rounds, args.warmup, args.batches)
 
         def rates(name: str) -> list[float]:
             return [rate for rate, _ in results[name]]

@@ -131,7 +131,8 @@ def resize_bilinear(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 def resize_uint8(image: tf.Tensor, input_size: tuple[int, int]) -> tf.Tensor:
     """Bilinear resize to ``input_size``, rounded back to uint8 (identical for every path)."""
     resized = resize_bilinear(image, input_size)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+    # Bilinear weights are convex: uint8 pixels in, values in 0..255 out, so no clip is needed.
+    return tf.cast(tf.round(resized), tf.uint8)
 
 
 def make_tf_dataset(
