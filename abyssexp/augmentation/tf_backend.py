@@ -421,11 +421,13 @@ def augment_image(
     def maybe(name: str, fn: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) -> tf.Tensor:
         return tf.cond(picked[name], lambda: fn(x), lambda: x) if name in picked else x
 
-    blur_seed = seed + tf.constant([0, 104729], tf.int64)
-    batch = maybe("gblur", lambda x: gaussian_blur(x, blur_seed, params.gblur), batch)
-    batch = maybe("avgblur", lambda x: average_blur(x, blur_seed, params.avgblur), batch)
+    # For the ops that draw their own values (blurs, fresh noise without a bank): gblur and
+    # avgblur never both run, and gaussian_noise draws from split children of it.
+    op_seed = seed + tf.constant([0, 104729], tf.int64)
+    batch = maybe("gblur", lambda x: gaussian_blur(x, op_seed, params.gblur), batch)
+    batch = maybe("avgblur", lambda x: average_blur(x, op_seed, params.avgblur), batch)
     if bank is None:
-        batch = maybe("gnoise", lambda x: gaussian_noise(x, blur_seed, params.gnoise), batch)
+        batch = maybe("gnoise", lambda x: gaussian_noise(x, op_seed, params.gnoise), batch)
     else:
 
         def add_bank_noise(x: tf.Tensor) -> tf.Tensor:
