@@ -83,45 +83,32 @@ def main() -> None:
             .repeat()
             .prefetch(tf.data.AUTOTUNE)
         )
-        bare = Timer()
-        model().fit(
-            bare_data,
-            epochs=args.epochs + 1,
-            steps_per_epoch=steps,
-            callbacks=[bare.callback],
-            verbose=0,
-        )
-        ours = Timer()
-        spec = PipelineSpec(
-            input_size=shape[:2],
-            batch_size=args.batch,
-            training=True,
-            repeat=True,
-            normalise_targets=True,
-        )
-        model().fit(
-            make_tf_dataset(dataset, spec),
-            epochs=args.epochs + 1,
-            steps_per_epoch=steps,
-            callbacks=[ours.callback],
-            verbose=0,
-        )
-        cached = Timer()
-        cached_spec = PipelineSpec(
-            input_size=shape[:2],
-            batch_size=args.batch,
-            training=True,
-            repeat=True,
-            normalise_targets=True,
-            cache=True,
-        )
-        model().fit(
-            make_tf_dataset(dataset, cached_spec),
-            epochs=args.epochs + 1,
-            steps_per_epoch=steps,
-            callbacks=[cached.callback],
-            verbose=0,
-        )
+
+        def timed_fit(data) -> Timer:
+            """A fresh model fitted on ``data``; its per-epoch timer."""
+            timer = Timer()
+            model().fit(
+                data,
+                epochs=args.epochs + 1,
+                steps_per_epoch=steps,
+                callbacks=[timer.callback],
+                verbose=0,
+            )
+            return timer
+
+        def spec(cache: bool) -> PipelineSpec:
+            return PipelineSpec(
+                input_size=shape[:2],
+                batch_size=args.batch,
+                training=True,
+                repeat=True,
+                normalise_targets=True,
+                cache=cache,
+            )
+
+        bare = timed_fit(bare_data)
+        ours = timed_fit(make_tf_dataset(dataset, spec(cache=False)))
+        cached = timed_fit(make_tf_dataset(dataset, spec(cache=True)))
     images = steps * args.batch
     bare_rate = images / statistics.median(bare.callback.epochs[1:])
     ours_rate = images / statistics.median(ours.callback.epochs[1:])

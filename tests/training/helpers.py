@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from abyssexp.cli import app
@@ -52,3 +55,13 @@ def history(root: Path) -> list[dict[str, str]]:
 
 def record(root: Path) -> dict:
     return json.loads((root / "record.json").read_text())
+
+
+def start_training(root: Path, scratch: Path) -> subprocess.Popen:
+    """``abyssexp train ROOT --quiet`` in its own process, as users run it (stderr piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "abyssexp", "train", str(root), "--quiet"],
+        env={**os.environ, "ABYSSEXP_SCRATCH": str(scratch)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from abyssexp.cli import app
-from tests.training.helpers import history, new_tiny, record
+from tests.training.helpers import history, new_tiny, record, start_training
 
 
 def _tensorboard_tags(folder: Path) -> dict[str, list[str]]:
@@ -129,13 +129,7 @@ def test_sigkill_then_resume(runner, scratch: Path, shapes) -> None:
         "--set",
         "callbacks.pr_curves=false",
     )
-    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "abyssexp", "train", str(root), "--quiet"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = start_training(root, scratch)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         state = root / "models" / "train_state.json"
@@ -232,13 +226,7 @@ def test_sigterm_saves_recovery_and_marks_interrupted(runner, scratch: Path, sha
         "--set",
         "training.checkpoint_format=h5",
     )
-    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "abyssexp", "train", str(root), "--quiet"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = start_training(root, scratch)
     deadline = time.monotonic() + 240
     while not (root / "models" / "train_state.json").is_file():
         assert process.poll() is None and time.monotonic() < deadline, (
