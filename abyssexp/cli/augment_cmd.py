@@ -40,7 +40,6 @@ def preview_command(
     scratch: ScratchOption = None,
 ) -> None:
     """Write a PNG grid of training images and augmented versions of each."""
-    from abyssexp.augmentation import config_from_any
     from abyssexp.augmentation.preview import render_preview
     from abyssexp.errors import InvalidInputError
 
@@ -55,13 +54,9 @@ def preview_command(
         labels = label_space_from_params(params.dataset, paths.root)
         dataset = dataset_for_split(params.dataset, "train", paths.root, labels)
         augmentation = params.augmentation
-        if params.model.input_shape:
-            size = tuple(params.model.input_shape[:2])
-        else:  # what training resizes to: the backbone's own input size
-            from abyssexp.models.backbones import get_backbone_spec
+        from abyssexp.models.backbones import input_shape_for
 
-            side = get_backbone_spec(params.model.backbone).input_size
-            size = (side, side)
+        size = input_shape_for(params.model.backbone, params.model.input_shape)[:2]
     elif coco is not None:
         from abyssexp.datasets.coco import ImageClassificationDataset
 
@@ -70,7 +65,13 @@ def preview_command(
     else:
         raise InvalidInputError("augment preview: give an experiment REF or --coco FILE")
     if augmentation_configuration is not None:
-        augmentation = config_from_any(augmentation_configuration)
+        from abyssexp.schemas.params import AugmentationParams
+        from abyssexp.schemas.resolve import augmentation_overrides, resolve_params
+
+        # Merged over the experiment's augmentation params, as in `train`.
+        base = (augmentation or AugmentationParams()).model_dump(mode="json")
+        overrides = augmentation_overrides(augmentation_configuration)
+        augmentation = resolve_params({"augmentation": base}, overrides).augmentation
     if augmentation is None:
         raise InvalidInputError(
             "augment preview --coco needs --augmentation-configuration '<dict>'"

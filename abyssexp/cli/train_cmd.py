@@ -50,12 +50,7 @@ def train_command(
     without --resume."""
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.schemas.resolve import parse_set_options
-    from abyssexp.training.run import (
-        TrainOptions,
-        check_start_state,
-        resolve_train_params,
-        train_experiment,
-    )
+    from abyssexp.training.plan import TrainOptions, plan_training
 
     paths = resolve_ref(ref, scratch_root(scratch))
     options = TrainOptions(
@@ -68,12 +63,12 @@ def train_command(
         gpus=gpus,
         command_line=["abyssexp", *sys.argv[1:]],
     )
-    params = resolve_train_params(paths, options)  # fail fast, before TensorFlow loads
-    check_start_state(paths, params, TrainOptions(resume=resume))
+    plan = plan_training(paths, options)  # fail fast, before TensorFlow loads
     from abyssexp.cli.progress import RichTrainingProgress
+    from abyssexp.training.run import train_experiment
 
-    progress = RichTrainingProgress(params.training.batch_size, quiet=quiet or json_output)
-    result = train_experiment(paths, options, extra_callbacks=[progress])
+    progress = RichTrainingProgress(plan.params.training.batch_size, quiet=quiet or json_output)
+    result = train_experiment(plan, extra_callbacks=[progress])
     if json_output:
         print_json(result.to_json())
     else:

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text
-from abyssexp.errors import ExperimentStateError, InvalidInputError
+from abyssexp.errors import InvalidInputError
+from abyssexp.experiment.checkpoints import resolve_checkpoint
 from abyssexp.experiment.layout import TEST_COCO, ExperimentPaths
 from abyssexp.experiment.naming import validate_part
-from abyssexp.experiment.record import update_record
+from abyssexp.experiment.record import record_test
 from abyssexp.schemas.resolve import load_params_file, validate_params
 
 
@@ -33,35 +34,6 @@ class TestResult:
             "checkpoint": self.checkpoint,
             "metrics": self.metrics,
         }
-
-
-def resolve_checkpoint(paths: ExperimentPaths, which: str) -> Path:
-    """``best``, ``last`` or an epoch number → a checkpoint file."""
-    if which == "best":
-        path = paths.best_checkpoint
-    elif which == "last":
-        epochs = sorted(
-            int(p.stem.removeprefix("model_"))
-            for p in paths.models.glob("model_*.keras")
-            if p.stem.removeprefix("model_").isdigit()
-        )
-        if not epochs:
-            raise ExperimentStateError(
-                f"{paths.models}: no checkpoints; train the experiment first"
-            )
-        path = paths.checkpoint(epochs[-1])
-    elif which.isdigit():
-        path = paths.checkpoint(int(which))
-    else:
-        raise InvalidInputError(
-            f"--checkpoint must be best, last or an epoch number. Received: {which!r}"
-        )
-    if not path.is_file():
-        available = sorted(p.name for p in paths.models.glob("*.keras"))
-        raise ExperimentStateError(
-            f"{path}: checkpoint not found (available: {', '.join(available) or 'none; train first'})"
-        )
-    return path
 
 
 def evaluate_experiment(
@@ -137,7 +109,7 @@ def evaluate_experiment(
 
     from abyssexp.evaluation.metrics import classification_metrics, predicted_labels
     from abyssexp.evaluation.plots import plot_confusion_matrix, plot_pr_curves
-    from abyssexp.training.run import sha256_file
+    from abyssexp.hashing import sha256_file
 
     names = labels.class_names
     metrics = classification_metrics(truth, scores, names, activation, threshold)
@@ -178,7 +150,7 @@ def evaluate_experiment(
         if metrics.get(key) is not None
     }
     summary.update(checkpoint=checkpoint_path.name, images=metrics["images"])
-    update_record(paths.record, lambda r: r.setdefault("tests", {}).__setitem__(condition, summary))
+    record_test(paths.record, condition, summary)
     return TestResult(condition, folder, checkpoint_path.name, metrics)
 
 

@@ -22,7 +22,7 @@ from abyssexp.experiment import layout
 from abyssexp.experiment.naming import format_name, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
-from abyssexp.experiment.record import RECORD_VERSION, utc_now, write_record
+from abyssexp.experiment.record import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
@@ -180,22 +180,18 @@ def create_experiment(request: NewExperimentRequest) -> NewExperiment:
                 },
             ),
         )
-        write_record(
+        create_record(
             paths.record,
-            {
-                "record_version": RECORD_VERSION,
-                "project": project,
-                "type": experiment_type,
-                "name": name,
-                "number": number,
-                "created": created,
-                "user": current_user(),
-                "parent": parent_name,
-                "note": request.note,
-                "status": "new",
-                "epochs_done": 0,
-                "epochs_total": params.training.epochs,
-            },
+            project=project,
+            type=experiment_type,
+            name=name,
+            number=number,
+            created=created,
+            user=current_user(),
+            parent=parent_name,
+            note=request.note,
+            epochs_done=0,
+            epochs_total=params.training.epochs,
         )
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)

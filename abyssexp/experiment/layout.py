@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from abyssexp.experiment.checkpoints import BEST_CHECKPOINT, RECOVERY_CHECKPOINT, checkpoint_name
+
 DATASETS_DIR = "datasets"
 LOGS_DIR = "logs"
 MODELS_DIR = "models"
@@ -34,16 +36,9 @@ REQUIREMENTS_FILE = "requirements.txt"
 HISTORY_FILE = "history.csv"
 TRAIN_LOCK_FILE = ".train.lock"
 TRAIN_STATE_FILE = "train_state.json"
-BEST_CHECKPOINT = "best.keras"
-RECOVERY_CHECKPOINT = "recovery.keras"
 CLASS_NAMES_FILE = "class_names.json"
 CATEGORY_MAP_FILE = "category_map.json"
 CLAIMS_DIR = ".claims"
-
-
-def checkpoint_name(epoch: int, extension: str = ".keras") -> str:
-    """``model_<epoch>.keras``: the seed's ``model_N`` names, epoch counted from 1."""
-    return f"model_{epoch}{extension}"
 
 
 @dataclass(frozen=True)
@@ -111,6 +106,10 @@ class ExperimentPaths:
     @property
     def best_checkpoint(self) -> Path:
         return self.models / BEST_CHECKPOINT
+
+    @property
+    def recovery_checkpoint(self) -> Path:
+        return self.models / RECOVERY_CHECKPOINT
 
     @property
     def class_names(self) -> Path:

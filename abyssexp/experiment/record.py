@@ -1,7 +1,9 @@
-"""The experiment record: a small JSON file that ``list`` reads instead of anything heavy.
+"""The experiment record: reading it safely, and one function per change of it.
 
-Every update takes the record's lock and rewrites the file atomically, so a training process and a
-``promote`` in another shell never lose each other's fields.
+Every change takes the record's lock and rewrites the file atomically, so a training process and a
+``promote`` in another shell never lose each other's fields. A record that does not parse stops
+every writer (``RecordUnreadableError``) rather than being read as empty and overwritten; readers
+that list many experiments use ``load_record`` and show that one as ``unreadable``.
 """
 
 from __future__ import annotations
@@ -11,59 +13,202 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from abyssexp.atomic import atomic_write_json
-from abyssexp.locks import file_lock
+from pydantic import ValidationError
 
-RECORD_VERSION = 1
+from abyssexp.atomic import atomic_write_json
+from abyssexp.errors import ExperimentStateError
+from abyssexp.locks import file_lock
+from abyssexp.schemas.record import RECORD_VERSION, BestMetric, Promotion, Record, Status
+
 STALE_HEARTBEAT_S = 600.0
-STATUSES = ("new", "running", "completed", "failed", "interrupted", "crashed")
+RECORD_LOCK = ".record.lock"
+_MAX_ERROR_CHARS = 2000
+
+__all__ = [
+    "RECORD_VERSION",
+    "RecordUnreadableError",
+    "Status",
+    "effective_status",
+    "load_record",
+    "read_record",
+]
+
+
+class RecordUnreadableError(ExperimentStateError):
+    """record.json is missing, does not parse, or has a field of the wrong type."""
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def read_record(path: Path) -> dict[str, Any]:
-    """Read a record; a missing or torn file gives ``{}`` rather than breaking a listing."""
+def read_record(path: Path) -> Record:
+    """The record at ``path``.
+
+    Raises:
+        RecordUnreadableError: missing, not JSON, not an object, or a field of the wrong type.
+    """
     try:
         with open(path, "rb") as handle:
             data = json.loads(handle.read())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    except FileNotFoundError:
+        raise RecordUnreadableError(f"{path}: missing; is this an abyssexp experiment?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise RecordUnreadableError(
+            f"{path}: does not parse ({type(exc).__name__}); restore it from a backup, or fix "
+            "it by hand (`abyssexp show` lists what it should hold)"
+        ) from None
+    except OSError as exc:
+        raise RecordUnreadableError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise RecordUnreadableError(
+            f"{path}: expected a JSON object. Received: {type(data).__name__}"
+        )
+    try:
+        return Record.model_validate(data)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise RecordUnreadableError(
+            f"{path}: field {field}: {problem['msg']} (got {problem.get('input')!r:.60}); "
+            "fix that field by hand"
+        ) from None
 
 
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    atomic_write_json(path, record)
+@dataclass(frozen=True)
+class LoadedRecord:
+    """A record for listing: the record, or why it could not be read."""
+
+    record: Record | None
+    problem: str | None = None
+
+    @property
+    def status(self) -> str:
+        return effective_status(self.record) if self.record else Status.UNREADABLE.value
 
 
-def update_record(path: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Apply ``change`` to the record under its lock; returns the new record."""
-    with file_lock(path.with_name(".record.lock"), what="experiment record"):
+def load_record(path: Path) -> LoadedRecord:
+    """Read a record for ``list`` and ``show``: never raises for a broken file."""
+    try:
+        return LoadedRecord(read_record(path))
+    except RecordUnreadableError as exc:
+        return LoadedRecord(None, str(exc))
+
+
+def _change(path: Path, change: Callable[[Record], None]) -> Record:
+    """Apply ``change`` under the record's lock and write the result atomically."""
+    with file_lock(path.with_name(RECORD_LOCK), what="experiment record"):
         record = read_record(path)
         change(record)
-        write_record(path, record)
+        atomic_write_json(path, record.to_json())
         return record
 
 
-def effective_status(record: dict[str, Any], now: float | None = None) -> str:
+def create_record(path: Path, **fields: Any) -> Record:
+    """Write a new experiment's record (status ``new``)."""
+    record = Record(record_version=RECORD_VERSION, status=Status.NEW, **fields)
+    atomic_write_json(path, record.to_json())
+    return record
+
+
+def mark_running(path: Path, epochs_total: int) -> Record:
+    def change(record: Record) -> None:
+        record.status = Status.RUNNING
+        record.pid = os.getpid()
+        record.host = socket.gethostname()
+        record.heartbeat_unix = time.time()
+        record.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        record.epochs_total = epochs_total
+        record.error = None
+
+    return _change(path, change)
+
+
+def record_epoch(
+    path: Path,
+    epochs_done: int,
+    epochs_total: int | None,
+    best: BestMetric | None,
+    last_metrics: dict[str, float],
+) -> Record:
+    def change(record: Record) -> None:
+        record.epochs_done = epochs_done
+        if epochs_total is not None:
+            record.epochs_total = epochs_total
+        record.best = best
+        record.last_metrics = last_metrics
+        record.heartbeat_unix = time.time()
+
+    return _change(path, change)
+
+
+def record_heartbeat(path: Path) -> Record:
+    return _change(path, lambda record: setattr(record, "heartbeat_unix", time.time()))
+
+
+def mark_completed(path: Path, disk_bytes: int) -> Record:
+    def change(record: Record) -> None:
+        record.status = Status.COMPLETED
+        record.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        record.disk_bytes = disk_bytes
+
+    return _change(path, change)
+
+
+def mark_interrupted(path: Path, reason: str) -> Record:
+    def change(record: Record) -> None:
+        record.status = Status.INTERRUPTED
+        record.error = reason
+
+    return _change(path, change)
+
+
+def mark_failed(path: Path, error: str) -> Record:
+    def change(record: Record) -> None:
+        record.status = Status.FAILED
+        record.error = error[:_MAX_ERROR_CHARS]
+
+    return _change(path, change)
+
+
+def record_test(path: Path, condition: str, summary: dict[str, Any]) -> Record:
+    def change(record: Record) -> None:
+        record.tests = {**record.tests, condition: summary}
+
+    return _change(path, change)
+
+
+def record_promotion(path: Path, promotion: Promotion) -> Record:
+    def change(record: Record) -> None:
+        record.promotions = [*record.promotions, promotion]
+
+    return _change(path, change)
+
+
+def promoted_checkpoints(record: Record) -> set[str]:
+    """Checkpoint names this experiment has promoted (never pruned)."""
+    return {p.checkpoint for p in record.promotions if p.checkpoint}
+
+
+def effective_status(record: Record | dict[str, Any], now: float | None = None) -> str:
     """The status to show: a ``running`` record whose process is gone (on this host) or whose
     heartbeat is stale is ``crashed``."""
-    status = record.get("status", "new")
-    if status != "running":
-        return status
+    if isinstance(record, dict):
+        record = Record.model_validate(record)
+    if record.status != Status.RUNNING:
+        return record.status.value
     now = time.time() if now is None else now
-    heartbeat = record.get("heartbeat_unix")
-    if record.get("host") == socket.gethostname() and record.get("pid"):
-        if not _pid_alive(int(record["pid"])):
-            return "crashed"
-    if heartbeat is not None and now - float(heartbeat) > STALE_HEARTBEAT_S:
-        return "crashed"
-    return status
+    if record.host == socket.gethostname() and record.pid:
+        if not _pid_alive(record.pid):
+            return Status.CRASHED.value
+    if record.heartbeat_unix is not None and now - record.heartbeat_unix > STALE_HEARTBEAT_S:
+        return Status.CRASHED.value
+    return record.status.value
 
 
 def _pid_alive(pid: int) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
-from abyssexp.experiment.record import effective_status, read_record
+from abyssexp.experiment.record import load_record
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.experiment.registry import read_params_dict
 
@@ -33,8 +33,9 @@ def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
     from abyssexp.schemas.params import Params
 
     paths: ExperimentPaths = resolve_ref(ref, scratch)
-    record = read_record(paths.record)
-    record["status"] = effective_status(record) if record else "unknown"
+    loaded = load_record(paths.record)
+    record = loaded.record.to_json() if loaded.record else {"problem": loaded.problem}
+    record["status"] = loaded.status
     params = read_params_dict(paths.root)
     flat = flatten_params(params)
     defaults = flatten_params(Params().model_dump(mode="json"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,24 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     raise InvalidInputError(f"model.backbone: unknown backbone {name!r}; {hint}")
 
 
+def input_shape_for(name: str, input_shape: Sequence[int] | None) -> tuple[int, int, int]:
+    """The model's input shape: ``input_shape`` when given, else the backbone's own size."""
+    if input_shape:
+        return (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
+    spec = get_backbone_spec(name)
+    return (spec.input_size, spec.input_size, 3)
+
+
+def check_min_size(name: str, input_shape: Sequence[int]) -> None:
+    """Refuse an input smaller than the backbone's downsampling allows."""
+    spec = get_backbone_spec(name)
+    if min(input_shape[:2]) < spec.min_size:
+        raise InvalidInputError(
+            f"model.input_shape: {spec.name} needs at least {spec.min_size}×{spec.min_size} "
+            f"pixels. Received: input_shape={list(input_shape)}"
+        )
+
+
 def preprocess_function(name: str) -> Any:
     """The backbone's own ``preprocess_input``."""
     import importlib
@@ -120,11 +139,7 @@ def create_backbone(name: str, input_shape: tuple[int, int, int], weights: str |
     import keras
 
     spec = get_backbone_spec(name)
-    if min(input_shape[:2]) < spec.min_size:
-        raise InvalidInputError(
-            f"model.input_shape: {spec.name} needs at least {spec.min_size}×{spec.min_size} "
-            f"pixels. Received: input_shape={list(input_shape)}"
-        )
+    check_min_size(name, input_shape)
     constructor = getattr(keras.applications, spec.constructor)
     kwargs: dict[str, Any] = {"include_top": False, "weights": weights, "input_shape": input_shape}
     try:

@@ -24,11 +24,11 @@ import keras
 from abyssexp.atomic import atomic_path
 from abyssexp.errors import AbyssExpError, InvalidInputError
 from abyssexp.models import layers as abyss_layers
-from abyssexp.models.backbones import create_backbone, get_backbone_spec
-from abyssexp.training import losses as _losses  # noqa: F401 - registers serializable losses
-from abyssexp.training import schedules as _schedules  # noqa: F401
-from abyssexp.training.losses import make_loss
-from abyssexp.training.optimizers import make_optimizer
+from abyssexp.models import losses as _losses  # noqa: F401 - registers serializable losses
+from abyssexp.models import schedules as _schedules  # noqa: F401
+from abyssexp.models.backbones import create_backbone, get_backbone_spec, input_shape_for
+from abyssexp.models.losses import make_loss
+from abyssexp.models.optimizers import make_optimizer
 
 SCRATCH_BN_MOMENTUM = 0.9
 REGULARIZED_ATTRIBUTES = ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer")
@@ -145,7 +145,7 @@ class ImageClassifier:
         self.output_activation = output_activation
         self.pooling = pooling
         self.classes = int(classes)
-        self.input_shape = tuple(input_shape or (spec.input_size, spec.input_size, 3))
+        self.input_shape = input_shape_for(spec.name, input_shape)
         self.init_weights = None if _is_none(init_weights) else str(init_weights)
         self.init_epoch = init_epoch
         self.init_lr = init_lr
@@ -167,7 +167,7 @@ class ImageClassifier:
         self.class_names = list(class_names) if class_names is not None else None
         self.jit_compile = jit_compile
         if strategy is None:
-            from abyssexp.training.distribute import make_strategy
+            from abyssexp.models.distribute import make_strategy
 
             strategy = make_strategy(gpus)
         self.strategy = strategy

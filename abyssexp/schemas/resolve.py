@@ -123,5 +123,22 @@ def resolve_params(
     return validate_params(data, source)
 
 
+def dict_option(text: str, option: str, example: str) -> dict[str, Any]:
+    """Parse a dict-valued command-line option such as ``--optimizer-args``."""
+    from abyssexp.literals import parse_literal
+
+    value = parse_literal(text, what=option)
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{option}: expected a dict such as {example}. Received: {value!r}")
+    return value
+
+
+def augmentation_overrides(text: str) -> list[tuple[str, Any]]:
+    """``--augmentation-configuration`` as overrides: merged over the experiment's augmentation
+    params and switching augmentation on (the one meaning, in ``train`` and ``augment preview``)."""
+    value = dict_option(text, "--augmentation-configuration", '{"flip_lr": True}')
+    return [("augmentation.enabled", True), *((f"augmentation.{k}", v) for k, v in value.items())]
+
+
 def params_to_json(params: Params) -> dict[str, Any]:
     return params.model_dump(mode="json")

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
+from abyssexp.experiment.checkpoints import epoch_checkpoints, prune_epoch_checkpoints
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import read_record
+from abyssexp.experiment.record import Status, promoted_checkpoints, read_record
 
 
 @dataclass
@@ -53,28 +54,17 @@ class GcReport:
 def collect_garbage(paths: ExperimentPaths, policy: KeepPolicy, dry_run: bool = False) -> GcReport:
     report = GcReport(paths.root)
     record = read_record(paths.record)
-    if record.get("status") == "running":
+    if record.status == Status.RUNNING:
         report.kept.append("(running: skipped)")
         return report
-    promoted = {p.get("checkpoint") for p in record.get("promotions") or []}
-    checkpoints = []
-    for path in paths.models.glob("model_*.*"):
-        stem = path.stem.removeprefix("model_")
-        if stem.isdigit() and path.suffix in (".keras", ".h5"):
-            checkpoints.append((int(stem), path))
-    checkpoints.sort()
-    epochs = sorted({e for e, _ in checkpoints})
-    keep_epochs = set(epochs[-policy.newest :]) if policy.newest else set()
+    promoted = promoted_checkpoints(record)
+    epochs = [epoch for epoch, _ in epoch_checkpoints(paths.models)]
+    keep_epochs = set(sorted(set(epochs))[-policy.newest :]) if policy.newest else set()
     if policy.last and epochs:
-        keep_epochs.add(epochs[-1])
-    for epoch, path in checkpoints:
-        if epoch in keep_epochs or path.name in promoted:
-            report.kept.append(path.name)
-            continue
-        report.removed.append(path.name)
-        report.freed_bytes += path.stat().st_size
-        if not dry_run:
-            path.unlink()
+        keep_epochs.add(max(epochs))
+    report.removed, report.kept, report.freed_bytes = prune_epoch_checkpoints(
+        paths, keep_epochs, protected=promoted, dry_run=dry_run
+    )
     if paths.best_checkpoint.is_file():
         report.kept.append(paths.best_checkpoint.name)  # best is never removed
     return report

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from abyssexp.hashing import sha256_file
+
 MANIFEST = "MANIFEST.sha256"
-CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def list_files(root: Path) -> list[str]:
@@ -47,7 +39,7 @@ def verify_tree(root: Path) -> list[str]:
     for relative, digest in sorted(expected.items()):
         if relative not in present:
             problems.append(f"missing: {relative}")
-        elif sha256_of(root / relative) != digest:
+        elif sha256_file(root / relative) != digest:
             problems.append(f"changed: {relative} (sha256 differs from the manifest)")
     for relative in sorted(present - set(expected)):
         problems.append(f"unexpected: {relative} (not in the manifest)")

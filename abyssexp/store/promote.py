@@ -21,11 +21,18 @@ from typing import Any
 
 from abyssexp.atomic import fsync_dir
 from abyssexp.errors import InvalidInputError, StoreError
-from abyssexp.experiment import layout
+from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, resolve_checkpoint
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import read_record, update_record, utc_now
+from abyssexp.experiment.record import (
+    promoted_checkpoints,
+    read_record,
+    record_promotion,
+    utc_now,
+)
 from abyssexp.experiment.refs import split_location
-from abyssexp.store.manifest import CHUNK, MANIFEST, sha256_of, verify_tree
+from abyssexp.hashing import CHUNK, sha256_file
+from abyssexp.schemas.record import Promotion
+from abyssexp.store.manifest import MANIFEST, verify_tree
 from abyssexp.store.registry import update_registry
 
 REQUIRE_RE = re.compile(
@@ -181,13 +188,12 @@ def promote_experiment(
     force_untested: bool = False,
     progress: Progress | None = None,
 ) -> PromoteResult:
-    from abyssexp.evaluation.evaluate import resolve_checkpoint  # no TensorFlow at import
     from abyssexp.experiment.naming import validate_part
 
     for alias in aliases or []:
         validate_part(alias, "--alias")
     record = read_record(paths.record)
-    tested = record.get("tests") or {}
+    tested = record.tests
     if not tested and not force_untested:
         raise StoreError(
             f"{paths.root}: no testing condition; run `abyssexp test {paths.root} --coco FILE "
@@ -227,7 +233,7 @@ def promote_experiment(
         for source, relative in plan:
             digests[relative] = _copy_with_digest(source, temporary / relative, advance)
         for relative, digest in digests.items():
-            if sha256_of(temporary / relative) != digest:
+            if sha256_file(temporary / relative) != digest:
                 raise StoreError(
                     f"{temporary / relative}: checksum differs after copying; disk problem?"
                 )
@@ -272,15 +278,13 @@ def promote_experiment(
             data["aliases"].setdefault(key, {})[alias] = paths.name
 
     update_registry(store, register)
-    update_record(
+    record_promotion(
         paths.record,
-        lambda r: r.setdefault("promotions", []).append(
-            {
-                "path": str(destination),
-                "checkpoint": checkpoint_path.name,
-                "aliases": list(aliases or []),
-                "time": entry["promoted"],
-            }
+        Promotion(
+            path=str(destination),
+            checkpoint=checkpoint_path.name,
+            aliases=list(aliases or []),
+            time=entry["promoted"],
         ),
     )
     freed = free_unpromoted_checkpoints(paths, keep={checkpoint_path.name}) if move else 0
@@ -291,17 +295,8 @@ def promote_experiment(
 
 def free_unpromoted_checkpoints(paths: ExperimentPaths, keep: set[str]) -> int:
     """Delete scratch checkpoints other than ``keep`` and promoted ones; returns bytes freed."""
-    record = read_record(paths.record)
-    protected = set(keep) | {p.get("checkpoint") for p in record.get("promotions") or []}
-    freed = 0
-    for path in list(paths.models.glob("model_*.*")) + [
-        paths.best_checkpoint,
-        paths.models / layout.RECOVERY_CHECKPOINT,
-    ]:
-        if path.is_file() and path.name not in protected and path.suffix in (".keras", ".h5"):
-            freed += path.stat().st_size
-            path.unlink()
-    return freed
+    protected = set(keep) | promoted_checkpoints(read_record(paths.record))
+    return remove_unprotected_checkpoints(paths, protected)
 
 
 def verify_promoted(path: Path) -> list[str]:

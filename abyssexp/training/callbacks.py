@@ -15,11 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +25,22 @@ import numpy as np
 import tensorflow as tf
 
 from abyssexp.atomic import atomic_copy, atomic_path, atomic_write_json, atomic_write_text
-from abyssexp.experiment.layout import ExperimentPaths, checkpoint_name
-from abyssexp.experiment.record import update_record
+from abyssexp.experiment.checkpoints import (
+    checkpoint_name,
+    epoch_checkpoints,
+    prune_epoch_checkpoints,
+    retained_epochs,
+)
+from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.record import (
+    promoted_checkpoints,
+    read_record,
+    record_epoch,
+    record_heartbeat,
+)
+from abyssexp.schemas.record import BestMetric
+from abyssexp.training.inputs import TrainingInputs
+from abyssexp.training.plan import TrainingPlan
 
 HEARTBEAT_S = 30.0
 
@@ -93,7 +104,6 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         best_epoch: int | None = None,
         history_rows: list[dict[str, Any]] | None = None,
         epochs_total: int | None = None,
-        chief: bool = True,
         protected: Callable[[], set[str]] | None = None,
     ) -> None:
         super().__init__()
@@ -107,17 +117,10 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         self.best_epoch = best_epoch
         self.rows: list[dict[str, Any]] = list(history_rows or [])
         self.epochs_total = epochs_total
-        self.chief = chief
         self.protected = protected or (lambda: set())
         self.last_epoch: int | None = None
 
     def _save(self, target: Path) -> None:
-        if not self.chief:
-            # Multi-worker saving is collective: every worker saves, only the chief keeps it.
-            scratch_dir = tempfile.mkdtemp()
-            self.model.save(os.path.join(scratch_dir, target.name))
-            shutil.rmtree(scratch_dir, ignore_errors=True)
-            return
         with atomic_path(target) as tmp:
             self.model.save(tmp)
 
@@ -128,8 +131,6 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         self._save(checkpoint)
         if self.fmt == "h5" and number % self.interval == 0:
             self._save(self.paths.models / checkpoint_name(number, ".h5"))
-        if not self.chief:
-            return
         value = logs.get(self.monitor)
         if value is not None and is_better(float(value), self.best_value, self.mode):
             self.best_value, self.best_epoch = float(value), number
@@ -147,35 +148,22 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
             "time": time.time(),
         }
         atomic_write_json(self.paths.train_state, state)
-        best = {"metric": self.monitor, "value": self.best_value, "epoch": self.best_epoch}
-
-        def change(record: dict[str, Any]) -> None:
-            record["epochs_done"] = number
-            if self.epochs_total is not None:
-                record["epochs_total"] = self.epochs_total
-            record["best"] = best if self.best_value is not None else None
-            record["last_metrics"] = {k: float(v) for k, v in logs.items()}
-            record["heartbeat_unix"] = time.time()
-
-        update_record(self.paths.record, change)
+        best = BestMetric(metric=self.monitor, value=self.best_value, epoch=self.best_epoch)
+        record_epoch(
+            self.paths.record,
+            epochs_done=number,
+            epochs_total=self.epochs_total,
+            best=best if self.best_value is not None else None,
+            last_metrics={k: float(v) for k, v in logs.items()},
+        )
         self.last_epoch = number
         self._retention(number)
 
     def _retention(self, newest: int) -> None:
         """Keep the newest checkpoint (for resume), every interval-th of the last N, and best."""
-        protected = self.protected()
-        epochs = []
-        for path in self.paths.models.glob("model_*.*"):
-            stem = path.stem.removeprefix("model_")
-            if stem.isdigit():
-                epochs.append((int(stem), path))
-        kept_interval = sorted({e for e, _ in epochs if e % self.interval == 0}, reverse=True)
-        if self.keep is not None:
-            kept_interval = kept_interval[: self.keep]
-        for epoch_number, path in epochs:
-            if epoch_number == newest or epoch_number in kept_interval or path.name in protected:
-                continue
-            path.unlink(missing_ok=True)
+        epochs = [epoch for epoch, _ in epoch_checkpoints(self.paths.models)]
+        keep = retained_epochs(epochs, newest, self.interval, self.keep)
+        prune_epoch_checkpoints(self.paths, keep, protected=self.protected())
 
 
 class ValidationCurves(keras.callbacks.Callback):
@@ -191,7 +179,6 @@ class ValidationCurves(keras.callbacks.Callback):
         pr_curves: bool = True,
         tfpn: bool = True,
         thresholds: int = 101,
-        chief: bool = True,
     ) -> None:
         super().__init__()
         self.dataset = dataset
@@ -201,7 +188,7 @@ class ValidationCurves(keras.callbacks.Callback):
         self.pr_curves = pr_curves
         self.tfpn = tfpn
         self.thresholds = thresholds
-        self.writer = tf.summary.create_file_writer(str(log_dir)) if chief else None
+        self.writer = tf.summary.create_file_writer(str(log_dir))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         from tensorboard.plugins.pr_curve import summary as pr_summary
@@ -258,7 +245,7 @@ class Heartbeat(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if time.monotonic() - self.last >= self.every_s:
             self.last = time.monotonic()
-            update_record(self.record_path, lambda r: r.__setitem__("heartbeat_unix", time.time()))
+            record_heartbeat(self.record_path)
 
 
 class StopOnSignal(keras.callbacks.Callback):
@@ -312,3 +299,106 @@ class RecomputeBatchNorm(keras.callbacks.Callback):
             self.model(images, training=True)
         for layer, momentum in zip(layers, saved, strict=True):
             layer.momentum = momentum
+
+
+def make_callbacks(
+    plan: TrainingPlan,
+    model: Any,
+    inputs: TrainingInputs,
+    stop_flag: dict[str, Any],
+    extra: Sequence[Any] = (),
+) -> tuple[list[Any], ExperimentCheckpoint]:
+    """Every callback of a run, in the order they must run; also the checkpoint callback, whose
+    ``last_epoch`` and best value make the run's result."""
+    paths, params = plan.paths, plan.params
+    resume = plan.resume
+    promoted = promoted_checkpoints(read_record(paths.record))
+    checkpoint = ExperimentCheckpoint(
+        paths,
+        monitor=plan.monitor,
+        interval=params.training.save_model_interval,
+        keep=params.training.keep_checkpoints,
+        fmt=params.training.checkpoint_format,
+        best_value=resume.best_value if resume else None,
+        best_epoch=resume.best_epoch if resume else None,
+        history_rows=read_history(paths.history) if resume else [],
+        epochs_total=plan.epochs_total,
+        protected=lambda: promoted,
+    )
+    callbacks: list[Any] = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+    if params.training.bn_recompute_batches:
+        callbacks.append(
+            RecomputeBatchNorm(inputs.fresh_train(), params.training.bn_recompute_batches)
+        )
+    if inputs.validation is not None and (params.callbacks.pr_curves or params.callbacks.tfpn):
+        callbacks.append(
+            ValidationCurves(
+                inputs.validation,
+                plan.val_set.multihot(),
+                plan.labels.class_names,
+                paths.logs / "validation_metrics",
+                params.model.output_activation,
+                pr_curves=params.callbacks.pr_curves,
+                tfpn=params.callbacks.tfpn,
+                thresholds=params.callbacks.pr_curve_thresholds,
+            )
+        )
+    callbacks.append(checkpoint)
+    callbacks.append(
+        keras.callbacks.TensorBoard(
+            log_dir=str(paths.logs),
+            histogram_freq=params.callbacks.histogram_freq,
+            write_graph=False,
+            update_freq="epoch",
+        )
+    )
+    callbacks.append(Heartbeat(paths.record))
+    if params.callbacks.log_images and resume is None:
+        log_training_images(paths, inputs.fresh_train(), model, params.callbacks.log_images)
+    callbacks.extend(_learning_rate_and_stopping(plan))
+    callbacks.append(StopOnSignal(stop_flag))
+    callbacks.extend(extra)
+    return callbacks, checkpoint
+
+
+def _learning_rate_and_stopping(plan: TrainingPlan) -> list[Any]:
+    """ReduceLROnPlateau and EarlyStopping, when the params ask for them."""
+    training, monitor = plan.params.training, plan.monitor
+    plateau = plan.params.callbacks.reduce_lr_on_plateau
+    found: list[Any] = []
+    if training.lr_schedule == "plateau" or plateau.enabled:
+        schedule_params = dict(training.lr_schedule_params)
+        found.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                factor=float(schedule_params.get("factor", plateau.factor)),
+                patience=int(schedule_params.get("patience", plateau.patience)),
+                min_lr=float(schedule_params.get("min_lr", plateau.min_lr)),
+            )
+        )
+    if training.early_stopping_patience:
+        found.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=training.early_stopping_patience,
+                mode=metric_mode(monitor),
+            )
+        )
+    return found
+
+
+def log_training_images(paths: ExperimentPaths, train_ds: Any, model: Any, count: int) -> None:
+    """A handful of (augmented) training images in TensorBoard, once."""
+    images, _ = next(iter(train_ds.take(1)))
+    images = images[:count]
+    try:
+        layer = model.get_layer("augmentation")
+        images = layer(images, training=True)
+    except ValueError:
+        pass
+    writer = tf.summary.create_file_writer(str(paths.logs / "images"))
+    with writer.as_default(step=0):
+        tf.summary.image(
+            "augmented_training_images", tf.cast(images, tf.float32) / 255.0, max_outputs=count
+        )
+    writer.flush()

@@ -1,17 +1,18 @@
-"""``abyssexp train``: from an experiment's params to checkpoints, logs and a finished record.
+"""``abyssexp train``: run a ``TrainingPlan`` to checkpoints, logs and a finished record.
 
-Order matters: params and data are validated and the experiment locked before TensorFlow builds
-anything; status goes to ``running`` only once the run can really start; whatever happens after
-that ends in ``completed``, ``interrupted`` (SIGINT/SIGTERM: a recovery checkpoint is saved) or
-``failed`` (with the error), never a silent ``running``.
+Order matters: the plan (params, start state, data) is checked before anything is written; the
+experiment is locked before TensorFlow builds anything; status goes to ``running`` only once the
+run can really start; whatever happens after that ends in ``completed``, ``interrupted``
+(SIGINT/SIGTERM: a recovery checkpoint is saved) or ``failed`` (with the error), never a silent
+``running``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -20,29 +21,29 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_path, atomic_write_json, atomic_write_text
-from abyssexp.errors import AbyssExpError, ExperimentStateError, InvalidInputError
-from abyssexp.experiment.layout import RECOVERY_CHECKPOINT, ExperimentPaths
+from abyssexp.errors import AbyssExpError, ExperimentStateError
+from abyssexp.experiment.layout import REQUIREMENTS_FILE, ExperimentPaths
 from abyssexp.experiment.provenance import all_requirements, collect_provenance
-from abyssexp.experiment.record import read_record, update_record
+from abyssexp.experiment.record import (
+    mark_completed,
+    mark_failed,
+    mark_interrupted,
+    mark_running,
+    read_record,
+)
+from abyssexp.hashing import sha256_file
 from abyssexp.locks import release_lock, try_lock
-from abyssexp.schemas.params import Params
-from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
+from abyssexp.schemas.record import Status
+from abyssexp.schemas.resolve import params_to_json
+from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, start_state
 
-
-@dataclass
-class TrainOptions:
-    overrides: Sequence[tuple[str, Any]] = ()
-    epochs: int | None = None
-    augmentation_configuration: str | None = None
-    optimizer: str | None = None
-    optimizer_args: str | None = None
-    resume: bool = False
-    gpus: int | None = None
-    command_line: Sequence[str] | None = None
+__all__ = ["TrainOptions", "TrainResult", "plan_training", "train_experiment"]
 
 
 @dataclass
 class TrainResult:
+    """What a run did: epochs, the best value, time, throughput and where the files are."""
+
     path: Path
     status: str
     epochs_done: int
@@ -58,55 +59,76 @@ class TrainResult:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def train_experiment(plan: TrainingPlan, extra_callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Run a training plan under the experiment's lock.
 
+    Args:
+        plan: from ``plan_training``.
+        extra_callbacks: Keras callbacks added last (the command line's progress display).
 
-def resolve_train_params(paths: ExperimentPaths, options: TrainOptions) -> Params:
-    """params.json + the command line's overrides, validated (nothing heavy imported)."""
-    from abyssexp.literals import parse_literal
+    Returns:
+        The result; ``status`` is ``completed`` or ``interrupted``.
 
-    overrides: list[tuple[str, Any]] = list(options.overrides)
-    if options.epochs is not None:
-        overrides.append(("training.epochs", options.epochs))
-    if options.gpus is not None:
-        overrides.append(("training.gpus", options.gpus))
-    if options.optimizer is not None:
-        overrides.append(("training.optimizer", options.optimizer))
-    if options.optimizer_args is not None:
-        value = parse_literal(options.optimizer_args, what="--optimizer-args")
-        if not isinstance(value, dict):
-            raise InvalidInputError(
-                f"--optimizer-args: expected a dict such as {{'momentum': 0.9}}. Received: {value!r}"
-            )
-        overrides.append(("training.optimizer_args", value))
-    if options.augmentation_configuration is not None:
-        value = parse_literal(
-            options.augmentation_configuration, what="--augmentation-configuration"
+    Raises:
+        ExperimentStateError: another process is training this experiment, or the start state
+            changed since the plan was made.
+        AbyssExpError: anything the run refuses; the record says ``failed`` once it had started.
+    """
+    paths = plan.paths
+    lock_fd = try_lock(paths.train_lock)
+    if lock_fd is None:
+        record = read_record(paths.record)
+        raise ExperimentStateError(
+            f"{paths.root}: already running (pid {record.pid} on {record.host}); "
+            "wait for it or stop it first"
         )
-        if not isinstance(value, dict):
-            raise InvalidInputError(
-                "--augmentation-configuration: expected a dict such as "
-                f'{{"flip_lr": True}}. Received: {value!r}'
+    try:
+        if start_state(paths, plan.params, plan.options.resume) != plan.resume:
+            raise ExperimentStateError(
+                f"{paths.root}: its checkpoints changed while the run was planned; try again"
             )
-        overrides.append(("augmentation.enabled", True))
-        overrides.extend((f"augmentation.{k}", v) for k, v in value.items())
-    from abyssexp.training.validation import preflight
-
-    params = resolve_params(load_params_file(paths.params), overrides, source=str(paths.params))
-    preflight(params)
-    return params
+        return _train_locked(plan, extra_callbacks)
+    finally:
+        release_lock(lock_fd)
 
 
-def _existing_checkpoints(paths: ExperimentPaths) -> list[Path]:
-    return sorted(p for p in paths.models.glob("model_*.*") if p.suffix in (".keras", ".h5"))
+def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainResult:
+    from abyssexp.models.compile_options import check_optimizer
+
+    paths = plan.paths
+    check_optimizer(plan.params.training.optimizer, dict(plan.params.training.optimizer_args))
+    _write_run_files(plan)
+    mark_running(paths.record, plan.epochs_total)
+    stop_flag: dict[str, Any] = {}
+    previous_handlers = _install_signal_handlers(stop_flag)
+    started = time.monotonic()
+    try:
+        result, model = _fit(plan, stop_flag, extra_callbacks)
+        result.seconds = time.monotonic() - started
+        if stop_flag.get("stop"):
+            with atomic_path(paths.recovery_checkpoint) as tmp:
+                model.save(tmp)
+            mark_interrupted(paths.record, f"stopped by {stop_flag.get('signal')}")
+            result.status = Status.INTERRUPTED.value
+            return result
+        mark_completed(paths.record, disk_bytes=_disk_usage(paths.root))
+        result.status = Status.COMPLETED.value
+        return result
+    except KeyboardInterrupt:
+        mark_interrupted(paths.record, "interrupted")
+        raise
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, AbyssExpError) else f"{type(exc).__name__}: {exc}"
+        mark_failed(paths.record, message)
+        raise
+    finally:
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
 
 
 def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
+    """SIGINT/SIGTERM set ``flag["stop"]`` (training ends after the batch); a second one stops
+    at once."""
     previous: dict[int, Any] = {}
 
     def handler(signum: int, frame: Any) -> None:
@@ -123,198 +145,40 @@ def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
     return previous
 
 
-def check_start_state(
-    paths: ExperimentPaths, params: Params, options: TrainOptions
-) -> dict[str, Any] | None:
-    """Refuse to start over existing checkpoints without --resume; with --resume, the saved state
-    of the last finished epoch (None for a fresh start). Reads files only: no TensorFlow."""
-    import json
-
-    checkpoints = _existing_checkpoints(paths)
-    if checkpoints and not options.resume:
-        raise ExperimentStateError(
-            f"{paths.root}: has checkpoints ({checkpoints[-1].name}); pass --resume to continue, "
-            f"or start a new experiment with `abyssexp new ... --from {paths.root}`"
-        )
-    if not options.resume:
-        return None
-    if not paths.train_state.is_file():
-        if checkpoints:
-            raise ExperimentStateError(
-                f"{paths.train_state}: missing, so the last finished epoch is unknown"
-            )
-        options.resume = False  # nothing to resume: a fresh start
-        return None
-    state = json.loads(paths.train_state.read_text())
-    if state["epoch"] >= params.training.init_epoch + params.training.epochs:
-        raise ExperimentStateError(
-            f"{paths.root}: already trained {state['epoch']} epochs of "
-            f"{params.training.epochs}; raise --epochs to train further"
-        )
-    return state
+def _write_run_files(plan: TrainingPlan) -> None:
+    """params.json with the resolved category map, class names, the map, and provenance."""
+    paths, params, labels = plan.paths, plan.params, plan.labels
+    category_map = labels.category_map()
+    if category_map is not None and params.dataset.category_map is None:
+        dataset = params.dataset.model_copy(update={"category_map": category_map})
+        params = params.model_copy(update={"dataset": dataset})
+    atomic_write_json(paths.params, params_to_json(params))
+    atomic_write_json(paths.class_names, labels.class_names)
+    if category_map is not None:
+        atomic_write_json(paths.category_map, category_map)
+    _write_provenance(plan, category_map)
 
 
-def train_experiment(
-    paths: ExperimentPaths,
-    options: TrainOptions,
-    extra_callbacks: Sequence[Any] = (),
-) -> TrainResult:
-    """Train an experiment; see the module docstring for the guarantees."""
-    from abyssexp.training.distribute import is_chief
-
-    params = resolve_train_params(paths, options)
-    record = read_record(paths.record)
-    if not is_chief():
-        # Multi-worker: the chief holds the lock and writes; the other workers only train.
-        return _train_locked(paths, params, options, extra_callbacks)
-    lock_fd = try_lock(paths.train_lock)
-    if lock_fd is None:
-        raise ExperimentStateError(
-            f"{paths.root}: already running (pid {record.get('pid')} on {record.get('host')}); "
-            "wait for it or stop it first"
-        )
-    try:
-        return _train_locked(paths, params, options, extra_callbacks)
-    finally:
-        release_lock(lock_fd)
-
-
-def _train_locked(
-    paths: ExperimentPaths, params: Params, options: TrainOptions, extra_callbacks: Sequence[Any]
-) -> TrainResult:
-    from abyssexp.training.distribute import is_chief
-
-    chief = is_chief()
-    state = check_start_state(paths, params, options)
-    # Data first: cheap, and the most common failure.
-    from abyssexp.datasets.factory import dataset_for_split, label_space_from_params
-
-    softmax = params.model.output_activation == "softmax"
-    labels = label_space_from_params(params.dataset, paths.root)
-    train_set = dataset_for_split(params.dataset, "train", paths.root, labels, softmax=softmax)
-    if len(train_set) == 0:
-        raise InvalidInputError(
-            f"{train_set.coco_path}: no labelled training images (dropped {train_set.dropped_unlabelled} "
-            "unlabelled); check the category map or `abyssexp data check`"
-        )
-    val_set = None
-    if params.dataset.val:
-        val_set = dataset_for_split(params.dataset, "val", paths.root, labels, softmax=softmax)
-        if len(val_set) == 0:
-            val_set = None
-
-    from abyssexp.training.validation import check_optimizer
-
-    check_optimizer(params.training.optimizer, dict(params.training.optimizer_args))
-    if chief:
-        category_map = labels.category_map()
-        if category_map is not None and params.dataset.category_map is None:
-            params = params.model_copy(
-                update={"dataset": params.dataset.model_copy(update={"category_map": category_map})}
-            )
-        atomic_write_json(paths.params, params_to_json(params))
-        atomic_write_json(paths.class_names, labels.class_names)
-        if category_map is not None:
-            atomic_write_json(paths.category_map, category_map)
-        _write_provenance(paths, params, options, category_map)
-
-    def mark_running(record: dict[str, Any]) -> None:
-        record.update(
-            status="running",
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            heartbeat_unix=time.time(),
-            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            epochs_total=params.training.init_epoch + params.training.epochs,
-            error=None,
-        )
-
-    if chief:
-        update_record(paths.record, mark_running)
-    flag: dict[str, Any] = {}
-    previous_handlers = _install_signal_handlers(flag)
-    started = time.monotonic()
-    model = None
-    try:
-        result, model = _fit(
-            paths, params, options, state, labels, train_set, val_set, flag, extra_callbacks, chief
-        )
-        result.seconds = time.monotonic() - started
-        if flag.get("stop"):
-            if chief and model is not None:
-                with atomic_path(paths.models / RECOVERY_CHECKPOINT) as tmp:
-                    model.save(tmp)
-            result.status = "interrupted"
-            if chief:
-                update_record(
-                    paths.record,
-                    lambda r: r.update(
-                        status="interrupted", error=f"stopped by {flag.get('signal')}"
-                    ),
-                )
-            return result
-        if chief:
-            update_record(
-                paths.record,
-                lambda r: r.update(
-                    status="completed",
-                    finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    disk_bytes=_disk_usage(paths.root),
-                ),
-            )
-        result.status = "completed"
-        return result
-    except KeyboardInterrupt:
-        if chief:
-            update_record(
-                paths.record, lambda r: r.update(status="interrupted", error="interrupted")
-            )
-        raise
-    except BaseException as exc:
-        message = str(exc) if isinstance(exc, AbyssExpError) else f"{type(exc).__name__}: {exc}"
-        if chief:
-            update_record(paths.record, lambda r: r.update(status="failed", error=message[:2000]))
-        raise
-    finally:
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)
-
-
-def _disk_usage(root: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(dirpath, name))
-            except OSError:
-                pass
-    return total
-
-
-def _write_provenance(
-    paths: ExperimentPaths, params: Params, options: TrainOptions, category_map: Any
-) -> None:
-    import json
-
+def _write_provenance(plan: TrainingPlan, category_map: Any) -> None:
     import tensorflow as tf
 
-    provenance, diff = collect_provenance(list(options.command_line or sys.argv))
+    paths, params = plan.paths, plan.params
+    provenance, diff = collect_provenance(plan.command_line or list(sys.argv))
     datasets = {}
     for split in ("train", "val"):
         value = getattr(params.dataset, split)
         if value:
             path = Path(value) if Path(value).is_absolute() else paths.root / value
             datasets[split] = {"path": str(path), "sha256": sha256_file(path)}
+    map_digest = None
+    if category_map is not None:
+        map_digest = hashlib.sha256(json.dumps(category_map, sort_keys=True).encode()).hexdigest()
     provenance.update(
         tensorflow=tf.__version__,
         gpus=[d.name for d in tf.config.list_physical_devices("GPU")],
         datasets=datasets,
-        category_map_sha256=hashlib.sha256(
-            json.dumps(category_map, sort_keys=True).encode()
-        ).hexdigest()
-        if category_map is not None
-        else None,
-        resumed=bool(options.resume),
+        category_map_sha256=map_digest,
+        resumed=plan.resume is not None,
     )
     existing: dict[str, Any] = {}
     if paths.provenance.is_file():
@@ -328,284 +192,106 @@ def _write_provenance(
     )
     atomic_write_json(paths.provenance, existing)
     atomic_write_text(paths.git_diff, diff)
-    atomic_write_text(paths.logs / "requirements.txt", all_requirements())
+    atomic_write_text(paths.logs / REQUIREMENTS_FILE, all_requirements())
 
 
 def _fit(
-    paths: ExperimentPaths,
-    params: Params,
-    options: TrainOptions,
-    state: dict[str, Any] | None,
-    labels: Any,
-    train_set: Any,
-    val_set: Any,
-    flag: dict[str, Any],
-    extra_callbacks: Sequence[Any],
-    chief: bool,
+    plan: TrainingPlan, stop_flag: dict[str, Any], extra_callbacks: Sequence[Any]
 ) -> tuple[TrainResult, Any]:
+    """Build the inputs, the model and the callbacks, and run ``model.fit``."""
     import keras
-    import tensorflow as tf
 
-    from abyssexp.datasets.pipeline import (
-        PipelineSpec,
-        decode_plan,
-        make_tf_dataset,
-        steps_for,
-    )
-    from abyssexp.models.backbones import get_backbone_spec
-    from abyssexp.models.classifier import ImageClassifier
-    from abyssexp.training import callbacks as cb
-    from abyssexp.training.distribute import make_strategy
-    from abyssexp.training.schedules import make_schedule
+    from abyssexp.training.callbacks import make_callbacks
+    from abyssexp.training.inputs import build_inputs
 
-    training = params.training
-    model_params = params.model
+    training = plan.params.training
     keras.utils.set_random_seed(training.seed)
     if training.deterministic:
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
     if training.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    spec = get_backbone_spec(model_params.backbone)
-    input_shape = tuple(model_params.input_shape or (spec.input_size, spec.input_size, 3))
-    size = (input_shape[0], input_shape[1])
-    strategy = make_strategy(training.gpus)
-    softmax = model_params.output_activation == "softmax"
-
-    augmentation = params.augmentation
-    pipeline_augment = None
-    pipeline_augment_image = None
-    model_augmentation = None
-    if augmentation.enabled:
-        if augmentation.backend == "imgaug":
-            from abyssexp.augmentation.imgaug_backend import batch_augmenter as imgaug_augmenter
-
-            pipeline_augment = imgaug_augmenter(augmentation, seed=training.seed)
-        elif augmentation.placement == "model":
-            model_augmentation = augmentation.model_dump(mode="json")
-        else:
-            from abyssexp.augmentation.tf_backend import image_augmenter_fn
-
-            pipeline_augment_image = image_augmenter_fn(augmentation, size, training.seed)
-
-    parallel = training.workers
-    steps = training.steps_per_epoch or steps_for(len(train_set), training.batch_size)
-    train_plan = decode_plan(train_set.image_paths, size)
-
-    def training_pipeline(cache: bool = False) -> Any:
-        """A new training dataset. Each reader needs its own: iterators of one dataset share its
-        shuffle and augmentation seed state, and a second reader running ahead in the background
-        (the image log, batch-norm recomputation) would change fit's order by timing alone. Only
-        fit's own caches (``cache_train``): one copy of the decoded set in memory."""
-        return make_tf_dataset(
-            train_set,
-            PipelineSpec(
-                input_size=size,
-                batch_size=training.batch_size,
-                training=True,
-                seed=training.seed,
-                repeat=True,
-                cache=cache,
-                normalise_targets=softmax,
-                parallel_calls=parallel,
-                deterministic=True if training.deterministic else None,
-            ),
-            augment=pipeline_augment,
-            augment_image=pipeline_augment_image,
-            plan=train_plan,
-        )
-
-    train_ds = training_pipeline(cache=training.cache_train)
-    val_ds = None
-    val_steps = None
-    if val_set is not None:
-        val_ds = make_tf_dataset(
-            val_set,
-            PipelineSpec(
-                input_size=size,
-                batch_size=training.batch_size,
-                cache=training.cache_val,
-                normalise_targets=softmax,
-                parallel_calls=parallel,
-            ),
-        )
-        val_steps = training.validation_steps or steps_for(len(val_set), training.batch_size)
-
-    class_weights = None
-    if training.class_weights == "balanced":
-        weights = train_set.class_weights()
-        class_weights = [weights[c] for c in range(labels.num_classes)]
-    elif isinstance(training.class_weights, dict):
-        class_weights = [
-            float(training.class_weights.get(str(c), 1.0)) for c in range(labels.num_classes)
-        ]
-
-    epochs_total = training.init_epoch + training.epochs
-    initial_epoch = training.init_epoch
-    lr = make_schedule(
-        training.lr_schedule, training.lr, dict(training.lr_schedule_params), steps, training.epochs
-    )
-    with strategy.scope():
-        if state is not None:
-            initial_epoch = int(state["epoch"])
-            classifier = ImageClassifier.load(paths.models / state["checkpoint"], compile=True)
-            model = classifier.model
-        else:
-            classifier = ImageClassifier(
-                backbone=model_params.backbone,
-                output_activation=model_params.output_activation,
-                pooling=model_params.pooling,
-                classes=labels.num_classes,
-                input_shape=input_shape,
-                init_weights=model_params.init_weights,
-                init_epoch=training.init_epoch,
-                init_lr=lr,
-                trainable=model_params.trainable,
-                optimizer=training.optimizer,
-                optimizer_args=dict(training.optimizer_args),
-                loss=training.loss,
-                metrics=training.metrics,
-                gpus=training.gpus,
-                l12_reg=model_params.l12_reg,
-                dropout=model_params.dropout,
-                bn_momentum=model_params.bn_momentum,
-                include_preprocessing=True,
-                augmentation=model_augmentation,
-                augmentation_seed=training.seed,
-                class_weights=class_weights,
-                class_names=labels.class_names,
-                jit_compile=model_params.jit_compile,
-                strategy=strategy,
-            )
-            model = classifier.model
-    if chief and state is None:
-        atomic_write_text(paths.model_definition, model.to_json(indent=2))
-
-    history_rows = cb.read_history(paths.history) if state is not None else []
-    monitor = training.monitor if val_ds is not None else training.monitor.removeprefix("val_")
-    promoted = {
-        p.get("checkpoint")
-        for p in (read_record(paths.record).get("promotions") or [])
-        if p.get("checkpoint")
-    }
-    checkpoint = cb.ExperimentCheckpoint(
-        paths,
-        monitor=monitor,
-        interval=training.save_model_interval,
-        keep=training.keep_checkpoints,
-        fmt=training.checkpoint_format,
-        best_value=state.get("best_value") if state else None,
-        best_epoch=state.get("best_epoch") if state else None,
-        history_rows=history_rows,
-        epochs_total=epochs_total,
-        chief=chief,
-        protected=lambda: promoted,
-    )
-    callbacks: list[Any] = [cb.LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
-    if training.bn_recompute_batches:
-        callbacks.append(cb.RecomputeBatchNorm(training_pipeline(), training.bn_recompute_batches))
-    if val_ds is not None and (params.callbacks.pr_curves or params.callbacks.tfpn):
-        callbacks.append(
-            cb.ValidationCurves(
-                val_ds,
-                val_set.multihot(),
-                labels.class_names,
-                paths.logs / "validation_metrics",
-                model_params.output_activation,
-                pr_curves=params.callbacks.pr_curves,
-                tfpn=params.callbacks.tfpn,
-                thresholds=params.callbacks.pr_curve_thresholds,
-                chief=chief,
-            )
-        )
-    callbacks.append(checkpoint)
-    if chief:
-        callbacks.append(
-            keras.callbacks.TensorBoard(
-                log_dir=str(paths.logs),
-                histogram_freq=params.callbacks.histogram_freq,
-                write_graph=False,
-                update_freq="epoch",
-            )
-        )
-        callbacks.append(cb.Heartbeat(paths.record))
-        if params.callbacks.log_images and state is None:
-            _log_training_images(paths, training_pipeline(), model, params.callbacks.log_images)
-    plateau = params.callbacks.reduce_lr_on_plateau
-    if training.lr_schedule == "plateau" or plateau.enabled:
-        schedule_params = dict(training.lr_schedule_params)
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor,
-                factor=float(schedule_params.get("factor", plateau.factor)),
-                patience=int(schedule_params.get("patience", plateau.patience)),
-                min_lr=float(schedule_params.get("min_lr", plateau.min_lr)),
-            )
-        )
-    if training.early_stopping_patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor,
-                patience=training.early_stopping_patience,
-                mode=cb.metric_mode(monitor),
-            )
-        )
-    callbacks.append(cb.StopOnSignal(flag))
-    callbacks.extend(extra_callbacks)
-
+    inputs = build_inputs(plan)
+    model = _model_for(plan, inputs)
+    callbacks, checkpoint = make_callbacks(plan, model, inputs, stop_flag, extra_callbacks)
     started = time.monotonic()
     model.fit(
-        train_ds,
-        epochs=epochs_total,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps,
-        validation_data=val_ds,
-        validation_steps=val_steps,
+        inputs.train,
+        epochs=plan.epochs_total,
+        initial_epoch=plan.initial_epoch,
+        steps_per_epoch=inputs.steps_per_epoch,
+        validation_data=inputs.validation,
+        validation_steps=inputs.validation_steps,
         callbacks=callbacks,
         verbose=0,
         shuffle=False,  # the pipeline shuffles, seeded, every epoch
     )
     seconds = time.monotonic() - started
-    done = checkpoint.last_epoch or initial_epoch
-    trained_epochs = done - initial_epoch
-    rate = (
-        (trained_epochs * steps * training.batch_size / seconds)
-        if seconds and trained_epochs
-        else None
-    )
+    done = checkpoint.last_epoch or plan.initial_epoch
+    trained = done - plan.initial_epoch
+    images = trained * inputs.steps_per_epoch * training.batch_size
     result = TrainResult(
-        path=paths.root,
-        status="running",
+        path=plan.paths.root,
+        status=Status.RUNNING.value,
         epochs_done=done,
-        epochs_total=epochs_total,
-        best_metric=monitor,
+        epochs_total=plan.epochs_total,
+        best_metric=plan.monitor,
         best_value=checkpoint.best_value,
         best_epoch=checkpoint.best_epoch,
         seconds=seconds,
-        images_per_second=rate,
-        files={
-            "best": str(paths.best_checkpoint),
-            "last": str(paths.checkpoint(done)) if done else "",
-            "history": str(paths.history),
-            "tensorboard": str(paths.logs),
-        },
+        images_per_second=images / seconds if seconds and trained else None,
+        files=_result_files(plan.paths, done),
     )
     return result, model
 
 
-def _log_training_images(paths: ExperimentPaths, train_ds: Any, model: Any, count: int) -> None:
-    """A handful of (augmented) training images in TensorBoard, once."""
-    import tensorflow as tf
+def _model_for(plan: TrainingPlan, inputs: Any) -> Any:
+    """A new compiled model, or the resumed checkpoint with its optimizer state."""
+    from abyssexp.models.distribute import make_strategy
+    from abyssexp.models.factory import create_classifier, load_classifier
+    from abyssexp.models.schedules import make_schedule
 
-    images, _ = next(iter(train_ds.take(1)))
-    images = images[:count]
-    try:
-        layer = model.get_layer("augmentation")
-        images = layer(images, training=True)
-    except ValueError:
-        pass
-    writer = tf.summary.create_file_writer(str(paths.logs / "images"))
-    with writer.as_default(step=0):
-        tf.summary.image(
-            "augmented_training_images", tf.cast(images, tf.float32) / 255.0, max_outputs=count
+    training = plan.params.training
+    strategy = make_strategy(training.gpus)
+    lr = make_schedule(
+        training.lr_schedule,
+        training.lr,
+        dict(training.lr_schedule_params),
+        inputs.steps_per_epoch,
+        training.epochs,
+    )
+    with strategy.scope():
+        if plan.resume is not None:
+            return load_classifier(plan.paths.models / plan.resume.checkpoint, compile=True)
+        model = create_classifier(
+            plan.params,
+            plan.labels.class_names,
+            num_classes=plan.labels.num_classes,
+            learning_rate=lr,
+            class_weights=inputs.class_weights,
+            augmentation=inputs.model_augmentation,
+            strategy=strategy,
         )
-    writer.flush()
+    atomic_write_text(plan.paths.model_definition, model.to_json(indent=2))
+    return model
+
+
+def _result_files(paths: ExperimentPaths, done: int) -> dict[str, str]:
+    return {
+        "best": str(paths.best_checkpoint),
+        "last": str(paths.checkpoint(done)) if done else "",
+        "history": str(paths.history),
+        "tensorboard": str(paths.logs),
+    }
+
+
+def _disk_usage(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, name))
+            except OSError:
+                pass
+    return total

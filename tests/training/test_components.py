@@ -10,7 +10,7 @@ from abyssexp.errors import InvalidInputError
 
 
 def test_class_weighted_losses_match_hand_computation() -> None:
-    from abyssexp.training.losses import ClassWeightedCrossentropy
+    from abyssexp.models.losses import ClassWeightedCrossentropy
 
     y_true = np.array([[1, 0, 0], [0, 0.5, 0.5]], np.float32)
     y_pred = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], np.float32)
@@ -29,7 +29,7 @@ def test_class_weighted_losses_match_hand_computation() -> None:
 
 
 def test_make_loss_choices() -> None:
-    from abyssexp.training.losses import ClassWeightedCrossentropy, make_loss
+    from abyssexp.models.losses import ClassWeightedCrossentropy, make_loss
 
     assert make_loss("auto", "softmax") == "categorical_crossentropy"
     assert make_loss("auto", "sigmoid") == "binary_crossentropy"
@@ -57,7 +57,7 @@ def test_make_loss_choices() -> None:
     ],
 )
 def test_schedules(name, params, expected) -> None:
-    from abyssexp.training.schedules import make_schedule
+    from abyssexp.models.schedules import make_schedule
 
     steps = 10
     schedule = make_schedule(name, 0.1, params, steps_per_epoch=steps, epochs=8)
@@ -66,8 +66,8 @@ def test_schedules(name, params, expected) -> None:
 
 
 def test_schedule_and_optimizer_arguments_are_checked() -> None:
-    from abyssexp.training.optimizers import make_optimizer
-    from abyssexp.training.schedules import make_schedule
+    from abyssexp.models.optimizers import make_optimizer
+    from abyssexp.models.schedules import make_schedule
 
     with pytest.raises(InvalidInputError, match="step has no parameter"):
         make_schedule("step", 0.1, {"decay": 3}, 10, 5)

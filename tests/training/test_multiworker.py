@@ -30,24 +30,3 @@ def test_tf_config_is_refused_with_one_clear_line(runner, scratch: Path, shapes)
     assert "Traceback" not in result.stderr
     assert record(root)["status"] == "new"
     assert not list((root / "models").glob("model_*"))
-
-
-def test_only_the_chief_writes(monkeypatch) -> None:
-    from abyssexp.training.distribute import is_chief
-
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert is_chief()
-    cluster = {"worker": ["a:1", "b:1"]}
-    monkeypatch.setenv(
-        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})
-    )
-    assert not is_chief()
-    monkeypatch.setenv(
-        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
-    )
-    assert is_chief()
-    with_chief = {"chief": ["c:1"], **cluster}
-    monkeypatch.setenv(
-        "TF_CONFIG", json.dumps({"cluster": with_chief, "task": {"type": "worker", "index": 0}})
-    )
-    assert not is_chief()

@@ -33,7 +33,7 @@ class TriangularCyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         return {"base_lr": self.base_lr, "max_lr": self.max_lr, "step_size": self.step_size}
 
 
-from abyssexp.training.validation import check_schedule_params as _check_params  # noqa: E402
+from abyssexp.models.compile_options import check_schedule_params as _check_params  # noqa: E402
 
 
 def make_schedule(

@@ -5,29 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
-
-
-def optimizer_classes() -> dict[str, type]:
-    import keras
-
-    found = {}
-    for name in dir(keras.optimizers):
-        value = getattr(keras.optimizers, name)
-        if (
-            isinstance(value, type)
-            and issubclass(value, keras.optimizers.Optimizer)
-            and value is not keras.optimizers.Optimizer
-            and not name.startswith("Loss")
-        ):
-            found[name.lower()] = value
-    return found
+from abyssexp.models.compile_options import check_optimizer, optimizer_classes
 
 
 def make_optimizer(name: str, learning_rate: Any, args: dict[str, Any] | None = None) -> Any:
     """``make_optimizer("sgd", 1e-3, {"momentum": 0.9})``; unknown names and arguments are refused
     with the valid ones listed. The learning rate always comes from ``training.lr``."""
-    from abyssexp.training.validation import check_optimizer
-
     args = dict(args or {})
     check_optimizer(name, args)
     cls = optimizer_classes()[name.lower()]

@@ -1,0 +1,99 @@
+"""``record.json``: an experiment's status and results, the small file ``list`` reads.
+
+Statuses and their meaning live here and nowhere else; the transitions that change them are in
+``abyssexp.experiment.record`` (one function each). Unknown fields are kept (a newer abyssexp may
+add some), but a known field of the wrong type makes the record *unreadable*: ``list`` shows that
+experiment as ``unreadable`` with the reason and every other experiment normally, and commands that
+write the record stop with a message instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RECORD_VERSION = 1
+
+
+class Status(StrEnum):
+    """What ``list`` and ``show`` say about an experiment."""
+
+    NEW = "new"
+    """Created by ``new``; not trained yet."""
+    RUNNING = "running"
+    """A ``train`` process holds the experiment and its heartbeat is fresh."""
+    COMPLETED = "completed"
+    """Every planned epoch finished."""
+    FAILED = "failed"
+    """Training raised an error after it started (the record's ``error`` says which)."""
+    INTERRUPTED = "interrupted"
+    """Stopped by Ctrl-C or SIGTERM; ``train --resume`` continues."""
+    CRASHED = "crashed"
+    """Shown for a ``running`` record whose process is gone or whose heartbeat is stale."""
+    UNREADABLE = "unreadable"
+    """Shown when record.json is missing or does not parse; ``show`` gives the reason."""
+
+
+#: Statuses a record file may hold; ``crashed`` and ``unreadable`` are only ever derived.
+STORED_STATUSES = (
+    Status.NEW,
+    Status.RUNNING,
+    Status.COMPLETED,
+    Status.FAILED,
+    Status.INTERRUPTED,
+)
+
+
+class BestMetric(BaseModel):
+    """The best value of the monitored metric so far."""
+
+    model_config = ConfigDict(extra="allow")
+    metric: str
+    value: float | None = None
+    epoch: int | None = None
+
+
+class Promotion(BaseModel):
+    """One promotion of this experiment to the store."""
+
+    model_config = ConfigDict(extra="allow")
+    path: str
+    checkpoint: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    time: str | None = None
+
+
+class Record(BaseModel):
+    """The experiment record; written only through ``abyssexp.experiment.record``."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    record_version: int = Field(RECORD_VERSION, description="Version of this file's layout.")
+    project: str | None = None
+    type: str | None = None
+    name: str | None = None
+    number: int | None = None
+    created: str | None = None
+    user: str | None = None
+    parent: str | None = None
+    note: str | None = ""
+    status: Status = Status.NEW
+    epochs_done: int = 0
+    epochs_total: int | None = None
+    pid: int | None = None
+    host: str | None = None
+    heartbeat_unix: float | None = None
+    started: str | None = None
+    finished: str | None = None
+    error: str | None = None
+    disk_bytes: int | None = None
+    best: BestMetric | None = None
+    last_metrics: dict[str, float] | None = None
+    tests: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    promotions: list[Promotion] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON data, fields not set left out as before."""
+        return self.model_dump(mode="json", exclude_unset=True)

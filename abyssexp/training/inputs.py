@@ -1,0 +1,111 @@
+"""The training and validation pipelines, and where augmentation runs.
+
+``augmentation.placement: pipeline`` (tf backend) augments each decoded file in the decoding map;
+``placement: model`` puts a ``SeedAugmentation`` layer in the model; the imgaug backend augments
+batches in the pipeline. Each reader of the training set gets a pipeline of its own (see
+``TrainingInputs.fresh_train``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from abyssexp.training.plan import TrainingPlan
+
+
+@dataclass
+class TrainingInputs:
+    """What ``fit`` reads, and how to make more readers of the training set."""
+
+    train: Any
+    validation: Any | None
+    steps_per_epoch: int
+    validation_steps: int | None
+    fresh_train: Callable[[], Any]
+    model_augmentation: dict[str, Any] | None
+    class_weights: list[float] | None
+
+
+def build_inputs(plan: TrainingPlan) -> TrainingInputs:
+    """The pipelines of a plan (imports TensorFlow)."""
+    from abyssexp.datasets.pipeline import PipelineSpec, decode_plan, make_tf_dataset, steps_for
+
+    training = plan.params.training
+    size = plan.input_shape[:2]
+    batch_augment, image_augment, model_augmentation = _augmentation_placement(plan)
+    decode = decode_plan(plan.train_set.image_paths, size)
+
+    def training_pipeline(cache: bool = False) -> Any:
+        """A new training dataset. Each reader needs its own: iterators of one dataset share its
+        shuffle and augmentation seed state, and a second reader running ahead in the background
+        (the image log, batch-norm recomputation) would change fit's order by timing alone. Only
+        fit's own caches (``cache_train``): one copy of the decoded set in memory."""
+        spec = PipelineSpec(
+            input_size=size,
+            batch_size=training.batch_size,
+            training=True,
+            seed=training.seed,
+            repeat=True,
+            cache=cache,
+            normalise_targets=plan.softmax,
+            parallel_calls=training.workers,
+            deterministic=True if training.deterministic else None,
+        )
+        return make_tf_dataset(
+            plan.train_set, spec, augment=batch_augment, augment_image=image_augment, plan=decode
+        )
+
+    train = training_pipeline(cache=training.cache_train)
+    validation, validation_steps = None, None
+    if plan.val_set is not None:
+        spec = PipelineSpec(
+            input_size=size,
+            batch_size=training.batch_size,
+            cache=training.cache_val,
+            normalise_targets=plan.softmax,
+            parallel_calls=training.workers,
+        )
+        validation = make_tf_dataset(plan.val_set, spec)
+        validation_steps = training.validation_steps or steps_for(
+            len(plan.val_set), training.batch_size
+        )
+    return TrainingInputs(
+        train=train,
+        validation=validation,
+        steps_per_epoch=training.steps_per_epoch
+        or steps_for(len(plan.train_set), training.batch_size),
+        validation_steps=validation_steps,
+        fresh_train=training_pipeline,
+        model_augmentation=model_augmentation,
+        class_weights=_class_weights(plan),
+    )
+
+
+def _augmentation_placement(plan: TrainingPlan) -> tuple[Any, Any, dict[str, Any] | None]:
+    """(batch augmenter for the pipeline, per-image augmenter, augmentation for the model)."""
+    augmentation = plan.params.augmentation
+    seed = plan.params.training.seed
+    if not augmentation.enabled:
+        return None, None, None
+    if augmentation.backend == "imgaug":
+        from abyssexp.augmentation.imgaug_backend import batch_augmenter
+
+        return batch_augmenter(augmentation, seed=seed), None, None
+    if augmentation.placement == "model":
+        return None, None, augmentation.model_dump(mode="json")
+    from abyssexp.augmentation.tf_backend import image_augmenter_fn
+
+    return None, image_augmenter_fn(augmentation, plan.input_shape[:2], seed), None
+
+
+def _class_weights(plan: TrainingPlan) -> list[float] | None:
+    setting = plan.params.training.class_weights
+    count = plan.labels.num_classes
+    if setting == "balanced":
+        weights = plan.train_set.class_weights()
+        return [weights[c] for c in range(count)]
+    if isinstance(setting, dict):
+        return [float(setting.get(str(c), 1.0)) for c in range(count)]
+    return None

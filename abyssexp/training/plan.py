@@ -1,0 +1,214 @@
+"""Plan a training run: everything ``train`` needs, checked, before anything is written or loaded.
+
+``plan_training`` reads files only (params, the training state, the COCO files) and imports no
+TensorFlow, so the command line calls it first and fails fast on bad params, bad data or a wrong
+start state. The plan is a frozen value; ``abyssexp.training.run`` consumes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from abyssexp.errors import ExperimentStateError, InvalidInputError
+from abyssexp.experiment.checkpoints import epoch_checkpoints
+from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.models.backbones import check_min_size, input_shape_for
+from abyssexp.models.compile_options import check_schedule_params
+from abyssexp.models.distribute import refuse_multi_worker
+from abyssexp.schemas.params import Params
+from abyssexp.schemas.resolve import (
+    augmentation_overrides,
+    dict_option,
+    load_params_file,
+    resolve_params,
+)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What the command line (or a caller) asks of one ``train`` on top of params.json."""
+
+    overrides: Sequence[tuple[str, Any]] = ()
+    epochs: int | None = None
+    augmentation_configuration: str | None = None
+    optimizer: str | None = None
+    optimizer_args: str | None = None
+    resume: bool = False
+    gpus: int | None = None
+    command_line: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """Where a resumed run starts: the last finished epoch and its checkpoint."""
+
+    epoch: int
+    checkpoint: str
+    best_value: float | None = None
+    best_epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """A checked training run, ready to execute."""
+
+    paths: ExperimentPaths
+    params: Params
+    options: TrainOptions
+    resume: ResumeState | None
+    labels: Any  # abyssexp.datasets.factory.LabelSpace
+    train_set: Any  # ImageClassificationDataset
+    val_set: Any | None
+    input_shape: tuple[int, int, int]
+    command_line: list[str] = field(default_factory=list)
+
+    @property
+    def epochs_total(self) -> int:
+        return self.params.training.init_epoch + self.params.training.epochs
+
+    @property
+    def initial_epoch(self) -> int:
+        return self.resume.epoch if self.resume else self.params.training.init_epoch
+
+    @property
+    def softmax(self) -> bool:
+        return self.params.model.output_activation == "softmax"
+
+    @property
+    def monitor(self) -> str:
+        """The monitored metric; without validation data its ``val_`` prefix is dropped."""
+        monitor = self.params.training.monitor
+        return monitor if self.val_set is not None else monitor.removeprefix("val_")
+
+
+def plan_training(paths: ExperimentPaths, options: TrainOptions) -> TrainingPlan:
+    """Resolve params, check them, find the start state and load the label space and splits.
+
+    Args:
+        paths: the experiment's folder.
+        options: the command line's overrides and flags.
+
+    Returns:
+        The frozen plan ``train_experiment`` runs.
+
+    Raises:
+        InvalidInputError: a param or option is invalid (exit 2).
+        ExperimentStateError: checkpoints exist without ``--resume``, or nothing is left to train.
+        DatasetError: the training data cannot be used.
+    """
+    params = resolve_train_params(paths, options)
+    resume = start_state(paths, params, options.resume)
+    labels, train_set, val_set = load_splits(paths, params)
+    return TrainingPlan(
+        paths=paths,
+        params=params,
+        options=options,
+        resume=resume,
+        labels=labels,
+        train_set=train_set,
+        val_set=val_set,
+        input_shape=input_shape_for(params.model.backbone, params.model.input_shape),
+        command_line=list(options.command_line or []),
+    )
+
+
+def resolve_train_params(paths: ExperimentPaths, options: TrainOptions) -> Params:
+    """params.json + the command line's overrides, validated (nothing heavy imported)."""
+    overrides: list[tuple[str, Any]] = list(options.overrides)
+    if options.epochs is not None:
+        overrides.append(("training.epochs", options.epochs))
+    if options.gpus is not None:
+        overrides.append(("training.gpus", options.gpus))
+    if options.optimizer is not None:
+        overrides.append(("training.optimizer", options.optimizer))
+    if options.optimizer_args is not None:
+        args = dict_option(options.optimizer_args, "--optimizer-args", "{'momentum': 0.9}")
+        overrides.append(("training.optimizer_args", args))
+    if options.augmentation_configuration is not None:
+        overrides.extend(augmentation_overrides(options.augmentation_configuration))
+    params = resolve_params(load_params_file(paths.params), overrides, source=str(paths.params))
+    preflight(params)
+    return params
+
+
+def preflight(params: Params) -> None:
+    """Everything about params that can fail, checked before any heavy work."""
+    refuse_multi_worker()
+    check_min_size(
+        params.model.backbone, input_shape_for(params.model.backbone, params.model.input_shape)
+    )
+    training = params.training
+    check_schedule_params(training.lr_schedule, dict(training.lr_schedule_params))
+    if params.callbacks.reduce_lr_on_plateau.enabled and training.lr_schedule not in (
+        None,
+        "plateau",
+    ):
+        raise InvalidInputError(
+            "callbacks.reduce_lr_on_plateau cannot be combined with training.lr_schedule="
+            f"{training.lr_schedule}; use one of them"
+        )
+    if (
+        params.dataset.background_logit is not None
+        and params.model.output_activation == "softmax"
+        and (params.dataset.unlabelled == "zeros")
+    ):
+        raise InvalidInputError("dataset.unlabelled=zeros needs model.output_activation=sigmoid")
+
+
+def start_state(paths: ExperimentPaths, params: Params, resume: bool) -> ResumeState | None:
+    """The saved state of the last finished epoch with ``resume``; None for a fresh start.
+
+    Raises:
+        ExperimentStateError: checkpoints exist without ``resume``; the state file is missing
+            although checkpoints exist; or every planned epoch is already trained.
+    """
+    checkpoints = epoch_checkpoints(paths.models)
+    if checkpoints and not resume:
+        raise ExperimentStateError(
+            f"{paths.root}: has checkpoints ({checkpoints[-1][1].name}); pass --resume to "
+            f"continue, or start a new experiment with `abyssexp new ... --from {paths.root}`"
+        )
+    if not resume:
+        return None
+    if not paths.train_state.is_file():
+        if checkpoints:
+            raise ExperimentStateError(
+                f"{paths.train_state}: missing, so the last finished epoch is unknown"
+            )
+        return None  # nothing to resume: a fresh start
+    state = json.loads(paths.train_state.read_text())
+    if state["epoch"] >= params.training.init_epoch + params.training.epochs:
+        raise ExperimentStateError(
+            f"{paths.root}: already trained {state['epoch']} epochs of "
+            f"{params.training.epochs}; raise --epochs to train further"
+        )
+    return ResumeState(
+        epoch=int(state["epoch"]),
+        checkpoint=state["checkpoint"],
+        best_value=state.get("best_value"),
+        best_epoch=state.get("best_epoch"),
+    )
+
+
+def load_splits(paths: ExperimentPaths, params: Params) -> tuple[Any, Any, Any | None]:
+    """The label space, the training set and the validation set (None when absent or empty)."""
+    from abyssexp.datasets.factory import dataset_for_split, label_space_from_params
+
+    softmax = params.model.output_activation == "softmax"
+    labels = label_space_from_params(params.dataset, paths.root)
+    train_set = dataset_for_split(params.dataset, "train", paths.root, labels, softmax=softmax)
+    if len(train_set) == 0:
+        raise InvalidInputError(
+            f"{train_set.coco_path}: no labelled training images (dropped "
+            f"{train_set.dropped_unlabelled} unlabelled); check the category map or "
+            "`abyssexp data check`"
+        )
+    val_set = None
+    if params.dataset.val:
+        val_set = dataset_for_split(params.dataset, "val", paths.root, labels, softmax=softmax)
+        if len(val_set) == 0:
+            val_set = None
+    return labels, train_set, val_set
