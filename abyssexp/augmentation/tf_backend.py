@@ -356,7 +356,6 @@ def augment_image(
     if output_size is None:
         output_size = (int(image.shape[0]), int(image.shape[1]))
     out_h, out_w = output_size
-    same_size = tuple(image.shape[:2]) == (out_h, out_w)
     seed = tf.cast(seed, tf.int64)
     ops = params.group_ops()
     draws = tf.random.stateless_uniform([_SCORES + len(ops)], seed=seed)
@@ -364,18 +363,40 @@ def augment_image(
     values = low + (high - low) * draws[:_SCORES]
     flip_lr: tf.Tensor | bool = draws[_FLIP_LR] < 0.5 if params.flip_lr else False
     flip_ud: tf.Tensor | bool = draws[_FLIP_UD] < 0.5 if params.flip_ud else False
-    picked: dict[str, tf.Tensor] = {}
-    if ops:
-        # Image gets a random 0..most of the group: the ops whose score ranks below the count.
-        most = len(ops) if params.some_of is None else min(params.some_of, len(ops))
-        count = tf.floor(draws[_COUNT] * (most + 1))
-        scores = draws[_SCORES:]
-        ranks = tf.reduce_sum(tf.cast(scores[None, :] < scores[:, None], tf.float32), axis=1)
-        chosen = tf.unstack(ranks < count)
-        picked = dict(zip(ops, chosen, strict=True))
+    picked = _picked_ops(ops, draws, params.some_of)
     # float32 from the start: the warp needs it (its uint8 kernel is slower), and measured in the
     # pipeline, resizing from float32 here beats resize_bilinear's uint8 choice for large files.
     source = tf.cast(image, tf.float32)[None]
+    batch = _geometry(source, picked, values, (flip_lr, flip_ud), output_size, params)
+    batch = tf.ensure_shape(batch, [1, out_h, out_w, 3])
+    batch = _pixel_ops(batch, picked, values, draws, seed, bank, params)
+    return tf.clip_by_value(batch[0], 0.0, 255.0)
+
+
+def _picked_ops(ops: list[str], draws: tf.Tensor, some_of: int | None) -> dict[str, tf.Tensor]:
+    """Each image gets a random 0..most of the group: the ops whose score ranks below the count."""
+    if not ops:
+        return {}
+    most = len(ops) if some_of is None else min(some_of, len(ops))
+    count = tf.floor(draws[_COUNT] * (most + 1))
+    scores = draws[_SCORES:]
+    ranks = tf.reduce_sum(tf.cast(scores[None, :] < scores[:, None], tf.float32), axis=1)
+    chosen = tf.unstack(ranks < count)
+    return dict(zip(ops, chosen, strict=True))
+
+
+def _geometry(
+    source: tf.Tensor,
+    picked: dict[str, tf.Tensor],
+    values: tf.Tensor,
+    flips: tuple[tf.Tensor | bool, tf.Tensor | bool],
+    output_size: tuple[int, int],
+    params: Any,
+) -> tf.Tensor:
+    """Resize, flips, zoom and rotation of a 1×H×W×3 float32 source in one resampling."""
+    out_h, out_w = output_size
+    flip_lr, flip_ud = flips
+    same_size = tuple(source.shape[1:3]) == (out_h, out_w)
 
     def resize_and_flip() -> tf.Tensor:
         out = source if same_size else tf.image.resize(source, output_size)
@@ -383,40 +404,51 @@ def augment_image(
         out = tf.reshape(out, [out_h, out_w, 3])
         return _flip(_flip(out, flip_lr, 1), flip_ud, 0)[None]
 
-    if "scale" in picked or "rotate" in picked:
-        zoom = tf.where(picked["scale"], values[_ZOOM], 1.0) if "scale" in picked else 1.0
-        angle = tf.where(picked["rotate"], values[_ANGLE], 0.0) if "rotate" in picked else 0.0
+    if "scale" not in picked and "rotate" not in picked:
+        return resize_and_flip()
+    zoom = tf.where(picked["scale"], values[_ZOOM], 1.0) if "scale" in picked else 1.0
+    angle = tf.where(picked["rotate"], values[_ANGLE], 0.0) if "rotate" in picked else 0.0
 
-        def warp() -> tf.Tensor:
-            transform = resampling_transform(
-                tf.shape(source)[1:3], output_size, zoom, angle, flip_lr, flip_ud
-            )
-            return tf.raw_ops.ImageProjectiveTransformV3(
-                images=source,
-                transforms=transform,
-                output_shape=[out_h, out_w],
-                fill_value=float(params.cval),
-                interpolation="BILINEAR",
-                fill_mode="CONSTANT",
-            )
+    def warp() -> tf.Tensor:
+        transform = resampling_transform(
+            tf.shape(source)[1:3], output_size, zoom, angle, flip_lr, flip_ud
+        )
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=source,
+            transforms=transform,
+            output_shape=[out_h, out_w],
+            fill_value=float(params.cval),
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        )
 
-        def crop() -> tf.Tensor:
-            zoomed = zoom_about_centre(source, zoom, output_size, params.cval)
-            zoomed = tf.reshape(zoomed, [out_h, out_w, 3])
-            return _flip(_flip(zoomed, flip_lr, 1), flip_ud, 0)[None]
+    def crop() -> tf.Tensor:
+        zoomed = zoom_about_centre(source, zoom, output_size, params.cval)
+        zoomed = tf.reshape(zoomed, [out_h, out_w, 3])
+        return _flip(_flip(zoomed, flip_lr, 1), flip_ud, 0)[None]
 
-        branches = [resize_and_flip]
-        which = tf.constant(0)
-        if "scale" in picked:
-            branches.append(crop)
-            which = tf.where(picked["scale"], len(branches) - 1, which)
-        if "rotate" in picked:
-            branches.append(warp)
-            which = tf.where(picked["rotate"], len(branches) - 1, which)
-        batch = tf.switch_case(which, branches)
-    else:
-        batch = resize_and_flip()
-    batch = tf.ensure_shape(batch, [1, out_h, out_w, 3])
+    branches = [resize_and_flip]
+    which = tf.constant(0)
+    if "scale" in picked:
+        branches.append(crop)
+        which = tf.where(picked["scale"], len(branches) - 1, which)
+    if "rotate" in picked:
+        branches.append(warp)
+        which = tf.where(picked["rotate"], len(branches) - 1, which)
+    return tf.switch_case(which, branches)
+
+
+def _pixel_ops(
+    batch: tf.Tensor,
+    picked: dict[str, tf.Tensor],
+    values: tf.Tensor,
+    draws: tf.Tensor,
+    seed: tf.Tensor,
+    bank: tf.Tensor | None,
+    params: Any,
+) -> tf.Tensor:
+    """Blur, noise and gains of the picked ops on a 1×H×W×3 float32 batch."""
+    out_h, out_w = int(batch.shape[1]), int(batch.shape[2])
 
     def maybe(name: str, fn: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) -> tf.Tensor:
         return tf.cond(picked[name], lambda: fn(x), lambda: x) if name in picked else x
@@ -445,7 +477,7 @@ def augment_image(
         # 3 costs about twice as much on a CPU.
         pixels = tf.matmul(tf.reshape(batch, [-1, 3]), tf.linalg.diag(gain))
         batch = tf.reshape(pixels, [1, out_h, out_w, 3])
-    return tf.clip_by_value(batch[0], 0.0, 255.0)
+    return batch
 
 
 def _draw_ranges(params: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -50,6 +50,26 @@ def _run(args: list[str]) -> str:
     return captured.getvalue()
 
 
+def _demo_settings(backbone: str, epochs: int) -> list[str]:
+    """The demo experiment's ``--set`` options: a small backbone from scratch, light augmentation."""
+    settings = [
+        "dataset.map_by=supercategory",
+        f"model.backbone={backbone}",
+        "model.init_weights=none",
+        f"model.input_shape=[{DEMO_SIZE},{DEMO_SIZE},3]",
+        "training.batch_size=32",
+        "training.lr=0.002",
+        "training.lr_schedule=cosine",
+        f"training.epochs={epochs}",
+        "augmentation.enabled=true",
+        "augmentation.flip_lr=true",
+        "augmentation.flip_ud=true",
+        "augmentation.some_of=1",
+        "augmentation.bright=(0.9,1.1)",
+    ]
+    return [part for setting in settings for part in ("--set", setting)]
+
+
 @app.command("demo")
 def demo_command(
     scratch: Annotated[
@@ -89,32 +109,7 @@ def demo_command(
             str(data / "coco.val.json"),
             "--make-datasets",
             str(data / "make-datasets.sh"),
-            "--set",
-            "dataset.map_by=supercategory",
-            "--set",
-            f"model.backbone={backbone}",
-            "--set",
-            "model.init_weights=none",
-            "--set",
-            f"model.input_shape=[{DEMO_SIZE},{DEMO_SIZE},3]",
-            "--set",
-            "training.batch_size=32",
-            "--set",
-            "training.lr=0.002",
-            "--set",
-            "training.lr_schedule=cosine",
-            "--set",
-            f"training.epochs={epochs}",
-            "--set",
-            "augmentation.enabled=true",
-            "--set",
-            "augmentation.flip_lr=true",
-            "--set",
-            "augmentation.flip_ud=true",
-            "--set",
-            "augmentation.some_of=1",
-            "--set",
-            "augmentation.bright=(0.9,1.1)",
+            *_demo_settings(backbone, epochs),
             "--note",
             "Demo: round vs boxy vs pointy shapes (supercategory map), trained from scratch",
             *common,
@@ -122,7 +117,7 @@ def demo_command(
     )
     experiment = created.strip().splitlines()[-1]
     _run(["train", experiment, "--quiet", *common])
-    tested = _run(
+    _run(
         [
             "test",
             experiment,
@@ -133,7 +128,6 @@ def demo_command(
             *common,
         ]
     )
-    del tested
     metrics = json.loads(
         (Path(experiment) / "testing" / "shapes-test" / "metrics.json").read_text()
     )
@@ -152,7 +146,10 @@ def demo_command(
     )
     _run(["list", *common])
     _run(["promoted", "--store", str(store)])
-    seconds = time.monotonic() - started
+    _print_summary(time.monotonic() - started, metrics, experiment, store)
+
+
+def _print_summary(seconds: float, metrics: dict, experiment: str, store: Path) -> None:
     out.print(
         f"\n[bold green]demo finished in {seconds:.0f} s[/]: test accuracy "
         f"[bold]{metrics['accuracy']:.3f}[/] on {metrics['images']} images\n"

@@ -101,13 +101,16 @@ def new_command(
 
 
 def _status_style(status: str) -> str:
+    from abyssexp.schemas.record import Status
+
     return {
-        "completed": "green",
-        "running": "cyan",
-        "failed": "red",
-        "crashed": "bold red",
-        "interrupted": "yellow",
-        "new": "dim",
+        Status.COMPLETED: "green",
+        Status.RUNNING: "cyan",
+        Status.FAILED: "red",
+        Status.CRASHED: "bold red",
+        Status.UNREADABLE: "bold red",
+        Status.INTERRUPTED: "yellow",
+        Status.NEW: "dim",
     }.get(status, "")
 
 
@@ -155,11 +158,16 @@ def list_command(
         where = "/".join(p for p in (project, experiment_type) if p) or str(root)
         out.print(f"no experiments under {where} (scratch: {root})")
         return
+    out.print(_experiments_table(rows, extra, f"experiments in {root}"))
+
+
+def _experiments_table(rows: list[dict[str, Any]], extra: list[str], title: str) -> Any:
+    """The ``list`` table. Narrow terminals (and pipes, 80 columns) keep the essentials
+    readable; wide ones get it all."""
     from rich.table import Table
 
-    # Narrow terminals (and pipes, 80 columns) keep the essentials readable; wide ones get it all.
     wide = out.width >= 170
-    table = Table(title=f"experiments in {root}", expand=False)
+    table = Table(title=title, expand=False)
     table.add_column("experiment", overflow="fold", min_width=18)
     table.add_column("status", no_wrap=True)
     if wide:
@@ -175,33 +183,37 @@ def list_command(
     if wide:
         table.add_column("note", overflow="ellipsis", max_width=40, min_width=10, no_wrap=True)
     for row in rows:
-        epochs = f"{row['epochs_done']}/{row['epochs_total'] or '?'}"
-        best = "-"
-        if row["best_value"] is not None:
-            best = f"{row['best_value']:.4g}@{row['best_epoch']}"
-            if wide:
-                best = f"{row['best_metric']}={best}"
-        tests = (
-            ", ".join(
-                f"{cond}:{metrics.get('accuracy', float('nan')):.3f}"
-                for cond, metrics in sorted(row["tests"].items())
-            )
-            or "-"
+        table.add_row(*_row_cells(row, extra, wide))
+    return table
+
+
+def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[str]:
+    epochs = f"{row['epochs_done']}/{row['epochs_total'] or '?'}"
+    best = "-"
+    if row["best_value"] is not None:
+        best = f"{row['best_value']:.4g}@{row['best_epoch']}"
+        if wide:
+            best = f"{row['best_metric']}={best}"
+    tests = (
+        ", ".join(
+            f"{cond}:{metrics.get('accuracy', float('nan')):.3f}"
+            for cond, metrics in sorted(row["tests"].items())
         )
-        promoted = (",".join(row["aliases"]) or "yes") if row["promoted"] else "-"
-        style = _status_style(row["status"])
-        name = f"{row['project']}/{row['type']}/{row['name']}"
-        cells = [name, f"[{style}]{row['status']}[/]" if style else row["status"]]
-        if wide:
-            cells.append((row["created"] or "-").replace("T", " ").removesuffix("Z"))
-        cells += [epochs, best, tests, promoted]
-        if wide:
-            cells.append(human_bytes(row["disk_bytes"]))
-        cells += [_cell(row["changed"].get(c)) for c in extra]
-        if wide:
-            cells.append(row["note"])
-        table.add_row(*cells)
-    out.print(table)
+        or "-"
+    )
+    promoted = (",".join(row["aliases"]) or "yes") if row["promoted"] else "-"
+    style = _status_style(row["status"])
+    name = f"{row['project']}/{row['type']}/{row['name']}"
+    cells = [name, f"[{style}]{row['status']}[/]" if style else row["status"]]
+    if wide:
+        cells.append((row["created"] or "-").replace("T", " ").removesuffix("Z"))
+    cells += [epochs, best, tests, promoted]
+    if wide:
+        cells.append(human_bytes(row["disk_bytes"]))
+    cells += [_cell(row["changed"].get(c)) for c in extra]
+    if wide:
+        cells.append(row["note"])
+    return cells
 
 
 def _cell(value: Any) -> str:

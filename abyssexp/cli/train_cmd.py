@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,6 +49,7 @@ def train_command(
     history.csv in logs/. Refuses to start when already running or when checkpoints exist
     without --resume."""
     from abyssexp.experiment.refs import resolve_ref
+    from abyssexp.schemas.record import Status
     from abyssexp.schemas.resolve import parse_set_options
     from abyssexp.training.plan import TrainOptions, plan_training
 
@@ -69,28 +70,33 @@ def train_command(
 
     progress = RichTrainingProgress(plan.params.training.batch_size, quiet=quiet or json_output)
     result = train_experiment(plan, extra_callbacks=[progress])
+    _print_result(result, json_output)
+    if result.status == Status.INTERRUPTED:
+        raise typer.Exit(130)
+
+
+def _print_result(result: Any, json_output: bool) -> None:
+    """The run's summary: a table, or JSON."""
     if json_output:
         print_json(result.to_json())
-    else:
-        from rich.table import Table
+        return
+    from rich.table import Table
 
-        table = Table(title=f"training {result.status}", show_header=False)
-        table.add_row("experiment", str(result.path))
-        table.add_row("epochs", f"{result.epochs_done}/{result.epochs_total}")
-        best = (
-            f"{result.best_value:.4f} at epoch {result.best_epoch}"
-            if result.best_value is not None
-            else "-"
-        )
-        table.add_row(f"best {result.best_metric}", best)
-        table.add_row("time", f"{result.seconds:.1f} s")
-        if result.images_per_second:
-            table.add_row("throughput", f"{result.images_per_second:.0f} images/s")
-        for name, path in result.files.items():
-            table.add_row(name, path)
-        out.print(table)
-    if result.status == "interrupted":
-        raise typer.Exit(130)
+    table = Table(title=f"training {result.status}", show_header=False)
+    table.add_row("experiment", str(result.path))
+    table.add_row("epochs", f"{result.epochs_done}/{result.epochs_total}")
+    best = (
+        f"{result.best_value:.4f} at epoch {result.best_epoch}"
+        if result.best_value is not None
+        else "-"
+    )
+    table.add_row(f"best {result.best_metric}", best)
+    table.add_row("time", f"{result.seconds:.1f} s")
+    if result.images_per_second:
+        table.add_row("throughput", f"{result.images_per_second:.0f} images/s")
+    for name, path in result.files.items():
+        table.add_row(name, path)
+    out.print(table)
 
 
 @app.command("backbones")

@@ -154,9 +154,34 @@ def make_tf_dataset(
             max(len(paths), 1), seed=spec.seed, reshuffle_each_iteration=True
         )
 
+    augment_each = augment_image if spec.training else None
+    images = _decoded_images(elements, plan, spec, augment_each, shuffle_after_cache, len(paths))
+    images = images.batch(spec.batch_size, drop_remainder=spec.drop_remainder)
+    images = images.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=parallel)
+    if augment is not None and spec.training:
+        seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True).batch(2)
+        images = tf.data.Dataset.zip((images, seeds)).map(
+            lambda batch, seed: (augment(batch[0], seed), batch[1]),
+            num_parallel_calls=parallel,
+        )
+    if preprocess is not None:
+        images = images.map(lambda x, y: (preprocess(x), y), num_parallel_calls=parallel)
+    return images.prefetch(tf.data.AUTOTUNE)
+
+
+def _decoded_images(
+    elements: tf.data.Dataset,
+    plan: np.ndarray,
+    spec: PipelineSpec,
+    augment_each: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None,
+    shuffle_after_cache: bool,
+    count: int,
+) -> tf.data.Dataset:
+    """(path, decode kind, target) elements → (image, target): decoded, resized (or augmented,
+    which resizes in the same resampling), cached, shuffled and repeated as ``spec`` asks."""
+    parallel = spec.parallel_calls or tf.data.AUTOTUNE
     kinds = np.unique(plan)
     single_kind = int(kinds[0]) if len(kinds) == 1 else None
-    augment_each = augment_image if spec.training else None
     # Heavy per-image augmentation thrashes when more maps run than there are cores (measured:
     # 317 images/s with 2 calls on 2 cores, 195 with AUTOTUNE, 3 or 4); decoding alone prefers
     # AUTOTUNE.
@@ -196,9 +221,7 @@ def make_tf_dataset(
         if spec.cache:
             images = images.cache()
         if shuffle_after_cache:
-            images = images.shuffle(
-                max(len(paths), 1), seed=spec.seed, reshuffle_each_iteration=True
-            )
+            images = images.shuffle(max(count, 1), seed=spec.seed, reshuffle_each_iteration=True)
         if spec.repeat:
             images = images.repeat()
         if augment_each is not None:
@@ -206,17 +229,7 @@ def make_tf_dataset(
                 lambda element, pair: (augment_each(element[0], pair), element[1]),
                 num_parallel_calls=augment_calls,
             )
-    images = images.batch(spec.batch_size, drop_remainder=spec.drop_remainder)
-    images = images.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=parallel)
-    if augment is not None and spec.training:
-        seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True).batch(2)
-        images = tf.data.Dataset.zip((images, seeds)).map(
-            lambda batch, seed: (augment(batch[0], seed), batch[1]),
-            num_parallel_calls=parallel,
-        )
-    if preprocess is not None:
-        images = images.map(lambda x, y: (preprocess(x), y), num_parallel_calls=parallel)
-    return images.prefetch(tf.data.AUTOTUNE)
+    return images
 
 
 def available_cores() -> int:

@@ -46,7 +46,25 @@ def evaluate_experiment(
     image_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> TestResult:
-    """Predict ``coco_file`` with a checkpoint and write every artefact of the condition."""
+    """Predict ``coco_file`` with a checkpoint and write every artefact of the condition.
+
+    Args:
+        paths: the experiment.
+        coco_file: the test set.
+        condition: the name of ``testing/<condition>/`` (experiment-name rules apply).
+        checkpoint: ``best``, ``last`` or an epoch number.
+        threshold: the sigmoid decision threshold.
+        batch_size: defaults to the experiment's ``training.batch_size``.
+        image_dir: where the test images are, when not beside ``coco_file``.
+        progress: called with (batches done, batches in all).
+
+    Returns:
+        The condition's folder, the checkpoint used and the metrics.
+
+    Raises:
+        InvalidInputError: a bad option, a missing file, or no labelled test image.
+        ExperimentStateError: the checkpoint does not exist.
+    """
     validate_part(condition, "--condition")
     if not 0.0 < threshold < 1.0:
         raise InvalidInputError(f"--threshold must be between 0 and 1. Received: {threshold}")
@@ -54,7 +72,44 @@ def evaluate_experiment(
         raise InvalidInputError(f"--coco {coco_file}: file not found")
     params = validate_params(load_params_file(paths.params), str(paths.params))
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
+    labels, dataset = _test_set(paths, params, coco_file, image_dir)
 
+    from abyssexp.models.factory import load_classifier
+
+    model = load_classifier(checkpoint_path, compile=False)
+    batch = batch_size or params.training.batch_size
+    scores, seconds = _predict(model, dataset, batch, progress)
+    truth = dataset.multihot() > 0
+
+    from abyssexp.evaluation.metrics import classification_metrics
+    from abyssexp.hashing import sha256_file
+
+    activation = params.model.output_activation
+    metrics = classification_metrics(truth, scores, labels.class_names, activation, threshold)
+    metrics.update(
+        checkpoint=checkpoint_path.name,
+        condition=condition,
+        dataset=str(coco_file),
+        dataset_sha256=sha256_file(coco_file),
+        images_per_second=len(dataset) / seconds if seconds else None,
+        dropped_unlabelled=dataset.dropped_unlabelled,
+    )
+    folder = paths.condition(condition)
+    _write_condition(folder, coco_file, dataset, scores, truth, metrics, threshold)
+    summary = {
+        key: metrics.get(key)
+        for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP", "top_3_accuracy")
+        if metrics.get(key) is not None
+    }
+    summary.update(checkpoint=checkpoint_path.name, images=metrics["images"])
+    record_test(paths.record, condition, summary)
+    return TestResult(condition, folder, checkpoint_path.name, metrics)
+
+
+def _test_set(
+    paths: ExperimentPaths, params: Any, coco_file: Path, image_dir: Path | None
+) -> tuple[Any, Any]:
+    """The label space the model was trained with, and the test set read with it."""
     from abyssexp.datasets.factory import LabelSpace, dataset_for_split, label_space_from_params
     from abyssexp.datasets.translators import CategoryTranslator
 
@@ -68,13 +123,10 @@ def evaluate_experiment(
             len(set(mapping.values())),
         )
     activation = params.model.output_activation
-    settings = params.dataset.model_copy(
-        update={
-            "unlabelled": "drop"
-            if params.dataset.unlabelled == "zeros" and activation == "softmax"
-            else params.dataset.unlabelled
-        }
-    )
+    unlabelled = params.dataset.unlabelled
+    if unlabelled == "zeros" and activation == "softmax":
+        unlabelled = "drop"
+    settings = params.dataset.model_copy(update={"unlabelled": unlabelled})
     dataset = dataset_for_split(
         settings, "test", paths.root, labels, coco_path=coco_file, softmax=activation == "softmax"
     )
@@ -86,15 +138,16 @@ def evaluate_experiment(
         dataset.image_paths = [resolve_image_path(images[i], image_dir) for i in dataset.image_ids]
     if len(dataset) == 0:
         raise InvalidInputError(f"{coco_file}: no labelled images to test with this category map")
+    return labels, dataset
 
-    import tensorflow as tf  # noqa: F401 - heavy imports only past validation
 
+def _predict(
+    model: Any, dataset: Any, batch: int, progress: Callable[[int, int], None] | None
+) -> tuple[np.ndarray, float]:
+    """Scores for every image of ``dataset`` (float64) and the seconds it took."""
     from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset, steps_for
-    from abyssexp.models.classifier import load_keras_model
 
-    model = load_keras_model(checkpoint_path, compile=False)
     size = tuple(model.input_shape[1:3])
-    batch = batch_size or params.training.batch_size
     data = make_tf_dataset(dataset, PipelineSpec(input_size=size, batch_size=batch))
     steps = steps_for(len(dataset), batch)
     predictions = []
@@ -104,27 +157,26 @@ def evaluate_experiment(
         if progress:
             progress(step + 1, steps)
     seconds = time.monotonic() - started
-    scores = np.concatenate(predictions)[: len(dataset)].astype(np.float64)
-    truth = dataset.multihot() > 0
+    return np.concatenate(predictions)[: len(dataset)].astype(np.float64), seconds
 
-    from abyssexp.evaluation.metrics import classification_metrics, predicted_labels
+
+def _write_condition(
+    folder: Path,
+    coco_file: Path,
+    dataset: Any,
+    scores: np.ndarray,
+    truth: np.ndarray,
+    metrics: dict[str, Any],
+    threshold: float,
+) -> None:
+    """testing/<condition>/: the test file, predictions, metrics, report and plots."""
+    from abyssexp.evaluation.metrics import predicted_labels
     from abyssexp.evaluation.plots import plot_confusion_matrix, plot_pr_curves
-    from abyssexp.hashing import sha256_file
 
-    names = labels.class_names
-    metrics = classification_metrics(truth, scores, names, activation, threshold)
-    metrics.update(
-        checkpoint=checkpoint_path.name,
-        condition=condition,
-        dataset=str(coco_file),
-        dataset_sha256=sha256_file(coco_file),
-        images_per_second=len(dataset) / seconds if seconds else None,
-        dropped_unlabelled=dataset.dropped_unlabelled,
-    )
-    folder = paths.condition(condition)
+    names = metrics["class_names"]
     folder.mkdir(parents=True, exist_ok=True)
     atomic_copy(coco_file, folder / TEST_COCO)
-    chosen = predicted_labels(scores, activation, threshold)
+    chosen = predicted_labels(scores, metrics["activation"], threshold)
     atomic_write_json(
         folder / "predictions.json",
         [
@@ -144,14 +196,6 @@ def evaluate_experiment(
     atomic_write_text(folder / "report.txt", render_report(metrics))
     plot_pr_curves(truth, scores, metrics, folder / "pr_curves.png")
     plot_confusion_matrix(metrics, folder / "confusion_matrix.png")
-    summary = {
-        key: metrics.get(key)
-        for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP", "top_3_accuracy")
-        if metrics.get(key) is not None
-    }
-    summary.update(checkpoint=checkpoint_path.name, images=metrics["images"])
-    record_test(paths.record, condition, summary)
-    return TestResult(condition, folder, checkpoint_path.name, metrics)
 
 
 def render_report(metrics: dict[str, Any]) -> str:

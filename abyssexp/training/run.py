@@ -115,7 +115,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
         result.status = Status.COMPLETED.value
         return result
     except KeyboardInterrupt:
-        mark_interrupted(paths.record, "interrupted")
+        mark_interrupted(paths.record, "stopped at once (KeyboardInterrupt)")
         raise
     except BaseException as exc:
         message = str(exc) if isinstance(exc, AbyssExpError) else f"{type(exc).__name__}: {exc}"
