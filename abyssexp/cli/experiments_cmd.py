@@ -281,10 +281,14 @@ def show_command(
         "promotions",
         "note",
         "error",
+        "problem",
+        "params_changes",
     ):
         if record.get(key) not in (None, "", [], {}):
             table.add_row(key, _cell(record[key]))
     out.print(table)
+    if info["params_problem"]:
+        out.print(f"[bold red]params: unreadable[/]: {info['params_problem']}")
     params = Table("param", "value", "default", "parent", title="params that differ")
     for key, entry in info["params_changed"].items():
         marker = "[yellow]" if entry.get("differs_from_parent") else ""
@@ -294,7 +298,10 @@ def show_command(
             _cell(entry["default"]),
             _cell(entry.get("parent")),
         )
-    out.print(params if info["params_changed"] else "params: all defaults")
+    if info["params_changed"]:
+        out.print(params)
+    elif not info["params_problem"]:
+        out.print("params: all defaults")
     git = info["provenance"].get("git", {})
     if git:
         dirty = " (dirty)" if git.get("dirty") else ""

@@ -55,6 +55,9 @@ class PipelineSpec:
     dct_scaling: bool = True
     deterministic: bool | None = None
     drop_remainder: bool = False
+    #: Elements of the repeated training stream to skip: where a resumed run's epoch starts, so
+    #: that its order and augmentation equal those of the same epoch in an uninterrupted run.
+    skip: int = 0
 
 
 def probe_all(paths: Sequence[Path], workers: int = 8) -> list[Any]:
@@ -160,6 +163,7 @@ def make_tf_dataset(
     images = images.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=parallel)
     if augment is not None and spec.training:
         seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True).batch(2)
+        seeds = seeds.skip(spec.skip // spec.batch_size)
         images = tf.data.Dataset.zip((images, seeds)).map(
             lambda batch, seed: (augment(batch[0], seed), batch[1]),
             num_parallel_calls=parallel,
@@ -203,6 +207,7 @@ def _decoded_images(
         # (one warp instead of a resize and a warp), so augmented images are resampled once.
         if spec.repeat:
             elements = elements.repeat()
+        zipped = tf.data.Dataset.zip((elements, pairs)).skip(spec.skip)
 
         def load_augmented(
             element: tuple[tf.Tensor, tf.Tensor, tf.Tensor], pair: tf.Tensor
@@ -211,21 +216,22 @@ def _decoded_images(
             chosen = single_kind if single_kind is not None else kind
             return augment_each(decode_image(path, chosen), pair), target
 
-        images = (
-            tf.data.Dataset.zip((elements, pairs))
-            .map(load_augmented, num_parallel_calls=augment_calls)
-            .with_options(options)
-        )
-    else:
+        images = zipped.map(load_augmented, num_parallel_calls=augment_calls).with_options(options)
+    elif not spec.cache:
+        # Repeat and skip before decoding: skipping to a resumed epoch decodes nothing.
+        if spec.repeat:
+            elements = elements.repeat()
+        elements = elements.skip(spec.skip)
         images = elements.map(load, num_parallel_calls=parallel).with_options(options)
-        if spec.cache:
-            images = images.cache()
+    else:
+        images = elements.map(load, num_parallel_calls=parallel).with_options(options).cache()
         if shuffle_after_cache:
             images = images.shuffle(max(count, 1), seed=spec.seed, reshuffle_each_iteration=True)
         if spec.repeat:
             images = images.repeat()
+        images = images.skip(spec.skip)
         if augment_each is not None:
-            images = tf.data.Dataset.zip((images, pairs)).map(
+            images = tf.data.Dataset.zip((images, pairs.skip(spec.skip))).map(
                 lambda element, pair: (augment_each(element[0], pair), element[1]),
                 num_parallel_calls=augment_calls,
             )

@@ -7,8 +7,8 @@ failed ``new`` leaves nothing behind.
 
 from __future__ import annotations
 
+import os
 import shlex
-import shutil
 import socket
 import sys
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text
+from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, fsync_dir
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment import layout
 from abyssexp.experiment.naming import format_name, validate_part
@@ -24,6 +24,7 @@ from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.owned import rmtree_inside
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
 from abyssexp.templates import render_template
@@ -145,9 +146,12 @@ def create_experiment(request: NewExperimentRequest) -> NewExperiment:
     number, claim = claim_next_number(type_dir)
     name = format_name(number, parts)
     root = type_dir / name
+    # Built under a hidden name and renamed into place once complete: `list` never shows a
+    # half-created experiment, and a failed `new` leaves nothing a user could see.
+    staging = type_dir / f".creating.{name}"
     try:
-        root.mkdir()
-        paths = layout.ExperimentPaths(root)
+        staging.mkdir()
+        paths = layout.ExperimentPaths(staging)
         for folder in (paths.datasets, paths.logs, paths.models, paths.testing):
             folder.mkdir()
         for target_name, source in plan.items():
@@ -193,8 +197,10 @@ def create_experiment(request: NewExperimentRequest) -> NewExperiment:
             epochs_done=0,
             epochs_total=params.training.epochs,
         )
+        os.rename(staging, root)
+        fsync_dir(type_dir)
     except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
+        rmtree_inside(staging, type_dir)
         release_claim(claim)
         raise
     return NewExperiment(root, project, experiment_type, number, name, parent_name, params)

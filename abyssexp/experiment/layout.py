@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +125,15 @@ class ExperimentPaths:
 
     def condition(self, name: str) -> Path:
         return self.testing / name
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes of every file under ``root`` (files that vanish meanwhile are skipped)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, name))
+            except OSError:
+                pass
+    return total

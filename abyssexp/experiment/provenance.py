@@ -99,3 +99,29 @@ def collect_provenance(command_line: list[str] | None = None) -> tuple[dict[str,
         },
         diff,
     )
+
+
+def write_train_provenance(paths: Any, command_line: list[str], **facts: Any) -> None:
+    """logs/provenance.json's ``train`` section (and one ``train_runs`` entry per run), git.diff
+    and requirements.txt, for a training run; ``facts`` adds what only training knows."""
+    import json
+    import time
+
+    from abyssexp.atomic import atomic_write_json, atomic_write_text
+    from abyssexp.experiment.layout import REQUIREMENTS_FILE
+
+    provenance, diff = collect_provenance(command_line)
+    provenance.update(facts)
+    existing: dict[str, Any] = {}
+    if paths.provenance.is_file():
+        try:
+            existing = json.loads(paths.provenance.read_text())
+        except json.JSONDecodeError:
+            existing = {}
+    existing["train"] = provenance
+    existing.setdefault("train_runs", []).append(
+        {"time": time.time(), "command_line": provenance["command_line"], "git": provenance["git"]}
+    )
+    atomic_write_json(paths.provenance, existing)
+    atomic_write_text(paths.git_diff, diff)
+    atomic_write_text(paths.logs / REQUIREMENTS_FILE, all_requirements())

@@ -23,7 +23,14 @@ from pydantic import ValidationError
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import ExperimentStateError
 from abyssexp.locks import file_lock
-from abyssexp.schemas.record import RECORD_VERSION, BestMetric, Promotion, Record, Status
+from abyssexp.schemas.record import (
+    RECORD_VERSION,
+    BestMetric,
+    ParamsChange,
+    Promotion,
+    Record,
+    Status,
+)
 
 STALE_HEARTBEAT_S = 600.0
 RECORD_LOCK = ".record.lock"
@@ -188,6 +195,15 @@ def record_promotion(path: Path, promotion: Promotion) -> Record:
         record.promotions = [*record.promotions, promotion]
 
     return _change(path, change)
+
+
+def record_params_change(path: Path, change: ParamsChange) -> Record:
+    """Keep the trace of a ``train`` that changed params.json (params are the identity)."""
+
+    def apply(record: Record) -> None:
+        record.params_changes = [*record.params_changes, change]
+
+    return _change(path, apply)
 
 
 def promoted_checkpoints(record: Record) -> set[str]:

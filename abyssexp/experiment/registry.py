@@ -150,6 +150,7 @@ def sort_rows(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
 def read_params_dict(folder: Path) -> dict[str, Any]:
     """params.json as a plain dict ({} when missing or broken) for --changed / --filter."""
     try:
-        return json.loads((folder / "models" / PARAMS_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads((folder / "models" / PARAMS_FILE).read_text())
+    except (OSError, ValueError, RecursionError):
         return {}
+    return data if isinstance(data, dict) else {}

@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
 from abyssexp.experiment.record import load_record
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.experiment.registry import read_params_dict
+from abyssexp.schemas.resolve import load_params_file
 
 
 def _folder_contents(root: Path) -> dict[str, dict[str, Any]]:
@@ -36,7 +38,10 @@ def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
     loaded = load_record(paths.record)
     record = loaded.record.to_json() if loaded.record else {"problem": loaded.problem}
     record["status"] = loaded.status
-    params = read_params_dict(paths.root)
+    try:
+        params, params_problem = load_params_file(paths.params), None
+    except InvalidInputError as exc:
+        params, params_problem = {}, str(exc)
     flat = flatten_params(params)
     defaults = flatten_params(Params().model_dump(mode="json"))
     parent_flat: dict[str, Any] = {}
@@ -66,6 +71,7 @@ def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
         "record": record,
         "params": params,
         "params_changed": changed,
+        "params_problem": params_problem,
         "provenance": latest,
         "contents": _folder_contents(paths.root),
     }

@@ -65,6 +65,15 @@ class Promotion(BaseModel):
     time: str | None = None
 
 
+class ParamsChange(BaseModel):
+    """Params a ``train`` command line changed (``--epochs``, ``--set``...), with that line."""
+
+    model_config = ConfigDict(extra="allow")
+    time: str
+    command_line: list[str] = Field(default_factory=list)
+    changes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
 class Record(BaseModel):
     """The experiment record; written only through ``abyssexp.experiment.record``."""
 
@@ -93,6 +102,10 @@ class Record(BaseModel):
     last_metrics: dict[str, float] | None = None
     tests: dict[str, dict[str, Any]] = Field(default_factory=dict)
     promotions: list[Promotion] = Field(default_factory=list)
+    params_changes: list[ParamsChange] = Field(
+        default_factory=list,
+        description="Every change a train command line made to params.json, oldest first.",
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON data, fields not set left out as before."""

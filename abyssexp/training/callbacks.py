@@ -248,8 +248,17 @@ class Heartbeat(keras.callbacks.Callback):
             record_heartbeat(self.record_path)
 
 
+class TrainingInterrupted(Exception):
+    """Raised inside ``fit`` by ``StopOnSignal``: the epoch under way is abandoned, never recorded."""
+
+
 class StopOnSignal(keras.callbacks.Callback):
-    """Ends training after the current batch once ``flag["stop"]`` is set by a signal handler."""
+    """Ends ``fit`` after the current batch once ``flag["stop"]`` is set by a signal handler.
+
+    It raises rather than setting ``model.stop_training``: with the latter Keras would still
+    validate the partial epoch and call every ``on_epoch_end``, so a partial epoch would get a
+    history row, a checkpoint and perhaps ``best.keras``, and ``--resume`` would start after it.
+    """
 
     def __init__(self, flag: dict[str, Any]) -> None:
         super().__init__()
@@ -257,7 +266,10 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.flag.get("stop"):
-            self.model.stop_training = True
+            raise TrainingInterrupted(self.flag.get("signal"))
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.on_train_batch_end(batch, logs)
 
 
 def batch_norm_layers(model: Any) -> list[Any]:

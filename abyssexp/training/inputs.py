@@ -36,8 +36,11 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
     size = plan.input_shape[:2]
     batch_augment, image_augment, model_augmentation = _augmentation_placement(plan)
     decode = decode_plan(plan.train_set.image_paths, size)
+    steps = training.steps_per_epoch or steps_for(len(plan.train_set), training.batch_size)
+    # A resumed run continues the stream where the uninterrupted run would be at its epoch.
+    resumed_epochs = plan.initial_epoch - training.init_epoch
 
-    def training_pipeline(cache: bool = False) -> Any:
+    def training_pipeline(cache: bool = False, skip: int = 0) -> Any:
         """A new training dataset. Each reader needs its own: iterators of one dataset share its
         shuffle and augmentation seed state, and a second reader running ahead in the background
         (the image log, batch-norm recomputation) would change fit's order by timing alone. Only
@@ -52,12 +55,14 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
             normalise_targets=plan.softmax,
             parallel_calls=training.workers,
             deterministic=True if training.deterministic else None,
+            skip=skip,
         )
         return make_tf_dataset(
             plan.train_set, spec, augment=batch_augment, augment_image=image_augment, plan=decode
         )
 
-    train = training_pipeline(cache=training.cache_train)
+    skip = resumed_epochs * steps * training.batch_size
+    train = training_pipeline(cache=training.cache_train, skip=skip)
     validation, validation_steps = None, None
     if plan.val_set is not None:
         spec = PipelineSpec(
@@ -74,8 +79,7 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
     return TrainingInputs(
         train=train,
         validation=validation,
-        steps_per_epoch=training.steps_per_epoch
-        or steps_for(len(plan.train_set), training.batch_size),
+        steps_per_epoch=steps,
         validation_steps=validation_steps,
         fresh_train=training_pipeline,
         model_augmentation=model_augmentation,

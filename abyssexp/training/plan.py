@@ -15,6 +15,7 @@ from typing import Any
 from abyssexp.errors import ExperimentStateError, InvalidInputError
 from abyssexp.experiment.checkpoints import epoch_checkpoints
 from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.record import read_record
 from abyssexp.models.backbones import check_min_size, input_shape_for
 from abyssexp.models.compile_options import check_schedule_params
 from abyssexp.models.distribute import refuse_multi_worker
@@ -23,6 +24,7 @@ from abyssexp.schemas.resolve import (
     augmentation_overrides,
     dict_option,
     load_params_file,
+    params_to_json,
     resolve_params,
 )
 
@@ -64,6 +66,8 @@ class TrainingPlan:
     val_set: Any | None
     input_shape: tuple[int, int, int]
     command_line: list[str] = field(default_factory=list)
+    #: Dotted params the command line changed, ``{key: {"from": old, "to": new}}``.
+    params_changes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def epochs_total(self) -> int:
@@ -96,10 +100,13 @@ def plan_training(paths: ExperimentPaths, options: TrainOptions) -> TrainingPlan
 
     Raises:
         InvalidInputError: a param or option is invalid (exit 2).
-        ExperimentStateError: checkpoints exist without ``--resume``, or nothing is left to train.
+        ExperimentStateError: checkpoints exist without ``--resume``, nothing is left to train,
+            or record.json does not parse.
         DatasetError: the training data cannot be used.
     """
+    read_record(paths.record)  # a record that does not parse stops the run before it starts
     params = resolve_train_params(paths, options)
+    changes = params_changes(resolve_params(load_params_file(paths.params)), params)
     resume = start_state(paths, params, options.resume)
     labels, train_set, val_set = load_splits(paths, params)
     return TrainingPlan(
@@ -112,7 +119,21 @@ def plan_training(paths: ExperimentPaths, options: TrainOptions) -> TrainingPlan
         val_set=val_set,
         input_shape=input_shape_for(params.model.backbone, params.model.input_shape),
         command_line=list(options.command_line or []),
+        params_changes=changes,
     )
+
+
+def params_changes(before: Params, after: Params) -> dict[str, dict[str, Any]]:
+    """``{dotted key: {"from": ..., "to": ...}}`` for every param that differs."""
+    from abyssexp.experiment.listing import flatten_params
+
+    old = flatten_params(params_to_json(before))
+    new = flatten_params(params_to_json(after))
+    return {
+        key: {"from": old.get(key), "to": new.get(key)}
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    }
 
 
 def resolve_train_params(paths: ExperimentPaths, options: TrainOptions) -> Params:
@@ -179,7 +200,13 @@ def start_state(paths: ExperimentPaths, params: Params, resume: bool) -> ResumeS
                 f"{paths.train_state}: missing, so the last finished epoch is unknown"
             )
         return None  # nothing to resume: a fresh start
-    state = json.loads(paths.train_state.read_text())
+    state = _read_train_state(paths)
+    if not (paths.models / state["checkpoint"]).is_file():
+        raise ExperimentStateError(
+            f"{paths.models / state['checkpoint']}: the last finished epoch's checkpoint was "
+            "removed (gc or promote --move), so the run cannot resume; start a new experiment "
+            f"with `abyssexp new ... --from {paths.root}`"
+        )
     if state["epoch"] >= params.training.init_epoch + params.training.epochs:
         raise ExperimentStateError(
             f"{paths.root}: already trained {state['epoch']} epochs of "
@@ -191,6 +218,18 @@ def start_state(paths: ExperimentPaths, params: Params, resume: bool) -> ResumeS
         best_value=state.get("best_value"),
         best_epoch=state.get("best_epoch"),
     )
+
+
+def _read_train_state(paths: ExperimentPaths) -> dict[str, Any]:
+    try:
+        state = json.loads(paths.train_state.read_text())
+        int(state["epoch"]), str(state["checkpoint"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        raise ExperimentStateError(
+            f"{paths.train_state}: does not parse, so the last finished epoch is unknown; "
+            f"start a new experiment with `abyssexp new ... --from {paths.root}`"
+        ) from None
+    return state
 
 
 def load_splits(paths: ExperimentPaths, params: Params) -> tuple[Any, Any, Any | None]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import sys
 import time
@@ -22,18 +21,20 @@ from typing import Any
 
 from abyssexp.atomic import atomic_path, atomic_write_json, atomic_write_text
 from abyssexp.errors import AbyssExpError, ExperimentStateError
-from abyssexp.experiment.layout import REQUIREMENTS_FILE, ExperimentPaths
-from abyssexp.experiment.provenance import all_requirements, collect_provenance
+from abyssexp.experiment.layout import ExperimentPaths, disk_usage
+from abyssexp.experiment.provenance import write_train_provenance
 from abyssexp.experiment.record import (
     mark_completed,
     mark_failed,
     mark_interrupted,
     mark_running,
     read_record,
+    record_params_change,
+    utc_now,
 )
 from abyssexp.hashing import sha256_file
 from abyssexp.locks import release_lock, try_lock
-from abyssexp.schemas.record import Status
+from abyssexp.schemas.record import ParamsChange, Status
 from abyssexp.schemas.resolve import params_to_json
 from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, start_state
 
@@ -93,25 +94,34 @@ def train_experiment(plan: TrainingPlan, extra_callbacks: Sequence[Any] = ()) ->
 
 
 def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainResult:
+    """Build everything, then mark the record ``running`` and fit. A start refused while
+    building (optimizer, model, weights) leaves the record as it was."""
     from abyssexp.models.compile_options import check_optimizer
+    from abyssexp.training.callbacks import make_callbacks
+    from abyssexp.training.inputs import build_inputs
 
     paths = plan.paths
     check_optimizer(plan.params.training.optimizer, dict(plan.params.training.optimizer_args))
+    _seed_and_precision(plan.params.training)
+    inputs = build_inputs(plan)
+    model = _model_for(plan, inputs)
+    stop_flag: dict[str, Any] = {}
+    callbacks, checkpoint = make_callbacks(plan, model, inputs, stop_flag, extra_callbacks)
     _write_run_files(plan)
     mark_running(paths.record, plan.epochs_total)
-    stop_flag: dict[str, Any] = {}
     previous_handlers = _install_signal_handlers(stop_flag)
     started = time.monotonic()
     try:
-        result, model = _fit(plan, stop_flag, extra_callbacks)
-        result.seconds = time.monotonic() - started
-        if stop_flag.get("stop"):
+        interrupted = _fit(plan, model, inputs, callbacks)
+        seconds = time.monotonic() - started
+        result = _result(plan, checkpoint, inputs, seconds)
+        if interrupted or (stop_flag.get("stop") and result.epochs_done < plan.epochs_total):
             with atomic_path(paths.recovery_checkpoint) as tmp:
                 model.save(tmp)
             mark_interrupted(paths.record, f"stopped by {stop_flag.get('signal')}")
             result.status = Status.INTERRUPTED.value
             return result
-        mark_completed(paths.record, disk_bytes=_disk_usage(paths.root))
+        mark_completed(paths.record, disk_bytes=disk_usage(paths.root))
         result.status = Status.COMPLETED.value
         return result
     except KeyboardInterrupt:
@@ -157,13 +167,17 @@ def _write_run_files(plan: TrainingPlan) -> None:
     if category_map is not None:
         atomic_write_json(paths.category_map, category_map)
     _write_provenance(plan, category_map)
+    if plan.params_changes:
+        change = ParamsChange(
+            time=utc_now(), command_line=plan.command_line, changes=plan.params_changes
+        )
+        record_params_change(paths.record, change)
 
 
 def _write_provenance(plan: TrainingPlan, category_map: Any) -> None:
     import tensorflow as tf
 
     paths, params = plan.paths, plan.params
-    provenance, diff = collect_provenance(plan.command_line or list(sys.argv))
     datasets = {}
     for split in ("train", "val"):
         value = getattr(params.dataset, split)
@@ -173,38 +187,20 @@ def _write_provenance(plan: TrainingPlan, category_map: Any) -> None:
     map_digest = None
     if category_map is not None:
         map_digest = hashlib.sha256(json.dumps(category_map, sort_keys=True).encode()).hexdigest()
-    provenance.update(
+    write_train_provenance(
+        paths,
+        plan.command_line or list(sys.argv),
         tensorflow=tf.__version__,
         gpus=[d.name for d in tf.config.list_physical_devices("GPU")],
         datasets=datasets,
         category_map_sha256=map_digest,
         resumed=plan.resume is not None,
     )
-    existing: dict[str, Any] = {}
-    if paths.provenance.is_file():
-        try:
-            existing = json.loads(paths.provenance.read_text())
-        except json.JSONDecodeError:
-            existing = {}
-    existing["train"] = provenance
-    existing.setdefault("train_runs", []).append(
-        {"time": time.time(), "command_line": provenance["command_line"], "git": provenance["git"]}
-    )
-    atomic_write_json(paths.provenance, existing)
-    atomic_write_text(paths.git_diff, diff)
-    atomic_write_text(paths.logs / REQUIREMENTS_FILE, all_requirements())
 
 
-def _fit(
-    plan: TrainingPlan, stop_flag: dict[str, Any], extra_callbacks: Sequence[Any]
-) -> tuple[TrainResult, Any]:
-    """Build the inputs, the model and the callbacks, and run ``model.fit``."""
+def _seed_and_precision(training: Any) -> None:
     import keras
 
-    from abyssexp.training.callbacks import make_callbacks
-    from abyssexp.training.inputs import build_inputs
-
-    training = plan.params.training
     keras.utils.set_random_seed(training.seed)
     if training.deterministic:
         import tensorflow as tf
@@ -212,26 +208,36 @@ def _fit(
         tf.config.experimental.enable_op_determinism()
     if training.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    inputs = build_inputs(plan)
-    model = _model_for(plan, inputs)
-    callbacks, checkpoint = make_callbacks(plan, model, inputs, stop_flag, extra_callbacks)
-    started = time.monotonic()
-    model.fit(
-        inputs.train,
-        epochs=plan.epochs_total,
-        initial_epoch=plan.initial_epoch,
-        steps_per_epoch=inputs.steps_per_epoch,
-        validation_data=inputs.validation,
-        validation_steps=inputs.validation_steps,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,  # the pipeline shuffles, seeded, every epoch
-    )
-    seconds = time.monotonic() - started
+
+
+def _fit(plan: TrainingPlan, model: Any, inputs: Any, callbacks: list[Any]) -> bool:
+    """``model.fit`` over the planned epochs; True when a signal abandoned an epoch."""
+    from abyssexp.training.callbacks import TrainingInterrupted
+
+    try:
+        model.fit(
+            inputs.train,
+            epochs=plan.epochs_total,
+            initial_epoch=plan.initial_epoch,
+            steps_per_epoch=inputs.steps_per_epoch,
+            validation_data=inputs.validation,
+            validation_steps=inputs.validation_steps,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,  # the pipeline shuffles, seeded, every epoch
+        )
+    except TrainingInterrupted:
+        for callback in callbacks:  # fit ended early: let TensorBoard close its writers
+            callback.on_train_end()
+        return True
+    return False
+
+
+def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) -> TrainResult:
     done = checkpoint.last_epoch or plan.initial_epoch
     trained = done - plan.initial_epoch
-    images = trained * inputs.steps_per_epoch * training.batch_size
-    result = TrainResult(
+    images = trained * inputs.steps_per_epoch * plan.params.training.batch_size
+    return TrainResult(
         path=plan.paths.root,
         status=Status.RUNNING.value,
         epochs_done=done,
@@ -243,7 +249,6 @@ def _fit(
         images_per_second=images / seconds if seconds and trained else None,
         files=_result_files(plan.paths, done),
     )
-    return result, model
 
 
 def _model_for(plan: TrainingPlan, inputs: Any) -> Any:
@@ -284,14 +289,3 @@ def _result_files(paths: ExperimentPaths, done: int) -> dict[str, str]:
         "history": str(paths.history),
         "tensorboard": str(paths.logs),
     }
-
-
-def _disk_usage(root: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(dirpath, name))
-            except OSError:
-                pass
-    return total
