@@ -4,13 +4,15 @@ Every file abyssexp removes or moves (checkpoints by retention and ``gc``, tempo
 promotion) goes through here. The path is resolved *without* following a final symlink, and each
 folder between the owner and the file must be a real folder inside the owner: a ``models/`` that
 is a symlink to somewhere else is refused, never followed. A file that is itself a symlink is
-unlinked as a link; its target is never touched.
+unlinked as a link; its target is never touched. A path with a ``..`` part is refused: it reads as
+a folder inside the owner but the kernel walks it through whatever symlink precedes it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from abyssexp.errors import AbyssExpError
@@ -24,8 +26,13 @@ def check_inside(path: Path, owner: Path, *, verb: str = "delete") -> None:
     """Raise unless ``path``'s folder is ``owner`` or a real (non-symlink) folder inside it.
 
     Raises:
-        OutsideOwnedFolderError: a folder on the way is a symlink, or the path leaves ``owner``.
+        OutsideOwnedFolderError: a folder on the way is a symlink, the path has a ``..`` part,
+            or the path leaves ``owner``.
     """
+    if ".." in Path(path).parts:
+        raise OutsideOwnedFolderError(
+            f"{path}: contains '..'; refusing to {verb} it. Give the path without '..'"
+        )
     owner_real = Path(os.path.realpath(owner))
     absolute = Path(os.path.abspath(path))
     try:
@@ -57,10 +64,32 @@ def unlink_inside(path: Path, owner: Path) -> int:
     return size
 
 
+def make_writable_inside(path: Path, owner: Path) -> None:
+    """Give the owner write access to every real folder of the tree ``path`` (a sealed promotion),
+    so its entries can be removed. Symlinks are skipped, never followed; files keep their modes
+    (removing a file needs write access to its folder only)."""
+    check_inside(path, owner, verb="change")
+    if path.is_symlink() or not path.is_dir():
+        return
+    for dirpath, _dirs, _names in os.walk(path):  # os.walk never descends into symlinks
+        try:
+            fd = os.open(dirpath, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # replaced by a symlink meanwhile, or gone: leave it
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+            if mode & stat.S_IRWXU != stat.S_IRWXU:
+                os.fchmod(fd, mode | stat.S_IRWXU)
+        finally:
+            os.close(fd)
+
+
 def rmtree_inside(path: Path, owner: Path) -> None:
-    """Remove a folder inside ``owner``; symlinks inside it are unlinked, never followed."""
+    """Remove a folder inside ``owner``, read-only (sealed) folders included; symlinks inside it
+    are unlinked, never followed. Best effort: the caller checks whether ``path`` is gone."""
     check_inside(path, owner)
     if path.is_symlink():
         path.unlink()
         return
+    make_writable_inside(path, owner)
     shutil.rmtree(path, ignore_errors=True)  # rmtree never follows symlinks inside the tree

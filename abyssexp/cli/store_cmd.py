@@ -1,4 +1,6 @@
-"""``promote``, ``promoted``, ``verify``, ``gc``: scratch to permanent storage. No TensorFlow."""
+"""``promote``, ``promoted``, ``verify``, ``gc``, ``store repair``: scratch to permanent storage.
+
+No TensorFlow."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import typer
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, human_bytes, out, print_json, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
+
+store_app = typer.Typer(help="Look after the permanent store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 
 @app.command("promote")
@@ -61,6 +66,11 @@ def promote_command(
         print_json(result.to_json())
         return
     aliases = f" (aliases: {', '.join(result.aliases)})" if result.aliases else ""
+    if result.finished_interrupted:
+        out.print(f"finished the interrupted promotion of {result.destination}{aliases}")
+        if move:
+            out.print(f"freed {human_bytes(result.freed_bytes)} of scratch checkpoints")
+        return
     out.print(
         f"promoted {result.checkpoint} → {result.destination}{aliases}: {result.files} files, {human_bytes(result.bytes)}"
     )
@@ -188,3 +198,42 @@ def gc_command(
         )
     out.print(table)
     out.print(f"{verb} {human_bytes(total)} in total")
+
+
+@store_app.command("repair")
+def repair_command(store: StoreOption = None, json_output: JsonOption = False) -> None:
+    """Rebuild registry.json from the promoted folders and finish interrupted promotions.
+
+    A registry that does not parse is kept as registry.json.broken-<time>.
+
+    Unregistered promotions are registered and sealed; this host's stale temporaries removed.
+
+    Exit 1 if a problem is left (listed on stderr)."""
+    from abyssexp.store.repair import repair_store
+
+    report = repair_store(store_root(store))
+    if json_output:
+        print_json(report.to_json())
+    else:
+        if report.broken_registry_kept_as:
+            out.print(f"kept the unparseable registry as {report.broken_registry_kept_as}")
+        out.print(
+            f"{report.store}: {report.indexed} promoted models indexed "
+            f"({len(report.added)} added, {len(report.dropped)} dropped)"
+        )
+        for label, items in (
+            ("registered", report.added),
+            ("dropped (folder gone)", report.dropped),
+            ("alias", report.aliases_assigned),
+            ("sealed read-only", report.sealed),
+            ("recorded the promotion in", report.records_completed),
+            ("removed stale temporary", report.temporaries_removed),
+        ):
+            for item in items:
+                out.print(f"{label}: {item}")
+        for temporary in report.temporaries_left:
+            out.print(f"left temporary: {temporary['why']}")
+        for problem in report.problems:
+            err.print(f"[bold red]problem:[/] {problem}", soft_wrap=True)
+    if report.problems:
+        raise typer.Exit(1)

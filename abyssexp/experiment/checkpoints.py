@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from abyssexp.errors import ExperimentStateError, InvalidInputError
-from abyssexp.owned import unlink_inside
+from abyssexp.owned import check_inside, unlink_inside
 
 if TYPE_CHECKING:
     from abyssexp.experiment.layout import ExperimentPaths
@@ -114,6 +114,7 @@ def prune_epoch_checkpoints(
             continue
         removed.append(path.name)
         if dry_run:
+            check_inside(path, paths.root)  # say now what the real run would refuse
             freed += path.lstat().st_size
         else:
             freed += unlink_inside(path, paths.root)

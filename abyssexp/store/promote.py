@@ -1,28 +1,42 @@
 """``abyssexp promote``: copy a validated model from scratch to permanent storage, as a transaction.
 
-Copy into a temporary folder inside the store (same file system), verify every checksum, fsync,
-rename into place, make the files read-only. A SIGKILL at any moment leaves either no promotion
-(a stray ``.tmp-*`` folder the next promotion removes) or a complete, verifiable one.
+The steps, each recoverable if the process dies after it:
+
+1. plan: check requirements, checkpoint, aliases, that the registry parses and (``--move``) that
+   ``models/`` is a real folder. Nothing changes before this passes.
+2. stage: copy into an owned temporary folder in the store (``store.temporaries``), write the
+   folder's ``entry.json``, verify every checksum, write ``MANIFEST.sha256``, fsync, make the files
+   read-only. A kill leaves a stale temporary that the next promotion or ``store repair`` removes.
+3. rename the temporary into place (atomic: the destination is never half-copied).
+4. seal: folders read-only (0555) bottom-up.
+5. register: add the folder's entry to ``registry.json`` (under its lock), aliases included.
+6. record the promotion in the experiment's record; then ``--move`` frees scratch checkpoints.
+
+A kill (or a registry lock that never came free) after step 3 leaves a complete promotion that is
+not registered yet: the same ``promote`` again finds it, checks it is this experiment's checkpoint
+and intact, and does steps 4 to 6; ``store repair`` does 4 to 6 for every such folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
-import shutil
+import signal
 import socket
 import stat
-import uuid
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import fsync_dir
-from abyssexp.errors import InvalidInputError, StoreError
+from abyssexp.errors import ExperimentStateError, InvalidInputError, StoreError
 from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, resolve_checkpoint
 from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.naming import validate_part
 from abyssexp.experiment.record import (
     promoted_checkpoints,
     read_record,
@@ -31,15 +45,44 @@ from abyssexp.experiment.record import (
 )
 from abyssexp.experiment.refs import split_location
 from abyssexp.hashing import CHUNK, sha256_file
+from abyssexp.owned import check_inside
 from abyssexp.schemas.record import Promotion
-from abyssexp.store.manifest import MANIFEST, verify_tree
-from abyssexp.store.registry import update_registry
+from abyssexp.store.manifest import MANIFEST, read_manifest, seal_tree, verify_tree
+from abyssexp.store.registry import (
+    ENTRY_FILE,
+    ENTRY_VERSION,
+    LOCK_TIMEOUT_S,
+    REGISTRY_FILE,
+    EntryUnreadableError,
+    RegistryUnreadableError,
+    find_row,
+    index_row,
+    prepare_registry,
+    read_entry,
+    row_of,
+    update_registry,
+)
+from abyssexp.store.temporaries import (
+    TMP_PREFIX,  # noqa: F401  (re-exported: the prefix of a promotion's temporary folder)
+    claimed_temporary,
+    owner_file_of,  # noqa: F401  (re-exported for tests and tools)
+    remove_stale,
+)
 
 REQUIRE_RE = re.compile(
-    r"^(?P<condition>[^:]+):(?P<metric>[\w.]+)\s*(?P<op>>=|<=|>|<|==)\s*(?P<value>[-+0-9.eE]+)$"
+    r"^(?P<condition>[^:]+):(?P<metric>[^\s<>=]+)\s*(?P<op>>=|<=|>|<|==)\s*(?P<value>[-+0-9.eE]+)$"
 )
-TMP_PREFIX = ".tmp-"
 Progress = Callable[[int, int], None]
+
+#: Test hook for the fault-injection tests: ``ABYSSEXP_FAULT_AT=<step>`` SIGKILLs the promoting
+#: process right after that step. Unset (always, outside those tests) it does nothing.
+FAULT_ENV = "ABYSSEXP_FAULT_AT"
+FAULT_STEPS = ("copied-one-file", "staged", "renamed", "sealed", "registered", "recorded")
+
+
+def _fault_point(step: str) -> None:
+    if os.environ.get(FAULT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -63,12 +106,27 @@ class Requirement:
 
 
 def parse_requirement(text: str) -> Requirement:
+    """``CONDITION:METRIC>=VALUE``; the condition follows the experiment name-part rules (it is a
+    folder under ``testing/``), and so does each dot-separated part of the metric path.
+
+    Raises:
+        InvalidInputError: the text has another shape, or a name is not a valid name part.
+    """
     match = REQUIRE_RE.match(text.strip())
     if not match:
         raise InvalidInputError(
             f"--require {text!r}: expected CONDITION:METRIC>=VALUE, e.g. shapes-test:accuracy>=0.9"
         )
-    return Requirement(match["condition"], match["metric"], match["op"], float(match["value"]))
+    try:
+        validate_part(match["condition"], f"--require {text!r}: condition")
+        for part in match["metric"].split("."):
+            validate_part(part, f"--require {text!r}: metric")
+        value = float(match["value"])
+    except ValueError:
+        raise InvalidInputError(
+            f"--require {text!r}: {match['value']!r} is not a number, e.g. accuracy>=0.9"
+        ) from None
+    return Requirement(match["condition"], match["metric"], match["op"], value)
 
 
 def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
@@ -102,6 +160,7 @@ class PromoteResult:
     bytes: int
     aliases: list[str]
     freed_bytes: int
+    finished_interrupted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "destination": str(self.destination)}
@@ -109,7 +168,7 @@ class PromoteResult:
 
 def _plan(paths: ExperimentPaths, checkpoint: Path) -> list[tuple[Path, str]]:
     """(source, relative destination) of everything a promotion carries."""
-    plan = [(checkpoint, f"model{checkpoint.suffix}")]
+    plan = [(checkpoint, _model_name(checkpoint))]
     for source, target in (
         (paths.params, "params.json"),
         (paths.model_definition, "model_definition.json"),
@@ -130,9 +189,11 @@ def _plan(paths: ExperimentPaths, checkpoint: Path) -> list[tuple[Path, str]]:
     return plan
 
 
-def _copy_with_digest(source: Path, target: Path, progress: Callable[[int], None]) -> str:
-    import hashlib
+def _model_name(checkpoint: Path) -> str:
+    return f"model{checkpoint.suffix}"
 
+
+def _copy_with_digest(source: Path, target: Path, progress: Callable[[int], None]) -> str:
     digest = hashlib.sha256()
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(source, "rb") as reader, open(target, "wb") as writer:
@@ -145,37 +206,74 @@ def _copy_with_digest(source: Path, target: Path, progress: Callable[[int], None
     return digest.hexdigest()
 
 
+def _write_synced(target: Path, data: bytes) -> str:
+    with open(target, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
 def clean_stale_temporaries(folder: Path) -> None:
-    """Remove ``.tmp-*`` folders left by killed promotions (their process is gone)."""
-    if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        if not entry.name.startswith(TMP_PREFIX):
-            continue
-        parts = entry.name.split("-")
-        host, pid = (parts[-3], parts[-2]) if len(parts) >= 4 else ("", "0")
-        alive = False
-        if host == socket.gethostname() and pid.isdigit():
-            try:
-                os.kill(int(pid), 0)
-                alive = True
-            except ProcessLookupError:
-                alive = False
-            except PermissionError:
-                alive = True
-        if not alive:
-            _make_writable(entry)
-            shutil.rmtree(entry, ignore_errors=True)
+    """Remove the temporaries of killed promotions of this host (``store.temporaries``)."""
+    remove_stale(folder)
 
 
-def _make_writable(root: Path) -> None:
-    for dirpath, _dirs, names in os.walk(root):
-        os.chmod(dirpath, 0o755)
+def _stage(
+    temporary: Path, plan: list[tuple[Path, str]], entry: dict[str, Any], advance: Callable
+) -> None:
+    """Copy, write the entry and the manifest, verify, fsync, make the files read-only."""
+    digests = {}
+    for source, relative in plan:
+        digests[relative] = _copy_with_digest(source, temporary / relative, advance)
+        _fault_point("copied-one-file")
+    digests[ENTRY_FILE] = _write_synced(
+        temporary / ENTRY_FILE, (json.dumps(entry, indent=2) + "\n").encode()
+    )
+    for relative, digest in digests.items():
+        if sha256_file(temporary / relative) != digest:
+            raise StoreError(
+                f"{temporary / relative}: checksum differs after copying; disk problem?"
+            )
+    manifest = "".join(f"{digests[r]}  {r}\n" for r in sorted(digests))
+    _write_synced(temporary / MANIFEST, manifest.encode())
+    for dirpath, _dirs, _names in os.walk(temporary, topdown=False):
+        fsync_dir(Path(dirpath))
+    for dirpath, _dirs, names in os.walk(temporary):
         for name in names:
-            try:
-                os.chmod(Path(dirpath) / name, 0o644)
-            except OSError:
-                pass
+            os.chmod(Path(dirpath) / name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+
+def _register(store: Path, destination: Path, entry: dict[str, Any]) -> None:
+    try:
+        update_registry(store, lambda data: index_row(data, row_of(entry, destination)))
+    except (ExperimentStateError, RegistryUnreadableError) as exc:
+        why = (
+            f"locked by another process for {LOCK_TIMEOUT_S:.0f} s"
+            if isinstance(exc, ExperimentStateError)
+            else "missing or does not parse"
+        )
+        raise StoreError(
+            f"{store / REGISTRY_FILE}: {why}, so {destination} is complete in the store but not "
+            "registered yet; rerun the same `abyssexp promote` (or run `abyssexp store repair "
+            f"--store {store}`) to finish"
+        ) from None
+
+
+def record_promotion_once(paths: ExperimentPaths, destination: Path, entry: dict) -> bool:
+    """Add the promotion to the experiment's record unless it is there; returns whether added."""
+    if any(p.path == str(destination) for p in read_record(paths.record).promotions):
+        return False
+    record_promotion(
+        paths.record,
+        Promotion(
+            path=str(destination),
+            checkpoint=entry.get("checkpoint"),
+            aliases=list(entry.get("aliases_at_promotion") or []),
+            time=entry.get("promoted"),
+        ),
+    )
+    return True
 
 
 def promote_experiment(
@@ -188,9 +286,8 @@ def promote_experiment(
     force_untested: bool = False,
     progress: Progress | None = None,
 ) -> PromoteResult:
-    from abyssexp.experiment.naming import validate_part
-
-    for alias in aliases or []:
+    aliases = list(aliases or [])
+    for alias in aliases:
         validate_part(alias, "--alias")
     record = read_record(paths.record)
     tested = record.tests
@@ -206,16 +303,35 @@ def promote_experiment(
                 f"--require {requirement} not met: measured {requirement.metric} = {measured:.4f}"
             )
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
+    if move:  # refuse a symlinked models/ now, not after the promotion
+        check_inside(paths.models / checkpoint_path.name, paths.root)
     project, experiment_type = split_location(paths)
     type_dir = store / project / experiment_type
     destination = type_dir / paths.name
-    if destination.exists():
-        raise StoreError(f"{destination}: already promoted; promotions are never overwritten")
+    registry = prepare_registry(store)  # a broken registry stops us before anything changes
+    if os.path.lexists(destination):
+        return _finish_interrupted(
+            paths, store, destination, checkpoint_path, aliases, registry, move
+        )
+
     type_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(type_dir)
-
     plan = _plan(paths, checkpoint_path)
     total = sum(source.stat().st_size for source, _ in plan)
+    entry = {
+        "entry_version": ENTRY_VERSION,
+        "project": project,
+        "type": experiment_type,
+        "name": paths.name,
+        "checkpoint": checkpoint_path.name,
+        "scratch_path": str(paths.root),
+        "promoted": utc_now(),
+        "promoted_unix": time.time(),
+        "host": socket.gethostname(),
+        "tests": tested,
+        "bytes": total,
+        "aliases_at_promotion": aliases,
+    }
     done = [0]
 
     def advance(count: int) -> None:
@@ -223,73 +339,104 @@ def promote_experiment(
         if progress:
             progress(done[0], total)
 
-    temporary = (
-        type_dir
-        / f"{TMP_PREFIX}{paths.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    )
-    temporary.mkdir()
-    try:
-        digests = {}
-        for source, relative in plan:
-            digests[relative] = _copy_with_digest(source, temporary / relative, advance)
-        for relative, digest in digests.items():
-            if sha256_file(temporary / relative) != digest:
-                raise StoreError(
-                    f"{temporary / relative}: checksum differs after copying; disk problem?"
-                )
-        manifest_text = "".join(f"{digests[r]}  {r}\n" for r in sorted(digests))
-        with open(temporary / MANIFEST, "w") as handle:
-            handle.write(manifest_text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        for dirpath, _dirs, _names in os.walk(temporary, topdown=False):
-            fsync_dir(Path(dirpath))
-        for dirpath, _dirs, names in os.walk(temporary):
-            for name in names:
-                os.chmod(Path(dirpath) / name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        if destination.exists():
+    with claimed_temporary(type_dir, paths.name) as temporary:
+        _stage(temporary, plan, entry, advance)
+        _fault_point("staged")
+        if os.path.lexists(destination):
             raise StoreError(f"{destination}: already promoted; promotions are never overwritten")
         try:
             os.rename(temporary, destination)
         except OSError as exc:
             raise StoreError(f"{destination}: already promoted ({exc.strerror})") from None
         fsync_dir(type_dir)
-    except BaseException:
-        _make_writable(temporary)
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+    _fault_point("renamed")
+    freed = _complete(paths, store, destination, entry, checkpoint_path, move)
+    return PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
 
-    entry = {
-        "project": project,
-        "type": experiment_type,
-        "name": paths.name,
-        "path": str(destination),
-        "scratch_path": str(paths.root),
-        "checkpoint": checkpoint_path.name,
-        "promoted": utc_now(),
-        "tests": tested,
-        "bytes": total,
-    }
-    key = f"{project}/{experiment_type}"
 
-    def register(data: dict[str, Any]) -> None:
-        data["models"] = [m for m in data["models"] if m.get("path") != str(destination)] + [entry]
-        for alias in aliases or []:
-            data["aliases"].setdefault(key, {})[alias] = paths.name
+def _complete(
+    paths: ExperimentPaths,
+    store: Path,
+    destination: Path,
+    entry: dict[str, Any],
+    checkpoint_path: Path,
+    move: bool,
+) -> int:
+    """Steps 4 to 6: seal, register, record, then ``--move``; each is idempotent."""
+    seal_tree(destination)
+    _fault_point("sealed")
+    _register(store, destination, entry)
+    _fault_point("registered")
+    record_promotion_once(paths, destination, entry)
+    _fault_point("recorded")
+    return free_unpromoted_checkpoints(paths, keep={checkpoint_path.name}) if move else 0
 
-    update_registry(store, register)
-    record_promotion(
-        paths.record,
-        Promotion(
-            path=str(destination),
-            checkpoint=checkpoint_path.name,
-            aliases=list(aliases or []),
-            time=entry["promoted"],
-        ),
-    )
-    freed = free_unpromoted_checkpoints(paths, keep={checkpoint_path.name}) if move else 0
+
+def _finish_interrupted(
+    paths: ExperimentPaths,
+    store: Path,
+    destination: Path,
+    checkpoint_path: Path,
+    aliases: list[str],
+    registry: dict[str, Any],
+    move: bool,
+) -> PromoteResult:
+    """The destination exists: finish it when it is this request's interrupted promotion."""
+    already = f"{destination}: already promoted; promotions are never overwritten"
+    try:
+        entry = read_entry(destination)
+    except EntryUnreadableError as exc:
+        if find_row(registry, destination) is not None:
+            raise StoreError(already) from None
+        raise StoreError(
+            f"{exc}; {destination} exists but is not registered: run `abyssexp store repair "
+            f"--store {store}` to see why"
+        ) from None
+    same_source = entry.get("scratch_path") == str(paths.root)
+    registered = find_row(registry, destination) is not None
+    if registered:
+        if not same_source or not record_promotion_once(paths, destination, entry):
+            raise StoreError(already)
+        freed = free_unpromoted_checkpoints(paths, {checkpoint_path.name}) if move else 0
+        return _finished(destination, entry, freed)
+    repair = f"run `abyssexp store repair --store {store}` to register it as it is"
+    if not same_source or entry.get("checkpoint") != checkpoint_path.name:
+        raise StoreError(
+            f"{destination}: holds an unregistered promotion of {entry.get('scratch_path')} "
+            f"({entry.get('checkpoint')}), not of {checkpoint_path}; {repair}"
+        )
+    if sorted(entry.get("aliases_at_promotion") or []) != sorted(aliases):
+        raise StoreError(
+            f"{destination}: the interrupted promotion asked for aliases "
+            f"{entry.get('aliases_at_promotion') or 'none'}, this one for {aliases or 'none'}; "
+            f"rerun with the same --alias options to finish it, or {repair}"
+        )
+    model = _model_name(checkpoint_path)
+    if read_manifest(destination).get(model) != sha256_file(checkpoint_path):
+        raise StoreError(
+            f"{destination}: the interrupted promotion holds another {checkpoint_path.name} "
+            f"(retrained since?); {repair}"
+        )
+    problems = [p for p in verify_tree(destination) if not p.startswith("writable")]
+    if problems:
+        raise StoreError(
+            f"{destination}: an interrupted promotion that does not verify ({problems[0]}); "
+            "inspect it with `abyssexp verify`"
+        )
+    freed = _complete(paths, store, destination, entry, checkpoint_path, move)
+    return _finished(destination, entry, freed)
+
+
+def _finished(destination: Path, entry: dict[str, Any], freed: int) -> PromoteResult:
+    files = len(read_manifest(destination)) + 1
     return PromoteResult(
-        destination, checkpoint_path.name, len(plan) + 1, total, list(aliases or []), freed
+        destination,
+        str(entry.get("checkpoint")),
+        files,
+        int(entry.get("bytes") or 0),
+        list(entry.get("aliases_at_promotion") or []),
+        freed,
+        finished_interrupted=True,
     )
 
 

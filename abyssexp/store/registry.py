@@ -1,57 +1,213 @@
-"""The store registry: one JSON file at the store root, changed only under a lock.
+"""The store registry: ``registry.json`` at the store root, an index of the promoted folders.
 
-Concurrent promotions (from several shells or machines sharing the store) each take the lock, read,
-change and atomically rewrite the file, so no record is lost. Aliases (``production``,
-``candidate``...) are per project/type and move atomically with the same write.
+Each promoted folder carries its own ``entry.json`` (listed in its manifest); the registry holds
+one row per promoted folder (its entry plus ``path``) and the aliases. It is changed only under
+``.registry.lock``: concurrent promotions (from several shells or machines sharing the store) each
+take the lock, read, change and atomically rewrite the file, so no row is lost. A registry that
+does not parse stops every command that reads or writes it (``RegistryUnreadableError``) and is
+never rewritten from an empty reading; ``abyssexp store repair`` rebuilds it from the entries.
+
+Aliases (``production``, ``candidate``...) are per project/type. An alias points at the most
+recently promoted model (by its entry's ``promoted_unix``) that asked for it, whatever order the
+registrations reach the lock in, so the registry and a rebuild from the entries always agree.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json
+from abyssexp.errors import StoreError
+from abyssexp.hashing import sha256_file
 from abyssexp.locks import file_lock
+from abyssexp.store.manifest import MANIFEST, read_manifest
 
 REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
+ENTRY_FILE = "entry.json"
+ENTRY_VERSION = 1
+REGISTRY_VERSION = 1
+LOCK_TIMEOUT_S = 120.0
+
+
+class RegistryUnreadableError(StoreError):
+    """registry.json does not parse or does not have the registry's shape."""
+
+
+class EntryUnreadableError(StoreError):
+    """A promoted folder's entry.json is missing, does not parse or differs from the manifest."""
+
+
+def repair_hint(store: Path) -> str:
+    return (
+        f"run `abyssexp store repair --store {store}` to rebuild it from the promoted folders "
+        "(the broken file is kept beside it)"
+    )
+
+
+def _unreadable(store: Path, problem: str) -> RegistryUnreadableError:
+    return RegistryUnreadableError(
+        f"{store / REGISTRY_FILE}: {problem}; nothing was changed; {repair_hint(store)}"
+    )
+
+
+def empty_registry() -> dict[str, Any]:
+    return {"version": REGISTRY_VERSION, "models": [], "aliases": {}}
 
 
 def read_registry(store: Path) -> dict[str, Any]:
+    """The registry of ``store``; empty when the store holds nothing yet.
+
+    Raises:
+        RegistryUnreadableError: it does not parse, has the wrong shape, or is missing while the
+            store holds promoted folders.
+    """
+    path = store / REGISTRY_FILE
     try:
-        data = json.loads((store / REGISTRY_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        data = {}
-    data.setdefault("version", 1)
-    data.setdefault("models", [])
-    data.setdefault("aliases", {})
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if any(store.glob(f"*/*/*/{MANIFEST}")):
+            raise _unreadable(store, "missing, but the store holds promoted folders") from None
+        return empty_registry()
+    except OSError as exc:
+        raise _unreadable(store, f"cannot be read ({exc.strerror})") from None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise _unreadable(store, f"does not parse ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise _unreadable(store, f"expected a JSON object. Received: {type(data).__name__}")
+    data.setdefault("version", REGISTRY_VERSION)
+    models = data.setdefault("models", [])
+    aliases = data.setdefault("aliases", {})
+    if not isinstance(models, list) or not all(
+        isinstance(m, dict) and all(isinstance(m.get(k), str) for k in ("path", "name"))
+        for m in models
+    ):
+        raise _unreadable(store, "field models: expected a list of objects with path and name")
+    if not isinstance(aliases, dict) or not all(
+        isinstance(names, dict) and all(isinstance(n, str) for n in names.values())
+        for names in aliases.values()
+    ):
+        raise _unreadable(store, "field aliases: expected {project/type: {alias: name}}")
     return data
 
 
-def update_registry(store: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def prepare_registry(store: Path) -> dict[str, Any]:
+    """The registry, created empty first when the store has none yet (a promotion's plan step).
+
+    Once it exists, a missing registry means a deleted one, so ``update_registry`` stops.
+    """
+    if (store / REGISTRY_FILE).exists():
+        return read_registry(store)
     store.mkdir(parents=True, exist_ok=True)
-    with file_lock(store / LOCK_FILE, timeout=120, what="store registry"):
+    with file_lock(store / LOCK_FILE, timeout=LOCK_TIMEOUT_S, what="store registry"):
+        data = read_registry(store)
+        if not (store / REGISTRY_FILE).exists():
+            atomic_write_json(store / REGISTRY_FILE, data)
+        return data
+
+
+def update_registry(store: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Apply ``change`` to the registry under its lock and rewrite it atomically.
+
+    Raises:
+        RegistryUnreadableError: the registry is missing or does not parse (it is left as it is).
+        ExperimentStateError: the lock was not free within ``LOCK_TIMEOUT_S``.
+    """
+    with file_lock(store / LOCK_FILE, timeout=LOCK_TIMEOUT_S, what="store registry"):
+        if not (store / REGISTRY_FILE).exists():
+            raise _unreadable(store, "missing (deleted since this command started)")
         data = read_registry(store)
         change(data)
         atomic_write_json(store / REGISTRY_FILE, data)
         return data
 
 
+def read_entry(folder: Path) -> dict[str, Any]:
+    """A promoted folder's ``entry.json``, checked against the folder's manifest.
+
+    Raises:
+        EntryUnreadableError: missing, not JSON, or its sha256 is not the manifest's.
+    """
+    path = folder / ENTRY_FILE
+    try:
+        entry = json.loads(path.read_bytes())
+        listed = read_manifest(folder).get(ENTRY_FILE)
+    except FileNotFoundError as exc:
+        raise EntryUnreadableError(f"{exc.filename}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise EntryUnreadableError(f"{path}: cannot be read ({exc})") from None
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(k), str) for k in ("project", "type", "name")
+    ):
+        raise EntryUnreadableError(f"{path}: expected an object with project, type and name")
+    if listed is None or path.is_symlink() or sha256_file(path) != listed:
+        raise EntryUnreadableError(f"{path}: differs from {folder / MANIFEST}")
+    return entry
+
+
+def row_of(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The registry row of a promoted folder: its entry and where it is."""
+    return {**entry, "path": str(folder)}
+
+
+def _order(row: dict[str, Any]) -> tuple[float, str]:
+    return float(row.get("promoted_unix") or 0.0), str(row.get("name"))
+
+
+def index_row(data: dict[str, Any], row: dict[str, Any], *, assign_aliases: bool = True) -> None:
+    """Add (or replace, by path) one row; give it the aliases it asked for at promotion unless a
+    more recently promoted model holds them."""
+    data["models"] = [m for m in data["models"] if m.get("path") != row["path"]] + [row]
+    if not assign_aliases:
+        return
+    key = f"{row['project']}/{row['type']}"
+    for alias in row.get("aliases_at_promotion") or []:
+        names = data["aliases"].setdefault(key, {})
+        holder = next(
+            (
+                m
+                for m in data["models"]
+                if f"{m.get('project')}/{m.get('type')}" == key and m["name"] == names.get(alias)
+            ),
+            None,
+        )
+        if holder is None or _order(holder) <= _order(row):
+            names[alias] = row["name"]
+
+
+def find_row(data: dict[str, Any], folder: Path) -> dict[str, Any] | None:
+    return next((m for m in data["models"] if m.get("path") == str(folder)), None)
+
+
 def list_promoted(
     store: Path, project: str | None = None, experiment_type: str | None = None
 ) -> list[dict[str, Any]]:
+    """Registry rows with the aliases that point at each now.
+
+    Raises:
+        RegistryUnreadableError: the registry does not parse.
+    """
     data = read_registry(store)
     rows = []
     for model in data["models"]:
-        if project and model["project"] != project:
+        if project and model.get("project") != project:
             continue
-        if experiment_type and model["type"] != experiment_type:
+        if experiment_type and model.get("type") != experiment_type:
             continue
-        key = f"{model['project']}/{model['type']}"
+        key = f"{model.get('project')}/{model.get('type')}"
         aliases = sorted(
             a for a, name in data["aliases"].get(key, {}).items() if name == model["name"]
         )
         rows.append({**model, "aliases": aliases})
     return rows
+
+
+def sorted_rows(rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict]:
+    """``rows`` in the order of ``before`` (by path), new ones after by promotion time."""
+    position = {m.get("path"): i for i, m in enumerate(before)}
+    return sorted(rows, key=lambda m: (position.get(m["path"], len(position)), _order(m)))

@@ -105,6 +105,7 @@ def test_tamper_detection(runner, scratch: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, ["promote", str(root), "--store", str(store)]).exit_code == 0
     destination = store / "proj" / "cls" / root.name
     target = destination / "params.json"
+    os.chmod(destination, 0o755)  # promoted folders are read-only too (for a non-root run)
     os.chmod(target, 0o644)
     target.write_text(target.read_text().replace("xception", "resnet50"))
     (destination / "extra.txt").write_text("hello")

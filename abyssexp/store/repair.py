@@ -1,0 +1,201 @@
+"""``abyssexp store repair``: rebuild the registry from the promoted folders and finish what
+interrupted promotions left.
+
+Under the registry lock it:
+
+* keeps a registry that does not parse as ``registry.json.broken-<UTC time>`` (a copy; nothing is
+  deleted) and rebuilds the registry from each promoted folder's ``entry.json``;
+* registers promoted folders missing from the registry (a promotion killed after its rename) and
+  drops rows whose folder is gone;
+* gives each alias to the most recently promoted model that asked for it, for rows it adds (all
+  rows when the registry was rebuilt); aliases of a readable registry are kept as they are;
+* seals folders left writable, and records the promotion in the scratch experiment's record when
+  that experiment is reachable and does not list it;
+* removes stale temporaries of this host, and reports the others (another host's are never
+  removed automatically).
+
+It cannot restore: rows of folders without ``entry.json`` (promoted by an older abyssexp) once the
+registry is lost; an alias moved by hand-editing the registry; a folder whose files were changed
+(it is indexed and reported: run ``abyssexp verify``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from abyssexp.atomic import atomic_copy, atomic_write_json
+from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.record import RecordUnreadableError
+from abyssexp.locks import file_lock
+from abyssexp.store.manifest import MANIFEST, seal_tree, verify_tree
+from abyssexp.store.promote import record_promotion_once
+from abyssexp.store.registry import (
+    LOCK_FILE,
+    LOCK_TIMEOUT_S,
+    REGISTRY_FILE,
+    EntryUnreadableError,
+    RegistryUnreadableError,
+    empty_registry,
+    index_row,
+    read_entry,
+    read_registry,
+    row_of,
+    sorted_rows,
+)
+from abyssexp.store.temporaries import TMP_PREFIX, remove_stale
+
+
+@dataclass
+class RepairReport:
+    store: Path
+    broken_registry_kept_as: str | None = None
+    indexed: int = 0
+    added: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    aliases_assigned: list[str] = field(default_factory=list)
+    sealed: list[str] = field(default_factory=list)
+    records_completed: list[str] = field(default_factory=list)
+    temporaries_removed: list[str] = field(default_factory=list)
+    temporaries_left: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "store": str(self.store)}
+
+
+def _dirs(folder: Path) -> list[Path]:
+    return sorted(
+        Path(e.path)
+        for e in os.scandir(folder)
+        if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+    )
+
+
+def repair_store(store: Path) -> RepairReport:
+    """Rebuild ``store``'s registry from its promoted folders; see the module docstring."""
+    report = RepairReport(store)
+    if not store.is_dir():
+        return report
+    with file_lock(store / LOCK_FILE, timeout=LOCK_TIMEOUT_S, what="store registry"):
+        try:
+            old: dict[str, Any] | None = read_registry(store)
+        except RegistryUnreadableError:
+            old = None
+            if (store / REGISTRY_FILE).exists():
+                report.broken_registry_kept_as = str(_keep_aside(store / REGISTRY_FILE))
+        rows, entries = _scan(store, old, report)
+        data = empty_registry()
+        if old is not None:
+            data = {**old, "models": []}
+            names = {(r["project"], r["type"], r["name"]) for r in rows}
+            data["aliases"] = {
+                key: kept
+                for key, aliases in old["aliases"].items()
+                if (kept := {a: n for a, n in aliases.items() if (*key.split("/", 1), n) in names})
+            }
+        known = {m["path"] for m in (old or {}).get("models", [])}
+        before = {k: dict(v) for k, v in data["aliases"].items()}
+        for row in sorted(rows, key=lambda r: (float(r.get("promoted_unix") or 0), r["name"])):
+            index_row(data, row, assign_aliases=old is None or row["path"] not in known)
+        data["models"] = sorted_rows(data["models"], (old or {}).get("models", []))
+        report.indexed = len(data["models"])
+        report.added = sorted(r["path"] for r in rows if r["path"] not in known)
+        present = {r["path"] for r in rows}
+        report.dropped = sorted(known - present)
+        report.aliases_assigned = sorted(
+            f"{key}:{alias} -> {name}"
+            for key, aliases in data["aliases"].items()
+            for alias, name in aliases.items()
+            if before.get(key, {}).get(alias) != name
+        )
+        if data != old:
+            atomic_write_json(store / REGISTRY_FILE, data)
+    for folder, entry in entries:
+        _complete_record(folder, entry, report)
+    return report
+
+
+def _keep_aside(registry: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = registry.with_name(f"{registry.name}.broken-{stamp}")
+    number = 1
+    while os.path.lexists(aside):
+        aside = registry.with_name(f"{registry.name}.broken-{stamp}-{number}")
+        number += 1
+    atomic_copy(registry, aside)
+    return aside
+
+
+def _scan(
+    store: Path, old: dict[str, Any] | None, report: RepairReport
+) -> tuple[list[dict[str, Any]], list[tuple[Path, dict[str, Any]]]]:
+    """Registry rows of every promoted folder, and the (folder, entry) pairs they came from."""
+    old_rows = {m["path"]: m for m in (old or {}).get("models", [])}
+    rows, entries = [], []
+    for project_dir in _dirs(store):
+        for type_dir in _dirs(project_dir):
+            removed, left = remove_stale(type_dir)
+            report.temporaries_removed += [str(t.path) for t in removed]
+            report.temporaries_left += [{**t.to_json(), "why": t.describe()} for t in left]
+            for entry_path in sorted(type_dir.iterdir()):
+                if entry_path.name.startswith(TMP_PREFIX) or entry_path.name.startswith("."):
+                    continue
+                if entry_path.is_symlink():
+                    report.problems.append(f"{entry_path}: a symlink in the store; left out")
+                    continue
+                if entry_path.is_dir():
+                    row = _folder_row(entry_path, old_rows, report)
+                    if row is not None:
+                        rows.append(row)
+                        if "entry_version" in row:
+                            entries.append((entry_path, row))
+    return rows, entries
+
+
+def _folder_row(
+    folder: Path, old_rows: dict[str, dict[str, Any]], report: RepairReport
+) -> dict[str, Any] | None:
+    if not (folder / MANIFEST).is_file():
+        report.problems.append(f"{folder}: no {MANIFEST}, not a promoted folder; left alone")
+        return None
+    try:
+        entry = read_entry(folder)
+    except EntryUnreadableError as exc:
+        if str(folder) in old_rows:
+            report.problems.append(
+                f"{folder}: {exc} (promoted by an older abyssexp?); kept its registry row, "
+                "but it cannot be rebuilt if the registry is lost"
+            )
+            return old_rows[str(folder)]
+        report.problems.append(f"{exc}; {folder} left out of the registry")
+        return None
+    location = (folder.parent.parent.name, folder.parent.name, folder.name)
+    if (entry["project"], entry["type"], entry["name"]) != location:
+        report.problems.append(
+            f"{folder}: its entry.json names {entry['project']}/{entry['type']}/"
+            f"{entry['name']} (moved by hand?); left out of the registry"
+        )
+        return None
+    structural = verify_tree(folder, checksums=False)
+    if any(p.startswith("writable") for p in structural):
+        seal_tree(folder)
+        report.sealed.append(str(folder))
+    for problem in verify_tree(folder, checksums=False):
+        report.problems.append(f"{folder}: {problem}; run `abyssexp verify {folder}`")
+    return row_of(entry, folder)
+
+
+def _complete_record(folder: Path, entry: dict[str, Any], report: RepairReport) -> None:
+    scratch = Path(str(entry.get("scratch_path") or ""))
+    paths = ExperimentPaths(scratch)
+    if scratch.name != entry["name"] or not paths.record.is_file():
+        return  # the experiment is not reachable from here (another host, or removed)
+    try:
+        if record_promotion_once(paths, folder, entry):
+            report.records_completed.append(str(paths.record))
+    except RecordUnreadableError as exc:
+        report.problems.append(f"{exc}; its promotion to {folder} was not recorded")
