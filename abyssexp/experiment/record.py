@@ -191,8 +191,11 @@ def record_test(path: Path, condition: str, summary: dict[str, Any]) -> Record:
 
 
 def record_promotion(path: Path, promotion: Promotion) -> Record:
+    """Add a promotion once: a retry that finishes an interrupted promotion adds nothing."""
+
     def change(record: Record) -> None:
-        record.promotions = [*record.promotions, promotion]
+        if all(p.path != promotion.path for p in record.promotions):
+            record.promotions = [*record.promotions, promotion]
 
     return _change(path, change)
 
