@@ -90,9 +90,10 @@ def load_category_map(
     categories: Sequence[Mapping[str, Any]],
     base_dir: Path | None = None,
     coco_source: str = "the COCO file",
+    what: str = "category map",
 ) -> dict[int, int]:
     """Validate a category map against a COCO file's categories; keys become ints."""
-    raw, source = read_map_value(value, base_dir, "category map")
+    raw, source = read_map_value(value, base_dir, what)
     checked = validate_logits(raw, source)
     known = {int(c["id"]) for c in categories}
     result: dict[int, int] = {}

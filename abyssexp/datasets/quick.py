@@ -46,9 +46,7 @@ def load_coco_json(path: Path) -> dict[str, Any]:
         where = f"annotations[{index}]"
         _require(path, f"{where}.image_id", annotation["image_id"], _is_id, "an integer")
         if "category_id" in annotation:
-            _require(
-                path, f"{where}.category_id", annotation["category_id"], _is_id, "an integer"
-            )
+            _require(path, f"{where}.category_id", annotation["category_id"], _is_id, "an integer")
         if annotation.get("bbox") is not None:
             _require(path, f"{where}.bbox", annotation["bbox"], _is_bbox, "a list of numbers")
         if annotation.get("area") is not None:
