@@ -7,6 +7,8 @@ file or field, the value received and what to do next, because they are the only
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 
 class AbyssExpError(Exception):
     """Root of every error abyssexp raises on purpose."""
@@ -45,3 +47,27 @@ class StoreError(AbyssExpError):
 
 class OptionalDependencyError(AbyssExpError):
     """An optional backend (imgaug, ImageNet weights) is not available here."""
+
+
+def first_few(values: Iterable[object], shown: int = 5, width: int = 40) -> str:
+    """The first ``shown`` values for a message, then how many were left out.
+
+    Messages stay one short line whatever the input holds: each value is cut to ``width``
+    characters, and a list of ten million ids reads ``1, 2, 3, 4, 5 ... and 9999995 more``.
+
+    Example:
+        >>> first_few(range(1, 11))
+        '1, 2, 3, 4, 5 ... and 5 more'
+    """
+    items = values if isinstance(values, Sequence) else list(values)
+    parts = []
+    for value in items[:shown]:
+        text = str(value)
+        parts.append(text if len(text) <= width else text[: width - 3] + "...")
+    left = len(items) - shown
+    return ", ".join(parts) + (f" ... and {left} more" if left > 0 else "")
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """``text`` cut to ``width`` characters for a message (the user already has the rest)."""
+    return text if len(text) <= width else f"{text[: width - 3]}... ({len(text)} characters)"

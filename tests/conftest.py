@@ -70,3 +70,19 @@ def make_coco(
 @pytest.fixture
 def coco_factory() -> Any:
     return make_coco
+
+
+def write_bomb_jpeg(path: Path, width: int = 65000, height: int = 65000) -> Path:
+    """A ~630-byte JPEG whose header declares ``width``×``height`` (a decompression bomb)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (90, 40, 10)).save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.find(b"\xff\xc0")  # baseline frame header: marker, length, precision, height, width
+    data[sof + 5 : sof + 7] = height.to_bytes(2, "big")
+    data[sof + 7 : sof + 9] = width.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+    return path

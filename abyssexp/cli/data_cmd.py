@@ -45,7 +45,8 @@ def check_command(
     json_output: JsonOption = False,
 ) -> None:
     """Check duplicate ids, dangling annotations, the category map and every image file; print
-    label statistics. Exit 0 when the data is usable, else 1 with one line per problem."""
+    label statistics. Exit 0 when the data is usable (it lists images, at least one carries a
+    mapped label, every file decodes), else 1 with one line per problem."""
     from abyssexp.datasets.check import check_coco
     from abyssexp.errors import InvalidInputError
 

@@ -6,12 +6,12 @@ is the number of distinct logits, which must be exactly ``0..K-1``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from abyssexp.errors import DatasetError
+from abyssexp.errors import DatasetError, first_few, shorten
+from abyssexp.jsonio import read_json
 
 
 def build_category_map(
@@ -45,39 +45,42 @@ def read_map_value(
     path = Path(value)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(f"{what} {path}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise DatasetError(
-            f"{what} {path}: not valid JSON (line {exc.lineno}: {exc.msg})"
-        ) from None
+    source = f"{what} {path}"
+    data = read_json(path, source, DatasetError)
     if not isinstance(data, dict):
-        raise DatasetError(f'{what} {path}: must be a JSON object {{"category_id": logit}}')
-    return data, f"{what} {path}"
+        raise DatasetError(f'{source}: must be a JSON object {{"category_id": logit}}')
+    return data, source
 
 
 def validate_logits(mapping: Mapping[str, Any], source: str) -> dict[str, int]:
-    """Values must be integers covering exactly 0..K-1."""
+    """Values must be integers covering exactly 0..K-1.
+
+    Costs O(number of entries) whatever the values: a logit of 10**9 is reported, not counted up to.
+    """
     result: dict[str, int] = {}
     for key, value in mapping.items():
         if isinstance(value, bool) or not isinstance(value, int):
             raise DatasetError(
-                f"{source}: value for {key!r} must be an integer logit. Received: {value!r}"
+                f"{source}: value for {shorten(repr(key), 40)} must be an integer logit. "
+                f"Received: {shorten(repr(value), 40)}"
             )
         if value < 0:
-            raise DatasetError(f"{source}: logit for {key!r} is negative ({value})")
+            raise DatasetError(
+                f"{source}: logit for {shorten(repr(key), 40)} is negative ({shorten(str(value))})"
+            )
         result[str(key)] = value
     if not result:
         raise DatasetError(f"{source}: the map is empty")
-    logits = sorted(set(result.values()))
-    expected = list(range(len(logits)))
-    if logits != expected:
-        missing = sorted(set(range(max(logits) + 1)) - set(logits))
+    logits = set(result.values())
+    count = len(logits)
+    too_large = sorted(v for v in logits if v >= count)
+    if too_large:
+        # Every logit is in 0..count-1 once the too-large ones are gone, so the gaps number as
+        # many as the too-large values: never more than there are map entries.
+        missing = sorted(set(range(count)) - logits)
         raise DatasetError(
-            f"{source}: logits must be exactly 0..{len(logits) - 1}; missing {missing} "
-            f"(values: {logits})"
+            f"{source}: logits must be exactly 0..{count - 1} for {count} distinct values; "
+            f"missing [{first_few(missing)}], too large: {first_few(too_large, width=20)}"
         )
     return result
 
@@ -87,9 +90,10 @@ def load_category_map(
     categories: Sequence[Mapping[str, Any]],
     base_dir: Path | None = None,
     coco_source: str = "the COCO file",
+    what: str = "category map",
 ) -> dict[int, int]:
     """Validate a category map against a COCO file's categories; keys become ints."""
-    raw, source = read_map_value(value, base_dir, "category map")
+    raw, source = read_map_value(value, base_dir, what)
     checked = validate_logits(raw, source)
     known = {int(c["id"]) for c in categories}
     result: dict[int, int] = {}
@@ -97,11 +101,13 @@ def load_category_map(
         try:
             category_id = int(key)
         except ValueError:
-            raise DatasetError(f"{source}: key {key!r} is not a category id") from None
+            raise DatasetError(
+                f"{source}: key {shorten(repr(key), 40)} is not a category id"
+            ) from None
         if category_id not in known:
             raise DatasetError(
-                f"{source}: category id {category_id} is not in {coco_source} "
-                f"(known: {', '.join(map(str, sorted(known)))})"
+                f"{source}: category id {shorten(str(category_id))} is not in {coco_source} "
+                f"(known: {first_few(sorted(known), 10)})"
             )
         result[category_id] = logit
     return result
@@ -113,9 +119,12 @@ def class_names_for(
     """A name per logit: the category name, or the shared supercategory when a map collapses
     several categories (else their names joined with '+')."""
     by_id = {int(c["id"]): c for c in categories}
+    members_of: dict[int, list[Mapping[str, Any]]] = {}
+    for cid, value in sorted(mapping.items()):
+        members_of.setdefault(value, []).append(by_id[cid])
     names = []
-    for logit in range(len(set(mapping.values()))):
-        members = [by_id[cid] for cid, value in sorted(mapping.items()) if value == logit]
+    for logit in range(len(members_of)):
+        members = members_of.get(logit, [])
         if len(members) == 1:
             names.append(str(members[0]["name"]))
             continue

@@ -1,7 +1,8 @@
 """``abyssexp data check``: is this COCO file usable for classification, and what is in it?
 
-Problems are grouped (one line each, with counts and the first few ids); nothing raises past
-``check_coco`` for bad data, so the CLI can print every problem at once.
+Problems are grouped (one line each, with counts, the first few file names and ids); nothing raises
+past ``check_coco`` for bad data, so the CLI can print every problem at once. A file is usable when
+it lists images, at least one of them carries a mapped label, and every image file decodes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from abyssexp.datasets.quick import first_ids
-from abyssexp.errors import DatasetError
+from abyssexp.errors import DatasetError, first_few
 
 
 @dataclass
@@ -38,37 +39,76 @@ class CheckReport:
         }
 
 
+@dataclass
+class _ImageFailures:
+    """Images that cannot be used, by reason: (image id, file name) pairs and one example."""
+
+    missing: list[tuple[Any, str]] = field(default_factory=list)
+    corrupt: list[tuple[Any, str]] = field(default_factory=list)
+    too_large: list[tuple[Any, str]] = field(default_factory=list)
+    example: dict[str, str] = field(default_factory=dict)
+
+
 def _decode_all(
-    paths: list[tuple[int, Path]],
+    images: list[tuple[Any, str, Path]],
     progress: Callable[[int, int], None] | None,
     workers: int,
-) -> tuple[list[int], list[int]]:
-    from abyssexp.datasets.images import read_image
+) -> _ImageFailures:
+    from abyssexp.datasets.images import ImageTooLargeError, read_image
 
-    missing: list[int] = []
-    corrupt: list[int] = []
-
-    def one(item: tuple[int, Path]) -> tuple[int, str | None]:
-        image_id, path = item
+    def one(item: tuple[Any, str, Path]) -> tuple[str | None, str]:
+        _, _, path = item
         if not path.is_file():
-            return image_id, "missing"
+            return "missing", ""
         try:
             read_image(path)
-        except DatasetError:
-            return image_id, "corrupt"
-        return image_id, None
+        except ImageTooLargeError as exc:
+            return "too_large", str(exc).removeprefix(f"{path}: ")
+        except DatasetError as exc:
+            return "corrupt", str(exc).removeprefix(f"{path}: ")
+        return None, ""
 
+    failures = _ImageFailures()
     done = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for image_id, status in pool.map(one, paths):
-            if status == "missing":
-                missing.append(image_id)
-            elif status == "corrupt":
-                corrupt.append(image_id)
+        for (image_id, file_name, _), (status, reason) in zip(
+            images, pool.map(one, images), strict=True
+        ):
+            if status is not None:
+                getattr(failures, status).append((image_id, file_name))
+                failures.example.setdefault(status, reason)
             done += 1
             if progress:
-                progress(done, len(paths))
-    return missing, corrupt
+                progress(done, len(images))
+    return failures
+
+
+def _image_problems(failures: _ImageFailures, image_dir: Path) -> list[str]:
+    """One line per reason, naming the first few files and their image ids."""
+
+    def named(pairs: list[tuple[Any, str]]) -> str:
+        return (
+            f"{first_few([name for _, name in pairs])} "
+            f"(image ids {first_few([image_id for image_id, _ in pairs])})"
+        )
+
+    problems = []
+    if failures.missing:
+        problems.append(
+            f"{len(failures.missing)} image file(s) missing under {image_dir}: "
+            f"{named(failures.missing)}"
+        )
+    if failures.corrupt:
+        problems.append(
+            f"{len(failures.corrupt)} image file(s) do not decode: {named(failures.corrupt)}; "
+            f"first: {failures.example['corrupt']}"
+        )
+    if failures.too_large:
+        problems.append(
+            f"{len(failures.too_large)} image file(s) too large: {named(failures.too_large)}; "
+            f"first: {failures.example['too_large']}"
+        )
+    return problems
 
 
 def check_coco(
@@ -121,6 +161,14 @@ def check_coco(
         return report
     image_dir = dataset.image_dir
     labelled = [i for i, labels in enumerate(dataset.labels) if labels]
+    if not data["images"]:
+        report.problems.append("the file lists no images; nothing to train or test on")
+    elif not labelled:
+        report.problems.append(
+            f"none of its {len(data['images'])} image(s) carries a label: {len(data['annotations'])} "
+            "annotation(s), none mapped to a logit; check the category map, "
+            "--label-source and --translator"
+        )
     counts = dataset.class_counts
     names = dataset.class_names
     nonzero = [c for c in counts.values() if c]
@@ -149,14 +197,9 @@ def check_coco(
             "(dataset.softmax_multilabel=share) or are dropped (=drop); sigmoid keeps them all"
         )
     if decode:
-        paths = [(image["id"], resolve_image_path(image, image_dir)) for image in data["images"]]
-        missing, corrupt = _decode_all(paths, progress, workers)
-        if missing:
-            report.problems.append(
-                f"{len(missing)} image file(s) missing under {image_dir} (image ids {first_ids(missing)})"
-            )
-        if corrupt:
-            report.problems.append(
-                f"{len(corrupt)} image file(s) do not decode (image ids {first_ids(corrupt)})"
-            )
+        images = [
+            (image["id"], str(image["file_name"]), resolve_image_path(image, image_dir))
+            for image in data["images"]
+        ]
+        report.problems.extend(_image_problems(_decode_all(images, progress, workers), image_dir))
     return report

@@ -8,19 +8,88 @@ identically; the rest go through ``read_image`` there too, so both paths give th
 
 from __future__ import annotations
 
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from abyssexp.errors import DatasetError
+from abyssexp.errors import DatasetError, shorten
 
 EXIF_ORIENTATION = 0x0112
 #: Decoded by TensorFlow's native JPEG decoder exactly as by Pillow.
 TF_JPEG_MODES = {"RGB", "L"}
 #: Decoded by TensorFlow's native PNG decoder exactly as by Pillow (8-bit only).
 TF_PNG_MODES = {"RGB", "RGBA", "L", "LA"}
+#: The environment variable that raises (or lowers) the largest image abyssexp decodes.
+MAX_PIXELS_ENV = "ABYSSEXP_MAX_IMAGE_PIXELS"
+#: 100 megapixels: 300 MB decoded, larger than any camera's frame. A 630-byte JPEG can declare
+#: 65000×65000 (12.7 GB decoded), so the header is checked before any pixel is decoded.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+class ImageTooLargeError(DatasetError):
+    """An image whose header declares more pixels than ``max_image_pixels()``."""
+
+
+def max_image_pixels() -> int:
+    """The pixel limit: ``$ABYSSEXP_MAX_IMAGE_PIXELS`` or 100 megapixels."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise DatasetError(
+            f"{MAX_PIXELS_ENV}={raw[:40]!r} must be a positive whole number of pixels, e.g. "
+            f"{DEFAULT_MAX_PIXELS}"
+        )
+    return value
+
+
+def _too_large(path: str | Path, declared: str, limit: int) -> ImageTooLargeError:
+    return ImageTooLargeError(
+        f"{path}: image is {declared}, over the limit of {limit} pixels; if it is real, set "
+        f"{MAX_PIXELS_ENV} higher"
+    )
+
+
+@contextmanager
+def open_image(path: str | Path) -> Iterator[Image.Image]:
+    """``Image.open`` with the size from the header checked against ``max_image_pixels()``.
+
+    Pillow's own bomb check (a warning at 89 megapixels, an error at twice that) is replaced by
+    ours: one limit, the same for every reader, and an error that says how to raise it.
+
+    Raises:
+        ImageTooLargeError: the header declares more pixels than the limit.
+        FileNotFoundError, UnidentifiedImageError, OSError: as ``Image.open``.
+    """
+    limit = max_image_pixels()
+    if limit > (Image.MAX_IMAGE_PIXELS or limit):
+        Image.MAX_IMAGE_PIXELS = limit  # the user raised the limit: Pillow must not refuse first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            declared = f"{found.group(1)} pixels" if found else "too large to open"
+            raise _too_large(path, declared, limit) from None
+    with image:
+        width, height = image.size
+        if width * height > limit:
+            raise _too_large(path, f"{width}×{height} ({width * height} pixels)", limit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield image
 
 
 @dataclass(frozen=True)
@@ -35,7 +104,7 @@ class ImageProbe:
 def probe_image(path: str | Path) -> ImageProbe:
     """Classify an image for the fast path by reading its header only."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             width, height = image.size
             orientation = 1
             if image.format == "JPEG":
@@ -47,8 +116,10 @@ def probe_image(path: str | Path) -> ImageProbe:
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             return ImageProbe("pil", width, height)
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(f"{path}: cannot read the image ({exc})") from None
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read the image ({shorten(str(exc), 80)})") from None
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -74,10 +145,10 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as H×W×3 RGB uint8."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.load()
             return to_rgb_array(image)
     except FileNotFoundError:
         raise DatasetError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise DatasetError(f"{path}: cannot decode the image ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot decode the image ({shorten(str(exc), 80)})") from None

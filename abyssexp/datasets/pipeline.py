@@ -25,6 +25,7 @@ import tensorflow as tf
 from abyssexp.augmentation.resize import resize_bilinear, resize_uint8
 from abyssexp.datasets.coco import ImageClassificationDataset
 from abyssexp.datasets.images import probe_image, read_image
+from abyssexp.errors import DatasetError, first_few
 
 __all__ = [
     "PipelineSpec",
@@ -61,9 +62,37 @@ class PipelineSpec:
 
 
 def probe_all(paths: Sequence[Path], workers: int = 8) -> list[Any]:
-    """Read every image header in parallel (fast: no pixels are decoded)."""
+    """Read every image header in parallel (fast: no pixels are decoded).
+
+    Raises:
+        DatasetError: some files are missing, unreadable or larger than the pixel limit: the
+            first one's reason, the first few names and how many, before TensorFlow decodes any
+            (its decoder would stop the run mid-epoch, or allocate what a 65000×65000 header asks).
+    """
+
+    def probe(path: Path) -> Any:
+        try:
+            return probe_image(path)
+        except DatasetError as exc:
+            return exc
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(probe_image, paths))
+        probes = list(pool.map(probe, paths))
+    failed = [
+        (path, probe)
+        for path, probe in zip(paths, probes, strict=True)
+        if isinstance(probe, DatasetError)
+    ]
+    if failed:
+        first = str(failed[0][1])
+        more = (
+            f" ({len(failed)} image files fail: {first_few([Path(p).name for p, _ in failed])}; "
+            "`abyssexp data check` lists them)"
+            if len(failed) > 1
+            else ""
+        )
+        raise DatasetError(first + more)
+    return probes
 
 
 def decode_plan(

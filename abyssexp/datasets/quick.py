@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from abyssexp.errors import DatasetError
+from abyssexp.errors import DatasetError, first_few, shorten
+from abyssexp.jsonio import read_json
 
 
 def load_coco_json(path: Path) -> dict[str, Any]:
-    """Read a COCO file as JSON and check its top-level shape.
+    """Read a COCO file as JSON and check its shape: the fields abyssexp uses have the right types.
 
     Raises:
-        DatasetError: unreadable, truncated or not a COCO object (names the file and the fix).
+        DatasetError: unreadable, truncated, nested too deeply or not a COCO object (names the
+            file, the field and the fix).
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: COCO file not found") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the COCO file ({exc.strerror})") from None
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = (
-            f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if hasattr(exc, "lineno") else ""
-        )
-        raise DatasetError(
-            f"{path}: not valid JSON{where}; is the file truncated? Regenerate it "
-            "(datasets/make-datasets.sh)"
-        ) from None
+    data = read_json(
+        path,
+        str(path),
+        DatasetError,
+        hint="; is the file truncated? Regenerate it (datasets/make-datasets.sh)",
+        max_depth=None,  # a large file is parsed once; nothing walks it recursively
+    )
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: a COCO file is a JSON object with images and annotations")
     for key in ("images", "annotations"):
@@ -44,18 +36,71 @@ def load_coco_json(path: Path) -> dict[str, Any]:
     for index, image in enumerate(data["images"]):
         if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
             raise DatasetError(f"{path}: images[{index}] needs an 'id' and a 'file_name'")
+        _require(path, f"images[{index}].id", image["id"], _is_id, "an integer")
+        _require(path, f"images[{index}].file_name", image["file_name"], _is_text, "a string")
+        if image.get("path") is not None:
+            _require(path, f"images[{index}].path", image["path"], _is_text, "a string")
     for index, annotation in enumerate(data["annotations"]):
         if not isinstance(annotation, dict) or "image_id" not in annotation:
             raise DatasetError(f"{path}: annotations[{index}] needs an 'image_id'")
+        where = f"annotations[{index}]"
+        _require(path, f"{where}.image_id", annotation["image_id"], _is_id, "an integer")
+        if "category_id" in annotation:
+            _require(path, f"{where}.category_id", annotation["category_id"], _is_id, "an integer")
+        if annotation.get("bbox") is not None:
+            _require(path, f"{where}.bbox", annotation["bbox"], _is_bbox, "a list of numbers")
+        if annotation.get("area") is not None:
+            _require(path, f"{where}.area", annotation["area"], _is_number, "a number")
+        segmentation = annotation.get("segmentation")
+        if isinstance(segmentation, list):
+            _require(path, f"{where}.segmentation", segmentation, _is_polygons, "polygons")
     for index, category in enumerate(data.get("categories", [])):
         if not isinstance(category, dict) or "id" not in category or "name" not in category:
             raise DatasetError(f"{path}: categories[{index}] needs an 'id' and a 'name'")
+        _require(path, f"categories[{index}].id", category["id"], _is_id, "an integer")
+        _require(path, f"categories[{index}].name", category["name"], _is_text, "a string")
+        if category.get("supercategory") is not None:
+            _require(
+                path,
+                f"categories[{index}].supercategory",
+                category["supercategory"],
+                _is_text,
+                "a string",
+            )
     return data
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_bbox(value: Any) -> bool:
+    return isinstance(value, list) and all(map(_is_number, value))
+
+
+def _is_polygons(value: list[Any]) -> bool:
+    # Polygons are lists of numbers; checking every coordinate of a large file would cost more
+    # than the labels are worth, so the shape is checked and the numbers where they are used.
+    return all(isinstance(polygon, list) for polygon in value)
+
+
+def _require(path: Path, field: str, value: Any, check: Any, expected: str) -> None:
+    if not check(value):
+        raise DatasetError(
+            f"{path}: {field} must be {expected}. Received: {shorten(repr(value), 40)}"
+        )
+
+
 def first_ids(values: list[Any], shown: int = 5) -> str:
-    text = ", ".join(str(v) for v in values[:shown])
-    return text + (", ..." if len(values) > shown else "")
+    return first_few(values, shown)
 
 
 def structure_problems(data: dict[str, Any]) -> list[str]:
@@ -66,11 +111,12 @@ def structure_problems(data: dict[str, Any]) -> list[str]:
     duplicates = sorted(i for i, n in counts.items() if n > 1)
     if duplicates:
         problems.append(f"{len(duplicates)} duplicate image id(s): {first_ids(duplicates)}")
-    dangling = [a.get("id") for a in data["annotations"] if a["image_id"] not in counts]
+    dangling = [a for a in data["annotations"] if a["image_id"] not in counts]
     if dangling:
+        missing = sorted({a["image_id"] for a in dangling})
         problems.append(
-            f"{len(dangling)} annotation(s) point at missing images "
-            f"(annotation ids {first_ids(dangling)})"
+            f"{len(dangling)} annotation(s) point at missing images (image ids "
+            f"{first_ids(missing)}; annotation ids {first_ids([a.get('id') for a in dangling])})"
         )
     known_categories = {c["id"] for c in data.get("categories", [])}
     unknown = [

@@ -20,13 +20,21 @@ def is_zero_area(annotation: Mapping[str, Any]) -> bool:
         return True
     segmentation = annotation.get("segmentation")
     if isinstance(segmentation, list) and segmentation:
-        return all(_polygon_area(poly) == 0 for poly in segmentation if isinstance(poly, list))
+        return all(
+            _polygon_area(poly, annotation) == 0 for poly in segmentation if isinstance(poly, list)
+        )
     if bbox is None and not segmentation:
-        return float(annotation.get("area", 0) or 0) == 0
+        area = annotation.get("area", 0) or 0
+        return isinstance(area, int | float) and float(area) == 0
     return False
 
 
-def _polygon_area(flat: list[float]) -> float:
+def _polygon_area(flat: list[Any], annotation: Mapping[str, Any]) -> float:
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in flat):
+        raise DatasetError(
+            f"annotation {annotation.get('id')}: segmentation polygons must be lists of numbers "
+            f"(image id {annotation.get('image_id')}); fix or drop it"
+        )
     xs, ys = flat[0::2], flat[1::2]
     if len(xs) < 3:
         return 0.0

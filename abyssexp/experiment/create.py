@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, fsync_dir
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import DatasetError, InvalidInputError
 from abyssexp.experiment import layout
 from abyssexp.experiment.naming import format_name, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
@@ -207,16 +207,40 @@ def create_experiment(request: NewExperimentRequest) -> NewExperiment:
 
 
 def _prepare_dataset(params: Params, plan: dict[str, Path]) -> Params:
-    """Run the cheap dataset checks and build a ``map_by`` category map before claiming a folder."""
+    """Run the cheap dataset checks and build a ``map_by`` category map before claiming a folder.
+
+    A COCO file or an inline map given to ``new`` that fails these checks is invalid input
+    (exit 2): nothing has been written yet, and the user's next step is to fix what they gave.
+    """
+    from abyssexp.datasets.category_map import load_category_map, read_map_value, validate_logits
     from abyssexp.datasets.quick import build_category_map_from_file, quick_check_coco
 
-    for name in (layout.TRAIN_COCO, layout.VAL_COCO):
-        if name in plan:
-            quick_check_coco(plan[name])
     dataset = params.dataset
-    if dataset.map_by and dataset.category_map is None and layout.TRAIN_COCO in plan:
-        built = build_category_map_from_file(plan[layout.TRAIN_COCO], dataset.map_by)
-        params = params.model_copy(
-            update={"dataset": dataset.model_copy(update={"category_map": built})}
-        )
+    try:
+        checked = {
+            name: quick_check_coco(plan[name])
+            for name in (layout.TRAIN_COCO, layout.VAL_COCO)
+            if name in plan
+        }
+        if isinstance(dataset.category_map, dict):
+            if layout.TRAIN_COCO in checked:
+                categories = checked[layout.TRAIN_COCO].get("categories", [])
+                load_category_map(
+                    dataset.category_map,
+                    categories,
+                    coco_source=str(plan[layout.TRAIN_COCO]),
+                    what="dataset.category_map",
+                )
+            else:
+                validate_logits(dataset.category_map, "dataset.category_map (inline)")
+        if dataset.translator == "caption" and isinstance(dataset.caption_map, dict):
+            raw, source = read_map_value(dataset.caption_map, None, "dataset.caption_map")
+            validate_logits(raw, source)
+        if dataset.map_by and dataset.category_map is None and layout.TRAIN_COCO in plan:
+            built = build_category_map_from_file(plan[layout.TRAIN_COCO], dataset.map_by)
+            params = params.model_copy(
+                update={"dataset": dataset.model_copy(update={"category_map": built})}
+            )
+    except DatasetError as exc:
+        raise InvalidInputError(str(exc)) from None
     return params

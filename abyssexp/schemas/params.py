@@ -7,6 +7,8 @@ unknown keys, so a typo in ``--set`` fails loudly instead of being ignored.
 
 from __future__ import annotations
 
+import difflib
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,9 +17,112 @@ SCHEMA_VERSION = 1
 
 Range = tuple[float, float]
 
+#: Metric names ``keras.metrics.get`` resolves that compute on one-hot targets and class scores, as
+#: ``compile(metrics=[...])`` takes them (``acc``/``accuracy`` resolve to categorical or binary
+#: accuracy). Checked here so ``new`` refuses a typo without importing TensorFlow; a test keeps the
+#: list in step with the installed Keras. Sparse-label, IoU and threshold-pair metrics need
+#: arguments or integer labels, so they are not in it.
+KERAS_METRICS = frozenset(
+    {
+        "acc",
+        "Accuracy",
+        "accuracy",
+        "AUC",
+        "auc",
+        "BCE",
+        "bce",
+        "binary_accuracy",
+        "binary_crossentropy",
+        "binary_io_u",
+        "BinaryAccuracy",
+        "BinaryCrossentropy",
+        "BinaryIoU",
+        "categorical_accuracy",
+        "categorical_crossentropy",
+        "categorical_hinge",
+        "CategoricalAccuracy",
+        "CategoricalCrossentropy",
+        "CategoricalHinge",
+        "concordance_correlation",
+        "ConcordanceCorrelation",
+        "cosine_similarity",
+        "CosineSimilarity",
+        "f1_score",
+        "F1Score",
+        "f_beta_score",
+        "false_negatives",
+        "false_positives",
+        "FalseNegatives",
+        "FalsePositives",
+        "FBetaScore",
+        "Hinge",
+        "hinge",
+        "kl_divergence",
+        "KLDivergence",
+        "log_cosh_error",
+        "LogCoshError",
+        "MAE",
+        "mae",
+        "MAPE",
+        "mape",
+        "mean_absolute_error",
+        "mean_absolute_percentage_error",
+        "mean_squared_error",
+        "mean_squared_logarithmic_error",
+        "MeanAbsoluteError",
+        "MeanAbsolutePercentageError",
+        "MeanSquaredError",
+        "MeanSquaredLogarithmicError",
+        "MSE",
+        "mse",
+        "MSLE",
+        "msle",
+        "pearson_correlation",
+        "PearsonCorrelation",
+        "Poisson",
+        "poisson",
+        "Precision",
+        "precision",
+        "r2_score",
+        "R2Score",
+        "Recall",
+        "recall",
+        "root_mean_squared_error",
+        "RootMeanSquaredError",
+        "squared_hinge",
+        "SquaredHinge",
+        "top_k_categorical_accuracy",
+        "TopKCategoricalAccuracy",
+        "true_negatives",
+        "true_positives",
+        "TrueNegatives",
+        "TruePositives",
+    }
+)
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Infinity and NaN are refused: params.json is JSON, which has no spelling for them.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+def _logged_name(metric: str) -> str:
+    """The key Keras logs a metric under (``acc`` is compiled as ``accuracy``)."""
+    return "accuracy" if metric in ("acc", "accuracy") else metric
+
+
+def _require_finite(value: Any, name: str) -> Any:
+    """Free-form settings (optimizer_args, ...) hold only finite numbers; walked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{name} values must be finite numbers, got {item}")
+    return value
 
 
 def _check_range(value: Range | None, low: float, high: float, name: str) -> Range | None:
@@ -172,7 +277,11 @@ class TrainingParams(_Strict):
         "auto",
         description="auto: categorical cross-entropy for softmax, binary for sigmoid; or focal.",
     )
-    metrics: list[str] = Field(default_factory=lambda: ["accuracy"], description="Keras metrics.")
+    metrics: list[str] = Field(
+        default_factory=lambda: ["accuracy"],
+        description="Keras metric names for one-hot targets (accuracy, auc, precision, recall, "
+        "f1_score, top_k_categorical_accuracy, ...).",
+    )
     init_epoch: int = Field(0, ge=0, description="Epoch to start counting from.")
     steps_per_epoch: int | None = Field(None, ge=1, description="Default: one pass over train.")
     validation_steps: int | None = Field(None, ge=1, description="Default: one pass over val.")
@@ -208,7 +317,11 @@ class TrainingParams(_Strict):
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop after this many epochs without improvement."
     )
-    monitor: str = Field("val_loss", description="Metric for best checkpoint and early stopping.")
+    monitor: str = Field(
+        "val_loss",
+        description="Metric for best checkpoint and early stopping: loss, val_loss, val_macro_f1, "
+        "or a metric of training.metrics with or without val_.",
+    )
     save_model_interval: int = Field(1, ge=1, description="Save model_<epoch> every N epochs.")
     keep_checkpoints: int | None = Field(
         3,
@@ -225,6 +338,40 @@ class TrainingParams(_Strict):
         description="Before each validation, recompute batch-norm statistics over this many "
         "training batches (0: off).",
     )
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        for metric in value:
+            if metric not in KERAS_METRICS:
+                close = difflib.get_close_matches(metric, sorted(KERAS_METRICS), n=3)
+                hint = (
+                    f"did you mean {' or '.join(close)}?"
+                    if close
+                    else "e.g. accuracy, auc, precision, recall, f1_score"
+                )
+                raise ValueError(f"{metric[:40]!r} is not a Keras metric name; {hint}")
+        return value
+
+    @field_validator("monitor")
+    @classmethod
+    def _logged_monitor(cls, value: str, info: Any) -> str:
+        metrics = info.data.get("metrics")
+        if metrics is None:  # metrics failed validation: that line is enough
+            return value
+        names = ["loss", *dict.fromkeys(_logged_name(m) for m in metrics)]
+        valid = [*names, *(f"val_{n}" for n in names), "val_macro_f1"]
+        if value not in valid:
+            raise ValueError(
+                f"{value[:40]!r} is never logged, so no best checkpoint would be kept; use one of "
+                f"{', '.join(valid[:12])}"
+            )
+        return value
+
+    @field_validator("optimizer_args", "lr_schedule_params")
+    @classmethod
+    def _finite_args(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+        return _require_finite(value, info.field_name)
 
     @field_validator("class_weights")
     @classmethod

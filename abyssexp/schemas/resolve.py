@@ -7,32 +7,41 @@ Validation errors become one ``field.path: message (got value)`` line per proble
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import InvalidInputError, shorten
+from abyssexp.jsonio import read_json
 from abyssexp.literals import parse_set_value
 from abyssexp.schemas.params import Params
+
+_MAX_LINES = 10  # a params file with 10 000 bad values still fits on a screen
 
 
 def format_validation_error(error: ValidationError, source: str | None = None) -> list[str]:
     """One line per problem: ``training.lr: Input should be greater than 0 (got -1)``."""
     lines = []
     prefix = f"{source}: " if source else ""
-    for problem in error.errors():
-        loc = ".".join(
-            str(part) for part in problem["loc"] if not str(part).startswith("function-")
+    problems = error.errors()
+    for problem in problems[:_MAX_LINES]:
+        loc = shorten(
+            ".".join(str(part) for part in problem["loc"] if not str(part).startswith("function-"))
         )
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown field; see `abyssexp schema` for the valid ones"
         got = problem.get("input")
-        shown = "" if isinstance(got, dict) or problem["type"] == "missing" else f" (got {got!r})"
+        shown = (
+            ""
+            if isinstance(got, dict) or problem["type"] == "missing"
+            else f" (got {shorten(repr(got))})"
+        )
         lines.append(f"{prefix}{loc or '<params>'}: {message}{shown}")
+    if len(problems) > _MAX_LINES:
+        lines.append(f"{prefix}... and {len(problems) - _MAX_LINES} more problems")
     return lines
 
 
@@ -53,9 +62,10 @@ def parse_set_options(items: Iterable[str]) -> list[tuple[str, Any]]:
         key = key.strip()
         if not sep or not key:
             raise InvalidInputError(
-                f"--set {item!r}: expected section.field=VALUE, e.g. --set training.lr=1e-3"
+                f"--set {shorten(repr(item))}: expected section.field=VALUE, e.g. "
+                "--set training.lr=1e-3"
             )
-        parsed.append((key, parse_set_value(raw)))
+        parsed.append((key, parse_set_value(raw, what=f"--set {shorten(key, 40)}")))
     return parsed
 
 
@@ -97,16 +107,9 @@ def _check_key(parts: list[str], key: str) -> None:
 
 def load_params_file(path: Path) -> dict[str, Any]:
     """Read params.json as a dict, with a clear message for a missing or broken file."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path}: params file not found") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+    if not Path(path).exists():
+        raise InvalidInputError(f"{path}: params file not found")
+    data = read_json(path, str(path), InvalidInputError)
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path}: params must be a JSON object")
     return data

@@ -109,6 +109,11 @@ def plan_training(paths: ExperimentPaths, options: TrainOptions) -> TrainingPlan
     changes = params_changes(resolve_params(load_params_file(paths.params)), params)
     resume = start_state(paths, params, options.resume)
     labels, train_set, val_set = load_splits(paths, params)
+    if val_set is None and params.training.monitor == "val_macro_f1":
+        raise InvalidInputError(
+            "training.monitor=val_macro_f1 is computed on the validation set, and this experiment "
+            "has none; set dataset.val, or --set training.monitor=loss"
+        )
     return TrainingPlan(
         paths=paths,
         params=params,

@@ -52,6 +52,17 @@ def test_new_json(runner, scratch: Path) -> None:
             "training.lr: Input should be greater than 0",
         ),
         (["new", "p", "t", "d", "--set", "model.nope=1"], "model has no field 'nope'"),
+        # Trust #16: values accepted by `new` that failed (or silently misbehaved) in `train`.
+        (["new", "p", "t", "d", "--set", "training.lr=1e999"], "inf is not a finite number"),
+        (
+            ["new", "p", "t", "d", "--set", 'training.metrics=["notametric"]'],
+            "'notametric' is not a Keras metric name",
+        ),
+        (["new", "p", "t", "d", "--set", "training.monitor=bogus"], "'bogus' is never logged"),
+        (
+            ["new", "p", "t", "d", "--set", 'dataset.category_map={"3": 0, "31": 2}'],
+            "dataset.category_map (inline): logits must be exactly 0..1",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(runner, scratch: Path, args, message) -> None:
@@ -62,6 +73,50 @@ def test_bad_input_exits_2_with_one_line(runner, scratch: Path, args, message) -
     assert not (scratch / "p" / "t").exists() or all(
         c.name == ".claims" for c in (scratch / "p" / "t").iterdir()
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[" * 100_000, "JSON nested too deeply to read"),
+        ('{"images": 5, "annotations": []}', "'images' must be a list"),
+        ('{"images": [{"id": [1], "file_name": "a.jpg"}], "annotations": []}', "images[0].id"),
+        (
+            '{"images": [], "annotations": [{"image_id": 4}]}',
+            "point at missing images (image ids 4",
+        ),
+    ],
+)
+def test_bad_coco_file_exits_2_with_one_line(
+    runner, scratch: Path, tmp_path: Path, content, message
+) -> None:
+    # Trust #15 and #17: a RecursionError traceback, and exit 1 where the docs promise 2.
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = runner.invoke(app, ["new", "p", "t", "d", "--train", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (scratch / "p" / "t").exists() or all(
+        c.name == ".claims" for c in (scratch / "p" / "t").iterdir()
+    )
+
+
+def test_inline_map_is_checked_against_the_training_file(runner, scratch: Path, shapes) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "new",
+            "p",
+            "t",
+            "d",
+            "--train",
+            str(shapes["train"]),
+            "--set",
+            'dataset.category_map={"99": 0}',
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "dataset.category_map (inline): category id 99 is not in" in result.output
 
 
 def test_missing_dataset_file_exits_2(runner, scratch: Path, tmp_path: Path) -> None:
@@ -178,3 +233,17 @@ def test_python_dash_m_entry_point(scratch: Path) -> None:
         [sys.executable, "-m", "abyssexp", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "experiment" in result.stdout
+
+
+def test_nested_exponent_is_refused_in_seconds(scratch: Path) -> None:
+    # Trust #13: each `**` was bounded, their nesting was not: `new` hung. In a subprocess with a
+    # timeout so that a regression fails instead of hanging the suite.
+    command = [sys.executable, "-m", "abyssexp", "new", "p", "t", "d"]
+    command += ["--set", "training.lr=((9**999)**999)**999"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "--set training.lr: a number larger than 2**4096" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (scratch / "p" / "t").exists() or all(
+        c.name == ".claims" for c in (scratch / "p" / "t").iterdir()
+    )

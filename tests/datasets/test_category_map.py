@@ -3,7 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from abyssexp.datasets.category_map import build_category_map, class_names_for, load_category_map
+from abyssexp.datasets.category_map import (
+    build_category_map,
+    class_names_for,
+    load_category_map,
+    validate_logits,
+)
 from abyssexp.errors import DatasetError
 
 CATS = [
@@ -77,3 +82,34 @@ def test_map_file_errors_name_the_file(tmp_path: Path) -> None:
 def test_supercategory_needs_supercategories() -> None:
     with pytest.raises(DatasetError, match="no supercategory"):
         build_category_map([{"id": 1, "name": "a"}], "supercategory")
+
+
+def test_huge_logit_costs_nothing_and_the_message_stays_short() -> None:
+    # Trust #12: a logit of 10**9 was counted up to (OOM at 22 GB); 10**7 printed an 89 MB line.
+    import tracemalloc
+
+    mapping = {"1": 0, "4": 10**7, **{str(i): 10**7 + i for i in range(100, 200)}}
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError) as info:
+            validate_logits(mapping, "category map m.json")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert peak < 2_000_000, peak
+    assert len(message) < 250 and "\n" not in message, message
+    assert "missing [1, 2, 3, 4, 5 ... and 96 more]" in message
+    assert "too large: 10000000, 10000100" in message and "and 96 more" in message
+
+
+def test_huge_logit_in_data_check_is_one_line(runner, tmp_path: Path, coco_factory) -> None:
+    from abyssexp.cli import app
+
+    path = coco_factory(tmp_path, [], [], [{"id": 3, "name": "a"}, {"id": 31, "name": "b"}])
+    huge = tmp_path / "map.json"
+    huge.write_text(json.dumps({"3": 0, "31": 1_000_000_000}))
+    result = runner.invoke(app, ["data", "check", str(path), "--category-map", str(huge)])
+    assert result.exit_code == 1, result.output
+    assert "missing [1], too large: 1000000000" in result.output
+    assert "Traceback" not in result.output

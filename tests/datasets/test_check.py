@@ -51,7 +51,7 @@ def test_good_file(runner, shapes) -> None:
                     }
                 )
             ),
-            "1 annotation(s) point at missing images (annotation ids 999)",
+            "1 annotation(s) point at missing images (image ids 12345; annotation ids 999)",
         ),
         (
             lambda d, p: p.write_text(
@@ -111,3 +111,68 @@ def test_multilabel_warning(runner, tmp_path: Path, coco_factory) -> None:
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["stats"]["multilabel"] == 1
     assert "several distinct labels" in report["warnings"][0]
+
+
+def test_deeply_nested_json_is_one_line(runner, tmp_path: Path) -> None:
+    # Trust #15: '[' * 100000 gave a RecursionError traceback.
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    result = runner.invoke(app, ["data", "check", str(deep)])
+    assert result.exit_code == 1, result.output
+    assert "deep.json: JSON nested too deeply to read" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("images", "annotations", "message"),
+    [
+        ([], [], "the file lists no images"),
+        ([{"id": 1, "file_name": "a.png"}], [], "none of its 1 image(s) carries a label"),
+    ],
+)
+def test_no_images_or_no_labels_is_not_usable(
+    runner, tmp_path: Path, coco_factory, images, annotations, message
+) -> None:
+    # Trust #17: both said `usable` with exit 0.
+    path = coco_factory(tmp_path, images, annotations, [{"id": 1, "name": "a"}])
+    result = runner.invoke(app, ["data", "check", str(path), "--no-decode"])
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "usable" not in result.output
+
+
+def test_missing_and_undecodable_images_are_named_by_file(runner, shapes, tmp_path: Path) -> None:
+    # Trust #18: only image ids were given, with no count of the rest.
+    path = _copy_shapes(shapes, tmp_path)
+    data = json.loads(path.read_text())
+    names = [image["file_name"] for image in data["images"]]
+    for name in names[:7]:
+        (path.parent / name).unlink()
+    (path.parent / names[7]).write_bytes(b"garbage")
+    result = runner.invoke(app, ["data", "check", str(path), "--json"])
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert problems[0] == (
+        f"7 image file(s) missing under {path.parent}: {', '.join(names[:5])} ... and 2 more "
+        "(image ids 1, 2, 3, 4, 5 ... and 2 more)"
+    )
+    assert problems[1].startswith(f"1 image file(s) do not decode: {names[7]} (image ids 8)")
+    assert "first: cannot decode the image" in problems[1]
+
+
+def test_decompression_bomb_is_an_image_problem(runner, tmp_path: Path, coco_factory) -> None:
+    # Trust #14: Pillow's DecompressionBombError came out as a traceback.
+    from tests.conftest import write_bomb_jpeg
+
+    path = coco_factory(
+        tmp_path,
+        [{"id": 1, "file_name": "bomb.jpg"}],
+        [{"id": 1, "image_id": 1, "category_id": 1}],
+        [{"id": 1, "name": "a"}],
+    )
+    write_bomb_jpeg(tmp_path / "bomb.jpg")
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "1 image file(s) too large: bomb.jpg (image ids 1); first: image is 4225000000" in (
+        result.output
+    )
+    assert "ABYSSEXP_MAX_IMAGE_PIXELS" in result.output and "Traceback" not in result.output

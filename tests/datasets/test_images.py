@@ -80,3 +80,35 @@ def test_corrupt_and_missing_images_are_clear(tmp_path: Path) -> None:
         read_image(bad)
     with pytest.raises(DatasetError, match="image file not found"):
         read_image(tmp_path / "none.jpg")
+
+
+def test_decompression_bomb_is_refused_from_the_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Trust #14: a 630-byte JPEG declaring 65000×65000 gave Pillow's DecompressionBombError.
+    from abyssexp.datasets.images import ImageTooLargeError
+    from abyssexp.errors import DatasetError
+    from tests.conftest import write_bomb_jpeg
+
+    bomb = write_bomb_jpeg(tmp_path / "bomb.jpg")
+    for read in (read_image, probe_image):
+        with pytest.raises(DatasetError) as info:
+            read(bomb)
+        message = str(info.value)
+        assert isinstance(info.value, ImageTooLargeError) and "\n" not in message
+        assert message.startswith(f"{bomb}: image is 4225000000 pixels")
+        assert "limit of 100000000 pixels" in message and "ABYSSEXP_MAX_IMAGE_PIXELS" in message
+    # Between Pillow's warning and error thresholds: our limit, with the size in the message.
+    mid = write_bomb_jpeg(tmp_path / "mid.jpg", 12000, 10000)
+    with pytest.raises(ImageTooLargeError, match=r"12000×10000 \(120000000 pixels\)"):
+        probe_image(mid)
+    monkeypatch.setenv("ABYSSEXP_MAX_IMAGE_PIXELS", "200000000")
+    assert probe_image(mid).width == 12000  # the limit is the user's to raise
+    monkeypatch.setenv("ABYSSEXP_MAX_IMAGE_PIXELS", "50")
+    small = tmp_path / "small.png"
+    Image.new("RGB", (8, 8)).save(small)
+    with pytest.raises(ImageTooLargeError, match=r"8×8 \(64 pixels\), over the limit of 50"):
+        read_image(small)
+    monkeypatch.setenv("ABYSSEXP_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(DatasetError, match="ABYSSEXP_MAX_IMAGE_PIXELS='lots' must be a positive"):
+        read_image(small)

@@ -129,6 +129,10 @@ def test_caption_translator(tmp_path: Path, coco_factory) -> None:
 
 
 def test_original_team_fixtures_load() -> None:
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(
+            f"the original team's fixtures are not beside this checkout ({SHARED_FIXTURES})"
+        )
     segmentation = SHARED_FIXTURES / "coco-segmentation.json"
     dataset = ImageClassificationDataset(segmentation)
     assert len(dataset) == 1 and dataset.num_classes == 6

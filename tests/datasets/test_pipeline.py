@@ -131,3 +131,24 @@ def test_augmented_training_batches(dataset, cache) -> None:
     again = next(iter(make_tf_dataset(dataset, spec, augment_image=augment)))
     np.testing.assert_array_equal(images.numpy(), again[0].numpy())
     assert not np.array_equal(first[1].numpy(), second[1].numpy())
+
+
+def test_unreadable_images_stop_the_pipeline_before_decoding(tmp_path: Path) -> None:
+    # Trust #14: tf.data would hand a 65000×65000 header to TensorFlow's decoder mid-epoch.
+    from PIL import Image
+
+    from abyssexp.datasets.pipeline import decode_plan
+    from abyssexp.errors import DatasetError
+    from tests.conftest import write_bomb_jpeg
+
+    good = tmp_path / "good.jpg"
+    Image.new("RGB", (16, 16)).save(good)
+    bombs = [write_bomb_jpeg(tmp_path / f"bomb{i}.jpg") for i in range(7)]
+    with pytest.raises(DatasetError) as info:
+        decode_plan([good, *bombs], (8, 8))
+    message = str(info.value)
+    assert message.startswith(f"{bombs[0]}: image is 4225000000 pixels") and "\n" not in message
+    assert (
+        "7 image files fail: bomb0.jpg, bomb1.jpg, bomb2.jpg, bomb3.jpg, bomb4.jpg ... and 2 more"
+        in message
+    )

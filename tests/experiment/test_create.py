@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from abyssexp.errors import DatasetError, InvalidInputError
+from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.create import NewExperimentRequest, create_experiment
 from abyssexp.schemas.resolve import parse_set_options
 
@@ -75,7 +75,8 @@ def test_bad_set_leaves_nothing(scratch: Path) -> None:
 def test_unreadable_dataset_leaves_nothing(scratch: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"images": [')
-    with pytest.raises(DatasetError, match="not valid JSON"):
+    # A broken COCO file given to `new` is invalid input (exit 2), like a bad --set value.
+    with pytest.raises(InvalidInputError, match="not valid JSON"):
         create_experiment(_request(scratch, train=broken))
     type_dir = scratch / "proj" / "cls"
     assert (
@@ -109,6 +110,6 @@ def test_new_runs_the_cheap_data_checks_before_claiming(
     data["images"].append(dict(data["images"][0]))
     broken = tmp_path / "dup.json"
     broken.write_text(json.dumps(data))
-    with pytest.raises(DatasetError, match=r"dup.json: 1 duplicate image id\(s\): 1"):
+    with pytest.raises(InvalidInputError, match=r"dup.json: 1 duplicate image id\(s\): 1"):
         create_experiment(_request(scratch, train=broken))
     assert not (scratch / "proj" / "cls").exists()

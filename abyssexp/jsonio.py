@@ -1,0 +1,102 @@
+"""The one way abyssexp reads a JSON file a user gave it (COCO files, params, category maps).
+
+``json.loads`` raises ``RecursionError`` on ``[[[[...`` nested deeper than the interpreter's
+recursion limit, and files that load may still be nested deep enough to break code that walks
+them (copying, validating, writing them back). Every failure here is one line naming the file and
+the fix, raised as the caller's error class.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from abyssexp.errors import AbyssExpError
+
+#: No file abyssexp reads needs more: a COCO polygon is 5 levels deep, params 4.
+MAX_DEPTH = 64
+
+
+def parse_json(
+    raw: str | bytes,
+    source: str,
+    error: type[AbyssExpError],
+    hint: str = "",
+    max_depth: int | None = MAX_DEPTH,
+) -> Any:
+    """Parse JSON text; raise ``error`` with one line for bad syntax or too deep nesting.
+
+    Args:
+        raw: the file's contents.
+        source: how messages name it (``"category map data/map.json"``).
+        error: the ``AbyssExpError`` subclass to raise.
+        hint: appended to the syntax-error message, e.g. ``"; is the file truncated?"``.
+        max_depth: refuse containers nested deeper than this (``None``: only what ``json`` can
+            parse); checked without recursion.
+    """
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise error(
+            f"{source}: JSON nested too deeply to read (lists or objects inside each other "
+            "hundreds of levels deep); check how the file was made"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){hint}"
+        ) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        # Not UTF-8, or an integer with more digits than Python converts.
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "a number too long"
+        raise error(f"{source}: not valid JSON ({reason}){hint}") from None
+    if max_depth is not None and json_depth(data, max_depth) > max_depth:
+        raise error(
+            f"{source}: JSON nested more than {max_depth} levels deep; no abyssexp file needs "
+            "that, check how the file was made"
+        )
+    return data
+
+
+def read_json(
+    path: Path,
+    source: str,
+    error: type[AbyssExpError],
+    hint: str = "",
+    max_depth: int | None = MAX_DEPTH,
+) -> Any:
+    """Read and parse a JSON file; a missing or unreadable file is one ``error`` line too."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"{source}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{source}: is a folder, not a JSON file") from None
+    except OSError as exc:
+        raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
+    return parse_json(raw, source, error, hint, max_depth)
+
+
+def json_depth(data: Any, stop_after: int | None = None) -> int:
+    """How deeply lists and dicts nest in ``data`` (a scalar is 0), walked without recursion.
+
+    With ``stop_after``, returns as soon as the depth exceeds it, so a deep but huge document
+    costs no more than needed.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if stop_after is not None and deepest > stop_after:
+                return deepest
+        stack.extend((child, depth) for child in children if isinstance(child, dict | list | tuple))
+    return deepest
