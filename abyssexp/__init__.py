@@ -9,7 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["ImageClassifier", "__version__"]
+__all__ = ["ImageClassifier", "__version__", "load_model"]
+
+
+def load_model(path: Any, compile: bool = True) -> Any:
+    """Load any model abyssexp saved, in Keras safe mode, with every custom object registered.
+
+    Models abyssexp saves load with plain ``keras.models.load_model`` too; this is the way for
+    the few that carry an abyssexp layer (``augmentation.placement: model``, checkpoints made
+    before preprocessing used built-in layers) or a custom loss or schedule.
+    """
+    from abyssexp.models.classifier import load_keras_model
+
+    return load_keras_model(path, compile=compile)
 
 
 def __getattr__(name: str) -> Any:

@@ -87,6 +87,7 @@ def _register() -> None:
         augment_cmd,
         data_cmd,
         demo_cmd,
+        deploy_cmd,
         experiments_cmd,
         store_cmd,
         test_cmd,

@@ -40,6 +40,13 @@ def promote_command(
     force_untested: Annotated[
         bool, typer.Option("--force-untested", help="Promote without a testing condition.")
     ] = False,
+    export: Annotated[
+        str | None,
+        typer.Option(
+            "--export",
+            help="Also export, checked for parity: savedmodel, onnx, litert (comma-separated).",
+        ),
+    ] = None,
     scratch: ScratchOption = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
@@ -47,6 +54,7 @@ def promote_command(
     """Copy a validated model to <store>/<project>/<type>/<name>/ with a checksum manifest, as a
     transaction, and record it in the store registry."""
     from abyssexp.experiment.refs import resolve_ref
+    from abyssexp.models.export import parse_formats
     from abyssexp.store.promote import parse_requirement, promote_experiment
 
     requirements = [parse_requirement(r) for r in require or []]
@@ -61,6 +69,7 @@ def promote_command(
             move=move,
             force_untested=force_untested,
             progress=report_progress,
+            export_formats=parse_formats(export) if export else None,
         )
     if json_output:
         print_json(result.to_json())

@@ -267,6 +267,22 @@ def _decoded_images(
     return images
 
 
+def make_image_batches(
+    image_paths: Sequence[Path], input_size: tuple[int, int], batch_size: int
+) -> tf.data.Dataset:
+    """Unlabelled images as float32 batches (N×H×W×3, 0-255), decoded and resized exactly as
+    evaluation does, in parallel; for ``abyssexp predict``."""
+    paths = [str(p) for p in image_paths]
+    plan = decode_plan(list(image_paths), input_size)
+
+    def load(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:
+        return tf.cast(resize_uint8(decode_image(path, kind), input_size), tf.float32)
+
+    elements = tf.data.Dataset.from_tensor_slices((paths, plan))
+    images = elements.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return images.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def available_cores() -> int:
     """CPU cores this process may run on (affinity and cgroup-style limits included)."""
     import os

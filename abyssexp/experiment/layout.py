@@ -23,6 +23,8 @@ DATASETS_DIR = "datasets"
 LOGS_DIR = "logs"
 MODELS_DIR = "models"
 TESTING_DIR = "testing"
+EXPORTS_DIR = "exports"
+PREDICTIONS_FILE = "predictions.json"
 README_FILE = "readme.txt"
 RECORD_FILE = "record.json"
 PARAMS_FILE = "params.json"
@@ -122,6 +124,10 @@ class ExperimentPaths:
 
     def checkpoint(self, epoch: int) -> Path:
         return self.models / checkpoint_name(epoch)
+
+    @property
+    def exports(self) -> Path:
+        return self.root / EXPORTS_DIR
 
     def condition(self, name: str) -> Path:
         return self.testing / name

@@ -194,7 +194,8 @@ class ImageClassifier:
                 self.augmentation, seed=self.augmentation_seed, name="augmentation"
             )(x)
         if self.include_preprocessing:
-            x = abyss_layers.BackbonePreprocess(self.backbone, name="preprocess")(x)
+            for layer in abyss_layers.preprocessing_layers(self.backbone):
+                x = layer(x)
         base = create_backbone(self.backbone, self.input_shape, backbone_weights)
         l1, l2 = (list(self.l12_reg) + [None, None])[:2]
         regularizer = None
@@ -335,7 +336,7 @@ class ImageClassifier:
         instance.backbone = registry_name(backbone_of(model).name)
         instance.init_epoch = 0
         instance.include_preprocessing = any(
-            isinstance(layer, abyss_layers.BackbonePreprocess) for layer in model.layers
+            layer.name.startswith("preprocess") for layer in model.layers
         )
         return instance
 

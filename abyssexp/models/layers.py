@@ -1,4 +1,11 @@
-"""Serializable layers that travel inside saved models (safe-mode loadable, no lambdas)."""
+"""Layers that travel inside saved models (safe-mode loadable, no lambdas).
+
+Preprocessing is built from Keras' own layers (``preprocessing_layers``), so a saved classifier
+loads with ``keras.models.load_model`` in a process that has never heard of abyssexp. The custom
+layers below remain: ``SeedAugmentation`` (``augmentation.placement: model``; load such models with
+``abyssexp.load_model``) and ``BackbonePreprocess``, which checkpoints made before built-in
+preprocessing carry and which must keep loading.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,63 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+
+#: Each backbone's ``preprocess_input`` mode: ``tf`` (to [-1, 1]), ``caffe`` (RGB→BGR, minus the
+#: ImageNet means), ``torch`` (to [0, 1], then ImageNet mean/std) or ``none`` (the backbone
+#: normalises inside itself: MobileNetV3, EfficientNet(V2), ConvNeXt).
+PREPROCESS_MODES = {
+    "xception": "tf",
+    "inception_v3": "tf",
+    "inception_resnet_v2": "tf",
+    "mobilenet": "tf",
+    "mobilenet_v2": "tf",
+    "nasnet": "tf",
+    "resnet_v2": "tf",
+    "vgg16": "caffe",
+    "vgg19": "caffe",
+    "resnet": "caffe",
+    "densenet": "torch",
+    "mobilenet_v3": "none",
+    "efficientnet": "none",
+    "efficientnet_v2": "none",
+    "convnext": "none",
+}
+_CAFFE_BGR_MEANS = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+
+def preprocessing_layers(backbone: str) -> list[Any]:
+    """The backbone's ``preprocess_input`` as built-in Keras layers (0-255 RGB in).
+
+    Equal to ``keras.applications.<module>.preprocess_input`` to float32 rounding (tested).
+    """
+    import numpy as np
+
+    from abyssexp.models.backbones import get_backbone_spec
+
+    mode = PREPROCESS_MODES[get_backbone_spec(backbone).module]
+    if mode == "tf":
+        return [keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess_scale")]
+    if mode == "torch":
+        return [
+            keras.layers.Rescaling(1 / 255.0, name="preprocess_scale"),
+            keras.layers.Normalization(
+                mean=list(_TORCH_MEAN),
+                variance=[s * s for s in _TORCH_STD],
+                name="preprocess_normalize",
+            ),
+        ]
+    if mode == "caffe":
+        # RGB→BGR and the mean subtraction as one fixed 1×1 convolution.
+        swap = np.zeros((1, 1, 3, 3), dtype="float32")
+        for source, target in ((0, 2), (1, 1), (2, 0)):
+            swap[0, 0, source, target] = 1.0
+        layer = keras.layers.Conv2D(3, 1, name="preprocess_bgr", trainable=False)
+        layer.build((None, None, None, 3))
+        layer.set_weights([swap, -np.array(_CAFFE_BGR_MEANS, dtype="float32")])
+        return [layer]
+    return []
 
 
 @keras.saving.register_keras_serializable(package="abyssexp")

@@ -73,6 +73,7 @@ REQUIRE_RE = re.compile(
     r"^(?P<condition>[^:]+):(?P<metric>[^\s<>=]+)\s*(?P<op>>=|<=|>|<|==)\s*(?P<value>[-+0-9.eE]+)$"
 )
 Progress = Callable[[int, int], None]
+EXPORT_DIR = "export"  # exports inside a promoted folder
 
 #: Test hook for the fault-injection tests: ``ABYSSEXP_FAULT_AT=<step>`` SIGKILLs the promoting
 #: process right after that step. Unset (always, outside those tests) it does nothing.
@@ -166,7 +167,9 @@ class PromoteResult:
         return {**self.__dict__, "destination": str(self.destination)}
 
 
-def _plan(paths: ExperimentPaths, checkpoint: Path) -> list[tuple[Path, str]]:
+def _plan(
+    paths: ExperimentPaths, checkpoint: Path, exports: Path | None = None
+) -> list[tuple[Path, str]]:
     """(source, relative destination) of everything a promotion carries."""
     plan = [(checkpoint, _model_name(checkpoint))]
     for source, target in (
@@ -186,6 +189,11 @@ def _plan(paths: ExperimentPaths, checkpoint: Path) -> list[tuple[Path, str]]:
             for name in sorted(names):
                 source = Path(dirpath) / name
                 plan.append((source, str(Path("testing") / source.relative_to(paths.testing))))
+    if exports is not None:
+        for dirpath, _dirs, names in os.walk(exports):
+            for name in sorted(names):
+                source = Path(dirpath) / name
+                plan.append((source, str(Path(EXPORT_DIR) / source.relative_to(exports))))
     return plan
 
 
@@ -285,7 +293,29 @@ def promote_experiment(
     move: bool = False,
     force_untested: bool = False,
     progress: Progress | None = None,
+    export_formats: list[str] | None = None,
 ) -> PromoteResult:
+    """Promote an experiment's checkpoint to the store as a transaction (module docstring).
+
+    Args:
+        paths: the experiment.
+        store: the store root.
+        checkpoint: ``best``, ``last`` or an epoch number.
+        requirements: ``--require`` conditions that must hold.
+        aliases: aliases to point at the promoted model.
+        move: then free the scratch checkpoints that were not promoted.
+        force_untested: promote without a testing condition.
+        progress: called with (bytes copied, bytes in all).
+        export_formats: also export (``savedmodel``, ``onnx``, ``litert``), checked for parity,
+            into the promoted folder's ``export/``.
+
+    Returns:
+        Where it went and what it carried.
+
+    Raises:
+        StoreError: a requirement not met, a broken registry, a failed export, or a conflict.
+        InvalidInputError: a bad alias or requirement.
+    """
     aliases = list(aliases or [])
     for alias in aliases:
         validate_part(alias, "--alias")
@@ -314,9 +344,14 @@ def promote_experiment(
             paths, store, destination, checkpoint_path, aliases, registry, move
         )
 
+    exports = None
+    if export_formats:
+        from abyssexp.store.export import export_experiment
+
+        exports = export_experiment(paths, checkpoint_path, export_formats)
     type_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(type_dir)
-    plan = _plan(paths, checkpoint_path)
+    plan = _plan(paths, checkpoint_path, exports)
     total = sum(source.stat().st_size for source, _ in plan)
     entry = {
         "entry_version": ENTRY_VERSION,

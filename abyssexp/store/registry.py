@@ -211,3 +211,35 @@ def sorted_rows(rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]) ->
     """``rows`` in the order of ``before`` (by path), new ones after by promotion time."""
     position = {m.get("path"): i for i, m in enumerate(before)}
     return sorted(rows, key=lambda m: (position.get(m["path"], len(position)), _order(m)))
+
+
+def resolve_alias(store: Path, reference: str) -> Path:
+    """``project/type@alias`` → the promoted folder the alias points at.
+
+    Raises:
+        InvalidInputError: not of that form, or no such alias (the known ones are listed).
+        RegistryUnreadableError: the registry does not parse.
+    """
+    from abyssexp.errors import InvalidInputError
+
+    location, _, alias = reference.partition("@")
+    if location.count("/") != 1 or not alias:
+        raise InvalidInputError(
+            f"{reference!r}: an alias reference is PROJECT/TYPE@ALIAS, e.g. shapes/demo@production"
+        )
+    data = read_registry(store)
+    names = data["aliases"].get(location, {})
+    if alias not in names:
+        known = ", ".join(sorted(names)) or "none"
+        raise InvalidInputError(
+            f"{reference}: no alias {alias!r} for {location} in {store} (aliases: {known})"
+        )
+    project, experiment_type = location.split("/")
+    for model in data["models"]:
+        if (model.get("project"), model.get("type"), model.get("name")) == (
+            project,
+            experiment_type,
+            names[alias],
+        ):
+            return Path(model["path"])
+    raise InvalidInputError(f"{reference}: the alias points at {names[alias]}, not in the registry")

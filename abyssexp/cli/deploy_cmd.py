@@ -1,0 +1,117 @@
+"""``export`` and ``predict``: a model's life after promotion. Both import TensorFlow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abyssexp.cli.app import app
+from abyssexp.cli.console import out, print_json, progress_bar
+from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
+
+SourceArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Experiment REF, promoted folder, PROJECT/TYPE@ALIAS or a .keras file.",
+        metavar="MODEL",
+    ),
+]
+
+
+@app.command("export")
+def export_command(
+    source: SourceArgument,
+    formats: Annotated[
+        str, typer.Option("--format", help="savedmodel, onnx, litert (comma-separated).")
+    ] = "savedmodel,onnx",
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder to create (default: <experiment>/exports/<ckpt>)."),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Largest score difference accepted.")
+    ] = 1e-4,
+    scratch: ScratchOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Export a model for serving, each format checked for parity against the Keras model on
+    images of its test set (max score difference and top-1 agreement go into export.json)."""
+    from abyssexp.models.export import parse_formats
+    from abyssexp.store.export import export_checkpoint, resolve_export_source
+
+    chosen = parse_formats(formats)
+    checkpoint, testing = resolve_export_source(source, scratch_root(scratch), store_root(store))
+    if out_dir is None:
+        if testing is None or testing.parent.joinpath("entry.json").is_file():
+            raise typer.BadParameter("give --out DIR (promoted folders are read-only)")
+        out_dir = testing.parent / "exports" / checkpoint.stem
+    report = export_checkpoint(checkpoint, out_dir, chosen, testing, tolerance)
+    if json_output:
+        print_json({"out": str(out_dir), **report})
+        return
+    from rich.table import Table
+
+    table = Table("format", "size", "max |diff|", "top-1", "images/s", title=str(out_dir))
+    for name, row in report["formats"].items():
+        table.add_row(
+            name,
+            f"{row['bytes'] / 1e6:.1f} MB",
+            f"{row['max_abs_difference']:.1e}",
+            f"{row['top1_agreement']:.3f}",
+            f"{row['images_per_second']:.0f}",
+        )
+    out.print(table)
+
+
+@app.command("predict")
+def predict_command(
+    source: SourceArgument,
+    inputs: Annotated[
+        list[Path] | None, typer.Argument(help="Image files or folders.", metavar="[INPUT]...")
+    ] = None,
+    coco: Annotated[Path | None, typer.Option("--coco", help="The images of a COCO file.")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write predictions.json here.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 32,
+    top_k: Annotated[int, typer.Option("--top-k", help="Classes ranked per image.")] = 3,
+    scratch: ScratchOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Class scores for images, folders or a COCO file; COCO-style results with --out."""
+    from abyssexp.atomic import atomic_write_json
+    from abyssexp.evaluation.predict import collect_inputs, predict_images
+    from abyssexp.store.export import resolve_export_source
+
+    checkpoint, _ = resolve_export_source(source, scratch_root(scratch), store_root(store))
+    items = collect_inputs(list(inputs or []), coco)
+    with progress_bar("predicting", quiet=json_output) as report_progress:
+        result = predict_images(checkpoint, items, batch_size, top_k, progress=report_progress)
+    data = result.to_json()
+    if out_file is not None:
+        atomic_write_json(out_file, data)
+    if json_output:
+        print_json(data)
+        return
+    _print_predictions(data, out_file)
+
+
+def _print_predictions(data: dict, out_file: Path | None, shown: int = 20) -> None:
+    from rich.table import Table
+
+    table = Table("image", "top class", "score", title=f"predictions of {data['model']}")
+    table.columns[0].overflow = "fold"
+    for row in data["predictions"][:shown]:
+        name, score = row["top_k"][0]
+        table.add_row(row["file_name"], name, f"{score:.3f}")
+    out.print(table)
+    more = len(data["predictions"]) - shown
+    if more > 0:
+        out.print(f"... and {more} more")
+    rate = data["images_per_second"]
+    speed = f", {rate:.0f} images/s" if rate else ""
+    out.print(f"{data['images']} images{speed}" + (f"; written to {out_file}" if out_file else ""))

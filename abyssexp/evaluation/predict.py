@@ -1,0 +1,169 @@
+"""``abyssexp predict``: class scores for images, folders or a COCO file, from any saved model.
+
+Images are decoded and resized by the same ``tf.data`` code as evaluation, in parallel, and
+predicted batch by batch (no Python loop per image). Class names come from ``class_names.json``
+beside the model (an experiment's ``models/`` or a promoted folder); sigmoid models use the
+per-class thresholds in ``thresholds.json`` there when present, else 0.5.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abyssexp.errors import InvalidInputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+CLASS_NAMES_FILE = "class_names.json"
+THRESHOLDS_FILE = "thresholds.json"
+
+
+@dataclass
+class PredictInput:
+    """One image to predict: its file and, from a COCO file, its image id."""
+
+    path: Path
+    image_id: int | None = None
+
+
+@dataclass
+class Predictions:
+    """Scores per image, with what they mean."""
+
+    model: Path
+    class_names: list[str]
+    activation: str
+    thresholds: list[float] | None
+    inputs: list[PredictInput]
+    scores: np.ndarray
+    seconds: float
+    top_k: int = 3
+
+    def rows(self) -> list[dict[str, Any]]:
+        """COCO-results-like rows: image id, file, every class score, top-k, predicted."""
+        names = self.class_names
+        rows = []
+        for item, scores in zip(self.inputs, self.scores, strict=True):
+            order = np.argsort(-scores)[: self.top_k]
+            if self.activation == "softmax":
+                predicted = [names[int(order[0])]]
+            else:
+                limits = self.thresholds or [0.5] * len(names)
+                predicted = [n for n, s, t in zip(names, scores, limits, strict=True) if s >= t]
+            rows.append(
+                {
+                    "image_id": item.image_id,
+                    "file_name": str(item.path),
+                    "scores": {n: float(s) for n, s in zip(names, scores, strict=True)},
+                    "top_k": [[names[int(c)], float(scores[c])] for c in order],
+                    "predicted": predicted,
+                }
+            )
+        return rows
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": str(self.model),
+            "class_names": self.class_names,
+            "activation": self.activation,
+            "thresholds": self.thresholds,
+            "images": len(self.inputs),
+            "images_per_second": len(self.inputs) / self.seconds if self.seconds else None,
+            "predictions": self.rows(),
+        }
+
+
+def collect_inputs(items: Sequence[Path], coco: Path | None = None) -> list[PredictInput]:
+    """Image files, every image under folders (sorted), and the images of a COCO file.
+
+    Raises:
+        InvalidInputError: a path that does not exist, or no image at all.
+    """
+    found: list[PredictInput] = []
+    for item in items:
+        if item.is_dir():
+            found += [
+                PredictInput(p)
+                for p in sorted(item.rglob("*"))
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            ]
+        elif item.is_file():
+            found.append(PredictInput(item))
+        else:
+            raise InvalidInputError(f"{item}: no such file or folder")
+    if coco is not None:
+        from abyssexp.datasets.coco import resolve_image_path
+        from abyssexp.jsonio import read_json
+
+        data = read_json(coco, f"--coco {coco}", InvalidInputError, max_depth=None)
+        images = data.get("images") if isinstance(data, dict) else None
+        if not isinstance(images, list):
+            raise InvalidInputError(f"--coco {coco}: not a COCO file (no 'images' list)")
+        found += [
+            PredictInput(resolve_image_path(image, coco.parent), image.get("id"))
+            for image in images
+            if isinstance(image, dict)
+        ]
+    if not found:
+        raise InvalidInputError("predict: no images given (files, folders or --coco FILE)")
+    return found
+
+
+def predict_images(
+    model_path: Path,
+    inputs: list[PredictInput],
+    batch_size: int = 32,
+    top_k: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+) -> Predictions:
+    """Predict every input with the model at ``model_path`` (loaded in Keras safe mode).
+
+    Args:
+        model_path: a ``.keras`` file.
+        inputs: from ``collect_inputs``.
+        batch_size: images per batch.
+        top_k: how many classes each row ranks.
+        progress: called with (images done, images in all).
+
+    Returns:
+        The scores and what they mean.
+    """
+    from abyssexp.datasets.pipeline import make_image_batches
+    from abyssexp.models.factory import load_classifier
+
+    model = load_classifier(model_path, compile=False)
+    size = tuple(model.input_shape[1:3])
+    batches = make_image_batches([i.path for i in inputs], size, batch_size)
+    started, done, scores = time.monotonic(), 0, []
+    for images in batches:
+        scores.append(np.asarray(model.predict_on_batch(images), dtype=np.float64))
+        done += len(scores[-1])
+        if progress:
+            progress(done, len(inputs))
+    seconds = time.monotonic() - started
+    count = int(model.output_shape[-1])
+    activation = model.get_layer("head_activation").get_config().get("activation", "softmax")
+    return Predictions(
+        model=model_path,
+        class_names=_beside(model_path, CLASS_NAMES_FILE) or [f"class_{i}" for i in range(count)],
+        activation=activation if isinstance(activation, str) else "softmax",
+        thresholds=_beside(model_path, THRESHOLDS_FILE),
+        inputs=inputs,
+        scores=np.concatenate(scores) if scores else np.zeros((0, count)),
+        seconds=seconds,
+        top_k=min(top_k, count),
+    )
+
+
+def _beside(model_path: Path, name: str) -> Any:
+    path = model_path.parent / name
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        raise InvalidInputError(f"{path}: does not parse; restore it beside the model") from None
