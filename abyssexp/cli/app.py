@@ -45,6 +45,12 @@ class ErrorBoundaryGroup(TyperGroup):
                 raise
             error_line(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            # The reader went away (`abyssexp list | head`): nothing left to say to it.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except OSError as exc:
             # A file-system failure (disk full, permissions) is still one line, not a traceback.
             if debug_enabled():

@@ -91,6 +91,10 @@ def promote_command(
 def promoted_command(
     project: Annotated[str | None, typer.Argument(help="Project.")] = None,
     experiment_type: Annotated[str | None, typer.Argument(help="Experiment type.")] = None,
+    history: Annotated[
+        str | None,
+        typer.Option("--history", help="Show how ALIAS (or PROJECT/TYPE@ALIAS) moved instead."),
+    ] = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -98,6 +102,9 @@ def promoted_command(
     from abyssexp.store.registry import list_promoted
 
     root = store_root(store)
+    if history is not None:
+        _print_alias_history(root, history, json_output)
+        return
     rows = list_promoted(root, project, experiment_type)
     if json_output:
         print_json(rows)
@@ -207,6 +214,65 @@ def gc_command(
         )
     out.print(table)
     out.print(f"{verb} {human_bytes(total)} in total")
+
+
+def _print_alias_history(store: Path, reference: str, json_output: bool) -> None:
+    from abyssexp.store.aliases import read_history
+
+    moves = read_history(store, reference)
+    if json_output:
+        print_json(moves)
+        return
+    if not moves:
+        out.print(f"no moves of {reference} in {store}")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"history of {reference}")
+    for column in ("time (UTC)", "alias"):
+        table.add_column(column, no_wrap=True)
+    for column in ("from", "to", "by"):
+        table.add_column(column, overflow="fold")
+    for move in moves:
+        table.add_row(
+            move["time"].replace("T", " ")[:16],
+            f"{move['location']}@{move['alias']}",
+            move["from"] or "-",
+            move["to"] or "-",
+            f"{move['user']}, {move['via']}",
+        )
+    out.print(table)
+
+
+alias_app = typer.Typer(help="Point aliases at promoted models without promoting again.")
+app.add_typer(alias_app, name="alias")
+
+
+@alias_app.command("set")
+def alias_set_command(
+    location: Annotated[str, typer.Argument(help="PROJECT/TYPE.", metavar="PROJECT/TYPE")],
+    alias: Annotated[str, typer.Argument(help="The alias, e.g. production.")],
+    name: Annotated[str, typer.Argument(help="A promoted model's name in that location.")],
+    store: StoreOption = None,
+) -> None:
+    """Point ALIAS at a promoted model (the move is kept in the alias history)."""
+    from abyssexp.store.aliases import set_alias
+
+    set_alias(store_root(store), location, alias, name)
+    out.print(f"{location}@{alias} → {name}")
+
+
+@alias_app.command("rm")
+def alias_rm_command(
+    location: Annotated[str, typer.Argument(help="PROJECT/TYPE.", metavar="PROJECT/TYPE")],
+    alias: Annotated[str, typer.Argument(help="The alias to remove.")],
+    store: StoreOption = None,
+) -> None:
+    """Remove ALIAS; the model stays promoted (the removal is kept in the alias history)."""
+    from abyssexp.store.aliases import remove_alias
+
+    remove_alias(store_root(store), location, alias)
+    out.print(f"removed {location}@{alias}")
 
 
 @store_app.command("repair")

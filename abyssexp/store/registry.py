@@ -111,8 +111,11 @@ def prepare_registry(store: Path) -> dict[str, Any]:
         return data
 
 
-def update_registry(store: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Apply ``change`` to the registry under its lock and rewrite it atomically.
+def update_registry(
+    store: Path, change: Callable[[dict[str, Any]], None], via: str = "promote"
+) -> dict[str, Any]:
+    """Apply ``change`` to the registry under its lock and rewrite it atomically; every alias
+    it moves gets a line in the append-only ``alias-history.jsonl`` (``via`` says by what).
 
     Raises:
         RegistryUnreadableError: the registry is missing or does not parse (it is left as it is).
@@ -122,8 +125,12 @@ def update_registry(store: Path, change: Callable[[dict[str, Any]], None]) -> di
         if not (store / REGISTRY_FILE).exists():
             raise _unreadable(store, "missing (deleted since this command started)")
         data = read_registry(store)
+        before = json.loads(json.dumps(data["aliases"]))
         change(data)
         atomic_write_json(store / REGISTRY_FILE, data)
+        from abyssexp.store.aliases import record_moves
+
+        record_moves(store, before, data["aliases"], via)
         return data
 
 

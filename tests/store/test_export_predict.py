@@ -14,7 +14,7 @@ from tests.training.helpers import TINY
 
 
 @pytest.fixture(scope="module")
-def tested(tmp_path_factory: pytest.TempPathFactory, shapes: dict[str, Path]) -> dict[str, Path]:
+def trained(tmp_path_factory: pytest.TempPathFactory, shapes: dict[str, Path]) -> dict[str, Path]:
     """One tiny trained and tested experiment for the whole module."""
     from typer.testing import CliRunner
 
@@ -39,15 +39,15 @@ def tested(tmp_path_factory: pytest.TempPathFactory, shapes: dict[str, Path]) ->
 
 
 @pytest.mark.slow
-def test_promote_exports_are_checked_and_verified(tested: dict[str, Path], runner) -> None:
-    store = tested["store"]
+def test_promote_exports_are_checked_and_verified(trained: dict[str, Path], runner) -> None:
+    store = trained["store"]
     result = runner.invoke(
         app,
-        ["promote", str(tested["root"]), "--export", "savedmodel,onnx", "--alias", "production"]
-        + ["--scratch", str(tested["scratch"]), "--store", str(store)],
+        ["promote", str(trained["root"]), "--export", "savedmodel,onnx", "--alias", "production"]
+        + ["--scratch", str(trained["scratch"]), "--store", str(store)],
     )
     assert result.exit_code == 0, result.output
-    promoted = store / "proj" / "deploy" / tested["root"].name
+    promoted = store / "proj" / "deploy" / trained["root"].name
     report = json.loads((promoted / "export" / "export.json").read_text())
     assert set(report["formats"]) == {"savedmodel", "onnx"} and report["parity_images"] == 16
     for row in report["formats"].values():
@@ -66,17 +66,17 @@ def test_promote_exports_are_checked_and_verified(tested: dict[str, Path], runne
 
 @pytest.mark.slow
 def test_predict_reproduces_test_accuracy(
-    tested: dict[str, Path], runner, shapes, tmp_path: Path
+    trained: dict[str, Path], runner, shapes, tmp_path: Path
 ) -> None:
     out = tmp_path / "predictions.json"
     result = runner.invoke(
         app,
-        ["predict", str(tested["root"]), "--coco", str(shapes["test"]), "--out", str(out)]
-        + ["--scratch", str(tested["scratch"])],
+        ["predict", str(trained["root"]), "--coco", str(shapes["test"]), "--out", str(out)]
+        + ["--scratch", str(trained["scratch"])],
     )
     assert result.exit_code == 0, result.output
     predicted = {row["file_name"]: row for row in json.loads(out.read_text())["predictions"]}
-    condition = tested["root"] / "testing" / "shapes-test"
+    condition = trained["root"] / "testing" / "shapes-test"
     truth = {r["file"]: r["true"] for r in json.loads((condition / "predictions.json").read_text())}
     assert set(truth) <= set(predicted)
     hits = [predicted[f]["predicted"] == true for f, true in truth.items()]

@@ -1,0 +1,120 @@
+"""Aliases (``production``, ``candidate``...) and their history.
+
+An alias names one promoted model per project/type; it moves when a newer model is promoted with
+it or with ``abyssexp alias set``. Every move is appended to ``<store>/alias-history.jsonl`` (who,
+when, from which model to which, by what command), one JSON line each, fsynced, never rewritten:
+``promoted --history`` reads it. ``store repair`` rebuilds the registry from the promoted folders
+and leaves the history as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from abyssexp.errors import InvalidInputError, StoreError
+
+HISTORY_FILE = "alias-history.jsonl"
+
+
+def record_moves(store: Path, before: dict[str, Any], after: dict[str, Any], via: str) -> None:
+    """Append one history line per alias whose model changed between ``before`` and ``after``."""
+    from abyssexp.experiment.provenance import current_user
+    from abyssexp.experiment.record import utc_now
+
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key, {}), after.get(key, {})
+        for alias in sorted(set(old) | set(new)):
+            if old.get(alias) != new.get(alias):
+                lines.append(
+                    {
+                        "time": utc_now(),
+                        "location": key,
+                        "alias": alias,
+                        "from": old.get(alias),
+                        "to": new.get(alias),
+                        "user": current_user(),
+                        "host": socket.gethostname(),
+                        "via": via,
+                    }
+                )
+    if not lines:
+        return
+    text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
+    with open(store / HISTORY_FILE, "a", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_history(store: Path, reference: str | None = None) -> list[dict[str, Any]]:
+    """The moves of an alias (``ALIAS`` or ``PROJECT/TYPE@ALIAS``), oldest first; all when None.
+
+    A last line torn by a kill mid-append is skipped; any other line that does not parse stops
+    with the line number.
+    """
+    path = store / HISTORY_FILE
+    if not path.is_file():
+        return []
+    location, alias = None, reference
+    if reference and "@" in reference:
+        location, _, alias = reference.partition("@")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    moves = []
+    for number, line in enumerate(lines, 1):
+        try:
+            move = json.loads(line)
+        except ValueError:
+            if number == len(lines):
+                break
+            raise StoreError(f"{path}:{number}: does not parse; fix or remove that line") from None
+        if alias and move.get("alias") != alias:
+            continue
+        if location and move.get("location") != location:
+            continue
+        moves.append(move)
+    return moves
+
+
+def set_alias(store: Path, location: str, alias: str, name: str) -> dict[str, Any]:
+    """Point ``alias`` of ``location`` (``project/type``) at the promoted model ``name``."""
+    from abyssexp.experiment.naming import validate_part
+    from abyssexp.store.registry import update_registry
+
+    validate_part(alias, "alias")
+
+    def change(data: dict[str, Any]) -> None:
+        project, _, experiment_type = location.partition("/")
+        names = [
+            m["name"]
+            for m in data["models"]
+            if (m.get("project"), m.get("type")) == (project, experiment_type)
+        ]
+        if name not in names:
+            raise InvalidInputError(
+                f"alias set: {name!r} is not promoted in {location} "
+                f"(promoted: {', '.join(sorted(names)[-5:]) or 'none'})"
+            )
+        data["aliases"].setdefault(location, {})[alias] = name
+
+    return update_registry(store, change, via="alias set")
+
+
+def remove_alias(store: Path, location: str, alias: str) -> dict[str, Any]:
+    """Remove ``alias`` of ``location``; the models stay promoted."""
+    from abyssexp.store.registry import update_registry
+
+    def change(data: dict[str, Any]) -> None:
+        names = data["aliases"].get(location, {})
+        if alias not in names:
+            raise InvalidInputError(
+                f"alias rm: no alias {alias!r} in {location} "
+                f"(aliases: {', '.join(sorted(names)) or 'none'})"
+            )
+        del names[alias]
+
+    return update_registry(store, change, via="alias rm")
