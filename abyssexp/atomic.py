@@ -95,6 +95,8 @@ def _json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, set | frozenset | tuple):
         return list(value)
+    if getattr(value, "ndim", 0) and hasattr(value, "tolist"):  # numpy arrays
+        return value.tolist()
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     if hasattr(value, "tolist"):

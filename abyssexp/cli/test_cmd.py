@@ -26,13 +26,22 @@ def test_command(
         str, typer.Option("--checkpoint", help="best, last or an epoch number.")
     ] = "best",
     threshold: Annotated[
-        float, typer.Option("--threshold", help="Decision threshold for sigmoid models.")
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Sigmoid models: one threshold for every class (default: the per-class "
+            "thresholds chosen at training, else 0.5).",
+        ),
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Default: training.batch_size.")
     ] = None,
     image_dir: Annotated[
         Path | None, typer.Option("--image-dir", help="Images folder (default: the file's folder).")
+    ] = None,
+    tta: Annotated[
+        str | None,
+        typer.Option("--tta", help="Test-time augmentation: flip (mean of image and mirror)."),
     ] = None,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
@@ -50,6 +59,7 @@ def test_command(
             condition,
             checkpoint=checkpoint,
             threshold=threshold,
+            tta=tta,
             batch_size=batch_size,
             image_dir=image_dir,
             progress=report_progress,

@@ -41,10 +41,11 @@ def evaluate_experiment(
     coco_file: Path,
     condition: str,
     checkpoint: str = "best",
-    threshold: float = 0.5,
+    threshold: float | None = None,
     batch_size: int | None = None,
     image_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    tta: str | None = None,
 ) -> TestResult:
     """Predict ``coco_file`` with a checkpoint and write every artefact of the condition.
 
@@ -53,10 +54,12 @@ def evaluate_experiment(
         coco_file: the test set.
         condition: the name of ``testing/<condition>/`` (experiment-name rules apply).
         checkpoint: ``best``, ``last`` or an epoch number.
-        threshold: the sigmoid decision threshold.
+        threshold: the sigmoid decision threshold for every class; by default the per-class
+            thresholds training saved for ``best`` (``models/thresholds.json``), else 0.5.
         batch_size: defaults to the experiment's ``training.batch_size``.
         image_dir: where the test images are, when not beside ``coco_file``.
         progress: called with (batches done, batches in all).
+        tta: ``flip``: average the scores of each image and its left-right mirror.
 
     Returns:
         The condition's folder, the checkpoint used and the metrics.
@@ -66,26 +69,31 @@ def evaluate_experiment(
         ExperimentStateError: the checkpoint does not exist.
     """
     validate_part(condition, "--condition")
-    if not 0.0 < threshold < 1.0:
+    if tta not in (None, "flip"):
+        raise InvalidInputError(
+            f"--tta: the only test-time augmentation is flip. Received: {tta!r}"
+        )
+    if threshold is not None and not 0.0 < threshold < 1.0:
         raise InvalidInputError(f"--threshold must be between 0 and 1. Received: {threshold}")
     if not coco_file.is_file():
         raise InvalidInputError(f"--coco {coco_file}: file not found")
     params = validate_params(load_params_file(paths.params), str(paths.params))
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
+    decision = _decision_threshold(checkpoint_path, threshold)
     labels, dataset = _test_set(paths, params, coco_file, image_dir)
 
     from abyssexp.models.factory import load_classifier
 
     model = load_classifier(checkpoint_path, compile=False)
     batch = batch_size or params.training.batch_size
-    scores, seconds = _predict(model, dataset, batch, progress)
+    scores, seconds = _predict(model, dataset, batch, progress, tta)
     truth = dataset.multihot() > 0
 
     from abyssexp.evaluation.metrics import classification_metrics
     from abyssexp.hashing import sha256_file
 
     activation = params.model.output_activation
-    metrics = classification_metrics(truth, scores, labels.class_names, activation, threshold)
+    metrics = classification_metrics(truth, scores, labels.class_names, activation, decision)
     metrics.update(
         checkpoint=checkpoint_path.name,
         condition=condition,
@@ -93,9 +101,10 @@ def evaluate_experiment(
         dataset_sha256=sha256_file(coco_file),
         images_per_second=len(dataset) / seconds if seconds else None,
         dropped_unlabelled=dataset.dropped_unlabelled,
+        tta=tta,
     )
     folder = paths.condition(condition)
-    _write_condition(folder, coco_file, dataset, scores, truth, metrics, threshold)
+    _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision)
     summary = {
         key: metrics.get(key)
         for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP", "top_3_accuracy")
@@ -104,6 +113,16 @@ def evaluate_experiment(
     summary.update(checkpoint=checkpoint_path.name, images=metrics["images"])
     record_test(paths.record, condition, summary)
     return TestResult(condition, folder, checkpoint_path.name, metrics)
+
+
+def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
+    """``--threshold``, else the per-class thresholds saved for this checkpoint, else 0.5."""
+    from abyssexp.evaluation.thresholds import DEFAULT_THRESHOLD, read_thresholds
+
+    if threshold is not None:
+        return threshold
+    saved = read_thresholds(checkpoint)
+    return np.array(saved) if saved is not None else DEFAULT_THRESHOLD
 
 
 def _test_set(
@@ -142,9 +161,14 @@ def _test_set(
 
 
 def _predict(
-    model: Any, dataset: Any, batch: int, progress: Callable[[int, int], None] | None
+    model: Any,
+    dataset: Any,
+    batch: int,
+    progress: Callable[[int, int], None] | None,
+    tta: str | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Scores for every image of ``dataset`` (float64) and the seconds it took."""
+    """Scores for every image of ``dataset`` (float64) and the seconds it took; with ``tta``
+    ``flip``, the mean of the image's and its mirror's scores."""
     from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset, steps_for
 
     size = tuple(model.input_shape[1:3])
@@ -153,7 +177,11 @@ def _predict(
     predictions = []
     started = time.monotonic()
     for step, (images, _) in enumerate(data):
-        predictions.append(np.asarray(model.predict_on_batch(images)))
+        scores = np.asarray(model.predict_on_batch(images), dtype=np.float64)
+        if tta == "flip":
+            mirrored = np.asarray(model.predict_on_batch(images[:, :, ::-1, :]), np.float64)
+            scores = (scores + mirrored) / 2.0
+        predictions.append(scores)
         if progress:
             progress(step + 1, steps)
     seconds = time.monotonic() - started
@@ -167,7 +195,7 @@ def _write_condition(
     scores: np.ndarray,
     truth: np.ndarray,
     metrics: dict[str, Any],
-    threshold: float,
+    threshold: Any,
 ) -> None:
     """testing/<condition>/: the test file, predictions, metrics, report and plots."""
     from abyssexp.evaluation.metrics import predicted_labels
@@ -198,13 +226,24 @@ def _write_condition(
     plot_confusion_matrix(metrics, folder / "confusion_matrix.png")
 
 
+def _threshold_text(metrics: dict[str, Any]) -> str:
+    threshold = metrics.get("threshold")
+    if threshold is None:
+        return ""
+    values = np.atleast_1d(np.asarray(threshold, dtype=float))
+    if values.size == 1:
+        return f"   threshold: {float(values[0]):g}"
+    pairs = ", ".join(f"{n} {t:.3f}" for n, t in zip(metrics["class_names"], values, strict=True))
+    return f"\nper-class thresholds (chosen on the validation set): {pairs}"
+
+
 def render_report(metrics: dict[str, Any]) -> str:
     """A readable table of the metrics (report.txt)."""
     lines = [
         f"condition: {metrics['condition']}   checkpoint: {metrics['checkpoint']}",
         f"dataset: {metrics['dataset']} (sha256 {metrics['dataset_sha256'][:12]}...)",
         f"images: {metrics['images']}   activation: {metrics['activation']}"
-        + (f"   threshold: {metrics['threshold']}" if metrics.get("threshold") is not None else ""),
+        + _threshold_text(metrics),
         "",
         f"{'class':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'AP':>10}{'support':>10}",
     ]

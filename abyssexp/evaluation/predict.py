@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from abyssexp.errors import InvalidInputError
+from abyssexp.evaluation.thresholds import read_thresholds
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 CLASS_NAMES_FILE = "class_names.json"
-THRESHOLDS_FILE = "thresholds.json"
 
 
 @dataclass
@@ -134,31 +134,46 @@ def predict_images(
     Returns:
         The scores and what they mean.
     """
-    from abyssexp.datasets.pipeline import make_image_batches
     from abyssexp.models.factory import load_classifier
 
     model = load_classifier(model_path, compile=False)
-    size = tuple(model.input_shape[1:3])
-    batches = make_image_batches([i.path for i in inputs], size, batch_size)
-    started, done, scores = time.monotonic(), 0, []
-    for images in batches:
-        scores.append(np.asarray(model.predict_on_batch(images), dtype=np.float64))
-        done += len(scores[-1])
-        if progress:
-            progress(done, len(inputs))
-    seconds = time.monotonic() - started
+    scores, seconds = predict_with(model, inputs, batch_size, progress)
     count = int(model.output_shape[-1])
     activation = model.get_layer("head_activation").get_config().get("activation", "softmax")
     return Predictions(
         model=model_path,
         class_names=_beside(model_path, CLASS_NAMES_FILE) or [f"class_{i}" for i in range(count)],
         activation=activation if isinstance(activation, str) else "softmax",
-        thresholds=_beside(model_path, THRESHOLDS_FILE),
+        thresholds=read_thresholds(model_path),
         inputs=inputs,
-        scores=np.concatenate(scores) if scores else np.zeros((0, count)),
+        scores=scores,
         seconds=seconds,
         top_k=min(top_k, count),
     )
+
+
+def predict_with(
+    model: Any,
+    inputs: list[PredictInput],
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, float]:
+    """Scores of a loaded model for every input, and the seconds it took: one ``model.predict``
+    over the decoding pipeline, so decoding overlaps the model."""
+    import keras
+
+    from abyssexp.datasets.pipeline import make_image_batches
+
+    class Progress(keras.callbacks.Callback):
+        def on_predict_batch_end(self, batch: int, logs: Any = None) -> None:
+            if progress:
+                progress(min((batch + 1) * batch_size, len(inputs)), len(inputs))
+
+    size = tuple(model.input_shape[1:3])
+    batches = make_image_batches([i.path for i in inputs], size, batch_size)
+    started = time.monotonic()
+    scores = model.predict(batches, verbose=0, callbacks=[Progress()])
+    return np.asarray(scores, dtype=np.float64), time.monotonic() - started
 
 
 def _beside(model_path: Path, name: str) -> Any:

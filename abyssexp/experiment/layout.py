@@ -25,6 +25,7 @@ MODELS_DIR = "models"
 TESTING_DIR = "testing"
 EXPORTS_DIR = "exports"
 PREDICTIONS_FILE = "predictions.json"
+THRESHOLDS_FILE = "thresholds.json"  # per-class thresholds of best.keras (sigmoid models)
 README_FILE = "readme.txt"
 RECORD_FILE = "record.json"
 PARAMS_FILE = "params.json"
@@ -124,6 +125,10 @@ class ExperimentPaths:
 
     def checkpoint(self, epoch: int) -> Path:
         return self.models / checkpoint_name(epoch)
+
+    @property
+    def thresholds(self) -> Path:
+        return self.models / THRESHOLDS_FILE
 
     @property
     def exports(self) -> Path:

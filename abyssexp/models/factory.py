@@ -67,7 +67,13 @@ def create_classifier(
         jit_compile=model_params.jit_compile,
         strategy=strategy,
     )
-    return classifier.model
+    model = classifier.model
+    # The run's recipes (label smoothing, EMA, gradient accumulation) on top of the facade's
+    # compile; the same arguments serve the recompile after unfreezing (models.finetune).
+    from abyssexp.models.finetune import compile_arguments
+
+    model.compile(**compile_arguments(params, learning_rate, class_weights))
+    return model
 
 
 def load_classifier(path: Path, compile: bool = True) -> Any:

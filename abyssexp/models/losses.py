@@ -24,6 +24,7 @@ class ClassWeightedCrossentropy(keras.losses.Loss):
         mode: str = "categorical",
         class_weights: list[float] | None = None,
         focal_gamma: float | None = None,
+        label_smoothing: float = 0.0,
         name: str = "class_weighted_crossentropy",
         **kwargs: Any,
     ) -> None:
@@ -33,9 +34,14 @@ class ClassWeightedCrossentropy(keras.losses.Loss):
         self.mode = mode
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
         self.focal_gamma = focal_gamma
+        self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         y_true = tf.cast(y_true, y_pred.dtype)
+        if self.label_smoothing:
+            share = 1.0 / tf.cast(tf.shape(y_true)[-1], y_pred.dtype)
+            share = share if self.mode == "categorical" else 0.5
+            y_true = y_true * (1.0 - self.label_smoothing) + self.label_smoothing * share
         eps = keras.config.epsilon()
         y_pred = tf.clip_by_value(y_pred, eps, 1.0 - eps)
         weights = (
@@ -60,10 +66,16 @@ class ClassWeightedCrossentropy(keras.losses.Loss):
             "mode": self.mode,
             "class_weights": self.class_weights,
             "focal_gamma": self.focal_gamma,
+            "label_smoothing": self.label_smoothing,
         }
 
 
-def make_loss(loss: str, output_activation: str, class_weights: list[float] | None = None) -> Any:
+def make_loss(
+    loss: str,
+    output_activation: str,
+    class_weights: list[float] | None = None,
+    label_smoothing: float = 0.0,
+) -> Any:
     """Resolve ``training.loss`` (auto, categorical/binary cross-entropy, focal) to a Keras loss."""
     mode = "categorical" if output_activation == "softmax" else "binary"
     if loss == "auto":
@@ -73,9 +85,18 @@ def make_loss(loss: str, output_activation: str, class_weights: list[float] | No
             "training.loss: categorical_crossentropy needs output_activation softmax"
         )
     if loss == "focal":
-        return ClassWeightedCrossentropy(mode, class_weights, focal_gamma=2.0, name="focal")
+        return ClassWeightedCrossentropy(
+            mode, class_weights, focal_gamma=2.0, label_smoothing=label_smoothing, name="focal"
+        )
     if class_weights is not None:
-        return ClassWeightedCrossentropy(mode, class_weights)
+        return ClassWeightedCrossentropy(mode, class_weights, label_smoothing=label_smoothing)
     if loss in ("categorical_crossentropy", "binary_crossentropy"):
-        return loss
+        if not label_smoothing:
+            return loss
+        builtin = (
+            keras.losses.CategoricalCrossentropy
+            if loss == "categorical_crossentropy"
+            else keras.losses.BinaryCrossentropy
+        )
+        return builtin(label_smoothing=label_smoothing)
     return keras.losses.get(loss)

@@ -33,6 +33,41 @@ class TriangularCyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         return {"base_lr": self.base_lr, "max_lr": self.max_lr, "step_size": self.step_size}
 
 
+@keras.saving.register_keras_serializable(package="abyssexp")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """Scales any learning rate (a float or a schedule) linearly from ~0 to 1 over
+    ``warmup_steps`` optimizer steps, then leaves it as it is."""
+
+    def __init__(self, after: Any, warmup_steps: int) -> None:
+        self.after = after
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step: Any) -> Any:
+        step = tf.cast(step, tf.float32)
+        base = self.after(step) if callable(self.after) else tf.constant(self.after, tf.float32)
+        scale = tf.minimum(1.0, (step + 1.0) / float(max(1, self.warmup_steps)))
+        return tf.cast(base, tf.float32) * scale
+
+    def get_config(self) -> dict[str, Any]:
+        after = self.after
+        if isinstance(after, keras.optimizers.schedules.LearningRateSchedule):
+            after = keras.saving.serialize_keras_object(after)
+        return {"after": after, "warmup_steps": self.warmup_steps}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LinearWarmup:
+        after = config["after"]
+        if isinstance(after, dict):
+            after = keras.saving.deserialize_keras_object(after)
+        return cls(after, config["warmup_steps"])
+
+
+def with_warmup(lr: Any, warmup_epochs: float, steps_per_epoch: int) -> Any:
+    """``lr`` with a linear warm-up over ``warmup_epochs`` (unchanged when 0)."""
+    steps = int(round(warmup_epochs * steps_per_epoch))
+    return LinearWarmup(lr, steps) if steps > 0 else lr
+
+
 from abyssexp.models.compile_options import check_schedule_params as _check_params  # noqa: E402
 
 

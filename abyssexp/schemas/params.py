@@ -338,6 +338,57 @@ class TrainingParams(_Strict):
         description="Before each validation, recompute batch-norm statistics over this many "
         "training batches (0: off).",
     )
+    freeze_backbone_epochs: int = Field(
+        0,
+        ge=0,
+        description="Two-phase fine-tuning: train only the head for this many epochs with the "
+        "backbone frozen, then unfreeze it (0: off).",
+    )
+    unfreeze_from: str | int | None = Field(
+        None,
+        description="When unfreezing: the backbone layer (name or index) from which layers "
+        "train; earlier ones stay frozen. Null: the whole backbone. Batch-norm layers always "
+        "stay frozen (inference mode).",
+    )
+    finetune_lr: float | None = Field(
+        None, gt=0.0, description="Learning rate after unfreezing (default: lr / 10)."
+    )
+    warmup_epochs: float = Field(
+        0.0,
+        ge=0.0,
+        description="Linear learning-rate warm-up from 0 over this many epochs, for every "
+        "schedule (restarts after unfreezing).",
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Label smoothing of the cross-entropy targets."
+    )
+    ema: bool = Field(
+        False,
+        description="Keep an exponential moving average of the weights; validation, "
+        "checkpoints and best.keras use the averaged weights.",
+    )
+    ema_momentum: float = Field(0.99, gt=0.0, lt=1.0, description="EMA momentum.")
+    gradient_accumulation_steps: int | None = Field(
+        None, ge=2, description="Apply the averaged gradients every N batches (null: off)."
+    )
+    thresholds: Literal["f1", "precision"] | None = Field(
+        "f1",
+        description="Sigmoid models: per-class decision thresholds chosen on the validation set "
+        "at the end of training (max F1, or the lowest reaching threshold_precision), saved "
+        "as models/thresholds.json and used by test and predict. Null: 0.5 for every class.",
+    )
+    threshold_precision: float = Field(
+        0.9, gt=0.0, le=1.0, description="Target precision for thresholds: precision."
+    )
+
+    @model_validator(mode="after")
+    def _finetune_fits(self) -> TrainingParams:
+        if self.freeze_backbone_epochs and self.freeze_backbone_epochs >= self.epochs:
+            raise ValueError(
+                f"freeze_backbone_epochs ({self.freeze_backbone_epochs}) must be smaller than "
+                f"epochs ({self.epochs}): the backbone would never be fine-tuned"
+            )
+        return self
 
     @field_validator("metrics")
     @classmethod

@@ -35,7 +35,7 @@ from typing import Any
 from abyssexp.atomic import fsync_dir
 from abyssexp.errors import ExperimentStateError, InvalidInputError, StoreError
 from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, resolve_checkpoint
-from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.layout import THRESHOLDS_FILE, ExperimentPaths
 from abyssexp.experiment.naming import validate_part
 from abyssexp.experiment.record import (
     promoted_checkpoints,
@@ -184,6 +184,8 @@ def _plan(
     ):
         if source.is_file():
             plan.append((source, target))
+    if checkpoint == paths.best_checkpoint and paths.thresholds.is_file():
+        plan.append((paths.thresholds, THRESHOLDS_FILE))  # they were chosen for best.keras
     if paths.testing.is_dir():
         for dirpath, _dirs, names in os.walk(paths.testing):
             for name in sorted(names):
@@ -284,6 +286,50 @@ def record_promotion_once(paths: ExperimentPaths, destination: Path, entry: dict
     return True
 
 
+def _entry(
+    paths: ExperimentPaths,
+    checkpoint: Path,
+    tested: dict[str, Any],
+    total: int,
+    aliases: list[str],
+) -> dict[str, Any]:
+    """The promoted folder's ``entry.json``: what the registry indexes and repair rebuilds."""
+    project, experiment_type = split_location(paths)
+    return {
+        "entry_version": ENTRY_VERSION,
+        "project": project,
+        "type": experiment_type,
+        "name": paths.name,
+        "checkpoint": checkpoint.name,
+        "scratch_path": str(paths.root),
+        "promoted": utc_now(),
+        "promoted_unix": time.time(),
+        "host": socket.gethostname(),
+        "tests": tested,
+        "bytes": total,
+        "aliases_at_promotion": aliases,
+    }
+
+
+def _check_promotable(
+    paths: ExperimentPaths, requirements: list[Requirement], force_untested: bool
+) -> dict[str, Any]:
+    """The experiment's test results, once it is tested (or forced) and meets every bar."""
+    tested = read_record(paths.record).tests
+    if not tested and not force_untested:
+        raise StoreError(
+            f"{paths.root}: no testing condition; run `abyssexp test {paths.root} --coco FILE "
+            "--condition NAME` first, or pass --force-untested"
+        )
+    for requirement in requirements:
+        measured = _measured(paths, requirement)
+        if not requirement.holds(measured):
+            raise StoreError(
+                f"--require {requirement} not met: measured {requirement.metric} = {measured:.4f}"
+            )
+    return tested
+
+
 def promote_experiment(
     paths: ExperimentPaths,
     store: Path,
@@ -319,19 +365,7 @@ def promote_experiment(
     aliases = list(aliases or [])
     for alias in aliases:
         validate_part(alias, "--alias")
-    record = read_record(paths.record)
-    tested = record.tests
-    if not tested and not force_untested:
-        raise StoreError(
-            f"{paths.root}: no testing condition; run `abyssexp test {paths.root} --coco FILE "
-            "--condition NAME` first, or pass --force-untested"
-        )
-    for requirement in requirements or []:
-        measured = _measured(paths, requirement)
-        if not requirement.holds(measured):
-            raise StoreError(
-                f"--require {requirement} not met: measured {requirement.metric} = {measured:.4f}"
-            )
+    tested = _check_promotable(paths, requirements or [], force_untested)
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
     if move:  # refuse a symlinked models/ now, not after the promotion
         check_inside(paths.models / checkpoint_path.name, paths.root)
@@ -353,20 +387,7 @@ def promote_experiment(
     clean_stale_temporaries(type_dir)
     plan = _plan(paths, checkpoint_path, exports)
     total = sum(source.stat().st_size for source, _ in plan)
-    entry = {
-        "entry_version": ENTRY_VERSION,
-        "project": project,
-        "type": experiment_type,
-        "name": paths.name,
-        "checkpoint": checkpoint_path.name,
-        "scratch_path": str(paths.root),
-        "promoted": utc_now(),
-        "promoted_unix": time.time(),
-        "host": socket.gethostname(),
-        "tests": tested,
-        "bytes": total,
-        "aliases_at_promotion": aliases,
-    }
+    entry = _entry(paths, checkpoint_path, tested, total, aliases)
     done = [0]
 
     def advance(count: int) -> None:

@@ -338,6 +338,13 @@ def make_callbacks(
         protected=lambda: promoted,
     )
     callbacks: list[Any] = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+    if params.training.ema:
+        # First, so validation, the PR curves and every checkpoint see the averaged weights.
+        swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+        # A resumed checkpoint holds the averaged weights (its optimizer the raw ones): the
+        # first epoch must swap them back, as after any epoch of an uninterrupted run.
+        swap._ema_weights_in_model = resume is not None
+        callbacks.insert(0, swap)
     if params.training.bn_recompute_batches:
         callbacks.append(
             RecomputeBatchNorm(inputs.fresh_train(), params.training.bn_recompute_batches)

@@ -121,6 +121,16 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
             mark_interrupted(paths.record, f"stopped by {stop_flag.get('signal')}")
             result.status = Status.INTERRUPTED.value
             return result
+        if inputs.validation is not None:
+            from abyssexp.evaluation.thresholds import save_validation_thresholds
+
+            save_validation_thresholds(
+                paths.best_checkpoint,
+                inputs.validation,
+                plan.val_set.multihot() > 0,
+                plan.labels.class_names,
+                plan.params,
+            )
         mark_completed(paths.record, disk_bytes=disk_usage(paths.root))
         result.status = Status.COMPLETED.value
         return result
@@ -211,21 +221,28 @@ def _seed_and_precision(training: Any) -> None:
 
 
 def _fit(plan: TrainingPlan, model: Any, inputs: Any, callbacks: list[Any]) -> bool:
-    """``model.fit`` over the planned epochs; True when a signal abandoned an epoch."""
+    """``model.fit`` over the planned epochs, phase by phase; True when a signal abandoned an
+    epoch."""
     from abyssexp.training.callbacks import TrainingInterrupted
+    from abyssexp.training.phases import plan_phases
 
     try:
-        model.fit(
-            inputs.train,
-            epochs=plan.epochs_total,
-            initial_epoch=plan.initial_epoch,
-            steps_per_epoch=inputs.steps_per_epoch,
-            validation_data=inputs.validation,
-            validation_steps=inputs.validation_steps,
-            callbacks=callbacks,
-            verbose=0,
-            shuffle=False,  # the pipeline shuffles, seeded, every epoch
-        )
+        for phase in plan_phases(plan, model, inputs):
+            if phase.prepare is not None:
+                phase.prepare()
+            model.fit(
+                inputs.train,
+                epochs=phase.end,
+                initial_epoch=phase.start,
+                steps_per_epoch=inputs.steps_per_epoch,
+                validation_data=inputs.validation,
+                validation_steps=inputs.validation_steps,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=False,  # the pipeline shuffles, seeded, every epoch
+            )
+            if model.stop_training:  # early stopping ends the run, not just the phase
+                break
     except TrainingInterrupted:
         for callback in callbacks:  # fit ended early: let TensorBoard close its writers
             callback.on_train_end()
@@ -255,17 +272,11 @@ def _model_for(plan: TrainingPlan, inputs: Any) -> Any:
     """A new compiled model, or the resumed checkpoint with its optimizer state."""
     from abyssexp.models.distribute import make_strategy
     from abyssexp.models.factory import create_classifier, load_classifier
-    from abyssexp.models.schedules import make_schedule
+    from abyssexp.training.phases import learning_rate
 
     training = plan.params.training
     strategy = make_strategy(training.gpus)
-    lr = make_schedule(
-        training.lr_schedule,
-        training.lr,
-        dict(training.lr_schedule_params),
-        inputs.steps_per_epoch,
-        training.epochs,
-    )
+    lr = learning_rate(plan, training.lr, training.epochs, inputs.steps_per_epoch)
     with strategy.scope():
         if plan.resume is not None:
             return load_classifier(plan.paths.models / plan.resume.checkpoint, compile=True)

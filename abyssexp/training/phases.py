@@ -1,0 +1,70 @@
+"""The phases of a run: one ``fit`` over every epoch, or two with two-phase fine-tuning
+(``training.freeze_backbone_epochs``): the head alone with the backbone frozen, then the
+backbone unfrozen at ``training.finetune_lr`` with a new optimizer. One history, one set of
+checkpoints; a resumed run starts in the phase its epoch belongs to (a model saved in phase 2
+carries its unfrozen layers and its phase-2 optimizer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from abyssexp.training.plan import TrainingPlan
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Epochs ``[start, end)`` of one ``fit``, and what to do to the model before it."""
+
+    start: int
+    end: int
+    prepare: Callable[[], None] | None = None
+
+
+def learning_rate(plan: TrainingPlan, base_lr: float, epochs: int, steps: int) -> Any:
+    """The schedule of ``training.lr_schedule`` from ``base_lr`` over ``epochs``, with warm-up."""
+    from abyssexp.models.schedules import make_schedule, with_warmup
+
+    training = plan.params.training
+    schedule = make_schedule(
+        training.lr_schedule, base_lr, dict(training.lr_schedule_params), steps, epochs
+    )
+    return with_warmup(schedule, training.warmup_epochs, steps)
+
+
+def plan_phases(plan: TrainingPlan, model: Any, inputs: Any) -> list[Phase]:
+    """The ``fit`` calls of this run."""
+    training = plan.params.training
+    start, end = plan.initial_epoch, plan.epochs_total
+    if not training.freeze_backbone_epochs:
+        return [Phase(start, end)]
+    switch = training.init_epoch + training.freeze_backbone_epochs
+    unfreeze = Phase(max(start, switch), end, lambda: _unfreeze(plan, model, inputs))
+    if start > switch:  # resumed in phase 2: the checkpoint is unfrozen and compiled already
+        return [Phase(start, end)]
+    if start == switch:  # resumed at the switch: the checkpoint is phase 1's last, still frozen
+        return [unfreeze]
+    freeze = None if plan.resume else (lambda: _freeze(plan, model, inputs))
+    return [Phase(start, switch, freeze), unfreeze]
+
+
+def _freeze(plan: TrainingPlan, model: Any, inputs: Any) -> None:
+    from abyssexp.models.finetune import compile_arguments, freeze_backbone
+
+    training = plan.params.training
+    freeze_backbone(model)
+    lr = learning_rate(plan, training.lr, training.freeze_backbone_epochs, inputs.steps_per_epoch)
+    model.compile(**compile_arguments(plan.params, lr, inputs.class_weights))
+
+
+def _unfreeze(plan: TrainingPlan, model: Any, inputs: Any) -> None:
+    from abyssexp.models.finetune import compile_arguments, unfreeze_backbone
+
+    training = plan.params.training
+    unfreeze_backbone(model, training.unfreeze_from)
+    remaining = training.epochs - training.freeze_backbone_epochs
+    base = training.finetune_lr or training.lr / 10
+    lr = learning_rate(plan, base, remaining, inputs.steps_per_epoch)
+    model.compile(**compile_arguments(plan.params, lr, inputs.class_weights))
