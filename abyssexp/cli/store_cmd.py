@@ -82,6 +82,9 @@ def promote_command(
 def promoted_command(
     project: Annotated[str | None, typer.Argument(help="Project.")] = None,
     experiment_type: Annotated[str | None, typer.Argument(help="Experiment type.")] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, whatever the terminal's width.")
+    ] = False,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -96,17 +99,19 @@ def promoted_command(
     if not rows:
         out.print(f"nothing promoted in {root}")
         return
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(
-        "model",
-        "aliases",
-        "checkpoint",
-        "tests",
-        "promoted",
-        "size",
-        title=f"promoted models in {root}",
-    )
+    from abyssexp.cli.tables import Column, print_table
+
+    columns = [
+        Column("model", key=True),
+        Column("aliases"),
+        Column("checkpoint", 2),
+        Column("tests", 1),
+        Column("promoted", 3),
+        Column("size", 2, justify="right"),
+    ]
+    cells = []
     for row in rows:
         tests = (
             ", ".join(
@@ -115,15 +120,17 @@ def promoted_command(
             )
             or "-"
         )
-        table.add_row(
-            f"{row['project']}/{row['type']}/{row['name']}",
-            ", ".join(row["aliases"]) or "-",
-            row["checkpoint"],
-            tests,
-            row["promoted"],
-            human_bytes(row["bytes"]),
+        cells.append(
+            [
+                escape(f"{row['project']}/{row['type']}/{row['name']}"),
+                escape(", ".join(row["aliases"]) or "-"),
+                escape(row["checkpoint"]),
+                escape(tests),
+                row["promoted"],
+                human_bytes(row["bytes"]),
+            ]
         )
-    out.print(table)
+    print_table(columns, cells, f"promoted models in {root}", wide=wide)
 
 
 @app.command("verify")
