@@ -92,7 +92,9 @@ def trained_pair(shapes: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
         patch.setenv("ABYSSEXP_SCRATCH", str(scratch))
         patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
         name = "shapes-with-a-rather-long-dataset-name"
-        first = new_tiny(runner, shapes, "--set", "training.epochs=2", "--note", "Baseline", name=name)
+        first = new_tiny(
+            runner, shapes, "--set", "training.epochs=2", "--note", "Baseline", name=name
+        )
         second = new_tiny(
             runner,
             shapes,

@@ -85,7 +85,12 @@ def print_table(
         )
     for row in rows:
         table.add_row(*(row[i] for i in shown))
-    out.print(table, width=width, crop=False)
+    saved = out.width
+    out.width = width  # Console.print never renders wider than the console
+    try:
+        out.print(table, crop=False)
+    finally:
+        out.width = saved
 
 
 def _print_blocks(

@@ -16,8 +16,8 @@ from typing import Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.naming import number_of
 from abyssexp.experiment.listing import changed_columns, filter_rows
+from abyssexp.experiment.naming import number_of
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.registry import (
     experiment_row,

@@ -14,8 +14,8 @@ import numpy as np
 from abyssexp.atomic import atomic_write_text
 from abyssexp.experiment.annotate import CONCLUSION_SECTION, PURPOSE_SECTION
 from abyssexp.experiment.compare import (
-    comparison_rows,
     compare_experiments,
+    comparison_rows,
     read_history_columns,
     read_provenance,
 )
@@ -46,7 +46,9 @@ def readme_section(paths: ExperimentPaths, title: str) -> str:
         text = paths.readme.read_text()
     except OSError:
         return ""
-    match = re.search(rf"^{re.escape(title)}\n-{{3,}}\n(.*?)(?=^[^\n]+\n-{{3,}}\n|\Z)", text, re.S | re.M)
+    match = re.search(
+        rf"^{re.escape(title)}\n-{{3,}}\n(.*?)(?=^[^\n]+\n-{{3,}}\n|\Z)", text, re.S | re.M
+    )
     return match.group(1).strip() if match else ""
 
 
@@ -168,7 +170,7 @@ def _curves(experiments: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def render_report(experiments: list[dict[str, Any]], comparison: Any) -> str:
-    from jinja2 import Environment, FileSystemLoader, ChainableUndefined, select_autoescape
+    from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
     environment = Environment(
         loader=FileSystemLoader(str(template_path("report"))),
@@ -193,6 +195,8 @@ def _number(value: Any, digits: int = 4) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.{digits}g}"
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", value):
+        return value[:12] + "…"  # a commit or a sha256: the start tells them apart
     return str(value)
 
 

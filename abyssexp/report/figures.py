@@ -65,6 +65,9 @@ def curve_figure(
             drawn = True
     if not drawn:
         return None
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if log_scale:
         axes.set_yscale("log")
     axes.set_title(title)

@@ -20,10 +20,10 @@ def _new(runner, *args: str) -> Path:
 @pytest.fixture
 def three(runner, scratch: Path) -> list[Path]:
     first = _new(runner, "lr2e-3", "--set", "training.lr=0.002", "--note", "Baseline")
-    second = _new(runner, "lr5e-4", "--from", "shapes/classification/1", "--set", "training.lr=5e-4")
-    third = _new(
-        runner, "lr1e-4", "--set", "training.lr=1e-4", "--set", "model.backbone=mobilenet"
+    second = _new(
+        runner, "lr5e-4", "--from", "shapes/classification/1", "--set", "training.lr=5e-4"
     )
+    third = _new(runner, "lr1e-4", "--set", "training.lr=1e-4", "--set", "model.backbone=mobilenet")
     return [first, second, third]
 
 
@@ -98,7 +98,9 @@ def test_compare_flags_different_datasets(runner, three) -> None:
 
 def test_note_edits_purpose_and_conclusion_in_record_and_readme(runner, three) -> None:
     root = three[0]
-    assert runner.invoke(app, ["note", "shapes/classification/1", "Sharper baseline"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["note", "shapes/classification/1", "Sharper baseline"]).exit_code == 0
+    )
     result = runner.invoke(
         app, ["note", "shapes/classification/1", "--conclusion", "Keep it: 0.93 on test."]
     )
