@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, print_json, print_line
@@ -71,10 +70,8 @@ def compare_command(
         for index, column in enumerate(data["experiments"], start=1):
             print_line(f"[{index}] {column['experiment']}")
     headers = names if wide else [f"[{i}]" for i in range(1, len(names) + 1)]
-    columns = [Column("field", key=True), *(Column(escape(h), justify="right") for h in headers)]
-    cells = [
-        [escape(field), *_marked(section, field, values, wide)] for section, field, values in rows
-    ]
+    columns = [Column("field", key=True), *(Column(h, justify="right") for h in headers)]
+    cells = [[field, *_marked(section, field, values, wide)] for section, field, values in rows]
     print_table(columns, cells, "comparison" + (f" by {metric}" if metric else ""), wide=wide)
     if data["dataset_mismatch"]:
         err.print(
@@ -102,15 +99,13 @@ def _marked(section: str, field: str, values: list[Any], wide: bool) -> list[str
     """Cells of one row; the best metric value in bold green, differing datasets in red."""
     from abyssexp.experiment.compare import lower_is_better
 
-    cells = [escape(_format(v, wide)) for v in values]
+    cells: list[Any] = [_format(v, wide) for v in values]
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     if section in ("validation", "test") and len(numbers) > 1:
         best = (min if lower_is_better(field) else max)(numbers)
-        cells = [
-            f"[bold green]{c}[/]" if v == best else c for c, v in zip(cells, values, strict=True)
-        ]
+        cells = [(c, "bold green") if v == best else c for c, v in zip(cells, values, strict=True)]
     if field.startswith("sha256") and len({v for v in values if v}) > 1:
-        cells = [f"[bold red]{c}[/]" for c in cells]
+        cells = [(c, "bold red") for c in cells]
     return cells
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import human_bytes, out, print_json, print_line
@@ -209,7 +208,7 @@ def _print_experiments(
     print_table(columns, cells, title, wide=wide)
 
 
-def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[str]:
+def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
     epochs = f"{row['epochs_done']}/{row['epochs_total'] or '?'}"
     best = "-"
     if row["best_value"] is not None:
@@ -227,17 +226,17 @@ def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[str]:
     style = _status_style(row["status"])
     note = row["note"] if wide or len(row["note"]) <= 40 else row["note"][:39] + "…"
     return [
-        escape(f"{row['project']}/{row['type']}/{row['name']}"),
-        f"[{style}]{row['status']}[/]" if style else row["status"],
+        f"{row['project']}/{row['type']}/{row['name']}",
+        (row["status"], style),
         (row["created"] or "-").replace("T", " ").removesuffix("Z"),
         epochs,
         best,
-        escape(tests),
-        escape(promoted),
-        escape(",".join(row.get("tags") or [])) or "-",
+        tests,
+        promoted,
+        ",".join(row.get("tags") or []) or "-",
         human_bytes(row["disk_bytes"]),
-        *(escape(_cell(row["changed"].get(c))) for c in extra),
-        escape(note),
+        *(_cell(row["changed"].get(c)) for c in extra),
+        note,
     ]
 
 

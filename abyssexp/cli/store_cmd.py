@@ -99,8 +99,6 @@ def promoted_command(
     if not rows:
         out.print(f"nothing promoted in {root}")
         return
-    from rich.markup import escape
-
     from abyssexp.cli.tables import Column, print_table
 
     columns = [
@@ -122,10 +120,10 @@ def promoted_command(
         )
         cells.append(
             [
-                escape(f"{row['project']}/{row['type']}/{row['name']}"),
-                escape(", ".join(row["aliases"]) or "-"),
-                escape(row["checkpoint"]),
-                escape(tests),
+                f"{row['project']}/{row['type']}/{row['name']}",
+                ", ".join(row["aliases"]) or "-",
+                row["checkpoint"],
+                tests,
                 row["promoted"],
                 human_bytes(row["bytes"]),
             ]
