@@ -52,6 +52,11 @@ def readme_section(paths: ExperimentPaths, title: str) -> str:
     return match.group(1).strip() if match else ""
 
 
+def _written(text: str) -> str:
+    """A readme section as people filled it in: the template's placeholder reads as empty."""
+    return "" if text.startswith("(Fill in once") else text
+
+
 def _diff_summary(paths: ExperimentPaths) -> str:
     """``3 files, +20 −4`` from logs/git.diff."""
     try:
@@ -139,7 +144,7 @@ def _experiment(paths: ExperimentPaths, scratch: Path) -> dict[str, Any]:
         "path": str(paths.root),
         "record": record,
         "purpose": readme_section(paths, PURPOSE_SECTION) or record.get("note") or "",
-        "conclusion": readme_section(paths, CONCLUSION_SECTION),
+        "conclusion": _written(readme_section(paths, CONCLUSION_SECTION)),
         "provenance": provenance,
         "diff_summary": _diff_summary(paths),
         "params": _params(info),
