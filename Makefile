@@ -6,7 +6,7 @@ IMGAUG_VENV ?= .venv-imgaug
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-imgaug lint format demo bench docs clean
+.PHONY: install test test-imgaug test-browser lint format demo bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser" $(PYTEST_ARGS)
+
+# The report in a real browser: Debian's headless Chromium, installed when missing.
+test-browser: install
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	$(PY) -m pytest -m browser $(PYTEST_ARGS)
 
 # The optional imgaug backend needs numpy<2, so its tests run in a virtualenv of their own.
 $(IMGAUG_VENV)/.installed: pyproject.toml

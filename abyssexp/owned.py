@@ -10,6 +10,7 @@ a folder inside the owner but the kernel walks it through whatever symlink prece
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -93,3 +94,23 @@ def rmtree_inside(path: Path, owner: Path) -> None:
         return
     make_writable_inside(path, owner)
     shutil.rmtree(path, ignore_errors=True)  # rmtree never follows symlinks inside the tree
+
+
+def move_inside(source: Path, target: Path, owner: Path) -> None:
+    """Rename the folder ``source`` to ``target``, both inside ``owner`` (same file system).
+
+    Neither may be reached through a symlink, ``source`` may not be a symlink itself and
+    ``target`` must not exist: a move never replaces anything.
+
+    Raises:
+        OutsideOwnedFolderError: a path leaves ``owner`` or goes through a symlink.
+        FileExistsError: ``target`` exists.
+    """
+    check_inside(source, owner, verb="move")
+    if source.is_symlink():
+        raise OutsideOwnedFolderError(f"{source}: is a symlink; refusing to move it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    check_inside(target, owner, verb="move")
+    if target.exists() or target.is_symlink():
+        raise FileExistsError(errno.EEXIST, "already exists", str(target))
+    os.rename(source, target)

@@ -10,7 +10,7 @@ from string import Template
 def template_path(name: str) -> Path:
     """Find a template in the installed package, else in the source checkout's ``templates/``."""
     packaged = resources.files("abyssexp") / "templates" / name
-    if packaged.is_file():
+    if packaged.is_file() or packaged.is_dir():
         return Path(str(packaged))
     return Path(__file__).resolve().parent.parent / "templates" / name
 

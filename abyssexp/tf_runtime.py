@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 
 
 def configure_tensorflow_environment() -> None:
@@ -27,3 +29,38 @@ def configure_tensorflow_environment() -> None:
         except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
             return
         os.environ["TF_CPU_BFC_MEM_LIMIT_IN_MB"] = str(max(1024, physical >> 20))
+
+
+_STATE = {"verbose": False}
+
+
+def show_tensorflow_messages() -> None:
+    """``abyssexp --verbose``: let TensorFlow's C++ start-up messages through, all of them."""
+    _STATE["verbose"] = True
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+
+
+def load_tensorflow() -> None:
+    """Import TensorFlow and look for GPUs with the process's stderr (file descriptor 2) sent
+    to a temporary file: the oneDNN banner, "Could not find cuda drivers", "failed call to
+    cuInit" and absl's "All log messages before absl::InitializeLog()" are written by C++ before
+    ``TF_CPP_MIN_LOG_LEVEL`` applies. They are shown with ``--verbose``, or when the import fails.
+    """
+    if _STATE["verbose"] or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -1,4 +1,5 @@
-"""`abyssexp list --json` over 5,000 experiments and `abyssexp --help`: medians of repeated runs.
+"""`abyssexp list` (table and JSON) over 5,000 experiments and `abyssexp --help`: medians and
+ranges of repeated runs.
 
 The first experiment is made by the real `create_experiment`; the other 4,999 are copies of it with
 their own number and record (as 5,000 real ones would look on disk). Targets on the 2-core CI
@@ -17,7 +18,27 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median_time, table  # noqa: E402
+from _common import table  # noqa: E402
+
+
+def timed(fn, repeats: int, warmup: int = 1) -> tuple[float, float, float]:
+    """(median, fastest, slowest) seconds of ``repeats`` runs after ``warmup``."""
+    import statistics
+    import time
+
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), min(samples), max(samples)
+
+
+def shown(figures: tuple[float, float, float], target: str = "") -> str:
+    median, low, high = figures
+    return f"{median:.3f} s  ({low:.3f}-{high:.3f}){f'  (target {target})' if target else ''}"
 
 
 def build(scratch: Path, count: int) -> None:
@@ -63,29 +84,34 @@ def main() -> None:
         }
         abyssexp = [sys.executable, "-m", "abyssexp"]
 
-        def run(*extra: str) -> None:
-            result = subprocess.run([*abyssexp, *extra], env=env, capture_output=True)
+        def run(*extra: str, columns: str = "80") -> None:
+            result = subprocess.run(
+                [*abyssexp, *extra], env={**env, "COLUMNS": columns}, capture_output=True
+            )
             assert result.returncode == 0, result.stderr.decode()
 
         listed = json.loads(
             subprocess.run([*abyssexp, "list", "--json"], env=env, capture_output=True).stdout
         )
         assert len(listed) == args.experiments, len(listed)
-        list_s = median_time(lambda: run("list", "--json"), repeats=args.repeats)
-        table_s = median_time(lambda: run("list", "bench1"), repeats=args.repeats)
-        help_s = median_time(lambda: run("--help"), repeats=args.repeats * 2)
-        python_s = median_time(
-            lambda: subprocess.run([sys.executable, "-c", "pass"]), repeats=args.repeats * 2
-        )
+        list_json = timed(lambda: run("list", "--json"), args.repeats)
+        list_table = timed(lambda: run("list"), args.repeats)
+        list_wide = timed(lambda: run("list", "--wide", columns="200"), args.repeats)
+        table_1000 = timed(lambda: run("list", "bench1"), args.repeats)
+        help_s = timed(lambda: run("--help"), args.repeats * 2)
+        python_s = timed(lambda: subprocess.run([sys.executable, "-c", "pass"]), args.repeats * 2)
+    n = f"{args.experiments:,}"
     table(
         [
-            ("experiments", str(args.experiments)),
-            ("abyssexp list --json (median)", f"{list_s:.3f} s  (target < 1 s)"),
-            ("abyssexp list bench1 (1,000 rows, table)", f"{table_s:.3f} s"),
-            ("abyssexp --help (median)", f"{help_s:.3f} s  (target < 0.3 s)"),
-            ("bare python startup (median)", f"{python_s:.3f} s"),
+            ("experiments", n),
+            (f"abyssexp list --json ({n} rows)", shown(list_json, "< 1 s")),
+            (f"abyssexp list, table at 80 columns ({n} rows)", shown(list_table, "< 1 s")),
+            (f"abyssexp list --wide, 200 columns ({n} rows)", shown(list_wide)),
+            ("abyssexp list bench1 (1,000 rows, table)", shown(table_1000)),
+            ("abyssexp --help", shown(help_s, "< 0.3 s")),
+            ("bare python startup", shown(python_s)),
         ],
-        "bench_cli",
+        f"bench_cli (median of {args.repeats} runs, fastest-slowest)",
     )
 
 

@@ -86,3 +86,46 @@ def write_bomb_jpeg(path: Path, width: int = 65000, height: int = 65000) -> Path
     data[sof + 7 : sof + 9] = width.to_bytes(2, "big")
     path.write_bytes(bytes(data))
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_pair(shapes: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Two tiny experiments trained for 2 epochs and tested (condition ``shapes-test``): the
+    first tagged ``baseline`` with lr 0.002, the second made ``--from`` it with lr 0.001. Built
+    once per test process (a minute on two cores) and shared by the compare, report and
+    TensorBoard tests; treat it as read-only."""
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from abyssexp.cli import app
+    from tests.training.helpers import new_tiny
+
+    base = tmp_path_factory.mktemp("trained")
+    scratch = base / "scratch"
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ABYSSEXP_SCRATCH", str(scratch))
+        patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
+        name = "shapes-with-a-rather-long-dataset-name"
+        first = new_tiny(
+            runner, shapes, "--set", "training.epochs=2", "--note", "Baseline", name=name
+        )
+        second = new_tiny(
+            runner,
+            shapes,
+            *("--from", str(first), "--set", "training.lr=0.001", "--note", "Lower lr"),
+            name=name,
+        )
+        outputs = {}
+        for root in (first, second):
+            for args in (
+                ["train", str(root)],
+                ["test", str(root), "--coco", str(shapes["test"]), "--condition", "shapes-test"],
+            ):
+                # At 80 columns, as in a narrow terminal: the width tests read these outputs.
+                result = runner.invoke(app, args, env={"COLUMNS": "80"})
+                assert result.exit_code == 0, result.output
+                outputs[(args[0], root)] = result
+        assert runner.invoke(app, ["tag", str(first), "baseline"]).exit_code == 0
+    return SimpleNamespace(scratch=scratch, first=first, second=second, outputs=outputs)

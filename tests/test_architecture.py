@@ -16,6 +16,8 @@ FORBIDDEN = {
     "augmentation": {"datasets", "models", "training", "evaluation", "store", "experiment"},
     "datasets": {"models", "training", "evaluation", "store", "experiment"},
     "schemas": {"datasets", "augmentation", "models", "training", "evaluation", "store"},
+    # The report reads files only: no TensorFlow anywhere below it.
+    "report": {"training", "models", "datasets", "augmentation", "store", "cli"},
 }
 
 

@@ -20,4 +20,8 @@ def test_wheel_ships_templates(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("abyssexp-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "abyssexp/templates/readme.txt" in names
+    assert {
+        "abyssexp/templates/report/report.html.j2",
+        "abyssexp/templates/report/report.css",
+    } <= set(names)
     assert any(n.endswith("entry_points.txt") for n in names)

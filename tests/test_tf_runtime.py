@@ -23,3 +23,35 @@ def test_the_cli_runs_with_the_pooling_allocator() -> None:
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("TF_CPU_")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "true", out.stderr
+
+
+def _load_tensorflow_in_a_subprocess(*extra: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from abyssexp.cli.app import app\n"
+        "from abyssexp.tf_runtime import load_tensorflow, show_tensorflow_messages\n"
+        "if 'verbose' in sys.argv: show_tensorflow_messages()\n"
+        "load_tensorflow()\n"
+        "import tensorflow as tf\n"
+        "tf.zeros((2, 2)).numpy()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code, *extra], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_tensorflow_start_up_noise_never_reaches_the_terminal() -> None:
+    quiet = _load_tensorflow_in_a_subprocess()
+    for noise in ("oneDNN", "cuda", "cuInit", "absl::InitializeLog"):
+        assert noise not in quiet, quiet
+    verbose = _load_tensorflow_in_a_subprocess("verbose")
+    # What --verbose shows depends on the machine (CPU: oneDNN and "no CUDA drivers"); here it is
+    # at least as much as the quiet run.
+    assert len(verbose) >= len(quiet)

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from abyssexp.errors import AbyssExpError, InvalidInputError
-from abyssexp.tf_runtime import configure_tensorflow_environment
+from abyssexp.tf_runtime import configure_tensorflow_environment, show_tensorflow_messages
 
 configure_tensorflow_environment()  # before any command imports TensorFlow
 
@@ -72,10 +72,23 @@ app = typer.Typer(
     "Experiments live in <scratch>/<project>/<type>/<NNN>.<dataset-info>.<info>... "
     "(see `abyssexp config`).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"abyssexp {version('abyssexp')}")
+        except PackageNotFoundError:  # a source checkout that was never installed
+            from abyssexp import __version__
+
+            typer.echo(f"abyssexp {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -83,14 +96,33 @@ def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="Show TensorFlow's own start-up messages (CUDA, oneDNN, XLA)."
+        ),
+    ] = False,
+    _show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
+    from abyssexp.cli.console import fit_to_environment
+
     _DEBUG["on"] = debug
+    fit_to_environment()
+    if verbose:
+        show_tensorflow_messages()
 
 
 def _register() -> None:
     # Command modules import only the core they need at call time, so --help stays fast.
     from abyssexp.cli import (  # noqa: F401
+        annotate_cmd,
         augment_cmd,
+        compare_cmd,
         data_cmd,
         demo_cmd,
         deploy_cmd,

@@ -40,6 +40,9 @@ def preview_command(
     scratch: ScratchOption = None,
 ) -> None:
     """Write a PNG grid of training images and augmented versions of each."""
+    from abyssexp.tf_runtime import load_tensorflow
+
+    load_tensorflow()
     from abyssexp.augmentation.preview import render_preview
     from abyssexp.errors import InvalidInputError
 

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 
-out = Console(highlight=False, soft_wrap=False)
+# soft_wrap: a plain line (a path, a message) is never folded; tables fit themselves.
+out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
+
+
+def fit_to_environment() -> None:
+    """Read the width again for this command: ``COLUMNS`` when set, else the terminal's (80 for a
+    pipe). The consoles outlive one command in tests and in the library."""
+    columns = os.environ.get("COLUMNS", "")
+    for console in (out, err):
+        console.width = int(columns) if columns.isdigit() else None  # type: ignore[assignment]
+
+
+def print_line(text: str) -> None:
+    """One line of plain text on stdout, never wrapped or cut (paths stay whole; a terminal
+    wraps a long line itself)."""
+    out.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -55,7 +71,12 @@ def progress_bar(
         else (MofNCompleteColumn(), TimeRemainingColumn())
     )
     with Progress(
-        label, BarColumn(), *columns, console=err, transient=True, disable=quiet
+        label,
+        BarColumn(),
+        *columns,
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_terminal,  # a pipe or a log file gets no bar
     ) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)

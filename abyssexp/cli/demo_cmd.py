@@ -82,7 +82,9 @@ def demo_command(
 ) -> None:
     """Generate the shapes dataset and run new → train → test → promote → list on it."""
     from abyssexp.datasets.synthetic import write_shapes_dataset
+    from abyssexp.tf_runtime import load_tensorflow
 
+    load_tensorflow()
     started = time.monotonic()
     root = scratch.absolute()
     data = root / "data" / "shapes"

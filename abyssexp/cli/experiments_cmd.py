@@ -13,8 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import human_bytes, out, print_json
+from abyssexp.cli.console import human_bytes, out, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, StoreOption, scratch_root
+from abyssexp.cli.tables import Column, print_table
 
 
 @app.command("config")
@@ -114,6 +115,11 @@ def _status_style(status: str) -> str:
     }.get(status, "")
 
 
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="Every column, whatever the terminal's width.")
+]
+
+
 @app.command("list")
 def list_command(
     project: Annotated[str | None, typer.Argument(help="Project (glob patterns allowed).")] = None,
@@ -133,18 +139,31 @@ def list_command(
     ] = False,
     filter_: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="KEY=VALUE on params (training.lr=0.001) or record fields."),
+        typer.Option(
+            "--filter",
+            help="KEY OP VALUE on params or listing fields, OP one of = != < <= > >= "
+            "(training.lr<1e-3, model.backbone=mobilenet). Repeatable.",
+        ),
     ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only experiments with this tag.")
+    ] = None,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="List the archive (<scratch>/.archive) instead.")
+    ] = False,
+    wide: WideOption = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Show every experiment at a glance: status, epochs, best metric, tests, promotion, note."""
+    """Show every experiment at a glance: status, epochs, best metric, tests, promotion, tags."""
     from abyssexp.experiment.listing import changed_columns, filter_rows
     from abyssexp.experiment.registry import list_experiments
 
     root = scratch_root(scratch)
-    rows = list_experiments(root, project, experiment_type, status=status, sort=sort)
+    rows = list_experiments(
+        root, project, experiment_type, status=status, sort=sort, tags=tag, archived=archived
+    )
     if filter_:
         rows = filter_rows(rows, filter_)
     extra: list[str] = changed_columns(rows) if changed else []
@@ -154,40 +173,42 @@ def list_command(
     if csv_output:
         _print_csv(rows, extra)
         return
+    where = f"{root}/.archive" if archived else str(root)
     if not rows:
-        where = "/".join(p for p in (project, experiment_type) if p) or str(root)
-        out.print(f"no experiments under {where} (scratch: {root})")
+        what = "/".join(p for p in (project, experiment_type) if p) or where
+        print_line(
+            f"no {'archived ' if archived else ''}experiments under {what} (scratch: {root})"
+        )
         return
-    out.print(_experiments_table(rows, extra, f"experiments in {root}"))
+    _print_experiments(
+        rows, extra, f"{'archived ' if archived else ''}experiments in {where}", wide
+    )
 
 
-def _experiments_table(rows: list[dict[str, Any]], extra: list[str], title: str) -> Any:
-    """The ``list`` table. Narrow terminals (and pipes, 80 columns) keep the essentials
-    readable; wide ones get it all."""
-    from rich.table import Table
-
-    wide = out.width >= 170
-    table = Table(title=title, expand=False)
-    table.add_column("experiment", overflow="fold", min_width=18)
-    table.add_column("status", no_wrap=True)
-    if wide:
-        table.add_column("created", no_wrap=True)
-    table.add_column("epochs", no_wrap=True)
-    table.add_column("best", overflow="fold")
-    table.add_column("tests", overflow="fold")
-    table.add_column("promoted", overflow="fold")
-    if wide:
-        table.add_column("disk", no_wrap=True)
-    for column in extra:
-        table.add_column(column, overflow="fold")
-    if wide:
-        table.add_column("note", overflow="ellipsis", max_width=40, min_width=10, no_wrap=True)
-    for row in rows:
-        table.add_row(*_row_cells(row, extra, wide))
-    return table
+#: list's columns and the order in which a narrow terminal drops them (highest first).
+_LIST_COLUMNS = (
+    Column("experiment", key=True),
+    Column("status"),
+    Column("created", 3),
+    Column("epochs", 1),
+    Column("best", 2),
+    Column("tests", 2),
+    Column("promoted", 3),
+    Column("tags", 2),
+    Column("disk", 4, justify="right"),
+)
 
 
-def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[str]:
+def _print_experiments(
+    rows: list[dict[str, Any]], extra: list[str], title: str, wide: bool
+) -> None:
+    """The ``list`` table: names whole; narrow terminals drop columns, then use blocks."""
+    columns = [*_LIST_COLUMNS, *(Column(c, 2) for c in extra), Column("note", 4)]
+    cells = [_row_cells(row, extra, wide) for row in rows]
+    print_table(columns, cells, title, wide=wide)
+
+
+def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
     epochs = f"{row['epochs_done']}/{row['epochs_total'] or '?'}"
     best = "-"
     if row["best_value"] is not None:
@@ -203,17 +224,20 @@ def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[str]:
     )
     promoted = (",".join(row["aliases"]) or "yes") if row["promoted"] else "-"
     style = _status_style(row["status"])
-    name = f"{row['project']}/{row['type']}/{row['name']}"
-    cells = [name, f"[{style}]{row['status']}[/]" if style else row["status"]]
-    if wide:
-        cells.append((row["created"] or "-").replace("T", " ").removesuffix("Z"))
-    cells += [epochs, best, tests, promoted]
-    if wide:
-        cells.append(human_bytes(row["disk_bytes"]))
-    cells += [_cell(row["changed"].get(c)) for c in extra]
-    if wide:
-        cells.append(row["note"])
-    return cells
+    note = row["note"] if wide or len(row["note"]) <= 40 else row["note"][:39] + "…"
+    return [
+        f"{row['project']}/{row['type']}/{row['name']}",
+        (row["status"], style),
+        (row["created"] or "-").replace("T", " ").removesuffix("Z"),
+        epochs,
+        best,
+        tests,
+        promoted,
+        ",".join(row.get("tags") or []) or "-",
+        human_bytes(row["disk_bytes"]),
+        *(_cell(row["changed"].get(c)) for c in extra),
+        note,
+    ]
 
 
 def _cell(value: Any) -> str:
@@ -237,12 +261,13 @@ def _print_csv(rows: list[dict[str, Any]], extra: list[str]) -> None:
         "promoted",
         "disk_bytes",
         "note",
+        "tags",
     ]
     writer = csv.writer(sys.stdout)
     writer.writerow(columns + extra + ["tests"])
     for row in rows:
         writer.writerow(
-            [row.get(c) for c in columns]
+            [",".join(row["tags"]) if c == "tags" else row.get(c) for c in columns]
             + [_cell(row["changed"].get(c)) for c in extra]
             + [json.dumps(row["tests"])]
         )

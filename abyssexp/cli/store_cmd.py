@@ -95,6 +95,9 @@ def promoted_command(
         str | None,
         typer.Option("--history", help="Show how ALIAS (or PROJECT/TYPE@ALIAS) moved instead."),
     ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, whatever the terminal's width.")
+    ] = False,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -112,17 +115,17 @@ def promoted_command(
     if not rows:
         out.print(f"nothing promoted in {root}")
         return
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
-    table = Table(
-        "model",
-        "aliases",
-        "checkpoint",
-        "tests",
-        "promoted",
-        "size",
-        title=f"promoted models in {root}",
-    )
+    columns = [
+        Column("model", key=True),
+        Column("aliases"),
+        Column("checkpoint", 2),
+        Column("tests", 1),
+        Column("promoted", 3),
+        Column("size", 2, justify="right"),
+    ]
+    cells = []
     for row in rows:
         tests = (
             ", ".join(
@@ -131,15 +134,17 @@ def promoted_command(
             )
             or "-"
         )
-        table.add_row(
-            f"{row['project']}/{row['type']}/{row['name']}",
-            ", ".join(row["aliases"]) or "-",
-            row["checkpoint"],
-            tests,
-            row["promoted"],
-            human_bytes(row["bytes"]),
+        cells.append(
+            [
+                f"{row['project']}/{row['type']}/{row['name']}",
+                ", ".join(row["aliases"]) or "-",
+                row["checkpoint"],
+                tests,
+                row["promoted"],
+                human_bytes(row["bytes"]),
+            ]
         )
-    out.print(table)
+    print_table(columns, cells, f"promoted models in {root}", wide=wide)
 
 
 @app.command("verify")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import out, print_json, progress_bar
+from abyssexp.cli.console import out, print_json, print_line, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 
 
@@ -48,6 +48,9 @@ def test_command(
 ) -> None:
     """Evaluate a checkpoint on a COCO test set: metrics, predictions, report and plots in
     testing/<condition>/."""
+    from abyssexp.tf_runtime import load_tensorflow
+
+    load_tensorflow()
     from abyssexp.evaluation.evaluate import evaluate_experiment
     from abyssexp.experiment.refs import resolve_ref
 
@@ -96,4 +99,4 @@ def test_command(
         if metrics.get(key) is not None
     )
     out.print(summary)
-    out.print(f"results in {result.folder}")
+    print_line(f"results in {result.folder}")

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import out, print_json
+from abyssexp.cli.console import err, out, print_json
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
+from abyssexp.cli.tables import print_fields
 
 
 @app.command("train")
@@ -65,10 +66,14 @@ def train_command(
         command_line=["abyssexp", *sys.argv[1:]],
     )
     plan = plan_training(paths, options)  # fail fast, before TensorFlow loads
+    from abyssexp.tf_runtime import load_tensorflow
+
+    load_tensorflow()
     from abyssexp.cli.progress import RichTrainingProgress
     from abyssexp.training.run import train_experiment
 
-    progress = RichTrainingProgress(plan.params.training.batch_size, quiet=quiet or json_output)
+    plain = quiet or json_output or not (out.is_terminal and err.is_terminal)
+    progress = RichTrainingProgress(plan.params.training.batch_size, quiet=plain)
     result = train_experiment(plan, extra_callbacks=[progress])
     _print_result(result, json_output)
     if result.status == Status.INTERRUPTED:
@@ -80,23 +85,21 @@ def _print_result(result: Any, json_output: bool) -> None:
     if json_output:
         print_json(result.to_json())
         return
-    from rich.table import Table
-
-    table = Table(title=f"training {result.status}", show_header=False)
-    table.add_row("experiment", str(result.path))
-    table.add_row("epochs", f"{result.epochs_done}/{result.epochs_total}")
     best = (
         f"{result.best_value:.4f} at epoch {result.best_epoch}"
         if result.best_value is not None
         else "-"
     )
-    table.add_row(f"best {result.best_metric}", best)
-    table.add_row("time", f"{result.seconds:.1f} s")
+    fields = [
+        ("experiment", result.path),
+        ("epochs", f"{result.epochs_done}/{result.epochs_total}"),
+        (f"best {result.best_metric}", best),
+        ("time", f"{result.seconds:.1f} s"),
+    ]
     if result.images_per_second:
-        table.add_row("throughput", f"{result.images_per_second:.0f} images/s")
-    for name, path in result.files.items():
-        table.add_row(name, path)
-    out.print(table)
+        fields.append(("throughput", f"{result.images_per_second:.0f} images/s"))
+    fields += list(result.files.items())
+    print_fields(f"training {result.status}", fields)
 
 
 @app.command("backbones")
@@ -105,6 +108,9 @@ def backbones_command(
     json_output: JsonOption = False,
 ) -> None:
     """List the keras.applications backbones, their default input size and preprocessing."""
+    from abyssexp.tf_runtime import load_tensorflow
+
+    load_tensorflow()
     from abyssexp.models.backbones import list_backbones
 
     specs = list_backbones(pattern)

@@ -43,6 +43,8 @@ TRAIN_STATE_FILE = "train_state.json"
 CLASS_NAMES_FILE = "class_names.json"
 CATEGORY_MAP_FILE = "category_map.json"
 CLAIMS_DIR = ".claims"
+#: `<scratch>/.archive/<project>/<type>/<name>`: hidden from `list`, shown by `list --archived`.
+ARCHIVE_DIR = ".archive"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,30 +50,103 @@ def changed_columns(rows: list[dict[str, Any]]) -> list[str]:
     return differing
 
 
-def filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
-    """Keep rows where every ``KEY=VALUE`` matches a param (dotted) or a record field."""
+#: ``--filter`` operators, longest first so ``<=`` is not read as ``<``.
+FILTER_OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
+_FILTER_RE = re.compile(r"^\s*(?P<key>[A-Za-z0-9_.\-]+)\s*(?P<op>!=|<=|>=|=|<|>)(?P<value>.*)$")
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """One ``--filter KEY OP VALUE``."""
+
+    key: str
+    op: str
+    value: Any
+    raw: str
+
+    def matches(self, actual: Any) -> bool:
+        if self.op in ("=", "!="):
+            if isinstance(actual, list):  # tags=baseline: the list holds it
+                equal = self.value in actual or self.raw in actual
+            else:
+                equal = actual == self.value or str(actual) == self.raw
+            return equal if self.op == "=" else not equal
+        if isinstance(actual, bool) or not isinstance(actual, int | float):
+            return False
+        return _COMPARE[self.op](actual, self.value)
+
+
+def filterable_keys() -> set[str]:
+    """Dotted params (their defaults' keys) and listing fields a ``--filter`` may name."""
+    from abyssexp.experiment.registry import ROW_FIELDS
+    from abyssexp.schemas.params import Params
+
+    return set(flatten_params(Params().model_dump(mode="json"))) | set(ROW_FIELDS)
+
+
+def parse_filters(filters: list[str]) -> list[RowFilter]:
+    """``training.lr<1e-3`` → a ``RowFilter``; every problem is reported at once.
+
+    Raises:
+        InvalidInputError: no operator, an unknown key, or a non-number with ``< <= > >=``.
+    """
     from abyssexp.literals import parse_set_value
 
-    wanted = []
+    parsed, problems = [], []
+    known: set[str] | None = None
     for item in filters:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(
-                f"--filter {item!r}: expected KEY=VALUE, e.g. training.lr=0.001"
+        match = _FILTER_RE.match(item)
+        if not match:
+            problems.append(
+                f"--filter {item!r}: expected KEY OP VALUE with OP one of "
+                f"{' '.join(FILTER_OPERATORS)}, e.g. training.lr<1e-3 or status=completed"
             )
-        wanted.append((key.strip(), parse_set_value(raw), raw))
+            continue
+        key, op, raw = match["key"], match["op"], match["value"].strip()
+        known = known if known is not None else filterable_keys()
+        if key not in known and not key.startswith(
+            ("augmentation.", "training.lr_schedule_params.")
+        ):
+            import difflib
+
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "see `abyssexp schema`"
+            problems.append(
+                f"--filter {item!r}: unknown key {key!r} ({hint}; record fields: "
+                f"{', '.join(sorted(ROW_FIELDS_SHOWN))})"
+            )
+            continue
+        value = parse_set_value(raw)
+        if op in _COMPARE and (isinstance(value, bool) or not isinstance(value, int | float)):
+            problems.append(f"--filter {item!r}: {op} needs a number. Received: {raw!r}")
+            continue
+        parsed.append(RowFilter(key, op, value, raw))
+    if problems:
+        raise InvalidInputError(problems[0], problems)
+    return parsed
+
+
+ROW_FIELDS_SHOWN = ("status", "epochs_done", "best_value", "best_metric", "tags", "note")
+
+
+def filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
+    """Keep rows where every ``KEY OP VALUE`` holds for a param (dotted) or a listing field.
+
+    Example: ``training.lr<1e-3``, ``model.backbone=mobilenet``, ``epochs_done>=10``.
+    """
+    wanted = parse_filters(filters)
     kept = []
     for row in rows:
-        flat = _flat_for(row)
-        ok = True
-        for key, value, raw in wanted:
-            actual = row[key] if key in row and key not in ("_flat",) else flat.get(key)
-            if not (actual == value or str(actual) == raw):
-                ok = False
-                break
-        row.pop("_flat", None)
-        if ok:
+        flat = _flat_for(row) if any(f.key not in row for f in wanted) else {}
+        if all(f.matches(row[f.key] if f.key in row else flat.get(f.key)) for f in wanted):
             kept.append(row)
+        row.pop("_flat", None)
     for row in rows:
         row.setdefault("changed", {})
     return kept

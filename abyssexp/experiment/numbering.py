@@ -55,3 +55,9 @@ def claim_next_number(type_dir: Path) -> tuple[int, Path]:
 
 def release_claim(claim: Path) -> None:
     shutil.rmtree(claim, ignore_errors=True)
+
+
+def keep_claimed(type_dir: Path, number: int) -> None:
+    """Make sure ``number`` stays taken in ``type_dir`` (an experiment that leaves the folder,
+    for the archive, keeps its number: numbers are never reused)."""
+    (type_dir / CLAIMS_DIR / format_number(number)).mkdir(parents=True, exist_ok=True)

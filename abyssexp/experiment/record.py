@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,6 +207,20 @@ def record_params_change(path: Path, change: ParamsChange) -> Record:
         record.params_changes = [*record.params_changes, change]
 
     return _change(path, apply)
+
+
+def set_tags(path: Path, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Record:
+    """Add and remove tags (kept sorted and unique)."""
+
+    def change(record: Record) -> None:
+        record.tags = sorted((set(record.tags) | set(add)) - set(remove))
+
+    return _change(path, change)
+
+
+def set_note(path: Path, note: str) -> Record:
+    """Replace the purpose (the record's ``note``; readme.txt is edited beside it)."""
+    return _change(path, lambda record: setattr(record, "note", note))
 
 
 def promoted_checkpoints(record: Record) -> set[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.layout import PARAMS_FILE, RECORD_FILE
+from abyssexp.experiment.layout import ARCHIVE_DIR, PARAMS_FILE, RECORD_FILE
 from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.record import load_record
 from abyssexp.schemas.record import Status
@@ -72,6 +72,7 @@ def experiment_row(project: str, experiment_type: str, folder: Path) -> dict[str
         "aliases": sorted({a for p in promotions for a in p.get("aliases", [])}),
         "disk_bytes": record.get("disk_bytes"),
         "note": note[0] if note else "",
+        "tags": list(record.get("tags") or []),
         "error": loaded.problem or record.get("error"),
         "changed": {},
     }
@@ -83,6 +84,8 @@ def list_experiments(
     experiment_type: str | None = None,
     status: str | None = None,
     sort: str = "created",
+    tags: list[str] | None = None,
+    archived: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows for ``abyssexp list``.
 
@@ -92,6 +95,8 @@ def list_experiments(
         experiment_type: experiment type or glob; None for all.
         status: comma-separated statuses to keep (see ``abyssexp.schemas.record.Status``).
         sort: one of ``SORT_KEYS``, prefixed with ``-`` to reverse.
+        tags: keep experiments carrying every one of these tags.
+        archived: list ``<scratch>/.archive/`` instead of the scratch tree.
 
     Returns:
         One dict per experiment, sorted.
@@ -101,15 +106,37 @@ def list_experiments(
     """
     wanted = parse_statuses(status) if status else None
     check_sort_key(sort)
+    root = scratch / ARCHIVE_DIR if archived else scratch
     rows = [
-        experiment_row(p, t, f)
-        for p, t, f in iter_experiment_dirs(scratch, project, experiment_type)
+        experiment_row(p, t, f) for p, t, f in iter_experiment_dirs(root, project, experiment_type)
     ]
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
+    if tags:
+        rows = [row for row in rows if set(tags) <= set(row["tags"])]
     return sort_rows(rows, sort)
 
 
+#: The fields of a listing row (``--filter`` may name them).
+ROW_FIELDS = (
+    "project",
+    "type",
+    "name",
+    "number",
+    "path",
+    "status",
+    "created",
+    "parent",
+    "epochs_done",
+    "epochs_total",
+    "best_metric",
+    "best_value",
+    "best_epoch",
+    "promoted",
+    "disk_bytes",
+    "note",
+    "tags",
+)
 SORT_KEYS = ("created", "name", "number", "status", "best", "project")
 
 

@@ -531,7 +531,10 @@ class CallbackParams(_Strict):
         0, ge=0, description="TensorBoard weight histograms every N epochs."
     )
     log_images: int = Field(
-        6, ge=0, le=64, description="Augmented training images logged to TensorBoard once."
+        6,
+        ge=0,
+        le=64,
+        description="Augmented training images logged to TensorBoard once (when augmentation is on).",
     )
     reduce_lr_on_plateau: ReduceLROnPlateauParams = Field(
         default_factory=ReduceLROnPlateauParams, description="ReduceLROnPlateau settings."

@@ -88,6 +88,9 @@ class Record(BaseModel):
     user: str | None = None
     parent: str | None = None
     note: str | None = ""
+    tags: list[str] = Field(
+        default_factory=list, description="Labels set by `abyssexp tag` (sorted, unique)."
+    )
     status: Status = Status.NEW
     epochs_done: int = 0
     epochs_total: int | None = None

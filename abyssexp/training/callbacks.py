@@ -32,6 +32,7 @@ from abyssexp.experiment.checkpoints import (
     retained_epochs,
 )
 from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.listing import flatten_params
 from abyssexp.experiment.record import (
     promoted_checkpoints,
     read_record,
@@ -39,6 +40,7 @@ from abyssexp.experiment.record import (
     record_heartbeat,
 )
 from abyssexp.schemas.record import BestMetric
+from abyssexp.schemas.resolve import params_to_json
 from abyssexp.training.inputs import TrainingInputs
 from abyssexp.training.plan import TrainingPlan
 
@@ -207,7 +209,8 @@ class ValidationCurves(keras.callbacks.Callback):
             f1s.append(f1)
             if self.writer is None:
                 continue
-            with self.writer.as_default(step=epoch + 1):
+            # Keras' TensorBoard callback writes epoch scalars at step ``epoch``: the same axis.
+            with self.writer.as_default(step=epoch):
                 if self.tfpn:
                     for key, value in (
                         ("tp", tp),
@@ -226,11 +229,57 @@ class ValidationCurves(keras.callbacks.Callback):
                         predictions=np.clip(scores[:, c].astype(np.float64), 0.0, 1.0),
                         num_thresholds=self.thresholds,
                     )
-                    tf.summary.experimental.write_raw_pb(proto.SerializeToString(), step=epoch + 1)
+                    tf.summary.experimental.write_raw_pb(proto.SerializeToString(), step=epoch)
         if self.writer is not None:
             self.writer.flush()
         if logs is not None:
             logs["val_macro_f1"] = float(np.mean(f1s)) if f1s else 0.0
+
+
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback without our ``lr`` log: it writes ``learning_rate`` itself."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_epoch_end(epoch, {k: v for k, v in (logs or {}).items() if k != "lr"})
+
+
+class HParamsSummary(keras.callbacks.Callback):
+    """The HParams tab: the flattened params when training starts, the final metrics (as
+    ``hparams/<metric>`` scalars) when it ends, so ``tensorboard --logdir <scratch>/<project>``
+    compares every experiment of a project."""
+
+    def __init__(self, log_dir: Path, params: dict[str, Any], trial_id: str) -> None:
+        super().__init__()
+        self.log_dir, self.trial_id = log_dir, trial_id
+        self.hparams = {k: _hparam_value(v) for k, v in params.items()}
+        self.last: tuple[int, dict[str, Any]] | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        from tensorboard.plugins.hparams import api as hp
+
+        self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        with self.writer.as_default():
+            hp.hparams(self.hparams, trial_id=self.trial_id)
+        self.writer.flush()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.last = (epoch, dict(logs or {}))
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.last is None:
+            return
+        epoch, metrics = self.last
+        with self.writer.as_default(step=epoch):
+            for key, value in metrics.items():
+                tf.summary.scalar(f"hparams/{key}", float(value))
+        self.writer.flush()
+
+
+def _hparam_value(value: Any) -> bool | int | float | str:
+    """HParams take booleans, numbers and strings; lists, dicts and None become JSON text."""
+    import json
+
+    return value if isinstance(value, bool | int | float | str) else json.dumps(value)
 
 
 class Heartbeat(keras.callbacks.Callback):
@@ -364,15 +413,17 @@ def make_callbacks(
         )
     callbacks.append(checkpoint)
     callbacks.append(
-        keras.callbacks.TensorBoard(
+        EpochTensorBoard(
             log_dir=str(paths.logs),
             histogram_freq=params.callbacks.histogram_freq,
             write_graph=False,
             update_freq="epoch",
         )
     )
+    flat = flatten_params(params_to_json(params))
+    callbacks.append(HParamsSummary(paths.logs, flat, f"{paths.root.parent.name}/{paths.name}"))
     callbacks.append(Heartbeat(paths.record))
-    if params.callbacks.log_images and resume is None:
+    if params.callbacks.log_images and params.augmentation.enabled and resume is None:
         log_training_images(paths, inputs.fresh_train(), model, params.callbacks.log_images)
     callbacks.extend(_learning_rate_and_stopping(plan))
     callbacks.append(StopOnSignal(stop_flag))

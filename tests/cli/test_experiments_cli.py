@@ -190,6 +190,17 @@ FAST_COMMANDS = [
     ["data", "check", "--help"],
     ["new", "--help"],
     ["train", "--help"],
+    ["compare", "p/t/1"],
+    ["compare", "p/t/*", "--filter", "training.lr<1"],
+    ["tag", "p/t/1", "baseline"],
+    ["untag", "p/t/1", "baseline"],
+    ["note", "p/t/1", "purpose", "--conclusion", "done"],
+    ["report", "p/t/1"],
+    ["archive", "p/t/1"],
+    ["restore", "p/t/1"],
+    ["rm", "p/t/1", "--yes"],
+    ["list", "--archived"],
+    ["--version"],
 ]
 
 

@@ -1,0 +1,299 @@
+"""``abyssexp compare``: which experiment is best, and what differs between them.
+
+Everything comes from the files in the scratch folder (record.json, models/params.json,
+logs/history.csv, logs/provenance.json): no TensorFlow, no network.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from abyssexp.errors import InvalidInputError
+from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.listing import changed_columns, filter_rows
+from abyssexp.experiment.naming import number_of
+from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.experiment.registry import (
+    experiment_row,
+    iter_experiment_dirs,
+    parse_statuses,
+)
+
+_GLOB = set("*?[")
+
+
+def _matching(ref: str, scratch: Path) -> list[tuple[str, str, Path]]:
+    """``PROJECT/TYPE/NAME`` with glob characters: every experiment it matches."""
+    parts = ref.strip("/").split("/")
+    if len(parts) not in (2, 3):
+        raise InvalidInputError(
+            f"experiment pattern {ref!r}: expected PROJECT/TYPE[/NAME] with * ? [...], "
+            "e.g. shapes/classification/*"
+        )
+    name = parts[2] if len(parts) == 3 else "*"
+    found = []
+    for project, experiment_type, folder in iter_experiment_dirs(scratch, parts[0], parts[1]):
+        number = folder.name.split(".", 1)[0].lstrip("0") or "0"
+        if fnmatch.fnmatchcase(folder.name, name) or fnmatch.fnmatchcase(number, name):
+            found.append((project, experiment_type, folder))
+    return sorted(found, key=lambda f: (f[0], f[1], number_of(f[2].name) or 0, f[2].name))
+
+
+def select_experiments(
+    scratch: Path,
+    refs: list[str],
+    filters: list[str] | None = None,
+    status: str | None = None,
+    tags: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Listing rows for references and patterns, in the order given, each experiment once.
+
+    Raises:
+        InvalidInputError: a bad pattern, status or filter; nothing selected.
+        ExperimentNotFoundError: a plain reference names no experiment.
+    """
+    wanted = parse_statuses(status) if status else None
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for ref in refs:
+        if _GLOB & set(ref) and not Path(ref).is_dir():
+            found = _matching(ref, scratch)
+        else:
+            paths = resolve_ref(ref, scratch)
+            found = [(*split_location(paths), paths.root)]
+        for project, experiment_type, folder in found:
+            if str(folder) not in seen:
+                seen.add(str(folder))
+                rows.append(experiment_row(project, experiment_type, folder))
+    if wanted:
+        rows = [row for row in rows if row["status"] in wanted]
+    if tags:
+        rows = [row for row in rows if set(tags) <= set(row["tags"])]
+    if filters:
+        rows = filter_rows(rows, filters)
+    if not rows:
+        raise InvalidInputError(
+            f"compare: nothing matches {' '.join(refs)} with these options; "
+            "`abyssexp list` shows what exists"
+        )
+    return rows
+
+
+def read_history_columns(path: Path) -> dict[str, list[float]]:
+    """logs/history.csv as columns of floats (NaN where a row has no value)."""
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError:
+        return {}
+    columns: dict[str, list[float]] = {}
+    keys = [k for row in rows for k in row if k]
+    for key in dict.fromkeys(keys):
+        values = []
+        for row in rows:
+            try:
+                values.append(float(row.get(key) or "nan"))
+            except ValueError:
+                values.append(math.nan)
+        columns[key] = values
+    return columns
+
+
+def lower_is_better(metric: str) -> bool:
+    return "loss" in metric or "error" in metric
+
+
+def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, float | int]]:
+    """Best value and its epoch of every ``val_*`` column."""
+    epochs = history.get("epoch") or []
+    best: dict[str, dict[str, float | int]] = {}
+    for key, values in history.items():
+        finite = [(v, i) for i, v in enumerate(values) if not math.isnan(v)]
+        if not key.startswith("val_") or not finite:
+            continue
+        value, index = (min if lower_is_better(key) else max)(finite)
+        epoch = int(epochs[index]) if index < len(epochs) else index + 1
+        best[key] = {"value": value, "epoch": epoch}
+    return best
+
+
+def _seconds(record: dict[str, Any]) -> float | None:
+    try:
+        started = datetime.fromisoformat(record["started"].replace("Z", "+00:00"))
+        finished = datetime.fromisoformat(record["finished"].replace("Z", "+00:00"))
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return None
+    return (finished - started).total_seconds()
+
+
+def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
+    """The latest provenance section (``train``, else ``new``) of logs/provenance.json."""
+    try:
+        data = json.loads(paths.provenance.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    latest = data.get("train") or data.get("new") or {}
+    return latest if isinstance(latest, dict) else {}
+
+
+def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
+    git = provenance.get("git") or {}
+    datasets = {
+        split: (entry or {}).get("sha256")
+        for split, entry in (provenance.get("datasets") or {}).items()
+    }
+    if provenance.get("category_map_sha256"):
+        datasets["category_map"] = provenance["category_map_sha256"]
+    return {
+        "commit": git.get("commit"),
+        "branch": git.get("branch"),
+        "dirty": git.get("dirty"),
+        "host": provenance.get("host"),
+        "gpus": provenance.get("gpus"),
+        "datasets": datasets,
+    }
+
+
+def _column(row: dict[str, Any]) -> dict[str, Any]:
+    from abyssexp.experiment.record import load_record
+
+    paths = ExperimentPaths(Path(row["path"]))
+    loaded = load_record(paths.record)
+    record = loaded.record.to_json() if loaded.record else {}
+    history = read_history_columns(paths.history)
+    return {
+        "experiment": f"{row['project']}/{row['type']}/{row['name']}",
+        "path": row["path"],
+        "status": row["status"],
+        "tags": row["tags"],
+        "note": row["note"],
+        "epochs_done": row["epochs_done"],
+        "epochs_total": row["epochs_total"],
+        "seconds": _seconds(record),
+        "best": {
+            "metric": row["best_metric"],
+            "value": row["best_value"],
+            "epoch": row["best_epoch"],
+        },
+        "validation": best_validation(history),
+        "tests": row["tests"],
+        "provenance": provenance_summary(read_provenance(paths)),
+    }
+
+
+def _dataset_mismatches(columns: list[dict[str, Any]]) -> list[str]:
+    """Dataset files (train, val, category map) whose sha256 differs between experiments."""
+    splits = sorted({s for c in columns for s in c["provenance"]["datasets"]})
+    return [
+        split
+        for split in splits
+        if len({c["provenance"]["datasets"].get(split) for c in columns} - {None}) > 1
+    ]
+
+
+def metric_values(columns: list[dict[str, Any]], metric: str) -> list[float | None]:
+    """``val_accuracy`` (best over the epochs) or ``CONDITION:METRIC`` (a test result)."""
+    values: list[float | None] = []
+    for column in columns:
+        if ":" in metric:
+            condition, _, name = metric.partition(":")
+            value = (column["tests"].get(condition) or {}).get(name)
+        else:
+            value = (column["validation"].get(metric) or {}).get("value")
+        values.append(float(value) if isinstance(value, int | float) else None)
+    return values
+
+
+def available_metrics(columns: list[dict[str, Any]]) -> list[str]:
+    found = {m for c in columns for m in c["validation"]}
+    for column in columns:
+        for condition, metrics in column["tests"].items():
+            found |= {f"{condition}:{k}" for k, v in metrics.items() if isinstance(v, int | float)}
+    return sorted(found)
+
+
+def compare_experiments(
+    scratch: Path,
+    refs: list[str],
+    metric: str | None = None,
+    filters: list[str] | None = None,
+    status: str | None = None,
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """Everything ``compare`` shows: the experiments (best first by ``metric`` when given), the
+    params that differ (``{key: [value per experiment]}``), and the dataset files that differ.
+
+    Raises:
+        InvalidInputError: a bad selection, or a ``metric`` no experiment has (the valid ones
+            are listed).
+    """
+    rows = select_experiments(scratch, refs, filters, status, tags)
+    columns = [_column(row) for row in rows]
+    if metric:
+        values = metric_values(columns, metric)
+        if all(v is None for v in values):
+            valid = ", ".join(available_metrics(columns)) or "none: nothing trained or tested yet"
+            raise InvalidInputError(f"--metric: no experiment has {metric!r} (valid: {valid})")
+        sign = 1.0 if lower_is_better(metric) else -1.0
+        order = sorted(
+            range(len(rows)), key=lambda i: (values[i] is None, sign * (values[i] or 0.0))
+        )
+        rows, columns = [rows[i] for i in order], [columns[i] for i in order]
+    differing = changed_columns(rows)
+    return {
+        "metric": metric,
+        "experiments": columns,
+        "params": {key: [row["changed"][key] for row in rows] for key in differing},
+        "dataset_mismatch": _dataset_mismatches(columns),
+    }
+
+
+TEST_METRICS = ("accuracy", "macro_f1", "mAP")
+
+
+def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
+    """The comparison as ``(section, field, [value per experiment])`` rows, for a table, CSV or
+    the HTML report. Values are plain data (numbers stay numbers)."""
+    columns = data["experiments"]
+    rows: list[tuple[str, str, list[Any]]] = [
+        ("run", "status", [c["status"] for c in columns]),
+        ("run", "tags", [",".join(c["tags"]) for c in columns]),
+        ("run", "epochs", [f"{c['epochs_done']}/{c['epochs_total'] or '?'}" for c in columns]),
+        ("run", "time_s", [c["seconds"] for c in columns]),
+    ]
+    for metric in sorted({m for c in columns for m in c["validation"]}):
+        rows.append(
+            (
+                "validation",
+                metric,
+                [(c["validation"].get(metric) or {}).get("value") for c in columns],
+            )
+        )
+    conditions = sorted({k for c in columns for k in c["tests"]})
+    for condition in conditions:
+        for metric in TEST_METRICS:
+            values = [(c["tests"].get(condition) or {}).get(metric) for c in columns]
+            if any(v is not None for v in values):
+                rows.append(("test", f"{condition}:{metric}", values))
+    for key, values in data["params"].items():
+        rows.append(("params", key, values))
+    rows.append(("provenance", "commit", [c["provenance"]["commit"] for c in columns]))
+    rows.append(("provenance", "dirty", [c["provenance"]["dirty"] for c in columns]))
+    splits = sorted({s for c in columns for s in c["provenance"]["datasets"]})
+    for split in splits:
+        rows.append(
+            (
+                "provenance",
+                f"sha256 {split}",
+                [c["provenance"]["datasets"].get(split) for c in columns],
+            )
+        )
+    return rows

@@ -1,0 +1,227 @@
+"""Collect what the report shows from an experiment's files, render it with jinja2, write it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abyssexp.atomic import atomic_write_text
+from abyssexp.experiment.annotate import CONCLUSION_SECTION, PURPOSE_SECTION
+from abyssexp.experiment.compare import (
+    compare_experiments,
+    comparison_rows,
+    read_history_columns,
+    read_provenance,
+)
+from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.experiment.show import describe_experiment
+from abyssexp.report.figures import confusion_figure, curve_figure, pr_figure
+from abyssexp.report.mistakes import worst_mistakes
+from abyssexp.templates import template_path
+
+REPORT_FILE = "report.html"
+TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    path: Path
+    bytes: int
+    experiments: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "bytes": self.bytes, "experiments": self.experiments}
+
+
+def readme_section(paths: ExperimentPaths, title: str) -> str:
+    """The text of one readme.txt section (``Purpose``, ``Conclusion``), or ``""``."""
+    try:
+        text = paths.readme.read_text()
+    except OSError:
+        return ""
+    match = re.search(
+        rf"^{re.escape(title)}\n-{{3,}}\n(.*?)(?=^[^\n]+\n-{{3,}}\n|\Z)", text, re.S | re.M
+    )
+    return match.group(1).strip() if match else ""
+
+
+def _written(text: str) -> str:
+    """A readme section as people filled it in: the template's placeholder reads as empty."""
+    return "" if text.startswith("(Fill in once") else text
+
+
+def _diff_summary(paths: ExperimentPaths) -> str:
+    """``3 files, +20 −4`` from logs/git.diff."""
+    try:
+        lines = paths.git_diff.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    files = sum(1 for line in lines if line.startswith("diff --git"))
+    added = sum(1 for line in lines if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
+    return f"{files} file(s), +{added} −{removed}" if files else ""
+
+
+def _params(info: dict[str, Any]) -> list[dict[str, Any]]:
+    from abyssexp.experiment.listing import flatten_params
+
+    changed = info["params_changed"]
+    rows = []
+    for key, value in flatten_params(info["params"]).items():
+        entry = changed.get(key) or {}
+        rows.append(
+            {
+                "key": key,
+                "value": json.dumps(value) if not isinstance(value, str) else value,
+                "default": json.dumps(entry.get("default")) if entry else "",
+                "changed": bool(entry) and entry.get("value") != entry.get("default"),
+                "from_parent": bool(entry.get("differs_from_parent")),
+            }
+        )
+    return sorted(rows, key=lambda r: (not (r["changed"] or r["from_parent"]), r["key"]))
+
+
+def _condition(folder: Path) -> dict[str, Any] | None:
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        predictions = json.loads((folder / "predictions.json").read_text())
+    except (OSError, ValueError):
+        predictions = []
+    names = list(metrics.get("class_names") or metrics.get("per_class", {}).keys())
+    curves = []
+    if predictions:
+        truth = np.array([[n in (p.get("true") or []) for n in names] for p in predictions])
+        scores = np.array([[p["scores"].get(n, 0.0) for n in names] for p in predictions])
+        for c, name in enumerate(names):
+            ap = (metrics.get("per_class", {}).get(name) or {}).get("average_precision")
+            label = f"{name} (AP {ap:.3f})" if ap is not None else name
+            curves.append((label, truth[:, c], scores[:, c]))
+    summary = {
+        k: metrics[k]
+        for k in ("accuracy", "top_3_accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP")
+        if isinstance(metrics.get(k), int | float)
+    }
+    return {
+        "name": folder.name,
+        "images": metrics.get("images"),
+        "checkpoint": metrics.get("checkpoint"),
+        "dataset": metrics.get("dataset"),
+        "dataset_sha256": metrics.get("dataset_sha256"),
+        "summary": summary,
+        "per_class": metrics.get("per_class", {}),
+        "pr_curves": pr_figure(f"{folder.name}: precision-recall", curves) if curves else None,
+        "confusion": confusion_figure(metrics["confusion_matrix"], names)
+        if metrics.get("confusion_matrix") and metrics.get("activation") == "softmax"
+        else None,
+        "mistakes": worst_mistakes(predictions, names, folder) if predictions else [],
+    }
+
+
+def _experiment(paths: ExperimentPaths, scratch: Path) -> dict[str, Any]:
+    info = describe_experiment(str(paths.root), scratch)
+    project, experiment_type = split_location(paths)
+    record = info["record"]
+    provenance = read_provenance(paths)
+    history = read_history_columns(paths.history)
+    conditions = []
+    if paths.testing.is_dir():
+        for folder in sorted(p for p in paths.testing.iterdir() if p.is_dir()):
+            condition = _condition(folder)
+            if condition:
+                conditions.append(condition)
+    return {
+        "title": f"{project}/{experiment_type}/{paths.name}",
+        "path": str(paths.root),
+        "record": record,
+        "purpose": readme_section(paths, PURPOSE_SECTION) or record.get("note") or "",
+        "conclusion": _written(readme_section(paths, CONCLUSION_SECTION)),
+        "provenance": provenance,
+        "diff_summary": _diff_summary(paths),
+        "params": _params(info),
+        "history": history,
+        "conditions": conditions,
+    }
+
+
+def _curves(experiments: list[dict[str, Any]]) -> list[dict[str, str]]:
+    series = [(f"[{i}]", e["history"]) for i, e in enumerate(experiments, start=1)]
+    keys = sorted({k for e in experiments for k in e["history"]})
+    figures = []
+    losses = [k for k in keys if k.endswith("loss")]
+    metrics = [
+        k
+        for k in keys
+        if k not in losses and k not in ("epoch", "lr", "learning_rate") and not k.startswith("_")
+    ]
+    for title, wanted, log in (
+        ("loss", losses, False),
+        ("metrics", metrics, False),
+        ("learning rate", [k for k in ("lr", "learning_rate") if k in keys][:1], True),
+    ):
+        uri = curve_figure(title, series, wanted, log_scale=log) if wanted else None
+        if uri:
+            figures.append({"title": title, "uri": uri})
+    return figures
+
+
+def render_report(experiments: list[dict[str, Any]], comparison: Any) -> str:
+    from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
+
+    environment = Environment(
+        loader=FileSystemLoader(str(template_path("report"))),
+        autoescape=select_autoescape(default=True),
+        undefined=ChainableUndefined,  # optional record fields read as empty
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["number"] = _number
+    return environment.get_template(TEMPLATE).render(
+        experiments=experiments,
+        curves=_curves(experiments),
+        comparison=comparison,
+        generated=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", value):
+        return value[:12] + "…"  # a commit or a sha256: the start tells them apart
+    return str(value)
+
+
+def write_report(
+    ref: str, scratch: Path, compare: list[str], output: Path | None = None
+) -> WrittenReport:
+    """Write the report of ``ref`` (and ``compare``, side by side) to ``output``
+    (default ``<experiment>/report.html``).
+
+    Raises:
+        ExperimentNotFoundError: a reference names no experiment.
+    """
+    main = resolve_ref(ref, scratch)
+    others = [resolve_ref(r, scratch) for r in compare]
+    experiments = [_experiment(p, scratch) for p in [main, *others]]
+    comparison = None
+    if others:
+        data = compare_experiments(scratch, [str(p.root) for p in [main, *others]])
+        comparison = {"rows": comparison_rows(data), "mismatch": data["dataset_mismatch"]}
+    html = render_report(experiments, comparison)
+    target = output or main.root / REPORT_FILE
+    atomic_write_text(target, html)
+    return WrittenReport(target.absolute(), len(html.encode("utf-8")), len(experiments))
