@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -70,6 +70,11 @@ def test_command(
     if json_output:
         print_json(result.to_json())
         return
+    _print_result(result, condition)
+
+
+def _print_result(result: Any, condition: str) -> None:
+    """The per-class table, the summary metrics and where the files are."""
     from rich.table import Table
 
     metrics = result.metrics

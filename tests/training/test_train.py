@@ -72,7 +72,8 @@ def test_train_checkpoints_logs_and_refuses_to_overwrite(runner, scratch: Path, 
     )
     accumulator.Reload()
     curve = accumulator.Tensors("pr_curve/boxy/pr_curves")
-    assert [event.step for event in curve] == [1, 2]
+    # On the step axis of Keras' own epoch scalars (0-based), as the loss and accuracy.
+    assert [event.step for event in curve] == [0, 1]
     data = np.asarray(__import__("tensorflow").make_ndarray(curve[-1].tensor_proto))
     assert data.shape == (6, 101)  # TP, FP, TN, FN, precision, recall per threshold
     images = _tensorboard_tags(root / "logs" / "images")
