@@ -19,6 +19,7 @@ left over from a promotion killed after its commit, and is simply deleted.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import uuid
@@ -33,6 +34,7 @@ from abyssexp.store.objectstore import ObjectStore
 from abyssexp.store.registry import ENTRY_FILE
 from abyssexp.store.temporaries import LIVE, OTHER_HOST, STALE, pid_alive
 
+logger = logging.getLogger(__name__)
 CLAIM_PREFIX = ".claim-"
 CLAIM_SUFFIX = ".json"
 
@@ -155,7 +157,16 @@ def claimed_prefix(objects: ObjectStore, type_key: str, name: str) -> Iterator[C
         remove_uncommitted(objects, prefix)
         yield claim
     except BaseException:
-        remove_uncommitted(objects, prefix)
+        _best_effort(remove_uncommitted, objects, prefix)
         raise
     finally:
-        release_claim(objects, claim)
+        _best_effort(release_claim, objects, claim)
+
+
+def _best_effort(cleanup: Any, *args: Any) -> None:
+    """Clean up after a failure without hiding it: what is left (the store unreachable?) is a
+    stale claim for the next promotion or ``store repair``."""
+    try:
+        cleanup(*args)
+    except StoreError as exc:
+        logger.warning("%s; left for `abyssexp store repair`", exc)
