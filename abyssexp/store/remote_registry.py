@@ -124,7 +124,8 @@ def update_registry(
 def write_moves(objects: ObjectStore, lines: list[dict[str, Any]]) -> None:
     if not lines:
         return
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}Z"
     key = f"{HISTORY_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
     objects.write(key, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode())
 
