@@ -24,6 +24,7 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Tests marked s3 start moto's S3 server (the dev extra) on 127.0.0.1 themselves and stop it.
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser" $(PYTEST_ARGS)
 

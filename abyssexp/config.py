@@ -2,11 +2,16 @@
 
 Precedence, highest first: the command-line option, the environment variable, the user config file
 (``~/.config/abyssexp/config.toml``, section ``[roots]``), the team default on ``/mnt/pond``.
+
+The store may also be an object-storage URL (``s3://bucket/prefix``): ``StoreURL``. Credentials and
+the endpoint of an S3-compatible server come from the usual AWS variables and profiles
+(``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``..., ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +23,81 @@ DEFAULT_STORE = Path("/mnt/pond/models")
 SCRATCH_ENV = "ABYSSEXP_SCRATCH"
 STORE_ENV = "ABYSSEXP_STORE"
 CONFIG_ENV = "ABYSSEXP_CONFIG"
+CACHE_ENV = "ABYSSEXP_CACHE"
+#: Object stores abyssexp can promote to (URL scheme → the extra that installs its client).
+OBJECT_STORE_SCHEMES = {"s3": "s3"}
+_URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$")
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    """An object-storage store root (or an object prefix in it), e.g. ``s3://bucket/models``.
+
+    ``bucket`` and ``prefix`` never hold empty, ``.`` or ``..`` parts; ``prefix`` has no slash at
+    either end (``""`` for the bucket's root).
+    """
+
+    scheme: str
+    bucket: str
+    prefix: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+
+    def child(self, relative: str) -> StoreURL:
+        """The URL of ``relative`` (``/``-separated) under this one."""
+        return StoreURL(self.scheme, self.bucket, "/".join(p for p in (self.prefix, relative) if p))
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_store(text: str | Path, what: str = "store") -> Path | StoreURL:
+    """A store root: a folder (``~`` expanded, made absolute) or an object-storage URL.
+
+    Raises:
+        InvalidInputError: a URL of a scheme abyssexp cannot store to, without a bucket, or with
+            empty, ``.`` or ``..`` parts.
+    """
+    match = _URL_RE.match(str(text))
+    if match is None:
+        return Path(text).expanduser().absolute()
+    scheme, rest = match["scheme"].lower(), match["rest"].rstrip("/")
+    if scheme == "file":
+        return Path(rest or "/").expanduser().absolute()
+    if scheme not in OBJECT_STORE_SCHEMES:
+        supported = ", ".join(f"{s}://BUCKET/PREFIX" for s in OBJECT_STORE_SCHEMES)
+        raise InvalidInputError(
+            f"{what} {str(text)!r}: abyssexp cannot store to {scheme}:// (use a folder or "
+            f"{supported}). Received: {scheme}"
+        )
+    parts = rest.split("/")
+    if not parts[0] or any(part in ("", ".", "..") for part in parts):
+        raise InvalidInputError(
+            f"{what} {str(text)!r}: expected {scheme}://BUCKET/PREFIX without empty, '.' or '..' "
+            "parts, e.g. s3://team-models/abyss"
+        )
+    return StoreURL(scheme, parts[0], "/".join(parts[1:]))
+
+
+def cache_root() -> Path:
+    """Where models downloaded from an object store are kept: ``$ABYSSEXP_CACHE``, else
+    ``$XDG_CACHE_HOME/abyssexp``, else ``~/.cache/abyssexp``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser().absolute()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "abyssexp"
 
 
 @dataclass(frozen=True)
 class ResolvedRoot:
-    """A root folder and where its value came from (``option``, ``env``, ``config``, ``default``)."""
+    """A root and where its value came from (``option``, ``env``, ``config``, ``default``).
 
-    path: Path
+    ``path`` is a folder, or (the store only) an object-storage ``StoreURL``.
+    """
+
+    path: Path | StoreURL
     source: str
 
 
@@ -69,12 +142,17 @@ def resolve_roots(scratch: Path | str | None = None, store: Path | str | None = 
     config = _read_config(config_path)
 
     def pick(option: Path | str | None, env: str, key: str, default: Path) -> ResolvedRoot:
+        def parse(value: Path | str, source: str) -> ResolvedRoot:
+            if key == "store":
+                return ResolvedRoot(parse_store(value, f"store ({source})"), source)
+            return ResolvedRoot(Path(value).expanduser().absolute(), source)
+
         if option:
-            return ResolvedRoot(Path(option).expanduser().absolute(), "option")
+            return parse(option, "option")
         if os.environ.get(env):
-            return ResolvedRoot(Path(os.environ[env]).expanduser().absolute(), f"env {env}")
+            return parse(os.environ[env], f"env {env}")
         if key in config:
-            return ResolvedRoot(Path(config[key]).expanduser().absolute(), f"config {config_path}")
+            return parse(config[key], f"config {config_path}")
         return ResolvedRoot(default, "default")
 
     return Roots(

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 # soft_wrap: a plain line (a path, a message) is never folded; tables fit themselves.
 out = Console(highlight=False, soft_wrap=True)
@@ -35,7 +36,8 @@ def print_json(data: Any) -> None:
 
 
 def error_line(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    """``error: <message>`` on stderr; the message is text, never markup (``abyssexp[s3]``)."""
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
 
 
 def human_bytes(size: float | None) -> str:

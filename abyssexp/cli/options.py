@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from abyssexp.config import StoreURL
 
 ScratchOption = Annotated[
     Path | None,
@@ -16,10 +19,11 @@ ScratchOption = Annotated[
     ),
 ]
 StoreOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
-        help="Permanent store root (default: $ABYSSEXP_STORE, the config file, /mnt/pond/models).",
+        help="Permanent store: a folder or s3://BUCKET/PREFIX (default: $ABYSSEXP_STORE, the "
+        "config file, /mnt/pond/models).",
         show_default=False,
     ),
 ]
@@ -41,7 +45,7 @@ def scratch_root(scratch: Path | None) -> Path:
     return resolve_roots(scratch=scratch).scratch.path
 
 
-def store_root(store: Path | None) -> Path:
+def store_root(store: str | None) -> Path | StoreURL:
     from abyssexp.config import resolve_roots
 
     return resolve_roots(store=store).store.path

@@ -5,13 +5,17 @@ No TensorFlow."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, human_bytes, out, print_json, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
+
+if TYPE_CHECKING:
+    from abyssexp.config import StoreURL
 
 store_app = typer.Typer(help="Look after the permanent store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
@@ -149,10 +153,17 @@ def promoted_command(
 
 @app.command("verify")
 def verify_command(
-    store_path: Annotated[Path, typer.Argument(help="A promoted model's folder in the store.")],
+    store_path: Annotated[
+        str,
+        typer.Argument(
+            help="A promoted model's folder in the store, or its URL (s3://BUCKET/.../NAME).",
+            metavar="STORE_PATH",
+        ),
+    ],
     json_output: JsonOption = False,
 ) -> None:
-    """Re-check a promoted model against its MANIFEST.sha256. Exit 1 on any difference."""
+    """Re-check a promoted model against its MANIFEST.sha256 (in an object store, every object
+    is read back and hashed). Exit 1 on any difference."""
     from abyssexp.store.promote import verify_promoted
 
     problems = verify_promoted(store_path)
@@ -161,7 +172,7 @@ def verify_command(
     elif not problems:
         out.print(f"[green]intact[/]: {store_path}")
     for problem in problems if not json_output else []:
-        err.print(f"[bold red]error:[/] {store_path}: {problem}")
+        err.print(f"[bold red]error:[/] {escape(f'{store_path}: {problem}')}")
     if problems:
         raise typer.Exit(1)
 
@@ -221,7 +232,7 @@ def gc_command(
     out.print(f"{verb} {human_bytes(total)} in total")
 
 
-def _print_alias_history(store: Path, reference: str, json_output: bool) -> None:
+def _print_alias_history(store: Path | StoreURL, reference: str, json_output: bool) -> None:
     from abyssexp.store.aliases import read_history
 
     moves = read_history(store, reference)

@@ -3,7 +3,9 @@
 An alias names one promoted model per project/type; it moves when a newer model is promoted with
 it or with ``abyssexp alias set``. Every move is appended to ``<store>/alias-history.jsonl`` (who,
 when, from which model to which, by what command), one JSON line each, fsynced, never rewritten:
-``promoted --history`` reads it. ``store repair`` rebuilds the registry from the promoted folders
+``promoted --history`` reads it. On an object store (no appends there) each registry change that
+moves aliases writes one object ``alias-history/<UTC time>-<random>.jsonl`` of such lines, and
+the history is those objects in name order. ``store repair`` rebuilds the registry from the promoted folders
 and leaves the history as it is.
 """
 
@@ -15,13 +17,14 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from abyssexp.config import StoreURL
 from abyssexp.errors import InvalidInputError, StoreError
 
 HISTORY_FILE = "alias-history.jsonl"
 
 
-def record_moves(store: Path, before: dict[str, Any], after: dict[str, Any], via: str) -> None:
-    """Append one history line per alias whose model changed between ``before`` and ``after``."""
+def alias_moves(before: dict[str, Any], after: dict[str, Any], via: str) -> list[dict[str, Any]]:
+    """One history line per alias whose model changed between ``before`` and ``after``."""
     from abyssexp.experiment.provenance import current_user
     from abyssexp.experiment.record import utc_now
 
@@ -42,6 +45,12 @@ def record_moves(store: Path, before: dict[str, Any], after: dict[str, Any], via
                         "via": via,
                     }
                 )
+    return lines
+
+
+def record_moves(store: Path, before: dict[str, Any], after: dict[str, Any], via: str) -> None:
+    """Append one history line per alias whose model changed between ``before`` and ``after``."""
+    lines = alias_moves(before, after, via)
     if not lines:
         return
     text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
@@ -51,36 +60,45 @@ def record_moves(store: Path, before: dict[str, Any], after: dict[str, Any], via
         os.fsync(handle.fileno())
 
 
-def read_history(store: Path, reference: str | None = None) -> list[dict[str, Any]]:
+def read_history(store: Path | StoreURL, reference: str | None = None) -> list[dict[str, Any]]:
     """The moves of an alias (``ALIAS`` or ``PROJECT/TYPE@ALIAS``), oldest first; all when None.
 
     A last line torn by a kill mid-append is skipped; any other line that does not parse stops
     with the line number.
     """
+    if isinstance(store, StoreURL):
+        from abyssexp.store.remote_registry import read_moves
+
+        return filter_moves(read_moves(store), reference)
     path = store / HISTORY_FILE
     if not path.is_file():
         return []
-    location, alias = None, reference
-    if reference and "@" in reference:
-        location, _, alias = reference.partition("@")
     lines = path.read_text(encoding="utf-8").splitlines()
     moves = []
     for number, line in enumerate(lines, 1):
         try:
-            move = json.loads(line)
+            moves.append(json.loads(line))
         except ValueError:
             if number == len(lines):
                 break
             raise StoreError(f"{path}:{number}: does not parse; fix or remove that line") from None
-        if alias and move.get("alias") != alias:
-            continue
-        if location and move.get("location") != location:
-            continue
-        moves.append(move)
-    return moves
+    return filter_moves(moves, reference)
 
 
-def set_alias(store: Path, location: str, alias: str, name: str) -> dict[str, Any]:
+def filter_moves(moves: list[dict[str, Any]], reference: str | None) -> list[dict[str, Any]]:
+    """The moves of ``reference`` (``ALIAS`` or ``PROJECT/TYPE@ALIAS``; all when None)."""
+    location, alias = None, reference
+    if reference and "@" in reference:
+        location, _, alias = reference.partition("@")
+    return [
+        move
+        for move in moves
+        if (not alias or move.get("alias") == alias)
+        and (not location or move.get("location") == location)
+    ]
+
+
+def set_alias(store: Path | StoreURL, location: str, alias: str, name: str) -> dict[str, Any]:
     """Point ``alias`` of ``location`` (``project/type``) at the promoted model ``name``."""
     from abyssexp.experiment.naming import validate_part
     from abyssexp.store.registry import update_registry
@@ -104,7 +122,7 @@ def set_alias(store: Path, location: str, alias: str, name: str) -> dict[str, An
     return update_registry(store, change, via="alias set")
 
 
-def remove_alias(store: Path, location: str, alias: str) -> dict[str, Any]:
+def remove_alias(store: Path | StoreURL, location: str, alias: str) -> dict[str, Any]:
     """Remove ``alias`` of ``location``; the models stay promoted."""
     from abyssexp.store.registry import update_registry
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from abyssexp.config import StoreURL, parse_store
 from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.experiment.layout import PREDICTIONS_FILE, TESTING_DIR, ExperimentPaths
 from abyssexp.owned import rmtree_inside
@@ -116,15 +117,26 @@ def _read_resized(path: Path, size: tuple[int, int]) -> np.ndarray:
     return resize_uint8(tf.constant(read_image(path)), size).numpy()
 
 
-def resolve_export_source(source: str, scratch: Path, store: Path) -> tuple[Path, Path | None]:
-    """A ``.keras`` file, a promoted folder, ``PROJECT/TYPE@ALIAS`` or an experiment REF →
-    (checkpoint, the folder holding its ``testing/``, if any). Class names and thresholds lie
-    beside the checkpoint's folder: ``class_names.json`` (promoted) or ``models/`` (scratch)."""
-    if "@" in source and not Path(source).exists():
+def resolve_export_source(
+    source: str, scratch: Path, store: Path | StoreURL
+) -> tuple[Path, Path | None]:
+    """A ``.keras`` file, a promoted folder, a promoted model's URL (``s3://...``),
+    ``PROJECT/TYPE@ALIAS`` or an experiment REF → (checkpoint, the folder holding its
+    ``testing/``, if any). Class names and thresholds lie beside the checkpoint's folder:
+    ``class_names.json`` (promoted) or ``models/`` (scratch). A model in an object store is
+    downloaded into the local cache first (``store.cache``), checked against its manifest."""
+    target: Path | StoreURL | None = None
+    if "://" in source:
+        target = parse_store(source, "model")
+    elif "@" in source and not Path(source).exists():
         from abyssexp.store.registry import resolve_alias
 
-        source = str(resolve_alias(store, source))
-    path = Path(source)
+        target = resolve_alias(store, source)
+    if isinstance(target, StoreURL):
+        from abyssexp.store.cache import cached_model
+
+        target = cached_model(target)
+    path = Path(source) if target is None else target
     if path.is_file() and path.suffix == ".keras":
         return path, None
     if path.is_dir() and (path / "entry.json").is_file():

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import fsync_dir
+from abyssexp.config import StoreURL, parse_store
 from abyssexp.errors import ExperimentStateError, InvalidInputError, StoreError
 from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, resolve_checkpoint
 from abyssexp.experiment.layout import THRESHOLDS_FILE, ExperimentPaths
@@ -81,7 +82,7 @@ FAULT_ENV = "ABYSSEXP_FAULT_AT"
 FAULT_STEPS = ("copied-one-file", "staged", "renamed", "sealed", "registered", "recorded")
 
 
-def _fault_point(step: str) -> None:
+def fault_point(step: str) -> None:
     if os.environ.get(FAULT_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -155,7 +156,7 @@ def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
 
 @dataclass
 class PromoteResult:
-    destination: Path
+    destination: Path | StoreURL
     checkpoint: str
     files: int
     bytes: int
@@ -167,11 +168,11 @@ class PromoteResult:
         return {**self.__dict__, "destination": str(self.destination)}
 
 
-def _plan(
+def plan_files(
     paths: ExperimentPaths, checkpoint: Path, exports: Path | None = None
 ) -> list[tuple[Path, str]]:
     """(source, relative destination) of everything a promotion carries."""
-    plan = [(checkpoint, _model_name(checkpoint))]
+    plan = [(checkpoint, model_name(checkpoint))]
     for source, target in (
         (paths.params, "params.json"),
         (paths.model_definition, "model_definition.json"),
@@ -199,7 +200,7 @@ def _plan(
     return plan
 
 
-def _model_name(checkpoint: Path) -> str:
+def model_name(checkpoint: Path) -> str:
     return f"model{checkpoint.suffix}"
 
 
@@ -236,7 +237,7 @@ def _stage(
     digests = {}
     for source, relative in plan:
         digests[relative] = _copy_with_digest(source, temporary / relative, advance)
-        _fault_point("copied-one-file")
+        fault_point("copied-one-file")
     digests[ENTRY_FILE] = _write_synced(
         temporary / ENTRY_FILE, (json.dumps(entry, indent=2) + "\n").encode()
     )
@@ -270,7 +271,9 @@ def _register(store: Path, destination: Path, entry: dict[str, Any]) -> None:
         ) from None
 
 
-def record_promotion_once(paths: ExperimentPaths, destination: Path, entry: dict) -> bool:
+def record_promotion_once(
+    paths: ExperimentPaths, destination: Path | StoreURL, entry: dict
+) -> bool:
     """Add the promotion to the experiment's record unless it is there; returns whether added."""
     if any(p.path == str(destination) for p in read_record(paths.record).promotions):
         return False
@@ -286,35 +289,34 @@ def record_promotion_once(paths: ExperimentPaths, destination: Path, entry: dict
     return True
 
 
-def _entry(
+@dataclass
+class PromotionRequest:
+    """A promotion, checked and ready to carry out (the plan step's value)."""
+
+    paths: ExperimentPaths
+    checkpoint: Path
+    aliases: list[str]
+    tests: dict[str, Any]
+    project: str
+    experiment_type: str
+
+
+def check_request(
     paths: ExperimentPaths,
-    checkpoint: Path,
-    tested: dict[str, Any],
-    total: int,
+    checkpoint: str,
+    requirements: list[Requirement],
     aliases: list[str],
-) -> dict[str, Any]:
-    """The promoted folder's ``entry.json``: what the registry indexes and repair rebuilds."""
-    project, experiment_type = split_location(paths)
-    return {
-        "entry_version": ENTRY_VERSION,
-        "project": project,
-        "type": experiment_type,
-        "name": paths.name,
-        "checkpoint": checkpoint.name,
-        "scratch_path": str(paths.root),
-        "promoted": utc_now(),
-        "promoted_unix": time.time(),
-        "host": socket.gethostname(),
-        "tests": tested,
-        "bytes": total,
-        "aliases_at_promotion": aliases,
-    }
+    move: bool,
+    force_untested: bool,
+) -> PromotionRequest:
+    """Everything a promotion checks before it changes anything, wherever the store is.
 
-
-def _check_promotable(
-    paths: ExperimentPaths, requirements: list[Requirement], force_untested: bool
-) -> dict[str, Any]:
-    """The experiment's test results, once it is tested (or forced) and meets every bar."""
+    Raises:
+        StoreError: untested (without ``force_untested``) or a requirement not met.
+        InvalidInputError: a bad alias.
+    """
+    for alias in aliases:
+        validate_part(alias, "--alias")
     tested = read_record(paths.record).tests
     if not tested and not force_untested:
         raise StoreError(
@@ -327,12 +329,46 @@ def _check_promotable(
             raise StoreError(
                 f"--require {requirement} not met: measured {requirement.metric} = {measured:.4f}"
             )
-    return tested
+    checkpoint_path = resolve_checkpoint(paths, checkpoint)
+    if move:  # refuse a symlinked models/ now, not after the promotion
+        check_inside(paths.models / checkpoint_path.name, paths.root)
+    project, experiment_type = split_location(paths)
+    return PromotionRequest(paths, checkpoint_path, aliases, tested, project, experiment_type)
+
+
+def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
+    """The promoted model's ``entry.json``."""
+    return {
+        "entry_version": ENTRY_VERSION,
+        "project": request.project,
+        "type": request.experiment_type,
+        "name": request.paths.name,
+        "checkpoint": request.checkpoint.name,
+        "scratch_path": str(request.paths.root),
+        "promoted": utc_now(),
+        "promoted_unix": time.time(),
+        "host": socket.gethostname(),
+        "tests": request.tests,
+        "bytes": total,
+        "aliases_at_promotion": request.aliases,
+    }
+
+
+def progress_counter(total: int, progress: Progress | None) -> Callable[[int], None]:
+    """``advance(count)``: adds ``count`` bytes and reports (bytes done, ``total``)."""
+    done = [0]
+
+    def advance(count: int) -> None:
+        done[0] += count
+        if progress:
+            progress(done[0], total)
+
+    return advance
 
 
 def promote_experiment(
     paths: ExperimentPaths,
-    store: Path,
+    store: Path | StoreURL,
     checkpoint: str = "best",
     requirements: list[Requirement] | None = None,
     aliases: list[str] | None = None,
@@ -345,7 +381,7 @@ def promote_experiment(
 
     Args:
         paths: the experiment.
-        store: the store root.
+        store: the store root: a folder, or an object store (``store.remote_promote``).
         checkpoint: ``best``, ``last`` or an epoch number.
         requirements: ``--require`` conditions that must hold.
         aliases: aliases to point at the promoted model.
@@ -362,22 +398,21 @@ def promote_experiment(
         StoreError: a requirement not met, a broken registry, a failed export, or a conflict.
         InvalidInputError: a bad alias or requirement.
     """
-    aliases = list(aliases or [])
-    for alias in aliases:
-        validate_part(alias, "--alias")
-    tested = _check_promotable(paths, requirements or [], force_untested)
-    checkpoint_path = resolve_checkpoint(paths, checkpoint)
-    if move:  # refuse a symlinked models/ now, not after the promotion
-        check_inside(paths.models / checkpoint_path.name, paths.root)
-    project, experiment_type = split_location(paths)
-    type_dir = store / project / experiment_type
+    request = check_request(
+        paths, checkpoint, requirements or [], list(aliases or []), move, force_untested
+    )
+    if isinstance(store, StoreURL):
+        from abyssexp.store.remote_promote import promote_to_object_store
+
+        return promote_to_object_store(request, store, move, progress, export_formats)
+    checkpoint_path, aliases = request.checkpoint, request.aliases
+    type_dir = store / request.project / request.experiment_type
     destination = type_dir / paths.name
     registry = prepare_registry(store)  # a broken registry stops us before anything changes
     if os.path.lexists(destination):
         return _finish_interrupted(
             paths, store, destination, checkpoint_path, aliases, registry, move
         )
-
     exports = None
     if export_formats:
         from abyssexp.store.export import export_experiment
@@ -385,19 +420,14 @@ def promote_experiment(
         exports = export_experiment(paths, checkpoint_path, export_formats)
     type_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(type_dir)
-    plan = _plan(paths, checkpoint_path, exports)
+    plan = plan_files(paths, checkpoint_path, exports)
     total = sum(source.stat().st_size for source, _ in plan)
-    entry = _entry(paths, checkpoint_path, tested, total, aliases)
-    done = [0]
-
-    def advance(count: int) -> None:
-        done[0] += count
-        if progress:
-            progress(done[0], total)
+    entry = new_entry(request, total)
+    advance = progress_counter(total, progress)
 
     with claimed_temporary(type_dir, paths.name) as temporary:
         _stage(temporary, plan, entry, advance)
-        _fault_point("staged")
+        fault_point("staged")
         if os.path.lexists(destination):
             raise StoreError(f"{destination}: already promoted; promotions are never overwritten")
         try:
@@ -405,7 +435,7 @@ def promote_experiment(
         except OSError as exc:
             raise StoreError(f"{destination}: already promoted ({exc.strerror})") from None
         fsync_dir(type_dir)
-    _fault_point("renamed")
+    fault_point("renamed")
     freed = _complete(paths, store, destination, entry, checkpoint_path, move)
     return PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
 
@@ -420,11 +450,11 @@ def _complete(
 ) -> int:
     """Steps 4 to 6: seal, register, record, then ``--move``; each is idempotent."""
     seal_tree(destination)
-    _fault_point("sealed")
+    fault_point("sealed")
     _register(store, destination, entry)
-    _fault_point("registered")
+    fault_point("registered")
     record_promotion_once(paths, destination, entry)
-    _fault_point("recorded")
+    fault_point("recorded")
     return free_unpromoted_checkpoints(paths, keep={checkpoint_path.name}) if move else 0
 
 
@@ -455,8 +485,40 @@ def _finish_interrupted(
             raise StoreError(already)
         freed = free_unpromoted_checkpoints(paths, {checkpoint_path.name}) if move else 0
         return _finished(destination, entry, freed)
+    check_same_request(
+        destination,
+        entry,
+        paths,
+        checkpoint_path,
+        aliases,
+        read_manifest(destination).get(model_name(checkpoint_path)),
+        store,
+    )
+    problems = [p for p in verify_tree(destination) if not p.startswith("writable")]
+    if problems:
+        raise StoreError(
+            f"{destination}: an interrupted promotion that does not verify ({problems[0]}); "
+            "inspect it with `abyssexp verify`"
+        )
+    freed = _complete(paths, store, destination, entry, checkpoint_path, move)
+    return _finished(destination, entry, freed)
+
+
+def check_same_request(
+    destination: Path | StoreURL,
+    entry: dict[str, Any],
+    paths: ExperimentPaths,
+    checkpoint_path: Path,
+    aliases: list[str],
+    promoted_digest: str | None,
+    store: Path | StoreURL,
+) -> None:
+    """Raise unless the unregistered promotion at ``destination`` is this request's: the same
+    experiment, checkpoint file (``promoted_digest``: its sha256 in the manifest) and aliases."""
     repair = f"run `abyssexp store repair --store {store}` to register it as it is"
-    if not same_source or entry.get("checkpoint") != checkpoint_path.name:
+    if entry.get("scratch_path") != str(paths.root) or entry.get("checkpoint") != (
+        checkpoint_path.name
+    ):
         raise StoreError(
             f"{destination}: holds an unregistered promotion of {entry.get('scratch_path')} "
             f"({entry.get('checkpoint')}), not of {checkpoint_path}; {repair}"
@@ -467,20 +529,11 @@ def _finish_interrupted(
             f"{entry.get('aliases_at_promotion') or 'none'}, this one for {aliases or 'none'}; "
             f"rerun with the same --alias options to finish it, or {repair}"
         )
-    model = _model_name(checkpoint_path)
-    if read_manifest(destination).get(model) != sha256_file(checkpoint_path):
+    if promoted_digest != sha256_file(checkpoint_path):
         raise StoreError(
             f"{destination}: the interrupted promotion holds another {checkpoint_path.name} "
             f"(retrained since?); {repair}"
         )
-    problems = [p for p in verify_tree(destination) if not p.startswith("writable")]
-    if problems:
-        raise StoreError(
-            f"{destination}: an interrupted promotion that does not verify ({problems[0]}); "
-            "inspect it with `abyssexp verify`"
-        )
-    freed = _complete(paths, store, destination, entry, checkpoint_path, move)
-    return _finished(destination, entry, freed)
 
 
 def _finished(destination: Path, entry: dict[str, Any], freed: int) -> PromoteResult:
@@ -502,5 +555,12 @@ def free_unpromoted_checkpoints(paths: ExperimentPaths, keep: set[str]) -> int:
     return remove_unprotected_checkpoints(paths, protected)
 
 
-def verify_promoted(path: Path) -> list[str]:
-    return verify_tree(path)
+def verify_promoted(path: Path | str) -> list[str]:
+    """Problems of a promoted folder, or of a promoted model's URL in an object store (empty:
+    intact)."""
+    target = parse_store(path, "verify") if isinstance(path, str) else path
+    if isinstance(target, StoreURL):
+        from abyssexp.store.remote_promote import verify_object_prefix
+
+        return verify_object_prefix(target)
+    return verify_tree(target)

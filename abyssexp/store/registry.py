@@ -7,6 +7,9 @@ take the lock, read, change and atomically rewrite the file, so no row is lost. 
 does not parse stops every command that reads or writes it (``RegistryUnreadableError``) and is
 never rewritten from an empty reading; ``abyssexp store repair`` rebuilds it from the entries.
 
+On an object store (``s3://``) the entries (``<project>/<type>/<name>/entry.json``) are the truth
+and ``registry.json`` an index object rewritten by compare-and-swap: ``store.remote_registry``.
+
 Aliases (``production``, ``candidate``...) are per project/type. An alias points at the most
 recently promoted model (by its entry's ``promoted_unix``) that asked for it, whatever order the
 registrations reach the lock in, so the registry and a rebuild from the entries always agree.
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json
+from abyssexp.config import StoreURL, parse_store
 from abyssexp.errors import StoreError
 from abyssexp.hashing import sha256_file
 from abyssexp.locks import file_lock
@@ -58,13 +62,17 @@ def empty_registry() -> dict[str, Any]:
     return {"version": REGISTRY_VERSION, "models": [], "aliases": {}}
 
 
-def read_registry(store: Path) -> dict[str, Any]:
+def read_registry(store: Path | StoreURL) -> dict[str, Any]:
     """The registry of ``store``; empty when the store holds nothing yet.
 
     Raises:
         RegistryUnreadableError: it does not parse, has the wrong shape, or is missing while the
             store holds promoted folders.
     """
+    if isinstance(store, StoreURL):
+        from abyssexp.store import remote_registry
+
+        return remote_registry.read_registry(store)
     path = store / REGISTRY_FILE
     try:
         raw = path.read_bytes()
@@ -74,12 +82,19 @@ def read_registry(store: Path) -> dict[str, Any]:
         return empty_registry()
     except OSError as exc:
         raise _unreadable(store, f"cannot be read ({exc.strerror})") from None
+    return parse_registry(raw, lambda problem: _unreadable(store, problem))
+
+
+def parse_registry(
+    raw: bytes, unreadable: Callable[[str], RegistryUnreadableError]
+) -> dict[str, Any]:
+    """The registry in ``raw``, its shape checked; ``unreadable(problem)`` makes the error."""
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise _unreadable(store, f"does not parse ({type(exc).__name__}: {exc})") from None
+        raise unreadable(f"does not parse ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
-        raise _unreadable(store, f"expected a JSON object. Received: {type(data).__name__}")
+        raise unreadable(f"expected a JSON object. Received: {type(data).__name__}")
     data.setdefault("version", REGISTRY_VERSION)
     models = data.setdefault("models", [])
     aliases = data.setdefault("aliases", {})
@@ -87,20 +102,24 @@ def read_registry(store: Path) -> dict[str, Any]:
         isinstance(m, dict) and all(isinstance(m.get(k), str) for k in ("path", "name"))
         for m in models
     ):
-        raise _unreadable(store, "field models: expected a list of objects with path and name")
+        raise unreadable("field models: expected a list of objects with path and name")
     if not isinstance(aliases, dict) or not all(
         isinstance(names, dict) and all(isinstance(n, str) for n in names.values())
         for names in aliases.values()
     ):
-        raise _unreadable(store, "field aliases: expected {project/type: {alias: name}}")
+        raise unreadable("field aliases: expected {project/type: {alias: name}}")
     return data
 
 
-def prepare_registry(store: Path) -> dict[str, Any]:
+def prepare_registry(store: Path | StoreURL) -> dict[str, Any]:
     """The registry, created empty first when the store has none yet (a promotion's plan step).
 
     Once it exists, a missing registry means a deleted one, so ``update_registry`` stops.
     """
+    if isinstance(store, StoreURL):
+        from abyssexp.store import remote_registry
+
+        return remote_registry.prepare_registry(store)
     if (store / REGISTRY_FILE).exists():
         return read_registry(store)
     store.mkdir(parents=True, exist_ok=True)
@@ -112,15 +131,20 @@ def prepare_registry(store: Path) -> dict[str, Any]:
 
 
 def update_registry(
-    store: Path, change: Callable[[dict[str, Any]], None], via: str = "promote"
+    store: Path | StoreURL, change: Callable[[dict[str, Any]], None], via: str = "promote"
 ) -> dict[str, Any]:
     """Apply ``change`` to the registry under its lock and rewrite it atomically; every alias
     it moves gets a line in the append-only ``alias-history.jsonl`` (``via`` says by what).
+    On an object store: a compare-and-swap instead of the lock (``store.remote_registry``).
 
     Raises:
         RegistryUnreadableError: the registry is missing or does not parse (it is left as it is).
         ExperimentStateError: the lock was not free within ``LOCK_TIMEOUT_S``.
     """
+    if isinstance(store, StoreURL):
+        from abyssexp.store import remote_registry
+
+        return remote_registry.update_registry(store, change, via)
     with file_lock(store / LOCK_FILE, timeout=LOCK_TIMEOUT_S, what="store registry"):
         if not (store / REGISTRY_FILE).exists():
             raise _unreadable(store, "missing (deleted since this command started)")
@@ -157,8 +181,8 @@ def read_entry(folder: Path) -> dict[str, Any]:
     return entry
 
 
-def row_of(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """The registry row of a promoted folder: its entry and where it is."""
+def row_of(entry: dict[str, Any], folder: Path | StoreURL) -> dict[str, Any]:
+    """The registry row of a promoted folder (or object prefix): its entry and where it is."""
     return {**entry, "path": str(folder)}
 
 
@@ -187,12 +211,12 @@ def index_row(data: dict[str, Any], row: dict[str, Any], *, assign_aliases: bool
             names[alias] = row["name"]
 
 
-def find_row(data: dict[str, Any], folder: Path) -> dict[str, Any] | None:
+def find_row(data: dict[str, Any], folder: Path | StoreURL) -> dict[str, Any] | None:
     return next((m for m in data["models"] if m.get("path") == str(folder)), None)
 
 
 def list_promoted(
-    store: Path, project: str | None = None, experiment_type: str | None = None
+    store: Path | StoreURL, project: str | None = None, experiment_type: str | None = None
 ) -> list[dict[str, Any]]:
     """Registry rows with the aliases that point at each now.
 
@@ -220,8 +244,8 @@ def sorted_rows(rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]) ->
     return sorted(rows, key=lambda m: (position.get(m["path"], len(position)), _order(m)))
 
 
-def resolve_alias(store: Path, reference: str) -> Path:
-    """``project/type@alias`` → the promoted folder the alias points at.
+def resolve_alias(store: Path | StoreURL, reference: str) -> Path | StoreURL:
+    """``project/type@alias`` → the promoted folder (or object prefix) the alias points at.
 
     Raises:
         InvalidInputError: not of that form, or no such alias (the known ones are listed).
@@ -248,5 +272,7 @@ def resolve_alias(store: Path, reference: str) -> Path:
             experiment_type,
             names[alias],
         ):
-            return Path(model["path"])
+            return (
+                parse_store(model["path"]) if isinstance(store, StoreURL) else Path(model["path"])
+            )
     raise InvalidInputError(f"{reference}: the alias points at {names[alias]}, not in the registry")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_copy, atomic_write_json
+from abyssexp.config import StoreURL
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import RecordUnreadableError
 from abyssexp.locks import file_lock
@@ -51,7 +52,7 @@ from abyssexp.store.temporaries import TMP_PREFIX, remove_stale
 
 @dataclass
 class RepairReport:
-    store: Path
+    store: Path | StoreURL
     broken_registry_kept_as: str | None = None
     indexed: int = 0
     added: list[str] = field(default_factory=list)
@@ -75,8 +76,13 @@ def _dirs(folder: Path) -> list[Path]:
     )
 
 
-def repair_store(store: Path) -> RepairReport:
-    """Rebuild ``store``'s registry from its promoted folders; see the module docstring."""
+def repair_store(store: Path | StoreURL) -> RepairReport:
+    """Rebuild ``store``'s registry from its promoted folders; see the module docstring (and
+    ``store.remote_repair`` for an object store)."""
+    if isinstance(store, StoreURL):
+        from abyssexp.store.remote_repair import repair_object_store
+
+        return repair_object_store(store)
     report = RepairReport(store)
     if not store.is_dir():
         return report
@@ -88,35 +94,43 @@ def repair_store(store: Path) -> RepairReport:
             if (store / REGISTRY_FILE).exists():
                 report.broken_registry_kept_as = str(_keep_aside(store / REGISTRY_FILE))
         rows, entries = _scan(store, old, report)
-        data = empty_registry()
-        if old is not None:
-            data = {**old, "models": []}
-            names = {(r["project"], r["type"], r["name"]) for r in rows}
-            data["aliases"] = {
-                key: kept
-                for key, aliases in old["aliases"].items()
-                if (kept := {a: n for a, n in aliases.items() if (*key.split("/", 1), n) in names})
-            }
-        known = {m["path"] for m in (old or {}).get("models", [])}
-        before = {k: dict(v) for k, v in data["aliases"].items()}
-        for row in sorted(rows, key=lambda r: (float(r.get("promoted_unix") or 0), r["name"])):
-            index_row(data, row, assign_aliases=old is None or row["path"] not in known)
-        data["models"] = sorted_rows(data["models"], (old or {}).get("models", []))
-        report.indexed = len(data["models"])
-        report.added = sorted(r["path"] for r in rows if r["path"] not in known)
-        present = {r["path"] for r in rows}
-        report.dropped = sorted(known - present)
-        report.aliases_assigned = sorted(
-            f"{key}:{alias} -> {name}"
-            for key, aliases in data["aliases"].items()
-            for alias, name in aliases.items()
-            if before.get(key, {}).get(alias) != name
-        )
+        data = rebuild_registry(old, rows, report)
         if data != old:
             atomic_write_json(store / REGISTRY_FILE, data)
     for folder, entry in entries:
-        _complete_record(folder, entry, report)
+        complete_record(folder, entry, report)
     return report
+
+
+def rebuild_registry(
+    old: dict[str, Any] | None, rows: list[dict[str, Any]], report: RepairReport
+) -> dict[str, Any]:
+    """The registry indexing ``rows`` (one per promoted model found), keeping what ``old`` (None:
+    unreadable) knew that the entries cannot tell; notes the differences in ``report``."""
+    data = empty_registry()
+    if old is not None:
+        data = {**old, "models": []}
+        names = {(r["project"], r["type"], r["name"]) for r in rows}
+        data["aliases"] = {
+            key: kept
+            for key, aliases in old["aliases"].items()
+            if (kept := {a: n for a, n in aliases.items() if (*key.split("/", 1), n) in names})
+        }
+    known = {m["path"] for m in (old or {}).get("models", [])}
+    before = {k: dict(v) for k, v in data["aliases"].items()}
+    for row in sorted(rows, key=lambda r: (float(r.get("promoted_unix") or 0), r["name"])):
+        index_row(data, row, assign_aliases=old is None or row["path"] not in known)
+    data["models"] = sorted_rows(data["models"], (old or {}).get("models", []))
+    report.indexed = len(data["models"])
+    report.added = sorted(r["path"] for r in rows if r["path"] not in known)
+    report.dropped = sorted(known - {r["path"] for r in rows})
+    report.aliases_assigned = sorted(
+        f"{key}:{alias} -> {name}"
+        for key, aliases in data["aliases"].items()
+        for alias, name in aliases.items()
+        if before.get(key, {}).get(alias) != name
+    )
+    return data
 
 
 def _keep_aside(registry: Path) -> Path:
@@ -189,7 +203,8 @@ def _folder_row(
     return row_of(entry, folder)
 
 
-def _complete_record(folder: Path, entry: dict[str, Any], report: RepairReport) -> None:
+def complete_record(folder: Path | StoreURL, entry: dict[str, Any], report: RepairReport) -> None:
+    """Record the promotion in its experiment's record when that is reachable from here."""
     scratch = Path(str(entry.get("scratch_path") or ""))
     paths = ExperimentPaths(scratch)
     if scratch.name != entry["name"] or not paths.record.is_file():

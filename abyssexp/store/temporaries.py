@@ -119,7 +119,7 @@ def _lock_held(path: Path) -> bool | None:
     return False
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -154,11 +154,11 @@ def _by_owner_file(subject: Path, owner: Path, now: float) -> Temporary:
         old = now - subject.lstat().st_mtime > ORPHAN_AGE_S
         return Temporary(subject, STALE if old else UNKNOWN)
     found = Temporary(subject, LIVE, host, pid, started)
-    if held or held is None and host == socket.gethostname() and _pid_alive(pid):
+    if held or held is None and host == socket.gethostname() and pid_alive(pid):
         return found
     if host != socket.gethostname():
         found.state = OTHER_HOST
-    elif not _pid_alive(pid):
+    elif not pid_alive(pid):
         found.state = STALE
     return found
 
