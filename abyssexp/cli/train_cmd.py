@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import out, print_json
+from abyssexp.cli.console import err, out, print_json
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
 
 
@@ -97,6 +97,13 @@ def _print_result(result: Any, json_output: bool) -> None:
     for name, path in result.files.items():
         table.add_row(name, path)
     out.print(table)
+    _print_warnings(result.warnings)
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    """Warnings about the run's outcome (a collapsed model), after the summary."""
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
 
 
 @app.command("backbones")
