@@ -49,7 +49,7 @@ def dhash(path: Path) -> int | None:
     try:
         with Image.open(path) as image:
             image.draft("L", (32, 32))
-            grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR))
+            grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BOX))
     except (OSError, ValueError):
         return None
     bits = (grey[:, 1:] > grey[:, :-1]).flatten()
