@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from abyssexp.datasets.dialects import detect_dialect
-from abyssexp.datasets.locate import find_image_dir, missing_images, resolve_image_path
+from abyssexp.datasets.locate import find_image_dir
 from abyssexp.datasets.quick import first_ids
 from abyssexp.datasets.translators import CategoryTranslator
 from abyssexp.errors import DatasetError, first_few
@@ -58,35 +58,50 @@ class _ImageFailures:
     example: dict[str, str] = field(default_factory=dict)
 
 
+#: Below this many images, threads in this process (no start-up cost); above, one process per
+#: core, because decoding also runs Python code (EXIF, mode conversion) that holds the GIL.
+PROCESS_POOL_FROM = 512
+
+
+def _decode_one(path: Path) -> tuple[str | None, str]:
+    """Decode one image: (None, "") or (reason kind, message). Top level, so processes can run it."""
+    from abyssexp.datasets.images import ImageTooLargeError, read_image
+
+    if not path.is_file():
+        return "missing", ""
+    try:
+        read_image(path)
+    except ImageTooLargeError as exc:
+        return "too_large", str(exc).removeprefix(f"{path}: ")
+    except DatasetError as exc:
+        return "corrupt", str(exc).removeprefix(f"{path}: ")
+    return None, ""
+
+
+def _pool(count: int, workers: int) -> Any:
+    if count < PROCESS_POOL_FROM or workers < 2:
+        return ThreadPoolExecutor(max_workers=workers)
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+
+
 def _decode_all(
     images: list[tuple[Any, str, Path]],
     progress: Callable[[int, int], None] | None,
     workers: int,
 ) -> _ImageFailures:
-    from abyssexp.datasets.images import ImageTooLargeError, read_image
-
-    def one(item: tuple[Any, str, Path]) -> tuple[str | None, str]:
-        _, _, path = item
-        if not path.is_file():
-            return "missing", ""
-        try:
-            read_image(path)
-        except ImageTooLargeError as exc:
-            return "too_large", str(exc).removeprefix(f"{path}: ")
-        except DatasetError as exc:
-            return "corrupt", str(exc).removeprefix(f"{path}: ")
-        return None, ""
-
+    """Decode every image on ``workers`` cores, reporting progress as results arrive in order."""
     failures = _ImageFailures()
-    done = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for (image_id, file_name, _), (status, reason) in zip(
-            images, pool.map(one, images), strict=True
+    chunk = max(1, min(64, len(images) // (workers * 8) or 1))
+    with _pool(len(images), workers) as pool:
+        results = pool.map(_decode_one, [path for _, _, path in images], chunksize=chunk)
+        for done, ((image_id, file_name, _), (status, reason)) in enumerate(
+            zip(images, results, strict=True), start=1
         ):
             if status is not None:
                 getattr(failures, status).append((image_id, file_name))
                 failures.example.setdefault(status, reason)
-            done += 1
             if progress:
                 progress(done, len(images))
     return failures
@@ -169,7 +184,7 @@ def check_coco(
     report.notes.append(folder.describe())
     try:
         labels = _label_space(Path(path), data, options, report)
-        dataset = _dataset(Path(path), labels, folder.path, options)
+        dataset = _dataset(Path(path), labels, folder.path, options, data)
     except DatasetError as exc:
         report.problems.append(str(exc))
         return report
@@ -180,11 +195,7 @@ def check_coco(
     report.warnings.extend(_warnings(dataset, options))
     if options.val is not None:
         _check_val(options.val, labels, options, report)
-    images = [
-        (image["id"], str(image["file_name"]), resolve_image_path(image, folder.path))
-        for image in data["images"]
-    ]
-    report.problems.extend(_file_problems(images, folder.path, options, progress))
+    report.problems.extend(_file_problems(dataset, folder.path, options, progress))
     return report
 
 
@@ -235,7 +246,9 @@ def _label_space(
     return with_background(labels, settings)
 
 
-def _dataset(path: Path, labels: Any, image_dir: Path, options: CheckOptions) -> Any:
+def _dataset(
+    path: Path, labels: Any, image_dir: Path, options: CheckOptions, data: dict[str, Any]
+) -> Any:
     from abyssexp.datasets.coco import ImageClassificationDataset
 
     return ImageClassificationDataset(
@@ -245,6 +258,7 @@ def _dataset(path: Path, labels: Any, image_dir: Path, options: CheckOptions) ->
         unlabelled="zeros",
         class_names=labels.class_names[: labels.translator.num_classes or None],
         num_classes=labels.translator.num_classes,
+        coco_data=data,
     )
 
 
@@ -355,7 +369,7 @@ def _check_val(val: Path, labels: Any, options: CheckOptions, report: CheckRepor
         return
     folder = find_image_dir(val, data["images"], options.val_image_dir)
     report.notes.append(f"val {folder.describe()}")
-    dataset = _dataset(val, labels, folder.path, options)
+    dataset = _dataset(val, labels, folder.path, options, data)
     names = dataset.class_names
     counts = {names[k]: v for k, v in dataset.class_counts.items()}
     report.stats["val_class_counts"] = counts
@@ -365,7 +379,7 @@ def _check_val(val: Path, labels: Any, options: CheckOptions, report: CheckRepor
             f"{val}: {len(empty)} class(es) have no labelled validation image: {first_ids(empty)}; "
             "move some images of each into the validation file (`abyssexp data split`)"
         )
-    missing = missing_images(data["images"], folder.path)
+    missing = dataset.missing_files
     if missing:
         report.problems.append(
             f"{val}: {len(missing)} image file(s) missing under {folder.path}: "
@@ -374,12 +388,16 @@ def _check_val(val: Path, labels: Any, options: CheckOptions, report: CheckRepor
 
 
 def _file_problems(
-    images: list[tuple[Any, str, Path]],
+    dataset: Any,
     image_dir: Path,
     options: CheckOptions,
     progress: Callable[[int, int], None] | None,
 ) -> list[str]:
+    """Missing files (found while the dataset was read), and with decoding, undecodable ones."""
     if options.decode:
+        images = [
+            (image_id, str(dataset.coco.imgs[image_id]["file_name"]), path)
+            for image_id, path in zip(dataset.image_ids, dataset.image_paths, strict=True)
+        ]
         return _image_problems(_decode_all(images, progress, options.workers), image_dir)
-    failures = _ImageFailures(missing=[(i, n) for i, n, p in images if not p.is_file()])
-    return _image_problems(failures, image_dir)
+    return _image_problems(_ImageFailures(missing=list(dataset.missing_files)), image_dir)

@@ -28,7 +28,7 @@ from abyssexp.datasets.category_map import (
     class_names_for,
 )
 from abyssexp.datasets.images import read_image
-from abyssexp.datasets.locate import find_image_dir, resolve_image_path
+from abyssexp.datasets.locate import find_image_dir, locate_image, resolve_image_path
 from abyssexp.datasets.quick import quick_check_coco
 from abyssexp.datasets.translators import (
     AnnotationTranslator,
@@ -72,6 +72,7 @@ class ImageClassificationDataset:
         multilabel: ``keep`` (default), ``drop`` or ``refuse`` images with several distinct
             labels.
         class_names: override the names per logit.
+        coco_data: the file's JSON when the caller has already read and checked it.
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class ImageClassificationDataset:
         class_names: list[str] | None = None,
         num_classes: int | None = None,
         seed: int | None = None,
+        coco_data: dict[str, Any] | None = None,
     ) -> None:
         self.coco_path = Path(coco_path)
         if unlabelled not in UNLABELLED_RULES:
@@ -93,7 +95,7 @@ class ImageClassificationDataset:
             )
         if unlabelled == "background" and background_logit is None:
             raise DatasetError("unlabelled='background' needs background_logit")
-        self.coco = load_coco(self.coco_path)
+        self.coco = load_coco(self.coco_path, coco_data)
         categories = list(self.coco.dataset.get("categories", []))
         self.categories = categories
         if multilabel not in MULTILABEL_RULES:
@@ -158,6 +160,9 @@ class ImageClassificationDataset:
         self.dropped_multilabel = 0
         self.multilabel_ids: list[int] = []
         self.unlabelled_ids: list[int] = []
+        #: (image id, file_name) of kept images whose file does not exist.
+        self.missing_files: list[tuple[int, str]] = []
+        folder = str(self.image_dir)
         for image in self.coco.dataset["images"]:
             image_id = image["id"]
             labels = sorted(labels_by_image.get(image_id, set()))
@@ -181,7 +186,10 @@ class ImageClassificationDataset:
                     continue
             self.image_ids.append(image_id)
             self.labels.append(labels)
-            self.image_paths.append(resolve_image_path(image, self.image_dir))
+            path, found = locate_image(image, folder)
+            self.image_paths.append(Path(path))
+            if not found:
+                self.missing_files.append((image_id, str(image["file_name"])))
 
     def __len__(self) -> int:
         return len(self.image_ids)

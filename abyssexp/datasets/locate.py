@@ -52,19 +52,25 @@ def resolve_image_path(image: Mapping[str, Any], image_dir: Path) -> Path:
     existing file after dropping leading components of ``file_name`` (``images/a.jpg`` →
     ``a.jpg``, ``/data/upload/3/a.jpg`` → ``a.jpg``); else ``image_dir/file_name`` (missing).
     """
+    return Path(locate_image(image, str(image_dir))[0])
+
+
+def locate_image(image: Mapping[str, Any], image_dir: str) -> tuple[str, bool]:
+    """``resolve_image_path`` on strings (it runs once per image of large files), and whether
+    the file exists."""
     given = image.get("path")
     if given and os.path.isfile(given):
-        return Path(given)
+        return given, True
     file_name = str(image["file_name"])
-    direct = image_dir / file_name
-    if direct.is_file():
-        return direct
+    direct = os.path.join(image_dir, file_name)
+    if os.path.isfile(direct):
+        return direct, True
     parts = _parts(file_name)
     for start in range(1, len(parts)):
-        candidate = image_dir.joinpath(*parts[start:])
-        if candidate.is_file():
-            return candidate
-    return direct
+        candidate = os.path.join(image_dir, *parts[start:])
+        if os.path.isfile(candidate):
+            return candidate, True
+    return direct, False
 
 
 def candidate_image_dirs(coco_path: Path) -> list[tuple[Path, str]]:
@@ -127,8 +133,9 @@ def find_image_dir(
 
 def missing_images(images: Sequence[Mapping[str, Any]], image_dir: Path) -> list[tuple[Any, str]]:
     """``(image id, file_name)`` of every image whose file does not exist (nothing is decoded)."""
+    folder = str(image_dir)
     return [
         (image["id"], str(image["file_name"]))
         for image in images
-        if not resolve_image_path(image, image_dir).is_file()
+        if not locate_image(image, folder)[1]
     ]
