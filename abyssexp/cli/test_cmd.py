@@ -60,6 +60,11 @@ def test_command(
     if json_output:
         print_json(result.to_json())
         return
+    _render(result, condition)
+
+
+def _render(result, condition: str) -> None:
+    """The per-class table, the summary line and warnings."""
     from rich.table import Table
 
     metrics = result.metrics
