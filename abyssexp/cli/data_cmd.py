@@ -1,4 +1,4 @@
-"""``abyssexp data check``."""
+"""``abyssexp data``: check, stats, split, merge, leaks, from-folders."""
 
 from __future__ import annotations
 
@@ -11,66 +11,105 @@ from abyssexp.cli.app import app
 from abyssexp.cli.console import err, error_line, out, print_json, progress_bar
 from abyssexp.cli.options import JsonOption
 
-data_app = typer.Typer(help="Inspect COCO classification data.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect and prepare COCO classification data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+
+ValOption = Annotated[
+    Path | None,
+    typer.Option("--val", help="A validation COCO file, read with the training file's map."),
+]
+CategoryMapOption = Annotated[
+    str | None, typer.Option("--category-map", help="Category map JSON file.")
+]
+MapByOption = Annotated[
+    str | None, typer.Option("--map-by", help="Build the map: category or supercategory.")
+]
+ImageDirOption = Annotated[
+    Path | None,
+    typer.Option("--image-dir", help="Images folder (default: found where export tools put them)."),
+]
+ValImagesOption = Annotated[
+    Path | None, typer.Option("--val-images", help="Images folder of --val.")
+]
+TranslatorOption = Annotated[
+    str, typer.Option("--translator", help="category, or caption (deprecated captions).")
+]
+CaptionMapOption = Annotated[
+    str | None, typer.Option("--caption-map", help="Caption word -> logit JSON file.")
+]
+LabelSourceOption = Annotated[
+    str, typer.Option("--label-source", help="any, or zero_area (only zero-area annotations).")
+]
+UnlabelledOption = Annotated[
+    str, typer.Option("--unlabelled", help="drop, background (softmax) or zeros (sigmoid).")
+]
+BackgroundNameOption = Annotated[
+    str, typer.Option("--background-name", help="The background class's name.")
+]
+MultilabelOption = Annotated[
+    str,
+    typer.Option("--multilabel", help="Softmax images with several labels: drop, share, refuse."),
+]
+SigmoidOption = Annotated[
+    bool, typer.Option("--sigmoid", help="Check for a multilabel (sigmoid) model.")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Overwrite output files that already exist.")
+]
 
 
 @data_app.command("check")
 def check_command(
-    coco_file: Annotated[Path, typer.Argument(help="The COCO json to check.")],
-    category_map: Annotated[
-        str | None, typer.Option("--category-map", help="Category map JSON file.")
-    ] = None,
-    map_by: Annotated[
-        str | None, typer.Option("--map-by", help="Build the map: category or supercategory.")
-    ] = None,
-    image_dir: Annotated[
-        Path | None, typer.Option("--image-dir", help="Images folder (default: the file's folder).")
-    ] = None,
-    translator: Annotated[
-        str, typer.Option("--translator", help="category, or caption (deprecated captions).")
-    ] = "category",
-    caption_map: Annotated[
-        str | None, typer.Option("--caption-map", help="Caption word -> logit JSON file.")
-    ] = None,
-    label_source: Annotated[
-        str, typer.Option("--label-source", help="any, or zero_area (only zero-area annotations).")
-    ] = "any",
-    sigmoid: Annotated[
-        bool, typer.Option("--sigmoid", help="Check for a multilabel (sigmoid) model.")
-    ] = False,
+    coco_file: Annotated[Path, typer.Argument(help="The (training) COCO json to check.")],
+    val: ValOption = None,
+    category_map: CategoryMapOption = None,
+    map_by: MapByOption = None,
+    image_dir: ImageDirOption = None,
+    val_images: ValImagesOption = None,
+    translator: TranslatorOption = "category",
+    caption_map: CaptionMapOption = None,
+    label_source: LabelSourceOption = "any",
+    unlabelled: UnlabelledOption = "drop",
+    background_name: BackgroundNameOption = "background",
+    multilabel: MultilabelOption = "drop",
+    sigmoid: SigmoidOption = False,
     no_decode: Annotated[
-        bool, typer.Option("--no-decode", help="Skip decoding the images (structure only).")
+        bool, typer.Option("--no-decode", help="Skip decoding the images (existence only).")
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Check duplicate ids, dangling annotations, the category map and every image file; print
-    label statistics. Exit 0 when the data is usable (it lists images, at least one carries a
-    mapped label, every file decodes), else 1 with one line per problem."""
-    from abyssexp.datasets.check import check_coco
-    from abyssexp.errors import InvalidInputError
+    """Check ids, dangling annotations, the category map, the class table and every image file;
+    say which tool exported the file and where its images are; print label statistics and every
+    unlabelled policy's class table. Exit 0 when usable (2+ classes with images or a background,
+    every class in train and val, unique class names, every file decodes), else 1 with one line
+    per problem."""
+    from abyssexp.datasets.check import CheckOptions, check_coco
 
-    for flag, value, valid in (
+    _check_choices(
         ("--map-by", map_by, (None, "category", "supercategory")),
         ("--translator", translator, ("category", "caption")),
         ("--label-source", label_source, ("any", "zero_area")),
-    ):
-        if value not in valid:
-            choices = " or ".join(v for v in valid if v)
-            raise InvalidInputError(f"{flag} must be {choices}. Received: {value!r}")
-    with progress_bar("decoding images", quiet=json_output) as report_progress:
-        report = check_coco(
-            coco_file,
-            category_map=category_map,
-            map_by=map_by,
-            image_dir=image_dir,
-            translator=translator,
-            caption_map=caption_map,
-            label_source=label_source,
-            softmax=not sigmoid,
-            decode=not no_decode,
-            progress=report_progress,
-        )
+        ("--unlabelled", unlabelled, ("drop", "zeros" if sigmoid else "background")),
+        ("--multilabel", multilabel, ("drop", "share", "refuse")),
+    )
+    options = CheckOptions(
+        category_map=category_map,
+        map_by=map_by,
+        image_dir=image_dir,
+        translator=translator,
+        caption_map=caption_map,
+        label_source=label_source,
+        softmax=not sigmoid,
+        unlabelled=unlabelled,
+        background_name=background_name,
+        multilabel=multilabel,
+        val=val,
+        val_image_dir=val_images,
+        decode=not no_decode,
+    )
+    with progress_bar("decoding images", quiet=json_output or no_decode) as report_progress:
+        report = check_coco(coco_file, options, progress=report_progress)
     if json_output:
         print_json(report.to_json())
     else:
@@ -78,23 +117,43 @@ def check_command(
     if not report.ok:
         if not json_output:
             for problem in report.problems:
-                error_line(f"{coco_file}: {problem}")
+                error_line(
+                    problem if problem.startswith(str(val)) and val else f"{coco_file}: {problem}"
+                )
         raise typer.Exit(1)
+
+
+def _check_choices(*choices: tuple[str, str | None, tuple[str | None, ...]]) -> None:
+    from abyssexp.errors import InvalidInputError
+
+    for flag, value, valid in choices:
+        if value not in valid:
+            allowed = " or ".join(v for v in valid if v)
+            raise InvalidInputError(f"{flag} must be {allowed}. Received: {value!r}")
 
 
 def _render(report) -> None:
     from rich.table import Table
 
+    for note in report.notes:
+        err.print(note, soft_wrap=True, markup=False)
     stats = report.stats
     if stats:
         out.print(
             f"[bold]{report.path}[/]: {stats['images']} images, {stats['labelled']} labelled, "
             f"{stats['unlabelled']} unlabelled, {stats['multilabel']} multilabel, "
-            f"{stats['classes']} classes"
+            f"{stats['classes']} classes (unlabelled: {stats['unlabelled_policy']})"
         )
-        table = Table("class", "images")
-        for name, count in stats["class_counts"].items():
-            table.add_row(name, str(count))
+        policies = stats["policies"]
+        names = list(dict.fromkeys(n for table in policies.values() for n in table))
+        table = Table("class", *(f"unlabelled={p}" for p in policies))
+        if "val_class_counts" in stats:
+            table.add_column("val")
+        for name in names:
+            row = [name, *(str(t[name]) if name in t else "-" for t in policies.values())]
+            if "val_class_counts" in stats:
+                row.append(str(stats["val_class_counts"].get(name, "-")))
+            table.add_row(*row)
         out.print(table)
         if stats["imbalance_ratio"] is not None:
             out.print(f"imbalance ratio (largest/smallest class): {stats['imbalance_ratio']:.2f}")
@@ -102,3 +161,146 @@ def _render(report) -> None:
         err.print(f"[yellow]warning:[/] {warning}")
     if report.ok:
         out.print("[green]usable[/]")
+
+
+def _absolute(path: Path) -> str:
+    return str(path.expanduser().absolute())
+
+
+@data_app.command("stats")
+def stats_command(
+    coco_files: Annotated[list[Path], typer.Argument(help="COCO files, e.g. train val test.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Images and annotations per class (by category name) of each file, side by side."""
+    from rich.table import Table
+
+    from abyssexp.datasets.tools import dataset_stats
+
+    stats = dataset_stats(coco_files)
+    if json_output:
+        print_json(stats)
+        return
+    files = stats["files"]
+    table = Table("class", *(f"{Path(f).name}\nimages (annotations)" for f in files))
+    for name, per_file in stats["classes"].items():
+        table.add_row(
+            name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)
+        )
+    for key in ("labelled", "unlabelled", "multilabel", "images"):
+        table.add_row(f"[dim]{key}[/]", *(str(stats["totals"][f][key]) for f in files))
+    out.print(table)
+
+
+@data_app.command("split")
+def split_command(
+    coco_file: Annotated[Path, typer.Argument(help="The COCO file to split.")],
+    val: Annotated[float, typer.Option("--val", help="Share of images for validation.")] = 0.15,
+    test: Annotated[float, typer.Option("--test", help="Share of images for testing.")] = 0.15,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle.")] = 0,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            help="Keep images of a group in one split: an image field, or a regex over "
+            "file_name (its first group), e.g. '^([^_]+)_'.",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Output folder (default: the file's).")
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="Output names PREFIX.SPLIT.json.")
+    ] = "coco",
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Split a COCO file into train/val/test: stratified by label set, seeded, group-aware."""
+    from abyssexp.datasets.tools import split_coco, write_outputs
+
+    outputs, counts = split_coco(coco_file, val, test, seed, group_by, out_dir, prefix)
+    command = ["abyssexp", "data", "split", _absolute(coco_file), "--val", str(val)]
+    command += ["--test", str(test), "--seed", str(seed), "--prefix", prefix]
+    command += ["--group-by", group_by] if group_by is not None else []
+    command += ["--out-dir", str(next(iter(outputs)).parent), "--force"]
+    written = write_outputs(outputs, command, force)
+    _report_written(written, counts, json_output)
+
+
+@data_app.command("merge")
+def merge_command(
+    coco_files: Annotated[list[Path], typer.Argument(help="COCO files to merge.")],
+    out: Annotated[Path, typer.Option("--out", help="The merged COCO file.")],
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Merge COCO files: image and annotation ids renumbered, categories unified by name
+    (a name with two different supercategories is refused)."""
+    from abyssexp.datasets.tools import merge_coco, write_outputs
+
+    merged, counts = merge_coco(coco_files, out)
+    command = ["abyssexp", "data", "merge", *map(_absolute, coco_files)]
+    command += ["--out", _absolute(out), "--force"]
+    written = write_outputs({out.absolute(): merged}, command, force)
+    _report_written(written, counts, json_output)
+
+
+@data_app.command("from-folders")
+def from_folders_command(
+    root: Annotated[Path, typer.Argument(help="A folder with one sub-folder of images per class.")],
+    out: Annotated[Path, typer.Option("--out", help="The COCO file to write.")],
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Turn a folder-per-class tree into COCO: one category per folder, one image-level
+    (zero-area) annotation per image."""
+    from abyssexp.datasets.tools import from_folders, write_outputs
+
+    data, counts = from_folders(root, out)
+    command = ["abyssexp", "data", "from-folders", _absolute(root), "--out", _absolute(out)]
+    written = write_outputs({out.absolute(): data}, [*command, "--force"], force)
+    _report_written(written, counts, json_output)
+
+
+@data_app.command("leaks")
+def leaks_command(
+    coco_files: Annotated[list[Path], typer.Argument(help="TRAIN VAL [TEST] COCO files.")],
+    near: Annotated[
+        bool, typer.Option("--near", help="Also find near-duplicates (decodes every image).")
+    ] = False,
+    max_distance: Annotated[
+        int, typer.Option("--max-distance", help="Differing bits of 64 for --near.")
+    ] = 4,
+    json_output: JsonOption = False,
+) -> None:
+    """Find images in two splits: same file_name, same content (sha256), and with --near
+    near-duplicates (difference hash). Exit 1 when any is found."""
+    from abyssexp.datasets.leaks import find_leaks
+    from abyssexp.errors import InvalidInputError
+
+    if len(coco_files) < 2:
+        raise InvalidInputError("data leaks needs two or more COCO files (TRAIN VAL [TEST])")
+    report = find_leaks(coco_files, near=near, max_distance=max_distance)
+    if json_output:
+        print_json(report)
+    else:
+        for leak in report["leaks"][:20]:
+            a, b = leak["a"], leak["b"]
+            out.print(
+                f"{leak['kind']}: {a['file']}:{a['file_name']} (id {a['image_id']}) and "
+                f"{b['file']}:{b['file_name']} (id {b['image_id']})",
+                markup=False,
+            )
+        counts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items())
+        out.print(f"{report['images']} images: {counts}")
+    if report["leaks"]:
+        raise typer.Exit(1)
+
+
+def _report_written(written: list[Path], counts: dict[str, int], json_output: bool) -> None:
+    if json_output:
+        print_json({"written": [str(p) for p in written], "counts": counts})
+        return
+    err.print(", ".join(f"{k}: {v}" for k, v in counts.items()), markup=False)
+    for path in written:
+        out.print(str(path), markup=False)

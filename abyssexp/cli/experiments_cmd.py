@@ -59,6 +59,19 @@ def new_command(
     val: Annotated[
         Path | None, typer.Option("--val", help="Validation COCO file (copied).")
     ] = None,
+    image_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-dir",
+            help="Images folder of both splits (default: found where export tools put them).",
+        ),
+    ] = None,
+    train_images: Annotated[
+        Path | None, typer.Option("--train-images", help="Images folder of --train.")
+    ] = None,
+    val_images: Annotated[
+        Path | None, typer.Option("--val-images", help="Images folder of --val.")
+    ] = None,
     make_datasets: Annotated[
         Path | None, typer.Option("--make-datasets", help="Script that rebuilds the datasets.")
     ] = None,
@@ -71,7 +84,8 @@ def new_command(
     json_output: JsonOption = False,
 ) -> None:
     """Create a numbered experiment: NNN.DATASET_INFO.INFO... with datasets/, logs/, models/,
-    testing/ and readme.txt. Prints its path as the last line."""
+    testing/ and readme.txt. Finds each split's images folder (or takes the one given), records
+    it absolute and checks every image file exists. Prints its path as the last line."""
     from abyssexp.experiment.create import NewExperimentRequest, create_experiment
     from abyssexp.schemas.resolve import parse_set_options
 
@@ -84,6 +98,9 @@ def new_command(
             infos=infos or [],
             train=train,
             val=val,
+            image_dir=image_dir,
+            train_images=train_images,
+            val_images=val_images,
             make_datasets=make_datasets,
             overrides=parse_set_options(set_ or []),
             parent_ref=from_ref,
@@ -94,6 +111,8 @@ def new_command(
     if json_output:
         print_json(created.to_json())
         return
+    for note in created.notes:
+        typer.echo(note, err=True)
     parent = f" from {created.parent}" if created.parent else ""
     typer.echo(
         f"created {created.project}/{created.experiment_type}/{created.name}{parent}", err=True

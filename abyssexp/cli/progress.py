@@ -70,6 +70,8 @@ class RichTrainingProgress(keras.callbacks.Callback):
             if k in ("loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "lr")
         }
         info = " ".join(f"{k}={float(v):.4g}" for k, v in shown.items())
+        if logs.get("val_distinct_predictions") == 1:
+            info += " [yellow]same answer for every validation image[/]"
         self.progress.update(self.epoch_task, completed=epoch + 1, info=info)
         if self.quiet:
             err.print(f"epoch {epoch + 1}/{self.epochs} {info}")

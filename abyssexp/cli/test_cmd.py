@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import out, print_json, print_line, progress_bar
+from abyssexp.cli.console import err, out, print_json, print_line, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 
 
@@ -37,7 +37,10 @@ def test_command(
         int | None, typer.Option("--batch-size", help="Default: training.batch_size.")
     ] = None,
     image_dir: Annotated[
-        Path | None, typer.Option("--image-dir", help="Images folder (default: the file's folder).")
+        Path | None,
+        typer.Option(
+            "--image-dir", help="Images folder (default: found where export tools put them)."
+        ),
     ] = None,
     tta: Annotated[
         str | None,
@@ -78,6 +81,7 @@ def _print_result(result: Any, condition: str) -> None:
     from rich.table import Table
 
     metrics = result.metrics
+    err.print(metrics["images_found"], markup=False, soft_wrap=True)
     table = Table(
         "class",
         "precision",
@@ -104,4 +108,9 @@ def _print_result(result: Any, condition: str) -> None:
         if metrics.get(key) is not None
     )
     out.print(summary)
+    if metrics.get("predicted_classes") == 1 and metrics["images"] > 1:
+        err.print(
+            "[yellow]warning:[/] the model gave the same answer for every test image "
+            "(see report.txt)"
+        )
     print_line(f"results in {result.folder}")

@@ -100,6 +100,13 @@ def _print_result(result: Any, json_output: bool) -> None:
         fields.append(("throughput", f"{result.images_per_second:.0f} images/s"))
     fields += list(result.files.items())
     print_fields(f"training {result.status}", fields)
+    _print_warnings(result.warnings)
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    """Warnings about the run's outcome (a collapsed model), after the summary."""
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
 
 
 @app.command("backbones")

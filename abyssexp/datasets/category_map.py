@@ -15,9 +15,14 @@ from abyssexp.jsonio import read_json
 
 
 def build_category_map(
-    categories: Sequence[Mapping[str, Any]], by: str, source: str = "COCO file"
+    categories: Sequence[Mapping[str, Any]],
+    by: str,
+    source: str = "COCO file",
+    exclude: Sequence[int] = (),
 ) -> dict[str, int]:
-    """One logit per category name (``by="category"``) or supercategory, names sorted."""
+    """One logit per category name (``by="category"``) or supercategory, names sorted; the
+    category ids in ``exclude`` (a Roboflow placeholder) get no logit."""
+    categories = [c for c in categories if c["id"] not in set(exclude)]
     if not categories:
         raise DatasetError(f"{source}: no categories to build a map from (map_by={by})")
     if by == "category":
@@ -34,6 +39,34 @@ def build_category_map(
         raise DatasetError(f"map_by must be 'category' or 'supercategory'. Received: {by!r}")
     logits = {name: i for i, name in enumerate(sorted(set(keys.values())))}
     return {str(cid): logits[name] for cid, name in sorted(keys.items())}
+
+
+def automatic_category_map(
+    data: Mapping[str, Any], by: str, source: str
+) -> tuple[dict[str, int], list[str]]:
+    """The map ``map_by`` builds from a whole COCO file, without Roboflow's placeholder category,
+    and the lines that say what was dropped."""
+    from abyssexp.datasets.dialects import placeholder_categories, placeholder_note
+
+    placeholders = placeholder_categories(data)
+    mapping = build_category_map(
+        list(data.get("categories", [])), by, source, exclude=[c["id"] for c in placeholders]
+    )
+    note = placeholder_note(placeholders, source)
+    return mapping, [note] if note else []
+
+
+def check_unique_names(names: Sequence[str], source: str) -> None:
+    """Refuse a map whose class table would give two logits the same name."""
+    seen: dict[str, int] = {}
+    for logit, name in enumerate(names):
+        if name in seen:
+            raise DatasetError(
+                f"{source}: logits {seen[name]} and {logit} are both named {shorten(repr(name), 40)}; "
+                "per-class counts and metrics would merge them. Give a category_map whose logits "
+                "stand for different categories, or use map_by=category"
+            )
+        seen[name] = logit
 
 
 def read_map_value(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import random
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -23,8 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from abyssexp.datasets.category_map import build_category_map, class_names_for
+from abyssexp.datasets.category_map import (
+    automatic_category_map,
+    build_category_map,
+    class_names_for,
+)
 from abyssexp.datasets.images import read_image
+from abyssexp.datasets.locate import find_image_dir, locate_image, resolve_image_path
 from abyssexp.datasets.quick import quick_check_coco
 from abyssexp.datasets.translators import (
     AnnotationTranslator,
@@ -36,6 +40,8 @@ from abyssexp.errors import DatasetError
 log = logging.getLogger(__name__)
 
 UNLABELLED_RULES = ("drop", "zeros", "background")
+MULTILABEL_RULES = ("keep", "drop", "refuse")
+__all__ = ["ImageClassificationDataset", "load_coco", "make_translator", "resolve_image_path"]
 
 
 def load_coco(path: Path | str, data: dict[str, Any] | None = None) -> Any:
@@ -51,14 +57,6 @@ def load_coco(path: Path | str, data: dict[str, Any] | None = None) -> Any:
     return coco
 
 
-def resolve_image_path(image: Mapping[str, Any], image_dir: Path) -> Path:
-    """The image's ``path`` field when that file exists, else ``image_dir/file_name``."""
-    given = image.get("path")
-    if given and os.path.isfile(given):
-        return Path(given)
-    return image_dir / str(image["file_name"])
-
-
 class ImageClassificationDataset:
     """Images and their image-level labels from a COCO file.
 
@@ -66,12 +64,15 @@ class ImageClassificationDataset:
         coco_path: the COCO json.
         translator: turns annotations into logits; default: a ``CategoryTranslator`` over a map
             with one logit per category name.
-        image_dir: folder of the images' ``file_name``s; default: the COCO file's folder.
+        image_dir: folder of the images' ``file_name``s; default: found where export tools put
+            images (``abyssexp.datasets.locate.find_image_dir``).
         unlabelled: ``drop`` (default, counted in ``dropped_unlabelled``), ``zeros`` (keep with no
             label, for sigmoid multilabel) or ``background`` (label ``background_logit``).
         background_logit: the logit for unlabelled images and ``enforce_one_vs_all``.
-        multilabel: ``keep`` (default) or ``drop`` images with several distinct labels.
+        multilabel: ``keep`` (default), ``drop`` or ``refuse`` images with several distinct
+            labels.
         class_names: override the names per logit.
+        coco_data: the file's JSON when the caller has already read and checked it.
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class ImageClassificationDataset:
         class_names: list[str] | None = None,
         num_classes: int | None = None,
         seed: int | None = None,
+        coco_data: dict[str, Any] | None = None,
     ) -> None:
         self.coco_path = Path(coco_path)
         if unlabelled not in UNLABELLED_RULES:
@@ -93,15 +95,22 @@ class ImageClassificationDataset:
             )
         if unlabelled == "background" and background_logit is None:
             raise DatasetError("unlabelled='background' needs background_logit")
-        self.coco = load_coco(self.coco_path)
+        self.coco = load_coco(self.coco_path, coco_data)
         categories = list(self.coco.dataset.get("categories", []))
         self.categories = categories
-        if translator is None:
-            translator = CategoryTranslator(
-                build_category_map(categories, "category", str(coco_path))
+        if multilabel not in MULTILABEL_RULES:
+            raise DatasetError(
+                f"multilabel must be one of {', '.join(MULTILABEL_RULES)}. Received: {multilabel!r}"
             )
+        if translator is None:
+            mapping, _ = automatic_category_map(self.coco.dataset, "category", str(coco_path))
+            translator = CategoryTranslator(mapping)
         self.translator = translator
-        self.image_dir = Path(image_dir) if image_dir is not None else self.coco_path.parent
+        self.image_dir = (
+            Path(image_dir)
+            if image_dir is not None
+            else find_image_dir(self.coco_path, self.coco.dataset["images"]).path
+        )
         self.unlabelled = unlabelled
         self.background_logit = background_logit
         self._rng = random.Random(seed)
@@ -122,6 +131,28 @@ class ImageClassificationDataset:
                 f"(0..{self._num_classes - 1})"
             )
 
+        self._select_images(labels_by_image, unlabelled, background_logit, multilabel)
+
+        if class_names is not None:
+            self._class_names = list(class_names)
+        elif isinstance(translator, CategoryTranslator) and categories:
+            self._class_names = class_names_for(translator.mapping, categories)
+        elif translator.class_names:
+            self._class_names = list(translator.class_names)
+        else:
+            self._class_names = [str(i) for i in range(self._num_classes)]
+        if self.dropped_unlabelled:
+            log.info("%s: dropped %d unlabelled images", coco_path, self.dropped_unlabelled)
+
+    def _select_images(
+        self,
+        labels_by_image: dict[int, set[int]],
+        unlabelled: str,
+        background_logit: int | None,
+        multilabel: str,
+    ) -> None:
+        """Keep, relabel or drop each image by the unlabelled and multilabel rules."""
+        coco_path = self.coco_path
         self.image_ids: list[int] = []
         self.labels: list[list[int]] = []
         self.image_paths: list[Path] = []
@@ -129,6 +160,9 @@ class ImageClassificationDataset:
         self.dropped_multilabel = 0
         self.multilabel_ids: list[int] = []
         self.unlabelled_ids: list[int] = []
+        #: (image id, file_name) of kept images whose file does not exist.
+        self.missing_files: list[tuple[int, str]] = []
+        folder = str(self.image_dir)
         for image in self.coco.dataset["images"]:
             image_id = image["id"]
             labels = sorted(labels_by_image.get(image_id, set()))
@@ -141,23 +175,21 @@ class ImageClassificationDataset:
                     labels = [int(background_logit)]  # type: ignore[arg-type]
             if len(labels) > 1:
                 self.multilabel_ids.append(image_id)
+                if multilabel == "refuse":
+                    raise DatasetError(
+                        f"{coco_path}: image {image_id} ({image['file_name']}) has "
+                        f"{len(labels)} distinct labels and dataset.softmax_multilabel=refuse; "
+                        "set it to drop or share, or use model.output_activation=sigmoid"
+                    )
                 if multilabel == "drop":
                     self.dropped_multilabel += 1
                     continue
             self.image_ids.append(image_id)
             self.labels.append(labels)
-            self.image_paths.append(resolve_image_path(image, self.image_dir))
-
-        if class_names is not None:
-            self._class_names = list(class_names)
-        elif isinstance(translator, CategoryTranslator) and categories:
-            self._class_names = class_names_for(translator.mapping, categories)
-        elif translator.class_names:
-            self._class_names = list(translator.class_names)
-        else:
-            self._class_names = [str(i) for i in range(self._num_classes)]
-        if self.dropped_unlabelled:
-            log.info("%s: dropped %d unlabelled images", coco_path, self.dropped_unlabelled)
+            path, found = locate_image(image, folder)
+            self.image_paths.append(Path(path))
+            if not found:
+                self.missing_files.append((image_id, str(image["file_name"])))
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -223,9 +255,16 @@ class ImageClassificationDataset:
 
 
 def make_translator(
-    dataset_params: Any, categories: list[dict[str, Any]], base_dir: Path | None, coco_source: str
+    dataset_params: Any,
+    categories: list[dict[str, Any]],
+    base_dir: Path | None,
+    coco_source: str,
+    data: Mapping[str, Any] | None = None,
 ) -> AnnotationTranslator:
-    """Build the translator that ``params.dataset`` describes."""
+    """Build the translator that ``params.dataset`` describes.
+
+    ``data`` (the whole COCO file) lets an automatic map drop a Roboflow placeholder category.
+    """
     from abyssexp.datasets.category_map import load_category_map, read_map_value, validate_logits
 
     if dataset_params.translator == "caption":
@@ -240,10 +279,11 @@ def make_translator(
             dataset_params.category_map, categories, base_dir, coco_source=coco_source
         )
     else:
-        mapping = {
-            int(k): v
-            for k, v in build_category_map(
-                categories, dataset_params.map_by or "category", coco_source
-            ).items()
-        }
+        by = dataset_params.map_by or "category"
+        built = (
+            automatic_category_map(data, by, coco_source)[0]
+            if data is not None
+            else build_category_map(categories, by, coco_source)
+        )
+        mapping = {int(k): v for k, v in built.items()}
     return CategoryTranslator(mapping, label_source=dataset_params.label_source)

@@ -6,7 +6,7 @@ reuse it, so every split agrees on logits and class names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,22 @@ from abyssexp.datasets.coco import ImageClassificationDataset, load_coco, make_t
 from abyssexp.datasets.translators import CategoryTranslator
 from abyssexp.errors import DatasetError
 
+#: ``dataset.softmax_multilabel`` → the dataset's ``multilabel`` rule.
+MULTILABEL_RULE = {"share": "keep", "drop": "drop", "refuse": "refuse"}
+
 
 @dataclass(frozen=True)
 class LabelSpace:
-    """What the model's outputs mean: the translator, class names and count."""
+    """What the model's outputs mean: the translator, class names and count.
+
+    ``background_logit`` is the logit unlabelled images get with ``unlabelled: background``: the
+    params' ``background_logit``, or the extra last class (``background_name``) when none is set.
+    """
 
     translator: Any
     class_names: list[str]
     num_classes: int
+    background_logit: int | None = None
 
     def category_map(self) -> dict[str, int] | None:
         if isinstance(self.translator, CategoryTranslator):
@@ -52,18 +60,60 @@ def resolve_split_path(dataset_params: Any, split: str, root: Path) -> Path:
 
 def label_space_from_params(dataset_params: Any, root: Path) -> LabelSpace:
     """Build the translator from the training file's categories and params."""
+    from abyssexp.datasets.category_map import check_unique_names, class_names_for
+
     train_path = resolve_split_path(dataset_params, "train", root)
     coco = load_coco(train_path)
     translator = make_translator(
-        dataset_params, list(coco.dataset.get("categories", [])), root, str(train_path)
+        dataset_params,
+        list(coco.dataset.get("categories", [])),
+        root,
+        str(train_path),
+        data=coco.dataset,
     )
     if isinstance(translator, CategoryTranslator):
-        from abyssexp.datasets.category_map import class_names_for
-
         names = class_names_for(translator.mapping, coco.dataset.get("categories", []))
     else:
         names = list(translator.class_names or [])
-    return LabelSpace(translator, names, translator.num_classes or len(names))
+    check_unique_names(names, f"the class table of {train_path}")
+    return with_background(
+        LabelSpace(translator, names, translator.num_classes or len(names)), dataset_params
+    )
+
+
+def with_background(labels: LabelSpace, dataset_params: Any) -> LabelSpace:
+    """Add the background class ``unlabelled: background`` asks for (without a
+    ``background_logit``, the unlabelled images become an extra last class)."""
+    if dataset_params.unlabelled != "background":
+        return labels
+    if dataset_params.background_logit is not None:
+        return replace(labels, background_logit=dataset_params.background_logit)
+    name = dataset_params.background_name
+    if name in labels.class_names[: labels.num_classes]:
+        raise DatasetError(
+            f"dataset.background_name {name!r} is already a class of the map; set "
+            "dataset.background_name to another name"
+        )
+    names = [*labels.class_names[: labels.num_classes], name]
+    return LabelSpace(labels.translator, names, labels.num_classes + 1, labels.num_classes)
+
+
+def refuse_one_class(labels: LabelSpace, softmax: bool, source: str, unlabelled: int) -> None:
+    """A softmax model over one class always answers that class: refuse, and say what to do."""
+    if not softmax or labels.num_classes >= 2:
+        return
+    only = labels.class_names[0] if labels.class_names else "(none)"
+    hint = (
+        f"--set dataset.unlabelled=background makes its {unlabelled} unlabelled image(s) a "
+        f"'background' class ({only!r} vs 'background')"
+        if unlabelled
+        else "label some images with no defect (they become 'background' with "
+        "--set dataset.unlabelled=background)"
+    )
+    raise DatasetError(
+        f"{source}: {labels.num_classes} class ({only!r}); a softmax model needs 2 or more, or it "
+        f"answers {only!r} for everything: {hint}, or give a map with 2 or more classes"
+    )
 
 
 def dataset_for_split(
@@ -81,8 +131,8 @@ def dataset_for_split(
         translator=labels.translator,
         image_dir=split_image_dir(dataset_params, split, root),
         unlabelled=dataset_params.unlabelled,
-        background_logit=dataset_params.background_logit,
-        multilabel="drop" if softmax and dataset_params.softmax_multilabel == "drop" else "keep",
+        background_logit=labels.background_logit,
+        multilabel=MULTILABEL_RULE[dataset_params.softmax_multilabel] if softmax else "keep",
         class_names=labels.class_names,
         num_classes=labels.num_classes,
     )

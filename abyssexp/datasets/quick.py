@@ -147,7 +147,8 @@ def quick_check_coco(path: Path) -> dict[str, Any]:
     return data
 
 
-def build_category_map_from_file(path: Path, by: str) -> dict[str, int]:
-    from abyssexp.datasets.category_map import build_category_map
+def build_category_map_from_file(path: Path, by: str) -> tuple[dict[str, int], list[str]]:
+    """``map_by``'s map from a COCO file (placeholder categories dropped) and its notes."""
+    from abyssexp.datasets.category_map import automatic_category_map
 
-    return build_category_map(load_coco_json(path).get("categories", []), by, source=str(path))
+    return automatic_category_map(load_coco_json(path), by, source=str(path))

@@ -57,7 +57,7 @@ def evaluate_experiment(
         threshold: the sigmoid decision threshold for every class; by default the per-class
             thresholds training saved for ``best`` (``models/thresholds.json``), else 0.5.
         batch_size: defaults to the experiment's ``training.batch_size``.
-        image_dir: where the test images are, when not beside ``coco_file``.
+        image_dir: where the test images are; default: found where export tools put them.
         progress: called with (batches done, batches in all).
         tta: ``flip``: average the scores of each image and its left-right mirror.
 
@@ -80,7 +80,7 @@ def evaluate_experiment(
     params = validate_params(load_params_file(paths.params), str(paths.params))
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
     decision = _decision_threshold(checkpoint_path, threshold)
-    labels, dataset = _test_set(paths, params, coco_file, image_dir)
+    labels, dataset, images_note = _test_set(paths, params, coco_file, image_dir)
 
     from abyssexp.models.factory import load_classifier
 
@@ -102,6 +102,9 @@ def evaluate_experiment(
         images_per_second=len(dataset) / seconds if seconds else None,
         dropped_unlabelled=dataset.dropped_unlabelled,
         tta=tta,
+        dropped_multilabel=dataset.dropped_multilabel,
+        softmax_multilabel=params.dataset.softmax_multilabel if activation == "softmax" else None,
+        images_found=images_note,
     )
     folder = paths.condition(condition)
     _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision)
@@ -127,37 +130,44 @@ def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
 
 def _test_set(
     paths: ExperimentPaths, params: Any, coco_file: Path, image_dir: Path | None
-) -> tuple[Any, Any]:
-    """The label space the model was trained with, and the test set read with it."""
-    from abyssexp.datasets.factory import LabelSpace, dataset_for_split, label_space_from_params
+) -> tuple[Any, Any, str]:
+    """The label space the model was trained with, the test set read with it, and where its
+    images were found (given, or where export tools put them)."""
+    from abyssexp.datasets.factory import (
+        LabelSpace,
+        dataset_for_split,
+        label_space_from_params,
+        with_background,
+    )
+    from abyssexp.datasets.locate import find_image_dir
+    from abyssexp.datasets.quick import load_coco_json
     from abyssexp.datasets.translators import CategoryTranslator
 
     class_names = json.loads(paths.class_names.read_text()) if paths.class_names.is_file() else None
     labels = label_space_from_params(params.dataset, paths.root)
     if paths.category_map.is_file():
         mapping = json.loads(paths.category_map.read_text())
-        labels = LabelSpace(
+        count = len(set(mapping.values()))
+        saved = LabelSpace(
             CategoryTranslator(mapping, label_source=params.dataset.label_source),
-            class_names or labels.class_names,
-            len(set(mapping.values())),
+            (class_names or labels.class_names)[:count],
+            count,
         )
+        labels = with_background(saved, params.dataset)
     activation = params.model.output_activation
     unlabelled = params.dataset.unlabelled
     if unlabelled == "zeros" and activation == "softmax":
         unlabelled = "drop"
-    settings = params.dataset.model_copy(update={"unlabelled": unlabelled})
+    folder = find_image_dir(coco_file, load_coco_json(coco_file)["images"], image_dir)
+    settings = params.dataset.model_copy(
+        update={"unlabelled": unlabelled, "image_dir": {"test": str(folder.path)}}
+    )
     dataset = dataset_for_split(
         settings, "test", paths.root, labels, coco_path=coco_file, softmax=activation == "softmax"
     )
-    if image_dir is not None:
-        dataset.image_dir = image_dir
-        from abyssexp.datasets.coco import resolve_image_path
-
-        images = {img["id"]: img for img in dataset.coco.dataset["images"]}
-        dataset.image_paths = [resolve_image_path(images[i], image_dir) for i in dataset.image_ids]
     if len(dataset) == 0:
         raise InvalidInputError(f"{coco_file}: no labelled images to test with this category map")
-    return labels, dataset
+    return labels, dataset, folder.describe()
 
 
 def _predict(
@@ -276,4 +286,37 @@ def render_report(metrics: dict[str, Any]) -> str:
         ]
         for name, row in zip(names, metrics["confusion_matrix"], strict=True):
             lines.append(f"{name[: width - 1]:<{width}}" + "".join(f"{v:>{width}}" for v in row))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _report_notes(metrics)) + "\n"
+
+
+def _report_notes(metrics: dict[str, Any]) -> list[str]:
+    """What a reader needs to square the numbers: images left out, images counted twice, a
+    model that gives one answer for everything."""
+    notes = []
+    if metrics.get("images_found"):
+        notes.append(metrics["images_found"])
+    if metrics.get("dropped_unlabelled"):
+        notes.append(
+            f"{metrics['dropped_unlabelled']} test image(s) without a label were left out "
+            "(dataset.unlabelled=drop)"
+        )
+    if metrics.get("dropped_multilabel"):
+        notes.append(
+            f"{metrics['dropped_multilabel']} test image(s) with several labels were left out "
+            "(dataset.softmax_multilabel=drop): a softmax model gives one answer per image"
+        )
+    if metrics.get("multilabel_images"):
+        supports = sum(row["support"] for row in metrics["per_class"].values())
+        notes.append(
+            f"{metrics['multilabel_images']} test image(s) carry several labels "
+            "(dataset.softmax_multilabel=share): supports count each label, so they sum to "
+            f"{supports} for {metrics['images']} images; the confusion matrix counts such an "
+            "image once per label (rows sum to the supports); accuracy counts a prediction as "
+            "right when it is any of the image's labels"
+        )
+    if metrics.get("predicted_classes") == 1 and metrics["images"] > 1:
+        notes.append(
+            "warning: the model gave the same answer for every test image; its accuracy is the "
+            "share of the most common class, not skill"
+        )
+    return ["", *notes] if notes else []

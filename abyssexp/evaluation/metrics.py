@@ -118,22 +118,7 @@ def classification_metrics(
         "mAP": float(np.nanmean(ap)) if not np.all(np.isnan(ap)) else None,
     }
     if activation == "softmax":
-        true_index = truth.argmax(axis=1)
-        pred_index = scores.argmax(axis=1)
-        labelled = truth.any(axis=1)
-        result["accuracy"] = (
-            float((true_index == pred_index)[labelled].mean()) if labelled.any() else 0.0
-        )
-        ranks = np.argsort(-scores, axis=1)
-        for k in top_k:
-            if k < truth.shape[1]:
-                hit = (ranks[:, :k] == true_index[:, None]).any(axis=1)
-                result[f"top_{k}_accuracy"] = float(hit[labelled].mean()) if labelled.any() else 0.0
-        k = truth.shape[1]
-        matrix = np.zeros((k, k), dtype=int)
-        for t, p in zip(true_index[labelled], pred_index[labelled], strict=True):
-            matrix[t, p] += 1
-        result["confusion_matrix"] = matrix.tolist()
+        result.update(_softmax_agreement(truth, scores, top_k))
     else:
         result["accuracy"] = float((predicted == truth).all(axis=1).mean()) if len(truth) else 0.0
         result["hamming_accuracy"] = float((predicted == truth).mean()) if len(truth) else 0.0
@@ -141,4 +126,46 @@ def classification_metrics(
             [[int(counts["tn"][c]), int(fp[c])], [int(fn[c]), int(tp[c])]]
             for c in range(truth.shape[1])
         ]
+    result["predicted_classes"] = distinct_predictions(predicted)
+    return result
+
+
+def distinct_predictions(predicted: np.ndarray) -> int:
+    """How many different answers a model gave: distinct argmax classes (softmax) or distinct
+    predicted label sets (sigmoid). 1 means the same answer for every image."""
+    predicted = np.asarray(predicted, dtype=bool)
+    if not len(predicted):
+        return 0
+    return int(len(np.unique(predicted, axis=0)))
+
+
+def _softmax_agreement(
+    truth: np.ndarray, scores: np.ndarray, top_k: tuple[int, ...]
+) -> dict[str, Any]:
+    """Accuracy, top-k and the confusion matrix for softmax, agreeing with the supports.
+
+    An image with several labels (``softmax_multilabel: share``) is right when the predicted
+    class is any of its labels, and adds one count to the confusion matrix per label (row: that
+    label, column: the prediction), so each row sums to the class's support. Single-label images
+    count exactly as usual.
+    """
+    n, k = truth.shape
+    pred_index = scores.argmax(axis=1) if n else np.zeros(0, dtype=int)
+    labelled = truth.any(axis=1)
+    hit = truth[np.arange(n), pred_index] if n else np.zeros(0, dtype=bool)
+    result: dict[str, Any] = {
+        "accuracy": float(hit[labelled].mean()) if labelled.any() else 0.0,
+        "multilabel_images": int((truth.sum(axis=1) > 1).sum()),
+    }
+    ranks = np.argsort(-scores, axis=1)
+    for top in top_k:
+        if top < k:
+            in_top = np.take_along_axis(truth, ranks[:, :top], axis=1).any(axis=1)
+            result[f"top_{top}_accuracy"] = (
+                float(in_top[labelled].mean()) if labelled.any() else 0.0
+            )
+    matrix = np.zeros((k, k), dtype=int)
+    rows, labels = np.nonzero(truth)
+    np.add.at(matrix, (labels, pred_index[rows]), 1)
+    result["confusion_matrix"] = matrix.tolist()
     return result

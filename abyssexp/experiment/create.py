@@ -12,12 +12,12 @@ import shlex
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, fsync_dir
-from abyssexp.errors import DatasetError, InvalidInputError
+from abyssexp.errors import DatasetError, InvalidInputError, first_few
 from abyssexp.experiment import layout
 from abyssexp.experiment.naming import format_name, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
@@ -39,6 +39,10 @@ class NewExperimentRequest:
     infos: Sequence[str] = ()
     train: Path | None = None
     val: Path | None = None
+    #: Images folders as typed (relative to the current directory): both splits, or per split.
+    image_dir: Path | None = None
+    train_images: Path | None = None
+    val_images: Path | None = None
     make_datasets: Path | None = None
     overrides: Sequence[tuple[str, Any]] = ()
     parent_ref: str | None = None
@@ -55,6 +59,8 @@ class NewExperiment:
     name: str
     parent: str | None
     params: Params
+    #: What was found and decided on the way (images folders, a dropped placeholder category).
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +70,7 @@ class NewExperiment:
             "number": self.number,
             "name": self.name,
             "parent": self.parent,
+            "notes": self.notes,
         }
 
 
@@ -90,27 +97,98 @@ def _copy_plan(request: NewExperimentRequest, parent_root: Path | None) -> dict[
 def _dataset_params(
     request: NewExperimentRequest, base: dict[str, Any], parent_root: Path | None
 ) -> dict[str, Any]:
-    """Point params at the copies in ``datasets/`` and remember where the images are."""
+    """Point params at the copies in ``datasets/``; a parent's single images folder becomes one
+    per split (the images folders themselves are found by ``_locate_images``)."""
     dataset = dict(base.get("dataset", {}))
     image_dir = dataset.get("image_dir")
-    image_dirs: dict[str, str] = {}
-    if isinstance(image_dir, dict):
-        image_dirs.update(image_dir)
-    elif isinstance(image_dir, str) and parent_root is not None:
-        image_dirs = {"train": image_dir, "val": image_dir}
-        image_dir = None
+    if isinstance(image_dir, str) and parent_root is not None:
+        dataset["image_dir"] = {"train": image_dir, "val": image_dir}
     for split, given, name in (
         ("train", request.train, layout.TRAIN_COCO),
         ("val", request.val, layout.VAL_COCO),
     ):
         if given is not None:
             dataset[split] = f"{layout.DATASETS_DIR}/{name}"
-            image_dirs[split] = str(given.resolve().parent)
-    if isinstance(image_dir, str) and parent_root is None:
-        dataset["image_dir"] = image_dir  # one folder given by the user wins
-    elif image_dirs:
-        dataset["image_dir"] = image_dirs
     return {**base, "dataset": dataset}
+
+
+def _typed_image_dir(request: NewExperimentRequest, split: str) -> str | None:
+    """The images folder the user typed for ``split`` (option or ``--set dataset.image_dir``)."""
+    specific = request.train_images if split == "train" else request.val_images
+    if specific is not None:
+        return str(specific)
+    if request.image_dir is not None:
+        return str(request.image_dir)
+    for key, value in reversed(list(request.overrides)):
+        if key == "dataset.image_dir" and isinstance(value, str):
+            return value
+        if key == "dataset.image_dir" and isinstance(value, dict) and split in value:
+            return str(value[split])
+        if key == f"dataset.image_dir.{split}":
+            return str(value)
+    return None
+
+
+def _locate_images(
+    request: NewExperimentRequest, params: Params, plan: dict[str, Path], notes: list[str]
+) -> Params:
+    """Find (or take as typed) each split's images folder, store it absolute with what was typed,
+    and check every image file exists; nothing is decoded.
+
+    Raises:
+        InvalidInputError: an image file is missing (the first few are named).
+    """
+    from abyssexp.datasets.locate import find_image_dir, missing_images
+    from abyssexp.datasets.quick import load_coco_json
+
+    dataset = params.dataset
+    folders = dict(dataset.image_dir) if isinstance(dataset.image_dir, dict) else {}
+    given = dict(dataset.image_dir_given or {})
+    for split, name in (("train", layout.TRAIN_COCO), ("val", layout.VAL_COCO)):
+        typed = _typed_image_dir(request, split)
+        fresh = getattr(request, split) is not None
+        if name not in plan or (typed is None and not fresh):
+            continue
+        images = load_coco_json(plan[name])["images"]
+        folder = find_image_dir(plan[name], images, Path(typed) if typed else None)
+        notes.append(f"{split} {folder.describe()}")
+        missing = missing_images(images, folder.path)
+        if missing:
+            raise InvalidInputError(
+                f"{plan[name]}: {len(missing)} of {len(images)} image file(s) not found under "
+                f"{folder.path} ({folder.how}): {first_few([n for _, n in missing])}; give the "
+                f"images folder with --image-dir (or --{split}-images)"
+            )
+        folders[split] = str(folder.path)
+        given[split] = typed if typed is not None else f"found: {folder.how}"
+    if not folders:
+        return params
+    update = {"image_dir": folders, "image_dir_given": given or None}
+    return params.model_copy(update={"dataset": dataset.model_copy(update=update)})
+
+
+def _parent(request: NewExperimentRequest) -> tuple[Path | None, dict[str, Any], str | None]:
+    """The parent's folder, params and ``project/type/name`` (all None/empty without --from)."""
+    if not request.parent_ref:
+        return None, {}, None
+    parent = resolve_ref(request.parent_ref, request.scratch)
+    parent_project, parent_type = split_location(parent)
+    return (
+        parent.root,
+        load_params_file(parent.params),
+        f"{parent_project}/{parent_type}/{parent.name}",
+    )
+
+
+def _type_dir(type_dir: Path) -> Path:
+    try:
+        type_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"{type_dir}: cannot create the experiment type folder ({exc.strerror}); "
+            "check the scratch root (`abyssexp config`)"
+        ) from None
+    return type_dir
 
 
 def create_experiment(request: NewExperimentRequest) -> NewExperiment:
@@ -120,29 +198,15 @@ def create_experiment(request: NewExperimentRequest) -> NewExperiment:
     parts = [validate_part(request.dataset_info, "dataset info")]
     parts += [validate_part(info, f"info {i + 1}") for i, info in enumerate(request.infos)]
 
-    parent_root: Path | None = None
-    base: dict[str, Any] = {}
-    parent_name: str | None = None
-    if request.parent_ref:
-        parent = resolve_ref(request.parent_ref, request.scratch)
-        parent_root = parent.root
-        base = load_params_file(parent.params)
-        parent_project, parent_type = split_location(parent)
-        parent_name = f"{parent_project}/{parent_type}/{parent.name}"
-
+    parent_root, base, parent_name = _parent(request)
     plan = _copy_plan(request, parent_root)
     base = _dataset_params(request, base, parent_root)
     params = resolve_params(base, request.overrides)
-    params = _prepare_dataset(params, plan)
+    notes: list[str] = []
+    params = _prepare_dataset(params, plan, notes)
+    params = _locate_images(request, params, plan, notes)
 
-    type_dir = request.scratch / project / experiment_type
-    try:
-        type_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"{type_dir}: cannot create the experiment type folder ({exc.strerror}); "
-            "check the scratch root (`abyssexp config`)"
-        ) from None
+    type_dir = _type_dir(request.scratch / project / experiment_type)
     number, claim = claim_next_number(type_dir)
     name = format_name(number, parts)
     root = type_dir / name
@@ -203,14 +267,15 @@ def create_experiment(request: NewExperimentRequest) -> NewExperiment:
         rmtree_inside(staging, type_dir)
         release_claim(claim)
         raise
-    return NewExperiment(root, project, experiment_type, number, name, parent_name, params)
+    return NewExperiment(root, project, experiment_type, number, name, parent_name, params, notes)
 
 
-def _prepare_dataset(params: Params, plan: dict[str, Path]) -> Params:
+def _prepare_dataset(params: Params, plan: dict[str, Path], notes: list[str]) -> Params:
     """Run the cheap dataset checks and build a ``map_by`` category map before claiming a folder.
 
-    A COCO file or an inline map given to ``new`` that fails these checks is invalid input
-    (exit 2): nothing has been written yet, and the user's next step is to fix what they gave.
+    A COCO file or an inline map given to ``new`` that fails these checks, a class table with two
+    classes of one name, or a softmax model over one class is invalid input (exit 2): nothing has
+    been written yet, and the user's next step is to fix what they gave.
     """
     from abyssexp.datasets.category_map import load_category_map, read_map_value, validate_logits
     from abyssexp.datasets.quick import build_category_map_from_file, quick_check_coco
@@ -222,25 +287,56 @@ def _prepare_dataset(params: Params, plan: dict[str, Path]) -> Params:
             for name in (layout.TRAIN_COCO, layout.VAL_COCO)
             if name in plan
         }
-        if isinstance(dataset.category_map, dict):
-            if layout.TRAIN_COCO in checked:
-                categories = checked[layout.TRAIN_COCO].get("categories", [])
-                load_category_map(
-                    dataset.category_map,
-                    categories,
-                    coco_source=str(plan[layout.TRAIN_COCO]),
-                    what="dataset.category_map",
-                )
-            else:
-                validate_logits(dataset.category_map, "dataset.category_map (inline)")
         if dataset.translator == "caption" and isinstance(dataset.caption_map, dict):
             raw, source = read_map_value(dataset.caption_map, None, "dataset.caption_map")
             validate_logits(raw, source)
         if dataset.map_by and dataset.category_map is None and layout.TRAIN_COCO in plan:
-            built = build_category_map_from_file(plan[layout.TRAIN_COCO], dataset.map_by)
-            params = params.model_copy(
-                update={"dataset": dataset.model_copy(update={"category_map": built})}
+            built, found = build_category_map_from_file(plan[layout.TRAIN_COCO], dataset.map_by)
+            notes.extend(found)
+            dataset = dataset.model_copy(update={"category_map": built})
+            params = params.model_copy(update={"dataset": dataset})
+        if isinstance(dataset.category_map, dict) and layout.TRAIN_COCO in checked:
+            load_category_map(
+                dataset.category_map,
+                checked[layout.TRAIN_COCO].get("categories", []),
+                coco_source=str(plan[layout.TRAIN_COCO]),
+                what="dataset.category_map",
             )
+        if layout.TRAIN_COCO in checked:
+            _check_class_table(params, checked[layout.TRAIN_COCO], plan[layout.TRAIN_COCO], notes)
+        elif isinstance(dataset.category_map, dict):
+            validate_logits(dataset.category_map, "dataset.category_map (inline)")
     except DatasetError as exc:
         raise InvalidInputError(str(exc)) from None
     return params
+
+
+def _check_class_table(params: Params, data: dict[str, Any], path: Path, notes: list[str]) -> None:
+    """The training file's class table as training will see it: the map checked against the
+    file, unique names, a background class, and two or more classes for softmax."""
+    from abyssexp.datasets.category_map import check_unique_names, class_names_for
+    from abyssexp.datasets.coco import make_translator
+    from abyssexp.datasets.factory import LabelSpace, refuse_one_class, with_background
+    from abyssexp.datasets.translators import CategoryTranslator
+
+    dataset = params.dataset
+    if dataset.translator != "category" or isinstance(dataset.category_map, str):
+        return  # a map file is read (relative to the experiment) when training starts
+    if dataset.category_map is None and dataset.map_by is None:
+        from abyssexp.datasets.category_map import automatic_category_map
+
+        notes.extend(automatic_category_map(data, "category", str(path))[1])
+    categories = list(data.get("categories", []))
+    translator = make_translator(dataset, categories, None, str(path), data=data)
+    if not isinstance(translator, CategoryTranslator):
+        return
+    names = class_names_for(translator.mapping, categories)
+    check_unique_names(names, f"the class table of {path}")
+    labels = with_background(LabelSpace(translator, names, translator.num_classes), dataset)
+    labelled = {
+        a["image_id"]
+        for a in data["annotations"]
+        if translator.filter(a) and translator.translate(a)
+    }
+    unlabelled = sum(1 for image in data["images"] if image["id"] not in labelled)
+    refuse_one_class(labels, params.model.output_activation == "softmax", str(path), unlabelled)

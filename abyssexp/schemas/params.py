@@ -148,8 +148,16 @@ class DatasetParams(_Strict):
     image_dir: str | dict[str, str] | None = Field(
         None,
         description="Folder that image file_names are relative to: one folder, or one per split "
-        '({"train": ..., "val": ...}). Default: each COCO file\'s own folder; `new` records the '
-        "folders the given files came from.",
+        '({"train": ..., "val": ...}); a relative path here is relative to the experiment folder. '
+        "`new` records absolute folders: the ones given (--image-dir, --train-images, "
+        "--val-images, resolved against the current directory) or found where export tools put "
+        "images (the COCO file's folder, images/ beside it, images/<subset>/ or images/ beside "
+        "annotations/, the parent of annotations/).",
+    )
+    image_dir_given: dict[str, str] | None = Field(
+        None,
+        description="Written by `new`: per split, the image folder as the user typed it, or how "
+        "it was found; image_dir holds the absolute folder used.",
     )
     category_map: dict[str, int] | str | None = Field(
         None,
@@ -180,26 +188,36 @@ class DatasetParams(_Strict):
     unlabelled: Literal["drop", "zeros", "background"] = Field(
         "drop",
         description="Images with no mapped label: drop them (counted), keep them with an all-zero "
-        "target (sigmoid multilabel), or give them the background logit.",
+        "target (sigmoid multilabel), or make them a background class: the background_logit "
+        "when set, else an extra last class named background_name (a one-category dataset then "
+        "trains as defect vs background).",
     )
     background_logit: int | None = Field(
         None,
         ge=0,
-        description="The background logit for unlabelled=background and enforce_one_vs_all.",
+        description="An existing logit for unlabelled=background (the seed's way) and "
+        "enforce_one_vs_all; leave unset to add a background class instead.",
+    )
+    background_name: str = Field(
+        "background",
+        min_length=1,
+        max_length=100,
+        description="The name of the class unlabelled=background adds when background_logit is "
+        "unset.",
     )
     enforce_one_vs_all: bool = Field(
         False, description="Clear the background logit when another label is present."
     )
-    softmax_multilabel: Literal["share", "drop"] = Field(
-        "share",
-        description="With softmax, an image with several distinct labels gets an equal share of the "
-        "target on each (share) or is dropped (drop); data check reports such images.",
+    softmax_multilabel: Literal["drop", "share", "refuse"] = Field(
+        "drop",
+        description="With softmax, an image with several distinct labels has no single right "
+        "answer: drop it from training and metrics (default; counted in data check, train and "
+        "test), share the target equally between its labels (a prediction of any of them counts "
+        "as right, the confusion matrix counts the image once per label), or refuse the data.",
     )
 
     @model_validator(mode="after")
     def _background(self) -> DatasetParams:
-        if self.unlabelled == "background" and self.background_logit is None:
-            raise ValueError("unlabelled=background needs dataset.background_logit")
         if self.enforce_one_vs_all and self.background_logit is None:
             raise ValueError("enforce_one_vs_all needs dataset.background_logit")
         return self

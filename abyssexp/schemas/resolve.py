@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from abyssexp.errors import InvalidInputError, shorten
+from abyssexp.errors import InvalidInputError, first_few, shorten
 from abyssexp.jsonio import read_json
 from abyssexp.literals import parse_set_value
 from abyssexp.schemas.params import Params
@@ -97,8 +97,16 @@ def _check_key(parts: list[str], key: str) -> None:
             return  # inside a free-form dict (optimizer_args, category_map, ...)
         if part not in fields:
             where = ".".join(parts[:depth]) or "params"
-            valid = ", ".join(fields)
-            raise InvalidInputError(f"--set {key}: {where} has no field {part!r} (valid: {valid})")
+            import difflib
+
+            close = difflib.get_close_matches(part, list(fields), n=3, cutoff=0.6)
+            hint = (
+                f"did you mean {', '.join(close)}?" if close else f"valid: {first_few(fields, 8)}"
+            )
+            raise InvalidInputError(
+                f"--set {key}: {where} has no field {shorten(part, 40)!r} ({hint}; "
+                "`abyssexp schema` lists them all)"
+            )
         annotation = fields[part].annotation
         model = annotation if isinstance(annotation, type) else None
         if model is None:

@@ -233,7 +233,11 @@ class ValidationCurves(keras.callbacks.Callback):
         if self.writer is not None:
             self.writer.flush()
         if logs is not None:
+            from abyssexp.evaluation.metrics import distinct_predictions
+
             logs["val_macro_f1"] = float(np.mean(f1s)) if f1s else 0.0
+            # 1: the same answer for every validation image (shown on the epoch line)
+            logs["val_distinct_predictions"] = float(distinct_predictions(predicted))
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):

@@ -239,11 +239,16 @@ def _read_train_state(paths: ExperimentPaths) -> dict[str, Any]:
 
 def load_splits(paths: ExperimentPaths, params: Params) -> tuple[Any, Any, Any | None]:
     """The label space, the training set and the validation set (None when absent or empty)."""
-    from abyssexp.datasets.factory import dataset_for_split, label_space_from_params
+    from abyssexp.datasets.factory import (
+        dataset_for_split,
+        label_space_from_params,
+        refuse_one_class,
+    )
 
     softmax = params.model.output_activation == "softmax"
     labels = label_space_from_params(params.dataset, paths.root)
     train_set = dataset_for_split(params.dataset, "train", paths.root, labels, softmax=softmax)
+    refuse_one_class(labels, softmax, str(train_set.coco_path), len(train_set.unlabelled_ids))
     if len(train_set) == 0:
         raise InvalidInputError(
             f"{train_set.coco_path}: no labelled training images (dropped "

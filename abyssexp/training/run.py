@@ -55,6 +55,8 @@ class TrainResult:
     seconds: float
     images_per_second: float | None
     files: dict[str, str] = field(default_factory=dict)
+    #: Things the summary must say (a model that gives one answer for every validation image).
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -265,7 +267,19 @@ def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) ->
         seconds=seconds,
         images_per_second=images / seconds if seconds and trained else None,
         files=_result_files(plan.paths, done),
+        warnings=_collapse_warning(checkpoint.rows),
     )
+
+
+def _collapse_warning(rows: list[dict[str, Any]]) -> list[str]:
+    """A warning when the last epoch gave one answer for every validation image."""
+    if not rows or rows[-1].get("val_distinct_predictions") not in (1, 1.0, "1.0"):
+        return []
+    return [
+        "the model gave the same answer for every validation image in the last epoch: its "
+        "accuracy is the share of one class; check the class balance (abyssexp data check), "
+        "the learning rate, or train longer"
+    ]
 
 
 def _model_for(plan: TrainingPlan, inputs: Any) -> Any:

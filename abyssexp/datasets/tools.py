@@ -1,0 +1,329 @@
+"""``abyssexp data stats | split | merge | from-folders``: prepare COCO classification files.
+
+Every tool that writes plans first (reads and checks all its inputs, names every output), then
+writes: outputs are COCO JSON written atomically, an existing file is refused unless ``force``,
+and the exact command line is appended to ``make-datasets.sh`` beside the outputs, so
+``abyssexp new --make-datasets`` can record how the data was made. Nothing here decodes pixels
+or imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shlex
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from abyssexp.atomic import atomic_write_json, atomic_write_text
+from abyssexp.datasets.locate import find_image_dir, resolve_image_path
+from abyssexp.datasets.quick import quick_check_coco
+from abyssexp.errors import DatasetError, InvalidInputError, first_few, shorten
+
+MAKE_DATASETS = "make-datasets.sh"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_SCRIPT_HEADER = (
+    "#!/bin/sh\n# How the datasets beside this script were made (abyssexp data).\nset -e\n"
+)
+
+
+def write_outputs(
+    outputs: Mapping[Path, Any], command_line: Sequence[str], force: bool = False
+) -> list[Path]:
+    """Write each output atomically (refusing existing files without ``force``) and append the
+    command line to ``make-datasets.sh`` in the first output's folder.
+
+    Raises:
+        InvalidInputError: an output exists and ``force`` is not set (nothing is written).
+    """
+    existing = [path for path in outputs if path.exists()]
+    if existing and not force:
+        raise InvalidInputError(
+            f"{existing[0]}: already exists; pass --force to overwrite it, or write elsewhere "
+            f"({len(existing)} output(s) exist: {first_few([p.name for p in existing])})"
+        )
+    for path, data in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, data, indent=None)
+    if outputs and command_line:
+        record_command(next(iter(outputs)).parent / MAKE_DATASETS, command_line)
+    return list(outputs)
+
+
+def record_command(script: Path, command_line: Sequence[str]) -> None:
+    """Append one command to a ``make-datasets.sh`` (created executable with a header)."""
+    text = script.read_text() if script.is_file() else _SCRIPT_HEADER
+    if not text.endswith("\n"):
+        text += "\n"
+    atomic_write_text(script, text + shlex.join(command_line) + "\n")
+    script.chmod(0o755)
+
+
+def _label_names(data: Mapping[str, Any]) -> dict[int, list[str]]:
+    """Category names per image id (sorted, distinct)."""
+    names = {c["id"]: str(c["name"]) for c in data.get("categories", [])}
+    found: dict[int, set[str]] = defaultdict(set)
+    for annotation in data["annotations"]:
+        if "category_id" in annotation and annotation["category_id"] in names:
+            found[annotation["image_id"]].add(names[annotation["category_id"]])
+    return {image_id: sorted(labels) for image_id, labels in found.items()}
+
+
+def dataset_stats(paths: Sequence[Path]) -> dict[str, Any]:
+    """Per-class images and annotations of each file, side by side (by category name)."""
+    classes: dict[str, dict[str, dict[str, int]]] = {}
+    totals: dict[str, dict[str, int]] = {}
+    for path in paths:
+        data = quick_check_coco(path)
+        key = str(path)
+        labels = _label_names(data)
+        names = {c["id"]: str(c["name"]) for c in data.get("categories", [])}
+        annotations = Counter(
+            names[a["category_id"]] for a in data["annotations"] if a.get("category_id") in names
+        )
+        images = Counter(name for labels_ in labels.values() for name in labels_)
+        for name in sorted(set(names.values())):
+            entry = classes.setdefault(name, {})
+            entry[key] = {"images": images.get(name, 0), "annotations": annotations.get(name, 0)}
+        totals[key] = {
+            "images": len(data["images"]),
+            "labelled": sum(1 for image in data["images"] if labels.get(image["id"])),
+            "unlabelled": sum(1 for image in data["images"] if not labels.get(image["id"])),
+            "multilabel": sum(1 for labels_ in labels.values() if len(labels_) > 1),
+            "annotations": len(data["annotations"]),
+        }
+    for entry in classes.values():
+        for key in totals:
+            entry.setdefault(key, {"images": 0, "annotations": 0})
+    return {"files": list(totals), "totals": totals, "classes": dict(sorted(classes.items()))}
+
+
+def _group_key(group_by: str | None) -> Any:
+    """``image → group`` from an image attribute name, or a regex over ``file_name`` (its first
+    group when it has one); an image the regex does not match is its own group."""
+    if group_by is None:
+        return lambda image: f"id:{image['id']}"
+    try:
+        pattern = re.compile(group_by)
+    except re.error as exc:
+        raise InvalidInputError(
+            f"--group-by {shorten(repr(group_by), 40)}: neither an image field nor a valid "
+            f"regular expression ({exc}); e.g. --group-by '^([^_]+)_' or --group-by video_id"
+        ) from None
+
+    def key(image: Mapping[str, Any]) -> str:
+        if group_by in image:
+            return f"field:{image[group_by]}"
+        match = pattern.search(str(image["file_name"]))
+        if match is None:
+            return f"id:{image['id']}"
+        return f"re:{match.group(1) if pattern.groups else match.group(0)}"
+
+    return key
+
+
+def plan_split(
+    data: Mapping[str, Any], fractions: Mapping[str, float], seed: int, group_by: str | None
+) -> dict[str, list[int]]:
+    """Image ids per split: stratified by label set, seeded, and group-aware.
+
+    Groups (images that share a key) are the unit that is assigned, so a group never straddles
+    splits. Groups are bucketed by the label set most of their images carry; within a bucket, in
+    a seeded order, each group goes to the split furthest below its share of that bucket.
+    """
+    labels = _label_names(data)
+    key = _group_key(group_by)
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for image in data["images"]:
+        groups[key(image)].append(image)
+    buckets: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for name, members in groups.items():
+        common = Counter(tuple(labels.get(i["id"], [])) for i in members).most_common(1)[0][0]
+        buckets[common].append(name)
+    rng = random.Random(seed)
+    result: dict[str, list[int]] = {split: [] for split in fractions}
+    for signature in sorted(buckets):
+        names = sorted(buckets[signature])
+        rng.shuffle(names)
+        total = sum(len(groups[n]) for n in names)
+        placed = dict.fromkeys(fractions, 0)
+        for name in names:
+            split = max(fractions, key=lambda s: fractions[s] * total - placed[s])
+            placed[split] += len(groups[name])
+            result[split].extend(image["id"] for image in groups[name])
+    return result
+
+
+def subset(data: Mapping[str, Any], image_ids: Sequence[int], paths: Mapping[int, str]) -> dict:
+    """A COCO file with only ``image_ids`` (ids kept); ``paths`` adds absolute image paths."""
+    keep = set(image_ids)
+    images = [
+        {**image, **({"path": paths[image["id"]]} if image["id"] in paths else {})}
+        for image in data["images"]
+        if image["id"] in keep
+    ]
+    annotations = [a for a in data["annotations"] if a["image_id"] in keep]
+    extra = {k: v for k, v in data.items() if k not in ("images", "annotations")}
+    return {**extra, "images": images, "annotations": annotations}
+
+
+def _image_paths(path: Path, data: Mapping[str, Any], out_dir: Path) -> dict[int, str]:
+    """Absolute image paths, needed when the output is not beside the images' folder."""
+    folder = find_image_dir(path, data["images"])
+    if out_dir.resolve() == path.resolve().parent and folder.path == path.resolve().parent:
+        return {}
+    return {
+        image["id"]: str(resolve_image_path(image, folder.path).resolve())
+        for image in data["images"]
+    }
+
+
+def split_coco(
+    path: Path,
+    val: float,
+    test: float,
+    seed: int,
+    group_by: str | None = None,
+    out_dir: Path | None = None,
+    prefix: str = "coco",
+) -> tuple[dict[Path, Any], dict[str, int]]:
+    """Plan ``data split``: the output files and their contents, and images per split."""
+    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+        raise InvalidInputError(
+            f"--val {val} and --test {test}: each must be in [0, 1) and together below 1"
+        )
+    data = quick_check_coco(path)
+    fractions = {"train": 1 - val - test, "val": val, "test": test}
+    fractions = {k: v for k, v in fractions.items() if v > 0}
+    ids = plan_split(data, fractions, seed, group_by)
+    out_dir = (out_dir or path.parent).absolute()
+    paths = _image_paths(path, data, out_dir)
+    outputs = {out_dir / f"{prefix}.{split}.json": subset(data, ids[split], paths) for split in ids}
+    return outputs, {split: len(found) for split, found in ids.items()}
+
+
+def merge_coco(paths: Sequence[Path], out: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Plan ``data merge``: one COCO file with image and annotation ids renumbered and categories
+    unified by name.
+
+    Raises:
+        DatasetError: one category name with two different supercategories.
+    """
+    categories: dict[str, dict[str, Any]] = {}
+    where: dict[str, Path] = {}
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for path in paths:
+        data = quick_check_coco(path)
+        category_ids = _merge_categories(data, path, categories, where)
+        image_ids: dict[int, int] = {}
+        for image_id, image in zip(
+            range(len(images) + 1, len(images) + len(data["images"]) + 1),
+            _with_paths(path, data),
+            strict=True,
+        ):
+            image_ids[image["id"]] = image_id
+            images.append({**image, "id": image_id})
+        for annotation in data["annotations"]:
+            renumbered = {**annotation, "id": len(annotations) + 1}
+            renumbered["image_id"] = image_ids[annotation["image_id"]]
+            if "category_id" in annotation:
+                renumbered["category_id"] = category_ids[annotation["category_id"]]
+            annotations.append(renumbered)
+    merged = {"images": images, "annotations": annotations, "categories": list(categories.values())}
+    return merged, {"images": len(images), "annotations": len(annotations)}
+
+
+def _with_paths(path: Path, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    folder = find_image_dir(path, data["images"])
+    return [
+        {**image, "path": str(resolve_image_path(image, folder.path).resolve())}
+        for image in data["images"]
+    ]
+
+
+def _merge_categories(
+    data: Mapping[str, Any],
+    path: Path,
+    categories: dict[str, dict[str, Any]],
+    where: dict[str, Path],
+) -> dict[int, int]:
+    """This file's category id → the merged id, adding new names; refuses a conflict."""
+    mapping = {}
+    for category in data.get("categories", []):
+        name = str(category["name"])
+        supercategory = category.get("supercategory") or ""
+        if name in categories:
+            known = categories[name].get("supercategory") or ""
+            if known != supercategory:
+                raise DatasetError(
+                    f"{path}: category {name!r} has supercategory {supercategory!r} but "
+                    f"{known!r} in {where[name]}; rename one of them (or align the "
+                    "supercategories) before merging"
+                )
+        else:
+            categories[name] = {"id": len(categories) + 1, "name": name}
+            if supercategory:
+                categories[name]["supercategory"] = supercategory
+            where[name] = path
+        mapping[category["id"]] = categories[name]["id"]
+    return mapping
+
+
+def from_folders(root: Path, out: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Plan ``data from-folders``: one category per sub-folder of ``root``, one image-level
+    (zero-area) annotation per image file found under it.
+
+    Raises:
+        InvalidInputError: ``root`` is not a folder, or holds no class folder with images.
+    """
+    from PIL import Image
+
+    if not root.is_dir():
+        raise InvalidInputError(
+            f"{root}: not a folder; give a folder with one sub-folder per class"
+        )
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    out_dir = out.absolute().parent
+    data: dict[str, Any] = {"images": [], "annotations": [], "categories": []}
+    counts: dict[str, int] = {}
+    for folder in folders:
+        files = sorted(
+            p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not files:
+            continue
+        category_id = len(data["categories"]) + 1
+        data["categories"].append({"id": category_id, "name": folder.name})
+        counts[folder.name] = len(files)
+        for file in files:
+            with Image.open(file) as image:  # reads the header only
+                width, height = image.size
+            image_id = len(data["images"]) + 1
+            entry = {
+                "id": image_id,
+                "file_name": file.relative_to(root).as_posix(),
+                "width": width,
+                "height": height,
+            }
+            if out_dir != root.absolute():
+                entry["path"] = str(file.absolute())
+            data["images"].append(entry)
+            data["annotations"].append(
+                {
+                    "id": image_id,
+                    "image_id": image_id,
+                    "category_id": category_id,
+                    "bbox": [0, 0, 0, 0],
+                    "area": 0,
+                    "iscrowd": 0,
+                }
+            )
+    if not counts:
+        raise InvalidInputError(
+            f"{root}: no sub-folder holds images ({', '.join(IMAGE_SUFFIXES)}); lay it out as "
+            f"{root}/<class>/<image>"
+        )
+    return data, counts
