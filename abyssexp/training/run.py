@@ -9,34 +9,27 @@ run can really start; whatever happens after that ends in ``completed``, ``inter
 
 from __future__ import annotations
 
-import hashlib
-import json
 import signal
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from abyssexp.atomic import atomic_path, atomic_write_json, atomic_write_text
+from abyssexp.atomic import atomic_path, atomic_write_text
 from abyssexp.errors import AbyssExpError, ExperimentStateError
 from abyssexp.experiment.layout import ExperimentPaths, disk_usage
-from abyssexp.experiment.provenance import write_train_provenance
 from abyssexp.experiment.record import (
     mark_completed,
     mark_failed,
     mark_interrupted,
     mark_running,
     read_record,
-    record_params_change,
-    utc_now,
 )
-from abyssexp.hashing import sha256_file
 from abyssexp.locks import release_lock, try_lock
-from abyssexp.schemas.record import ParamsChange, Status
-from abyssexp.schemas.resolve import params_to_json
+from abyssexp.schemas.record import Status
 from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, start_state
+from abyssexp.training.start_files import write_run_files
 
 __all__ = ["TrainOptions", "TrainResult", "plan_training", "train_experiment"]
 
@@ -109,7 +102,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
     model = _model_for(plan, inputs)
     stop_flag: dict[str, Any] = {}
     callbacks, checkpoint = make_callbacks(plan, model, inputs, stop_flag, extra_callbacks)
-    _write_run_files(plan)
+    write_run_files(plan)
     mark_running(paths.record, plan.epochs_total)
     previous_handlers = _install_signal_handlers(stop_flag)
     started = time.monotonic()
@@ -165,49 +158,6 @@ def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
         except ValueError:  # not the main thread (tests in threads)
             pass
     return previous
-
-
-def _write_run_files(plan: TrainingPlan) -> None:
-    """params.json with the resolved category map, class names, the map, and provenance."""
-    paths, params, labels = plan.paths, plan.params, plan.labels
-    category_map = labels.category_map()
-    if category_map is not None and params.dataset.category_map is None:
-        dataset = params.dataset.model_copy(update={"category_map": category_map})
-        params = params.model_copy(update={"dataset": dataset})
-    atomic_write_json(paths.params, params_to_json(params))
-    atomic_write_json(paths.class_names, labels.class_names)
-    if category_map is not None:
-        atomic_write_json(paths.category_map, category_map)
-    _write_provenance(plan, category_map)
-    if plan.params_changes:
-        change = ParamsChange(
-            time=utc_now(), command_line=plan.command_line, changes=plan.params_changes
-        )
-        record_params_change(paths.record, change)
-
-
-def _write_provenance(plan: TrainingPlan, category_map: Any) -> None:
-    import tensorflow as tf
-
-    paths, params = plan.paths, plan.params
-    datasets = {}
-    for split in ("train", "val"):
-        value = getattr(params.dataset, split)
-        if value:
-            path = Path(value) if Path(value).is_absolute() else paths.root / value
-            datasets[split] = {"path": str(path), "sha256": sha256_file(path)}
-    map_digest = None
-    if category_map is not None:
-        map_digest = hashlib.sha256(json.dumps(category_map, sort_keys=True).encode()).hexdigest()
-    write_train_provenance(
-        paths,
-        plan.command_line or list(sys.argv),
-        tensorflow=tf.__version__,
-        gpus=[d.name for d in tf.config.list_physical_devices("GPU")],
-        datasets=datasets,
-        category_map_sha256=map_digest,
-        resumed=plan.resume is not None,
-    )
 
 
 def _seed_and_precision(training: Any) -> None:
