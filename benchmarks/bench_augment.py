@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--no-ops", action="store_true", help="skip the per-op costs")
     args = parser.parse_args()
 
+    import tensorflow as tf
+
     from abyssexp.augmentation import config_from_any
     from abyssexp.augmentation.tf_backend import batch_augmenter, image_augmenter_fn
     from abyssexp.datasets.coco import ImageClassificationDataset
@@ -108,7 +110,7 @@ def main() -> None:
             ),
             # placement=model measured as the layer's cost on this CPU (on a GPU it runs there).
             "tf backend, placement=model (on CPU)": make_tf_dataset(dataset, spec).map(
-                lambda x, y: (layer(x, training=True), y)
+                lambda x, y: (layer(tf.cast(x, tf.float32), training=True), y)
             ),
         }
         has_imgaug = importlib.util.find_spec("imgaug") is not None

@@ -122,6 +122,7 @@ def _register() -> None:
     from abyssexp.cli import (  # noqa: F401
         annotate_cmd,
         augment_cmd,
+        cache_cmd,
         compare_cmd,
         data_cmd,
         demo_cmd,

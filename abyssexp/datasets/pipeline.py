@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from abyssexp.augmentation.resize import resize_bilinear, resize_uint8
 from abyssexp.datasets.coco import ImageClassificationDataset
+from abyssexp.datasets.disk_cache import prepare_entries, read_entry
 from abyssexp.datasets.images import probe_image, read_image
 from abyssexp.errors import DatasetError, first_few
 
@@ -59,6 +60,11 @@ class PipelineSpec:
     #: Elements of the repeated training stream to skip: where a resumed run's epoch starts, so
     #: that its order and augmentation equal those of the same epoch in an uninterrupted run.
     skip: int = 0
+    #: The image cache folder on disk (``image_cache.cache_dir(scratch)``), shared by every
+    #: experiment; None: decode every file every epoch.
+    disk_cache: Path | None = None
+    #: Size limit of the disk cache in bytes (least-recently-used entries go first).
+    disk_cache_limit: int | None = None
 
 
 def probe_all(paths: Sequence[Path], workers: int = 8) -> list[Any]:
@@ -163,21 +169,33 @@ def make_tf_dataset(
         augment: batched ``fn(images float32 0-255, seed int64[2]) -> images``, training only.
         augment_image: per-image ``fn(image uint8 of any size, seed int64[2]) -> float32 image of
             spec.input_size``, training only, the fast choice on CPUs: without ``spec.cache`` it
-            runs in the decoding map on the decoded file and does the resizing itself; with it,
-            on the cached, resized images.
+            runs in the decoding map on the decoded file (or on the disk cache's entry, stored at
+            twice the input size for headroom) and does the resizing itself; with it, on the
+            cached, resized images.
         preprocess: batched backbone normalisation (omit when the model does it itself).
         plan: ``decode_plan`` of the dataset for this spec, when already known (it reads every
             image header).
 
     Returns:
-        A dataset of ``(float32 images B×H×W×3, float32 targets B×K)``.
+        A dataset of ``(images B×H×W×3, float32 targets B×K)``: uint8 images, so the copy to an
+        accelerator is 4× smaller (the model casts them to float, see ``models.classifier``),
+        except where augmentation or ``preprocess`` ran: float32 then.
     """
     parallel = spec.parallel_calls or tf.data.AUTOTUNE
     paths = [str(p) for p in dataset.image_paths]
     if plan is None:
         plan = decode_plan(dataset.image_paths, spec.input_size, spec.dct_scaling)
     targets = dataset.multihot(normalise=spec.normalise_targets)
-    elements = tf.data.Dataset.from_tensor_slices((paths, plan, targets))
+    augment_each = augment_image if spec.training else None
+    stored = spec.input_size
+    columns: tuple[Any, ...] = (paths, plan, targets)
+    if spec.disk_cache is not None:
+        stored, plan = _disk_cache_plan(dataset.image_paths, plan, spec, augment_each is not None)
+        cached = prepare_entries(
+            paths, plan, stored, spec.disk_cache, spec.disk_cache_limit, _decode
+        )
+        columns = (paths, plan, targets, cached.entries, cached.keys)
+    elements = tf.data.Dataset.from_tensor_slices(columns)
     # Shuffle file names before decoding (cheap), except when caching decoded images: then the
     # cache comes first and the shuffle after it, so every epoch still sees a new order.
     shuffle_after_cache = spec.training and spec.cache
@@ -186,20 +204,37 @@ def make_tf_dataset(
             max(len(paths), 1), seed=spec.seed, reshuffle_each_iteration=True
         )
 
-    augment_each = augment_image if spec.training else None
-    images = _decoded_images(elements, plan, spec, augment_each, shuffle_after_cache, len(paths))
+    images = _decoded_images(
+        elements, plan, spec, augment_each, shuffle_after_cache, len(paths), stored
+    )
     images = images.batch(spec.batch_size, drop_remainder=spec.drop_remainder)
-    images = images.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=parallel)
     if augment is not None and spec.training:
         seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True).batch(2)
         seeds = seeds.skip(spec.skip // spec.batch_size)
         images = tf.data.Dataset.zip((images, seeds)).map(
-            lambda batch, seed: (augment(batch[0], seed), batch[1]),
+            lambda batch, seed: (augment(tf.cast(batch[0], tf.float32), seed), batch[1]),
             num_parallel_calls=parallel,
         )
     if preprocess is not None:
-        images = images.map(lambda x, y: (preprocess(x), y), num_parallel_calls=parallel)
+        images = images.map(
+            lambda x, y: (preprocess(tf.cast(x, tf.float32)), y), num_parallel_calls=parallel
+        )
     return images.prefetch(tf.data.AUTOTUNE)
+
+
+def _decode(path: tf.Tensor, kind: tf.Tensor | int) -> tf.Tensor:
+    return decode_image(path, kind)  # looked up at call time (tests count decodes)
+
+
+def _disk_cache_plan(
+    image_paths: Sequence[Path], plan: np.ndarray, spec: PipelineSpec, augmented: bool
+) -> tuple[tuple[int, int], np.ndarray]:
+    """The size the disk cache stores and the decode plan for it: twice the input size when a
+    per-image augmenter resamples the entry (zoom and rotation keep detail), else the input."""
+    if not augmented:
+        return spec.input_size, plan
+    stored = (2 * spec.input_size[0], 2 * spec.input_size[1])
+    return stored, decode_plan(image_paths, stored, spec.dct_scaling)
 
 
 def _decoded_images(
@@ -209,9 +244,11 @@ def _decoded_images(
     augment_each: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None,
     shuffle_after_cache: bool,
     count: int,
+    stored: tuple[int, int],
 ) -> tf.data.Dataset:
-    """(path, decode kind, target) elements → (image, target): decoded, resized (or augmented,
-    which resizes in the same resampling), cached, shuffled and repeated as ``spec`` asks."""
+    """(path, decode kind, target[, cache entry, key]) elements → (image, target): decoded (or
+    read from the disk cache, where entries are ``stored`` in size), resized (or augmented, which
+    resizes in the same resampling), cached, shuffled and repeated as ``spec`` asks."""
     parallel = spec.parallel_calls or tf.data.AUTOTUNE
     kinds = np.unique(plan)
     single_kind = int(kinds[0]) if len(kinds) == 1 else None
@@ -220,9 +257,18 @@ def _decoded_images(
     # AUTOTUNE.
     augment_calls = spec.parallel_calls or available_cores()
 
-    def load(path: tf.Tensor, kind: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def source(path: tf.Tensor, kind: tf.Tensor, *entry: tf.Tensor) -> tf.Tensor:
+        """The decoded file (uint8, any size), or its disk cache entry (``stored`` in size)."""
         chosen = single_kind if single_kind is not None else kind
-        return resize_uint8(decode_image(path, chosen), spec.input_size), target
+        if entry:
+            return read_entry(entry[0], entry[1], path, chosen, stored, _decode)
+        return decode_image(path, chosen)
+
+    def load(path: tf.Tensor, kind: tf.Tensor, target: tf.Tensor, *entry: tf.Tensor) -> Any:
+        image = source(path, kind, *entry)
+        if entry and stored == spec.input_size:
+            return image, target  # already the input size
+        return resize_uint8(image, spec.input_size), target
 
     options = tf.data.Options()
     # Under MultiWorkerMirroredStrategy each worker reads its share of the elements.
@@ -238,12 +284,9 @@ def _decoded_images(
             elements = elements.repeat()
         zipped = tf.data.Dataset.zip((elements, pairs)).skip(spec.skip)
 
-        def load_augmented(
-            element: tuple[tf.Tensor, tf.Tensor, tf.Tensor], pair: tf.Tensor
-        ) -> tuple[tf.Tensor, tf.Tensor]:
-            path, kind, target = element
-            chosen = single_kind if single_kind is not None else kind
-            return augment_each(decode_image(path, chosen), pair), target
+        def load_augmented(element: tuple[tf.Tensor, ...], pair: tf.Tensor) -> Any:
+            path, kind, target, *entry = element
+            return augment_each(source(path, kind, *entry), pair), target
 
         images = zipped.map(load_augmented, num_parallel_calls=augment_calls).with_options(options)
     elif not spec.cache:
@@ -270,13 +313,13 @@ def _decoded_images(
 def make_image_batches(
     image_paths: Sequence[Path], input_size: tuple[int, int], batch_size: int
 ) -> tf.data.Dataset:
-    """Unlabelled images as float32 batches (N×H×W×3, 0-255), decoded and resized exactly as
-    evaluation does, in parallel; for ``abyssexp predict``."""
+    """Unlabelled images as uint8 batches (N×H×W×3), decoded and resized exactly as evaluation
+    does, in parallel; for ``abyssexp predict`` (the model casts them to float)."""
     paths = [str(p) for p in image_paths]
     plan = decode_plan(list(image_paths), input_size)
 
     def load(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:
-        return tf.cast(resize_uint8(decode_image(path, kind), input_size), tf.float32)
+        return resize_uint8(decode_image(path, kind), input_size)
 
     elements = tf.data.Dataset.from_tensor_slices((paths, plan))
     images = elements.map(load, num_parallel_calls=tf.data.AUTOTUNE)

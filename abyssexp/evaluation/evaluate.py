@@ -86,7 +86,7 @@ def evaluate_experiment(
 
     model = load_classifier(checkpoint_path, compile=False)
     batch = batch_size or params.training.batch_size
-    scores, seconds = _predict(model, dataset, batch, progress, tta)
+    scores, seconds = _predict(model, dataset, batch, progress, tta, _disk_cache(paths, params))
     truth = dataset.multihot() > 0
 
     from abyssexp.evaluation.metrics import classification_metrics
@@ -170,19 +170,31 @@ def _test_set(
     return labels, dataset, folder.describe()
 
 
+def _disk_cache(paths: ExperimentPaths, params: Any) -> dict[str, Any]:
+    """The shared image cache, as the experiment's ``training.cache`` asks (the test set's
+    entries are shared with every other experiment tested on it)."""
+    from abyssexp.datasets.image_cache import pipeline_settings
+
+    training = params.training
+    return pipeline_settings(paths.scratch, training.cache, training.cache_limit_gb)
+
+
 def _predict(
     model: Any,
     dataset: Any,
     batch: int,
     progress: Callable[[int, int], None] | None,
     tta: str | None = None,
+    disk_cache: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Scores for every image of ``dataset`` (float64) and the seconds it took; with ``tta``
-    ``flip``, the mean of the image's and its mirror's scores."""
+    ``flip``, the mean of the image's and its mirror's scores. ``disk_cache``: the
+    ``PipelineSpec`` fields of the shared image cache (the experiment's ``training.cache``)."""
     from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset, steps_for
 
     size = tuple(model.input_shape[1:3])
-    data = make_tf_dataset(dataset, PipelineSpec(input_size=size, batch_size=batch))
+    spec = PipelineSpec(input_size=size, batch_size=batch, **(disk_cache or {}))
+    data = make_tf_dataset(dataset, spec)
     steps = steps_for(len(dataset), batch)
     predictions = []
     started = time.monotonic()

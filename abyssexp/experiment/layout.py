@@ -58,6 +58,11 @@ class ExperimentPaths:
         return self.root.name
 
     @property
+    def scratch(self) -> Path:
+        """The scratch root the experiment lives in (``<scratch>/<project>/<type>/<name>``)."""
+        return self.root.parents[2]
+
+    @property
     def datasets(self) -> Path:
         return self.root / DATASETS_DIR
 

@@ -187,7 +187,10 @@ class ImageClassifier:
                 )
             if path.suffix == ".keras":
                 warm_start, backbone_weights = load_keras_model(path, compile=False), None
-        inputs = keras.Input(shape=self.input_shape, name="image")
+        # A float32 input: the pipeline yields uint8 batches (a 4× smaller copy to an accelerator)
+        # and Keras casts them to the input's dtype as the model's first op, on the device, before
+        # the preprocessing layers; a saved model keeps loading with plain Keras.
+        inputs = keras.Input(shape=self.input_shape, dtype="float32", name="image")
         x = inputs
         if self.augmentation:
             x = abyss_layers.SeedAugmentation(

@@ -312,6 +312,19 @@ class TrainingParams(_Strict):
         "(augmentation still runs every epoch). Frees CPU for the model on CPU-bound machines "
         "when the set fits in memory.",
     )
+    cache: Literal["none", "disk"] = Field(
+        "none",
+        description="disk: keep each decoded, resized image in <scratch>/.cache/images/, shared "
+        "by every experiment and by `abyssexp test`: later epochs and later experiments on the "
+        "same files read raw pixels instead of decoding (stored at the input size, or at twice it "
+        "where the tf backend augments each image). Combines with cache_train/cache_val.",
+    )
+    cache_limit_gb: float = Field(
+        50.0,
+        gt=0.0,
+        description="Size limit of the disk image cache in GB; least-recently-used entries of "
+        "other datasets are removed above it.",
+    )
     workers: int | None = Field(
         None, ge=1, description="Parallel decode calls; default: tf.data AUTOTUNE."
     )

@@ -464,7 +464,7 @@ def _learning_rate_and_stopping(plan: TrainingPlan) -> list[Any]:
 def log_training_images(paths: ExperimentPaths, train_ds: Any, model: Any, count: int) -> None:
     """A handful of (augmented) training images in TensorBoard, once."""
     images, _ = next(iter(train_ds.take(1)))
-    images = images[:count]
+    images = tf.cast(images[:count], tf.float32)  # uint8 unless augmented: as the model casts
     try:
         layer = model.get_layer("augmentation")
         images = layer(images, training=True)

@@ -30,9 +30,11 @@ class TrainingInputs:
 
 def build_inputs(plan: TrainingPlan) -> TrainingInputs:
     """The pipelines of a plan (imports TensorFlow)."""
+    from abyssexp.datasets.image_cache import pipeline_settings
     from abyssexp.datasets.pipeline import PipelineSpec, decode_plan, make_tf_dataset, steps_for
 
     training = plan.params.training
+    disk = pipeline_settings(plan.paths.scratch, training.cache, training.cache_limit_gb)
     size = plan.input_shape[:2]
     batch_augment, image_augment, model_augmentation = _augmentation_placement(plan)
     decode = decode_plan(plan.train_set.image_paths, size)
@@ -56,6 +58,7 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
             parallel_calls=training.workers,
             deterministic=True if training.deterministic else None,
             skip=skip,
+            **disk,
         )
         return make_tf_dataset(
             plan.train_set, spec, augment=batch_augment, augment_image=image_augment, plan=decode
@@ -71,6 +74,7 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
             cache=training.cache_val,
             normalise_targets=plan.softmax,
             parallel_calls=training.workers,
+            **disk,
         )
         validation = make_tf_dataset(plan.val_set, spec)
         validation_steps = training.validation_steps or steps_for(

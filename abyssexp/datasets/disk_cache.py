@@ -1,0 +1,170 @@
+"""The image cache on disk, as ``tf.data`` sees it: fill the missing entries, read them back.
+
+``prepare_entries`` runs when a pipeline is built: it checks every entry (length, header, and the
+fingerprint of its pixels, read in a parallel ``tf.data`` pass), decodes and resizes the images
+whose entry is missing or corrupt and writes those entries atomically, marks the entries as used
+and evicts least-recently-used others above the size limit. ``read_entry`` is the map function:
+``read_file`` + checks + ``decode_raw`` + reshape; an entry that fails its checks (evicted or
+damaged since) is never used, the source file is decoded instead. Layout and keys:
+``image_cache``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from abyssexp.atomic import atomic_write_bytes
+from abyssexp.augmentation.resize import resize_uint8
+from abyssexp.datasets import image_cache
+
+log = logging.getLogger(__name__)
+
+Decode = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+@dataclass(frozen=True)
+class CachedSet:
+    """Where each image of a dataset is cached: entry paths and keys, in the dataset's order."""
+
+    entries: list[str]
+    keys: list[bytes]
+    size: tuple[int, int]
+    written: int  # entries decoded and written by this build
+
+
+def _entry_ok(data: tf.Tensor, key: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Length, header and pixel fingerprint of one entry's bytes, in the graph."""
+    count = size[0] * size[1] * 3
+    header = image_cache.HEADER_BYTES
+
+    def checks() -> tf.Tensor:
+        stored = tf.io.decode_raw(
+            tf.strings.substr(data, image_cache.FINGERPRINT_OFFSET, 8), tf.uint8
+        )
+        pixels = tf.strings.substr(data, header, count)
+        computed = tf.fingerprint(tf.reshape(pixels, [1]))[0]
+        return tf.logical_and(
+            tf.logical_and(
+                tf.equal(tf.strings.substr(data, 0, 24), image_cache.header_prefix(size)),
+                tf.equal(tf.strings.substr(data, image_cache.KEY_OFFSET, 32), key),
+            ),
+            tf.reduce_all(tf.equal(stored, computed)),
+        )
+
+    return tf.cond(
+        tf.equal(tf.strings.length(data), header + count), checks, lambda: tf.constant(False)
+    )
+
+
+def _read_bytes(entry: tf.Tensor) -> tf.Tensor:
+    """The entry's bytes, or empty when it does not exist (evicted by another run meanwhile)."""
+    exists = tf.size(tf.io.matching_files(entry)) > 0
+    return tf.cond(exists, lambda: tf.io.read_file(entry), lambda: tf.constant(b""))
+
+
+def read_entry(
+    entry: tf.Tensor,
+    key: tf.Tensor,
+    path: tf.Tensor,
+    kind: tf.Tensor | int,
+    size: tuple[int, int],
+    decode: Decode,
+) -> tf.Tensor:
+    """One cached image (uint8 H×W×3 of ``size``); the source, decoded, when the entry fails."""
+    data = _read_bytes(entry)
+    count = size[0] * size[1] * 3
+
+    def cached() -> tf.Tensor:
+        pixels = tf.io.decode_raw(
+            tf.strings.substr(data, image_cache.HEADER_BYTES, count), tf.uint8
+        )
+        return tf.reshape(pixels, [size[0], size[1], 3])
+
+    image = tf.cond(
+        _entry_ok(data, key, size), cached, lambda: resize_uint8(decode(path, kind), size)
+    )
+    return tf.ensure_shape(image, [size[0], size[1], 3])
+
+
+def _valid(entries: list[str], keys: list[bytes], size: tuple[int, int]) -> np.ndarray:
+    """Whether each entry passes every check (one parallel pass over the entries)."""
+    found = [
+        i
+        for i, (e, k) in enumerate(zip(entries, keys, strict=True))
+        if image_cache.header_matches(Path(e), size, k)
+    ]
+    valid = np.zeros(len(entries), dtype=bool)
+    if not found:
+        return valid
+    items = tf.data.Dataset.from_tensor_slices(
+        ([entries[i] for i in found], [keys[i] for i in found])
+    )
+    checked = items.map(
+        lambda e, k: _entry_ok(_read_bytes(e), k, size), num_parallel_calls=tf.data.AUTOTUNE
+    ).batch(256)
+    valid[found] = np.concatenate([b.numpy() for b in checked])
+    return valid
+
+
+def _fill(
+    missing: Sequence[int],
+    set_: CachedSet,
+    paths: Sequence[str],
+    plan: np.ndarray,
+    decode: Decode,
+) -> None:
+    """Decode, resize and write the entries of ``missing`` (atomically, writes overlapped)."""
+    size = set_.size
+    items = tf.data.Dataset.from_tensor_slices(
+        ([paths[i] for i in missing], plan[list(missing)], list(missing))
+    )
+    decoded = items.map(
+        lambda p, k, i: (resize_uint8(decode(p, k), size), i),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).prefetch(tf.data.AUTOTUNE)
+
+    def write(index: int, pixels: bytes, fingerprint: bytes) -> None:
+        data = image_cache.make_entry(pixels, size, set_.keys[index], fingerprint)
+        atomic_write_bytes(set_.entries[index], data)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = []
+        for image, index in decoded:
+            pixels = image.numpy().tobytes()
+            fingerprint = tf.fingerprint(tf.constant([pixels]))[0].numpy().tobytes()
+            futures.append(pool.submit(write, int(index), pixels, fingerprint))
+        for future in futures:
+            future.result()
+
+
+def prepare_entries(
+    paths: Sequence[str],
+    plan: np.ndarray,
+    size: tuple[int, int],
+    root: Path,
+    limit_bytes: int | None,
+    decode: Decode,
+) -> CachedSet:
+    """Make sure every image of ``paths`` has a valid entry of ``size`` under ``root``."""
+    keys = [image_cache.entry_key(p, size, int(k)) for p, k in zip(paths, plan, strict=True)]
+    entries = [str(image_cache.entry_path(root, key)) for key in keys]
+    missing = np.flatnonzero(~_valid(entries, keys, size)).tolist()
+    cached = CachedSet(entries=entries, keys=keys, size=size, written=len(missing))
+    if missing:
+        for shard in {Path(entries[i]).parent for i in missing}:
+            shard.mkdir(parents=True, exist_ok=True)
+        log.info("image cache: decoding %d of %d images into %s", len(missing), len(paths), root)
+        _fill(missing, cached, paths, plan, decode)
+    image_cache.mark_used(Path(e) for e in entries)
+    if limit_bytes is not None:
+        removed, freed = image_cache.evict(root, limit_bytes, keep=[Path(e) for e in entries])
+        if removed:
+            log.info("image cache: evicted %d entries (%d bytes)", removed, freed)
+    return cached
