@@ -6,7 +6,7 @@ IMGAUG_VENV ?= .venv-imgaug
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-imgaug test-browser lint format demo bench docs clean
+.PHONY: install test test-imgaug test-browser test-slurm lint format demo bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser and not slurm" $(PYTEST_ARGS)
+
+# Sweeps on a real Slurm: a one-node slurmctld + slurmd (+ munge) on this host, installed with
+# apt-get when missing, started for the tests and stopped after them (.ci/with-slurm.sh).
+test-slurm: install
+	.ci/with-slurm.sh $(PY) -m pytest -m slurm $(PYTEST_ARGS)
 
 # The report in a real browser: Debian's headless Chromium, installed when missing.
 test-browser: install
