@@ -10,6 +10,7 @@
 # `scontrol show job` for an hour (abyssexp reads whichever answers).
 set -euo pipefail
 DIR=$(mkdir -p "${1:?usage: slurm-up.sh DIR}" && cd "$1" && pwd)
+chmod 755 "$DIR"  # munged runs as the munge user and writes its pid file under DIR
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge
 fi
