@@ -55,6 +55,7 @@ bench: install
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_augment.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_sweeps.py
 
 docs: install
 	$(PY) -m abyssexp.schemas.docs > docs/params.md

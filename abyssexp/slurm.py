@@ -10,7 +10,6 @@ remembers finished jobs for ``MinJobAge`` seconds.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -226,8 +225,3 @@ def _scontrol_jobs() -> list[JobState]:
             )
         )
     return states
-
-
-def cluster_environment() -> dict[str, str]:
-    """The Slurm variables of the submitting shell that a job script must keep (``SLURM_CONF``)."""
-    return {key: os.environ[key] for key in ("SLURM_CONF",) if os.environ.get(key)}

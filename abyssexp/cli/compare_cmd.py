@@ -16,14 +16,6 @@ from abyssexp.cli.console import err, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 from abyssexp.cli.tables import Column, print_table
 
-RefsArgument = Annotated[
-    list[str],
-    typer.Argument(
-        help="Experiments: folders, PROJECT/TYPE/NNN, PROJECT/TYPE/NAME or patterns "
-        "(shapes/classification/*)."
-    ),
-]
-
 
 @app.command("compare")
 def compare_command(

@@ -92,7 +92,8 @@ def launch(
         submitted = submit_runs(plan, args, SlurmOptions.resolve(slurm))
         if json_output:
             print_json([s.to_json() for s in submitted])
-        for item in [] if json_output else submitted:
+            return True
+        for item in submitted:
             print_line(f"submitted {item.name}: slurm job {item.job_id}")
         return True
     from abyssexp.runners.local import run_local

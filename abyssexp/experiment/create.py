@@ -136,9 +136,12 @@ class StagedExperiment:
     experiment: NewExperiment
 
 
-def publish_experiment(staged: StagedExperiment) -> NewExperiment:
+def publish_experiment(staged: StagedExperiment, sync: bool = True) -> NewExperiment:
+    """Rename into place; ``sync=False`` leaves the folder's fsync to the caller (a sweep
+    publishes all its trials, then flushes their folder once)."""
     os.rename(staged.staging, staged.experiment.path)
-    fsync_dir(staged.experiment.path.parent)
+    if sync:
+        fsync_dir(staged.experiment.path.parent)
     return staged.experiment
 
 

@@ -14,7 +14,6 @@ import math
 import random
 import re
 import shlex
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from abyssexp.atomic import atomic_write_json, atomic_write_text
+from abyssexp.atomic import atomic_write_json, atomic_write_text, deferred_sync, fsync_dir
 from abyssexp.errors import ExperimentNotFoundError, InvalidInputError
 from abyssexp.experiment.create import (
     NewExperimentRequest,
@@ -40,6 +39,7 @@ from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record import utc_now
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.jsonio import read_json
+from abyssexp.owned import rmtree_inside
 from abyssexp.schemas.resolve import load_params_file, resolve_params
 from abyssexp.schemas.sweep import Sweep, Trial
 
@@ -318,10 +318,11 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         fold_files = _write_folds(request, base, sweep_id, work, base_params)
         command_line = list(request.command_line or sys.argv)
         provenance = collect_provenance(command_line)
-        for index, trial in enumerate(trials):
-            trial_request = _trial_request(request, trial, index, sweep_id, fold_files)
-            fields = {"sweep": f"{project}/{experiment_type}/{sweep_id}"}
-            staged.append(stage_experiment(trial_request, provenance, fields))
+        with deferred_sync():  # hidden until published: one flush for every trial's files
+            for index, trial in enumerate(trials):
+                trial_request = _trial_request(request, trial, index, sweep_id, fold_files)
+                fields = {"sweep": f"{project}/{experiment_type}/{sweep_id}"}
+                staged.append(stage_experiment(trial_request, provenance, fields))
         sweep = Sweep(
             id=sweep_id,
             project=project,
@@ -349,7 +350,8 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
             ],
         )
         for item in staged:
-            publish_experiment(item)
+            publish_experiment(item, sync=False)
+        fsync_dir(type_dir)
         path = sweeps_dir / f"{sweep_id}.json"
         atomic_write_json(path, sweep.to_json())
     except BaseException:
@@ -359,7 +361,8 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         release_claim(claim)
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work.exists():
+            rmtree_inside(work, sweeps_dir)
     return SweepLocation(path, sweep)
 
 
