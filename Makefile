@@ -6,7 +6,7 @@ IMGAUG_VENV ?= .venv-imgaug
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-imgaug test-browser lint format demo bench docs clean
+.PHONY: install test test-imgaug test-browser test-slurm lint format demo bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ format: install
 
 # Tests marked s3 start moto's S3 server (the dev extra) on 127.0.0.1 themselves and stop it.
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser and not slurm" $(PYTEST_ARGS)
+
+# Sweeps on a real Slurm: a one-node slurmctld + slurmd (+ munge) on this host, installed with
+# apt-get when missing, started for the tests and stopped after them (.ci/with-slurm.sh).
+test-slurm: install
+	.ci/with-slurm.sh $(PY) -m pytest -m slurm $(PYTEST_ARGS)
 
 # The report in a real browser: Debian's headless Chromium, installed when missing.
 test-browser: install
@@ -51,6 +56,7 @@ bench: install
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_augment.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_sweeps.py
 
 docs: install
 	$(PY) -m abyssexp.schemas.docs > docs/params.md

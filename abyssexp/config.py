@@ -136,6 +136,26 @@ def _read_config(path: Path) -> dict[str, str]:
     return {key: str(value) for key, value in roots.items()}
 
 
+def config_section(name: str) -> tuple[dict[str, object], Path]:
+    """A table of the user config file other than ``[roots]`` (``[slurm]``), and the file;
+    ``{}`` when the file or the table is absent.
+
+    Raises:
+        InvalidInputError: the file is not valid TOML, or ``[name]`` is not a table.
+    """
+    path = config_file_path()
+    if not path.is_file():
+        return {}, path
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: not valid TOML ({exc}); fix or remove the file") from None
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise InvalidInputError(f"{path}: [{name}] must be a table")
+    return section, path
+
+
 def resolve_roots(scratch: Path | str | None = None, store: Path | str | None = None) -> Roots:
     """Resolve both roots with the documented precedence."""
     config_path = config_file_path()

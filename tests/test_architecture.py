@@ -16,6 +16,9 @@ FORBIDDEN = {
     "augmentation": {"datasets", "models", "training", "evaluation", "store", "experiment"},
     "datasets": {"models", "training", "evaluation", "store", "experiment"},
     "schemas": {"datasets", "augmentation", "models", "training", "evaluation", "store"},
+    # Runs are processes or Slurm jobs: nothing that builds a model.
+    "runners": {"models", "evaluation", "store", "report", "cli"},
+    "experiment": {"runners", "training", "models", "evaluation", "store", "cli"},
     # The report reads files only: no TensorFlow anywhere below it.
     "report": {"training", "models", "datasets", "augmentation", "store", "cli"},
 }

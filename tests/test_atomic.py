@@ -23,3 +23,30 @@ def test_failed_write_keeps_old_state(tmp_path: Path) -> None:
             raise RuntimeError("killed")
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_deferred_sync_writes_files_whole_and_flushes_once(tmp_path, monkeypatch) -> None:
+    import os
+
+    from abyssexp.atomic import atomic_write_json, deferred_sync
+
+    calls = {"fsync": 0, "sync": 0}
+    real_fsync = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: calls.__setitem__("fsync", calls["fsync"] + 1) or real_fsync(fd)
+    )
+    real_sync = os.sync
+    monkeypatch.setattr(
+        os, "sync", lambda: calls.__setitem__("sync", calls["sync"] + 1) or real_sync()
+    )
+    with deferred_sync():
+        with deferred_sync():  # nested: still one flush, at the outer end
+            for i in range(5):
+                atomic_write_json(tmp_path / f"{i}.json", {"i": i})
+        assert calls == {"fsync": 0, "sync": 0}
+    assert calls == {"fsync": 0, "sync": 1}
+    assert [json.loads((tmp_path / f"{i}.json").read_text()) for i in range(5)] == [
+        {"i": i} for i in range(5)
+    ]
+    atomic_write_json(tmp_path / "after.json", {})  # outside: fsynced as always
+    assert calls["fsync"] >= 1

@@ -129,6 +129,7 @@ def _register() -> None:
         deploy_cmd,
         experiments_cmd,
         store_cmd,
+        sweep_cmd,
         test_cmd,
         train_cmd,
     )

@@ -16,18 +16,20 @@ from abyssexp.cli.console import err, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 from abyssexp.cli.tables import Column, print_table
 
-RefsArgument = Annotated[
-    list[str],
-    typer.Argument(
-        help="Experiments: folders, PROJECT/TYPE/NNN, PROJECT/TYPE/NAME or patterns "
-        "(shapes/classification/*)."
-    ),
-]
-
 
 @app.command("compare")
 def compare_command(
-    refs: RefsArgument,
+    refs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Experiments: folders, PROJECT/TYPE/NNN, PROJECT/TYPE/NAME or patterns "
+            "(shapes/classification/*)."
+        ),
+    ] = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option("--sweep", help="Every trial of this sweep (PROJECT/TYPE/sNNN or sNNN)."),
+    ] = None,
     metric: Annotated[
         str | None,
         typer.Option(
@@ -55,6 +57,15 @@ def compare_command(
     epochs, time and provenance (different datasets are flagged)."""
     from abyssexp.experiment.compare import compare_experiments, comparison_rows
 
+    refs = list(refs or [])
+    if sweep:
+        from abyssexp.experiment.sweep import resolve_sweep
+
+        refs += [str(root) for root in resolve_sweep(sweep, scratch_root(scratch)).trial_roots()]
+    if not refs:
+        from abyssexp.errors import InvalidInputError
+
+        raise InvalidInputError("compare: name experiments (REF...) or a sweep (--sweep ID)")
     data = compare_experiments(
         scratch_root(scratch), refs, metric=metric, filters=filter_, status=status, tags=tag
     )

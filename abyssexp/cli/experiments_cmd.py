@@ -131,6 +131,7 @@ def _status_style(status: str) -> str:
         Status.UNREADABLE: "bold red",
         Status.INTERRUPTED: "yellow",
         Status.NEW: "dim",
+        Status.QUEUED: "blue",
     }.get(status, "")
 
 
@@ -170,19 +171,34 @@ def list_command(
     archived: Annotated[
         bool, typer.Option("--archived", help="List the archive (<scratch>/.archive) instead.")
     ] = False,
+    sweep: Annotated[
+        str | None,
+        typer.Option("--sweep", help="Only this sweep's trials (PROJECT/TYPE/sNNN or sNNN)."),
+    ] = None,
     wide: WideOption = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Show every experiment at a glance: status, epochs, best metric, tests, promotion, tags."""
+    """Show every experiment at a glance: status, epochs, best metric, tests, promotion, tags.
+    Slurm jobs are read with one squeue (and one sacct): queued, running, or crashed with
+    Slurm's reason."""
     from abyssexp.experiment.listing import changed_columns, filter_rows
     from abyssexp.experiment.registry import list_experiments
 
     root = scratch_root(scratch)
+    if sweep:
+        from abyssexp.experiment.sweep import resolve_sweep
+
+        location = resolve_sweep(sweep, root)
+        project, experiment_type = location.sweep.project, location.sweep.type
+        changed = True  # a sweep's point is what differs between its trials
     rows = list_experiments(
         root, project, experiment_type, status=status, sort=sort, tags=tag, archived=archived
     )
+    if sweep:
+        names = {trial.name for trial in location.sweep.trials}
+        rows = [row for row in rows if row["name"] in names]
     if filter_:
         rows = filter_rows(rows, filter_)
     extra: list[str] = changed_columns(rows) if changed else []
@@ -243,10 +259,13 @@ def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
     )
     promoted = (",".join(row["aliases"]) or "yes") if row["promoted"] else "-"
     style = _status_style(row["status"])
+    status = row["status"]
+    if row.get("status_reason"):  # Slurm's word: "crashed (CANCELLED)", "queued (Resources)"
+        status += f" ({row['status_reason'].split(': ', 1)[-1]})"
     note = row["note"] if wide or len(row["note"]) <= 40 else row["note"][:39] + "…"
     return [
         f"{row['project']}/{row['type']}/{row['name']}",
-        (row["status"], style),
+        (status, style),
         (row["created"] or "-").replace("T", " ").removesuffix("Z"),
         epochs,
         best,
@@ -324,8 +343,10 @@ def show_command(
         "tests",
         "promotions",
         "note",
+        "status_reason",
         "error",
         "problem",
+        "slurm",
         "params_changes",
     ):
         if record.get(key) not in (None, "", [], {}):

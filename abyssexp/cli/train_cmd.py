@@ -9,14 +9,31 @@ import typer
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, out, print_json
+from abyssexp.cli.launch import (
+    AccountOption,
+    CpusOption,
+    MemOption,
+    OnOption,
+    ParallelOption,
+    PartitionOption,
+    SbatchArgOption,
+    SlurmGpusOption,
+    TimeOption,
+    check_place,
+    launch,
+    slurm_flags,
+)
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
 from abyssexp.cli.tables import print_fields
 
 
 @app.command("train")
 def train_command(
-    ref: Annotated[
-        str, typer.Argument(help="Experiment: folder, PROJECT/TYPE/NNN or PROJECT/TYPE/NAME.")
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Experiment(s): folder, PROJECT/TYPE/NNN or PROJECT/TYPE/NAME (several: --on)."
+        ),
     ],
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Override training.epochs.")
@@ -43,12 +60,37 @@ def train_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="One line per epoch, no live bars.")
     ] = False,
+    on: OnOption = None,
+    parallel: ParallelOption = None,
+    partition: PartitionOption = None,
+    time: TimeOption = None,
+    mem: MemOption = None,
+    account: AccountOption = None,
+    cpus: CpusOption = None,
+    slurm_gpus: SlurmGpusOption = None,
+    sbatch_arg: SbatchArgOption = None,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Train an experiment from its params.json: checkpoints in models/, TensorBoard logs and
     history.csv in logs/. Refuses to start when already running or when checkpoints exist
-    without --resume."""
+    without --resume. --on local|slurm (or several REFs): each its own process or Slurm job."""
+    train = (set_, epochs, optimizer, optimizer_args, augmentation_configuration, gpus)
+    if on is None and len(refs) == 1:
+        _train_here(refs[0], train, resume, quiet, scratch, json_output)
+        return
+    slurm = slurm_flags(
+        partition=partition, time=time, mem=mem, account=account, cpus=cpus, gpus=slurm_gpus,
+        sbatch_args=sbatch_arg,
+    )  # fmt: skip
+    _train_elsewhere(refs, on, parallel, slurm, train, scratch, json_output)
+
+
+def _train_here(
+    ref: str, train: tuple[Any, ...], resume: bool, quiet: bool, scratch: Any, json_output: bool
+) -> None:
+    """Train one experiment in this process, with live progress."""
+    set_, epochs, optimizer, optimizer_args, augmentation_configuration, gpus = train
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.schemas.record import Status
     from abyssexp.schemas.resolve import parse_set_options
@@ -78,6 +120,26 @@ def train_command(
     _print_result(result, json_output)
     if result.status == Status.INTERRUPTED:
         raise typer.Exit(130)
+
+
+def _train_elsewhere(
+    refs: list[str],
+    on: str | None,
+    parallel: int | None,
+    slurm: dict[str, Any],
+    train: tuple[Any, ...],
+    scratch: Any,
+    json_output: bool,
+) -> None:
+    """``--on local|slurm`` (or several experiments): each run its own process or job."""
+    from abyssexp.runners.targets import TrainArgs, plan_runs
+
+    check_place(on)
+    set_, *rest = train
+    args = TrainArgs(tuple(set_ or ()), *rest)
+    plan = plan_runs(scratch_root(scratch), refs, args)
+    if not launch(plan, args, on or "local", parallel, slurm, json_output):
+        raise typer.Exit(1)
 
 
 def _print_result(result: Any, json_output: bool) -> None:

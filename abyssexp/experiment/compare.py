@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
+from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import changed_columns, filter_rows
 from abyssexp.experiment.naming import number_of
@@ -71,6 +72,7 @@ def select_experiments(
             if str(folder) not in seen:
                 seen.add(str(folder))
                 rows.append(experiment_row(project, experiment_type, folder))
+    apply_job_states(rows)
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
     if tags:

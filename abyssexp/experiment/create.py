@@ -193,6 +193,53 @@ def _type_dir(type_dir: Path) -> Path:
 
 def create_experiment(request: NewExperimentRequest) -> NewExperiment:
     """Create a numbered experiment folder; see the module docstring for the guarantees."""
+    staged = stage_experiment(request)
+    try:
+        return publish_experiment(staged)
+    except BaseException:
+        discard_experiment(staged)
+        raise
+
+
+@dataclass(frozen=True)
+class StagedExperiment:
+    """A complete experiment under its hidden ``.creating.*`` name, its number claimed.
+
+    ``publish_experiment`` renames it into place; ``discard_experiment`` removes it and frees the
+    number. A sweep stages all its trials first, so a failure leaves none of them behind.
+    """
+
+    staging: Path
+    claim: Path
+    experiment: NewExperiment
+
+
+def publish_experiment(staged: StagedExperiment, sync: bool = True) -> NewExperiment:
+    """Rename into place; ``sync=False`` leaves the folder's fsync to the caller (a sweep
+    publishes all its trials, then flushes their folder once)."""
+    os.rename(staged.staging, staged.experiment.path)
+    if sync:
+        fsync_dir(staged.experiment.path.parent)
+    return staged.experiment
+
+
+def discard_experiment(staged: StagedExperiment) -> None:
+    rmtree_inside(staged.staging, staged.staging.parent)
+    release_claim(staged.claim)
+
+
+def stage_experiment(
+    request: NewExperimentRequest,
+    provenance: tuple[dict[str, Any], str] | None = None,
+    record_fields: dict[str, Any] | None = None,
+) -> StagedExperiment:
+    """Check everything, claim a number and build the experiment under a hidden name.
+
+    Args:
+        request: what to create.
+        provenance: ``collect_provenance``'s result to reuse (a sweep collects it once).
+        record_fields: more fields for the new record (a sweep trial's ``sweep``).
+    """
     project = validate_part(request.project, "project")
     experiment_type = validate_part(request.experiment_type, "experiment type")
     parts = [validate_part(request.dataset_info, "dataset info")]
@@ -209,65 +256,80 @@ def create_experiment(request: NewExperimentRequest) -> NewExperiment:
     type_dir = _type_dir(request.scratch / project / experiment_type)
     number, claim = claim_next_number(type_dir)
     name = format_name(number, parts)
-    root = type_dir / name
     # Built under a hidden name and renamed into place once complete: `list` never shows a
     # half-created experiment, and a failed `new` leaves nothing a user could see.
     staging = type_dir / f".creating.{name}"
+    experiment = NewExperiment(
+        type_dir / name, project, experiment_type, number, name, parent_name, params, notes
+    )
     try:
         staging.mkdir()
-        paths = layout.ExperimentPaths(staging)
-        for folder in (paths.datasets, paths.logs, paths.models, paths.testing):
-            folder.mkdir()
-        for target_name, source in plan.items():
-            atomic_copy(source, paths.datasets / target_name)
-        atomic_write_json(paths.params, params_to_json(params))
-        command_line = list(request.command_line or sys.argv)
-        provenance, diff = collect_provenance(command_line)
-        atomic_write_json(paths.provenance, {"new": provenance})
-        if diff:
-            atomic_write_text(paths.git_diff, diff)
-        created = utc_now()
-        atomic_write_text(
-            paths.readme,
-            render_template(
-                "readme.txt",
-                {
-                    "name": name,
-                    "underline": "=" * len(name),
-                    "project": project,
-                    "experiment_type": experiment_type,
-                    "number": number,
-                    "created": created,
-                    "user": current_user(),
-                    "host": socket.gethostname(),
-                    "parent": parent_name or "(none)",
-                    "command_line": shlex.join(command_line),
-                    "note": request.note or "(no purpose given: pass --note)",
-                    "train": params.dataset.train or "(none)",
-                    "val": params.dataset.val or "(none)",
-                },
-            ),
-        )
-        create_record(
-            paths.record,
-            project=project,
-            type=experiment_type,
-            name=name,
-            number=number,
-            created=created,
-            user=current_user(),
-            parent=parent_name,
-            note=request.note,
-            epochs_done=0,
-            epochs_total=params.training.epochs,
-        )
-        os.rename(staging, root)
-        fsync_dir(type_dir)
+        _fill(staging, request, plan, params, experiment, provenance, record_fields or {})
     except BaseException:
         rmtree_inside(staging, type_dir)
         release_claim(claim)
         raise
-    return NewExperiment(root, project, experiment_type, number, name, parent_name, params, notes)
+    return StagedExperiment(staging, claim, experiment)
+
+
+def _fill(
+    staging: Path,
+    request: NewExperimentRequest,
+    plan: dict[str, Path],
+    params: Params,
+    experiment: NewExperiment,
+    provenance: tuple[dict[str, Any], str] | None,
+    record_fields: dict[str, Any],
+) -> None:
+    """Write datasets, params, provenance, readme and record into the staging folder."""
+    paths = layout.ExperimentPaths(staging)
+    for folder in (paths.datasets, paths.logs, paths.models, paths.testing):
+        folder.mkdir()
+    for target_name, source in plan.items():
+        atomic_copy(source, paths.datasets / target_name)
+    atomic_write_json(paths.params, params_to_json(params))
+    command_line = list(request.command_line or sys.argv)
+    facts, diff = provenance or collect_provenance(command_line)
+    atomic_write_json(paths.provenance, {"new": {**facts, "command_line": command_line}})
+    if diff:
+        atomic_write_text(paths.git_diff, diff)
+    created = utc_now()
+    name = experiment.name
+    atomic_write_text(
+        paths.readme,
+        render_template(
+            "readme.txt",
+            {
+                "name": name,
+                "underline": "=" * len(name),
+                "project": experiment.project,
+                "experiment_type": experiment.experiment_type,
+                "number": experiment.number,
+                "created": created,
+                "user": current_user(),
+                "host": socket.gethostname(),
+                "parent": experiment.parent or "(none)",
+                "command_line": shlex.join(command_line),
+                "note": request.note or "(no purpose given: pass --note)",
+                "train": params.dataset.train or "(none)",
+                "val": params.dataset.val or "(none)",
+            },
+        ),
+    )
+    create_record(
+        paths.record,
+        project=experiment.project,
+        type=experiment.experiment_type,
+        name=name,
+        number=experiment.number,
+        created=created,
+        user=current_user(),
+        parent=experiment.parent,
+        note=request.note,
+        epochs_done=0,
+        epochs_total=params.training.epochs,
+        **record_fields,
+    )
 
 
 def _prepare_dataset(params: Params, plan: dict[str, Path], notes: list[str]) -> Params:

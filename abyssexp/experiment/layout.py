@@ -43,6 +43,9 @@ TRAIN_STATE_FILE = "train_state.json"
 CLASS_NAMES_FILE = "class_names.json"
 CATEGORY_MAP_FILE = "category_map.json"
 CLAIMS_DIR = ".claims"
+#: `<scratch>/<project>/<type>/.sweeps/<id>.json`: the sweeps of an experiment type.
+SWEEPS_DIR = ".sweeps"
+SLURM_SCRIPT_FILE = "slurm.sh"  # in logs/: the job script of `train --on slurm`
 #: `<scratch>/.archive/<project>/<type>/<name>`: hidden from `list`, shown by `list --archived`.
 ARCHIVE_DIR = ".archive"
 
@@ -140,6 +143,10 @@ class ExperimentPaths:
     @property
     def exports(self) -> Path:
         return self.root / EXPORTS_DIR
+
+    @property
+    def slurm_script(self) -> Path:
+        return self.logs / SLURM_SCRIPT_FILE
 
     def condition(self, name: str) -> Path:
         return self.testing / name

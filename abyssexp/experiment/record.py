@@ -29,8 +29,10 @@ from abyssexp.schemas.record import (
     ParamsChange,
     Promotion,
     Record,
+    SlurmJob,
     Status,
 )
+from abyssexp.slurm import JobState
 
 STALE_HEARTBEAT_S = 600.0
 RECORD_LOCK = ".record.lock"
@@ -223,6 +225,11 @@ def set_note(path: Path, note: str) -> Record:
     return _change(path, lambda record: setattr(record, "note", note))
 
 
+def record_submission(path: Path, job: SlurmJob) -> Record:
+    """Remember the Slurm job that will run this experiment (the latest replaces the previous)."""
+    return _change(path, lambda record: setattr(record, "slurm", job))
+
+
 def promoted_checkpoints(record: Record) -> set[str]:
     """Checkpoint names this experiment has promoted (never pruned)."""
     return {p.checkpoint for p in record.promotions if p.checkpoint}
@@ -252,3 +259,31 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def status_with_job(
+    status: str, started: str | None, submitted: str, job: JobState | None
+) -> tuple[str, str | None]:
+    """The status to show for an experiment submitted to Slurm, and Slurm's reason if any.
+
+    ``status`` is what the record alone gives (``effective_status``); ``job`` is what Slurm says
+    now about the latest job (None when Slurm no longer knows it, or is not here). A pending job
+    is ``queued``; a job whose processes run is ``running``. A job that ended before training
+    recorded how it ended (the record still says ``running``, or training never started since the
+    submission) is ``crashed`` with Slurm's words: ``CANCELLED``, ``TIMEOUT``, ``OUT_OF_MEMORY``,
+    ``NODE_FAIL``, ``FAILED (killed by signal 9)``. Otherwise the record's own status stands,
+    with Slurm's state as a note when the job did not end ``COMPLETED``.
+    """
+    if job is None:
+        return status, None
+    ran = started is not None and started >= submitted
+    final = status in (Status.COMPLETED, Status.FAILED, Status.INTERRUPTED)
+    if job.pending:  # why it waits, when Slurm says: Resources, Priority, JobArrayTaskLimit...
+        waiting = job.reason not in ("", "None")
+        return Status.QUEUED.value, (f"slurm job {job.job_id}: {job.reason}" if waiting else None)
+    if job.active:
+        return (status if ran and final else Status.RUNNING.value), None
+    reason = f"slurm job {job.job_id}: {job.describe()}"
+    if not ran or not final:
+        return Status.CRASHED.value, reason
+    return status, (None if job.state == "COMPLETED" else reason)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
+from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ARCHIVE_DIR, PARAMS_FILE, RECORD_FILE
 from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.record import load_record
@@ -75,6 +76,10 @@ def experiment_row(project: str, experiment_type: str, folder: Path) -> dict[str
         "tags": list(record.get("tags") or []),
         "error": loaded.problem or record.get("error"),
         "changed": {},
+        "started": record.get("started"),
+        "sweep": record.get("sweep"),
+        "slurm": record.get("slurm"),
+        "status_reason": None,
     }
 
 
@@ -110,6 +115,7 @@ def list_experiments(
     rows = [
         experiment_row(p, t, f) for p, t, f in iter_experiment_dirs(root, project, experiment_type)
     ]
+    apply_job_states(rows)  # one squeue/sacct for every row with a Slurm job
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
     if tags:

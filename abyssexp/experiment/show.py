@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
+from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
 from abyssexp.experiment.record import load_record
@@ -38,6 +39,10 @@ def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
     loaded = load_record(paths.record)
     record = loaded.record.to_json() if loaded.record else {"problem": loaded.problem}
     record["status"] = loaded.status
+    if loaded.record and loaded.record.slurm:  # what Slurm says about the latest job
+        row = {"status": loaded.status, "started": record.get("started"), "slurm": record["slurm"]}
+        apply_job_states([row])
+        record["status"], record["status_reason"] = row["status"], row.get("status_reason")
     try:
         params, params_problem = load_params_file(paths.params), None
     except InvalidInputError as exc:

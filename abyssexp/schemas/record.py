@@ -31,12 +31,17 @@ class Status(StrEnum):
     INTERRUPTED = "interrupted"
     """Stopped by Ctrl-C or SIGTERM; ``train --resume`` continues."""
     CRASHED = "crashed"
-    """Shown for a ``running`` record whose process is gone or whose heartbeat is stale."""
+    """Shown for a ``running`` record whose process is gone or whose heartbeat is stale, and for
+    an experiment whose Slurm job ended (cancelled, timed out, killed, out of memory, node
+    failure) before training could record why; Slurm's reason is shown with it."""
+    QUEUED = "queued"
+    """Shown while the experiment's Slurm job is pending (``squeue``); never stored."""
     UNREADABLE = "unreadable"
     """Shown when record.json is missing or does not parse; ``show`` gives the reason."""
 
 
-#: Statuses a record file may hold; ``crashed`` and ``unreadable`` are only ever derived.
+#: Statuses a record file may hold; ``crashed``, ``queued`` and ``unreadable`` are only ever
+#: derived.
 STORED_STATUSES = (
     Status.NEW,
     Status.RUNNING,
@@ -74,6 +79,16 @@ class ParamsChange(BaseModel):
     changes: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class SlurmJob(BaseModel):
+    """The Slurm job that runs (or ran) this experiment, written when it is submitted."""
+
+    model_config = ConfigDict(extra="allow")
+    job_id: str = Field(description="The id to give squeue/scancel: `1234` or `1234_5` (array).")
+    submitted: str = Field(description="When it was submitted (UTC, ISO 8601).")
+    script: str | None = Field(None, description="The job script (logs/slurm.sh).")
+    sweep: str | None = Field(None, description="The sweep it was submitted with, if any.")
+
+
 class Record(BaseModel):
     """The experiment record; written only through ``abyssexp.experiment.record``."""
 
@@ -108,6 +123,13 @@ class Record(BaseModel):
     params_changes: list[ParamsChange] = Field(
         default_factory=list,
         description="Every change a train command line made to params.json, oldest first.",
+    )
+
+    sweep: str | None = Field(
+        None, description="The sweep this experiment is a trial of (`PROJECT/TYPE/sNNN`)."
+    )
+    slurm: SlurmJob | None = Field(
+        None, description="The latest Slurm job submitted for it (`train --on slurm`)."
     )
 
     def to_json(self) -> dict[str, Any]:

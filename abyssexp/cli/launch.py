@@ -1,0 +1,115 @@
+"""Options of ``train --on`` and ``sweep run --on``: where runs execute, and Slurm's resources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from abyssexp.cli.console import err, print_json, print_line
+
+OnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--on",
+        help="Where to run: local (this machine, --parallel N at once, one GPU each) or slurm "
+        "(sbatch; a sweep is one job array).",
+        show_default=False,
+    ),
+]
+ParallelOption = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel",
+        help="--on local: runs at once (default: one per GPU; one at a time without GPUs).",
+    ),
+]
+PartitionOption = Annotated[
+    str | None, typer.Option("--partition", help="--on slurm: the partition.", show_default=False)
+]
+TimeOption = Annotated[
+    str | None,
+    typer.Option("--time", help="--on slurm: time limit per run (4:00:00).", show_default=False),
+]
+MemOption = Annotated[
+    str | None, typer.Option("--mem", help="--on slurm: memory per run (16G).", show_default=False)
+]
+AccountOption = Annotated[
+    str | None, typer.Option("--account", help="--on slurm: the account.", show_default=False)
+]
+CpusOption = Annotated[
+    int | None,
+    typer.Option("--cpus", help="--on slurm: CPUs per run (--cpus-per-task).", show_default=False),
+]
+SlurmGpusOption = Annotated[
+    int | None,
+    typer.Option(
+        "--slurm-gpus",
+        help="--on slurm: GPUs per job (--gres=gpu:N; default: training.gpus; 0 for CPU nodes).",
+        show_default=False,
+    ),
+]
+MaxRunningOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-running",
+        help="--on slurm: at most M trials of a sweep at once (--array=0-N%M).",
+        show_default=False,
+    ),
+]
+SbatchArgOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sbatch-arg", help="--on slurm: one more sbatch option (repeatable).", show_default=False
+    ),
+]
+
+PLACES = ("local", "slurm")
+
+
+def check_place(on: str | None) -> None:
+    from abyssexp.errors import InvalidInputError
+
+    if on is not None and on not in PLACES:
+        raise InvalidInputError(f"--on: one of {', '.join(PLACES)}. Received: {on!r}")
+
+
+def slurm_flags(**flags: Any) -> dict[str, Any]:
+    """The Slurm flags as ``SlurmOptions.resolve`` takes them."""
+    extra = flags.pop("sbatch_args", None)
+    return {**flags, "sbatch_args": tuple(extra or ())}
+
+
+def launch(
+    plan: Any, args: Any, on: str, parallel: int | None, slurm: dict[str, Any], json_output: bool
+) -> bool:
+    """Run or submit the plan's targets and report; False when a local run did not complete."""
+    for name, status in plan.skipped:
+        err.print(f"skipped {name} ({status})", soft_wrap=True, markup=False)
+    if on == "slurm":
+        from abyssexp.runners.slurm import SlurmOptions, submit_runs
+
+        submitted = submit_runs(plan, args, SlurmOptions.resolve(slurm))
+        if json_output:
+            print_json([s.to_json() for s in submitted])
+            return True
+        for item in submitted:
+            print_line(f"submitted {item.name}: slurm job {item.job_id}")
+        return True
+    from abyssexp.runners.local import run_local
+
+    def report(kind: str, target: Any, info: dict[str, Any]) -> None:
+        if kind == "start":
+            err.print(f"started {target.name} on {info['device']}", soft_wrap=True, markup=False)
+        elif not json_output:
+            print_line(
+                f"{info['status']} {target.name} (exit {info['exit_code']}, "
+                f"{info['seconds']:.0f} s, {info['device']})"
+            )
+
+    runs = run_local(plan.targets, args, parallel, on_event=report)
+    if json_output:
+        print_json([run.to_json() for run in runs])
+    from abyssexp.schemas.record import Status
+
+    return all(run.status == Status.COMPLETED.value for run in runs)

@@ -1,0 +1,224 @@
+"""``sweep new|run|list|fold`` and ``cancel``: many experiments at once. No TensorFlow here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abyssexp.cli.app import app
+from abyssexp.cli.console import err, print_json, print_line
+from abyssexp.cli.launch import (
+    AccountOption,
+    CpusOption,
+    MaxRunningOption,
+    MemOption,
+    OnOption,
+    ParallelOption,
+    PartitionOption,
+    SbatchArgOption,
+    SlurmGpusOption,
+    TimeOption,
+    check_place,
+    launch,
+    slurm_flags,
+)
+from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
+from abyssexp.cli.tables import Column, print_table
+
+sweep_app = typer.Typer(
+    name="sweep",
+    help="Sweeps: a grid, random draws, seeds or folds as ordinary numbered experiments.",
+    no_args_is_help=True,
+)
+app.add_typer(sweep_app)
+
+SweepArgument = Annotated[
+    str, typer.Argument(help="Sweep: PROJECT/TYPE/sNNN, sNNN (when unique) or its .json file.")
+]
+
+
+@sweep_app.command("new")
+def sweep_new_command(
+    project: Annotated[str, typer.Argument(help="Project.")],
+    experiment_type: Annotated[str, typer.Argument(help="Experiment type.")],
+    dataset_info: Annotated[str, typer.Argument(help="Dataset shorthand (first name part).")],
+    from_ref: Annotated[
+        str, typer.Option("--from", help="The experiment whose params and data every trial uses.")
+    ],
+    infos: Annotated[
+        list[str] | None, typer.Argument(help="More name parts, before each trial's own.")
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", help="KEY=V1,V2,...: every value (repeatable: the product)."),
+    ] = None,
+    random_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--random",
+            help="KEY=DIST: uniform(a,b), loguniform(a,b), randint(a,b) or choice(x,y,...).",
+        ),
+    ] = None,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Random draws (with --random), per grid point.")
+    ] = 0,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="K training seeds per point (training.seed + 0..K-1).")
+    ] = 0,
+    folds: Annotated[
+        int, typer.Option("--folds", help="Stratified K-fold of the training file (val = fold).")
+    ] = 0,
+    random_seed: Annotated[
+        int, typer.Option("--random-seed", help="Seed of the random draws and of the folds.")
+    ] = 0,
+    set_: SetOption = None,
+    note: Annotated[str, typer.Option("--note", help="The sweep's purpose.")] = "",
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a sweep: one numbered experiment per trial (all or none), and
+    <type>/.sweeps/sNNN.json listing them. Prints the sweep's reference as the last line."""
+    from abyssexp.experiment.sweep import SweepRequest, create_sweep
+    from abyssexp.schemas.resolve import parse_set_options
+
+    location = create_sweep(
+        SweepRequest(
+            scratch=scratch_root(scratch),
+            project=project,
+            experiment_type=experiment_type,
+            dataset_info=dataset_info,
+            base_ref=from_ref,
+            infos=infos or [],
+            grid=grid or [],
+            random=random_ or [],
+            trials=trials,
+            seeds=seeds,
+            folds=folds,
+            random_seed=random_seed,
+            overrides=parse_set_options(set_ or []),
+            note=note,
+            command_line=["abyssexp", *sys.argv[1:]],
+        )
+    )
+    if json_output:
+        print_json({"sweep": location.ref, "path": str(location.path), **location.sweep.to_json()})
+        return
+    err.print(f"created {len(location.sweep.trials)} trial(s):", markup=False)
+    for trial in location.sweep.trials:
+        err.print(f"  {location.sweep.project}/{location.sweep.type}/{trial.name}", markup=False)
+    print_line(location.ref)
+
+
+@sweep_app.command("run")
+def sweep_run_command(
+    sweep: SweepArgument,
+    on: OnOption = "local",
+    parallel: ParallelOption = None,
+    partition: PartitionOption = None,
+    time: TimeOption = None,
+    mem: MemOption = None,
+    account: AccountOption = None,
+    cpus: CpusOption = None,
+    slurm_gpus: SlurmGpusOption = None,
+    max_running: MaxRunningOption = None,
+    sbatch_arg: SbatchArgOption = None,
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a sweep's trials that are not completed, running or queued: here (--on local) or as
+    one Slurm job array (--on slurm). Run it again to pick up what is left."""
+    from abyssexp.runners.targets import TrainArgs, plan_runs
+
+    check_place(on)
+    plan = plan_runs(scratch_root(scratch), [], TrainArgs(), sweep=sweep)
+    flags = slurm_flags(
+        partition=partition,
+        time=time,
+        mem=mem,
+        account=account,
+        cpus=cpus,
+        gpus=slurm_gpus,
+        max_running=max_running,
+        sbatch_args=sbatch_arg,
+    )
+    if not plan.targets:
+        err.print("nothing to run: every trial is completed, running or queued")
+    if not launch(plan, TrainArgs(), on or "local", parallel, flags, json_output):
+        raise typer.Exit(1)
+
+
+@sweep_app.command("list")
+def sweep_list_command(
+    project: Annotated[str, typer.Argument(help="Project (glob).")] = "*",
+    experiment_type: Annotated[str, typer.Argument(help="Experiment type (glob).")] = "*",
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the sweeps: id, trials, what they vary, when they were made."""
+    from abyssexp.experiment.sweep import list_sweeps
+
+    sweeps = list_sweeps(scratch_root(scratch), project, experiment_type)
+    if json_output:
+        print_json([{"sweep": s.ref, **s.sweep.to_json()} for s in sweeps])
+        return
+    if not sweeps:
+        print_line("no sweeps")
+        return
+    cells = []
+    for location in sweeps:
+        sweep = location.sweep
+        varied = [*sweep.grid, *sweep.random]
+        varied += [f"seeds={sweep.seeds}"] if sweep.seeds else []
+        varied += [f"folds={sweep.folds}"] if sweep.folds else []
+        created = sweep.created.replace("T", " ").removesuffix("Z")
+        cells.append([location.ref, str(len(sweep.trials)), " ".join(varied), created])
+    columns = [
+        Column("sweep", key=True),
+        Column("trials"),
+        Column("varies", 1),
+        Column("created", 2),
+    ]
+    print_table(columns, cells, "sweeps")
+
+
+@sweep_app.command("fold")
+def sweep_fold_command(
+    source: Annotated[Path, typer.Argument(help="The COCO training file to split.")],
+    folds: Annotated[int, typer.Option("--folds", help="K.")] = 5,
+    fold: Annotated[int, typer.Option("--fold", help="The held-out fold, 0..K-1.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
+    train_out: Annotated[
+        Path, typer.Option("--train-out", help="Where the other folds go.")
+    ] = Path("coco.train.json"),
+    val_out: Annotated[Path, typer.Option("--val-out", help="Where the fold goes.")] = Path(
+        "coco.val.json"
+    ),
+) -> None:
+    """Write one fold of a stratified K-fold split (what a fold trial's make-datasets.sh runs)."""
+    from abyssexp.datasets.folds import write_fold
+
+    train, val = write_fold(source, folds, fold, seed, train_out, val_out)
+    err.print(f"fold {fold} of {folds}: {train} training, {val} validation images", markup=False)
+
+
+@app.command("cancel")
+def cancel_command(
+    refs: Annotated[
+        list[str], typer.Argument(help="Experiments (REF) or sweeps (PROJECT/TYPE/sNNN, sNNN).")
+    ],
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Stop queued and running runs: scancel for Slurm jobs (a running one stops after its batch
+    and saves models/recovery.keras), SIGTERM for a local run of this machine."""
+    from abyssexp.runners.cancel import cancel_runs
+
+    done = cancel_runs(scratch_root(scratch), refs)
+    if json_output:
+        print_json([item.to_json() for item in done])
+        return
+    for item in done:
+        print_line(f"{item.name}: {item.action}")

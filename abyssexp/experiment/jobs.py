@@ -1,0 +1,40 @@
+"""Listing rows and Slurm: the state of every listed experiment's job, read in one go.
+
+``list``, ``compare`` and ``show`` call ``apply_job_states`` on their rows: one ``squeue`` (and one
+``sacct``, or ``scontrol show job`` where Slurm keeps no accounting) for all of them, never one
+call per experiment. Rows without a Slurm job cost nothing, and a machine without Slurm lists
+from the records alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from abyssexp.experiment.record import status_with_job
+from abyssexp.slurm import SlurmError, query_jobs
+
+log = logging.getLogger(__name__)
+
+
+def apply_job_states(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``status`` and ``status_reason`` of rows whose record names a Slurm job (in place).
+
+    Slurm not answering is logged and the records' own statuses are kept: a listing never fails
+    because the controller is down.
+    """
+    ids = {row["slurm"]["job_id"] for row in rows if row.get("slurm")}
+    if not ids:
+        return rows
+    try:
+        states = query_jobs(ids)
+    except SlurmError as exc:
+        log.warning("Slurm job states unavailable: %s", exc)
+        return rows
+    for row in rows:
+        job = row.get("slurm")
+        if job:
+            row["status"], row["status_reason"] = status_with_job(
+                row["status"], row.get("started"), job["submitted"], states.get(job["job_id"])
+            )
+    return rows

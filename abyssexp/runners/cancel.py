@@ -1,0 +1,82 @@
+"""``abyssexp cancel REF|SWEEP``: stop queued and running runs, on Slurm or on this machine.
+
+Slurm jobs still queued or running are cancelled with one ``scancel``: a pending job never starts
+(the experiment shows ``crashed``, reason ``CANCELLED``); a running one gets SIGTERM, so training
+stops after its batch and saves ``models/recovery.keras`` (``interrupted``; ``train --resume`` or
+``sweep run`` continues it). A local run of this host gets the same SIGTERM by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from abyssexp.experiment.record import load_record
+from abyssexp.experiment.refs import resolve_ref
+from abyssexp.experiment.sweep import SWEEP_ID_RE, resolve_sweep
+from abyssexp.schemas.record import Status
+from abyssexp.slurm import cancel, query_jobs
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What ``cancel`` did to one experiment."""
+
+    name: str
+    action: str  # "scancel JOB", "SIGTERM to pid N", or "nothing to stop (STATUS)"
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _is_sweep(ref: str) -> bool:
+    return ref.endswith(".json") or bool(SWEEP_ID_RE.match(ref.strip("/").split("/")[-1]))
+
+
+def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
+    """Stop every queued or running run of the experiments and sweeps named.
+
+    Raises:
+        ExperimentNotFoundError: a reference names nothing.
+        SlurmError: ``scancel`` refused.
+    """
+    roots: list[Path] = []
+    for ref in refs:
+        if _is_sweep(ref):
+            roots += resolve_sweep(ref, scratch).trial_roots()
+        else:
+            roots.append(resolve_ref(ref, scratch).root)
+    records = {root: load_record(root / "record.json") for root in dict.fromkeys(roots)}
+    jobs = {
+        root: loaded.record.slurm.job_id
+        for root, loaded in records.items()
+        if loaded.record and loaded.record.slurm
+    }
+    states = query_jobs(jobs.values()) if jobs else {}
+    active = {root: job for root, job in jobs.items() if job in states and states[job].active}
+    cancel(active.values())
+    done = []
+    for root, loaded in records.items():
+        name = f"{root.parent.parent.name}/{root.parent.name}/{root.name}"
+        if root in active:
+            done.append(Cancelled(name, f"scancel {active[root]}"))
+        elif _local_run(loaded):
+            os.kill(loaded.record.pid, signal.SIGTERM)  # type: ignore[union-attr,arg-type]
+            done.append(Cancelled(name, f"SIGTERM to pid {loaded.record.pid}"))  # type: ignore[union-attr]
+        else:
+            done.append(Cancelled(name, f"nothing to stop ({loaded.status})"))
+    return done
+
+
+def _local_run(loaded: Any) -> bool:
+    record = loaded.record
+    return (
+        record is not None
+        and loaded.status == Status.RUNNING.value
+        and record.host == socket.gethostname()
+        and bool(record.pid)
+    )

@@ -1,0 +1,221 @@
+"""``sweep new``: one ordinary experiment per trial, made all or nothing; the sweep file; folds;
+``list --sweep`` and ``compare --sweep``; no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from abyssexp.cli import app
+from abyssexp.datasets.folds import assign_folds
+from abyssexp.experiment.sweep import Distribution, name_part, parse_grid, plan_trials
+from tests.training.helpers import new_tiny, record
+
+
+def _sweep(runner, *args: str):
+    result = runner.invoke(app, ["sweep", "new", "proj", "grid", "tiny", *args])
+    return result
+
+
+def test_grid_and_seeds_make_one_experiment_per_trial(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes, "--set", "training.seed=7")
+    result = _sweep(
+        runner, "--from", str(base), "--grid", "training.lr=1e-3,5e-4,2.5e-4", "--seeds", "2"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == "proj/grid/s001"
+    sweep = json.loads((scratch / "proj" / "grid" / ".sweeps" / "s001.json").read_text())
+    assert sweep["grid"] == {"training.lr": [1e-3, 5e-4, 2.5e-4]}
+    assert sweep["seeds"] == 2 and sweep["command_line"][0] == "abyssexp"
+    names = [t["name"] for t in sweep["trials"]]
+    assert names == [
+        "001.tiny.lr1e-3.seed7",
+        "002.tiny.lr1e-3.seed8",
+        "003.tiny.lr5e-4.seed7",
+        "004.tiny.lr5e-4.seed8",
+        "005.tiny.lr2p5e-4.seed7",
+        "006.tiny.lr2p5e-4.seed8",
+    ]
+    for trial in sweep["trials"]:
+        root = scratch / "proj" / "grid" / trial["name"]
+        params = json.loads((root / "models" / "params.json").read_text())
+        assert params["training"]["lr"] == trial["values"]["training.lr"]
+        assert params["training"]["seed"] == trial["seed"]
+        assert (root / "readme.txt").is_file() and (root / "datasets" / "coco.train.json").is_file()
+        assert record(root)["sweep"] == "proj/grid/s001"
+        assert record(root)["status"] == "new"
+        assert record(root)["parent"].endswith(base.name)
+
+
+def test_a_trial_that_fails_leaves_no_trial_and_no_sweep(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes)
+    # The third value is refused only when its trial is built, after two trials were staged.
+    result = _sweep(runner, "--from", str(base), "--grid", "training.batch_size=8,16,0")
+    assert result.exit_code == 2, result.output
+    assert "batch_size" in result.output and "Traceback" not in result.output
+    grid = scratch / "proj" / "grid"
+    assert [p.name for p in grid.iterdir() if not p.name.startswith(".")] == []
+    assert not list((grid / ".sweeps").glob("*.json"))
+    assert not list((grid / ".claims").iterdir())  # numbers released: nothing was ever visible
+    again = _sweep(runner, "--from", str(base), "--grid", "training.batch_size=8,16")
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in grid.iterdir() if not p.name.startswith(".")) == [
+        "001.tiny.batch_size8",
+        "002.tiny.batch_size16",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--grid", "training.lr"], "expected KEY=..."),
+        (["--grid", "training.lrr=1,2"], "training.lrr"),
+        (["--random", "training.lr=gauss(1,2)", "--trials", "2"], "loguniform"),
+        (["--random", "training.lr=loguniform(0,1)", "--trials", "2"], "LOW > 0"),
+        (["--random", "training.lr=uniform(1e-4,1e-2)"], "--trials"),
+        ([], "nothing to sweep"),
+        (["--folds", "1"], "K >= 2"),
+        (["--grid", "training.seed=" + ",".join(map(str, range(1001)))], "more than 1000"),
+    ],
+)
+def test_bad_sweeps_exit_2_with_one_line(runner, scratch, shapes, args, message) -> None:
+    base = new_tiny(runner, shapes)
+    result = _sweep(runner, "--from", str(base), *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (scratch / "proj" / "grid").exists() or not [
+        p for p in (scratch / "proj" / "grid").iterdir() if not p.name.startswith(".")
+    ]
+
+
+def test_folds_are_stratified_disjoint_and_reproducible(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes)
+    result = _sweep(runner, "--from", str(base), "--folds", "3", "--random-seed", "5")
+    assert result.exit_code == 0, result.output
+    source = json.loads((base / "datasets" / "coco.train.json").read_text())
+    all_ids = sorted(image["id"] for image in source["images"])
+    held: list[int] = []
+    for fold in range(3):
+        root = next((scratch / "proj" / "grid").glob(f"*.tiny.fold{fold}"))
+        val = json.loads((root / "datasets" / "coco.val.json").read_text())
+        train = json.loads((root / "datasets" / "coco.train.json").read_text())
+        val_ids = {image["id"] for image in val["images"]}
+        train_ids = {image["id"] for image in train["images"]}
+        assert not val_ids & train_ids and sorted(val_ids | train_ids) == all_ids
+        assert {a["image_id"] for a in val["annotations"]} <= val_ids
+        held += sorted(val_ids)
+        params = json.loads((root / "models" / "params.json").read_text())
+        assert params["dataset"]["image_dir"] == {"train": str(shapes["train"].parent)} | {
+            "val": str(shapes["train"].parent)
+        }
+        # make-datasets.sh records the split; running it gives the same files again.
+        script = (root / "datasets" / "make-datasets.sh").read_text()
+        assert f"--folds 3 --fold {fold} --seed 5" in script
+        redo = runner.invoke(
+            app,
+            ["sweep", "fold", str(base / "datasets" / "coco.train.json"), "--folds", "3",
+             "--fold", str(fold), "--seed", "5", "--train-out", str(scratch / "t.json"),
+             "--val-out", str(scratch / "v.json")],
+        )  # fmt: skip
+        assert redo.exit_code == 0, redo.output
+        assert json.loads((scratch / "v.json").read_text()) == val
+    assert sorted(held) == all_ids  # every image is held out exactly once
+    sizes = [held.count(i) for i in all_ids]
+    assert set(sizes) == {1}
+
+
+def test_fold_assignment_keeps_class_proportions() -> None:
+    images = [{"id": i, "file_name": f"{i}.jpg"} for i in range(60)]
+    # 45 images of class 1, 15 of class 2 (the rare one decides the stratum).
+    annotations = [{"image_id": i, "category_id": 1 if i < 45 else 2} for i in range(60)]
+    folds = assign_folds({"images": images, "annotations": annotations}, 3, seed=0)
+    for fold in range(3):
+        members = [i for i, k in folds.items() if k == fold]
+        assert len(members) == 20
+        assert sum(1 for i in members if i >= 45) == 5  # 15 rare images, 5 per fold
+
+
+def test_random_draws_are_in_range_and_reproducible() -> None:
+    space = {"training.lr": Distribution("loguniform", (1e-4, 1e-2), "loguniform(1e-4,1e-2)")}
+    first = plan_trials({"model.dropout": [0.1, 0.2]}, space, 4, 0, 0, base_seed=0, random_seed=3)
+    again = plan_trials({"model.dropout": [0.1, 0.2]}, space, 4, 0, 0, base_seed=0, random_seed=3)
+    assert first == again and len(first) == 8
+    assert all(1e-4 <= t.values["training.lr"] <= 1e-2 for t in first)
+    assert len({t.values["training.lr"] for t in first}) == 8
+
+
+def test_grid_values_and_name_parts() -> None:
+    grid = parse_grid(["model.input_shape=[32,32,3],[64,64,3]", "model.backbone=mobilenet,'a,b'"])
+    assert grid == {
+        "model.input_shape": [[32, 32, 3], [64, 64, 3]],
+        "model.backbone": ["mobilenet", "a,b"],
+    }
+    assert name_part("training.lr", 0.0005) == "lr5e-4"
+    assert name_part("model.input_shape", [32, 32, 3]) == "input_shape32x32x3"
+    assert name_part("model.backbone", "efficientnet_b0") == "backbone-efficientnet_b0"
+    assert name_part("training.mixed_precision", True) == "mixed_precisiontrue"
+
+
+def test_a_sweep_of_100_trials_is_created_in_seconds(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes)
+    started = time.perf_counter()
+    result = _sweep(runner, "--from", str(base), "--grid", "training.lr=" + ",".join(
+        f"{i}e-4" for i in range(1, 26)), "--seeds", "4")  # fmt: skip
+    seconds = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((scratch / "proj/grid/.sweeps/s001.json").read_text())["trials"]) == 100
+    assert seconds < 10, f"sweep new of 100 trials took {seconds:.1f} s (aim: < 3 s)"
+
+
+def test_list_and_compare_show_the_sweep_together(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes)
+    other = new_tiny(runner, shapes, name="other")
+    assert _sweep(runner, "--from", str(base), "--grid", "training.lr=1e-3,5e-4").exit_code == 0
+    listed = runner.invoke(app, ["list", "--sweep", "s001", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [row["name"] for row in rows] == ["001.tiny.lr1e-3", "002.tiny.lr5e-4"]
+    assert all(row["sweep"] == "proj/grid/s001" for row in rows)
+    table = runner.invoke(app, ["list", "--sweep", "proj/grid/s001"])
+    assert "training.lr" in table.stdout and other.name not in table.stdout
+    compared = runner.invoke(app, ["compare", "--sweep", "s001", "--json"])
+    assert compared.exit_code == 0, compared.output
+    assert json.loads(compared.stdout)["params"]["training.lr"] == [0.001, 0.0005]
+    sweeps = runner.invoke(app, ["sweep", "list", "--json"])
+    assert [s["sweep"] for s in json.loads(sweeps.stdout)] == ["proj/grid/s001"]
+    missing = runner.invoke(app, ["list", "--sweep", "s009"])
+    assert missing.exit_code == 1 and "not found" in missing.output
+
+
+NO_TF = """
+import sys
+from abyssexp.cli.app import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exit:
+    assert not exit.code, exit.code
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "TensorFlow imported"
+"""
+
+
+def test_sweep_list_compare_and_cancel_never_import_tensorflow(runner, scratch, shapes) -> None:
+    base = new_tiny(runner, shapes)
+    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
+    for args in (
+        ["sweep", "new", "proj", "grid", "tiny", "--from", str(base), "--grid", "training.lr=1,2"],
+        ["list", "--sweep", "s001"],
+        ["compare", "--sweep", "s001"],
+        ["sweep", "list"],
+        ["cancel", "s001"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", NO_TF, *args], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, (args, done.stderr[-2000:])
