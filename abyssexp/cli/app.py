@@ -135,7 +135,22 @@ def _register() -> None:
     )
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """Command lists show each command's first paragraph as one line that Rich wraps to the
+    terminal, not the docstring's own line breaks (ragged at 80 columns)."""
+    import inspect
+
+    for command in typer_app.registered_commands:
+        doc = command.help or inspect.getdoc(command.callback) or ""
+        if command.short_help is None and doc:
+            command.short_help = " ".join(doc.split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _one_line_summaries(group.typer_instance)
+
+
 _register()
+_one_line_summaries(app)
 
 
 def main() -> None:
