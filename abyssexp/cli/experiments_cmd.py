@@ -285,22 +285,10 @@ def _cell(value: Any) -> str:
 def _print_csv(rows: list[dict[str, Any]], extra: list[str]) -> None:
     import csv
 
-    columns = [
-        "project",
-        "type",
-        "name",
-        "status",
-        "created",
-        "epochs_done",
-        "epochs_total",
-        "best_metric",
-        "best_value",
-        "best_epoch",
-        "promoted",
-        "disk_bytes",
-        "note",
-        "tags",
-    ]
+    from abyssexp.experiment.registry import ROW_FIELDS
+
+    # Every listing field but those that only locate the experiment or its parent.
+    columns = [f for f in ROW_FIELDS if f not in ("number", "path", "parent")]
     writer = csv.writer(sys.stdout)
     writer.writerow(columns + extra + ["tests"])
     for row in rows:

@@ -63,7 +63,7 @@ def export_model(
     model_path: Path,
     out_dir: Path,
     formats: Sequence[str],
-    sample: np.ndarray,
+    sample: np.ndarray | Callable[[tuple[int, int]], np.ndarray],
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> ExportReport:
     """Export ``model_path`` into ``out_dir`` in each format and check it on ``sample``.
@@ -72,7 +72,8 @@ def export_model(
         model_path: a ``.keras`` file abyssexp saved.
         out_dir: where the exports and ``export.json`` go (created; must not hold them yet).
         formats: names from ``FORMATS``.
-        sample: float32 images (N×H×W×3, 0-255) to compare the scores on.
+        sample: float32 images (N×H×W×3, 0-255) to compare the scores on, or a function of
+            the model's input size (height, width) that makes them (the model is loaded once).
         tolerance: the largest absolute score difference accepted.
 
     Returns:
@@ -85,6 +86,8 @@ def export_model(
     from abyssexp.models.classifier import load_keras_model
 
     model = float32_model(load_keras_model(model_path, compile=False))
+    if callable(sample):
+        sample = sample(tuple(model.input_shape[1:3]))
     expected = np.asarray(model.predict(sample, verbose=0), dtype=np.float64)
     report = ExportReport(str(model_path), parity_images=len(sample), tolerance=tolerance)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -42,11 +42,14 @@ def export_checkpoint(
     if os.path.lexists(out_dir):
         raise StoreError(f"{out_dir}: exists already; exports are never overwritten")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    sample = parity_sample(checkpoint, testing)
     temporary = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         report = export_model(
-            checkpoint, temporary, formats, sample, tolerance or DEFAULT_TOLERANCE
+            checkpoint,
+            temporary,
+            formats,
+            lambda size: parity_sample(size, testing),
+            tolerance or DEFAULT_TOLERANCE,
         )
         os.rename(temporary, out_dir)
     finally:
@@ -78,12 +81,10 @@ def export_experiment(
     return folder
 
 
-def parity_sample(checkpoint: Path, testing: Path | None) -> np.ndarray:
-    """Up to ``PARITY_IMAGES`` test images at the model's input size (float32 0-255); fixed
-    random images when no test image can be read."""
-    from abyssexp.models.classifier import load_keras_model
-
-    height, width = load_keras_model(checkpoint, compile=False).input_shape[1:3]
+def parity_sample(size: tuple[int, int], testing: Path | None) -> np.ndarray:
+    """Up to ``PARITY_IMAGES`` test images at the model's input ``size`` (float32 0-255);
+    fixed random images when no test image can be read."""
+    height, width = size
     images = [_read_resized(path, (height, width)) for path in _test_image_paths(testing)][
         :PARITY_IMAGES
     ]
