@@ -22,7 +22,7 @@ def augmented_versions(
     import tensorflow as tf
 
     if size is not None and (params.backend == "imgaug" or params.placement == "model"):
-        from abyssexp.augmentation.resize import resize_uint8
+        from abyssexp.datasets.resize import resize_uint8
 
         image = resize_uint8(tf.constant(image), size).numpy()
     if params.backend == "imgaug":
@@ -62,7 +62,7 @@ def render_preview(
     import matplotlib.pyplot as plt
     import tensorflow as tf
 
-    from abyssexp.augmentation.resize import resize_uint8
+    from abyssexp.datasets.resize import resize_uint8
 
     rng = np.random.default_rng(seed)
     count = min(images, len(dataset))

@@ -112,8 +112,8 @@ def _test_image_paths(testing: Path | None) -> list[Path]:
 def _read_resized(path: Path, size: tuple[int, int]) -> np.ndarray:
     import tensorflow as tf
 
-    from abyssexp.augmentation.resize import resize_uint8
     from abyssexp.datasets.images import read_image
+    from abyssexp.datasets.resize import resize_uint8
 
     return resize_uint8(tf.constant(read_image(path)), size).numpy()
 
