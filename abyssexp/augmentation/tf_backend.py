@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-GROUP_ORDER = ("gblur", "avgblur", "gnoise", "scale", "rotate", "bright", "colour_shift")
-
 
 def _uniform(seed: tf.Tensor, shape: Any, low: float, high: float) -> tf.Tensor:
     return tf.random.stateless_uniform(shape, seed=seed, minval=low, maxval=high)

@@ -342,6 +342,3 @@ class ImageClassifier:
             layer.name.startswith("preprocess") for layer in model.layers
         )
         return instance
-
-    def regularization_loss(self) -> float:
-        return float(sum(float(loss) for loss in self.model.losses))
