@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,9 +116,10 @@ def check_command(
         _render(report)
     if not report.ok:
         if not json_output:
+            named = [str(coco_file), *([str(val)] if val else [])]
             for problem in report.problems:
                 error_line(
-                    problem if problem.startswith(str(val)) and val else f"{coco_file}: {problem}"
+                    problem if problem.startswith(tuple(named)) else f"{coco_file}: {problem}"
                 )
         raise typer.Exit(1)
 
@@ -133,8 +134,6 @@ def _check_choices(*choices: tuple[str, str | None, tuple[str | None, ...]]) -> 
 
 
 def _render(report) -> None:
-    from rich.table import Table
-
     for note in report.notes:
         err.print(note, soft_wrap=True, markup=False)
     stats = report.stats
@@ -144,23 +143,40 @@ def _render(report) -> None:
             f"{stats['unlabelled']} unlabelled, {stats['multilabel']} multilabel, "
             f"{stats['classes']} classes (unlabelled: {stats['unlabelled_policy']})"
         )
-        policies = stats["policies"]
-        names = list(dict.fromkeys(n for table in policies.values() for n in table))
-        table = Table("class", *(f"unlabelled={p}" for p in policies))
-        if "val_class_counts" in stats:
-            table.add_column("val")
-        for name in names:
-            row = [name, *(str(t[name]) if name in t else "-" for t in policies.values())]
-            if "val_class_counts" in stats:
-                row.append(str(stats["val_class_counts"].get(name, "-")))
-            table.add_row(*row)
-        out.print(table)
+        out.print(_class_table(stats))
         if stats["imbalance_ratio"] is not None:
             out.print(f"imbalance ratio (largest/smallest class): {stats['imbalance_ratio']:.2f}")
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if report.ok:
         out.print("[green]usable[/]")
+
+
+def _class_table(stats: dict) -> Any:
+    """Images per class as they train (and "in the file" beside it where a policy changed it),
+    with the validation file's counts, and the other unlabelled policy's column."""
+    from rich.table import Table
+
+    splits = stats["class_table"]["splits"]
+    policies = stats["policies"]
+    other = next(p for p in policies if p != stats["unlabelled_policy"])
+    title = (
+        f"trains as: unlabelled={stats['unlabelled_policy']}, "
+        f"softmax_multilabel={stats['multilabel_policy']}"
+    )
+    table = Table("class", title=title)
+    columns = []
+    for split, entry in splits.items():
+        if entry["in_file"] != entry["trains_as"]:
+            columns.append((f"{split} in the file", entry["in_file"]))
+        columns.append((f"{split} trains as", entry["trains_as"]))
+    columns.append((f"train if unlabelled={other}", policies[other]))
+    for header, _ in columns:
+        table.add_column(header, justify="right")
+    names = list(dict.fromkeys(n for _, counts in columns for n in counts))
+    for name in names:
+        table.add_row(name, *(str(counts.get(name, "-")) for _, counts in columns))
+    return table
 
 
 def _absolute(path: Path) -> str:

@@ -9,7 +9,7 @@ images (reduced with JPEG draft mode); nothing imports TensorFlow.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,3 +130,61 @@ def _near_pairs(
                 continue
             pairs.append(_pair("near duplicate", image, other, int(distance[offset])))
     return pairs
+
+
+def split_overlap(
+    splits: Mapping[str, tuple[Path, Path]], workers: int = 8
+) -> list[dict[str, Any]]:
+    """Pairs of images in two splits that are the same file or have the same content.
+
+    Cheap enough for every ``new``: one ``stat`` per image, and a sha256 only for the files whose
+    size also occurs in another split (two files of different sizes cannot be the same). Equal
+    ``file_name``s in different folders with different content (CVAT numbers every subset's
+    frames from 1) are not a leak.
+
+    Args:
+        splits: per split, its COCO file and its images folder.
+    """
+    images = []
+    for split, (coco, folder) in splits.items():
+        data = quick_check_coco(coco)
+        images += [
+            SplitImage(split, i["id"], str(i["file_name"]), resolve_image_path(i, folder))
+            for i in data["images"]
+        ]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        sizes = dict(zip(map(id, images), pool.map(_size, images), strict=True))
+        splits_of_size: dict[int, set[str]] = defaultdict(set)
+        for image in images:
+            if sizes[id(image)] is not None:
+                splits_of_size[sizes[id(image)]].add(image.split)
+        candidates = [i for i in images if len(splits_of_size.get(sizes[id(i)], ())) > 1]
+        digests = dict(zip(map(id, candidates), pool.map(_digest, candidates), strict=True))
+    pairs = _pairs_by(images, lambda i: _real_path(i.path), "same file")
+    seen = {(p["a"]["file"], p["a"]["image_id"], p["b"]["file"], p["b"]["image_id"]) for p in pairs}
+    for pair in _pairs_by(candidates, lambda i: digests[id(i)], "same content"):
+        key = (pair["a"]["file"], pair["a"]["image_id"], pair["b"]["file"], pair["b"]["image_id"])
+        if key not in seen:
+            pairs.append(pair)
+    return pairs
+
+
+def _size(image: SplitImage) -> int | None:
+    try:
+        return image.path.stat().st_size
+    except OSError:
+        return None
+
+
+def _digest(image: SplitImage) -> str | None:
+    try:
+        return sha256_file(image.path)
+    except OSError:
+        return None
+
+
+def _real_path(path: Path) -> str | None:
+    try:
+        return str(path.resolve(strict=True))
+    except OSError:
+        return None
