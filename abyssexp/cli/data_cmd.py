@@ -170,7 +170,8 @@ def _class_table(stats: dict) -> Any:
         if entry["in_file"] != entry["trains_as"]:
             columns.append((f"{split} in the file", entry["in_file"]))
         columns.append((f"{split} trains as", entry["trains_as"]))
-    columns.append((f"train if unlabelled={other}", policies[other]))
+    if stats["unlabelled"]:
+        columns.append((f"train if unlabelled={other}", policies[other]))
     for header, _ in columns:
         table.add_column(header, justify="right")
     names = list(dict.fromkeys(n for _, counts in columns for n in counts))

@@ -45,6 +45,17 @@ def config_command(
     out.print(f"config file: {roots.config_file} ({exists})")
 
 
+ForceDataOption = Annotated[
+    bool, typer.Option("--force-data", help="Create it although the data is not usable (recorded).")
+]
+AllowLeaksOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-leaks", help="Create it although val images are training images (recorded)."
+    ),
+]
+
+
 @app.command("new")
 def new_command(
     project: Annotated[str, typer.Argument(help="Project, e.g. cctv-ml-experiments.")],
@@ -95,9 +106,8 @@ def new_command(
 ) -> None:
     """Create a numbered experiment: NNN.DATASET_INFO.INFO... with datasets/, logs/, models/,
     testing/ and readme.txt. Finds each split's images folder (or takes the one given), records
-    it absolute and checks every image file exists. Refuses data that is not usable as it trains
-    (the verdict of `data check`) and validation images that are training images. Prints its
-    path as the last line."""
+    it absolute and checks every image file exists; refuses data `data check` finds not usable
+    and val images that are training images. Prints its path as the last line."""
     from abyssexp.experiment.create import NewExperimentRequest, create_experiment
     from abyssexp.schemas.resolve import parse_set_options
 
@@ -122,6 +132,11 @@ def new_command(
             allow_leaks=allow_leaks,
         )
     )
+    _print_created(created, json_output)
+
+
+def _print_created(created: Any, json_output: bool) -> None:
+    """What ``new`` found and warned about on stderr, the new folder as stdout's last line."""
     if json_output:
         print_json(created.to_json())
         return

@@ -304,16 +304,14 @@ def small_data_warnings(table: ClassTable) -> list[str]:
 def _detection_notes(table: ClassTable) -> list[str]:
     """Say once when image labels come from detection boxes, and how many images that makes
     multilabel (with softmax those are dropped or shared by the multilabel policy)."""
-    notes = []
+    counts = []
     for split in table.splits.values():
         dataset = table.datasets[split.split]
-        if not _has_boxes(dataset.coco.dataset["annotations"], dataset.translator):
-            continue
-        notes.append(
-            f"{split.path}: {DETECTION_NOTE}; {split.multilabel} of {split.images} image(s) "
-            "become multilabel"
-        )
-    return notes
+        if _has_boxes(dataset.coco.dataset["annotations"], dataset.translator):
+            counts.append(f"{split.multilabel} of {split.images} {split.split} image(s)")
+    if not counts:
+        return []
+    return [f"{DETECTION_NOTE}; {', '.join(counts)} become multilabel"]
 
 
 def _has_boxes(annotations: list[dict[str, Any]], translator: Any) -> bool:

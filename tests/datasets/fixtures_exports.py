@@ -246,3 +246,45 @@ def first_attempt(runner, train: Path, val: Path, test: Path, *extra: str) -> di
 def _check(extra: tuple[str, ...]) -> list[str]:
     """The ``data check`` options matching ``new``'s ``--set dataset.unlabelled=...``."""
     return ["--unlabelled", "background"] if "dataset.unlabelled=background" in extra else []
+
+
+def write_detection_export(
+    root: Path,
+    splits: dict[str, list[list[str]]],
+    names: tuple[str, ...],
+    project: str = "eggs",
+) -> dict[str, Path]:
+    """A Roboflow-shaped detection export where each image holds the boxes listed for it
+    (``splits[split][i]`` is the class names boxed in image i; ``[]`` is an image with no box).
+
+    With ``[["fertile"], ["fertile", "infertile"], ...]`` the class "infertile" only ever appears
+    together with "fertile", as in a public egg-fertility export (all 8 "infertile" images also
+    had "fertile" boxes).
+    """
+    categories = [{"id": 0, "name": project, "supercategory": "none"}] + [
+        {"id": i + 1, "name": n, "supercategory": project} for i, n in enumerate(names)
+    ]
+    files = {}
+    for split, boxed in splits.items():
+        images, annotations = [], []
+        for index, classes in enumerate(boxed):
+            digest = hashlib.md5(f"{split}{index}".encode()).hexdigest()
+            name = f"IMG_{index:04d}_jpg.rf.{digest}.jpg"
+            label = names.index(classes[0]) if classes else None
+            write_image(root / split / name, label, 1000 + index + 100 * len(files))
+            images.append({"id": index, "file_name": name, "height": 32, "width": 32})
+            for offset, cls in enumerate(classes):
+                box = _box(len(annotations), index, names.index(cls) + 1)
+                box["bbox"] = [2.0 + 4 * offset, 2.0, 10.0, 10.0]
+                annotations.append(box)
+        data = {
+            "info": {"description": "Exported from roboflow.com", "year": "2024"},
+            "licenses": [],
+            "categories": categories,
+            "images": images,
+            "annotations": annotations,
+        }
+        path = root / split / "_annotations.coco.json"
+        path.write_text(json.dumps(data))
+        files[split] = path
+    return files
