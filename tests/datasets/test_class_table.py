@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from abyssexp.cli import app
-from abyssexp.datasets.class_table import class_table
 from abyssexp.schemas.params import DatasetParams
 from tests.datasets.fixtures_exports import (
+    TINY,
     write_cvat_export,
     write_detection_export,
     write_roboflow_export,
@@ -80,7 +80,7 @@ def test_new_refuses_it_and_force_data_records_the_override(runner, scratch, egg
 
 def test_train_refuses_at_start_what_new_would_refuse(runner, scratch, eggs) -> None:
     files = ["--train", str(eggs["train"]), "--val", str(eggs["valid"])]
-    made = _new(runner, *files, "--set", "dataset.softmax_multilabel=share")
+    made = _new(runner, *files, *TINY, "--set", "dataset.softmax_multilabel=share")
     root = Path(made.stdout.strip().splitlines()[-1])
     refused = runner.invoke(
         app, ["train", str(root), "--set", "dataset.softmax_multilabel=drop", "--quiet"]
@@ -165,6 +165,8 @@ def test_background_missing_from_validation_is_not_usable(runner, scratch, tmp_p
 
 
 def test_one_function_builds_the_table_from_real_params(eggs) -> None:
+    from abyssexp.datasets.class_table import class_table
+
     params = DatasetParams(train=str(eggs["train"]), val=str(eggs["valid"]))
     table = class_table(params, softmax=True, root=Path.cwd())
     assert table.splits["train"].in_file == {"fertile": 16, "infertile": 4}
