@@ -219,10 +219,12 @@ def split_command(
         str | None,
         typer.Option(
             "--group-by",
-            help="Keep images of a group in one split: an image field, or a regex over "
-            "file_name (its first group), e.g. '^([^_]+)_'.",
+            help="Keep images of a group in one split: an image field, a regex over "
+            "file_name (its first group), e.g. '^([^_]+)_', or near (near-duplicates: "
+            "difference hashes within 4 bits).",
         ),
     ] = None,
+    image_dir: ImageDirOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out-dir", help="Output folder (default: the file's).")
     ] = None,
@@ -232,16 +234,21 @@ def split_command(
     force: ForceOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Split a COCO file into train/val/test: stratified by label set, seeded, group-aware."""
+    """Split a COCO file into train/val/test: stratified by label set, seeded, group-aware.
+    Refuses an export whose image files are not found; says when a split's share misses the
+    requested one by more than 5 points (groups are assigned whole)."""
     from abyssexp.datasets.tools import split_coco, write_outputs
 
-    outputs, counts = split_coco(coco_file, val, test, seed, group_by, out_dir, prefix)
+    outputs, counts, warnings = split_coco(
+        coco_file, val, test, seed, group_by, out_dir, prefix, image_dir
+    )
     command = ["abyssexp", "data", "split", _absolute(coco_file), "--val", str(val)]
     command += ["--test", str(test), "--seed", str(seed), "--prefix", prefix]
     command += ["--group-by", group_by] if group_by is not None else []
+    command += ["--image-dir", _absolute(image_dir)] if image_dir is not None else []
     command += ["--out-dir", str(next(iter(outputs)).parent), "--force"]
     written = write_outputs(outputs, command, force)
-    _report_written(written, counts, json_output)
+    _report_written(written, counts, json_output, warnings)
 
 
 @data_app.command("merge")
@@ -314,10 +321,14 @@ def leaks_command(
         raise typer.Exit(1)
 
 
-def _report_written(written: list[Path], counts: dict[str, int], json_output: bool) -> None:
+def _report_written(
+    written: list[Path], counts: dict[str, int], json_output: bool, warnings: list[str] = ()
+) -> None:
     if json_output:
-        print_json({"written": [str(p) for p in written], "counts": counts})
+        print_json({"written": [str(p) for p in written], "counts": counts, "warnings": warnings})
         return
     err.print(", ".join(f"{k}: {v}" for k, v in counts.items()), markup=False)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for path in written:
         out.print(str(path), markup=False)

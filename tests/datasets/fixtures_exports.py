@@ -288,3 +288,30 @@ def write_detection_export(
         path.write_text(json.dumps(data))
         files[split] = path
     return files
+
+
+def write_burst_export(root: Path, scenes: int, shots: int = 2, names=("cat", "dog")) -> Path:
+    """A Label Studio-shaped export of burst photos: ``scenes`` scenes, each shot ``shots``
+    times with a little sensor noise (near-duplicates a random split puts on both sides).
+    Scenes alternate between the classes. Returns ``result.json``."""
+    rng = np.random.default_rng(7)
+    categories = [{"id": i, "name": n} for i, n in enumerate(names)]
+    images, annotations = [], []
+    for scene in range(scenes):
+        blocks = rng.integers(0, 256, size=(8, 8, 3)).astype(np.float64)
+        base = np.kron(blocks, np.ones((4, 4, 1)))
+        for shot in range(shots):
+            pixels = np.clip(base + rng.normal(0, 2, base.shape), 0, 255).astype(np.uint8)
+            name = f"burst{scene:03d}-{shot}.png"
+            (root / "images").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(root / "images" / name)
+            image_id = len(images)
+            images.append(
+                {"id": image_id, "file_name": f"images/{name}", "width": 32, "height": 32}
+            )
+            annotations.append(_box(image_id, image_id, scene % len(names)))
+    path = root / "result.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    return path
