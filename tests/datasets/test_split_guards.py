@@ -42,24 +42,32 @@ def test_group_by_near_keeps_burst_shots_together(runner, tmp_path) -> None:
 
 
 def test_shares_are_honoured_under_grouping(runner, tmp_path) -> None:
-    # Before: many small label-set buckets all rounded toward train and val (test ~11 %).
-    path = write_label_studio_export(tmp_path / "ls", 120, names=("a", "b", "c", "d"))
+    # Before: many small label-set buckets all rounded the same way (0.66/0.23/0.11).
+    import random
+
+    path = write_label_studio_export(tmp_path / "ls", 120, names=tuple("abcdefgh"))
     data = json.loads(path.read_text())
-    for image in data["images"]:
-        image["site"] = image["id"] // 2
-    for index, annotation in enumerate(list(data["annotations"])):
-        if index % 3 == 0:  # a second label: more label sets, smaller buckets
-            extra = {**annotation, "id": 10_000 + index, "category_id": (index // 3) % 4}
-            data["annotations"].append(extra)
+    rng = random.Random(0)
+    data["annotations"], index = [], 0
+    for group in range(60):
+        labels = rng.sample(range(8), rng.choice([1, 2]))
+        for _ in range(rng.choice([1, 2, 3])):
+            if index == len(data["images"]):
+                break
+            data["images"][index]["site"] = group
+            for label in labels:
+                annotation = {"id": len(data["annotations"]), "image_id": index}
+                data["annotations"].append({**annotation, "category_id": label})
+            index += 1
+    data["images"] = data["images"][:index]
     path.write_text(json.dumps(data))
     result = _split(runner, path, "--group-by", "site", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    counts = report["counts"]
+    counts = json.loads(result.stdout)["counts"]
     total = sum(counts.values())
     for split, wanted in (("train", 0.6), ("val", 0.2), ("test", 0.2)):
         assert abs(counts[split] / total - wanted) <= 0.05, counts
-    assert report["warnings"] == []
+    assert json.loads(result.stdout)["warnings"] == []
 
 
 def test_a_share_missed_under_grouping_is_said_with_the_reason(runner, tmp_path) -> None:
