@@ -80,10 +80,11 @@ def check_command(
     json_output: JsonOption = False,
 ) -> None:
     """Check ids, dangling annotations, the category map, the class table and every image file;
-    say which tool exported the file and where its images are; print label statistics and every
-    unlabelled policy's class table. Exit 0 when usable (2+ classes with images or a background,
-    every class in train and val, unique class names, every file decodes), else 1 with one line
-    per problem."""
+    say which tool exported the file and where its images are; print the class table as it
+    trains (after the unlabelled and multilabel policies; "in the file" beside it when they
+    differ). Exit 0 when usable as it trains (every class has training images, and validation
+    images with --val, background included; 2+ classes or a background; unique class names;
+    every file decodes), else 1 with one line per problem and its fix."""
     from abyssexp.datasets.check import CheckOptions, check_coco
 
     _check_choices(

@@ -1,10 +1,11 @@
 """``abyssexp data check``: is this COCO file usable for classification, and what is in it?
 
 Problems are grouped (one line each, with counts, the first few file names and ids); nothing raises
-past ``check_coco`` for bad data, so the CLI can print every problem at once. A file is usable when
-its class table has 2 or more classes with images (a background class counts), every class has a
-labelled image in the training file and in the validation file (when given), no two classes share
-a name, and every image file exists (and decodes, unless decoding is skipped).
+past ``check_coco`` for bad data, so the CLI can print every problem at once. The verdict on the
+classes is ``abyssexp.datasets.class_table``'s (the one ``new`` and ``train`` use): a file is usable
+when, as it trains, 2 or more classes have images (a background class counts), every class has an
+image in the training file and in the validation file (when given), no two classes share a name;
+and every image file exists (and decodes, unless decoding is skipped).
 """
 
 from __future__ import annotations

@@ -132,7 +132,9 @@ def _overlap_guard(
     kinds = {
         kind: sum(1 for p in pairs if p["kind"] == kind) for kind in ("same file", "same content")
     }
-    example = first_few([f"{p['a']['file_name']} = {p['b']['file_name']}" for p in pairs], 3)
+    example = first_few(
+        [f"{p['a']['file_name']} = {p['b']['file_name']}" for p in pairs], 2, width=120
+    )
     line = (
         f"{files['val']}: {len(pairs)} validation image(s) are also training images "
         f"({kinds['same file']} same file, {kinds['same content']} same content; {example}); a "

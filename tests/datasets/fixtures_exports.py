@@ -152,16 +152,22 @@ def write_roboflow_export(
 
 
 def write_label_studio_export(
-    root: Path, count: int, names=("Cat", "Dog"), prefix: str = "images/", unlabelled: int = 0
+    root: Path,
+    count: int,
+    names=("Cat", "Dog"),
+    prefix: str = "images/",
+    unlabelled: int = 0,
+    seed: int = 500,
 ) -> Path:
     """A Label Studio COCO export (one ``result.json``); ``unlabelled`` images carry no label
-    (a one-name export then is "defect vs nothing")."""
+    (a one-name export then is "defect vs nothing"). Exports made with one ``seed`` share their
+    pixels: give each split its own, or ``new`` rightly refuses the overlap."""
     categories = [{"id": i, "name": n} for i, n in enumerate(names)]
     images, annotations = [], []
     for index in range(count + unlabelled):
         label = index % len(names) if index < count else None
         stem = f"{hashlib.md5(str(index).encode()).hexdigest()[:8]}-photo{index}.jpg"
-        width, height = write_image(root / "images" / stem, label, 500 + index)
+        width, height = write_image(root / "images" / stem, label, seed + index)
         images.append(
             {"width": width, "height": height, "id": index, "file_name": f"{prefix}{stem}"}
         )

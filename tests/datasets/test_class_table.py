@@ -152,7 +152,7 @@ def test_background_missing_from_validation_is_not_usable(runner, scratch, tmp_p
     from tests.datasets.fixtures_exports import write_label_studio_export
 
     train = write_label_studio_export(tmp_path / "t", 12, names=("break",), unlabelled=12)
-    val = write_label_studio_export(tmp_path / "v", 6, names=("break",), unlabelled=0)
+    val = write_label_studio_export(tmp_path / "v", 6, names=("break",), seed=9000)
     check = runner.invoke(
         app, ["data", "check", str(train), "--val", str(val), "--unlabelled", "background"]
     )
