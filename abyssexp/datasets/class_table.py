@@ -34,12 +34,14 @@ FIXES: dict[str, dict[str, str]] = {
         "share": "--multilabel share",
         "background": "--unlabelled background",
         "drop": "--unlabelled drop",
+        "zeros": "--unlabelled zeros",
     },
     "params": {
         "sigmoid": "--set model.output_activation=sigmoid",
         "share": "--set dataset.softmax_multilabel=share",
         "background": "--set dataset.unlabelled=background",
         "drop": "--set dataset.unlabelled=drop",
+        "zeros": "--set dataset.unlabelled=zeros",
     },
 }
 #: At most this many per-class lines of one kind; the rest are counted in one more line.
@@ -256,7 +258,9 @@ def _single_class(table: ClassTable, fix: dict[str, str]) -> list[str]:
     if len(trainable) != 1 or negatives:
         return []
     only = trainable[0]
-    if train.unlabelled and _background_name(table) is None:
+    if not table.softmax and train.unlabelled:
+        hint = f"{fix['zeros']} keeps its {train.unlabelled} unlabelled image(s) as negatives"
+    elif train.unlabelled and _background_name(table) is None:
         hint = (
             f"{fix['background']} makes its {train.unlabelled} unlabelled image(s) a "
             f"'background' class ({only!r} vs 'background')"

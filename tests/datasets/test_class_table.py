@@ -176,3 +176,28 @@ def test_one_function_builds_the_table_from_real_params(eggs) -> None:
     table = class_table(shared, softmax=True, root=Path.cwd())
     assert table.usable and table.splits["train"].trains_as == {"fertile": 16, "infertile": 4}
     assert len(table.datasets["train"]) == 16
+
+
+def test_train_plan_carries_the_small_data_warnings(runner, scratch, tmp_path) -> None:
+    from abyssexp.experiment.layout import ExperimentPaths
+    from abyssexp.training.plan import TrainOptions, plan_training
+
+    files = write_roboflow_export(tmp_path / "rf", {"train": 6, "valid": 4})
+    made = _new(runner, "--train", str(files["train"]), "--val", str(files["valid"]), *TINY)
+    assert made.exit_code == 0, made.output
+    plan = plan_training(
+        ExperimentPaths(Path(made.stdout.strip().splitlines()[-1])), TrainOptions()
+    )
+    assert len(plan.data_warnings) == 2
+    assert "fewer than 10 training images" in plan.data_warnings[0]
+    assert "fewer than 5 validation images" in plan.data_warnings[1]
+
+
+def test_one_class_with_sigmoid_points_at_negatives(runner, tmp_path) -> None:
+    from tests.datasets.fixtures_exports import write_label_studio_export
+
+    path = write_label_studio_export(tmp_path / "ls", 4, names=("break",), unlabelled=6)
+    result = runner.invoke(app, ["data", "check", str(path), "--sigmoid"])
+    assert result.exit_code == 1 and "--unlabelled zeros keeps its 6 unlabelled" in result.output
+    zeros = runner.invoke(app, ["data", "check", str(path), "--sigmoid", "--unlabelled", "zeros"])
+    assert zeros.exit_code == 0, zeros.output
