@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abyssexp.atomic import atomic_path
 
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import AugmentationParams
+
 
 def augmented_versions(
     image: np.ndarray,
-    params: Any,
+    params: AugmentationParams,
     versions: int,
     seed: int,
     size: tuple[int, int] | None = None,
@@ -48,7 +51,7 @@ def augmented_versions(
 
 def render_preview(
     dataset: Any,
-    params: Any,
+    params: AugmentationParams,
     out: Path,
     images: int = 4,
     versions: int = 5,

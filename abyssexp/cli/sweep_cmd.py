@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, print_json, print_line
-from abyssexp.cli.launch import (
-    AccountOption,
-    CpusOption,
-    MaxRunningOption,
-    MemOption,
-    OnOption,
-    ParallelOption,
-    PartitionOption,
-    SbatchArgOption,
-    SlurmGpusOption,
-    TimeOption,
-    check_place,
-    launch,
-    slurm_flags,
-)
+from abyssexp.cli.launch import OnOption, ParallelOption, check_place, launch, with_slurm_flags
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
 from abyssexp.cli.tables import Column, print_table
 
@@ -113,40 +99,25 @@ def sweep_new_command(
 
 
 @sweep_app.command("run")
+@with_slurm_flags(max_running=True)
 def sweep_run_command(
     sweep: SweepArgument,
     on: OnOption = "local",
     parallel: ParallelOption = None,
-    partition: PartitionOption = None,
-    time: TimeOption = None,
-    mem: MemOption = None,
-    account: AccountOption = None,
-    cpus: CpusOption = None,
-    slurm_gpus: SlurmGpusOption = None,
-    max_running: MaxRunningOption = None,
-    sbatch_arg: SbatchArgOption = None,
+    slurm: dict[str, Any] | None = None,  # the Slurm flags (with_slurm_flags)
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Run a sweep's trials that are not completed, running or queued: here (--on local) or as
     one Slurm job array (--on slurm). Run it again to pick up what is left."""
-    from abyssexp.runners.targets import TrainArgs, plan_runs
+    from abyssexp.runners.targets import plan_runs
+    from abyssexp.training.plan import TrainOptions
 
     check_place(on)
-    plan = plan_runs(scratch_root(scratch), [], TrainArgs(), sweep=sweep)
-    flags = slurm_flags(
-        partition=partition,
-        time=time,
-        mem=mem,
-        account=account,
-        cpus=cpus,
-        gpus=slurm_gpus,
-        max_running=max_running,
-        sbatch_args=sbatch_arg,
-    )
+    plan = plan_runs(scratch_root(scratch), [], TrainOptions(), sweep=sweep)
     if not plan.targets:
         err.print("nothing to run: every trial is completed, running or queued")
-    if not launch(plan, TrainArgs(), on or "local", parallel, flags, json_output):
+    if not launch(plan, TrainOptions(), on or "local", parallel, slurm or {}, json_output):
         raise typer.Exit(1)
 
 

@@ -134,9 +134,9 @@ def predict_images(
     Returns:
         The scores and what they mean.
     """
-    from abyssexp.models.factory import load_classifier
+    from abyssexp.models.classifier import load_keras_model
 
-    model = load_classifier(model_path, compile=False)
+    model = load_keras_model(model_path, compile=False)
     scores, seconds = predict_with(model, inputs, batch_size, progress)
     count = int(model.output_shape[-1])
     activation = model.get_layer("head_activation").get_config().get("activation", "softmax")

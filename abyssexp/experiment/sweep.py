@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -42,6 +42,10 @@ from abyssexp.jsonio import read_json
 from abyssexp.owned import rmtree_inside
 from abyssexp.schemas.resolve import load_params_file, resolve_params
 from abyssexp.schemas.sweep import Sweep, Trial
+
+if TYPE_CHECKING:
+    from abyssexp.experiment.layout import ExperimentPaths
+    from abyssexp.schemas.params import Params
 
 #: More trials than this is almost always a typo in a grid; split the sweep instead.
 MAX_TRIALS = 1000
@@ -414,7 +418,11 @@ def _trial_request(
 
 
 def _write_folds(
-    request: SweepRequest, base: Any, sweep_id: str, work: Path, base_params: Any
+    request: SweepRequest,
+    base: ExperimentPaths,
+    sweep_id: str,
+    work: Path,
+    base_params: Params,
 ) -> dict[int, tuple[Path, Path, Path, str]]:
     """Each fold's training and validation files and its make-datasets.sh, in ``work``."""
     if not request.folds:
