@@ -50,10 +50,6 @@ def scan_tree(root: Path) -> TreeListing:
     return listing
 
 
-def list_files(root: Path) -> list[str]:
-    return sorted(name for name in scan_tree(root).files if name != MANIFEST)
-
-
 def read_manifest(root: Path) -> dict[str, str]:
     entries = {}
     for line in (root / MANIFEST).read_text().splitlines():
