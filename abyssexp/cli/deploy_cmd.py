@@ -45,7 +45,9 @@ def export_command(
     chosen = parse_formats(formats)
     checkpoint, testing = resolve_export_source(source, scratch_root(scratch), store_root(store))
     if out_dir is None:
-        if testing is None or testing.parent.joinpath("entry.json").is_file():
+        from abyssexp.experiment.promoted import is_promoted_folder
+
+        if testing is None or is_promoted_folder(testing.parent):
             raise typer.BadParameter("give --out DIR (promoted folders are read-only)")
         out_dir = testing.parent / "exports" / checkpoint.stem
     report = export_checkpoint(checkpoint, out_dir, chosen, testing, tolerance)

@@ -19,9 +19,9 @@ import numpy as np
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.evaluation.thresholds import read_thresholds
+from abyssexp.experiment.layout import CLASS_NAMES_FILE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-CLASS_NAMES_FILE = "class_names.json"
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abyssexp.experiment.layout import THRESHOLDS_FILE
+from abyssexp.experiment.promoted import MODEL_FILE
 
 if TYPE_CHECKING:
     from abyssexp.schemas.params import Params
@@ -99,7 +100,7 @@ def read_thresholds(model_path: Path) -> list[float] | None:
         return None
     try:
         data: Any = json.loads(path.read_text())
-        if model_path.name not in (data["checkpoint"], "model.keras"):
+        if model_path.name not in (data["checkpoint"], MODEL_FILE):
             return None
         return [float(t) for t in data["thresholds"]]
     except (OSError, ValueError, KeyError, TypeError):
