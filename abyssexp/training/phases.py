@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.training.plan import TrainingPlan
+
+if TYPE_CHECKING:
+    from abyssexp.training.inputs import TrainingInputs
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def learning_rate(plan: TrainingPlan, base_lr: float, epochs: int, steps: int) -
     return with_warmup(schedule, training.warmup_epochs, steps)
 
 
-def compile_for_start(plan: TrainingPlan, model: Any, inputs: Any) -> None:
+def compile_for_start(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
     """A new model's one compile before its first ``fit``: phase 1's (backbone frozen) with
     two-phase fine-tuning, else the whole run's schedule."""
     training = plan.params.training
@@ -45,7 +48,7 @@ def compile_for_start(plan: TrainingPlan, model: Any, inputs: Any) -> None:
     _compile(plan, model, lr, inputs)
 
 
-def plan_phases(plan: TrainingPlan, model: Any, inputs: Any) -> list[Phase]:
+def plan_phases(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> list[Phase]:
     """The ``fit`` calls of this run (a new model is compiled for the first already:
     ``compile_for_start``)."""
     training = plan.params.training
@@ -61,13 +64,13 @@ def plan_phases(plan: TrainingPlan, model: Any, inputs: Any) -> list[Phase]:
     return [Phase(start, switch), unfreeze]
 
 
-def _compile(plan: TrainingPlan, model: Any, lr: Any, inputs: Any) -> None:
+def _compile(plan: TrainingPlan, model: Any, lr: Any, inputs: TrainingInputs) -> None:
     from abyssexp.models.compiling import CompileRecipe, compile_model
 
     compile_model(model, CompileRecipe.from_params(plan.params, lr, inputs.class_weights))
 
 
-def _freeze(plan: TrainingPlan, model: Any, inputs: Any) -> None:
+def _freeze(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
     from abyssexp.models.finetune import freeze_backbone
 
     training = plan.params.training
@@ -76,7 +79,7 @@ def _freeze(plan: TrainingPlan, model: Any, inputs: Any) -> None:
     _compile(plan, model, lr, inputs)
 
 
-def _unfreeze(plan: TrainingPlan, model: Any, inputs: Any) -> None:
+def _unfreeze(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
     from abyssexp.models.finetune import unfreeze_backbone
 
     training = plan.params.training

@@ -30,6 +30,7 @@ from abyssexp.schemas.resolve import (
 )
 
 if TYPE_CHECKING:
+    from abyssexp.datasets.class_table import ClassTable
     from abyssexp.datasets.coco import ImageClassificationDataset
     from abyssexp.datasets.factory import LabelSpace
 
@@ -279,7 +280,7 @@ def _read_train_state(paths: ExperimentPaths) -> dict[str, Any]:
     return state
 
 
-def load_class_table(paths: ExperimentPaths, params: Params, forced: bool = False) -> Any:
+def load_class_table(paths: ExperimentPaths, params: Params, forced: bool = False) -> ClassTable:
     """The class table training uses, from the function ``data check`` and ``new`` use; its
     verdict refuses the run unless ``new --force-data`` accepted it.
 

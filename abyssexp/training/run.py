@@ -32,6 +32,9 @@ from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, st
 from abyssexp.training.start_files import write_run_files
 
 if TYPE_CHECKING:
+    from abyssexp.training.inputs import TrainingInputs
+
+if TYPE_CHECKING:
     from abyssexp.schemas.params import TrainingParams
 
 __all__ = ["TrainOptions", "TrainResult", "plan_training", "train_experiment"]
@@ -175,7 +178,7 @@ def _seed_and_precision(training: TrainingParams) -> None:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
 
-def _fit(plan: TrainingPlan, model: Any, inputs: Any, callbacks: list[Any]) -> bool:
+def _fit(plan: TrainingPlan, model: Any, inputs: TrainingInputs, callbacks: list[Any]) -> bool:
     """``model.fit`` over the planned epochs, phase by phase; True when a signal abandoned an
     epoch."""
     from abyssexp.training.callbacks import TrainingInterrupted
@@ -205,7 +208,9 @@ def _fit(plan: TrainingPlan, model: Any, inputs: Any, callbacks: list[Any]) -> b
     return False
 
 
-def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) -> TrainResult:
+def _result(
+    plan: TrainingPlan, checkpoint: Any, inputs: TrainingInputs, seconds: float
+) -> TrainResult:
     done = checkpoint.last_epoch or plan.initial_epoch
     trained = done - plan.initial_epoch
     images = trained * inputs.steps_per_epoch * plan.params.training.batch_size
@@ -235,7 +240,7 @@ def _collapse_warning(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _model_for(plan: TrainingPlan, inputs: Any) -> Any:
+def _model_for(plan: TrainingPlan, inputs: TrainingInputs) -> Any:
     """A new model built and compiled once for its first phase, or the resumed checkpoint with
     its optimizer state."""
     from abyssexp.models.classifier import load_keras_model
