@@ -59,7 +59,8 @@ def promote_command(
     transaction, and record it in the store registry."""
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.models.export import parse_formats
-    from abyssexp.store.promote import parse_requirement, promote_experiment
+    from abyssexp.store.promote import promote_experiment
+    from abyssexp.store.promotion import parse_requirement
 
     requirements = [parse_requirement(r) for r in require or []]
     paths = resolve_ref(ref, scratch_root(scratch))

@@ -28,10 +28,8 @@ from abyssexp.config import StoreURL, parse_store
 
 if TYPE_CHECKING:
     from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
+    from abyssexp.store.registry import Change
     from abyssexp.store.repair import RepairReport
-
-#: What a registry change does: edit the registry dict in place (it may run more than once).
-Change = Callable[[dict[str, Any]], None]
 
 
 class StoreBackend(Protocol):

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from abyssexp.store import aliases, registry
 
 if TYPE_CHECKING:
-    from abyssexp.store.backend import Change
     from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
     from abyssexp.store.repair import RepairReport
 
@@ -35,7 +34,7 @@ class FolderStore:
     def prepare_registry(self) -> dict[str, Any]:
         return registry.prepare_registry(self.root)
 
-    def update_registry(self, change: Change, via: str = "promote") -> dict[str, Any]:
+    def update_registry(self, change: registry.Change, via: str = "promote") -> dict[str, Any]:
         return registry.update_registry(self.root, change, via)
 
     def list_promoted(

@@ -35,6 +35,8 @@ ENTRY_FILE = "entry.json"
 ENTRY_VERSION = 1
 REGISTRY_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
+#: A registry change: edits the registry dict in place (it may run more than once).
+Change = Callable[[dict[str, Any]], None]
 
 
 class RegistryUnreadableError(StoreError):

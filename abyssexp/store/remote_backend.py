@@ -17,7 +17,6 @@ from abyssexp.config import StoreURL, parse_store
 from abyssexp.store import aliases, registry, remote_registry
 
 if TYPE_CHECKING:
-    from abyssexp.store.backend import Change
     from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
     from abyssexp.store.repair import RepairReport
 
@@ -37,7 +36,7 @@ class ObjectStoreBackend:
     def prepare_registry(self) -> dict[str, Any]:
         return remote_registry.prepare_registry(self.root)
 
-    def update_registry(self, change: Change, via: str = "promote") -> dict[str, Any]:
+    def update_registry(self, change: registry.Change, via: str = "promote") -> dict[str, Any]:
         return remote_registry.update_registry(self.root, change, via)
 
     def list_promoted(

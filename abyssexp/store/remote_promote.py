@@ -31,7 +31,7 @@ from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.hashing import sha256_file
 from abyssexp.store.manifest import MANIFEST
 from abyssexp.store.objectstore import ObjectStore, connect
-from abyssexp.store.promote import (
+from abyssexp.store.promotion import (
     Progress,
     PromoteResult,
     PromotionRequest,
@@ -61,7 +61,7 @@ from abyssexp.store.remote_claims import (
 )
 from abyssexp.store.remote_registry import encode, prepare_registry, update_registry
 
-#: Where ``ABYSSEXP_FAULT_AT`` (``promote.FAULT_ENV``) can kill a promotion to an object store.
+#: Where ``ABYSSEXP_FAULT_AT`` (``promotion.FAULT_ENV``) can kill a promotion to an object store.
 REMOTE_FAULT_STEPS = ("copied-one-file", "uploaded", "committed", "registered", "recorded")
 
 

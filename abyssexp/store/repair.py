@@ -33,7 +33,7 @@ from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import RecordUnreadableError
 from abyssexp.locks import file_lock
 from abyssexp.store.manifest import MANIFEST, seal_tree, verify_tree
-from abyssexp.store.promote import record_promotion_once
+from abyssexp.store.promotion import record_promotion_once
 from abyssexp.store.registry import (
     LOCK_FILE,
     LOCK_TIMEOUT_S,

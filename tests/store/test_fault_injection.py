@@ -16,7 +16,7 @@ import pytest
 from abyssexp.cli import app
 from abyssexp.experiment.record import read_record
 from abyssexp.store.manifest import verify_tree
-from abyssexp.store.promote import FAULT_ENV, FAULT_STEPS
+from abyssexp.store.promotion import FAULT_ENV, FAULT_STEPS
 
 RENAMED = FAULT_STEPS[FAULT_STEPS.index("renamed") :]
 
