@@ -4,8 +4,9 @@ No TensorFlow."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -58,12 +59,12 @@ def promote_command(
     """Copy a validated model to <store>/<project>/<type>/<name>/ with a checksum manifest, as a
     transaction, and record it in the store registry."""
     from abyssexp.experiment.refs import resolve_ref
-    from abyssexp.models.export import parse_formats
-    from abyssexp.store.promote import promote_experiment
+    from abyssexp.store.backend import promote_experiment
     from abyssexp.store.promotion import parse_requirement
 
     requirements = [parse_requirement(r) for r in require or []]
     paths = resolve_ref(ref, scratch_root(scratch))
+    make_exports = _exporter(paths, export) if export else None
     with progress_bar("copying", quiet=json_output, transfer=True) as report_progress:
         result = promote_experiment(
             paths,
@@ -74,7 +75,7 @@ def promote_command(
             move=move,
             force_untested=force_untested,
             progress=report_progress,
-            export_formats=parse_formats(export) if export else None,
+            make_exports=make_exports,
         )
     if json_output:
         print_json(result.to_json())
@@ -92,6 +93,21 @@ def promote_command(
         out.print(f"freed {human_bytes(result.freed_bytes)} of scratch checkpoints")
 
 
+def _exporter(paths: Any, formats: str) -> Callable[[Path], Path]:
+    """``promote --export``: the checkpoint's exports, made and checked for parity (this loads
+    TensorFlow) once the promotion's plan holds; their folder travels with the promotion."""
+    from abyssexp.models.export import parse_formats
+
+    chosen = parse_formats(formats)  # a bad format stops the command before anything else
+
+    def make(checkpoint: Path) -> Path:
+        from abyssexp.evaluation.exports import export_experiment
+
+        return export_experiment(paths, checkpoint, chosen)
+
+    return make
+
+
 @app.command("promoted")
 def promoted_command(
     project: Annotated[str | None, typer.Argument(help="Project.")] = None,
@@ -107,13 +123,13 @@ def promoted_command(
     json_output: JsonOption = False,
 ) -> None:
     """List promoted models with their aliases, test metrics and dates."""
-    from abyssexp.store.registry import list_promoted
+    from abyssexp.store.backend import open_store
 
     root = store_root(store)
     if history is not None:
         _print_alias_history(root, history, json_output)
         return
-    rows = list_promoted(root, project, experiment_type)
+    rows = open_store(root).list_promoted(project, experiment_type)
     if json_output:
         print_json(rows)
         return
@@ -165,9 +181,9 @@ def verify_command(
 ) -> None:
     """Re-check a promoted model against its MANIFEST.sha256 (in an object store, every object
     is read back and hashed). Exit 1 on any difference."""
-    from abyssexp.store.promote import verify_promoted
+    from abyssexp.store.backend import open_store
 
-    problems = verify_promoted(store_path)
+    problems = open_store(store_path, "verify").verify()
     if json_output:
         print_json({"path": str(store_path), "ok": not problems, "problems": problems})
     elif not problems:
@@ -196,10 +212,10 @@ def gc_command(
     """Remove checkpoints outside the retention policy (never best or a promoted one) and report
     the disk space freed per experiment and in total."""
     from abyssexp.errors import InvalidInputError
+    from abyssexp.experiment.gc import collect_garbage, parse_keep
     from abyssexp.experiment.layout import ExperimentPaths
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.experiment.registry import iter_experiment_dirs
-    from abyssexp.store.gc import collect_garbage, parse_keep
 
     policy = parse_keep(keep)
     root = scratch_root(scratch)
@@ -234,9 +250,9 @@ def gc_command(
 
 
 def _print_alias_history(store: Path | StoreURL, reference: str, json_output: bool) -> None:
-    from abyssexp.store.aliases import read_history
+    from abyssexp.store.backend import open_store
 
-    moves = read_history(store, reference)
+    moves = open_store(store).alias_history(reference)
     if json_output:
         print_json(moves)
         return
@@ -273,9 +289,9 @@ def alias_set_command(
     store: StoreOption = None,
 ) -> None:
     """Point ALIAS at a promoted model (the move is kept in the alias history)."""
-    from abyssexp.store.aliases import set_alias
+    from abyssexp.store.backend import open_store
 
-    set_alias(store_root(store), location, alias, name)
+    open_store(store_root(store)).set_alias(location, alias, name)
     out.print(f"{location}@{alias} → {name}")
 
 
@@ -286,9 +302,9 @@ def alias_rm_command(
     store: StoreOption = None,
 ) -> None:
     """Remove ALIAS; the model stays promoted (the removal is kept in the alias history)."""
-    from abyssexp.store.aliases import remove_alias
+    from abyssexp.store.backend import open_store
 
-    remove_alias(store_root(store), location, alias)
+    open_store(store_root(store)).remove_alias(location, alias)
     out.print(f"removed {location}@{alias}")
 
 
@@ -301,9 +317,9 @@ def repair_command(store: StoreOption = None, json_output: JsonOption = False) -
     Unregistered promotions are registered and sealed; this host's stale temporaries removed.
 
     Exit 1 if a problem is left (listed on stderr)."""
-    from abyssexp.store.repair import repair_store
+    from abyssexp.store.backend import open_store
 
-    report = repair_store(store_root(store))
+    report = open_store(store_root(store)).repair()
     if json_output:
         print_json(report.to_json())
     else:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from abyssexp.config import StoreURL, parse_store
 
 if TYPE_CHECKING:
-    from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
+    from abyssexp.experiment.layout import ExperimentPaths
+    from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest, Requirement
     from abyssexp.store.registry import Change
     from abyssexp.store.repair import RepairReport
 
@@ -132,3 +133,47 @@ def open_store(root: str | Path | StoreURL, what: str = "store") -> StoreBackend
     from abyssexp.store.folder_backend import FolderStore
 
     return FolderStore(target)
+
+
+def promote_experiment(
+    paths: ExperimentPaths,
+    store: str | Path | StoreURL,
+    checkpoint: str = "best",
+    requirements: list[Requirement] | None = None,
+    aliases: list[str] | None = None,
+    move: bool = False,
+    force_untested: bool = False,
+    progress: Progress | None = None,
+    make_exports: Callable[[Path], Path] | None = None,
+) -> PromoteResult:
+    """Promote an experiment's checkpoint to the store as a transaction: plan, then act.
+
+    Args:
+        paths: the experiment.
+        store: the store root (a folder or a URL; ``open_store``).
+        checkpoint: ``best``, ``last`` or an epoch number.
+        requirements: ``--require`` conditions that must hold.
+        aliases: aliases to point at the promoted model.
+        move: then free the scratch checkpoints that were not promoted.
+        force_untested: promote without a testing condition.
+        progress: called with (bytes copied, bytes in all).
+        make_exports: ``promote --export``: makes the checkpoint's exports (checked for parity,
+            ``evaluation.exports``) once the plan holds and returns their folder, which the
+            store carries under ``export/`` like any other file.
+
+    Returns:
+        Where it went and what it carried.
+
+    Raises:
+        StoreError: a requirement not met, a broken registry, a failed export, or a conflict.
+        InvalidInputError: a bad alias or requirement.
+    """
+    from abyssexp.store.promotion import check_request
+
+    request = check_request(
+        paths, checkpoint, requirements or [], list(aliases or []), move, force_untested
+    )
+    backend = open_store(store)
+    backend.prepare_registry()  # a broken registry stops us before anything changes
+    exports = make_exports(request.checkpoint) if make_exports else None
+    return backend.promote(request, move=move, progress=progress, exports=exports)

@@ -1,9 +1,9 @@
-"""``abyssexp promote``: copy a validated model from scratch to permanent storage, as a transaction.
+"""``abyssexp promote`` into a folder store: copy a validated model from scratch, as a transaction.
 
 The steps, each recoverable if the process dies after it:
 
-1. plan: check requirements, checkpoint, aliases, that the registry parses and (``--move``) that
-   ``models/`` is a real folder. Nothing changes before this passes.
+1. plan: check requirements, checkpoint, aliases and (``--move``) that ``models/`` is a real
+   folder (``promotion.check_request``), and that the registry parses. Nothing changes before.
 2. stage: copy into an owned temporary folder in the store (``store.temporaries``), write the
    folder's ``entry.json``, verify every checksum, write ``MANIFEST.sha256``, fsync, make the files
    read-only. A kill leaves a stale temporary that the next promotion or ``store repair`` removes.
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import fsync_dir
-from abyssexp.config import StoreURL, parse_store
 from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.hashing import CHUNK, sha256_file
@@ -36,8 +35,7 @@ from abyssexp.store.manifest import MANIFEST, read_manifest, seal_tree, verify_t
 from abyssexp.store.promotion import (
     Progress,
     PromoteResult,
-    Requirement,
-    check_request,
+    PromotionRequest,
     check_same_request,
     fault_point,
     free_unpromoted_checkpoints,
@@ -135,45 +133,29 @@ def _register(store: Path, destination: Path, entry: dict[str, Any]) -> None:
         ) from None
 
 
-def promote_experiment(
-    paths: ExperimentPaths,
-    store: Path | StoreURL,
-    checkpoint: str = "best",
-    requirements: list[Requirement] | None = None,
-    aliases: list[str] | None = None,
+def promote_to_folder(
+    request: PromotionRequest,
+    store: Path,
     move: bool = False,
-    force_untested: bool = False,
     progress: Progress | None = None,
-    export_formats: list[str] | None = None,
+    exports: Path | None = None,
 ) -> PromoteResult:
-    """Promote an experiment's checkpoint to the store as a transaction (module docstring).
+    """Steps 1 to 6 of the module docstring for a checked request (``FolderStore.promote``).
 
     Args:
-        paths: the experiment.
-        store: the store root: a folder, or an object store (``store.remote_promote``).
-        checkpoint: ``best``, ``last`` or an epoch number.
-        requirements: ``--require`` conditions that must hold.
-        aliases: aliases to point at the promoted model.
+        request: from ``promotion.check_request``.
+        store: the store root folder.
         move: then free the scratch checkpoints that were not promoted.
-        force_untested: promote without a testing condition.
         progress: called with (bytes copied, bytes in all).
-        export_formats: also export (``savedmodel``, ``onnx``, ``litert``), checked for parity,
-            into the promoted folder's ``export/``.
+        exports: a folder of exports made beforehand, carried under ``export/``.
 
     Returns:
         Where it went and what it carried.
 
     Raises:
-        StoreError: a requirement not met, a broken registry, a failed export, or a conflict.
-        InvalidInputError: a bad alias or requirement.
+        StoreError: a broken registry, or a conflict with what the store holds.
     """
-    request = check_request(
-        paths, checkpoint, requirements or [], list(aliases or []), move, force_untested
-    )
-    if isinstance(store, StoreURL):
-        from abyssexp.store.remote_promote import promote_to_object_store
-
-        return promote_to_object_store(request, store, move, progress, export_formats)
+    paths = request.paths
     checkpoint_path, aliases = request.checkpoint, request.aliases
     type_dir = store / request.project / request.experiment_type
     destination = type_dir / paths.name
@@ -182,11 +164,6 @@ def promote_experiment(
         return _finish_interrupted(
             paths, store, destination, checkpoint_path, aliases, registry, move
         )
-    exports = None
-    if export_formats:
-        from abyssexp.store.export import export_experiment
-
-        exports = export_experiment(paths, checkpoint_path, export_formats)
     type_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(type_dir)
     plan = plan_files(paths, checkpoint_path, exports)
@@ -284,14 +261,3 @@ def _finished(destination: Path, entry: dict[str, Any], freed: int) -> PromoteRe
         freed,
         finished_interrupted=True,
     )
-
-
-def verify_promoted(path: Path | str) -> list[str]:
-    """Problems of a promoted folder, or of a promoted model's URL in an object store (empty:
-    intact)."""
-    target = parse_store(path, "verify") if isinstance(path, str) else path
-    if isinstance(target, StoreURL):
-        from abyssexp.store.remote_promote import verify_object_prefix
-
-        return verify_object_prefix(target)
-    return verify_tree(target)

@@ -322,7 +322,7 @@ def test_repair_rebuilds_a_broken_registry_and_aliases(runner, tested, s3_store,
 def test_predict_and_export_read_a_cached_download(
     runner, tested, s3_store, tmp_path: Path
 ) -> None:
-    from abyssexp.store.export import resolve_export_source
+    from abyssexp.store.sources import resolve_export_source
 
     root = tested()
     assert runner.invoke(app, ["promote", str(root), "--alias", "production"]).exit_code == 0

@@ -1,4 +1,5 @@
-"""``abyssexp gc``: remove checkpoints outside the retention policy (never best or promoted)."""
+"""``abyssexp gc``: remove scratch checkpoints outside the retention policy (never best or
+promoted), beside ``checkpoints.py``, which names, lists and prunes them."""
 
 from __future__ import annotations
 
