@@ -20,8 +20,10 @@ from pathlib import Path
 from abyssexp.experiment.layout import (
     CATEGORY_MAP_FILE,
     CLASS_NAMES_FILE,
+    LOGS_DIR,
     MODEL_DEFINITION_FILE,
     PARAMS_FILE,
+    README_FILE,
     TESTING_DIR,
     THRESHOLDS_FILE,
 )
@@ -31,8 +33,6 @@ MODEL_FILE = "model.keras"
 ENTRY_FILE = "entry.json"
 MANIFEST = "MANIFEST.sha256"
 EXPORT_DIR = "export"
-README_FILE = "readme.txt"
-LOGS_DIR = "logs"
 
 
 def model_file_name(checkpoint: Path) -> str:

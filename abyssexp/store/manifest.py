@@ -12,9 +12,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from abyssexp.experiment.promoted import MANIFEST
 from abyssexp.hashing import sha256_file
 
-MANIFEST = "MANIFEST.sha256"
 FILE_MODE = 0o444
 FOLDER_MODE = 0o555
 _WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH

@@ -22,9 +22,9 @@ from typing import Any
 from abyssexp.config import StoreURL
 from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, resolve_checkpoint
-from abyssexp.experiment.layout import THRESHOLDS_FILE, ExperimentPaths
+from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import validate_part
-from abyssexp.experiment.promoted import EXPORT_DIR, model_file_name
+from abyssexp.experiment.promoted import PromotedPaths, model_file_name
 from abyssexp.experiment.record import (
     promoted_checkpoints,
     read_record,
@@ -140,31 +140,28 @@ def plan_files(
     paths: ExperimentPaths, checkpoint: Path, exports: Path | None = None
 ) -> list[tuple[Path, str]]:
     """(source, relative destination) of everything a promotion carries."""
+    promoted = PromotedPaths(Path())  # names relative to the promoted folder
     plan = [(checkpoint, model_name(checkpoint))]
     for source, target in (
-        (paths.params, "params.json"),
-        (paths.model_definition, "model_definition.json"),
-        (paths.category_map, "category_map.json"),
-        (paths.class_names, "class_names.json"),
-        (paths.provenance, "logs/provenance.json"),
-        (paths.git_diff, "logs/git.diff"),
-        (paths.history, "logs/history.csv"),
-        (paths.readme, "readme.txt"),
+        (paths.params, promoted.params),
+        (paths.model_definition, promoted.model_definition),
+        (paths.category_map, promoted.category_map),
+        (paths.class_names, promoted.class_names),
+        (paths.provenance, promoted.logs / paths.provenance.name),
+        (paths.git_diff, promoted.logs / paths.git_diff.name),
+        (paths.history, promoted.logs / paths.history.name),
+        (paths.readme, promoted.readme),
     ):
         if source.is_file():
-            plan.append((source, target))
+            plan.append((source, str(target)))
     if checkpoint == paths.best_checkpoint and paths.thresholds.is_file():
-        plan.append((paths.thresholds, THRESHOLDS_FILE))  # they were chosen for best.keras
-    if paths.testing.is_dir():
-        for dirpath, _dirs, names in os.walk(paths.testing):
-            for name in sorted(names):
-                source = Path(dirpath) / name
-                plan.append((source, str(Path("testing") / source.relative_to(paths.testing))))
-    if exports is not None:
-        for dirpath, _dirs, names in os.walk(exports):
-            for name in sorted(names):
-                source = Path(dirpath) / name
-                plan.append((source, str(Path(EXPORT_DIR) / source.relative_to(exports))))
+        plan.append((paths.thresholds, str(promoted.thresholds)))  # chosen for best.keras
+    for folder, target in ((paths.testing, promoted.testing), (exports, promoted.exports)):
+        if folder is not None and folder.is_dir():
+            for dirpath, _dirs, names in os.walk(folder):
+                for name in sorted(names):
+                    source = Path(dirpath) / name
+                    plan.append((source, str(target / source.relative_to(folder))))
     return plan
 
 

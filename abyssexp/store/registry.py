@@ -26,13 +26,13 @@ from typing import Any
 from abyssexp.atomic import atomic_write_json
 from abyssexp.config import StoreURL
 from abyssexp.errors import StoreError
+from abyssexp.experiment.promoted import ENTRY_FILE
 from abyssexp.hashing import sha256_file
 from abyssexp.locks import file_lock
 from abyssexp.store.manifest import MANIFEST, read_manifest
 
 REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
-ENTRY_FILE = "entry.json"
 ENTRY_VERSION = 1
 REGISTRY_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
