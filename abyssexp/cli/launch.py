@@ -132,7 +132,7 @@ def launch(
     for name, status in plan.skipped:
         err.print(f"skipped {name} ({status})", soft_wrap=True, markup=False)
     if on == "slurm":
-        from abyssexp.runners.slurm import SlurmOptions, submit_runs
+        from abyssexp.runners.slurm_jobs import SlurmOptions, submit_runs
 
         submitted = submit_runs(plan, args, SlurmOptions.resolve(slurm))
         if json_output:

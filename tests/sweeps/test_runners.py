@@ -15,7 +15,7 @@ from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import status_with_job
 from abyssexp.runners.local import plan_slots
-from abyssexp.runners.slurm import SlurmOptions, job_script
+from abyssexp.runners.slurm_jobs import SlurmOptions, job_script
 from abyssexp.runners.targets import RunTarget
 from abyssexp.slurm import JobState
 from abyssexp.training.plan import TrainOptions
