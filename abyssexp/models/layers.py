@@ -115,3 +115,36 @@ class SeedAugmentation(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "config": self.config, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="abyssexp")
+class RandAugmentation(keras.layers.Layer):
+    """Keras' ``RandAugment`` after ``SeedAugmentation`` (``augmentation.placement: model``),
+    active only in training, each batch seeded from this layer's own generator (which
+    checkpoints keep, so a resumed run draws what the uninterrupted one would)."""
+
+    def __init__(self, config: dict[str, Any], seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from abyssexp.augmentation.recipes import make_randaugment
+        from abyssexp.schemas.params import RandAugmentParams
+
+        self.config = dict(config)
+        self.seed = seed
+        self._params = RandAugmentParams.model_validate(self.config)
+        self._layer = make_randaugment(self._params, seed)
+        self._seeds = keras.random.SeedGenerator(seed + 1)
+
+    def build(self, input_shape: Any) -> None:
+        self._layer.build(input_shape)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if not training:
+            return inputs
+        from abyssexp.augmentation.recipes import apply_randaugment
+
+        pair = self._seeds.next()
+        out = apply_randaugment(self._layer, inputs, pair, self._params.rate)
+        return tf.cast(out, inputs.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "config": self.config, "seed": self.seed}
