@@ -74,9 +74,7 @@ def mix_with(
     _reseed(layer, pair)
     images = tf.cast(images, tf.float32)
     targets = tf.cast(targets, tf.float32)
-    drawn = layer.get_random_transformation(
-        {"images": images, "labels": targets}, training=True
-    )
+    drawn = layer.get_random_transformation({"images": images, "labels": targets}, training=True)
     if partners is not None:
         drawn["permutation_order"] = tf.cast(partners, drawn["permutation_order"].dtype)
     mixed = layer.transform_images(images, drawn, training=True)

@@ -228,7 +228,9 @@ def make_tf_dataset(
 
 
 def _with_recipes(
-    images: tf.data.Dataset, recipes: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Any], spec: PipelineSpec
+    images: tf.data.Dataset,
+    recipes: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Any],
+    spec: PipelineSpec,
 ) -> tf.data.Dataset:
     """Batches through ``recipes``, one at a time (Keras' layers share their seed generators),
     each with its own seed pair from a stream that skips with the resumed epoch."""
