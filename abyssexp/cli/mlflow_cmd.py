@@ -55,7 +55,7 @@ def sync_command(
 
     check_tracking_uri(tracking_uri)
     if bool(refs) == all_:
-        raise InvalidInputError("mlflow sync: give experiments (REFS) or --all, not both")
+        raise InvalidInputError("mlflow sync: give experiments (REFS) or --all, one of the two")
     load_client(tracking_uri)  # says how to install MLflow before reading any experiment
     root = scratch_root(scratch)
     if all_:

@@ -15,6 +15,8 @@ imported only here, when a sync runs.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import time
@@ -71,9 +73,14 @@ def load_client(tracking_uri: str | None) -> Any:
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise InvalidInputError(INSTALL_HINT) from None
+    import os
+
     uri = tracking_uri
     if uri and "://" not in uri and not uri.startswith("file:"):
         uri = Path(uri).resolve().as_uri()  # a plain folder: MLflow's file store
+    if uri and uri.startswith("file:"):
+        # MLflow 3 keeps its file store for those who ask for it: a folder given here is that.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=uri)
 
 
@@ -88,11 +95,13 @@ def sync_experiments(
     client = load_client(tracking_uri)
     uri = client.tracking_uri if hasattr(client, "tracking_uri") else str(tracking_uri)
     ordered = sorted(folders, key=lambda f: (_created(f), str(f)))
-    results = [_sync_one(client, uri, folder) for folder in ordered]
-    if prune_missing:
-        names = {r.experiment.rsplit("/", 1)[0] for r in results}
-        names |= {f"{p}/{t}" for p, t, _ in iter_experiment_dirs(scratch)}
-        results += _delete_missing(client, names)
+    # MLflow prints "View run at ..." lines on stdout; the CLI's output (--json) is its own.
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = [_sync_one(client, uri, folder) for folder in ordered]
+        if prune_missing:
+            names = {r.experiment.rsplit("/", 1)[0] for r in results}
+            names |= {f"{p}/{t}" for p, t, _ in iter_experiment_dirs(scratch)}
+            results += _delete_missing(client, names)
     return results
 
 

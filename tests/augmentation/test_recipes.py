@@ -104,6 +104,22 @@ def test_model_placement_layer_acts_in_training_only() -> None:
     assert np.abs(layer(images, training=True).numpy() - images.numpy()).mean() > 1.0
 
 
+def test_preview_shows_mixed_images_with_their_mixed_labels() -> None:
+    from abyssexp.augmentation.preview import _label_text, recipe_versions
+
+    rng = np.random.default_rng(0)
+    mine = rng.integers(0, 255, (4, 32, 32, 3)).astype(np.uint8)
+    theirs = rng.integers(0, 255, (4, 32, 32, 3)).astype(np.uint8)
+    params = AugmentationParams.model_validate({"mixup": {"alpha": 2.0}})
+    partner = (None, theirs, np.array([0.0, 1.0], np.float32))
+    images, targets = recipe_versions(mine, np.array([1.0, 0.0], np.float32), partner, params, 3)
+    assert images.shape == mine.shape and images.dtype == np.uint8
+    assert np.allclose(targets.sum(axis=1), 1.0, atol=1e-5)
+    assert ((targets > 0.01) & (targets < 0.99)).all(axis=1).any()
+    mixed = targets[np.argmax((targets > 0.01).all(axis=1))]
+    assert " + " in _label_text(mixed, ["circle", "square"])
+
+
 def test_recipes_are_validated() -> None:
     from pydantic import ValidationError
 
