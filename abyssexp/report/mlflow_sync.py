@@ -31,20 +31,20 @@ from abyssexp.experiment.compare import read_history_columns, read_provenance
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
 from abyssexp.experiment.registry import experiment_row, iter_experiment_dirs, read_params_dict
+from abyssexp.schemas.record import Status
 
 SYNC_FILE = "mlflow.json"
 INSTALL_HINT = "mlflow sync needs the MLflow client: pip install 'abyssexp[mlflow]'"
 #: abyssexp status → MLflow run status (MLflow has no "interrupted": KILLED is closest).
 RUN_STATUS = {
-    "new": "SCHEDULED",
-    "queued": "SCHEDULED",
-    "running": "RUNNING",
-    "completed": "FINISHED",
-    "failed": "FAILED",
-    "crashed": "FAILED",
-    "unreadable": "FAILED",
-    "interrupted": "KILLED",
-    "pruned": "KILLED",
+    Status.NEW: "SCHEDULED",
+    Status.QUEUED: "SCHEDULED",
+    Status.RUNNING: "RUNNING",
+    Status.COMPLETED: "FINISHED",
+    Status.FAILED: "FAILED",
+    Status.CRASHED: "FAILED",
+    Status.UNREADABLE: "FAILED",
+    Status.INTERRUPTED: "KILLED",
 }
 _TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
