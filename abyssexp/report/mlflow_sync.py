@@ -134,7 +134,10 @@ def _mlflow_experiment(client: Any, name: str) -> str:
     """The id of the MLflow experiment ``name``, created (or restored) when needed."""
     found = client.get_experiment_by_name(name)
     if found is None:
-        return client.create_experiment(name)
+        # MLflow 3's UI opens an experiment of this kind on its runs (else on GenAI traces).
+        return client.create_experiment(
+            name, tags={"mlflow.experimentKind": "custom_model_development"}
+        )
     if found.lifecycle_stage == "deleted":
         client.restore_experiment(found.experiment_id)
     return found.experiment_id
@@ -169,7 +172,7 @@ def _sync_one(client: Any, uri: str, folder: Path) -> SyncResult:
     _log_params(client, run, paths)
     points, last_epoch = _log_history(client, run_id, paths, int(entry.get("epoch") or 0))
     _log_tests(client, run, paths, row)
-    _set_tags(client, run_id, row, paths, uri)
+    _set_tags(client, run, row, paths, uri)
     _set_status(client, run_id, row, _record_field(paths, "finished"))
     state[uri] = {"run_id": run_id, "experiment_id": experiment_id, "epoch": last_epoch}
     atomic_write_json(paths.logs / SYNC_FILE, state)
@@ -262,11 +265,10 @@ def _log_tests(client: Any, run: Any, paths: ExperimentPaths, row: dict[str, Any
         client.log_batch(run.info.run_id, metrics=metrics)
 
 
-def _set_tags(
-    client: Any, run_id: str, row: dict[str, Any], paths: ExperimentPaths, uri: str
-) -> None:
+def _set_tags(client: Any, run: Any, row: dict[str, Any], paths: ExperimentPaths, uri: str) -> None:
     from mlflow.entities import RunTag
 
+    run_id, existing = run.info.run_id, run.data.tags
     provenance = read_provenance(paths)
     git = provenance.get("git") or {}
     tags = {
@@ -277,7 +279,7 @@ def _set_tags(
         "mlflow.note.content": _record_field(paths, "note"),
         "mlflow.source.git.commit": git.get("commit") or "",
         "abyssexp.git.branch": git.get("branch") or "",
-        "abyssexp.git.dirty": str(git.get("dirty", "")),
+        "abyssexp.git.dirty": str(git["dirty"]) if "dirty" in git else "",
         "abyssexp.sweep": row.get("sweep") or "",
         "abyssexp.promoted": ", ".join(row["aliases"]) if row["promoted"] else "",
         "abyssexp.error": (row.get("error") or "")[:5000],
@@ -289,7 +291,10 @@ def _set_tags(
         parent_run = _parent_run(paths, parent, uri)
         if parent_run:
             tags["mlflow.parentRunId"] = parent_run
-    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items() if v])
+    # An empty value is no tag: one that was set before (an error since cleared) goes.
+    for key in [k for k, v in tags.items() if not v and k in existing]:
+        client.delete_tag(run_id, key)
 
 
 def _record_field(paths: ExperimentPaths, name: str) -> str:
