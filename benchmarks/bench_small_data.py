@@ -3,7 +3,8 @@ without them, over a few seeds, and compare test accuracies.
 
 Method: the shapes dataset (abyssexp's own generator: photos-like backgrounds, textures, noise),
 the 3-way supercategory task (round, boxy, pointy) on only 60 training images, validated on 60 and
-tested on 300; MobileNet at 64×64 from scratch (no pretrained weights here), 12 epochs:
+tested on 300; MobileNet at 64×64, 12 epochs, from scratch, or (``--pretrain``) fine-tuned in two
+phases from a backbone first trained on the 6-way category task (1,000 images, another seed):
   before   flips only (the seed's dict)
   after    flips + RandAugment (2 ops, magnitude 0.3, half the images) + MixUp (alpha 0.2)
 Every run is a real `abyssexp` experiment (new → train → test) in its own process.
@@ -58,10 +59,44 @@ RECIPES = {
 }
 
 
+def pretrained_start(work: Path, env: dict[str, str]) -> list[str]:
+    """Train the backbone on the category task; the params that fine-tune from it."""
+    from abyssexp.datasets.synthetic import write_shapes_dataset
+
+    big = write_shapes_dataset(work / "big", {"train": 1000, "val": 200}, size=64, seed=0)
+    root = abyssexp(
+        "new",
+        "bench",
+        "pretrain",
+        "category",
+        "--train",
+        str(big["train"]),
+        "--val",
+        str(big["val"]),
+        *COMMON[:-4],
+        "--set",
+        "training.epochs=6",
+        "--set",
+        "dataset.map_by=category",
+        env=env,
+    )
+    abyssexp("train", root, "--quiet", env=env)
+    weights = Path(root) / "models" / "best.keras"
+    return [
+        "--set",
+        f"model.init_weights={weights}",
+        "--set",
+        "training.freeze_backbone_epochs=3",
+        "--set",
+        "training.finetune_lr=0.0002",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--pretrain", action="store_true", help="fine-tune a pretrained backbone")
     args = parser.parse_args()
     from abyssexp.datasets.synthetic import write_shapes_dataset
 
@@ -70,6 +105,7 @@ def main() -> None:
     small = write_shapes_dataset(
         work / "small", {"train": 60, "val": 60, "test": 300}, size=64, seed=5
     )
+    start = pretrained_start(work, env) if args.pretrain else []
     results: dict[str, list[float]] = {name: [] for name in RECIPES}
     for seed in range(args.seeds):
         for name, recipe in RECIPES.items():
@@ -85,6 +121,7 @@ def main() -> None:
                 str(small["val"]),
                 *COMMON,
                 *recipe,
+                *start,
                 "--set",
                 f"training.seed={seed}",
                 "--set",
@@ -104,7 +141,8 @@ def main() -> None:
         )
         for name, v in results.items()
     ]
-    table(rows, f"bench_small_data: test accuracy on 300 images, {args.seeds} seeds")
+    start_text = "pretrained, two-phase" if args.pretrain else "from scratch"
+    table(rows, f"bench_small_data ({start_text}): test accuracy on 300 images, {args.seeds} seeds")
 
 
 if __name__ == "__main__":
