@@ -56,14 +56,15 @@ test-imgaug: $(IMGAUG_VENV)/.installed
 $(MLFLOW_VENV)/.installed: pyproject.toml
 	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
 	$(MLFLOW_VENV)/bin/python -m pip install -q --upgrade pip
-	$(MLFLOW_VENV)/bin/python -m pip install -q --no-deps -e .
 	$(MLFLOW_VENV)/bin/python -m pip install -q "mlflow>=2.10" "pytest>=8" "typer>=0.12" \
 		"rich>=13" "pydantic>=2.6" "gitpython>=3.1" "pycocotools>=2.0.7" "jinja2>=3.1"
+	$(MLFLOW_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
 test-mlflow: install $(MLFLOW_VENV)/.installed
 	ABYSSEXP_TRAIN_PYTHON=$(abspath $(PY)) .ci/with-mlflow.sh $(MLFLOW_VENV) $(MLFLOW_PORT) \
-		$(MLFLOW_VENV)/bin/python -m pytest -p no:cacheprovider -m mlflow $(PYTEST_ARGS)
+		$(MLFLOW_VENV)/bin/python -m pytest -p no:cacheprovider -m mlflow \
+		tests/report/test_mlflow_sync.py $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/abyssexp demo --scratch ./demo-scratch
