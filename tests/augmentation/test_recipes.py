@@ -15,8 +15,11 @@ from abyssexp.schemas.params import AugmentationParams, Params
 from tests.training.helpers import history, new_tiny, record
 
 
-def _batches(shapes, augmentation: dict | None, training: bool = True, seed: int = 3):
-    """Every batch of one epoch of the shapes training set, softmax-normalised targets."""
+def _batches(
+    shapes, augmentation: dict | None, training: bool = True, seed: int = 3, softmax: bool = True
+):
+    """Every batch of one epoch of the shapes training set (softmax-normalised targets, or the
+    multi-hot targets of a sigmoid model)."""
     from abyssexp.augmentation.recipes import batch_recipes
     from abyssexp.datasets.coco import ImageClassificationDataset
     from abyssexp.datasets.pipeline import PipelineSpec, make_tf_dataset
@@ -30,7 +33,7 @@ def _batches(shapes, augmentation: dict | None, training: bool = True, seed: int
         batch_size=8,
         training=training,
         seed=seed,
-        normalise_targets=True,
+        normalise_targets=softmax,
         deterministic=True,
     )
     batches = make_tf_dataset(dataset, spec, recipes=recipes)
@@ -61,6 +64,13 @@ def test_mixed_targets_are_convex_combinations_summing_to_one(shapes, recipe: st
     again = _batches(shapes, {recipe: {"alpha": 0.8}})
     for (x1, y1), (x2, y2) in zip(batches, again, strict=True):
         assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+
+
+def test_sigmoid_targets_become_soft_targets_in_zero_one(shapes) -> None:
+    batches = _batches(shapes, {"mixup": {"alpha": 0.8}}, softmax=False)
+    targets = np.concatenate([y for _, y in batches])
+    assert targets.min() >= -1e-6 and targets.max() <= 1 + 1e-6
+    assert ((targets > 0.01) & (targets < 0.99)).any()
 
 
 def test_randaugment_changes_pixels_the_same_way_for_a_seed(shapes) -> None:
