@@ -11,6 +11,12 @@ PID=
 stop() {
   if [ -n "$PID" ]; then
     kill -- "-$PID" 2>/dev/null || kill "$PID" 2>/dev/null || true
+    # MLflow's server normally exits at once; past 10 s it is killed outright.
+    for _ in $(seq 1 10); do
+      kill -0 "$PID" 2>/dev/null || break
+      sleep 1
+    done
+    kill -9 -- "-$PID" 2>/dev/null || true
     wait "$PID" 2>/dev/null || true
   fi
   rm -rf "$DIR"
