@@ -130,6 +130,13 @@ def test_preview_shows_mixed_images_with_their_mixed_labels() -> None:
     assert " + " in _label_text(mixed, ["circle", "square"])
 
 
+def test_a_recipe_is_switched_on_by_setting_one_of_its_fields(runner, scratch, shapes) -> None:
+    root = new_tiny(runner, shapes, "--set", "augmentation.mixup.alpha=0.3")
+    params = json.loads((root / "models" / "params.json").read_text())["augmentation"]
+    assert params["mixup"] == {"alpha": 0.3}
+    assert params["randaugment"] is None and params["cutmix"] is None
+
+
 def test_recipes_are_validated() -> None:
     from pydantic import ValidationError
 
