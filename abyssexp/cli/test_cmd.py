@@ -103,7 +103,7 @@ def _print_result(result: Any, condition: str) -> None:
             str(row["support"]),
         )
     out.print(table)
-    from abyssexp.evaluation.summary import summary_metric
+    from abyssexp.experiment.result_summary import summary_metric
 
     for key in ("accuracy", "macro_f1", "micro_f1", "mAP"):
         if metrics.get(key) is not None:

@@ -109,9 +109,9 @@ def evaluate_experiment(
     hashes = _add_trust(paths, params, coco_file, dataset, truth, scores, decision, metrics)
     folder = paths.condition(condition)
     _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision, hashes)
-    from abyssexp.evaluation.summary import test_summary
+    from abyssexp.experiment.result_summary import summarise_test
 
-    record_test(paths.record, condition, test_summary(metrics))
+    record_test(paths.record, condition, summarise_test(metrics))
     return TestResult(condition, folder, checkpoint_path.name, metrics)
 
 
@@ -132,9 +132,9 @@ def _add_trust(
         The SHA-256 of every test image (predictions.json keeps them, for paired comparisons).
     """
     from abyssexp.datasets.quick import load_coco_json
-    from abyssexp.evaluation.caveats import result_caveats
     from abyssexp.evaluation.intervals import image_outcomes, metric_intervals
     from abyssexp.evaluation.overlap import find_overlap, hash_images
+    from abyssexp.experiment.caveats import result_caveats
 
     outcomes = image_outcomes(truth, scores, metrics["activation"], decision)
     metrics["intervals"] = metric_intervals(outcomes, metrics)
@@ -352,7 +352,7 @@ def _report_notes(metrics: dict[str, Any]) -> list[str]:
         )
     caveats = metrics.get("caveats")
     if caveats is None:  # metrics made before caveats were stored
-        from abyssexp.evaluation.caveats import result_caveats
+        from abyssexp.experiment.caveats import result_caveats
 
         caveats = result_caveats(metrics)
     notes += [f"warning ({c['code']}): {c['message']}" for c in caveats]

@@ -13,7 +13,7 @@ from typing import Any
 SUMMARY_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP", "top_3_accuracy")
 
 
-def test_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+def summarise_test(metrics: dict[str, Any]) -> dict[str, Any]:
     """The record's summary of one test: point values (numbers, as before), their intervals and
     n, overlap, caveats, and what identifies the test set (to tell comparable results apart)."""
     summary: dict[str, Any] = {
