@@ -15,6 +15,7 @@ The seed is fixed (``SEED``): the same predictions always give the same interval
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,15 +164,24 @@ def weighted_average_precision(
 
 
 def metric_samples(
-    outcomes: Outcomes, counts: np.ndarray, with_map: bool = True
+    outcomes: Outcomes, counts: np.ndarray, wanted: Collection[str] | None = None
 ) -> dict[str, np.ndarray]:
-    """Every interval metric under every row of ``counts`` (one value per resample)."""
+    """Interval metrics (``wanted``, default all) under every row of ``counts``: one value per
+    resample. The image sums of all accuracy-like metrics are one matrix product."""
+    wanted = set(INTERVAL_METRICS if wanted is None else wanted)
     samples: dict[str, np.ndarray] = {}
-    for name, hit in outcomes.hits.items():
-        weights = outcomes.counted if name != "hamming_accuracy" else np.ones_like(hit)
-        samples[name] = _ratio(counts @ (hit * weights), counts @ weights)
-    samples.update(_f1_family(outcomes, counts))
-    if with_map:
+    names = [name for name in outcomes.hits if name in wanted]
+    if names:
+        ones = np.ones(outcomes.images, dtype=np.float32)
+        weights = [ones if n == "hamming_accuracy" else outcomes.counted for n in names]
+        columns = [outcomes.hits[n] * w for n, w in zip(names, weights, strict=True)]
+        sums = counts @ np.stack(columns + [outcomes.counted, ones], axis=1)
+        for index, name in enumerate(names):
+            denominator = sums[:, -1] if name == "hamming_accuracy" else sums[:, -2]
+            samples[name] = _ratio(sums[:, index], denominator)
+    if wanted & {"macro_f1", "micro_f1", "weighted_f1"}:
+        samples.update(_f1_family(outcomes, counts))
+    if "mAP" in wanted:
         image_counts = by_image(counts)
         per_class = np.array(
             [
@@ -212,7 +222,7 @@ def metric_intervals(
     if not outcomes.images:
         return {}
     counts = resample_counts(outcomes.images, resamples, seed)
-    samples = metric_samples(outcomes, counts, with_map=values.get("mAP") is not None)
+    samples = metric_samples(outcomes, counts, [m for m in values if values.get(m) is not None])
     intervals = {}
     for metric in INTERVAL_METRICS:
         if values.get(metric) is None or metric not in samples:
@@ -260,11 +270,10 @@ def paired_difference(
     """
     counts = resample_counts(first.images, resamples, seed)
     whole = np.ones((1, first.images), dtype=np.float32)
-    with_map = metric == "mAP"
-    a_samples = metric_samples(first, counts, with_map)[metric]
-    b_samples = metric_samples(second, counts, with_map)[metric]
-    a_value = float(metric_samples(first, whole, with_map)[metric][0])
-    b_value = float(metric_samples(second, whole, with_map)[metric][0])
+    a_samples = metric_samples(first, counts, [metric])[metric]
+    b_samples = metric_samples(second, counts, [metric])[metric]
+    a_value = float(metric_samples(first, whole, [metric])[metric][0])
+    b_value = float(metric_samples(second, whole, [metric])[metric][0])
     low, high = _bounds(b_samples - a_samples)
     result: dict[str, Any] = {
         "metric": metric,
