@@ -470,15 +470,8 @@ def promote_experiment(
         fsync_dir(type_dir)
     fault_point("renamed")
     freed = _complete(paths, store, destination, entry, checkpoint_path, move)
-    return PromoteResult(
-        destination,
-        checkpoint_path.name,
-        len(plan) + 2,
-        total,
-        aliases,
-        freed,
-        caveats=request.caveats,
-    )
+    result = PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
+    return replace(result, caveats=request.caveats)
 
 
 def _complete(
