@@ -71,8 +71,8 @@ def _small(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     from abyssexp.datasets.small_data import MIN_EVAL_PER_CLASS, MIN_TEST_IMAGES
 
     found = []
-    images = metrics.get("images") or 0
-    if images < MIN_TEST_IMAGES:
+    images = metrics.get("images")
+    if isinstance(images, int) and images < MIN_TEST_IMAGES:
         found.append(
             caveat(
                 "small_test_set",
