@@ -127,7 +127,7 @@ def _f1_family(outcomes: Outcomes, counts: np.ndarray) -> dict[str, np.ndarray]:
 
 def by_image(counts: np.ndarray) -> np.ndarray:
     """``counts`` as N×B integers (int16 while N allows): the layout that sorting images by
-    score gathers fast, at a quarter of the float32 matrix's memory traffic."""
+    score gathers fast, at half the float32 matrix's memory traffic."""
     dtype = np.int16 if counts.shape[1] < np.iinfo(np.int16).max else np.int32
     return np.ascontiguousarray(counts.T, dtype=dtype)
 
