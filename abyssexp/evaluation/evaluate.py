@@ -80,7 +80,7 @@ def evaluate_experiment(
     params = validate_params(load_params_file(paths.params), str(paths.params))
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
     decision = _decision_threshold(checkpoint_path, threshold)
-    labels, dataset, images_note = _test_set(paths, params, coco_file, image_dir)
+    labels, dataset, image_folder = _test_set(paths, params, coco_file, image_dir)
 
     from abyssexp.models.factory import load_classifier
 
@@ -104,9 +104,11 @@ def evaluate_experiment(
         tta=tta,
         dropped_multilabel=dataset.dropped_multilabel,
         softmax_multilabel=params.dataset.softmax_multilabel if activation == "softmax" else None,
-        images_found=images_note,
+        images_found=image_folder.describe(),
     )
-    hashes = _add_trust(paths, params, coco_file, dataset, truth, scores, decision, metrics)
+    hashes = _add_trust(
+        paths, params, (coco_file, image_folder.path), dataset, scores, decision, metrics
+    )
     folder = paths.condition(condition)
     _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision, hashes)
     from abyssexp.experiment.result_summary import summarise_test
@@ -118,9 +120,8 @@ def evaluate_experiment(
 def _add_trust(
     paths: ExperimentPaths,
     params: Any,
-    coco_file: Path,
+    test_files: tuple[Path, Path],
     dataset: Any,
-    truth: np.ndarray,
     scores: np.ndarray,
     decision: Any,
     metrics: dict[str, Any],
@@ -128,23 +129,23 @@ def _add_trust(
     """What says how far to trust the metrics, added to them: a 95 % interval and n per metric,
     the overlap with the experiment's training and validation images, and the caveats.
 
+    Args:
+        test_files: the test COCO file and its images folder.
+
     Returns:
         The SHA-256 of every test image (predictions.json keeps them, for paired comparisons).
     """
-    from abyssexp.datasets.quick import load_coco_json
     from abyssexp.evaluation.intervals import image_outcomes, metric_intervals
     from abyssexp.evaluation.overlap import find_overlap, hash_images
     from abyssexp.experiment.caveats import result_caveats
 
+    truth = dataset.multihot() > 0
     outcomes = image_outcomes(truth, scores, metrics["activation"], decision)
     metrics["intervals"] = metric_intervals(outcomes, metrics)
-    names = {i["id"]: str(i["file_name"]) for i in load_coco_json(coco_file)["images"]}
-    hashes = hash_images(dataset.image_paths)
-    test_names = [names.get(image_id, "") for image_id in dataset.image_ids]
-    detail = find_overlap(params, paths.root, test_names, dataset.image_paths, hashes)
+    detail = find_overlap(params, paths.root, *test_files)
     metrics.update(overlap=detail["images"], overlap_detail=detail)
     metrics["caveats"] = result_caveats(metrics)
-    return hashes
+    return hash_images(dataset.image_paths)
 
 
 def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
@@ -159,9 +160,9 @@ def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
 
 def _test_set(
     paths: ExperimentPaths, params: Any, coco_file: Path, image_dir: Path | None
-) -> tuple[Any, Any, str]:
+) -> tuple[Any, Any, Any]:
     """The label space the model was trained with, the test set read with it, and where its
-    images were found (given, or where export tools put them)."""
+    images were found (given, or where export tools put them: an ``ImageFolder``)."""
     from abyssexp.datasets.factory import (
         LabelSpace,
         dataset_for_split,
@@ -196,7 +197,7 @@ def _test_set(
     )
     if len(dataset) == 0:
         raise InvalidInputError(f"{coco_file}: no labelled images to test with this category map")
-    return labels, dataset, folder.describe()
+    return labels, dataset, folder
 
 
 def _disk_cache(paths: ExperimentPaths, params: Any) -> dict[str, Any]:

@@ -1,14 +1,14 @@
-"""Test images that the model has seen: the same file name or the same bytes as a training or
-validation image of the experiment.
+"""Test images the model has seen: the same file or the same bytes as a training or validation
+image of the experiment.
 
-The same two checks as ``abyssexp data leaks`` (exact ``file_name``; SHA-256 of the file), made
-cheap: a training or validation file is hashed only when its size equals a test image's, since
-files of different sizes cannot have the same content.
+The same check ``new`` makes between training and validation (``datasets.leaks.split_overlap``:
+the same file, or the same SHA-256 content, hashed only where sizes match), here between the test
+file and the experiment's own training and validation files. Equal ``file_name``s in different
+folders with different content are not an overlap (CVAT numbers every subset's frames from 1).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,70 +30,53 @@ def hash_images(paths: Sequence[Path], workers: int = 8) -> list[str | None]:
         return list(pool.map(one, paths))
 
 
-def _split_images(params: Any, root: Path, split: str) -> list[tuple[str, Path]]:
-    """(file_name, path) of every image of the experiment's ``split`` file ([] if unreadable)."""
+def _split_files(params: Any, root: Path, split: str) -> tuple[Path, Path] | None:
+    """The experiment's ``split`` COCO file and its images folder (None: not there)."""
     from abyssexp.datasets.factory import resolve_split_path, split_image_dir
-    from abyssexp.datasets.locate import find_image_dir, resolve_image_path
+    from abyssexp.datasets.locate import find_image_dir
     from abyssexp.datasets.quick import load_coco_json
     from abyssexp.errors import AbyssExpError
 
     try:
-        coco_path = resolve_split_path(params.dataset, split, root)
-        images = load_coco_json(coco_path)["images"]
+        coco = resolve_split_path(params.dataset, split, root)
+        folder = split_image_dir(params.dataset, split, root)
+        if folder is None:
+            folder = find_image_dir(coco, load_coco_json(coco)["images"]).path
     except (AbyssExpError, OSError):
-        return []
-    folder = split_image_dir(params.dataset, split, root)
-    if folder is None:
-        folder = find_image_dir(coco_path, images).path
-    return [(str(i["file_name"]), resolve_image_path(i, folder)) for i in images]
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except OSError:
         return None
+    return (coco, folder) if coco.is_file() else None
 
 
-def find_overlap(
-    params: Any,
-    root: Path,
-    test_names: Sequence[str],
-    test_paths: Sequence[Path],
-    test_hashes: Sequence[str | None],
-) -> dict[str, Any]:
-    """How many test images share a file name or content with the experiment's training or
-    validation images.
+def find_overlap(params: Any, root: Path, test_coco: Path, test_folder: Path) -> dict[str, Any]:
+    """How many images of ``test_coco`` are the same file, or have the same content, as one of
+    the experiment's training or validation images.
 
     Returns:
-        ``{"images": N, "same_file_name": a, "same_content": b, "with": {"train": x,
-        "val": y}, "examples": [up to 5 test file names]}``.
+        ``{"images": N, "same_file": a, "same_content": b, "with": {"train": x, "val": y},
+        "examples": [up to 5 test file names]}``.
     """
-    sizes = {_size(p) for p in test_paths} - {None}
-    by_hash: dict[str, list[int]] = {}
-    for index, digest in enumerate(test_hashes):
-        if digest:
-            by_hash.setdefault(digest, []).append(index)
-    by_name: dict[str, list[int]] = {}
-    for index, name in enumerate(test_names):
-        by_name.setdefault(name, []).append(index)
-    hit: set[int] = set()
-    named: set[int] = set()
-    content: set[int] = set()
-    per_split: dict[str, int] = {}
+    from abyssexp.datasets.leaks import split_overlap
+
+    splits = {"test": (test_coco, test_folder)}
     for split in ("train", "val"):
-        images = _split_images(params, root, split)
-        seen = {i for name, _ in images for i in by_name.get(name, [])}
-        candidates = [path for _, path in images if _size(path) in sizes]
-        same = {i for h in hash_images(candidates) for i in by_hash.get(h or "", [])}
-        named |= seen
-        content |= same
-        per_split[split] = len(seen | same)
-        hit |= seen | same
+        files = _split_files(params, root, split)
+        if files:
+            splits[split] = files
+    hit: dict[int, str] = {}
+    kinds: dict[str, set[int]] = {"same file": set(), "same content": set()}
+    per_split: dict[str, set[int]] = {"train": set(), "val": set()}
+    for pair in split_overlap(splits):
+        sides = {pair["a"]["file"]: pair["a"], pair["b"]["file"]: pair["b"]}
+        if "test" not in sides or len(sides) < 2:
+            continue  # training against validation: `new` checks that
+        test = sides.pop("test")
+        hit[test["image_id"]] = test["file_name"]
+        kinds.setdefault(pair["kind"], set()).add(test["image_id"])
+        per_split[next(iter(sides))].add(test["image_id"])
     return {
         "images": len(hit),
-        "same_file_name": len(named),
-        "same_content": len(content),
-        "with": per_split,
-        "examples": [test_names[i] for i in sorted(hit)[:5]],
+        "same_file": len(kinds["same file"]),
+        "same_content": len(kinds["same content"]),
+        "with": {split: len(ids) for split, ids in per_split.items()},
+        "examples": [hit[i] for i in sorted(hit)[:5]],
     }

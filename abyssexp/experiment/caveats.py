@@ -60,7 +60,7 @@ def _overlap(metrics: dict[str, Any]) -> list[dict[str, Any]]:
         caveat(
             "overlap",
             f"{count} of {metrics.get('images')} test image(s) are also training or validation "
-            f"images ({splits or 'same file name or content'}): the metrics overstate the model; "
+            f"images ({splits or 'same file or content'}): the metrics overstate the model; "
             "`abyssexp data leaks` lists them",
             count=count,
         )
