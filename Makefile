@@ -75,6 +75,7 @@ bench: install
 	$(PY) benchmarks/bench_augment.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_sweeps.py
+	$(PY) benchmarks/bench_intervals.py
 
 docs: install
 	$(PY) -m abyssexp.schemas.docs > docs/params.md

@@ -71,10 +71,3 @@ def create_classifier(
         compile=False,
     )
     return classifier.model
-
-
-def load_classifier(path: Any, compile: bool = True) -> Any:
-    """The one loader, ``models.classifier.load_keras_model``, by its earlier name."""
-    from abyssexp.models.classifier import load_keras_model
-
-    return load_keras_model(path, compile=compile)

@@ -21,6 +21,7 @@ below, and copy ``tests/store/test_object_store.py`` onto a server of the new ki
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -176,4 +177,5 @@ def promote_experiment(
     backend = open_store(store)
     backend.prepare_registry()  # a broken registry stops us before anything changes
     exports = make_exports(request.checkpoint) if make_exports else None
-    return backend.promote(request, move=move, progress=progress, exports=exports)
+    result = backend.promote(request, move=move, progress=progress, exports=exports)
+    return replace(result, caveats=request.caveats)

@@ -131,6 +131,8 @@ class PromoteResult:
     aliases: list[str]
     freed_bytes: int
     finished_interrupted: bool = False
+    #: ``{condition: [caveat, ...]}``: what to know about the test results (copied into the entry).
+    caveats: dict[str, list[dict[str, Any]]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "destination": str(self.destination)}
@@ -198,6 +200,7 @@ class PromotionRequest:
     tests: dict[str, Any]
     project: str
     experiment_type: str
+    caveats: dict[str, list[dict[str, Any]]] | None = None
 
 
 def check_request(
@@ -232,7 +235,34 @@ def check_request(
     if move:  # refuse a symlinked models/ now, not after the promotion
         check_inside(paths.models / checkpoint_path.name, paths.root)
     project, experiment_type = split_location(paths)
-    return PromotionRequest(paths, checkpoint_path, aliases, tested, project, experiment_type)
+    return PromotionRequest(
+        paths,
+        checkpoint_path,
+        aliases,
+        tested,
+        project,
+        experiment_type,
+        test_caveats(paths, tested),
+    )
+
+
+def test_caveats(paths: ExperimentPaths, tested: dict[str, Any]) -> dict[str, list[dict]]:
+    """The caveats of every test condition: the record's, else (a result tested before caveats
+    were stored) worked out from the condition's metrics.json."""
+    from abyssexp.experiment.caveats import result_caveats
+
+    found: dict[str, list[dict]] = {}
+    for condition, summary in tested.items():
+        caveats = (summary or {}).get("caveats")
+        if caveats is None:
+            try:
+                metrics = json.loads((paths.condition(condition) / "metrics.json").read_text())
+            except (OSError, ValueError):
+                metrics = None
+            caveats = result_caveats(metrics) if isinstance(metrics, dict) else []
+        if caveats:
+            found[condition] = list(caveats)
+    return found
 
 
 def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
@@ -248,6 +278,7 @@ def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
         "promoted_unix": time.time(),
         "host": socket.gethostname(),
         "tests": request.tests,
+        "caveats": request.caveats or {},
         "bytes": total,
         "aliases_at_promotion": request.aliases,
     }
