@@ -77,9 +77,13 @@ def compare_command(
     if csv_output:
         _print_csv(rows, names)
         return
-    if not wide:
-        for index, column in enumerate(data["experiments"], start=1):
-            print_line(f"[{index}] {column['experiment']}")
+    if not wide:  # one write: 20,000 lines must not cost 20,000 console calls
+        print_line(
+            "\n".join(
+                f"[{index}] {column['experiment']}"
+                for index, column in enumerate(data["experiments"], start=1)
+            )
+        )
     headers = names if wide else [f"[{i}]" for i in range(1, len(names) + 1)]
     columns = [Column("field", key=True), *(Column(h, justify="right") for h in headers)]
     cells = [[field, *_marked(section, field, values, wide)] for section, field, values in rows]

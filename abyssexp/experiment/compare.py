@@ -16,9 +16,10 @@ from typing import Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.listing import changed_columns, filter_rows
 from abyssexp.experiment.naming import number_of
+from abyssexp.experiment.record import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.registry import (
     experiment_row,
@@ -59,9 +60,21 @@ def select_experiments(
         InvalidInputError: a bad pattern, status or filter; nothing selected.
         ExperimentNotFoundError: a plain reference names no experiment.
     """
+    rows, _ = _selected(scratch, refs, filters, status, tags)
+    return rows
+
+
+def _selected(
+    scratch: Path,
+    refs: list[str],
+    filters: list[str] | None,
+    status: str | None,
+    tags: list[str] | None,
+) -> tuple[list[dict[str, Any]], dict[str, LoadedRecord]]:
+    """``select_experiments`` and the records it read, by path (each is read once)."""
     wanted = parse_statuses(status) if status else None
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    records: dict[str, LoadedRecord] = {}
     for ref in refs:
         if _GLOB & set(ref) and not Path(ref).is_dir():
             found = _matching(ref, scratch)
@@ -69,9 +82,9 @@ def select_experiments(
             paths = resolve_ref(ref, scratch)
             found = [(*split_location(paths), paths.root)]
         for project, experiment_type, folder in found:
-            if str(folder) not in seen:
-                seen.add(str(folder))
-                rows.append(experiment_row(project, experiment_type, folder))
+            if str(folder) not in records:
+                records[str(folder)] = loaded = load_record(folder / RECORD_FILE)
+                rows.append(experiment_row(project, experiment_type, folder, loaded))
     apply_job_states(rows)
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
@@ -84,27 +97,30 @@ def select_experiments(
             f"compare: nothing matches {' '.join(refs)} with these options; "
             "`abyssexp list` shows what exists"
         )
-    return rows
+    return rows, records
 
 
 def read_history_columns(path: Path) -> dict[str, list[float]]:
-    """logs/history.csv as columns of floats (NaN where a row has no value)."""
+    """logs/history.csv as columns of floats (NaN where a row has no value).
+
+    Read as plain rows, not dicts: ``compare`` reads one per experiment.
+    """
     try:
         with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            rows = [row for row in reader if row]  # blank lines are no rows
     except OSError:
         return {}
-    columns: dict[str, list[float]] = {}
-    keys = [k for row in rows for k in row if k]
-    for key in dict.fromkeys(keys):
-        values = []
-        for row in rows:
-            try:
-                values.append(float(row.get(key) or "nan"))
-            except ValueError:
-                values.append(math.nan)
-        columns[key] = values
-    return columns
+    where = {key: index for index, key in enumerate(header) if key}  # a repeated name: the last
+    return {key: [_number(row, index) for row in rows] for key, index in where.items()}
+
+
+def _number(row: list[str], index: int) -> float:
+    try:
+        return float(row[index] or "nan") if index < len(row) else math.nan
+    except ValueError:
+        return math.nan
 
 
 def lower_is_better(metric: str) -> bool:
@@ -164,12 +180,11 @@ def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _column(row: dict[str, Any]) -> dict[str, Any]:
-    from abyssexp.experiment.record import load_record
-
+def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str, Any]:
     paths = ExperimentPaths(Path(row["path"]))
-    loaded = load_record(paths.record)
-    record = loaded.record.to_json() if loaded.record else {}
+    loaded = loaded or load_record(paths.record)
+    record = loaded.record
+    times = {"started": record.started, "finished": record.finished} if record else {}
     history = read_history_columns(paths.history)
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
@@ -179,7 +194,7 @@ def _column(row: dict[str, Any]) -> dict[str, Any]:
         "note": row["note"],
         "epochs_done": row["epochs_done"],
         "epochs_total": row["epochs_total"],
-        "seconds": _seconds(record),
+        "seconds": _seconds(times),
         "best": {
             "metric": row["best_metric"],
             "value": row["best_value"],
@@ -237,8 +252,8 @@ def compare_experiments(
         InvalidInputError: a bad selection, or a ``metric`` no experiment has (the valid ones
             are listed).
     """
-    rows = select_experiments(scratch, refs, filters, status, tags)
-    columns = [_column(row) for row in rows]
+    rows, records = _selected(scratch, refs, filters, status, tags)
+    columns = [_column(row, records.get(row["path"])) for row in rows]
     if metric:
         values = metric_values(columns, metric)
         if all(v is None for v in values):

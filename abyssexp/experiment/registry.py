@@ -16,7 +16,7 @@ from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ARCHIVE_DIR, PARAMS_FILE, RECORD_FILE
 from abyssexp.experiment.naming import parse_name
-from abyssexp.experiment.record import load_record
+from abyssexp.experiment.record import LoadedRecord, load_record
 from abyssexp.schemas.record import Status
 
 
@@ -45,9 +45,12 @@ def iter_experiment_dirs(
                     yield project_entry.name, type_entry.name, Path(entry.path)
 
 
-def experiment_row(project: str, experiment_type: str, folder: Path) -> dict[str, Any]:
-    """One listing row from ``record.json``."""
-    loaded = load_record(folder / RECORD_FILE)
+def experiment_row(
+    project: str, experiment_type: str, folder: Path, loaded: LoadedRecord | None = None
+) -> dict[str, Any]:
+    """One listing row from ``record.json`` (``loaded``: the record when the caller has read it
+    already, so that ``compare`` reads each record once)."""
+    loaded = loaded or load_record(folder / RECORD_FILE)
     name = parse_name(folder.name)
     record = loaded.record.to_json() if loaded.record else {}
     best = record.get("best") or {}
