@@ -22,6 +22,7 @@ from abyssexp.experiment.naming import number_of
 from abyssexp.experiment.record import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.registry import (
+    collector_paused,
     experiment_row,
     iter_experiment_dirs,
     parse_statuses,
@@ -252,8 +253,9 @@ def compare_experiments(
         InvalidInputError: a bad selection, or a ``metric`` no experiment has (the valid ones
             are listed).
     """
-    rows, records = _selected(scratch, refs, filters, status, tags)
-    columns = [_column(row, records.get(row["path"])) for row in rows]
+    with collector_paused():
+        rows, records = _selected(scratch, refs, filters, status, tags)
+        columns = [_column(row, records.pop(row["path"], None)) for row in rows]
     if metric:
         values = metric_values(columns, metric)
         if all(v is None for v in values):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.registry import read_params_dict
+from abyssexp.experiment.registry import collector_paused, read_params_dict
 
 SECTIONS = {"dataset", "model", "training", "augmentation", "callbacks", "reduce_lr_on_plateau"}
 
@@ -58,6 +58,11 @@ def changed_columns(rows: list[dict[str, Any]]) -> list[str]:
     keeps only the values where it differs from it (a missing param counts as null). Linear in
     the rows, and memory holds no more than the differences.
     """
+    with collector_paused():
+        return _changed_columns(rows)
+
+
+def _changed_columns(rows: list[dict[str, Any]]) -> list[str]:
     reference: dict[str, Any] | None = None
     own: list[dict[str, Any]] = []
     differing: set[str] = set()
