@@ -36,6 +36,9 @@ import keras
 import tensorflow as tf
 
 train_file, val_file, out, size, batch, epochs, seed = sys.argv[1:8]
+backbone = sys.argv[8] if len(sys.argv) > 8 else "MobileNetV3Small"
+if len(sys.argv) > 9 and sys.argv[9] == "mixed":
+    keras.mixed_precision.set_global_policy("mixed_float16")
 size, batch, epochs, seed = int(size), int(batch), int(epochs), int(seed)
 keras.utils.set_random_seed(seed)
 
@@ -72,11 +75,12 @@ val = (
     .prefetch(tf.data.AUTOTUNE)
 )
 inputs = keras.Input((size, size, 3))
-base = keras.applications.MobileNetV3Small(
+base = getattr(keras.applications, backbone)(
     input_shape=(size, size, 3), include_top=False, weights=None
 )
 x = keras.layers.GlobalAveragePooling2D()(base(inputs))
-outputs = keras.layers.Dense(classes, activation="softmax")(x)
+x = keras.layers.Dense(classes)(x)
+outputs = keras.layers.Activation("softmax", dtype="float32")(x)
 model = keras.Model(inputs, outputs)
 model.compile(
     optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"]
@@ -119,13 +123,14 @@ def abyssexp_case(data: dict[str, Path], work: Path, args: argparse.Namespace, e
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     sets = {
-        "model.backbone": "mobilenetv3small",
+        "model.backbone": getattr(args, "backbone", "mobilenetv3small"),
         "model.init_weights": "none",
         "model.input_shape": f"[{args.size},{args.size},3]",
         "training.batch_size": str(args.batch),
         "training.lr": "1e-3",
         "training.epochs": str(epochs),
         "training.seed": "0",
+        "training.mixed_precision": str(getattr(args, "mixed", False)).lower(),
     }
     options = [item for key, value in sets.items() for item in ("--set", f"{key}={value}")]
     abyssexp = [sys.executable, "-m", "abyssexp"]
@@ -142,6 +147,8 @@ def plain_case(data: dict[str, Path], work: Path, args: argparse.Namespace, epoc
     out = Path(tempfile.mkdtemp(prefix="plain-", dir=work))
     command = [sys.executable, str(script), str(data["train"]), str(data["val"]), str(out)]
     command += [str(args.size), str(args.batch), str(epochs), "0"]
+    command += [getattr(args, "keras_backbone", "MobileNetV3Small")]
+    command += ["mixed" if getattr(args, "mixed", False) else "float32"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     wall, cpu, _ = run_measured(command, env)
     return wall, cpu
