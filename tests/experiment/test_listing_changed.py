@@ -43,3 +43,28 @@ def test_changed_columns_of_identical_rows_is_empty(tmp_path: Path) -> None:
     rows = _rows(tmp_path, [{"training": {"lr": 0.1}}] * 3)
     assert changed_columns(rows) == []
     assert all(row["changed"] == {} for row in rows)
+
+
+def test_compare_reads_each_record_once(runner, scratch: Path, monkeypatch) -> None:
+    """Each record is read (and validated) once per compare, not once per row and per column."""
+    import abyssexp.experiment.compare as compare
+    import abyssexp.experiment.record as record
+    import abyssexp.experiment.registry as registry
+    from abyssexp.cli import app
+
+    for lr in ("0.1", "0.2", "0.3"):
+        made = runner.invoke(app, ["new", "p", "t", "d", "--set", f"training.lr={lr}"])
+        assert made.exit_code == 0, made.output
+    reads: list[str] = []
+    real = record.load_record
+
+    def counted(path: Path):
+        reads.append(str(path))
+        return real(path)
+
+    for module in (record, registry, compare):
+        monkeypatch.setattr(module, "load_record", counted, raising=False)
+    data = compare.compare_experiments(scratch, ["p/t/*"])
+    assert len(data["experiments"]) == 3
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 3
+    assert list(data["params"]) == ["training.lr"]
