@@ -10,6 +10,7 @@ import csv
 import fnmatch
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,11 @@ def _selected(
     return rows, records
 
 
-def read_history_columns(path: Path) -> dict[str, list[float]]:
-    """logs/history.csv as columns of floats (NaN where a row has no value).
+def read_history_columns(
+    path: Path, wanted: Callable[[str], bool] | None = None
+) -> dict[str, list[float]]:
+    """logs/history.csv as columns of floats (NaN where a row has no value); ``wanted``: only
+    the columns it accepts.
 
     Read as plain rows, not dicts: ``compare`` reads one per experiment.
     """
@@ -113,7 +117,9 @@ def read_history_columns(path: Path) -> dict[str, list[float]]:
             rows = [row for row in reader if row]  # blank lines are no rows
     except OSError:
         return {}
-    where = {key: index for index, key in enumerate(header) if key}  # a repeated name: the last
+    where = {  # a repeated name: the last
+        key: index for index, key in enumerate(header) if key and (wanted is None or wanted(key))
+    }
     return {key: [_number(row, index) for row in rows] for key, index in where.items()}
 
 
@@ -126,6 +132,10 @@ def _number(row: list[str], index: int) -> float:
 
 def lower_is_better(metric: str) -> bool:
     return "loss" in metric or "error" in metric
+
+
+def _for_best_validation(key: str) -> bool:
+    return key == "epoch" or key.startswith("val_")
 
 
 def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, float | int]]:
@@ -186,7 +196,7 @@ def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str
     loaded = loaded or load_record(paths.record)
     record = loaded.record
     times = {"started": record.started, "finished": record.finished} if record else {}
-    history = read_history_columns(paths.history)
+    history = read_history_columns(paths.history, _for_best_validation)
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
         "path": row["path"],
