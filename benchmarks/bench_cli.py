@@ -103,6 +103,7 @@ def scaling(sizes: list[int], repeats: int) -> None:
     """``compare`` and ``list --changed`` (tables at 80 columns) at each size, interleaved."""
     import random
     import statistics
+    from itertools import pairwise
 
     commands = {
         "compare '*/cls'": ["compare", "*/cls"],
@@ -129,6 +130,14 @@ def scaling(sizes: list[int], repeats: int) -> None:
                     samples.setdefault((name, size), []).append(figures)
     rows = []
     for name in commands:
+        cpus = [statistics.median(r[1] for r in samples[(name, size)]) for size in sizes]
+        growth = [
+            f"{1e6 * (cpu_b - cpu_a) / (b - a):.0f}"
+            for (a, cpu_a), (b, cpu_b) in pairwise(zip(sizes, cpus, strict=True))
+        ]
+        rows.append(
+            (f"{name}: CPU per 1,000 beyond start-up", " → ".join(growth) + " ms (flat = linear)")
+        )
         for size in sizes:
             runs = samples[(name, size)]
             wall = sorted(r[0] for r in runs)
