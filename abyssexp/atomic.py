@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from abyssexp.owned import check_path, make_dirs
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -77,7 +79,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     the temporary file is removed and ``target`` is left as it was.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)  # below a root: never through a symlinked folder (owned.py)
+    check_path(target)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
     )

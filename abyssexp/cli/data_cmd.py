@@ -269,7 +269,7 @@ def leaks_command(
         bool, typer.Option("--near", help="Also find near-duplicates (decodes every image).")
     ] = False,
     max_distance: Annotated[
-        int, typer.Option("--max-distance", help="Differing bits of 64 for --near.")
+        int, typer.Option("--max-distance", min=0, max=64, help="Differing bits of 64 for --near.")
     ] = 4,
     json_output: JsonOption = False,
 ) -> None:

@@ -468,7 +468,7 @@ def resolve_sweep(ref: str, scratch: Path) -> SweepLocation:
     """
     as_path = Path(ref).expanduser()
     if as_path.suffix == ".json" and as_path.is_file():
-        return SweepLocation(as_path.absolute(), load_sweep(as_path))
+        return _sweep_at(as_path.absolute())
     parts = ref.strip("/").split("/")
     sweep_id = _normal_id(parts[-1])
     if sweep_id is None or len(parts) not in (1, 3):
@@ -491,6 +491,23 @@ def resolve_sweep(ref: str, scratch: Path) -> SweepLocation:
             f"sweep {ref!r} is in several types ({names}); give PROJECT/TYPE/{sweep_id}"
         )
     return SweepLocation(found[0], load_sweep(found[0]))
+
+
+def _sweep_at(path: Path) -> SweepLocation:
+    """A sweep file given by path: only one in its own ``<project>/<type>/.sweeps/`` folder,
+    so its trials (named relative to that folder) never land anywhere else.
+
+    Raises:
+        InvalidInputError: the file is elsewhere, or names another project or type.
+    """
+    sweep = load_sweep(path)
+    where = (path.parent.name, path.parent.parent.name, path.parent.parent.parent.name)
+    if where != (SWEEPS_DIR, sweep.type, sweep.project) or path.stem != sweep.id:
+        raise InvalidInputError(
+            f"{path}: not a sweep file in its place <scratch>/{sweep.project}/{sweep.type}/"
+            f"{SWEEPS_DIR}/{sweep.id}.json; give PROJECT/TYPE/sNNN instead"
+        )
+    return SweepLocation(path, sweep)
 
 
 def load_sweep(path: Path) -> Sweep:

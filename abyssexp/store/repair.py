@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from abyssexp.atomic import atomic_copy, atomic_write_json
+from abyssexp.atomic import atomic_copy
 from abyssexp.config import StoreURL
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import RecordUnreadableError
@@ -46,6 +46,7 @@ from abyssexp.store.registry import (
     read_registry,
     row_of,
     sorted_rows,
+    write_registry,
 )
 from abyssexp.store.temporaries import TMP_PREFIX, remove_stale
 
@@ -96,7 +97,7 @@ def repair_store(store: Path | StoreURL) -> RepairReport:
         rows, entries = _scan(store, old, report)
         data = rebuild_registry(old, rows, report)
         if data != old:
-            atomic_write_json(store / REGISTRY_FILE, data)
+            write_registry(store, data)
     for folder, entry in entries:
         complete_record(folder, entry, report)
     return report
