@@ -7,6 +7,7 @@ before the name points at them.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -79,6 +80,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     the temporary file is removed and ``target`` is left as it was.
     """
     target = Path(target)
+    if target.is_dir():  # say so naming the target, not the temporary the rename would fail on
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(target))
     make_dirs(target.parent)  # below a root: never through a symlinked folder (owned.py)
     check_path(target)
     fd, tmp_name = tempfile.mkstemp(

@@ -45,6 +45,27 @@ SweepArgument = Annotated[
     str, typer.Argument(help="Sweep: PROJECT/TYPE/sNNN, sNNN (when unique) or its .json file.")
 ]
 
+TrialsOption = Annotated[
+    int,
+    typer.Option(
+        "--trials", min=0, max=100_000, help="Random draws (with --random), per grid point."
+    ),
+]
+SeedsOption = Annotated[
+    int,
+    typer.Option(
+        "--seeds", min=0, max=10_000, help="K training seeds per point (training.seed + 0..K-1)."
+    ),
+]
+FoldsOption = Annotated[
+    int,
+    typer.Option(
+        "--folds",
+        callback=no_fold_or_at_least_two,
+        help="Stratified K-fold of the training file (val = fold): 0 (none) or 2..1000.",
+    ),
+]
+
 
 @sweep_app.command("new")
 def sweep_new_command(
@@ -68,29 +89,9 @@ def sweep_new_command(
             help="KEY=DIST: uniform(a,b), loguniform(a,b), randint(a,b) or choice(x,y,...).",
         ),
     ] = None,
-    trials: Annotated[
-        int,
-        typer.Option(
-            "--trials", min=0, max=100_000, help="Random draws (with --random), per grid point."
-        ),
-    ] = 0,
-    seeds: Annotated[
-        int,
-        typer.Option(
-            "--seeds",
-            min=0,
-            max=10_000,
-            help="K training seeds per point (training.seed + 0..K-1).",
-        ),
-    ] = 0,
-    folds: Annotated[
-        int,
-        typer.Option(
-            "--folds",
-            callback=no_fold_or_at_least_two,
-            help="Stratified K-fold of the training file (val = fold): 0 (none) or 2..1000.",
-        ),
-    ] = 0,
+    trials: TrialsOption = 0,
+    seeds: SeedsOption = 0,
+    folds: FoldsOption = 0,
     random_seed: Annotated[
         int, typer.Option("--random-seed", help="Seed of the random draws and of the folds.")
     ] = 0,

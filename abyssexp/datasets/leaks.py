@@ -19,7 +19,9 @@ import numpy as np
 
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
 from abyssexp.datasets.quick import quick_check_coco
+from abyssexp.errors import InvalidInputError
 from abyssexp.hashing import sha256_file
+from abyssexp.jsonio import refuse_same_files
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,13 @@ def _pair(kind: str, a: SplitImage, b: SplitImage, distance: int | None = None) 
 def find_leaks(
     paths: Sequence[Path], near: bool = False, max_distance: int = 4, workers: int = 8
 ) -> dict[str, Any]:
-    """Every pair of images in two different files that are the same or nearly the same."""
+    """Every pair of images in two different files that are the same or nearly the same.
+
+    Raises:
+        InvalidInputError: a file given twice (``X X``, ``X ./X``): it would be compared with
+            itself, and report nothing.
+    """
+    refuse_same_files([("file", Path(p)) for p in paths], InvalidInputError)
     images = _images(paths)
     leaks = _pairs_by(images, lambda i: i.file_name, "same file_name")
     with ThreadPoolExecutor(max_workers=workers) as pool:

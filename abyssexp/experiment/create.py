@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, fsync_dir
+from abyssexp.debris import owner_tag, remove_stale
 from abyssexp.errors import DatasetError, InvalidInputError, first_few
 from abyssexp.experiment import layout
-from abyssexp.experiment.naming import format_name, validate_part
+from abyssexp.experiment.naming import format_name, format_number, number_of, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record import create_record, utc_now
@@ -223,6 +224,20 @@ def publish_experiment(staged: StagedExperiment, sync: bool = True) -> NewExperi
     return staged.experiment
 
 
+STAGING_PREFIX = ".creating."
+
+
+def remove_stale_staging(type_dir: Path) -> list[Path]:
+    """Remove the half-made experiments of killed ``new`` and ``sweep new`` runs in ``type_dir``
+    and free their claimed numbers; returns what was removed."""
+    removed = remove_stale(type_dir, STAGING_PREFIX, type_dir)
+    for folder in removed:
+        number = number_of(folder.name.split(".", 3)[-1])
+        if number is not None:
+            release_claim(type_dir / layout.CLAIMS_DIR / format_number(number))
+    return removed
+
+
 def discard_experiment(staged: StagedExperiment) -> None:
     rmtree_inside(staged.staging, staged.staging.parent)
     release_claim(staged.claim)
@@ -254,11 +269,13 @@ def stage_experiment(
     params = _locate_images(request, params, plan, notes)
 
     type_dir = _type_dir(request.scratch / project / experiment_type)
+    remove_stale_staging(type_dir)
     number, claim = claim_next_number(type_dir)
     name = format_name(number, parts)
     # Built under a hidden name and renamed into place once complete: `list` never shows a
-    # half-created experiment, and a failed `new` leaves nothing a user could see.
-    staging = type_dir / f".creating.{name}"
+    # half-created experiment, and a failed `new` leaves nothing a user could see. The name
+    # carries its owner (debris.py): a killed `new` or `sweep new` leaves debris the next removes.
+    staging = type_dir / f"{STAGING_PREFIX}{owner_tag()}.{name}"
     experiment = NewExperiment(
         type_dir / name, project, experiment_type, number, name, parent_name, params, notes
     )

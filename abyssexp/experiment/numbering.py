@@ -54,7 +54,12 @@ def claim_next_number(type_dir: Path) -> tuple[int, Path]:
 
 
 def release_claim(claim: Path) -> None:
+    """Free a claimed number; the ``.claims`` folder goes too once it holds nothing."""
     shutil.rmtree(claim, ignore_errors=True)
+    try:
+        claim.parent.rmdir()
+    except OSError:
+        pass  # other claims (numbers taken), or already gone
 
 
 def keep_claimed(type_dir: Path, number: int) -> None:

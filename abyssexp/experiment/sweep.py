@@ -24,12 +24,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from abyssexp.atomic import atomic_write_json, atomic_write_text, deferred_sync, fsync_dir
+from abyssexp.debris import owner_tag, remove_stale
 from abyssexp.errors import ExperimentNotFoundError, InvalidInputError
 from abyssexp.experiment.create import (
+    STAGING_PREFIX,
     NewExperimentRequest,
     StagedExperiment,
     discard_experiment,
     publish_experiment,
+    remove_stale_staging,
     stage_experiment,
 )
 from abyssexp.experiment.layout import MAKE_DATASETS, SWEEPS_DIR, TRAIN_COCO, VAL_COCO
@@ -39,7 +42,7 @@ from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record import utc_now
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.jsonio import read_json
-from abyssexp.owned import rmtree_inside
+from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.resolve import load_params_file, resolve_params
 from abyssexp.schemas.sweep import Sweep, Trial
 
@@ -307,11 +310,12 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
     for key in [*grid, *space]:  # a bad key is named once, before anything is written
         resolve_params(base_params.model_dump(mode="json"), [(key, _example(grid, space, key))])
     type_dir = request.scratch / project / experiment_type
-    sweeps_dir = type_dir / SWEEPS_DIR
-    sweeps_dir.mkdir(parents=True, exist_ok=True)
+    sweeps_dir = make_dirs(type_dir / SWEEPS_DIR)
+    remove_stale(sweeps_dir, STAGING_PREFIX, sweeps_dir)  # a killed `sweep new`'s work folder
+    remove_stale_staging(type_dir)  # and its half-made trials
     number, claim = claim_next_number(sweeps_dir)
     sweep_id = f"s{format_number(number)}"
-    work = sweeps_dir / f".creating.{sweep_id}"
+    work = sweeps_dir / f"{STAGING_PREFIX}{owner_tag()}.{sweep_id}"
     staged: list[StagedExperiment] = []
     try:
         work.mkdir()
@@ -353,6 +357,8 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
     finally:
         if work.exists():
             rmtree_inside(work, sweeps_dir)
+        if not any(sweeps_dir.iterdir()):
+            sweeps_dir.rmdir()  # a refused first sweep leaves no empty .sweeps/ behind
     return SweepLocation(path, sweep)
 
 

@@ -106,6 +106,7 @@ def row_relative(text: str, unreadable: Callable[[str], RegistryUnreadableError]
 def write_registry(store: Path, data: dict[str, Any]) -> None:
     """Write ``data`` (rows with absolute paths, as read) with each row's path relative to the
     store root; the caller holds the lock."""
+
     def unreadable(problem: str) -> RegistryUnreadableError:
         return _unreadable(store, problem)
 

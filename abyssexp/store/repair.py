@@ -197,6 +197,14 @@ def _folder_row(
         return None
     structural = verify_tree(folder, checksums=False)
     if any(p.startswith("writable") for p in structural):
+        # Writable, so its files may have changed: only an intact folder is sealed again.
+        changed = [p for p in verify_tree(folder) if not p.startswith("writable")]
+        if changed:
+            report.problems.append(
+                f"{folder}: writable and changed ({'; '.join(changed[:3])}); not sealed again. "
+                f"Run `abyssexp verify {folder}`, then promote again or restore the files"
+            )
+            return row_of(entry, folder)
         seal_tree(folder)
         report.sealed.append(str(folder))
     for problem in verify_tree(folder, checksums=False):
