@@ -216,7 +216,9 @@ def _commands(w: World) -> dict[str, Callable[[], list[str]]]:
             "sweep", "new", "proj", "train", "sw2", "--from", EXP, "--grid", "training.lr=0.001",
         ],
         "sweep run": lambda: ["sweep", "run", "proj/train/s001"],
-        "export": lambda: ["export", promoted, "--format", "savedmodel"],
+        "export": lambda: [
+            "export", promoted, "--format", "savedmodel", "--out", str(w.outside.parent / "x"),
+        ],
         "report": lambda: ["report", EXP],
         "note": lambda: ["note", EXP, "a purpose", "--conclusion", "it worked"],
         "tag": lambda: ["tag", EXP, "harness"],
@@ -269,6 +271,9 @@ def test_no_command_writes_or_deletes_through_a_link(
     before = snapshot(world.outside)
     result = runner.invoke(app, _commands(world)[command]())
     assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
     assert snapshot(world.outside) == before, (command, position, result.output)
     if result.exit_code != 0:
         lines = [line for line in result.output.strip().splitlines() if line.strip()]

@@ -52,8 +52,8 @@ def dhash(path: Path) -> int | None:
         with Image.open(path) as image:
             image.draft("L", (32, 32))
             grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BOX))
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None  # unreadable, or a decompression bomb: counted as not decoded by the caller
     bits = (grey[:, 1:] > grey[:, :-1]).flatten()
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
@@ -103,10 +103,15 @@ def find_leaks(
         )
         content = dict(zip((id(i) for i in images), digests, strict=True))
         leaks += _pairs_by(images, lambda i: content[id(i)], "same content")
+        undecoded: list[str] = []
         if near:
             hashes = list(pool.map(lambda i: dhash(i.path), images))
             leaks += _near_pairs(images, hashes, content, max_distance)
+            undecoded = [
+                f"{i.split}:{i.file_name}" for i, h in zip(images, hashes, strict=True) if h is None
+            ]
     return {
+        "undecoded": undecoded,
         "files": [str(p) for p in paths],
         "images": len(images),
         "leaks": leaks,

@@ -25,7 +25,7 @@ from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.owned import rmtree_inside
+from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
 from abyssexp.templates import render_template
@@ -183,7 +183,7 @@ def _parent(request: NewExperimentRequest) -> tuple[Path | None, dict[str, Any],
 
 def _type_dir(type_dir: Path) -> Path:
     try:
-        type_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(type_dir)  # never through a symlinked project or type folder (owned.py)
     except OSError as exc:
         raise InvalidInputError(
             f"{type_dir}: cannot create the experiment type folder ({exc.strerror}); "

@@ -132,12 +132,43 @@ def parse_registry(
         for m in models
     ):
         raise unreadable("field models: expected a list of objects with path and name")
+    for index, model in enumerate(models):
+        problem = _row_problem(model)
+        if problem:
+            raise unreadable(f"field models[{index}] ({model['name'][:40]!r}): {problem}")
     if not isinstance(aliases, dict) or not all(
         isinstance(names, dict) and all(isinstance(n, str) for n in names.values())
         for names in aliases.values()
     ):
         raise unreadable("field aliases: expected {project/type: {alias: name}}")
     return data
+
+
+#: What every reader of a row (``promoted``, aliases, repair) relies on, and its type.
+_ROW_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "project": str,
+    "type": str,
+    "checkpoint": str,
+    "promoted": str,
+    "bytes": int,
+    "tests": dict,
+}
+
+
+def _row_problem(model: dict[str, Any]) -> str | None:
+    """What is wrong with one registry row, or None: the fields a listing reads, with their
+    types, and tests as {condition: {metric: number}}."""
+    for field, kind in _ROW_FIELDS.items():
+        if not isinstance(model.get(field), kind) or isinstance(model.get(field), bool):
+            return f"field {field}: expected {getattr(kind, '__name__', kind)}"
+    for condition, metrics in model["tests"].items():
+        if not isinstance(metrics, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in metrics.items()
+            if k == "accuracy"
+        ):
+            return f"field tests.{str(condition)[:40]}: expected {{metric: number}}"
+    return None
 
 
 def prepare_registry(store: Path | StoreURL) -> dict[str, Any]:

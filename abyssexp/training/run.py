@@ -76,7 +76,7 @@ def train_experiment(plan: TrainingPlan, extra_callbacks: Sequence[Any] = ()) ->
         record = read_record(paths.record)
         who = (
             f"pid {record.pid} on {record.host}"
-            if record.pid and record.status == "running"
+            if record.pid and record.status == Status.RUNNING
             else "another abyssexp process is starting it"
         )
         raise ExperimentStateError(
