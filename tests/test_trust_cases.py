@@ -556,8 +556,13 @@ def test_case_18_promoted_on_a_row_without_tests(runner, tested, tmp_path) -> No
     del data["models"][0]["tests"]
     registry.write_text(json.dumps(data))
     result = runner.invoke(app, ["promoted"])
+    assert result.exit_code == 0, result.output
+    assert root.name in result.output and "Traceback" not in result.output
+    data["models"][0]["tests"] = {"cond": {"accuracy": "high"}}  # the wrong shape is refused
+    registry.write_text(json.dumps(data))
+    result = runner.invoke(app, ["promoted"])
     assert result.exit_code == 1
-    assert "field tests" in one_line_error(result.output)
+    assert "field tests.cond" in one_line_error(result.output)
 
 
 def test_case_19_out_onto_a_folder_names_the_folder(tmp_path) -> None:

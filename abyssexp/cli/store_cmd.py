@@ -134,18 +134,18 @@ def promoted_command(
         tests = (
             ", ".join(
                 f"{c}:{m.get('accuracy', float('nan')):.3f}"
-                for c, m in sorted(row["tests"].items())
+                for c, m in sorted((row.get("tests") or {}).items())
             )
             or "-"
         )
         cells.append(
             [
-                f"{row['project']}/{row['type']}/{row['name']}",
+                f"{row.get('project')}/{row.get('type')}/{row['name']}",
                 ", ".join(row["aliases"]) or "-",
-                row["checkpoint"],
+                row.get("checkpoint") or "?",
                 tests,
-                row["promoted"],
-                human_bytes(row["bytes"]),
+                row.get("promoted") or "?",
+                human_bytes(row.get("bytes") or 0),
             ]
         )
     print_table(columns, cells, f"promoted models in {root}", wide=wide)

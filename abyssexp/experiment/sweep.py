@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from abyssexp.atomic import atomic_write_json, atomic_write_text, deferred_sync, fsync_dir
 from abyssexp.debris import owner_tag, remove_stale
-from abyssexp.errors import ExperimentNotFoundError, InvalidInputError
+from abyssexp.errors import ExperimentNotFoundError, InvalidInputError, shorten
 from abyssexp.experiment.create import (
     STAGING_PREFIX,
     NewExperimentRequest,
@@ -126,7 +126,9 @@ def split_values(text: str) -> list[str]:
 def _key_value(item: str, option: str, example: str) -> tuple[str, str]:
     key, sep, rest = item.partition("=")
     if not sep or not key.strip() or not rest.strip():
-        raise InvalidInputError(f"{option} {item!r}: expected KEY=..., e.g. {option} {example}")
+        raise InvalidInputError(
+            f"{option} {shorten(repr(item))}: expected KEY=..., e.g. {option} {example}"
+        )
     return key.strip(), rest.strip()
 
 
@@ -142,11 +144,13 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     for item in items:
         key, rest = _key_value(item, "--grid", "training.lr=1e-3,5e-4")
         if key in grid:
-            raise InvalidInputError(f"--grid {key}: given twice; list every value in one --grid")
+            raise InvalidInputError(
+                f"--grid {shorten(key)}: given twice; list every value in one --grid"
+            )
         values = split_values(rest)
         if any(v == "" for v in values):
-            raise InvalidInputError(f"--grid {item!r}: an empty value between commas")
-        grid[key] = [parse_set_value(v, what=f"--grid {key}") for v in values]
+            raise InvalidInputError(f"--grid {shorten(repr(item))}: an empty value between commas")
+        grid[key] = [parse_set_value(v, what=f"--grid {shorten(key)}") for v in values]
     return grid
 
 
@@ -161,10 +165,12 @@ def parse_random(items: Sequence[str]) -> dict[str, Distribution]:
         kind = match[1] if match else ""
         if kind not in DISTRIBUTIONS:
             raise InvalidInputError(
-                f"--random {item!r}: expected one of {', '.join(d + '(...)' for d in DISTRIBUTIONS)}"
+                f"--random {shorten(repr(item))}: expected one of {', '.join(d + '(...)' for d in DISTRIBUTIONS)}"
                 ", e.g. loguniform(1e-4,1e-2), randint(16,64), choice(a,b)"
             )
-        args = tuple(parse_set_value(v, what=f"--random {key}") for v in split_values(match[2]))
+        args = tuple(
+            parse_set_value(v, what=f"--random {shorten(key)}") for v in split_values(match[2])
+        )
         _check_distribution(item, kind, args)
         space[key] = Distribution(kind, args, rest)
     return space
@@ -173,15 +179,19 @@ def parse_random(items: Sequence[str]) -> dict[str, Distribution]:
 def _check_distribution(item: str, kind: str, args: tuple[Any, ...]) -> None:
     if kind == "choice":
         if not args or args == ("",):
-            raise InvalidInputError(f"--random {item!r}: choice(...) needs at least one value")
+            raise InvalidInputError(
+                f"--random {shorten(repr(item))}: choice(...) needs at least one value"
+            )
         return
     numbers = all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
     if len(args) != 2 or not numbers or args[0] >= args[1]:
-        raise InvalidInputError(f"--random {item!r}: {kind}(LOW,HIGH) needs two numbers, LOW<HIGH")
+        raise InvalidInputError(
+            f"--random {shorten(repr(item))}: {kind}(LOW,HIGH) needs two numbers, LOW<HIGH"
+        )
     if kind == "loguniform" and args[0] <= 0:
-        raise InvalidInputError(f"--random {item!r}: loguniform needs LOW > 0")
+        raise InvalidInputError(f"--random {shorten(repr(item))}: loguniform needs LOW > 0")
     if kind == "randint" and not all(isinstance(a, int) for a in args):
-        raise InvalidInputError(f"--random {item!r}: randint needs two integers")
+        raise InvalidInputError(f"--random {shorten(repr(item))}: randint needs two integers")
 
 
 def plan_trials(

@@ -156,12 +156,13 @@ _ROW_FIELDS: dict[str, type | tuple[type, ...]] = {
 
 
 def _row_problem(model: dict[str, Any]) -> str | None:
-    """What is wrong with one registry row, or None: the fields a listing reads, with their
-    types, and tests as {condition: {metric: number}}."""
+    """What is wrong with one registry row, or None: the fields a listing reads have their types
+    when present (readers treat a missing one as unknown), tests are {condition: {metric: number}}."""
     for field, kind in _ROW_FIELDS.items():
-        if not isinstance(model.get(field), kind) or isinstance(model.get(field), bool):
+        value = model.get(field)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             return f"field {field}: expected {getattr(kind, '__name__', kind)}"
-    for condition, metrics in model["tests"].items():
+    for condition, metrics in (model.get("tests") or {}).items():
         if not isinstance(metrics, dict) or not all(
             isinstance(v, int | float) and not isinstance(v, bool)
             for k, v in metrics.items()
