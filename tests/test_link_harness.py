@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,13 +99,10 @@ def base(tmp_path_factory: pytest.TempPathFactory, shapes: dict[str, Path]) -> d
 
 
 @pytest.fixture
-def world(base: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+def world(base: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     scratch, store = tmp_path / "scratch", tmp_path / "store"
     shutil.copytree(base["top"] / "scratch", scratch, symlinks=True)
     shutil.copytree(base["top"] / "store", store, symlinks=True)
-    for folder in store.rglob("*"):  # sealed promotions: copies must be removable by pytest
-        if folder.is_dir():
-            folder.chmod(0o755)
     (scratch / ".cache" / "images").mkdir(parents=True, exist_ok=True)
     (scratch / ".cache" / "images" / "entry.bin").write_bytes(b"cached")
     monkeypatch.setenv("ABYSSEXP_SCRATCH", str(scratch))
@@ -113,7 +110,15 @@ def world(base: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ABYSSEXP_CONFIG", str(tmp_path / "no-config.toml"))
     outside = tmp_path / "outside"
     outside.mkdir()
-    return World(scratch, store, outside, base["name"], base["test"])
+    yield World(scratch, store, outside, base["name"], base["test"])
+    _remove(tmp_path)  # ~100 MB of checkpoints per case: never let 300 cases fill the disk
+
+
+def _remove(folder: Path) -> None:
+    for dirpath, _dirs, _files in os.walk(folder):  # sealed promotions are read-only
+        if not os.path.islink(dirpath):
+            os.chmod(dirpath, 0o755)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _positions(w: World) -> dict[str, Path]:

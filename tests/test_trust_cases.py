@@ -263,6 +263,15 @@ def test_case_8_new_refuses_values_past_the_documented_bounds(runner, scratch, s
     assert "at most" in line or "less than or equal" in line
 
 
+def test_case_8_sweep_new_random_draws_are_bounded_too(runner, tested, scratch) -> None:
+    tested()
+    args = ["sweep", "new", "proj", "cls", "ds", "--from", "proj/cls/1", "--trials", "2"]
+    result = runner.invoke(app, [*args, "--random", "training.batch_size=randint(70000,80000)"])
+    assert result.exit_code == 2
+    assert "less than or equal to 65536" in one_line_error(result.output)
+    assert sorted(p.name for p in (scratch / "proj" / "cls").iterdir()) == [".claims", "001.ds"]
+
+
 def test_case_9_placeholder_categories_is_linear() -> None:
     from abyssexp.datasets.dialects import placeholder_categories
 
@@ -385,13 +394,16 @@ def test_case_14_sweep_fold_never_writes_over_its_input(runner, coco_factory, tm
     assert result.exit_code == 2 and not same.exists()
 
 
-def test_case_14_fold_counts_are_checked(runner, scratch, coco_factory, tmp_path) -> None:
+def test_case_14_fold_counts_are_checked(runner, tested, coco_factory, tmp_path) -> None:
+    tested()
     coco = _coco_with_names(coco_factory, tmp_path / "d", [f"{i}.png" for i in range(6)])
     result = runner.invoke(app, ["sweep", "fold", str(coco), "--folds", "0"])
     assert result.exit_code == 2 and "0..-1" not in result.output
-    result = runner.invoke(app, ["sweep", "new", "p", "t", "d", "--from", "p/t/1", "--folds", "-3"])
+    result = runner.invoke(
+        app, ["sweep", "new", "proj", "cls", "d", "--from", "proj/cls/1", "--folds", "-3"]
+    )
     assert result.exit_code == 2
-    assert "0 (no folds) or 2..1000" in result.output
+    assert "0 (no folds) or 2..1000" in one_line_error(result.output)
 
 
 def test_case_14_merge_refuses_two_categories_sharing_an_id(runner, coco_factory, tmp_path):

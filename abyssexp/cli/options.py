@@ -58,10 +58,3 @@ def finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"expected a finite number, got {value}")
     return value
-
-
-def no_fold_or_at_least_two(value: int) -> int:
-    """``--folds``: 0 for no folds, else 2..1000 (one fold would leave nothing to train on)."""
-    if value != 0 and not 2 <= value <= 1000:
-        raise typer.BadParameter(f"expected 0 (no folds) or 2..1000, got {value}")
-    return value

@@ -29,7 +29,6 @@ from abyssexp.cli.options import (
     JsonOption,
     ScratchOption,
     SetOption,
-    no_fold_or_at_least_two,
     scratch_root,
 )
 from abyssexp.cli.tables import Column, print_table
@@ -60,9 +59,7 @@ SeedsOption = Annotated[
 FoldsOption = Annotated[
     int,
     typer.Option(
-        "--folds",
-        callback=no_fold_or_at_least_two,
-        help="Stratified K-fold of the training file (val = fold): 0 (none) or 2..1000.",
+        "--folds", help="Stratified K-fold of the training file (val = fold): 0 (none) or 2..1000."
     ),
 ]
 

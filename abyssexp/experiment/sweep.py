@@ -194,6 +194,10 @@ def _check_distribution(item: str, kind: str, args: tuple[Any, ...]) -> None:
         raise InvalidInputError(f"--random {shorten(repr(item))}: randint needs two integers")
 
 
+#: Most folds of a ``--folds`` K-fold split.
+MAX_FOLDS = 1000
+
+
 def plan_trials(
     grid: dict[str, list[Any]],
     space: dict[str, Distribution],
@@ -206,9 +210,17 @@ def plan_trials(
     """Every trial: grid points × random draws × seeds × folds, in that order (pure).
 
     Raises:
-        InvalidInputError: nothing to sweep, ``--random`` without ``--trials``, or more than
-            ``MAX_TRIALS`` trials.
+        InvalidInputError: nothing to sweep, ``--random`` without ``--trials``, a negative
+            count, ``--folds 1`` or past ``MAX_FOLDS``, or more than ``MAX_TRIALS`` trials.
     """
+    if folds < 0 or folds == 1 or folds > MAX_FOLDS:
+        raise InvalidInputError(
+            f"--folds: 0 (no folds) or 2..{MAX_FOLDS} (K-fold needs K >= 2). Received: {folds}"
+        )
+    if seeds < 0 or random_trials < 0:
+        raise InvalidInputError(
+            f"--seeds and --trials count: >= 0. Received: {seeds}, {random_trials}"
+        )
     if space and random_trials < 1:
         raise InvalidInputError("--random needs --trials N (how many draws), e.g. --trials 8")
     if random_trials and not space:

@@ -198,7 +198,7 @@ def _folder_row(
     structural = verify_tree(folder, checksums=False)
     if any(p.startswith("writable") for p in structural):
         # Writable, so its files may have changed: only an intact folder is sealed again.
-        changed = [p for p in verify_tree(folder) if not p.startswith("writable")]
+        changed = [p for p in verify_tree(folder) if p.startswith(("changed", "missing"))]
         if changed:
             report.problems.append(
                 f"{folder}: writable and changed ({'; '.join(changed[:3])}); not sealed again. "
