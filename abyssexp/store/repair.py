@@ -159,8 +159,13 @@ def _scan(
             for entry_path in sorted(type_dir.iterdir()):
                 if entry_path.name.startswith(TMP_PREFIX) or entry_path.name.startswith("."):
                     continue
-                if entry_path.is_symlink():
-                    report.problems.append(f"{entry_path}: a symlink in the store; left out")
+                if entry_path.is_symlink():  # the link rule (owned.py): never followed
+                    report.problems.append(
+                        f"{entry_path}: a symlink in the store; not followed, its registry row "
+                        "kept as it was. Replace it with the real folder"
+                    )
+                    if str(entry_path) in old_rows:
+                        rows.append(old_rows[str(entry_path)])
                     continue
                 if entry_path.is_dir():
                     row = _folder_row(entry_path, old_rows, report)
