@@ -45,6 +45,17 @@ def config_command(
     out.print(f"config file: {roots.config_file} ({exists})")
 
 
+ForceDataOption = Annotated[
+    bool, typer.Option("--force-data", help="Create it although the data is not usable (recorded).")
+]
+AllowLeaksOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-leaks", help="Create it although val images are training images (recorded)."
+    ),
+]
+
+
 @app.command("new")
 def new_command(
     project: Annotated[str, typer.Argument(help="Project, e.g. cctv-ml-experiments.")],
@@ -80,12 +91,23 @@ def new_command(
         str | None, typer.Option("--from", help="Start from another experiment's params (REF).")
     ] = None,
     note: Annotated[str, typer.Option("--note", help="The purpose, written to readme.txt.")] = "",
+    force_data: Annotated[
+        bool,
+        typer.Option("--force-data", help="Create it although the data is not usable (recorded)."),
+    ] = False,
+    allow_leaks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-leaks", help="Create it although val images are training images (recorded)."
+        ),
+    ] = False,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a numbered experiment: NNN.DATASET_INFO.INFO... with datasets/, logs/, models/,
     testing/ and readme.txt. Finds each split's images folder (or takes the one given), records
-    it absolute and checks every image file exists. Prints its path as the last line."""
+    it absolute and checks every image file exists; refuses data `data check` finds not usable
+    and val images that are training images. Prints its path as the last line."""
     from abyssexp.experiment.create import NewExperimentRequest, create_experiment
     from abyssexp.schemas.resolve import parse_set_options
 
@@ -106,13 +128,22 @@ def new_command(
             parent_ref=from_ref,
             note=note,
             command_line=["abyssexp", *sys.argv[1:]],
+            force_data=force_data,
+            allow_leaks=allow_leaks,
         )
     )
+    _print_created(created, json_output)
+
+
+def _print_created(created: Any, json_output: bool) -> None:
+    """What ``new`` found and warned about on stderr, the new folder as stdout's last line."""
     if json_output:
         print_json(created.to_json())
         return
     for note in created.notes:
         typer.echo(note, err=True)
+    for warning in created.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     parent = f" from {created.parent}" if created.parent else ""
     typer.echo(
         f"created {created.project}/{created.experiment_type}/{created.name}{parent}", err=True
@@ -340,6 +371,7 @@ def show_command(
         if record.get(key) not in (None, "", [], {}):
             table.add_row(key, _cell(record[key]))
     out.print(table)
+    _print_data_notes(record)
     if info["params_problem"]:
         out.print(f"[bold red]params: unreadable[/]: {info['params_problem']}")
     params = Table("param", "value", "default", "parent", title="params that differ")
@@ -367,6 +399,15 @@ def show_command(
             human_bytes(entry["bytes"]),
         )
     out.print(files)
+
+
+def _print_data_notes(record: dict[str, Any]) -> None:
+    """What ``new`` warned about the data, and the data problems it was told to accept."""
+    for warning in record.get("data_warnings") or []:
+        print_line(f"data warning: {warning}")
+    for override in record.get("data_overrides") or []:
+        for problem in override.get("problems", []):
+            print_line(f"data accepted with {override.get('flag')}: {problem}")
 
 
 @app.command("schema")
