@@ -19,7 +19,7 @@ from typing import Any
 from abyssexp.atomic import atomic_write_json, atomic_write_text
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
 from abyssexp.datasets.quick import quick_check_coco
-from abyssexp.errors import DatasetError, InvalidInputError, first_few
+from abyssexp.errors import DatasetError, InvalidInputError, first_few, shorten
 from abyssexp.userregex import compile_user_regex
 
 MAKE_DATASETS = "make-datasets.sh"
