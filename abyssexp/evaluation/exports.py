@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from abyssexp.debris import owner_tag, remove_stale
 from abyssexp.errors import StoreError
 from abyssexp.experiment.layout import PREDICTIONS_FILE, ExperimentPaths
 from abyssexp.owned import rmtree_inside
@@ -43,7 +44,9 @@ def export_checkpoint(
     if os.path.lexists(out_dir):
         raise StoreError(f"{out_dir}: exists already; exports are never overwritten")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
+    prefix = f".{out_dir.name}.tmp-"
+    remove_stale(out_dir.parent, prefix, out_dir.parent)  # a killed export's temporary (debris.py)
+    temporary = out_dir.with_name(f"{prefix}{owner_tag()}.{uuid.uuid4().hex[:8]}")
     try:
         report = export_model(
             checkpoint,

@@ -16,6 +16,7 @@ from abyssexp.experiment.record import (
     promoted_checkpoints,
     read_record,
 )
+from abyssexp.owned import check_tree
 
 
 @dataclass
@@ -60,6 +61,7 @@ class GcReport:
 
 
 def collect_garbage(paths: ExperimentPaths, policy: KeepPolicy, dry_run: bool = False) -> GcReport:
+    check_tree(paths.root, verb="delete")  # the link rule: a linked experiment is refused
     report = GcReport(paths.root)
     record = read_record(paths.record)
     # The derived status: a run whose process is gone (or whose heartbeat stopped) is crashed,

@@ -31,6 +31,7 @@ from abyssexp.atomic import fsync_dir
 from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.hashing import CHUNK, sha256_file
+from abyssexp.owned import check_path, make_dirs, own_root
 from abyssexp.store.manifest import MANIFEST, read_manifest, seal_tree, verify_tree
 from abyssexp.store.promotion import (
     Progress,
@@ -157,14 +158,15 @@ def promote_to_folder(
     """
     paths = request.paths
     checkpoint_path, aliases = request.checkpoint, request.aliases
-    type_dir = store / request.project / request.experiment_type
+    type_dir = own_root(store) / request.project / request.experiment_type
     destination = type_dir / paths.name
+    check_path(destination, verb="promote into", final=True)
     registry = prepare_registry(store)  # a broken registry stops us before anything changes
     if os.path.lexists(destination):
         return _finish_interrupted(
             paths, store, destination, checkpoint_path, aliases, registry, move
         )
-    type_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(type_dir)  # never through a symlinked project or type folder (owned.py)
     clean_stale_temporaries(type_dir)
     plan = plan_files(paths, checkpoint_path, exports)
     total = sum(source.stat().st_size for source, _ in plan)
