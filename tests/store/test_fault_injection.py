@@ -22,8 +22,12 @@ RENAMED = FAULT_STEPS[FAULT_STEPS.index("renamed") :]
 
 
 def _registry(store: Path) -> dict:
+    """The registry file, each row's path made absolute (rows hold it relative to the store)."""
     path = store / "registry.json"
-    return json.loads(path.read_text()) if path.exists() else {"models": [], "aliases": {}}
+    data = json.loads(path.read_text()) if path.exists() else {"models": [], "aliases": {}}
+    for row in data["models"]:
+        row["path"] = str(store / row["path"])
+    return data
 
 
 def _assert_consistent(store: Path, destination: Path) -> None:
