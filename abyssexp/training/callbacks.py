@@ -431,6 +431,10 @@ def make_callbacks(
         log_training_images(paths, inputs.fresh_train(), model, params.callbacks.log_images)
     callbacks.extend(_learning_rate_and_stopping(plan))
     callbacks.append(StopOnSignal(stop_flag))
+    from abyssexp.training.pruning import pruning_callback
+
+    pruning = pruning_callback(paths, stop_flag)  # only for a trial of an Optuna sweep
+    callbacks.extend([pruning] if pruning is not None else [])
     callbacks.extend(extra)
     return callbacks, checkpoint
 
