@@ -40,6 +40,28 @@ SweepArgument = Annotated[
 ]
 
 
+SearchOption = Annotated[
+    str, typer.Option("--search", help="grid (grid/random/seeds/folds) or optuna (needs Optuna).")
+]
+SpaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--space", help="KEY=DIST (optuna): uniform, loguniform, randint or choice(x,y,...)."
+    ),
+]
+MetricOption = Annotated[
+    str | None,
+    typer.Option("--metric", help="Optuna: the logged metric told (default training.monitor)."),
+]
+DirectionOption = Annotated[
+    str | None,
+    typer.Option("--direction", help="Optuna: maximize or minimize (default: by the metric)."),
+]
+PrunerOption = Annotated[
+    str | None, typer.Option("--pruner", help="Optuna: median stops poor trials (off: none).")
+]
+
+
 @sweep_app.command("new")
 def sweep_new_command(
     project: Annotated[str, typer.Argument(help="Project.")],
@@ -77,27 +99,11 @@ def sweep_new_command(
     random_seed: Annotated[
         int, typer.Option("--random-seed", help="Seed of the random draws and of the folds.")
     ] = 0,
-    search: Annotated[
-        str,
-        typer.Option("--search", help="grid (grid/random/seeds/folds) or optuna (needs Optuna)."),
-    ] = "grid",
-    space: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--space", help="KEY=DIST (optuna): uniform, loguniform, randint or choice(x,y,...)."
-        ),
-    ] = None,
-    metric: Annotated[
-        str | None,
-        typer.Option("--metric", help="Optuna: the logged metric told (default training.monitor)."),
-    ] = None,
-    direction: Annotated[
-        str | None,
-        typer.Option("--direction", help="Optuna: maximize or minimize (default: by the metric)."),
-    ] = None,
-    pruner: Annotated[
-        str | None, typer.Option("--pruner", help="Optuna: median stops poor trials (off: none).")
-    ] = None,
+    search: SearchOption = "grid",
+    space: SpaceOption = None,
+    metric: MetricOption = None,
+    direction: DirectionOption = None,
+    pruner: PrunerOption = None,
     set_: SetOption = None,
     note: Annotated[str, typer.Option("--note", help="The sweep's purpose.")] = "",
     scratch: ScratchOption = None,
@@ -134,19 +140,23 @@ def sweep_new_command(
             pruner=pruner,
         )
     )
+    _print_created(location, json_output)
+
+
+def _print_created(location: Any, json_output: bool) -> None:
+    """The trials made (or the study), then the sweep's reference as the last line."""
     if json_output:
         print_json({"sweep": location.ref, "path": str(location.path), **location.sweep.to_json()})
         return
-    if location.sweep.optuna is not None:
-        search_ = location.sweep.optuna
+    search = location.sweep.optuna
+    if search is not None:
         err.print(
-            f"created an Optuna study of {search_.trials} trial(s), {search_.direction} "
-            f"{search_.metric}; `abyssexp sweep run {location.ref}` runs them",
+            f"created an Optuna study of {search.trials} trial(s), {search.direction} "
+            f"{search.metric}; `abyssexp sweep run {location.ref}` runs them",
             markup=False,
         )
-        print_line(location.ref)
-        return
-    err.print(f"created {len(location.sweep.trials)} trial(s):", markup=False)
+    else:
+        err.print(f"created {len(location.sweep.trials)} trial(s):", markup=False)
     for trial in location.sweep.trials:
         err.print(f"  {location.sweep.project}/{location.sweep.type}/{trial.name}", markup=False)
     print_line(location.ref)
@@ -226,7 +236,9 @@ def _run_optuna(
         err.print("nothing to run: every slot's trial is finished or running")
     if json_output:
         print_json([run.to_json() for run in runs])
-    return all(run.status in ("completed", "pruned") for run in runs)
+    from abyssexp.schemas.record import Status
+
+    return all(run.status in (Status.COMPLETED, Status.PRUNED) for run in runs)
 
 
 @sweep_app.command("slot", hidden=True)

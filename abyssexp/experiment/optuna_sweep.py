@@ -5,8 +5,8 @@ sweep file, which records N slots and how to make a trial; no experiment exists 
 ``i`` starts (``sweep run`` here, or Slurm array task ``i``), ``start_slot`` asks the study for
 values and creates trial ``i`` as an ordinary numbered experiment through the same creation code
 as every sweep trial, under the sweep's lock. When its training ends, ``finish_slot`` tells the
-study: the best value of the metric from ``logs/history.csv`` for a completed trial, ``pruned``
-for a pruned one, ``fail`` for one that failed or was killed. An interrupted trial stays open:
+study: the best value of the metric from ``logs/history.csv`` for a completed trial, ``PRUNED``
+for a pruned one, ``FAIL`` for one that failed or was killed. An interrupted trial stays open:
 ``sweep run`` again resumes it in its slot.
 """
 
@@ -178,7 +178,7 @@ def start_slot(
     from the study and created as an ordinary numbered experiment, all under the sweep's lock.
 
     Raises:
-        InvalidInputError: no such slot, or the trial's params are refused (told ``fail``).
+        InvalidInputError: no such slot, or the trial's params are refused (told ``FAIL``).
     """
     search = _search(location)
     if not 0 <= index < search.trials:
@@ -198,7 +198,7 @@ def start_slot(
 
 
 def _new_trial(location: SweepLocation, index: int, fields: dict[str, Any]) -> Trial:
-    """Ask the study, then create the experiment; a refused one is told ``fail``."""
+    """Ask the study, then create the experiment; a refused one is told ``FAIL``."""
     from abyssexp.experiment.study import ask, tell
 
     search = _search(location)
@@ -211,18 +211,21 @@ def _new_trial(location: SweepLocation, index: int, fields: dict[str, Any]) -> T
         dataset_info=search.dataset_info,
         base_ref=search.base,
         infos=search.infos,
-        overrides=[tuple(pair) for pair in search.overrides],
+        # the trial's best checkpoint is the one the study is told about
+        overrides=[
+            *(tuple(pair) for pair in search.overrides),
+            ("training.monitor", search.metric),
+        ],
         note=search.note,
         command_line=location.sweep.command_line,
     )
     trial_request = _trial_request(request, TrialPlan(values), index, location.sweep.id, {})
     try:
         staged = stage_experiment(trial_request, None, {"sweep": location.ref, **fields})
-        made = publish_experiment(staged)
+        experiment = publish_experiment(staged)
     except BaseException:
-        tell(study, number, "fail")
+        tell(study, number, "FAIL")
         raise
-    experiment = made.experiment
     return Trial(
         index=index, name=experiment.name, number=experiment.number, values=values,
         optuna_trial=number,
@@ -252,8 +255,8 @@ def best_value(root: Path, metric: str, direction: str) -> float | None:
 def finish_slot(location: SweepLocation, start: SlotStart) -> str:
     """Tell the study how the slot's trial ended; returns the experiment's status.
 
-    Completed: the best value of the metric (``fail`` when it was never logged); pruned:
-    ``pruned``; failed or crashed (a killed process): ``fail``. Interrupted or new: nothing,
+    Completed: the best value of the metric (``FAIL`` when it was never logged); pruned:
+    ``PRUNED``; failed or crashed (a killed process): ``FAIL``. Interrupted or new: nothing,
     the trial stays open for ``sweep run`` to resume.
     """
     from abyssexp.experiment.study import tell
@@ -265,9 +268,9 @@ def finish_slot(location: SweepLocation, start: SlotStart) -> str:
     study = open_sweep_study(location)
     if status == Status.COMPLETED:
         value = best_value(start.root, search.metric, search.direction)
-        tell(study, start.optuna_trial, "fail" if value is None else "complete", value)
+        tell(study, start.optuna_trial, "FAIL" if value is None else "COMPLETE", value)
     else:
-        tell(study, start.optuna_trial, "pruned" if status == Status.PRUNED else "fail")
+        tell(study, start.optuna_trial, "PRUNED" if status == Status.PRUNED else "FAIL")
     return status
 
 

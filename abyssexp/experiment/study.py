@@ -108,10 +108,9 @@ def trial_state(study: Any, number: int) -> str:
 
 
 def tell(study: Any, number: int, state: str, value: float | None = None) -> None:
-    """End trial ``number``: ``complete`` with ``value``, ``pruned`` or ``fail``; a trial
-    already ended is left as it is."""
+    """End trial ``number`` in ``state``, Optuna's name: ``COMPLETE`` with ``value``, ``PRUNED``
+    or ``FAIL``; a trial already ended is left as it is."""
     from optuna.trial import TrialState
 
-    states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
-    values = value if state == "complete" else None
-    study.tell(number, values, state=states[state], skip_if_finished=True)
+    values = value if state == "COMPLETE" else None
+    study.tell(number, values, state=TrialState[state], skip_if_finished=True)

@@ -28,7 +28,7 @@ from abyssexp.experiment.record import utc_now
 from abyssexp.experiment.sweep import SweepLocation
 from abyssexp.runners.local import POLL_S, _device, _environment, plan_slots, visible_gpus
 from abyssexp.runners.targets import RunTarget, TrainArgs
-from abyssexp.schemas.record import SlurmJob
+from abyssexp.schemas.record import SlurmJob, Status
 
 SLOT_LOG = "slot.log"
 
@@ -151,7 +151,8 @@ def _slot_result(
     trial = next((t for t in sweep.trials if t.index == index), None)
     seconds = time.monotonic() - started
     if trial is None:  # the slot failed before it made its trial (its log says why)
-        return SlotRun(index, "-", "failed", process.returncode, seconds, _device(slot))
+        failed = Status.FAILED.value
+        return SlotRun(index, "-", failed, process.returncode, seconds, _device(slot))
     status = load_record(location.type_dir / trial.name / RECORD_FILE).status
     name = f"{sweep.project}/{sweep.type}/{trial.name}"
     return SlotRun(index, name, status, process.returncode, seconds, _device(slot))

@@ -402,7 +402,8 @@ def make_callbacks(
         callbacks.append(
             RecomputeBatchNorm(inputs.fresh_train(), params.training.bn_recompute_batches)
         )
-    if inputs.validation is not None and (params.callbacks.pr_curves or params.callbacks.tfpn):
+    curves = params.callbacks.pr_curves or params.callbacks.tfpn
+    if inputs.validation is not None and (curves or plan.monitor == "val_macro_f1"):
         callbacks.append(
             ValidationCurves(
                 inputs.validation,

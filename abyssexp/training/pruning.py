@@ -19,7 +19,7 @@ from abyssexp.experiment.record import read_record
 
 class OptunaPruning(keras.callbacks.Callback):
     """Report ``metric`` after each epoch; when the pruner says so, stop training and say why
-    in ``stop_flag["pruned"]``."""
+    in ``stop_flag["prune_reason"]``."""
 
     def __init__(self, trial: Any, metric: str, stop_flag: dict[str, Any], pruner: str) -> None:
         super().__init__()
@@ -31,7 +31,7 @@ class OptunaPruning(keras.callbacks.Callback):
             return
         self.trial.report(float(value), step=epoch + 1)
         if self.trial.should_prune():
-            self.stop_flag["pruned"] = (
+            self.stop_flag["prune_reason"] = (
                 f"pruned by the {self.pruner} pruner after epoch {epoch + 1}: "
                 f"{self.metric}={float(value):.4g}"
             )

@@ -111,8 +111,8 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
         interrupted = _fit(plan, model, inputs, callbacks)
         seconds = time.monotonic() - started
         result = _result(plan, checkpoint, inputs, seconds)
-        if stop_flag.get("pruned") and not interrupted:  # an Optuna sweep's pruner stopped it
-            mark_pruned(paths.record, stop_flag["pruned"])
+        if stop_flag.get("prune_reason") and not interrupted:  # an Optuna sweep's pruner stopped it
+            mark_pruned(paths.record, stop_flag["prune_reason"])
             result.status = Status.PRUNED.value
             return result
         if interrupted or (stop_flag.get("stop") and result.epochs_done < plan.epochs_total):

@@ -71,7 +71,7 @@ def test_a_four_trial_study_runs_locally_as_ordinary_experiments(
     assert len(study.trials) == 4
     for trial in sweep["trials"]:
         root = scratch / "proj" / "hpo" / trial["name"]
-        params = json.loads((root / "params.json").read_text())
+        params = json.loads((root / "models" / "params.json").read_text())
         assert record(root)["status"] == "completed" and record(root)["sweep"] == ref
         told = study.trials[trial["optuna_trial"]]
         assert told.state.name == "COMPLETE"
@@ -211,3 +211,27 @@ def test_list_and_show_of_sweeps_never_import_optuna(runner, scratch: Path, shap
         assert "imported tensorflow: False" in done.stderr, args
     listed = _cli(scratch, "", "sweep", "list", "--json")
     assert '"optuna"' in listed.stdout and '"trials": 3' in listed.stdout
+
+
+@pytest.mark.slow
+def test_the_median_pruner_ends_a_poor_trial_as_pruned(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes, "--set", "training.epochs=3", *LIGHT, name="base")
+    ref, _ = _new_study(runner, base, "--trials", "1", "--pruner", "median")
+    study = _study(scratch)
+    for _ in range(2):  # two finished trials that scored 1.0 at every epoch: the median to beat
+        study.add_trial(
+            optuna.trial.create_trial(value=1.0, intermediate_values={1: 1.0, 2: 1.0, 3: 1.0})
+        )
+    result = runner.invoke(app, ["sweep", "run", ref])
+    assert result.exit_code == 0, result.output
+    assert "pruned" in result.output
+    (trial,) = _sweep_file(scratch)["trials"]
+    root = scratch / "proj" / "hpo" / trial["name"]
+    found = record(root)
+    assert found["status"] == "pruned", found
+    assert found["error"].startswith("pruned by the median pruner after epoch 1: val_macro_f1=")
+    assert len(history(root)) == 1  # stopped after the epoch it was pruned at
+    told = _study(scratch).trials[trial["optuna_trial"]]
+    assert told.state.name == "PRUNED" and told.intermediate_values.keys() == {1}
+    listed = json.loads(runner.invoke(app, ["list", "--sweep", ref, "--json"]).stdout)
+    assert [row["status"] for row in listed] == ["pruned"]
