@@ -187,9 +187,8 @@ def start_slot(
         sweep = load_sweep(location.path)
         current = SweepLocation(location.path, sweep)
         prefix = f"{sweep.project}/{sweep.type}/"
-        for trial in sweep.trials:
+        for trial, root in zip(sweep.trials, current.trial_roots(), strict=True):
             if trial.index == index and trial.optuna_trial is not None:
-                root = current.type_dir / trial.name
                 return SlotStart(root, prefix + trial.name, trial.optuna_trial, True)
         made = _new_trial(current, index, fields or {})
         sweep.trials = sorted([*sweep.trials, made], key=lambda t: t.index)
@@ -278,14 +277,14 @@ def pending_slots(location: SweepLocation) -> list[int]:
     """Slots to run: those without a trial, and those whose trial can go on (new,
     interrupted). A finished trial's study entry is told first, if it was not."""
     search = _search(location)
-    made = {t.index: t for t in location.sweep.trials}
+    roots = zip(location.sweep.trials, location.trial_roots(), strict=True)
+    made = {trial.index: (trial, root) for trial, root in roots}
     pending = []
     for index in range(search.trials):
-        trial = made.get(index)
-        if trial is None:
+        if index not in made:
             pending.append(index)
             continue
-        root = location.type_dir / trial.name
+        trial, root = made[index]
         start = SlotStart(root, trial.name, trial.optuna_trial or 0, True)
         status = finish_slot(location, start)
         if status in (Status.NEW, Status.INTERRUPTED):

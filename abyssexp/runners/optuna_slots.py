@@ -147,13 +147,15 @@ def _slot_result(
     from abyssexp.experiment.record import load_record
     from abyssexp.experiment.sweep import load_sweep
 
-    sweep = load_sweep(location.path)
-    trial = next((t for t in sweep.trials if t.index == index), None)
+    current = SweepLocation(location.path, load_sweep(location.path))
+    sweep = current.sweep
+    made = zip(sweep.trials, current.trial_roots(), strict=True)
+    trial, root = next(((t, r) for t, r in made if t.index == index), (None, None))
     seconds = time.monotonic() - started
-    if trial is None:  # the slot failed before it made its trial (its log says why)
+    if trial is None or root is None:  # the slot failed before it made its trial (see its log)
         failed = Status.FAILED.value
         return SlotRun(index, "-", failed, process.returncode, seconds, _device(slot))
-    status = load_record(location.type_dir / trial.name / RECORD_FILE).status
+    status = load_record(root / RECORD_FILE).status
     name = f"{sweep.project}/{sweep.type}/{trial.name}"
     return SlotRun(index, name, status, process.returncode, seconds, _device(slot))
 
