@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import out, print_json, progress_bar
+from abyssexp.cli.console import err, out, print_json, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
 
 SourceArgument = Annotated[
@@ -94,6 +95,8 @@ def predict_command(
     data = result.to_json()
     if out_file is not None:
         atomic_write_json(out_file, data)
+    if data["warning"]:
+        err.print(f"[yellow]warning:[/] {escape(data['warning'])}", soft_wrap=True)
     if json_output:
         print_json(data)
         return

@@ -10,21 +10,25 @@ import csv
 import fnmatch
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.listing import changed_columns, filter_rows
 from abyssexp.experiment.naming import number_of
+from abyssexp.experiment.record import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.registry import (
+    collector_paused,
     experiment_row,
     iter_experiment_dirs,
     parse_statuses,
 )
+from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
 
 _GLOB = set("*?[")
 
@@ -59,9 +63,21 @@ def select_experiments(
         InvalidInputError: a bad pattern, status or filter; nothing selected.
         ExperimentNotFoundError: a plain reference names no experiment.
     """
+    rows, _ = _selected(scratch, refs, filters, status, tags)
+    return rows
+
+
+def _selected(
+    scratch: Path,
+    refs: list[str],
+    filters: list[str] | None,
+    status: str | None,
+    tags: list[str] | None,
+) -> tuple[list[dict[str, Any]], dict[str, LoadedRecord]]:
+    """``select_experiments`` and the records it read, by path (each is read once)."""
     wanted = parse_statuses(status) if status else None
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    records: dict[str, LoadedRecord] = {}
     for ref in refs:
         if _GLOB & set(ref) and not Path(ref).is_dir():
             found = _matching(ref, scratch)
@@ -69,9 +85,9 @@ def select_experiments(
             paths = resolve_ref(ref, scratch)
             found = [(*split_location(paths), paths.root)]
         for project, experiment_type, folder in found:
-            if str(folder) not in seen:
-                seen.add(str(folder))
-                rows.append(experiment_row(project, experiment_type, folder))
+            if str(folder) not in records:
+                records[str(folder)] = loaded = load_record(folder / RECORD_FILE)
+                rows.append(experiment_row(project, experiment_type, folder, loaded))
     apply_job_states(rows)
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
@@ -84,31 +100,43 @@ def select_experiments(
             f"compare: nothing matches {' '.join(refs)} with these options; "
             "`abyssexp list` shows what exists"
         )
-    return rows
+    return rows, records
 
 
-def read_history_columns(path: Path) -> dict[str, list[float]]:
-    """logs/history.csv as columns of floats (NaN where a row has no value)."""
+def read_history_columns(
+    path: Path, wanted: Callable[[str], bool] | None = None
+) -> dict[str, list[float]]:
+    """logs/history.csv as columns of floats (NaN where a row has no value); ``wanted``: only
+    the columns it accepts.
+
+    Read as plain rows, not dicts: ``compare`` reads one per experiment.
+    """
     try:
         with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            rows = [row for row in reader if row]  # blank lines are no rows
     except OSError:
         return {}
-    columns: dict[str, list[float]] = {}
-    keys = [k for row in rows for k in row if k]
-    for key in dict.fromkeys(keys):
-        values = []
-        for row in rows:
-            try:
-                values.append(float(row.get(key) or "nan"))
-            except ValueError:
-                values.append(math.nan)
-        columns[key] = values
-    return columns
+    where = {  # a repeated name: the last
+        key: index for index, key in enumerate(header) if key and (wanted is None or wanted(key))
+    }
+    return {key: [_number(row, index) for row in rows] for key, index in where.items()}
+
+
+def _number(row: list[str], index: int) -> float:
+    try:
+        return float(row[index] or "nan") if index < len(row) else math.nan
+    except ValueError:
+        return math.nan
 
 
 def lower_is_better(metric: str) -> bool:
     return "loss" in metric or "error" in metric
+
+
+def _for_best_validation(key: str) -> bool:
+    return key == "epoch" or key.startswith("val_")
 
 
 def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, float | int]]:
@@ -164,13 +192,12 @@ def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _column(row: dict[str, Any]) -> dict[str, Any]:
-    from abyssexp.experiment.record import load_record
-
+def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str, Any]:
     paths = ExperimentPaths(Path(row["path"]))
-    loaded = load_record(paths.record)
-    record = loaded.record.to_json() if loaded.record else {}
-    history = read_history_columns(paths.history)
+    loaded = loaded or load_record(paths.record)
+    record = loaded.record
+    times = {"started": record.started, "finished": record.finished} if record else {}
+    history = read_history_columns(paths.history, _for_best_validation)
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
         "path": row["path"],
@@ -179,7 +206,7 @@ def _column(row: dict[str, Any]) -> dict[str, Any]:
         "note": row["note"],
         "epochs_done": row["epochs_done"],
         "epochs_total": row["epochs_total"],
-        "seconds": _seconds(record),
+        "seconds": _seconds(times),
         "best": {
             "metric": row["best_metric"],
             "value": row["best_value"],
@@ -237,8 +264,10 @@ def compare_experiments(
         InvalidInputError: a bad selection, or a ``metric`` no experiment has (the valid ones
             are listed).
     """
-    rows = select_experiments(scratch, refs, filters, status, tags)
-    columns = [_column(row) for row in rows]
+    with collector_paused():
+        rows, records = _selected(scratch, refs, filters, status, tags)
+        columns = [_column(row, records.pop(row["path"], None)) for row in rows]
+    selected = [column["path"] for column in columns]  # A, B, ... as given
     if metric:
         values = metric_values(columns, metric)
         if all(v is None for v in values):
@@ -255,7 +284,31 @@ def compare_experiments(
         "experiments": columns,
         "params": {key: [row["changed"][key] for row in rows] for key in differing},
         "dataset_mismatch": _dataset_mismatches(columns),
+        "test_mismatch": incomparable_tests(columns),
+        "selected": selected,
     }
+
+
+def incomparable_tests(columns: list[dict[str, Any]]) -> list[str]:
+    """Test conditions whose results cannot be ranked side by side, and why: different test
+    files, different numbers of images, or different output activations."""
+    found = []
+    for condition in sorted({k for c in columns for k in c["tests"]}):
+        results = [c["tests"].get(condition) for c in columns]
+        results = [r for r in results if isinstance(r, dict)]
+        reasons = []
+        hashes = {r.get("dataset_sha256") for r in results} - {None}
+        if len(hashes) > 1:
+            reasons.append(f"different test files ({len(hashes)} different sha256)")
+        images = [r.get("images") for r in results]
+        if len(set(images) - {None}) > 1:
+            reasons.append("different numbers of images (" + " vs ".join(map(str, images)) + ")")
+        activations = {r.get("activation") for r in results} - {None}
+        if len(activations) > 1:
+            reasons.append(f"different activations ({' vs '.join(sorted(activations))})")
+        if reasons:
+            found.append(f"{condition}: {'; '.join(reasons)}")
+    return found
 
 
 TEST_METRICS = ("accuracy", "macro_f1", "mAP")
@@ -281,10 +334,17 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
         )
     conditions = sorted({k for c in columns for k in c["tests"]})
     for condition in conditions:
+        results = [c["tests"].get(condition) or {} for c in columns]
         for metric in TEST_METRICS:
-            values = [(c["tests"].get(condition) or {}).get(metric) for c in columns]
+            values = [r.get(metric) for r in results]
             if any(v is not None for v in values):
                 rows.append(("test", f"{condition}:{metric}", values))
+        rows.append(("test", f"{condition}:images", [r.get("images") for r in results]))
+        if any(r.get("overlap") is not None for r in results):
+            rows.append(("test", f"{condition}:overlap", [r.get("overlap") for r in results]))
+        if any(caveat_codes(r) for r in results):
+            codes = [", ".join(caveat_codes(r)) or "none" for r in results]
+            rows.append(("test", f"{condition}:caveats", codes))
     for key, values in data["params"].items():
         rows.append(("params", key, values))
     rows.append(("provenance", "commit", [c["provenance"]["commit"] for c in columns]))
@@ -299,3 +359,13 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
             )
         )
     return rows
+
+
+def interval_cells(data: dict[str, Any], field: str) -> list[str] | None:
+    """``0.83 [0.71–0.92] n=29`` per experiment for a ``CONDITION:METRIC`` test row (None for
+    any other row): the table shows how sure each number is, CSV and JSON keep the numbers."""
+    condition, _, metric = field.partition(":")
+    if metric not in TEST_METRICS:
+        return None
+    results = [c["tests"].get(condition) or {} for c in data["experiments"]]
+    return [format_metric(r.get(metric), interval_of(r, metric)) for r in results]
