@@ -203,7 +203,11 @@ def test_without_optuna_the_search_says_how_to_install_it(runner, scratch: Path,
 
 def test_list_and_show_of_sweeps_never_import_optuna(runner, scratch: Path, shapes) -> None:
     base = new_tiny(runner, shapes, name="base")
-    ref, _ = _new_study(runner, base, "--trials", "3")
+    new = ["sweep", "new", "proj", "hpo", "tiny", "--from", str(base), "--search", "optuna"]
+    made = _cli(scratch, "", *new, "--trials", "3", *SPACE)
+    assert made.returncode == 0, made.stderr
+    assert "imported tensorflow: False" in made.stderr  # the study is made without TensorFlow
+    ref = made.stdout.strip().splitlines()[-1]
     for args in (["sweep", "list", "--json"], ["list", "--sweep", ref], ["sweep", "list"]):
         done = _cli(scratch, "", *args)
         assert done.returncode == 0, done.stderr
