@@ -179,7 +179,8 @@ def sweep_run_command(
     json_output: JsonOption = False,
 ) -> None:
     """Run a sweep's trials that are not completed, running or queued: here (--on local) or as
-    one Slurm job array (--on slurm). Run it again to pick up what is left."""
+    one Slurm job array (--on slurm). An Optuna sweep runs its slots not yet started or left
+    interrupted; each asks the study at its start. Run it again to pick up what is left."""
     from abyssexp.experiment.sweep import resolve_sweep
     from abyssexp.runners.targets import TrainArgs, plan_runs
 
