@@ -38,6 +38,7 @@ from abyssexp.experiment.sweep import (
     parse_random,
 )
 from abyssexp.locks import file_lock
+from abyssexp.owned import make_dirs
 from abyssexp.schemas.record import Status
 from abyssexp.schemas.resolve import load_params_file, resolve_params
 from abyssexp.schemas.sweep import OptunaSearch, Sweep, Trial
@@ -102,8 +103,7 @@ def create_optuna_sweep(request: SweepRequest) -> SweepLocation:
     base_json = load_params_file(base.params)
     space, metric = _check_space(base_json, request)
     direction = request.direction or ("minimize" if "loss" in metric else "maximize")
-    sweeps_dir = request.scratch / project / experiment_type / SWEEPS_DIR
-    sweeps_dir.mkdir(parents=True, exist_ok=True)
+    sweeps_dir = make_dirs(request.scratch / project / experiment_type / SWEEPS_DIR)
     number, claim = claim_next_number(sweeps_dir)
     sweep_id = f"s{format_number(number)}"
     journal = sweeps_dir / f"{sweep_id}.optuna.journal"

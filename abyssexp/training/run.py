@@ -76,9 +76,13 @@ def train_experiment(plan: TrainingPlan, extra_callbacks: Sequence[Any] = ()) ->
     lock_fd = try_lock(paths.train_lock)
     if lock_fd is None:
         record = read_record(paths.record)
+        who = (
+            f"pid {record.pid} on {record.host}"
+            if record.pid and record.status == Status.RUNNING
+            else "another abyssexp process is starting it"
+        )
         raise ExperimentStateError(
-            f"{paths.root}: already running (pid {record.pid} on {record.host}); "
-            "wait for it or stop it first"
+            f"{paths.root}: already running ({who}); wait for it or stop it first"
         )
     try:
         if start_state(paths, plan.params, plan.options.resume) != plan.resume:
