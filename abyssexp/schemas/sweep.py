@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 #: path (``../../victim``), so ``sweep run`` only ever works inside the sweep's type folder.
 TRIAL_NAME_RE = re.compile(r"^[0-9]+\.[A-Za-z0-9_.+=-]+$")
 
+#: The study's journal file, read from the sweep file: beside it, never a path elsewhere.
+STUDY_NAME_RE = re.compile(r"^s[0-9]+\.optuna\.journal$")
+
 SWEEP_VERSION = 1
 
 
@@ -35,6 +38,13 @@ class Trial(BaseModel):
     optuna_trial: int | None = Field(
         None, description="The Optuna trial number it was asked as (--search optuna)."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not TRIAL_NAME_RE.match(value) or ".." in value:
+            raise ValueError(f"{value!r} is not an experiment folder name (NNN.PARTS, no '/')")
+        return value
 
 
 class OptunaSearch(BaseModel):
@@ -61,11 +71,11 @@ class OptunaSearch(BaseModel):
     )
     note: str = Field("", description="--note of the sweep.")
 
-    @field_validator("name")
+    @field_validator("study")
     @classmethod
-    def _plain_name(cls, value: str) -> str:
-        if not TRIAL_NAME_RE.match(value) or ".." in value:
-            raise ValueError(f"{value!r} is not an experiment folder name (NNN.PARTS, no '/')")
+    def _plain_study(cls, value: str) -> str:
+        if not STUDY_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a study file name (sNNN.optuna.journal, no '/')")
         return value
 
 

@@ -239,3 +239,18 @@ def test_the_median_pruner_ends_a_poor_trial_as_pruned(runner, scratch: Path, sh
     assert told.state.name == "PRUNED" and told.intermediate_values.keys() == {1}
     listed = json.loads(runner.invoke(app, ["list", "--sweep", ref, "--json"]).stdout)
     assert [row["status"] for row in listed] == ["pruned"]
+
+
+def test_a_study_path_in_the_sweep_file_cannot_leave_its_folder(
+    runner, scratch: Path, shapes
+) -> None:
+    base = new_tiny(runner, shapes, name="base")
+    ref, _ = _new_study(runner, base, "--trials", "2")
+    path = scratch / "proj" / "hpo" / ".sweeps" / "s001.json"
+    sweep = json.loads(path.read_text())
+    sweep["optuna"]["study"] = "../../../elsewhere.journal"
+    path.write_text(json.dumps(sweep))
+    result = runner.invoke(app, ["sweep", "run", ref])
+    assert result.exit_code == 2, result.output
+    assert "is not a study file name" in result.output
+    assert not list((scratch / "proj" / "hpo").glob("0*"))
