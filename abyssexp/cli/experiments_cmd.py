@@ -162,6 +162,7 @@ def _status_style(status: str) -> str:
         Status.CRASHED: "bold red",
         Status.UNREADABLE: "bold red",
         Status.INTERRUPTED: "yellow",
+        Status.PRUNED: "magenta",
         Status.NEW: "dim",
         Status.QUEUED: "blue",
     }.get(status, "")

@@ -178,6 +178,17 @@ def mark_interrupted(path: Path, reason: str) -> Record:
     return _change(path, change)
 
 
+def mark_pruned(path: Path, reason: str) -> Record:
+    """The pruner of an Optuna sweep stopped the trial: a final status of its own."""
+
+    def change(record: Record) -> None:
+        record.status = Status.PRUNED
+        record.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        record.error = reason
+
+    return _change(path, change)
+
+
 def mark_failed(path: Path, error: str) -> Record:
     def change(record: Record) -> None:
         record.status = Status.FAILED
@@ -278,7 +289,7 @@ def status_with_job(
     if job is None:
         return status, None
     ran = started is not None and started >= submitted
-    final = status in (Status.COMPLETED, Status.FAILED, Status.INTERRUPTED)
+    final = status in (Status.COMPLETED, Status.FAILED, Status.INTERRUPTED, Status.PRUNED)
     if job.pending:  # why it waits, when Slurm says: Resources, Priority, JobArrayTaskLimit...
         waiting = job.reason not in ("", "None")
         return Status.QUEUED.value, (f"slurm job {job.job_id}: {job.reason}" if waiting else None)

@@ -30,6 +30,9 @@ class Status(StrEnum):
     """Training raised an error after it started (the record's ``error`` says which)."""
     INTERRUPTED = "interrupted"
     """Stopped by Ctrl-C or SIGTERM; ``train --resume`` continues."""
+    PRUNED = "pruned"
+    """Stopped early by the pruner of an Optuna sweep (``--pruner median``): its metric was worse
+    than the other trials' at the same epoch (the record's ``error`` says when)."""
     CRASHED = "crashed"
     """Shown for a ``running`` record whose process is gone or whose heartbeat is stale, and for
     an experiment whose Slurm job ended (cancelled, timed out, killed, out of memory, node
@@ -48,6 +51,7 @@ STORED_STATUSES = (
     Status.COMPLETED,
     Status.FAILED,
     Status.INTERRUPTED,
+    Status.PRUNED,
 )
 
 

@@ -3,8 +3,8 @@
 Order matters: the plan (params, start state, data) is checked before anything is written; the
 experiment is locked before TensorFlow builds anything; status goes to ``running`` only once the
 run can really start; whatever happens after that ends in ``completed``, ``interrupted``
-(SIGINT/SIGTERM: a recovery checkpoint is saved) or ``failed`` (with the error), never a silent
-``running``.
+(SIGINT/SIGTERM: a recovery checkpoint is saved), ``pruned`` (an Optuna sweep's pruner stopped
+the trial) or ``failed`` (with the error), never a silent ``running``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from abyssexp.experiment.record import (
     mark_completed,
     mark_failed,
     mark_interrupted,
+    mark_pruned,
     mark_running,
     read_record,
 )
@@ -116,6 +117,10 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
         interrupted = _fit(plan, model, inputs, callbacks)
         seconds = time.monotonic() - started
         result = _result(plan, checkpoint, inputs, seconds)
+        if stop_flag.get("prune_reason") and not interrupted:  # an Optuna sweep's pruner stopped it
+            mark_pruned(paths.record, stop_flag["prune_reason"])
+            result.status = Status.PRUNED.value
+            return result
         if interrupted or (stop_flag.get("stop") and result.epochs_done < plan.epochs_total):
             with atomic_path(paths.recovery_checkpoint) as tmp:
                 model.save(tmp)
