@@ -15,9 +15,14 @@ import typer
 from typer.core import TyperGroup
 
 from abyssexp.errors import AbyssExpError, InvalidInputError
-from abyssexp.tf_runtime import configure_tensorflow_environment, show_tensorflow_messages
+from abyssexp.tf_runtime import (
+    configure_tensorflow_environment,
+    quiet_tensorflow_imports,
+    show_tensorflow_messages,
+)
 
 configure_tensorflow_environment()  # before any command imports TensorFlow
+quiet_tensorflow_imports()  # whichever command imports it, its C++ start-up noise stays out
 
 _DEBUG = {"on": False}
 

@@ -89,6 +89,10 @@ def promote_command(
     )
     if move:
         out.print(f"freed {human_bytes(result.freed_bytes)} of scratch checkpoints")
+    if result.exports:
+        from abyssexp.cli.deploy_cmd import print_parity
+
+        print_parity("exports, checked against the Keras model", result.exports)
 
 
 @app.command("promoted")

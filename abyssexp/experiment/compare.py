@@ -126,12 +126,21 @@ def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, floa
 
 
 def _seconds(record: dict[str, Any]) -> float | None:
+    """Training time over every ``train`` (a resumed run adds up); records written before the
+    totals existed give the span of their last ``train``."""
+    if isinstance(record.get("train_seconds"), int | float):
+        return float(record["train_seconds"])
     try:
         started = datetime.fromisoformat(record["started"].replace("Z", "+00:00"))
         finished = datetime.fromisoformat(record["finished"].replace("Z", "+00:00"))
     except (KeyError, AttributeError, TypeError, ValueError):
         return None
     return (finished - started).total_seconds()
+
+
+def _throughput(record: dict[str, Any]) -> float | None:
+    seconds, images = record.get("train_seconds"), record.get("train_images")
+    return images / seconds if seconds and isinstance(images, int) else None
 
 
 def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
@@ -180,6 +189,7 @@ def _column(row: dict[str, Any]) -> dict[str, Any]:
         "epochs_done": row["epochs_done"],
         "epochs_total": row["epochs_total"],
         "seconds": _seconds(record),
+        "images_per_second": _throughput(record),
         "best": {
             "metric": row["best_metric"],
             "value": row["best_value"],
@@ -270,6 +280,7 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
         ("run", "tags", [",".join(c["tags"]) for c in columns]),
         ("run", "epochs", [f"{c['epochs_done']}/{c['epochs_total'] or '?'}" for c in columns]),
         ("run", "time_s", [c["seconds"] for c in columns]),
+        ("run", "images_per_s", [c.get("images_per_second") for c in columns]),
     ]
     for metric in sorted({m for c in columns for m in c["validation"]}):
         rows.append(

@@ -28,7 +28,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,7 @@ class PromoteResult:
     aliases: list[str]
     freed_bytes: int
     finished_interrupted: bool = False
+    exports: dict[str, Any] = field(default_factory=dict)  # format -> parity (export.json)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "destination": str(self.destination)}
@@ -437,7 +438,12 @@ def promote_experiment(
         fsync_dir(type_dir)
     fault_point("renamed")
     freed = _complete(paths, store, destination, entry, checkpoint_path, move)
-    return PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
+    result = PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
+    if exports is not None:
+        from abyssexp.store.export import export_parity
+
+        result.exports = export_parity(exports)
+    return result
 
 
 def _complete(
