@@ -32,7 +32,13 @@ def debug_enabled() -> bool:
 
 
 class ErrorBoundaryGroup(TyperGroup):
-    """Turns abyssexp errors into one clear line and an exit code."""
+    """Turns abyssexp errors into one clear line and an exit code; lists commands in the
+    lifecycle's order (``abyssexp.cli.help``)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from abyssexp.cli.help import lifecycle_order
+
+        return lifecycle_order(super().list_commands(ctx))
 
     def invoke(self, ctx: Any) -> Any:
         from abyssexp.cli.console import error_line
@@ -154,8 +160,16 @@ def _one_line_summaries(typer_app: typer.Typer) -> None:
             _one_line_summaries(group.typer_instance)
 
 
+def _help_panels() -> None:
+    from abyssexp.cli.help import assign_panels, install_help_rendering
+
+    assign_panels(app)
+    install_help_rendering()
+
+
 _register()
 _one_line_summaries(app)
+_help_panels()
 
 
 def main() -> None:
