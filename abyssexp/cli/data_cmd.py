@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -133,7 +133,7 @@ def _check_choices(*choices: tuple[str, str | None, tuple[str | None, ...]]) -> 
 
 
 def _render(report) -> None:
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
     for note in report.notes:
         err.print(note, soft_wrap=True, markup=False)
@@ -146,15 +146,19 @@ def _render(report) -> None:
         )
         policies = stats["policies"]
         names = list(dict.fromkeys(n for table in policies.values() for n in table))
-        table = Table("class", *(f"unlabelled={p}" for p in policies))
+        columns = [
+            Column("class", key=True),
+            *(Column(f"unlabelled={p}", justify="right") for p in policies),
+        ]
         if "val_class_counts" in stats:
-            table.add_column("val")
+            columns.append(Column("val", justify="right"))
+        rows = []
         for name in names:
             row = [name, *(str(t[name]) if name in t else "-" for t in policies.values())]
             if "val_class_counts" in stats:
                 row.append(str(stats["val_class_counts"].get(name, "-")))
-            table.add_row(*row)
-        out.print(table)
+            rows.append(row)
+        print_table(columns, rows)
         if stats["imbalance_ratio"] is not None:
             out.print(f"imbalance ratio (largest/smallest class): {stats['imbalance_ratio']:.2f}")
     for warning in report.warnings:
@@ -173,8 +177,7 @@ def stats_command(
     json_output: JsonOption = False,
 ) -> None:
     """Images and annotations per class (by category name) of each file, side by side."""
-    from rich.table import Table
-
+    from abyssexp.cli.tables import Column, print_table
     from abyssexp.datasets.tools import dataset_stats
 
     stats = dataset_stats(coco_files)
@@ -182,14 +185,16 @@ def stats_command(
         print_json(stats)
         return
     files = stats["files"]
-    table = Table("class", *(f"{Path(f).name}\nimages (annotations)" for f in files))
-    for name, per_file in stats["classes"].items():
-        table.add_row(
-            name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)
-        )
-    for key in ("labelled", "unlabelled", "multilabel", "images"):
-        table.add_row(f"[dim]{key}[/]", *(str(stats["totals"][f][key]) for f in files))
-    out.print(table)
+    columns = [Column("class", key=True), *(Column(Path(f).name, justify="right") for f in files)]
+    rows: list[list[Any]] = [
+        [name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)]
+        for name, per_file in stats["classes"].items()
+    ]
+    rows += [
+        [(key, "dim"), *(str(stats["totals"][f][key]) for f in files)]
+        for key in ("labelled", "unlabelled", "multilabel", "images")
+    ]
+    print_table(columns, rows, "images (annotations) per class")
 
 
 @data_app.command("split")

@@ -196,11 +196,15 @@ def backbones_command(
             [{"name": s.name, "input_size": s.input_size, "preprocessing": s.module} for s in specs]
         )
         return
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
-    table = Table("backbone", "input size", "preprocess_input from")
-    for spec in specs:
-        table.add_row(
-            spec.name, f"{spec.input_size}×{spec.input_size}", f"keras.applications.{spec.module}"
-        )
-    out.print(table)
+    columns = [
+        Column("backbone", key=True),
+        Column("input size"),
+        Column("preprocess_input from", 2),
+    ]
+    rows = [
+        [spec.name, f"{spec.input_size}×{spec.input_size}", f"keras.applications.{spec.module}"]
+        for spec in specs
+    ]
+    print_table(columns, rows)
