@@ -40,6 +40,16 @@ class ErrorBoundaryGroup(TyperGroup):
 
         return lifecycle_order(super().list_commands(ctx))
 
+    def _main_shell_completion(
+        self, ctx_args: Any, prog_name: str, complete_var: Any = None
+    ) -> None:
+        """The shell asks for completions: names of experiments, aliases, sweeps, conditions
+        and ``--set`` keys too (``abyssexp.cli.completion``)."""
+        from abyssexp.cli.completion import install_completers
+
+        install_completers(self)
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
     def invoke(self, ctx: Any) -> Any:
         from abyssexp.cli.console import error_line
 
