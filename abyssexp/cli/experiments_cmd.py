@@ -212,13 +212,8 @@ def list_command(
             f"no {'archived ' if archived else ''}experiments under {what} (scratch: {root})"
         )
         return
-    _print_experiments(
-        rows,
-        extra,
-        f"{'archived ' if archived else ''}experiments in {where}",
-        wide,
-        sweep=bool(sweep),
-    )
+    title = f"{'archived ' if archived else ''}experiments in {where}"
+    _print_experiments(rows, extra, title, wide, sweep=bool(sweep))
 
 
 #: list's columns and their priority (``abyssexp.cli.tables``: 0 always, 1 the metrics people
