@@ -13,6 +13,7 @@ columns (``COLUMNS=80``, what a terminal of that width gets) and in a pipe.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,17 +42,46 @@ def _env(columns: int | None) -> dict[str, str]:
     return env
 
 
-def run(*args: str, columns: int | None = 80) -> subprocess.CompletedProcess:
+def run(*args: str, columns: int | None = 80, merged: bool = False) -> subprocess.CompletedProcess:
+    """``abyssexp ARGS`` at ``columns`` (None: a pipe); ``merged``: stderr into stdout, in the
+    order they were written (``2>&1 | cat``)."""
     done = subprocess.run(
         [sys.executable, "-m", "abyssexp", *args],
         env=_env(columns),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merged else subprocess.PIPE,
         text=True,
         timeout=900,
     )
     if done.returncode != 0:
-        raise SystemExit(f"abyssexp {' '.join(args)} failed:\n{done.stderr}")
+        raise SystemExit(f"abyssexp {' '.join(args)} failed:\n{done.stderr or done.stdout}")
     return done
+
+
+def on_a_terminal(*args: str, columns: int = 80) -> str:
+    """What ``abyssexp ARGS`` writes to a terminal ``columns`` wide (a pseudo-terminal), with
+    the live bars' cursor movements taken out: the lines that stay on the screen."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = _env(columns) | {"TERM": "xterm-256color", "LINES": "40"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "abyssexp", *args], env=env, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the command has ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=900)
+    os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", b"".join(chunks).decode())
+    return "\n".join(line.split("\r")[-1] for line in text.splitlines())
 
 
 def make_scene() -> dict[str, str]:
@@ -62,18 +92,20 @@ def make_scene() -> dict[str, str]:
     shutil.rmtree(BASE, ignore_errors=True)
     data = write_shapes_dataset(BASE / "shapes", {"train": 48, "val": 24, "test": 24}, size=32)
     common = ["--train", str(data["train"]), "--val", str(data["val"]), *TINY]
-    run("new", "shapes", "classification", NAME, "lr2e-3", *common, "--note", "Baseline")
+    run("new", "shapes", "classification", NAME, "lr2e-3", *common, "--note", "Baseline",
+        "--set", "training.lr=0.002")  # fmt: skip
     first = "shapes/classification/1"
     run("new", "shapes", "classification", NAME, "lr1e-3", "--from", first,
         "--set", "training.lr=0.001", "--note", "Lower learning rate")  # fmt: skip
     second = "shapes/classification/2"
-    run("train", first)
-    log = run("train", second, columns=None)  # a pipe: `abyssexp train ... | tee train.log`
+    terminal = on_a_terminal("train", first)
+    log = run("train", second, columns=None, merged=True)  # `abyssexp train ... 2>&1 | cat`
     for ref in (first, second):
         run("test", ref, "--coco", str(data["test"]), "--condition", "shapes-test")
     run("tag", first, "baseline")
     run("promote", first, "--alias", "candidate")
-    return {"first": first, "second": second, "log": log.stderr + log.stdout}
+    epochs = [line for line in terminal.splitlines() if re.match(r"epoch \d+/\d+ ", line)]
+    return {"first": first, "second": second, "log": log.stdout, "terminal": "\n".join(epochs)}
 
 
 def _block(command: str, text: str) -> list[str]:
@@ -82,9 +114,6 @@ def _block(command: str, text: str) -> list[str]:
 
 def render(scene: dict[str, str]) -> str:
     """The generated part of docs/output.md."""
-    from abyssexp.cli.progress import compact_epoch_line
-    from abyssexp.training.callbacks import read_history
-
     lines = [
         "## As they print",
         "",
@@ -104,33 +133,16 @@ def render(scene: dict[str, str]) -> str:
         "",
     ]
     lines += _block(f"abyssexp train {scene['second']} 2>&1 | cat", scene["log"])
-    history = read_history(
-        BASE / "scratch" / "shapes" / "classification" / _folder(scene["second"]) / "logs"
-        / "history.csv"
-    )  # fmt: skip
-    compact = [
-        compact_epoch_line(int(row["epoch"]), len(history), _numbers(row), 0.0) for row in history
-    ]
     lines += [
-        "On a terminal the same epochs print in the compact form, above the live bars (the",
-        "seconds are each epoch's time; here from the same run's history.csv, so 0.0):",
+        f"The same on an 80-column terminal (`abyssexp train {scene['first']}`): the live bars",
+        "go when training ends; each epoch's compact line stays:",
         "",
         "```text",
-        *compact,
+        scene["terminal"],
         "```",
         "",
     ]
     return "\n".join(lines)
-
-
-def _folder(ref: str) -> str:
-    number = int(ref.rsplit("/", 1)[1])
-    folder = BASE / "scratch" / "shapes" / "classification"
-    return next(p.name for p in folder.iterdir() if p.name.startswith(f"{number:03d}."))
-
-
-def _numbers(row: dict[str, str]) -> dict[str, float]:
-    return {k: float(v) for k, v in row.items() if k != "epoch" and v not in ("", None)}
 
 
 GENERATED = "## As they print"

@@ -141,3 +141,11 @@ def test_missing_imagenet_weights_is_the_first_and_only_line(session, shapes) ->
     assert trained.stdout == ""
     assert trained.stderr.splitlines() == [trained.stderr.strip()], trained.stderr
     assert trained.stderr.startswith("error: model.init_weights=imagenet: cannot download")
+
+
+@pytest.mark.slow
+def test_verbose_brings_the_lines_back(session, shapes) -> None:
+    image = str(Path(shapes["test"]).parent / "images" / "test" / "test_00000.jpg")
+    loud = _run(session.env, "--verbose", "predict", str(session.root), image)
+    assert loud.returncode == 0, loud.stderr
+    assert NOISE.search(loud.stderr), loud.stderr  # this machine's oneDNN / CUDA lines
