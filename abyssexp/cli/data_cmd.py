@@ -80,10 +80,11 @@ def check_command(
     json_output: JsonOption = False,
 ) -> None:
     """Check ids, dangling annotations, the category map, the class table and every image file;
-    say which tool exported the file and where its images are; print label statistics and every
-    unlabelled policy's class table. Exit 0 when usable (2+ classes with images or a background,
-    every class in train and val, unique class names, every file decodes), else 1 with one line
-    per problem."""
+    say which tool exported the file and where its images are; print the class table as it
+    trains (after the unlabelled and multilabel policies; "in the file" beside it when they
+    differ). Exit 0 when usable as it trains (every class has training images, and validation
+    images with --val, background included; 2+ classes or a background; unique class names;
+    every file decodes), else 1 with one line per problem and its fix."""
     from abyssexp.datasets.check import CheckOptions, check_coco
 
     _check_choices(
@@ -116,9 +117,10 @@ def check_command(
         _render(report)
     if not report.ok:
         if not json_output:
+            named = [str(coco_file), *([str(val)] if val else [])]
             for problem in report.problems:
                 error_line(
-                    problem if problem.startswith(str(val)) and val else f"{coco_file}: {problem}"
+                    problem if problem.startswith(tuple(named)) else f"{coco_file}: {problem}"
                 )
         raise typer.Exit(1)
 
@@ -133,8 +135,6 @@ def _check_choices(*choices: tuple[str, str | None, tuple[str | None, ...]]) -> 
 
 
 def _render(report) -> None:
-    from abyssexp.cli.tables import Column, print_table
-
     for note in report.notes:
         err.print(note, soft_wrap=True, markup=False)
     stats = report.stats
@@ -144,27 +144,41 @@ def _render(report) -> None:
             f"{stats['unlabelled']} unlabelled, {stats['multilabel']} multilabel, "
             f"{stats['classes']} classes (unlabelled: {stats['unlabelled_policy']})"
         )
-        policies = stats["policies"]
-        names = list(dict.fromkeys(n for table in policies.values() for n in table))
-        columns = [
-            Column("class", key=True),
-            *(Column(f"unlabelled={p}", justify="right") for p in policies),
-        ]
-        if "val_class_counts" in stats:
-            columns.append(Column("val", justify="right"))
-        rows = []
-        for name in names:
-            row = [name, *(str(t[name]) if name in t else "-" for t in policies.values())]
-            if "val_class_counts" in stats:
-                row.append(str(stats["val_class_counts"].get(name, "-")))
-            rows.append(row)
-        print_table(columns, rows)
+        _print_class_table(stats)
         if stats["imbalance_ratio"] is not None:
             out.print(f"imbalance ratio (largest/smallest class): {stats['imbalance_ratio']:.2f}")
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if report.ok:
         out.print("[green]usable[/]")
+
+
+def _print_class_table(stats: dict) -> None:
+    """Images per class as they train (and "in the file" beside it where a policy changed it),
+    with the validation file's counts, and the other unlabelled policy's column."""
+    from abyssexp.cli.tables import Column, print_table
+
+    splits = stats["class_table"]["splits"]
+    policies = stats["policies"]
+    other = next(p for p in policies if p != stats["unlabelled_policy"])
+    title = (
+        f"trains as: unlabelled={stats['unlabelled_policy']}, "
+        f"softmax_multilabel={stats['multilabel_policy']}"
+    )
+    counted = []
+    for split, entry in splits.items():
+        if entry["in_file"] != entry["trains_as"]:
+            counted.append((f"{split} in the file", entry["in_file"]))
+        counted.append((f"{split} trains as", entry["trains_as"]))
+    if stats["unlabelled"]:
+        counted.append((f"train if unlabelled={other}", policies[other]))
+    columns = [
+        Column("class", key=True),
+        *(Column(header, justify="right") for header, _ in counted),
+    ]
+    names = list(dict.fromkeys(n for _, counts in counted for n in counts))
+    rows = [[name, *(str(counts.get(name, "-")) for _, counts in counted)] for name in names]
+    print_table(columns, rows, title)
 
 
 def _absolute(path: Path) -> str:
@@ -207,10 +221,12 @@ def split_command(
         str | None,
         typer.Option(
             "--group-by",
-            help="Keep images of a group in one split: an image field, or a regex over "
-            "file_name (its first group), e.g. '^([^_]+)_'.",
+            help="Keep images of a group in one split: an image field, a regex over "
+            "file_name (its first group), e.g. '^([^_]+)_', or near (near-duplicates: "
+            "difference hashes within 4 bits).",
         ),
     ] = None,
+    image_dir: ImageDirOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out-dir", help="Output folder (default: the file's).")
     ] = None,
@@ -220,16 +236,21 @@ def split_command(
     force: ForceOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Split a COCO file into train/val/test: stratified by label set, seeded, group-aware."""
+    """Split a COCO file into train/val/test: stratified by label set, seeded, group-aware.
+    Refuses an export whose image files are not found; says when a split's share misses the
+    requested one by more than 5 points (groups are assigned whole)."""
     from abyssexp.datasets.tools import split_coco, write_outputs
 
-    outputs, counts = split_coco(coco_file, val, test, seed, group_by, out_dir, prefix)
+    outputs, counts, warnings = split_coco(
+        coco_file, val, test, seed, group_by, out_dir, prefix, image_dir
+    )
     command = ["abyssexp", "data", "split", _absolute(coco_file), "--val", str(val)]
     command += ["--test", str(test), "--seed", str(seed), "--prefix", prefix]
     command += ["--group-by", group_by] if group_by is not None else []
+    command += ["--image-dir", _absolute(image_dir)] if image_dir is not None else []
     command += ["--out-dir", str(next(iter(outputs)).parent), "--force"]
     written = write_outputs(outputs, command, force)
-    _report_written(written, counts, json_output)
+    _report_written(written, counts, json_output, warnings)
 
 
 @data_app.command("merge")
@@ -302,10 +323,14 @@ def leaks_command(
         raise typer.Exit(1)
 
 
-def _report_written(written: list[Path], counts: dict[str, int], json_output: bool) -> None:
+def _report_written(
+    written: list[Path], counts: dict[str, int], json_output: bool, warnings: list[str] = ()
+) -> None:
     if json_output:
-        print_json({"written": [str(p) for p in written], "counts": counts})
+        print_json({"written": [str(p) for p in written], "counts": counts, "warnings": warnings})
         return
     err.print(", ".join(f"{k}: {v}" for k, v in counts.items()), markup=False)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for path in written:
         out.print(str(path), markup=False)

@@ -42,6 +42,17 @@ def config_command(
     print_line(f"config file: {roots.config_file} ({exists})")
 
 
+ForceDataOption = Annotated[
+    bool, typer.Option("--force-data", help="Create it although the data is not usable (recorded).")
+]
+AllowLeaksOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-leaks", help="Create it although val images are training images (recorded)."
+    ),
+]
+
+
 @app.command("new")
 def new_command(
     project: Annotated[str, typer.Argument(help="Project, e.g. cctv-ml-experiments.")],
@@ -77,12 +88,23 @@ def new_command(
         str | None, typer.Option("--from", help="Start from another experiment's params (REF).")
     ] = None,
     note: Annotated[str, typer.Option("--note", help="The purpose, written to readme.txt.")] = "",
+    force_data: Annotated[
+        bool,
+        typer.Option("--force-data", help="Create it although the data is not usable (recorded)."),
+    ] = False,
+    allow_leaks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-leaks", help="Create it although val images are training images (recorded)."
+        ),
+    ] = False,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a numbered experiment: NNN.DATASET_INFO.INFO... with datasets/, logs/, models/,
     testing/ and readme.txt. Finds each split's images folder (or takes the one given), records
-    it absolute and checks every image file exists. Prints its path as the last line."""
+    it absolute and checks every image file exists; refuses data `data check` finds not usable
+    and val images that are training images. Prints its path as the last line."""
     from abyssexp.experiment.create import NewExperimentRequest, create_experiment
     from abyssexp.schemas.resolve import parse_set_options
 
@@ -103,13 +125,22 @@ def new_command(
             parent_ref=from_ref,
             note=note,
             command_line=["abyssexp", *sys.argv[1:]],
+            force_data=force_data,
+            allow_leaks=allow_leaks,
         )
     )
+    _print_created(created, json_output)
+
+
+def _print_created(created: Any, json_output: bool) -> None:
+    """What ``new`` found and warned about on stderr, the new folder as stdout's last line."""
     if json_output:
         print_json(created.to_json())
         return
     for note in created.notes:
         typer.echo(note, err=True)
+    for warning in created.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     parent = f" from {created.parent}" if created.parent else ""
     typer.echo(
         f"created {created.project}/{created.experiment_type}/{created.name}{parent}", err=True
@@ -347,6 +378,7 @@ def _print_show(info: dict[str, Any]) -> None:
         if record.get(key) not in (None, "", [], {})
     ]
     print_fields("record", fields)
+    _print_data_notes(record)
     if info["params_problem"]:
         print_line(f"params: unreadable: {info['params_problem']}")
     if info["params_changed"]:
@@ -437,6 +469,15 @@ def _summary(entry: Any) -> str:
         if k == "images" or not isinstance(v, int | float) or isinstance(v, bool)
     ]
     return ", ".join(numbers) + (f" ({', '.join(others)})" if others else "")
+
+
+def _print_data_notes(record: dict[str, Any]) -> None:
+    """What ``new`` warned about the data, and the data problems it was told to accept."""
+    for warning in record.get("data_warnings") or []:
+        print_line(f"data warning: {warning}")
+    for override in record.get("data_overrides") or []:
+        for problem in override.get("problems", []):
+            print_line(f"data accepted with {override.get('flag')}: {problem}")
 
 
 @app.command("schema")

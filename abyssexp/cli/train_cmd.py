@@ -108,6 +108,7 @@ def _train_here(
         command_line=["abyssexp", *sys.argv[1:]],
     )
     plan = plan_training(paths, options)  # fail fast, before TensorFlow loads
+    _print_warnings(plan.data_warnings)
     from abyssexp.tf_runtime import load_tensorflow
 
     load_tensorflow()

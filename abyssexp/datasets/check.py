@@ -1,10 +1,11 @@
 """``abyssexp data check``: is this COCO file usable for classification, and what is in it?
 
 Problems are grouped (one line each, with counts, the first few file names and ids); nothing raises
-past ``check_coco`` for bad data, so the CLI can print every problem at once. A file is usable when
-its class table has 2 or more classes with images (a background class counts), every class has a
-labelled image in the training file and in the validation file (when given), no two classes share
-a name, and every image file exists (and decodes, unless decoding is skipped).
+past ``check_coco`` for bad data, so the CLI can print every problem at once. The verdict on the
+classes is ``abyssexp.datasets.class_table``'s (the one ``new`` and ``train`` use): a file is usable
+when, as it trains, 2 or more classes have images (a background class counts), every class has an
+image in the training file and in the validation file (when given), no two classes share a name;
+and every image file exists (and decodes, unless decoding is skipped).
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from abyssexp.datasets.dialects import detect_dialect
 from abyssexp.datasets.locate import find_image_dir
 from abyssexp.datasets.quick import first_ids
-from abyssexp.datasets.translators import CategoryTranslator
 from abyssexp.errors import DatasetError, first_few
 
 
@@ -163,6 +162,9 @@ def check_coco(
 ) -> CheckReport:
     """Check a COCO file (and a validation file) for image classification.
 
+    The verdict on the classes is ``abyssexp.datasets.class_table``'s, the one ``new`` and
+    ``train`` use: it judges what trains, after the map and the policies.
+
     Args:
         path: the (training) COCO file.
         options: how it will be read; keyword ``settings`` build one when not given.
@@ -173,28 +175,35 @@ def check_coco(
     """
     options = options or CheckOptions(**settings)
     report = CheckReport(Path(path))
-    loaded = _load(Path(path), report)
-    if loaded is None:
+    data = _load(Path(path), report)
+    if data is None:
         return report
-    data = loaded
     dialect = detect_dialect(data, Path(path))
     if dialect.describe():
         report.notes.append(dialect.describe())
     folder = find_image_dir(Path(path), data["images"], options.image_dir)
     report.notes.append(folder.describe())
+    _placeholder_note(Path(path), data, options, report)
+    val = _load_val(options, report)
     try:
-        labels = _label_space(Path(path), data, options, report)
-        dataset = _dataset(Path(path), labels, folder.path, options, data)
+        table = _class_table(Path(path), data, folder.path, val, options)
+        dataset = _dataset(Path(path), table.labels, folder.path, data)
     except DatasetError as exc:
         report.problems.append(str(exc))
         return report
-    report.stats = _stats(data, dataset, labels, options)
+    report.stats = _stats(data, table, options)
     report.stats["image_dir"] = str(folder.path)
     report.stats["dialect"] = dialect.tool
-    report.problems.extend(_verdict(data, dataset, labels, options))
-    report.warnings.extend(_warnings(dataset, options))
-    if options.val is not None:
-        _check_val(options.val, labels, options, report)
+    report.problems.extend(table.problems)
+    report.warnings.extend([*_warnings(table), *table.warnings])
+    report.notes.extend(table.notes)
+    if "val" in table.datasets:
+        missing = table.datasets["val"].missing_files
+        if missing:
+            report.problems.append(
+                f"{options.val}: {len(missing)} image file(s) missing under {val[1]}: "
+                f"{first_few([n for _, n in missing])}"
+            )
     report.problems.extend(_file_problems(dataset, folder.path, options, progress))
     return report
 
@@ -211,44 +220,74 @@ def _load(path: Path, report: CheckReport) -> dict[str, Any] | None:
     return None if report.problems else data
 
 
-def _label_space(
-    path: Path, data: dict[str, Any], options: CheckOptions, report: CheckReport
-) -> Any:
-    """The label space training would use (the training file's map, names, background)."""
-    from abyssexp.datasets.category_map import check_unique_names, class_names_for
-    from abyssexp.datasets.coco import make_translator
-    from abyssexp.datasets.dialects import placeholder_categories, placeholder_note
-    from abyssexp.datasets.factory import LabelSpace, with_background
+def _load_val(options: CheckOptions, report: CheckReport) -> tuple[dict[str, Any], Path] | None:
+    """The validation file's JSON and images folder; None (its problems reported) when broken."""
+    if options.val is None:
+        return None
+    val_report = CheckReport(options.val)
+    data = _load(options.val, val_report)
+    if data is None:
+        report.problems.extend(f"{options.val}: {problem}" for problem in val_report.problems)
+        return None
+    folder = find_image_dir(options.val, data["images"], options.val_image_dir)
+    report.notes.append(f"val {folder.describe()}")
+    return data, folder.path
 
-    settings = SimpleNamespace(
-        translator=options.translator,
-        caption_map=options.caption_map,
-        ignore_unmapped_captions=False,
+
+def dataset_params(options: CheckOptions, path: Path, val: Path | None = None) -> Any:
+    """The ``DatasetParams`` that ``data check``'s options stand for (what ``new`` would write)."""
+    from abyssexp.schemas.params import DatasetParams
+
+    return DatasetParams(
+        train=str(path),
+        val=str(val) if val is not None else None,
         category_map=options.category_map,
-        map_by=options.map_by,
-        label_source=options.label_source,
-        unlabelled=options.unlabelled,
-        background_logit=None,
+        map_by=options.map_by,  # type: ignore[arg-type]
+        translator=options.translator,  # type: ignore[arg-type]
+        caption_map=options.caption_map,
+        label_source=options.label_source,  # type: ignore[arg-type]
+        unlabelled=options.unlabelled,  # type: ignore[arg-type]
         background_name=options.background_name,
+        softmax_multilabel=options.multilabel,  # type: ignore[arg-type]
     )
-    categories = list(data.get("categories", []))
-    translator = make_translator(settings, categories, Path.cwd(), str(path), data=data)
+
+
+def _class_table(
+    path: Path,
+    data: dict[str, Any],
+    image_dir: Path,
+    val: tuple[dict[str, Any], Path] | None,
+    options: CheckOptions,
+) -> Any:
+    """The class table training would use, built by the function ``new`` and ``train`` use."""
+    from pydantic import ValidationError
+
+    from abyssexp.datasets.class_table import class_table
+
+    files, coco, folders = {"train": path}, {"train": data}, {"train": str(image_dir)}
+    if val is not None and options.val is not None:
+        files["val"], coco["val"], folders["val"] = options.val, val[0], str(val[1])
+    try:
+        params = dataset_params(options, path, files.get("val"))
+    except ValidationError as exc:
+        raise DatasetError(f"the options do not make valid dataset params: {exc}") from None
+    params = params.model_copy(update={"image_dir": folders})
+    return class_table(params, options.softmax, Path.cwd(), files, coco, style="check")
+
+
+def _placeholder_note(
+    path: Path, data: dict[str, Any], options: CheckOptions, report: CheckReport
+) -> None:
+    from abyssexp.datasets.dialects import placeholder_categories, placeholder_note
+
     if options.translator == "category" and options.category_map is None:
         note = placeholder_note(placeholder_categories(data), str(path))
         if note:
             report.notes.append(note)
-    if isinstance(translator, CategoryTranslator):
-        names = class_names_for(translator.mapping, categories)
-    else:
-        names = list(translator.class_names or [])
-    check_unique_names(names, f"the class table of {path}")
-    labels = LabelSpace(translator, names, translator.num_classes or len(names))
-    return with_background(labels, settings)
 
 
-def _dataset(
-    path: Path, labels: Any, image_dir: Path, options: CheckOptions, data: dict[str, Any]
-) -> Any:
+def _dataset(path: Path, labels: Any, image_dir: Path, data: dict[str, Any]) -> Any:
+    """Every image of the file (no policy drops any), for the file checks."""
     from abyssexp.datasets.coco import ImageClassificationDataset
 
     return ImageClassificationDataset(
@@ -262,129 +301,60 @@ def _dataset(
     )
 
 
-def _policy_tables(dataset: Any, labels: Any, options: CheckOptions) -> dict[str, Any]:
-    """Every ``unlabelled`` policy's class table: images per class."""
-    names = dataset.class_names
-    mapped = {names[k]: v for k, v in dataset.class_counts.items()}
-    unlabelled = len(dataset.unlabelled_ids)
+def _policy_tables(table: Any, options: CheckOptions) -> dict[str, Any]:
+    """Every ``unlabelled`` policy's class table, from the file's counts: images per class."""
+    train = table.splits["train"]
+    mapped = dict(list(train.in_file.items())[: table.labels.translator.num_classes or None])
     background = options.background_name if options.softmax else "(no label: all-zero target)"
     second = "background" if options.softmax else "zeros"
-    return {
-        "drop": dict(mapped),
-        second: {**mapped, background: unlabelled},
-    }
+    return {"drop": dict(mapped), second: {**mapped, background: train.unlabelled}}
 
 
-def _stats(
-    data: dict[str, Any], dataset: Any, labels: Any, options: CheckOptions
-) -> dict[str, Any]:
-    policies = _policy_tables(dataset, labels, options)
-    chosen = "drop" if options.unlabelled == "drop" else next(k for k in policies if k != "drop")
-    counts = policies[chosen]
+def _stats(data: dict[str, Any], table: Any, options: CheckOptions) -> dict[str, Any]:
+    train = table.splits["train"]
+    counts = train.trains_as
     nonzero = [c for c in counts.values() if c]
-    return {
+    stats = {
         "images": len(data["images"]),
         "annotations": len(data["annotations"]),
-        "labelled": sum(1 for labels_ in dataset.labels if labels_),
-        "unlabelled": len(dataset.unlabelled_ids),
-        "multilabel": len(dataset.multilabel_ids),
-        "unlabelled_policy": chosen,
+        "labelled": train.images - train.unlabelled,
+        "unlabelled": train.unlabelled,
+        "multilabel": train.multilabel,
+        "unlabelled_policy": options.unlabelled,
+        "multilabel_policy": options.multilabel if options.softmax else "keep",
         "classes": len(counts),
         "class_counts": counts,
-        "policies": policies,
+        "in_file": train.in_file,
+        "policies": _policy_tables(table, options),
         "imbalance_ratio": (max(nonzero) / min(nonzero)) if nonzero else None,
+        "class_table": table.to_json(),
     }
+    if "val" in table.splits:
+        stats["val_class_counts"] = table.splits["val"].trains_as
+        stats["val_in_file"] = table.splits["val"].in_file
+    return stats
 
 
-def _verdict(data: dict[str, Any], dataset: Any, labels: Any, options: CheckOptions) -> list[str]:
-    """The problems that make the data unusable, one line each with what to do."""
-    problems = []
-    counts = dataset.class_counts
-    names = dataset.class_names
-    unlabelled = len(dataset.unlabelled_ids)
-    if not data["images"]:
-        return ["the file lists no images; nothing to train or test on"]
-    if not any(counts.values()):
-        return [
-            f"none of its {len(data['images'])} image(s) carries a label: "
-            f"{len(data['annotations'])} annotation(s), none mapped to a logit; check the category "
-            "map, --label-source and --translator"
-        ]
-    empty = [names[k] for k, v in counts.items() if v == 0]
-    if empty:
-        problems.append(
-            f"{len(empty)} class(es) have no labelled image: {first_ids(empty)}; label some "
-            "images of each, or give a category map without them"
-        )
-    with_images = sum(1 for v in counts.values() if v)
-    background = options.unlabelled == "background" or (
-        not options.softmax and options.unlabelled == "zeros"
-    )
-    if with_images + (1 if background and unlabelled else 0) < 2:
-        only = first_ids([names[k] for k, v in counts.items() if v])
-        hint = (
-            f"--unlabelled background makes its {unlabelled} unlabelled image(s) a "
-            f"{options.background_name!r} class"
-            if unlabelled
-            else "add images without the label (they become the background class)"
-        )
-        problems.append(
-            f"only 1 class with images ({only}): a classifier needs 2 or more; {hint}, or "
-            "use a map with more classes"
-        )
-    if options.softmax and options.multilabel == "refuse" and dataset.multilabel_ids:
-        problems.append(
-            f"{len(dataset.multilabel_ids)} image(s) have several labels (ids "
-            f"{first_ids(dataset.multilabel_ids)}) and --multilabel refuse; use drop or share, or "
-            "--sigmoid"
-        )
-    return problems
-
-
-def _warnings(dataset: Any, options: CheckOptions) -> list[str]:
+def _warnings(table: Any) -> list[str]:
+    """Unlabelled and multilabel images: what the policies do with them."""
     warnings = []
-    if dataset.unlabelled_ids:
+    train = table.splits["train"]
+    dataset = table.datasets["train"]
+    if train.unlabelled:
         warnings.append(
-            f"{len(dataset.unlabelled_ids)} image(s) carry no mapped label (ids "
+            f"{train.unlabelled} image(s) carry no mapped label (ids "
             f"{first_ids(dataset.unlabelled_ids)}); dataset.unlabelled decides "
-            f"(here: {options.unlabelled}; see the policies table)"
+            f"(here: {table.unlabelled}; see the policies table)"
         )
-    if dataset.multilabel_ids and options.softmax:
+    if train.multilabel and table.softmax:
         verb = {"drop": "are dropped", "share": "share the target", "refuse": "are refused"}
         warnings.append(
-            f"{len(dataset.multilabel_ids)} image(s) have several distinct labels (ids "
+            f"{train.multilabel} image(s) have several distinct labels (ids "
             f"{first_ids(dataset.multilabel_ids)}); with softmax they "
-            f"{verb[options.multilabel]} (dataset.softmax_multilabel={options.multilabel}); "
+            f"{verb[table.multilabel]} (dataset.softmax_multilabel={table.multilabel}); "
             "sigmoid keeps them all"
         )
     return warnings
-
-
-def _check_val(val: Path, labels: Any, options: CheckOptions, report: CheckReport) -> None:
-    """The validation file read with the training file's label space: every class needs an image."""
-    val_report = CheckReport(val)
-    data = _load(val, val_report)
-    if data is None:
-        report.problems.extend(f"{val}: {problem}" for problem in val_report.problems)
-        return
-    folder = find_image_dir(val, data["images"], options.val_image_dir)
-    report.notes.append(f"val {folder.describe()}")
-    dataset = _dataset(val, labels, folder.path, options, data)
-    names = dataset.class_names
-    counts = {names[k]: v for k, v in dataset.class_counts.items()}
-    report.stats["val_class_counts"] = counts
-    empty = [name for name, count in counts.items() if count == 0]
-    if empty:
-        report.problems.append(
-            f"{val}: {len(empty)} class(es) have no labelled validation image: {first_ids(empty)}; "
-            "move some images of each into the validation file (`abyssexp data split`)"
-        )
-    missing = dataset.missing_files
-    if missing:
-        report.problems.append(
-            f"{val}: {len(missing)} image file(s) missing under {folder.path}: "
-            f"{first_few([n for _, n in missing])}"
-        )
 
 
 def _file_problems(

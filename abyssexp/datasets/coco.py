@@ -131,6 +131,11 @@ class ImageClassificationDataset:
                 f"(0..{self._num_classes - 1})"
             )
 
+        #: Images per logit in the file, before the unlabelled and multilabel rules: what
+        #: ``data check`` shows as "in the file" next to what trains.
+        self.file_class_counts = Counter(
+            label for found in labels_by_image.values() for label in found
+        )
         self._select_images(labels_by_image, unlabelled, background_logit, multilabel)
 
         if class_names is not None:

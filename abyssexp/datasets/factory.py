@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.datasets.coco import ImageClassificationDataset, load_coco, make_translator
 from abyssexp.datasets.translators import CategoryTranslator
 from abyssexp.errors import DatasetError
+
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import DatasetParams
 
 #: ``dataset.softmax_multilabel`` → the dataset's ``multilabel`` rule.
 MULTILABEL_RULE = {"share": "keep", "drop": "drop", "refuse": "refuse"}
@@ -37,7 +40,7 @@ class LabelSpace:
         return None
 
 
-def split_image_dir(dataset_params: Any, split: str, root: Path) -> Path | None:
+def split_image_dir(dataset_params: DatasetParams, split: str, root: Path) -> Path | None:
     value = dataset_params.image_dir
     if isinstance(value, dict):
         value = value.get(split)
@@ -47,7 +50,7 @@ def split_image_dir(dataset_params: Any, split: str, root: Path) -> Path | None:
     return path if path.is_absolute() else root / path
 
 
-def resolve_split_path(dataset_params: Any, split: str, root: Path) -> Path:
+def resolve_split_path(dataset_params: DatasetParams, split: str, root: Path) -> Path:
     value = getattr(dataset_params, split)
     if value is None:
         raise DatasetError(
@@ -58,12 +61,24 @@ def resolve_split_path(dataset_params: Any, split: str, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def label_space_from_params(dataset_params: Any, root: Path) -> LabelSpace:
-    """Build the translator from the training file's categories and params."""
+def label_space_from_params(
+    dataset_params: DatasetParams,
+    root: Path,
+    train_path: Path | None = None,
+    data: dict[str, Any] | None = None,
+) -> LabelSpace:
+    """Build the translator from the training file's categories and params.
+
+    Args:
+        dataset_params: the params in force.
+        root: what relative paths in them are relative to (the experiment folder).
+        train_path: the training file, when it is not yet where params say (``new``).
+        data: the training file's JSON, when the caller has already read and checked it.
+    """
     from abyssexp.datasets.category_map import check_unique_names, class_names_for
 
-    train_path = resolve_split_path(dataset_params, "train", root)
-    coco = load_coco(train_path)
+    train_path = train_path or resolve_split_path(dataset_params, "train", root)
+    coco = load_coco(train_path, data)
     translator = make_translator(
         dataset_params,
         list(coco.dataset.get("categories", [])),
@@ -81,7 +96,7 @@ def label_space_from_params(dataset_params: Any, root: Path) -> LabelSpace:
     )
 
 
-def with_background(labels: LabelSpace, dataset_params: Any) -> LabelSpace:
+def with_background(labels: LabelSpace, dataset_params: DatasetParams) -> LabelSpace:
     """Add the background class ``unlabelled: background`` asks for (without a
     ``background_logit``, the unlabelled images become an extra last class)."""
     if dataset_params.unlabelled != "background":
@@ -98,33 +113,19 @@ def with_background(labels: LabelSpace, dataset_params: Any) -> LabelSpace:
     return LabelSpace(labels.translator, names, labels.num_classes + 1, labels.num_classes)
 
 
-def refuse_one_class(labels: LabelSpace, softmax: bool, source: str, unlabelled: int) -> None:
-    """A softmax model over one class always answers that class: refuse, and say what to do."""
-    if not softmax or labels.num_classes >= 2:
-        return
-    only = labels.class_names[0] if labels.class_names else "(none)"
-    hint = (
-        f"--set dataset.unlabelled=background makes its {unlabelled} unlabelled image(s) a "
-        f"'background' class ({only!r} vs 'background')"
-        if unlabelled
-        else "label some images with no defect (they become 'background' with "
-        "--set dataset.unlabelled=background)"
-    )
-    raise DatasetError(
-        f"{source}: {labels.num_classes} class ({only!r}); a softmax model needs 2 or more, or it "
-        f"answers {only!r} for everything: {hint}, or give a map with 2 or more classes"
-    )
-
-
 def dataset_for_split(
-    dataset_params: Any,
+    dataset_params: DatasetParams,
     split: str,
     root: Path,
     labels: LabelSpace,
     coco_path: Path | None = None,
     softmax: bool = True,
+    coco_data: dict[str, Any] | None = None,
 ) -> ImageClassificationDataset:
-    """The ``ImageClassificationDataset`` of one split (``train``, ``val``; ``test`` with a path)."""
+    """The ``ImageClassificationDataset`` of one split (``train``, ``val``; ``test`` with a path).
+
+    ``coco_data`` is the file's JSON when the caller has already read and checked it.
+    """
     path = coco_path or resolve_split_path(dataset_params, split, root)
     return ImageClassificationDataset(
         path,
@@ -135,4 +136,5 @@ def dataset_for_split(
         multilabel=MULTILABEL_RULE[dataset_params.softmax_multilabel] if softmax else "keep",
         class_names=labels.class_names,
         num_classes=labels.num_classes,
+        coco_data=coco_data,
     )

@@ -23,6 +23,12 @@ from abyssexp.datasets.quick import quick_check_coco
 from abyssexp.errors import DatasetError, InvalidInputError, first_few, shorten
 
 MAKE_DATASETS = "make-datasets.sh"
+#: ``data split`` says so when a split's share of the images misses the requested one by more
+#: than this (a fraction of all images): grouping assigns whole groups, so shares drift.
+SHARE_TOLERANCE = 0.05
+#: ``--group-by near``: images whose 64-bit difference hashes differ in at most this many bits
+#: are one group (the ``data leaks --near`` default; burst shots of one scene differ by 0-4).
+NEAR_DISTANCE = 4
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _SCRIPT_HEADER = (
     "#!/bin/sh\n# How the datasets beside this script were made (abyssexp data).\nset -e\n"
@@ -125,16 +131,25 @@ def _group_key(group_by: str | None) -> Any:
 
 
 def plan_split(
-    data: Mapping[str, Any], fractions: Mapping[str, float], seed: int, group_by: str | None
+    data: Mapping[str, Any],
+    fractions: Mapping[str, float],
+    seed: int,
+    group_by: str | Mapping[Any, str] | None,
 ) -> dict[str, list[int]]:
     """Image ids per split: stratified by label set, seeded, and group-aware.
 
-    Groups (images that share a key) are the unit that is assigned, so a group never straddles
-    splits. Groups are bucketed by the label set most of their images carry; within a bucket, in
-    a seeded order, each group goes to the split furthest below its share of that bucket.
+    Groups (images that share a key; ``group_by`` may also map image id → group) are the unit
+    that is assigned, so a group never straddles splits. Groups are bucketed by the label set
+    most of their images carry; within a bucket, in a seeded order, largest first, each group
+    goes to the split furthest below its share of that bucket plus its share of all images
+    placed so far (the second term keeps many small buckets from all rounding the same way).
     """
     labels = _label_names(data)
-    key = _group_key(group_by)
+    key = (
+        (lambda image: group_by[image["id"]])
+        if isinstance(group_by, Mapping)
+        else _group_key(group_by)
+    )
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for image in data["images"]:
         groups[key(image)].append(image)
@@ -144,16 +159,65 @@ def plan_split(
         buckets[common].append(name)
     rng = random.Random(seed)
     result: dict[str, list[int]] = {split: [] for split in fractions}
+    overall = dict.fromkeys(fractions, 0)
     for signature in sorted(buckets):
         names = sorted(buckets[signature])
         rng.shuffle(names)
+        names.sort(key=lambda n: len(groups[n]), reverse=True)  # stable: seeded among equals
         total = sum(len(groups[n]) for n in names)
         placed = dict.fromkeys(fractions, 0)
         for name in names:
-            split = max(fractions, key=lambda s: fractions[s] * total - placed[s])
+            split = _choose_split(fractions, total, placed, overall, len(groups[name]))
             placed[split] += len(groups[name])
+            overall[split] += len(groups[name])
             result[split].extend(image["id"] for image in groups[name])
     return result
+
+
+def _choose_split(
+    fractions: Mapping[str, float],
+    total: int,
+    placed: Mapping[str, int],
+    overall: Mapping[str, int],
+    size: int,
+) -> str:
+    """The split furthest below its share of this bucket plus its share of everything placed."""
+    done = sum(overall.values()) + size
+
+    def deficit(split: str) -> float:
+        wanted = fractions[split]
+        return (wanted * total - placed[split]) + (wanted * done - overall[split])
+
+    return max(fractions, key=deficit)
+
+
+def share_warnings(
+    ids: Mapping[str, Sequence[int]],
+    fractions: Mapping[str, float],
+    groups: Mapping[Any, str] | None = None,
+) -> list[str]:
+    """One line per split whose share of the images misses the requested share by more than
+    ``SHARE_TOLERANCE``, with the likely reason (the largest group's share)."""
+    total = sum(len(v) for v in ids.values())
+    if not total:
+        return []
+    why = ""
+    if groups:
+        largest, size = Counter(groups.values()).most_common(1)[0]
+        why = (
+            f"; groups are assigned whole, and the largest ({shorten(str(largest), 40)}) holds "
+            f"{size} image(s), {size / total:.0%} of all"
+        )
+    warnings = []
+    for split, wanted in fractions.items():
+        got = len(ids[split]) / total
+        if abs(got - wanted) > SHARE_TOLERANCE:
+            warnings.append(
+                f"{split}: {len(ids[split])} image(s), {got:.0%} of {total}, asked {wanted:.0%} "
+                f"(missed by {abs(got - wanted) * 100:.0f} points, tolerance "
+                f"{SHARE_TOLERANCE * 100:.0f}){why}"
+            )
+    return warnings
 
 
 def subset(data: Mapping[str, Any], image_ids: Sequence[int], paths: Mapping[int, str]) -> dict:
@@ -169,15 +233,44 @@ def subset(data: Mapping[str, Any], image_ids: Sequence[int], paths: Mapping[int
     return {**extra, "images": images, "annotations": annotations}
 
 
-def _image_paths(path: Path, data: Mapping[str, Any], out_dir: Path) -> dict[int, str]:
-    """Absolute image paths, needed when the output is not beside the images' folder."""
-    folder = find_image_dir(path, data["images"])
+def _image_paths(
+    path: Path, data: Mapping[str, Any], out_dir: Path, image_dir: Path | None = None
+) -> dict[int, str]:
+    """Absolute image paths, needed when the output is not beside the images' folder.
+
+    Raises:
+        InvalidInputError: an image file does not exist (a split that points at missing files
+            would only fail later, at ``new`` or ``train``).
+    """
+    from abyssexp.datasets.locate import missing_images
+
+    folder = find_image_dir(path, data["images"], image_dir)
+    missing = missing_images(data["images"], folder.path)
+    if missing:
+        raise InvalidInputError(
+            f"{path}: {len(missing)} of {len(data['images'])} image file(s) not found under "
+            f"{folder.path} ({folder.how}): {first_few([n for _, n in missing])}; give the "
+            "images folder with --image-dir"
+        )
     if out_dir.resolve() == path.resolve().parent and folder.path == path.resolve().parent:
         return {}
     return {
         image["id"]: str(resolve_image_path(image, folder.path).resolve())
         for image in data["images"]
     }
+
+
+def near_groups(
+    data: Mapping[str, Any], image_dir: Path, max_distance: int = NEAR_DISTANCE
+) -> dict[Any, str]:
+    """Image id → group for ``--group-by near``: images linked by difference hashes within
+    ``max_distance`` bits, transitively (a burst of photos is one group); an image that does not
+    decode is its own group."""
+    from abyssexp.datasets.leaks import near_clusters
+
+    paths = [resolve_image_path(image, image_dir) for image in data["images"]]
+    clusters = near_clusters(paths, max_distance)
+    return {image["id"]: f"near:{c}" for image, c in zip(data["images"], clusters, strict=True)}
 
 
 def split_coco(
@@ -188,8 +281,10 @@ def split_coco(
     group_by: str | None = None,
     out_dir: Path | None = None,
     prefix: str = "coco",
-) -> tuple[dict[Path, Any], dict[str, int]]:
-    """Plan ``data split``: the output files and their contents, and images per split."""
+    image_dir: Path | None = None,
+) -> tuple[dict[Path, Any], dict[str, int], list[str]]:
+    """Plan ``data split``: the output files and their contents, images per split, and a line
+    per split whose share missed the requested one (``SHARE_TOLERANCE``)."""
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise InvalidInputError(
             f"--val {val} and --test {test}: each must be in [0, 1) and together below 1"
@@ -197,11 +292,19 @@ def split_coco(
     data = quick_check_coco(path)
     fractions = {"train": 1 - val - test, "val": val, "test": test}
     fractions = {k: v for k, v in fractions.items() if v > 0}
-    ids = plan_split(data, fractions, seed, group_by)
     out_dir = (out_dir or path.parent).absolute()
-    paths = _image_paths(path, data, out_dir)
+    paths = _image_paths(path, data, out_dir, image_dir)
+    groups: Mapping[Any, str] | None = None
+    if group_by == "near":
+        folder = find_image_dir(path, data["images"], image_dir).path
+        groups = near_groups(data, folder)
+    elif group_by is not None:
+        key = _group_key(group_by)
+        groups = {image["id"]: key(image) for image in data["images"]}
+    ids = plan_split(data, fractions, seed, groups)
     outputs = {out_dir / f"{prefix}.{split}.json": subset(data, ids[split], paths) for split in ids}
-    return outputs, {split: len(found) for split, found in ids.items()}
+    counts = {split: len(found) for split, found in ids.items()}
+    return outputs, counts, share_warnings(ids, fractions, groups)
 
 
 def merge_coco(paths: Sequence[Path], out: Path) -> tuple[dict[str, Any], dict[str, int]]:

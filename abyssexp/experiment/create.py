@@ -48,6 +48,10 @@ class NewExperimentRequest:
     parent_ref: str | None = None
     note: str = ""
     command_line: Sequence[str] | None = None
+    #: Create it although the class-table verdict is "not usable" (recorded in the record).
+    force_data: bool = False
+    #: Create it although training and validation images overlap (recorded in the record).
+    allow_leaks: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class NewExperiment:
     params: Params
     #: What was found and decided on the way (images folders, a dropped placeholder category).
     notes: list[str] = field(default_factory=list)
+    #: Warnings about the data (small data), also kept in the record.
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +77,7 @@ class NewExperiment:
             "name": self.name,
             "parent": self.parent,
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
@@ -252,6 +259,8 @@ def stage_experiment(
     notes: list[str] = []
     params = _prepare_dataset(params, plan, notes)
     params = _locate_images(request, params, plan, notes)
+    findings = _check_data(request, params, plan, parent_root, notes)
+    record_fields = {**findings.record_fields(), **(record_fields or {})}
 
     type_dir = _type_dir(request.scratch / project / experiment_type)
     number, claim = claim_next_number(type_dir)
@@ -260,11 +269,19 @@ def stage_experiment(
     # half-created experiment, and a failed `new` leaves nothing a user could see.
     staging = type_dir / f".creating.{name}"
     experiment = NewExperiment(
-        type_dir / name, project, experiment_type, number, name, parent_name, params, notes
+        type_dir / name,
+        project,
+        experiment_type,
+        number,
+        name,
+        parent_name,
+        params,
+        notes,
+        findings.warnings,
     )
     try:
         staging.mkdir()
-        _fill(staging, request, plan, params, experiment, provenance, record_fields or {})
+        _fill(staging, request, plan, params, experiment, provenance, record_fields)
     except BaseException:
         rmtree_inside(staging, type_dir)
         release_claim(claim)
@@ -364,41 +381,33 @@ def _prepare_dataset(params: Params, plan: dict[str, Path], notes: list[str]) ->
                 coco_source=str(plan[layout.TRAIN_COCO]),
                 what="dataset.category_map",
             )
-        if layout.TRAIN_COCO in checked:
-            _check_class_table(params, checked[layout.TRAIN_COCO], plan[layout.TRAIN_COCO], notes)
-        elif isinstance(dataset.category_map, dict):
+        if layout.TRAIN_COCO not in checked and isinstance(dataset.category_map, dict):
             validate_logits(dataset.category_map, "dataset.category_map (inline)")
     except DatasetError as exc:
         raise InvalidInputError(str(exc)) from None
     return params
 
 
-def _check_class_table(params: Params, data: dict[str, Any], path: Path, notes: list[str]) -> None:
-    """The training file's class table as training will see it: the map checked against the
-    file, unique names, a background class, and two or more classes for softmax."""
-    from abyssexp.datasets.category_map import check_unique_names, class_names_for
-    from abyssexp.datasets.coco import make_translator
-    from abyssexp.datasets.factory import LabelSpace, refuse_one_class, with_background
-    from abyssexp.datasets.translators import CategoryTranslator
+def _check_data(
+    request: NewExperimentRequest,
+    params: Params,
+    plan: dict[str, Path],
+    parent_root: Path | None,
+    notes: list[str],
+) -> Any:
+    """The verdict on what trains, small data and train/val overlap, on the files to copy."""
+    from abyssexp.experiment.data_checks import check_new_data
 
-    dataset = params.dataset
-    if dataset.translator != "category" or isinstance(dataset.category_map, str):
-        return  # a map file is read (relative to the experiment) when training starts
-    if dataset.category_map is None and dataset.map_by is None:
-        from abyssexp.datasets.category_map import automatic_category_map
-
-        notes.extend(automatic_category_map(data, "category", str(path))[1])
-    categories = list(data.get("categories", []))
-    translator = make_translator(dataset, categories, None, str(path), data=data)
-    if not isinstance(translator, CategoryTranslator):
-        return
-    names = class_names_for(translator.mapping, categories)
-    check_unique_names(names, f"the class table of {path}")
-    labels = with_background(LabelSpace(translator, names, translator.num_classes), dataset)
-    labelled = {
-        a["image_id"]
-        for a in data["annotations"]
-        if translator.filter(a) and translator.translate(a)
+    files = {
+        split: plan[name]
+        for split, name in (("train", layout.TRAIN_COCO), ("val", layout.VAL_COCO))
+        if name in plan
     }
-    unlabelled = sum(1 for image in data["images"] if image["id"] not in labelled)
-    refuse_one_class(labels, params.model.output_activation == "softmax", str(path), unlabelled)
+    return check_new_data(
+        params,
+        files,
+        parent_root or Path.cwd(),
+        notes,
+        force_data=request.force_data,
+        allow_leaks=request.allow_leaks,
+    )

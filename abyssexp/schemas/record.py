@@ -79,6 +79,16 @@ class ParamsChange(BaseModel):
     changes: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class DataOverride(BaseModel):
+    """A data problem ``new`` was told to accept (``--force-data``, ``--allow-leaks``)."""
+
+    model_config = ConfigDict(extra="allow")
+    flag: str = Field(description="The flag that accepted it.")
+    problems: list[str] = Field(
+        default_factory=list, description="What it accepted, one line each."
+    )
+
+
 class SlurmJob(BaseModel):
     """The Slurm job that runs (or ran) this experiment, written when it is submitted."""
 
@@ -133,6 +143,14 @@ class Record(BaseModel):
         description="Every change a train command line made to params.json, oldest first.",
     )
 
+    data_warnings: list[str] = Field(
+        default_factory=list,
+        description="Warnings about the data found by `new` (small data), kept with the results.",
+    )
+    data_overrides: list[DataOverride] = Field(
+        default_factory=list,
+        description="Data problems `new` was told to accept; `train` starts despite them.",
+    )
     sweep: str | None = Field(
         None, description="The sweep this experiment is a trial of (`PROJECT/TYPE/sNNN`)."
     )

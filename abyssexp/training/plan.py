@@ -68,6 +68,8 @@ class TrainingPlan:
     command_line: list[str] = field(default_factory=list)
     #: Dotted params the command line changed, ``{key: {"from": old, "to": new}}``.
     params_changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Small-data warnings about what trains (``abyssexp.datasets.class_table``).
+    data_warnings: list[str] = field(default_factory=list)
 
     @property
     def epochs_total(self) -> int:
@@ -104,11 +106,15 @@ def plan_training(paths: ExperimentPaths, options: TrainOptions) -> TrainingPlan
             or record.json does not parse.
         DatasetError: the training data cannot be used.
     """
-    read_record(paths.record)  # a record that does not parse stops the run before it starts
+    record = read_record(paths.record)  # a record that does not parse stops the run first
     params = resolve_train_params(paths, options)
     changes = params_changes(resolve_params(load_params_file(paths.params)), params)
     resume = start_state(paths, params, options.resume)
-    labels, train_set, val_set = load_splits(paths, params)
+    forced = any(o.flag == "--force-data" for o in record.data_overrides)
+    table = load_class_table(paths, params, forced)
+    labels, train_set, val_set = table.labels, table.datasets["train"], table.datasets.get("val")
+    if val_set is not None and len(val_set) == 0:
+        val_set = None
     if val_set is None and params.training.monitor == "val_macro_f1":
         raise InvalidInputError(
             "training.monitor=val_macro_f1 is computed on the validation set, and this experiment "
@@ -125,6 +131,7 @@ def plan_training(paths: ExperimentPaths, options: TrainOptions) -> TrainingPlan
         input_shape=input_shape_for(params.model.backbone, params.model.input_shape),
         command_line=list(options.command_line or []),
         params_changes=changes,
+        data_warnings=list(table.warnings),
     )
 
 
@@ -237,27 +244,31 @@ def _read_train_state(paths: ExperimentPaths) -> dict[str, Any]:
     return state
 
 
-def load_splits(paths: ExperimentPaths, params: Params) -> tuple[Any, Any, Any | None]:
-    """The label space, the training set and the validation set (None when absent or empty)."""
-    from abyssexp.datasets.factory import (
-        dataset_for_split,
-        label_space_from_params,
-        refuse_one_class,
-    )
+def load_class_table(paths: ExperimentPaths, params: Params, forced: bool = False) -> Any:
+    """The class table training uses, from the function ``data check`` and ``new`` use; its
+    verdict refuses the run unless ``new --force-data`` accepted it.
+
+    Raises:
+        InvalidInputError: the data is not usable as it trains (one line per problem).
+    """
+    from abyssexp.datasets.class_table import class_table
 
     softmax = params.model.output_activation == "softmax"
-    labels = label_space_from_params(params.dataset, paths.root)
-    train_set = dataset_for_split(params.dataset, "train", paths.root, labels, softmax=softmax)
-    refuse_one_class(labels, softmax, str(train_set.coco_path), len(train_set.unlabelled_ids))
-    if len(train_set) == 0:
+    table = class_table(params.dataset, softmax, paths.root)
+    if table.problems and not forced:
+        raise InvalidInputError(
+            table.problems[0],
+            problems=[
+                *table.problems,
+                "(fix the params with --set, or create the experiment with `abyssexp new ... "
+                "--force-data` to train anyway)",
+            ],
+        )
+    if len(table.datasets["train"]) == 0:
+        train_set = table.datasets["train"]
         raise InvalidInputError(
             f"{train_set.coco_path}: no labelled training images (dropped "
             f"{train_set.dropped_unlabelled} unlabelled); check the category map or "
             "`abyssexp data check`"
         )
-    val_set = None
-    if params.dataset.val:
-        val_set = dataset_for_split(params.dataset, "val", paths.root, labels, softmax=softmax)
-        if len(val_set) == 0:
-            val_set = None
-    return labels, train_set, val_set
+    return table

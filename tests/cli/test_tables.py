@@ -51,6 +51,7 @@ COMMANDS = [
     ["sweep", "list"],
     ["config"],
     ["data", "stats", "{train}", "{val}"],
+    ["data", "check", "{train}", "--val", "{val}"],
 ]
 
 

@@ -152,16 +152,22 @@ def write_roboflow_export(
 
 
 def write_label_studio_export(
-    root: Path, count: int, names=("Cat", "Dog"), prefix: str = "images/", unlabelled: int = 0
+    root: Path,
+    count: int,
+    names=("Cat", "Dog"),
+    prefix: str = "images/",
+    unlabelled: int = 0,
+    seed: int = 500,
 ) -> Path:
     """A Label Studio COCO export (one ``result.json``); ``unlabelled`` images carry no label
-    (a one-name export then is "defect vs nothing")."""
+    (a one-name export then is "defect vs nothing"). Exports made with one ``seed`` share their
+    pixels: give each split its own, or ``new`` rightly refuses the overlap."""
     categories = [{"id": i, "name": n} for i, n in enumerate(names)]
     images, annotations = [], []
     for index in range(count + unlabelled):
         label = index % len(names) if index < count else None
         stem = f"{hashlib.md5(str(index).encode()).hexdigest()[:8]}-photo{index}.jpg"
-        width, height = write_image(root / "images" / stem, label, 500 + index)
+        width, height = write_image(root / "images" / stem, label, seed + index)
         images.append(
             {"width": width, "height": height, "id": index, "file_name": f"{prefix}{stem}"}
         )
@@ -246,3 +252,72 @@ def first_attempt(runner, train: Path, val: Path, test: Path, *extra: str) -> di
 def _check(extra: tuple[str, ...]) -> list[str]:
     """The ``data check`` options matching ``new``'s ``--set dataset.unlabelled=...``."""
     return ["--unlabelled", "background"] if "dataset.unlabelled=background" in extra else []
+
+
+def write_detection_export(
+    root: Path,
+    splits: dict[str, list[list[str]]],
+    names: tuple[str, ...],
+    project: str = "eggs",
+) -> dict[str, Path]:
+    """A Roboflow-shaped detection export where each image holds the boxes listed for it
+    (``splits[split][i]`` is the class names boxed in image i; ``[]`` is an image with no box).
+
+    With ``[["fertile"], ["fertile", "infertile"], ...]`` the class "infertile" only ever appears
+    together with "fertile", as in a public egg-fertility export (all 8 "infertile" images also
+    had "fertile" boxes).
+    """
+    categories = [{"id": 0, "name": project, "supercategory": "none"}] + [
+        {"id": i + 1, "name": n, "supercategory": project} for i, n in enumerate(names)
+    ]
+    files = {}
+    for split, boxed in splits.items():
+        images, annotations = [], []
+        for index, classes in enumerate(boxed):
+            digest = hashlib.md5(f"{split}{index}".encode()).hexdigest()
+            name = f"IMG_{index:04d}_jpg.rf.{digest}.jpg"
+            label = names.index(classes[0]) if classes else None
+            write_image(root / split / name, label, 1000 + index + 100 * len(files))
+            images.append({"id": index, "file_name": name, "height": 32, "width": 32})
+            for offset, cls in enumerate(classes):
+                box = _box(len(annotations), index, names.index(cls) + 1)
+                box["bbox"] = [2.0 + 4 * offset, 2.0, 10.0, 10.0]
+                annotations.append(box)
+        data = {
+            "info": {"description": "Exported from roboflow.com", "year": "2024"},
+            "licenses": [],
+            "categories": categories,
+            "images": images,
+            "annotations": annotations,
+        }
+        path = root / split / "_annotations.coco.json"
+        path.write_text(json.dumps(data))
+        files[split] = path
+    return files
+
+
+def write_burst_export(root: Path, scenes: int, shots: int = 2, names=("cat", "dog")) -> Path:
+    """A Label Studio-shaped export of burst photos: ``scenes`` scenes, each shot ``shots``
+    times with a little sensor noise (near-duplicates a random split puts on both sides).
+    Scenes alternate between the classes. Returns ``result.json``."""
+    rng = np.random.default_rng(7)
+    categories = [{"id": i, "name": n} for i, n in enumerate(names)]
+    images, annotations = [], []
+    for scene in range(scenes):
+        blocks = rng.integers(0, 256, size=(8, 8, 3)).astype(np.float64)
+        base = np.kron(blocks, np.ones((4, 4, 1)))
+        for shot in range(shots):
+            pixels = np.clip(base + rng.normal(0, 2, base.shape), 0, 255).astype(np.uint8)
+            name = f"burst{scene:03d}-{shot}.png"
+            (root / "images").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(root / "images" / name)
+            image_id = len(images)
+            images.append(
+                {"id": image_id, "file_name": f"images/{name}", "width": 32, "height": 32}
+            )
+            annotations.append(_box(image_id, image_id, scene % len(names)))
+    path = root / "result.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    return path

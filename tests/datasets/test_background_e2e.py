@@ -15,13 +15,11 @@ def background_run(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("one-category")
     runner = CliRunner()
     files = {}
-    for split, (labelled, unlabelled) in {
-        "train": (12, 12),
-        "val": (4, 4),
-        "test": (4, 4),
-    }.items():
+    for seed, (split, (labelled, unlabelled)) in enumerate(
+        {"train": (12, 12), "val": (4, 4), "test": (4, 4)}.items()
+    ):
         files[split] = write_label_studio_export(
-            root / split, labelled, names=("break",), unlabelled=unlabelled
+            root / split, labelled, names=("break",), unlabelled=unlabelled, seed=1000 * seed
         )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ABYSSEXP_SCRATCH", str(root / "scratch"))

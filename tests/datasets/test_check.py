@@ -107,7 +107,12 @@ def test_multilabel_warning(runner, tmp_path: Path, coco_factory) -> None:
         [{"id": 1, "image_id": 1, "category_id": 1}, {"id": 2, "image_id": 1, "category_id": 2}],
         [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
     )
-    result = runner.invoke(app, ["data", "check", str(path), "--json"])
+    # With softmax and the default drop, the only image is dropped: nothing trains (issue 20).
+    dropped = runner.invoke(app, ["data", "check", str(path), "--json"])
+    assert (
+        dropped.exit_code == 1 and "--multilabel share" in json.loads(dropped.stdout)["problems"][0]
+    )
+    result = runner.invoke(app, ["data", "check", str(path), "--multilabel", "share", "--json"])
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["stats"]["multilabel"] == 1
     assert "several distinct labels" in report["warnings"][0]

@@ -178,14 +178,14 @@ def test_class_with_no_images_is_not_usable(runner, tmp_path) -> None:
     files["train"].write_text(json.dumps(data))
     result = runner.invoke(app, ["data", "check", str(files["train"])])
     assert result.exit_code == 1, result.output
-    assert "1 class(es) have no labelled image: bird" in result.output
+    assert "class 'bird': 0 training images; label some images" in result.output
 
 
 def test_validation_file_missing_a_class_is_not_usable(runner, tmp_path) -> None:
     files = write_cvat_export(tmp_path / "export", {"train": 4, "val": 1})
     result = runner.invoke(app, ["data", "check", str(files["train"]), "--val", str(files["val"])])
     assert result.exit_code == 1, result.output
-    assert "have no labelled validation image: dog" in result.output
+    assert "class 'dog': 0 validation images; move some images" in result.output
 
 
 def test_one_class_dataset_is_not_usable(runner, coco_factory, tmp_path) -> None:
