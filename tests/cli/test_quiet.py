@@ -42,7 +42,8 @@ def _quiet(done: subprocess.CompletedProcess) -> None:
 
 
 def _seconds(text: str) -> float:
-    return float(re.search(r"^time\s+([\d.]+) s", text, re.MULTILINE).group(1))
+    """The training summary's time (a field list, boxed or not)."""
+    return float(re.search(r"^[│ ]*time[│ ]+([\d.]+) s", text, re.MULTILINE).group(1))
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +150,18 @@ def test_verbose_brings_the_lines_back(session, shapes) -> None:
     loud = _run(session.env, "--verbose", "predict", str(session.root), image)
     assert loud.returncode == 0, loud.stderr
     assert NOISE.search(loud.stderr), loud.stderr  # this machine's oneDNN / CUDA lines
+
+
+@pytest.mark.slow
+def test_sweep_run_is_quiet_in_its_children(session) -> None:
+    made = _run(
+        session.env,
+        *("sweep", "new", "proj", "quiet-sweep", "d", "--from", str(session.root)),
+        *("--grid", "training.lr=1e-3", "--set", "training.epochs=1"),
+    )
+    assert made.returncode == 0, made.stderr
+    ran = _run(session.env, "sweep", "run", made.stdout.strip().splitlines()[-1])
+    _quiet(ran)
+    (trial,) = (session.base / "scratch" / "proj" / "quiet-sweep").glob("001.*")
+    child_log = (trial / "logs" / "local.log").read_text()
+    assert "epoch 1/1" in child_log and not NOISE.search(child_log), child_log
