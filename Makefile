@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 IMGAUG_VENV ?= .venv-imgaug
+MLFLOW_VENV ?= .venv-mlflow
+MLFLOW_PORT ?= 5057
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-imgaug test-browser test-slurm lint format demo bench docs clean
+.PHONY: install test test-imgaug test-browser test-slurm test-mlflow lint format demo bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +28,7 @@ format: install
 
 # Tests marked s3 start moto's S3 server (the dev extra) on 127.0.0.1 themselves and stop it.
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser and not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser and not slurm and not mlflow" $(PYTEST_ARGS)
 
 # Sweeps on a real Slurm: a one-node slurmctld + slurmd (+ munge) on this host, installed with
 # apt-get when missing, started for the tests and stopped after them (.ci/with-slurm.sh).
@@ -48,6 +50,22 @@ $(IMGAUG_VENV)/.installed: pyproject.toml
 test-imgaug: $(IMGAUG_VENV)/.installed
 	$(IMGAUG_VENV)/bin/python -m pytest -m imgaug $(PYTEST_ARGS)
 
+# `mlflow sync` against a real tracking server: MLflow in a virtualenv of its own (abyssexp in it
+# without TensorFlow: sync never trains), `mlflow server` on 127.0.0.1 with a sqlite backend,
+# started and stopped by .ci/with-mlflow.sh; the tests train in the project's virtualenv.
+$(MLFLOW_VENV)/.installed: pyproject.toml
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MLFLOW_VENV)/bin/python -m pip install -q "mlflow>=2.10" "pytest>=8" "typer>=0.12" \
+		"rich>=13" "pydantic>=2.6" "gitpython>=3.1" "pycocotools>=2.0.7" "jinja2>=3.1"
+	$(MLFLOW_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+test-mlflow: install $(MLFLOW_VENV)/.installed
+	ABYSSEXP_TRAIN_PYTHON=$(abspath $(PY)) .ci/with-mlflow.sh $(MLFLOW_VENV) $(MLFLOW_PORT) \
+		$(MLFLOW_VENV)/bin/python -m pytest -p no:cacheprovider -m mlflow \
+		tests/report/test_mlflow_sync.py $(PYTEST_ARGS)
+
 demo: install
 	$(VENV)/bin/abyssexp demo --scratch ./demo-scratch
 
@@ -57,6 +75,7 @@ bench: install
 	$(PY) benchmarks/bench_augment.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_sweeps.py
+	$(PY) benchmarks/bench_intervals.py
 
 docs: install
 	$(PY) -m abyssexp.schemas.docs > docs/params.md
@@ -64,4 +83,4 @@ docs: install
 	$(PY) docs/output_examples.py  # trains two tiny experiments in /tmp/abyssexp-docs (a minute)
 
 clean:
-	rm -rf $(VENV) $(IMGAUG_VENV) demo-scratch .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(IMGAUG_VENV) $(MLFLOW_VENV) demo-scratch .pytest_cache .ruff_cache

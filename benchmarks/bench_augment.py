@@ -1,6 +1,7 @@
 """Augmentation cost in the training pipeline, in one run, with the seed's example configuration at
 299×299: no augmentation, the tf backend (pipeline and model placements), the imgaug backend (when
-installed, at full parallelism), and each op alone. Prints images/s, CPU time per image and ratios.
+installed, at full parallelism), each op alone, and the batch recipes (RandAugment, MixUp,
+CutMix). Prints images/s, CPU time per image and ratios.
 
 Method: each case is the repeated training pipeline as ``abyssexp train`` builds it, measured in
 steady state (a fresh iterator, a few warm-up batches, then timed batches). The cases take turns
@@ -75,6 +76,38 @@ def op_costs(params_for: Callable[[dict], object], size: tuple[int, int], path: 
     return rows
 
 
+def recipe_costs(size: tuple[int, int], batch: int, repeats: int = 5) -> list:
+    """CPU time per image of RandAugment, MixUp and CutMix on training batches, as the
+    pipeline runs them (one batch at a time, after the seed's ops)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from abyssexp.augmentation.recipes import batch_recipes
+    from abyssexp.schemas.params import AugmentationParams
+
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(0, 255, (batch, *size, 3)), tf.float32)
+    targets = tf.constant(np.eye(4, dtype=np.float32)[np.arange(batch) % 4])
+    rows = []
+    for name, config in (
+        ("randaugment (2 ops, 0.5)", {"randaugment": {}}),
+        ("mixup (alpha 0.2)", {"mixup": {}}),
+        ("cutmix (alpha 1.0)", {"cutmix": {}}),
+    ):
+        recipes = batch_recipes(AugmentationParams.model_validate(config), seed=0)
+        run = tf.function(recipes)
+        run(images, targets, tf.constant([0, 0], tf.int64))
+        samples = []
+        for _ in range(repeats):
+            start = time.process_time()
+            for step in range(4):
+                out = run(images, targets, tf.constant([1, step], tf.int64))
+                out[0].numpy()
+            samples.append(1000.0 * (time.process_time() - start) / (4 * batch))
+        rows.append((f"recipe: {name}", f"{min(samples):5.2f} CPU ms per image"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=512)
@@ -84,7 +117,13 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=16, help="timed batches per measurement")
     parser.add_argument("--warmup", type=int, default=4, help="untimed batches per measurement")
     parser.add_argument("--no-ops", action="store_true", help="skip the per-op costs")
+    parser.add_argument(
+        "--recipes-only", action="store_true", help="only RandAugment, MixUp and CutMix"
+    )
     args = parser.parse_args()
+    if args.recipes_only:
+        table(recipe_costs((args.size, args.size), args.batch), "bench_augment (recipes)")
+        return
 
     import tensorflow as tf
 
@@ -153,6 +192,7 @@ def main() -> None:
             rows += op_costs(
                 lambda config: config_from_any({**config, "some_of": None}), size, first
             )
+        rows += recipe_costs(size, args.batch)
     table(rows, "bench_augment")
 
 

@@ -21,6 +21,12 @@ def augmented_versions(
     ``size`` (default: its own) the way training does it."""
     import tensorflow as tf
 
+    if not (params.flip_lr or params.flip_ud or params.group_ops()):
+        from abyssexp.augmentation.resize import resize_uint8
+
+        if size is not None:
+            image = resize_uint8(tf.constant(image), size).numpy()
+        return np.stack([image] * versions)
     if size is not None and (params.backend == "imgaug" or params.placement == "model"):
         from abyssexp.augmentation.resize import resize_uint8
 
@@ -44,6 +50,60 @@ def augmented_versions(
         pixels = tf.constant(image)
         out = tf.stack([augment(pixels, tf.constant([seed, v], tf.int64)) for v in range(versions)])
     return np.round(out.numpy()).astype(np.uint8)
+
+
+def _targets(labels: Any, classes: int) -> np.ndarray:
+    """A target row that sums to 1 over the image's labels (as softmax training has them)."""
+    targets = np.zeros(classes, np.float32)
+    for c in labels:
+        targets[c] = 1.0
+    return targets / max(targets.sum(), 1.0)
+
+
+def _is_mixed(targets: np.ndarray) -> bool:
+    return bool(((targets > 0.005) & (targets < 0.995)).any())
+
+
+def _label_text(targets: np.ndarray, names: list[str]) -> str:
+    """``circle`` for one label; ``circle 0.71 + square 0.29`` for a mixed target."""
+    order = [c for c in np.argsort(-targets) if targets[c] > 0.005]
+    if not order:
+        text = "(no label)"
+    elif _is_mixed(targets):
+        text = " + ".join(f"{names[c]} {targets[c]:.2f}".replace(" 0.", " .") for c in order[:3])
+    else:
+        text = ", ".join(names[c] for c in order)
+    return text if len(text) <= 30 else text[:28] + "…"
+
+
+def recipe_versions(
+    versions: np.ndarray, targets: np.ndarray, partner: tuple[Any, ...], params: Any, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """RandAugment, MixUp and CutMix on one row's versions as training applies them, each
+    version mixed with a version of the ``partner`` row (image, versions, targets)."""
+    import tensorflow as tf
+
+    from abyssexp.augmentation.recipes import (
+        apply_randaugment,
+        make_mixers,
+        make_randaugment,
+        mix_batch,
+    )
+
+    count, height, width = versions.shape[:3]
+    others = tf.image.resize(tf.cast(partner[1], tf.float32), (height, width)).numpy()
+    batch = tf.constant(np.concatenate([versions.astype(np.float32), others]))
+    labels = tf.constant(np.stack([targets] * count + [partner[2]] * count))
+    pair = tf.constant([seed, 11], tf.int64)
+    if params.randaugment is not None:
+        layer = make_randaugment(params.randaugment, seed)
+        batch = apply_randaugment(layer, batch, pair, params.randaugment.rate)
+    mixers = make_mixers(params, seed)
+    if mixers:
+        partners = tf.constant(np.r_[np.arange(count, 2 * count), np.arange(count)])
+        batch, labels = mix_batch(mixers, batch, labels, pair + 1, partners)
+    images = np.round(np.clip(batch.numpy()[:count], 0, 255)).astype(np.uint8)
+    return images, labels.numpy()[:count]
 
 
 def render_preview(
@@ -71,23 +131,31 @@ def render_preview(
         count, versions + 1, figsize=(1.9 * (versions + 1), 2.1 * count), dpi=100, squeeze=False
     )
     names = dataset.class_names
+    rows = []
     for row, index in enumerate(picks):
         original, labels = dataset.load(int(index))
         image = original
         if size is not None:
             image = resize_uint8(tf.constant(original), size).numpy()
         augmented = augmented_versions(original, params, versions, seed + row, size)
-        label = ", ".join(names[c] for c in labels) or "(no label)"
-        if len(label) > 24:
-            label = label[:22] + "…"
+        rows.append((image, augmented, _targets(labels, len(names))))
+    for row, (image, augmented, targets) in enumerate(rows):
+        label = _label_text(targets, names)
+        titles = [f"{label}\noriginal"]
+        titles += [f"{label}\naugmented {column}" for column in range(1, versions + 1)]
+        if params.recipes():
+            partner = rows[(row + 1) % len(rows)]
+            augmented, mixed = recipe_versions(augmented, targets, partner, params, seed + row)
+            titles[1:] = [
+                f"{_label_text(t, names)}\n{'mixed' if _is_mixed(t) else 'augmented'} {c}"
+                for c, t in enumerate(mixed, start=1)
+            ]
         for column, picture in enumerate([image, *augmented]):
             axis = axes[row][column]
             axis.imshow(picture)
             axis.set_xticks([])
             axis.set_yticks([])
-            axis.set_title(
-                f"{label}\n{'original' if column == 0 else f'augmented {column}'}", fontsize=8
-            )
+            axis.set_title(titles[column], fontsize=8)
     figure.suptitle(f"augmentation preview ({params.backend} backend)", fontsize=10)
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

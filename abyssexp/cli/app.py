@@ -149,6 +149,7 @@ def _register() -> None:
         demo_cmd,
         deploy_cmd,
         experiments_cmd,
+        mlflow_cmd,
         store_cmd,
         sweep_cmd,
         test_cmd,

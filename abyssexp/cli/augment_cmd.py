@@ -79,7 +79,8 @@ def preview_command(
         raise InvalidInputError(
             "augment preview --coco needs --augmentation-configuration '<dict>'"
         )
-    if not augmentation.flip_lr and not augmentation.flip_ud and not augmentation.group_ops():
+    seed_ops = augmentation.flip_lr or augmentation.flip_ud or augmentation.group_ops()
+    if not seed_ops and not augmentation.recipes():
         raise InvalidInputError("augmentation: the configuration switches no operation on")
     written = render_preview(
         dataset, augmentation, out_file, images=images, versions=versions, seed=seed, size=size

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 from abyssexp.cli.tables import Column, print_table
+from abyssexp.experiment.result_summary import caveat_messages
 
 
 @app.command("compare")
@@ -53,8 +55,10 @@ def compare_command(
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Compare experiments: the params that differ, best validation metrics, test results,
-    epochs, time and provenance (different datasets are flagged)."""
+    """Compare experiments: the params that differ, best validation metrics, test results
+    with their 95 % intervals, epochs, time and provenance (different datasets are flagged).
+    With two experiments and --metric CONDITION:METRIC, a paired test says whether B − A is
+    real; with --sweep, trials that differ only by seed or fold are pooled."""
     from abyssexp.experiment.compare import compare_experiments, comparison_rows
 
     refs = list(refs or [])
@@ -69,6 +73,14 @@ def compare_command(
     data = compare_experiments(
         scratch_root(scratch), refs, metric=metric, filters=filter_, status=status, tags=tag
     )
+    if metric and ":" in metric and len(data["selected"]) == 2:
+        from abyssexp.evaluation.paired import paired_comparison
+
+        data["paired"] = paired_comparison(*map(Path, data["selected"]), metric)
+    if sweep:
+        from abyssexp.experiment.groups import seed_groups
+
+        data["groups"] = seed_groups(data, metric)
     if json_output:
         print_json(data)
         return
@@ -77,12 +89,24 @@ def compare_command(
     if csv_output:
         _print_csv(rows, names)
         return
+    _print_comparison(data, rows, names, metric, wide)
+
+
+def _print_comparison(
+    data: dict[str, Any], rows: list[Any], names: list[str], metric: str | None, wide: bool
+) -> None:
+    """The table, then what makes its numbers incomparable or uncertain, then the verdict."""
+    from abyssexp.experiment.compare import interval_cells
+
     if not wide:
         for index, column in enumerate(data["experiments"], start=1):
             print_line(f"[{index}] {column['experiment']}")
     headers = names if wide else [f"[{i}]" for i in range(1, len(names) + 1)]
     columns = [Column("field", key=True), *(Column(h, justify="right") for h in headers)]
-    cells = [[field, *_marked(section, field, values, wide)] for section, field, values in rows]
+    cells = [
+        [field, *_marked(section, field, values, wide, interval_cells(data, field))]
+        for section, field, values in rows
+    ]
     print_table(columns, cells, "comparison" + (f" by {metric}" if metric else ""), wide=wide)
     if data["dataset_mismatch"]:
         err.print(
@@ -90,6 +114,17 @@ def compare_command(
             f"({', '.join(data['dataset_mismatch'])}): their metrics are not comparable",
             soft_wrap=True,
         )
+    for line in data.get("test_mismatch") or []:
+        err.print(
+            f"[bold red]warning:[/] not comparable test results: {escape(line)}", soft_wrap=True
+        )
+    for index, column in enumerate(data["experiments"], start=1):
+        for line in caveat_messages(column["tests"]):
+            err.print(f"[yellow]caveat:[/] [{index}] {escape(line)}", soft_wrap=True)
+    if data.get("groups"):
+        _print_groups(data["groups"])
+    if data.get("paired"):
+        _print_paired(data["paired"], data)
 
 
 def _format(value: Any, wide: bool) -> str:
@@ -106,11 +141,14 @@ def _format(value: Any, wide: bool) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _marked(section: str, field: str, values: list[Any], wide: bool) -> list[str]:
-    """Cells of one row; the best metric value in bold green, differing datasets in red."""
+def _marked(
+    section: str, field: str, values: list[Any], wide: bool, texts: list[str] | None = None
+) -> list[str]:
+    """Cells of one row (``texts``: how to write them, e.g. with their interval); the best
+    metric value in bold green, differing datasets in red."""
     from abyssexp.experiment.compare import lower_is_better
 
-    cells: list[Any] = [_format(v, wide) for v in values]
+    cells: list[Any] = texts or [_format(v, wide) for v in values]
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     if section in ("validation", "test") and len(numbers) > 1:
         best = (min if lower_is_better(field) else max)(numbers)
@@ -118,6 +156,63 @@ def _marked(section: str, field: str, values: list[Any], wide: bool) -> list[str
     if field.startswith("sha256") and len({v for v in values if v}) > 1:
         cells = [(c, "bold red") for c in cells]
     return cells
+
+
+def _print_paired(paired: dict[str, Any], data: dict[str, Any]) -> None:
+    """B − A with its paired interval and the verdict, or why there is no verdict."""
+    order = {c["path"]: i for i, c in enumerate(data["experiments"], start=1)}
+    a, b = (f"[{order.get(paired[k], '?')}]" for k in ("a", "b"))
+    what = f"{paired['condition']}:{paired['metric']}"
+    if paired["verdict"] is None:
+        print_line(f"paired test B {b} vs A {a} on {what}: no paired verdict")
+        for reason in paired["reasons"]:
+            print_line(f"  {reason}")
+        return
+    result = paired["result"]
+    columns = [Column("field", key=True), Column("value", justify="right")]
+    cells = [
+        ["A " + a, f"{result['a']:.4f}"],
+        ["B " + b, f"{result['b']:.4f}"],
+        ["B − A", f"{result['difference']:+.4f} [{result['low']:+.4f} to {result['high']:+.4f}]"],
+        ["images (paired)", str(result["n"])],
+    ]
+    if "p_value" in result:
+        cells.append(
+            [
+                "McNemar exact",
+                f"p={result['p_value']:.3g} (A only {result['a_only']}, B only {result['b_only']})",
+            ]
+        )
+    cells.append(["verdict (95 %)", (result["verdict"], "bold")])
+    print_table(columns, cells, f"paired test on {what}: B − A")
+
+
+def _print_groups(groups: dict[str, Any]) -> None:
+    """Trials that differ only by seed or fold, as mean ± standard deviation per group."""
+    columns = [
+        Column("group", key=True),
+        Column("mean ± sd", justify="right"),
+        Column("n", justify="right"),
+        Column("trials"),
+    ]
+    cells = [
+        [g["label"], _mean_sd(g), str(g["n"]), ", ".join(g["trials"])] for g in groups["groups"]
+    ]
+    print_table(columns, cells, f"groups by {groups['metric']} (seeds and folds pooled)")
+    best = groups.get("best")
+    if best:
+        print_line(
+            f"best group: {best['label']}: {best['mean']:.4f} "
+            f"[{best['low']:.4f}–{best['high']:.4f}] n={best['n']} ({best['interval']})"
+        )
+
+
+def _mean_sd(group: dict[str, Any]) -> str:
+    if group["mean"] is None:
+        return "-"
+    if group["sd"] is None:
+        return f"{group['mean']:.4f}"
+    return f"{group['mean']:.4f} ± {group['sd']:.4f}"
 
 
 def _print_csv(rows: list[tuple[str, str, list[Any]]], names: list[str]) -> None:

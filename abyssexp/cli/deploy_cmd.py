@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import print_json, print_line, progress_bar
+from abyssexp.cli.console import err, print_json, print_line, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
 from abyssexp.cli.tables import Column, print_table
 
@@ -107,6 +108,8 @@ def predict_command(
     data = result.to_json()
     if out_file is not None:
         atomic_write_json(out_file, data)
+    if data["warning"]:
+        err.print(f"[yellow]warning:[/] {escape(data['warning'])}", soft_wrap=True)
     if json_output:
         print_json(data)
         return

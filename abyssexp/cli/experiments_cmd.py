@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import human_bytes, print_json, print_line
+from abyssexp.cli.console import err, human_bytes, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, StoreOption, scratch_root
 from abyssexp.cli.tables import Column, print_fields, print_table
 
@@ -280,13 +281,7 @@ def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
         best = f"{row['best_value']:.4g}@{row['best_epoch']}"
         if wide:
             best = f"{row['best_metric']}={best}"
-    tests = (
-        ", ".join(
-            f"{cond}:{metrics.get('accuracy', float('nan')):.3f}"
-            for cond, metrics in sorted(row["tests"].items())
-        )
-        or "-"
-    )
+    tests = ", ".join(_test_cell(c, m, wide) for c, m in sorted(row["tests"].items())) or "-"
     promoted = (",".join(row["aliases"]) or "yes") if row["promoted"] else "-"
     style = _status_style(row["status"])
     status = row["status"]
@@ -306,6 +301,22 @@ def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
         *(_cell(row["changed"].get(c)) for c in extra),
         note,
     ]
+
+
+def _test_cell(condition: str, result: dict[str, Any], wide: bool) -> str:
+    """``cond:0.983 n=60``; wide: ``cond:0.98 [0.95–1.00] n=60`` and the caveats' codes."""
+    from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
+
+    value = (result or {}).get("accuracy")
+    interval = interval_of(result, "accuracy")
+    if not wide:
+        n = (interval or {}).get("n")
+        text = f"{value:.3f}" if isinstance(value, int | float) else "-"
+        return f"{condition}:{text}" + (f" n={n}" if n is not None else "")
+    codes = caveat_codes(result)
+    return f"{condition}:{format_metric(value, interval)}" + (
+        f" ({', '.join(codes)})" if codes else ""
+    )
 
 
 def _cell(value: Any) -> str:
@@ -357,7 +368,6 @@ _RECORD_FIELDS = (
     "epochs_total",
     "best",
     "train_seconds",
-    "tests",
     "promotions",
     "note",
     "status_reason",
@@ -378,6 +388,7 @@ def _print_show(info: dict[str, Any]) -> None:
         if record.get(key) not in (None, "", [], {})
     ]
     print_fields("record", fields)
+    _print_tests(record.get("tests") or {})
     _print_data_notes(record)
     if info["params_problem"]:
         print_line(f"params: unreadable: {info['params_problem']}")
@@ -469,6 +480,25 @@ def _summary(entry: Any) -> str:
         if k == "images" or not isinstance(v, int | float) or isinstance(v, bool)
     ]
     return ", ".join(numbers) + (f" ({', '.join(others)})" if others else "")
+
+
+def _print_tests(tests: dict[str, Any]) -> None:
+    """Each test condition's metrics with their interval and n, its overlap, and its caveats."""
+    if not tests:
+        return
+    from abyssexp.experiment.result_summary import caveat_messages, summary_metric
+
+    rows = []
+    for condition, result in sorted(tests.items()):
+        for metric in ("accuracy", "macro_f1", "mAP"):
+            if isinstance((result or {}).get(metric), int | float):
+                rows.append([condition, metric, summary_metric(result, metric)])
+        if (result or {}).get("overlap") is not None:
+            rows.append([condition, "overlap", str(result["overlap"])])
+    columns = [Column("condition", key=True), Column("metric"), Column("value [95 % interval] n")]
+    print_table(columns, rows, "tests")
+    for line in caveat_messages(tests):
+        err.print(f"[yellow]caveat:[/] {escape(line)}", soft_wrap=True)
 
 
 def _print_data_notes(record: dict[str, Any]) -> None:

@@ -78,6 +78,12 @@ def promote_command(
     if json_output:
         print_json(result.to_json())
         return
+    for condition, caveats in sorted((result.caveats or {}).items()):
+        for caveat in caveats:  # --require may hold while these do: say them, they travel along
+            err.print(
+                f"[yellow]caveat:[/] {escape(condition)}: {escape(str(caveat.get('message')))}",
+                soft_wrap=True,
+            )
     aliases = f" (aliases: {', '.join(result.aliases)})" if result.aliases else ""
     if result.finished_interrupted:
         out.print(f"finished the interrupted promotion of {result.destination}{aliases}")
@@ -133,18 +139,28 @@ def promoted_command(
         Column("promoted", 3),
         Column("size", 2, justify="right"),
     ]
-    cells = []
+    from abyssexp.experiment.result_summary import caveat_codes, caveat_messages, summary_metric
+
+    cells, warnings = [], []
     for row in rows:
+        name = f"{row['project']}/{row['type']}/{row['name']}"
+        carried = row.get("caveats") or {}  # copied at promotion, old results' included
+        results = {
+            c: {**(m or {}), "caveats": carried.get(c, (m or {}).get("caveats"))}
+            for c, m in (row.get("tests") or {}).items()
+        }
         tests = (
             ", ".join(
-                f"{c}:{m.get('accuracy', float('nan')):.3f}"
-                for c, m in sorted(row["tests"].items())
+                f"{c}:{summary_metric(m)}"
+                + (f" ({', '.join(caveat_codes(m))})" if caveat_codes(m) else "")
+                for c, m in sorted(results.items())
             )
             or "-"
         )
+        warnings += [f"{name} {line}" for line in caveat_messages(results)]
         cells.append(
             [
-                f"{row['project']}/{row['type']}/{row['name']}",
+                name,
                 ", ".join(row["aliases"]) or "-",
                 row["checkpoint"],
                 tests,
@@ -153,6 +169,8 @@ def promoted_command(
             ]
         )
     print_table(columns, cells, f"promoted models in {root}", wide=wide)
+    for line in warnings:
+        err.print(f"[yellow]caveat:[/] {escape(line)}", soft_wrap=True)
 
 
 @app.command("verify")

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import err, out, print_json, print_line, progress_bar
+from abyssexp.cli.console import err, print_json, print_line, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 
 
@@ -101,15 +102,13 @@ def _print_result(result: Any, condition: str) -> None:
     ]
     title = f"{condition}: {metrics['images']} images, checkpoint {result.checkpoint}"
     print_table(columns, rows, title)
-    summary = "  ".join(
-        f"{key}={metrics[key]:.4f}"
-        for key in ("accuracy", "macro_f1", "micro_f1", "mAP")
-        if metrics.get(key) is not None
-    )
-    out.print(summary)
-    if metrics.get("predicted_classes") == 1 and metrics["images"] > 1:
-        err.print(
-            "[yellow]warning:[/] the model gave the same answer for every test image "
-            "(see report.txt)"
-        )
+    from abyssexp.experiment.result_summary import summary_metric
+
+    for key in ("accuracy", "macro_f1", "micro_f1", "mAP"):
+        if metrics.get(key) is not None:
+            print_line(f"{key:<9} {summary_metric(metrics, key)}")
+    if metrics.get("overlap") is not None:
+        print_line(f"{'overlap':<9} {metrics['overlap']}")
+    for caveat in metrics.get("caveats") or []:
+        err.print(f"[yellow]warning:[/] {escape(caveat['message'])}", soft_wrap=True)
     print_line(f"results in {result.folder}")

@@ -160,6 +160,7 @@ def make_tf_dataset(
     preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
     augment_image: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     plan: np.ndarray | None = None,
+    recipes: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Any] | None = None,
 ) -> tf.data.Dataset:
     """Build the input pipeline.
 
@@ -175,6 +176,8 @@ def make_tf_dataset(
         preprocess: batched backbone normalisation (omit when the model does it itself).
         plan: ``decode_plan`` of the dataset for this spec, when already known (it reads every
             image header).
+        recipes: batched ``fn(images, targets, seed int64[2]) -> (images, targets)`` after the
+            augmenters (RandAugment, MixUp, CutMix: ``augmentation.recipes``), training only.
 
     Returns:
         A dataset of ``(images B×H×W×3, float32 targets B×K)``: uint8 images, so the copy to an
@@ -215,11 +218,27 @@ def make_tf_dataset(
             lambda batch, seed: (augment(tf.cast(batch[0], tf.float32), seed), batch[1]),
             num_parallel_calls=parallel,
         )
+    if recipes is not None and spec.training:
+        images = _with_recipes(images, recipes, spec)
     if preprocess is not None:
         images = images.map(
             lambda x, y: (preprocess(tf.cast(x, tf.float32)), y), num_parallel_calls=parallel
         )
     return images.prefetch(tf.data.AUTOTUNE)
+
+
+def _with_recipes(
+    images: tf.data.Dataset,
+    recipes: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Any],
+    spec: PipelineSpec,
+) -> tf.data.Dataset:
+    """Batches through ``recipes``, one at a time (Keras' layers share their seed generators),
+    each with its own seed pair from a stream that skips with the resumed epoch."""
+    seeds = tf.data.Dataset.random(seed=spec.seed + 2, rerandomize_each_iteration=True).batch(2)
+    seeds = seeds.skip(spec.skip // spec.batch_size)
+    return tf.data.Dataset.zip((images, seeds)).map(
+        lambda batch, seed: recipes(batch[0], batch[1], seed)
+    )
 
 
 def _decode(path: tf.Tensor, kind: tf.Tensor | int) -> tf.Tensor:

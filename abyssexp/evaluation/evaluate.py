@@ -80,7 +80,7 @@ def evaluate_experiment(
     params = validate_params(load_params_file(paths.params), str(paths.params))
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
     decision = _decision_threshold(checkpoint_path, threshold)
-    labels, dataset, images_note = _test_set(paths, params, coco_file, image_dir)
+    labels, dataset, image_folder = _test_set(paths, params, coco_file, image_dir)
 
     from abyssexp.models.factory import load_classifier
 
@@ -104,18 +104,48 @@ def evaluate_experiment(
         tta=tta,
         dropped_multilabel=dataset.dropped_multilabel,
         softmax_multilabel=params.dataset.softmax_multilabel if activation == "softmax" else None,
-        images_found=images_note,
+        images_found=image_folder.describe(),
+    )
+    hashes = _add_trust(
+        paths, params, (coco_file, image_folder.path), dataset, scores, decision, metrics
     )
     folder = paths.condition(condition)
-    _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision)
-    summary = {
-        key: metrics.get(key)
-        for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP", "top_3_accuracy")
-        if metrics.get(key) is not None
-    }
-    summary.update(checkpoint=checkpoint_path.name, images=metrics["images"])
-    record_test(paths.record, condition, summary)
+    _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision, hashes)
+    from abyssexp.experiment.result_summary import summarise_test
+
+    record_test(paths.record, condition, summarise_test(metrics))
     return TestResult(condition, folder, checkpoint_path.name, metrics)
+
+
+def _add_trust(
+    paths: ExperimentPaths,
+    params: Any,
+    test_files: tuple[Path, Path],
+    dataset: Any,
+    scores: np.ndarray,
+    decision: Any,
+    metrics: dict[str, Any],
+) -> list[str | None]:
+    """What says how far to trust the metrics, added to them: a 95 % interval and n per metric,
+    the overlap with the experiment's training and validation images, and the caveats.
+
+    Args:
+        test_files: the test COCO file and its images folder.
+
+    Returns:
+        The SHA-256 of every test image (predictions.json keeps them, for paired comparisons).
+    """
+    from abyssexp.evaluation.intervals import image_outcomes, metric_intervals
+    from abyssexp.evaluation.overlap import find_overlap, hash_images
+    from abyssexp.experiment.caveats import result_caveats
+
+    truth = dataset.multihot() > 0
+    outcomes = image_outcomes(truth, scores, metrics["activation"], decision)
+    metrics["intervals"] = metric_intervals(outcomes, metrics)
+    detail = find_overlap(params, paths.root, *test_files)
+    metrics.update(overlap=detail["images"], overlap_detail=detail)
+    metrics["caveats"] = result_caveats(metrics)
+    return hash_images(dataset.image_paths)
 
 
 def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
@@ -130,9 +160,9 @@ def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
 
 def _test_set(
     paths: ExperimentPaths, params: Any, coco_file: Path, image_dir: Path | None
-) -> tuple[Any, Any, str]:
+) -> tuple[Any, Any, Any]:
     """The label space the model was trained with, the test set read with it, and where its
-    images were found (given, or where export tools put them)."""
+    images were found (given, or where export tools put them: an ``ImageFolder``)."""
     from abyssexp.datasets.factory import (
         LabelSpace,
         dataset_for_split,
@@ -167,7 +197,7 @@ def _test_set(
     )
     if len(dataset) == 0:
         raise InvalidInputError(f"{coco_file}: no labelled images to test with this category map")
-    return labels, dataset, folder.describe()
+    return labels, dataset, folder
 
 
 def _disk_cache(paths: ExperimentPaths, params: Any) -> dict[str, Any]:
@@ -218,8 +248,10 @@ def _write_condition(
     truth: np.ndarray,
     metrics: dict[str, Any],
     threshold: Any,
+    hashes: list[str | None],
 ) -> None:
-    """testing/<condition>/: the test file, predictions, metrics, report and plots."""
+    """testing/<condition>/: the test file, predictions (with each image's SHA-256, which
+    ``compare`` matches images by), metrics, report and plots."""
     from abyssexp.evaluation.metrics import predicted_labels
     from abyssexp.evaluation.plots import plot_confusion_matrix, plot_pr_curves
 
@@ -233,6 +265,7 @@ def _write_condition(
             {
                 "image_id": int(image_id),
                 "file": str(path),
+                "sha256": hashes[i],
                 "scores": {name: float(scores[i, c]) for c, name in enumerate(names)},
                 "predicted": [names[c] for c in np.flatnonzero(chosen[i])],
                 "true": [names[c] for c in np.flatnonzero(truth[i])],
@@ -287,7 +320,9 @@ def render_report(metrics: dict[str, Any]) -> str:
         "mAP",
     ):
         if metrics.get(key) is not None:
-            lines.append(f"{key:<18}{metrics[key]:.4f}")
+            lines.append(f"{key:<18}{_with_interval(metrics, key)}")
+    if metrics.get("overlap") is not None:
+        lines.append(f"{'overlap':<18}{metrics['overlap']} (test images also in training/val)")
     if metrics["activation"] == "softmax":
         names = metrics["class_names"]
         width = max(8, max(len(n) for n in names) + 1)
@@ -302,21 +337,11 @@ def render_report(metrics: dict[str, Any]) -> str:
 
 
 def _report_notes(metrics: dict[str, Any]) -> list[str]:
-    """What a reader needs to square the numbers: images left out, images counted twice, a
-    model that gives one answer for everything."""
+    """What a reader needs to square the numbers: where the images were, images counted twice,
+    and every caveat (images left out, overlap, small n, one answer for everything)."""
     notes = []
     if metrics.get("images_found"):
         notes.append(metrics["images_found"])
-    if metrics.get("dropped_unlabelled"):
-        notes.append(
-            f"{metrics['dropped_unlabelled']} test image(s) without a label were left out "
-            "(dataset.unlabelled=drop)"
-        )
-    if metrics.get("dropped_multilabel"):
-        notes.append(
-            f"{metrics['dropped_multilabel']} test image(s) with several labels were left out "
-            "(dataset.softmax_multilabel=drop): a softmax model gives one answer per image"
-        )
     if metrics.get("multilabel_images"):
         supports = sum(row["support"] for row in metrics["per_class"].values())
         notes.append(
@@ -326,9 +351,19 @@ def _report_notes(metrics: dict[str, Any]) -> list[str]:
             "image once per label (rows sum to the supports); accuracy counts a prediction as "
             "right when it is any of the image's labels"
         )
-    if metrics.get("predicted_classes") == 1 and metrics["images"] > 1:
-        notes.append(
-            "warning: the model gave the same answer for every test image; its accuracy is the "
-            "share of the most common class, not skill"
-        )
+    caveats = metrics.get("caveats")
+    if caveats is None:  # metrics made before caveats were stored
+        from abyssexp.experiment.caveats import result_caveats
+
+        caveats = result_caveats(metrics)
+    notes += [f"warning ({c['code']}): {c['message']}" for c in caveats]
     return ["", *notes] if notes else []
+
+
+def _with_interval(metrics: dict[str, Any], key: str) -> str:
+    """``0.8333  95 % interval 0.7100–0.9200  n=29`` (the value alone for old metrics)."""
+    interval = (metrics.get("intervals") or {}).get(key) or {}
+    text = f"{metrics[key]:.4f}"
+    if interval.get("low") is not None and interval.get("high") is not None:
+        text += f"  [{interval['low']:.4f}–{interval['high']:.4f}] 95 %"
+    return text + (f"  n={interval['n']}" if interval.get("n") is not None else "")

@@ -67,8 +67,25 @@ class Predictions:
             )
         return rows
 
+    def constant_warning(self) -> str | None:
+        """A warning when every image got the same top class with the same score (to 4
+        decimals): a broken or untrained model, whatever the images show."""
+        if len(self.scores) < 2:
+            return None
+        top = self.scores.argmax(axis=1)
+        best = self.scores[np.arange(len(top)), top]
+        if len(set(top.tolist())) == 1 and float(np.ptp(best)) < 1e-4:
+            return (
+                f"every one of the {len(top)} images got the same top class "
+                f"({self.class_names[int(top[0])]}) with the same score ({float(best[0]):.4f}): "
+                "the model does not look at its input; check the model (abyssexp show, "
+                "its test caveats)"
+            )
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return {
+            "warning": self.constant_warning(),
             "model": str(self.model),
             "class_names": self.class_names,
             "activation": self.activation,

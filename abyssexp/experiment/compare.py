@@ -25,6 +25,7 @@ from abyssexp.experiment.registry import (
     iter_experiment_dirs,
     parse_statuses,
 )
+from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
 
 _GLOB = set("*?[")
 
@@ -249,6 +250,7 @@ def compare_experiments(
     """
     rows = select_experiments(scratch, refs, filters, status, tags)
     columns = [_column(row) for row in rows]
+    selected = [column["path"] for column in columns]  # A, B, ... as given
     if metric:
         values = metric_values(columns, metric)
         if all(v is None for v in values):
@@ -265,7 +267,31 @@ def compare_experiments(
         "experiments": columns,
         "params": {key: [row["changed"][key] for row in rows] for key in differing},
         "dataset_mismatch": _dataset_mismatches(columns),
+        "test_mismatch": incomparable_tests(columns),
+        "selected": selected,
     }
+
+
+def incomparable_tests(columns: list[dict[str, Any]]) -> list[str]:
+    """Test conditions whose results cannot be ranked side by side, and why: different test
+    files, different numbers of images, or different output activations."""
+    found = []
+    for condition in sorted({k for c in columns for k in c["tests"]}):
+        results = [c["tests"].get(condition) for c in columns]
+        results = [r for r in results if isinstance(r, dict)]
+        reasons = []
+        hashes = {r.get("dataset_sha256") for r in results} - {None}
+        if len(hashes) > 1:
+            reasons.append(f"different test files ({len(hashes)} different sha256)")
+        images = [r.get("images") for r in results]
+        if len(set(images) - {None}) > 1:
+            reasons.append("different numbers of images (" + " vs ".join(map(str, images)) + ")")
+        activations = {r.get("activation") for r in results} - {None}
+        if len(activations) > 1:
+            reasons.append(f"different activations ({' vs '.join(sorted(activations))})")
+        if reasons:
+            found.append(f"{condition}: {'; '.join(reasons)}")
+    return found
 
 
 TEST_METRICS = ("accuracy", "macro_f1", "mAP")
@@ -292,10 +318,17 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
         )
     conditions = sorted({k for c in columns for k in c["tests"]})
     for condition in conditions:
+        results = [c["tests"].get(condition) or {} for c in columns]
         for metric in TEST_METRICS:
-            values = [(c["tests"].get(condition) or {}).get(metric) for c in columns]
+            values = [r.get(metric) for r in results]
             if any(v is not None for v in values):
                 rows.append(("test", f"{condition}:{metric}", values))
+        rows.append(("test", f"{condition}:images", [r.get("images") for r in results]))
+        if any(r.get("overlap") is not None for r in results):
+            rows.append(("test", f"{condition}:overlap", [r.get("overlap") for r in results]))
+        if any(caveat_codes(r) for r in results):
+            codes = [", ".join(caveat_codes(r)) or "none" for r in results]
+            rows.append(("test", f"{condition}:caveats", codes))
     for key, values in data["params"].items():
         rows.append(("params", key, values))
     rows.append(("provenance", "commit", [c["provenance"]["commit"] for c in columns]))
@@ -310,3 +343,13 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
             )
         )
     return rows
+
+
+def interval_cells(data: dict[str, Any], field: str) -> list[str] | None:
+    """``0.83 [0.71–0.92] n=29`` per experiment for a ``CONDITION:METRIC`` test row (None for
+    any other row): the table shows how sure each number is, CSV and JSON keep the numbers."""
+    condition, _, metric = field.partition(":")
+    if metric not in TEST_METRICS:
+        return None
+    results = [c["tests"].get(condition) or {} for c in data["experiments"]]
+    return [format_metric(r.get(metric), interval_of(r, metric)) for r in results]

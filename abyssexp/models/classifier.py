@@ -192,9 +192,13 @@ class ImageClassifier:
         # the preprocessing layers; a saved model keeps loading with plain Keras.
         inputs = keras.Input(shape=self.input_shape, dtype="float32", name="image")
         x = inputs
-        if self.augmentation:
+        if self.augmentation and self.augmentation.get("enabled", True):
             x = abyss_layers.SeedAugmentation(
                 self.augmentation, seed=self.augmentation_seed, name="augmentation"
+            )(x)
+        if self.augmentation and self.augmentation.get("randaugment"):
+            x = abyss_layers.RandAugmentation(
+                self.augmentation["randaugment"], seed=self.augmentation_seed, name="randaugment"
             )(x)
         if self.include_preprocessing:
             for layer in abyss_layers.preprocessing_layers(self.backbone):

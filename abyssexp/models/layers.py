@@ -115,3 +115,40 @@ class SeedAugmentation(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "config": self.config, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="abyssexp")
+class RandAugmentation(keras.layers.Layer):
+    """Keras' ``RandAugment`` after ``SeedAugmentation`` (``augmentation.placement: model``),
+    active only in training, each batch seeded from the layer's seed and its batch count."""
+
+    def __init__(self, config: dict[str, Any], seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from abyssexp.augmentation.recipes import make_randaugment
+        from abyssexp.schemas.params import RandAugmentParams
+
+        self.config = dict(config)
+        self.seed = seed
+        self._params = RandAugmentParams.model_validate(self.config)
+        self._layer = make_randaugment(self._params, seed)
+        # A batch counter saved with the weights (a SeedGenerator's state is not): a resumed
+        # run continues its seeds where the checkpoint left them.
+        self._batches = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False, name="batches"
+        )
+
+    def build(self, input_shape: Any) -> None:
+        self._layer.build(input_shape)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if not training:
+            return inputs
+        from abyssexp.augmentation.recipes import apply_randaugment
+
+        pair = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(self._batches, tf.int64)])
+        self._batches.assign_add(1)
+        out = apply_randaugment(self._layer, inputs, pair, self._params.rate)
+        return tf.cast(out, inputs.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "config": self.config, "seed": self.seed}

@@ -13,14 +13,17 @@ import numpy as np
 
 from abyssexp.atomic import atomic_write_text
 from abyssexp.experiment.annotate import CONCLUSION_SECTION, PURPOSE_SECTION
+from abyssexp.experiment.caveats import result_caveats
 from abyssexp.experiment.compare import (
     compare_experiments,
     comparison_rows,
+    interval_cells,
     read_history_columns,
     read_provenance,
 )
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.experiment.result_summary import format_metric, interval_of
 from abyssexp.experiment.show import describe_experiment
 from abyssexp.report.figures import (
     confusion_figure,
@@ -112,10 +115,13 @@ def _condition(folder: Path) -> dict[str, Any] | None:
             label = f"{name} (AP {ap:.3f})" if ap is not None else name
             curves.append((label, truth[:, c], scores[:, c]))
     summary = {
-        k: metrics[k]
+        k: format_metric(metrics[k], interval_of(metrics, k))
         for k in ("accuracy", "top_3_accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP")
         if isinstance(metrics.get(k), int | float)
     }
+    caveats = metrics.get("caveats")
+    if caveats is None:  # tested before caveats were stored: work them out now
+        caveats = result_caveats(metrics)
     return {
         "name": folder.name,
         "images": metrics.get("images"),
@@ -123,6 +129,8 @@ def _condition(folder: Path) -> dict[str, Any] | None:
         "dataset": metrics.get("dataset"),
         "dataset_sha256": metrics.get("dataset_sha256"),
         "summary": summary,
+        "overlap": metrics.get("overlap"),
+        "caveats": caveats,
         "per_class": metrics.get("per_class", {}),
         "pr_curves": pr_figure(f"{folder.name}: precision-recall", curves) if curves else None,
         "confusion": confusion_figure(metrics["confusion_matrix"], names)
@@ -268,7 +276,15 @@ def write_report(
     comparison = None
     if others:
         data = compare_experiments(scratch, [str(p.root) for p in [main, *others]])
-        comparison = {**_split_rows(comparison_rows(data)), "mismatch": data["dataset_mismatch"]}
+        rows = [
+            (section, field, interval_cells(data, field) or values)
+            for section, field, values in comparison_rows(data)
+        ]
+        comparison = {
+            **_split_rows(rows),
+            "mismatch": data["dataset_mismatch"],
+            "test_mismatch": data["test_mismatch"],
+        }
     html = render_report(experiments, comparison)
     target = output or main.root / REPORT_FILE
     atomic_write_text(target, html)

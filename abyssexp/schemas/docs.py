@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -15,6 +15,21 @@ def _type_name(annotation: Any) -> str:
     for noise in ("typing.", "abyssexp.schemas.params.", "<class '", "'>"):
         text = text.replace(noise, "")
     return text.replace("|", "\\|")
+
+
+def _optional_section_rows(key: str, annotation: Any) -> list[str]:
+    """Rows for the fields of a section that is off until set (``RandAugmentParams | None``):
+    their defaults are what setting the section to ``{}`` gives."""
+    models = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    rows = []
+    for model in models:
+        defaults = model().model_dump(mode="json")
+        for name, sub in model.model_fields.items():
+            rows.append(
+                f"| `{key}.{name}` | `{_type_name(sub.annotation)}` | `{json.dumps(defaults[name])}`"
+                f" | (when `{key}` is set) {(sub.description or '').replace('|', '/')} |"
+            )
+    return rows
 
 
 def render_params_markdown() -> str:
@@ -43,6 +58,7 @@ def render_params_markdown() -> str:
                 f"| `{section}.{name}` | `{_type_name(sub.annotation)}` | `{default}` | "
                 f"{(sub.description or '').replace('|', '/')} |"
             )
+            lines += _optional_section_rows(f"{section}.{name}", sub.annotation)
         lines.append("")
     return "\n".join(lines)
 

@@ -467,6 +467,35 @@ class TrainingParams(_Strict):
         return value
 
 
+class RandAugmentParams(_Strict):
+    """Keras' ``RandAugment``: ``num_ops`` ops drawn from eleven (shear, translate, rotate,
+    brightness, contrast, colour, sharpness, posterize, solarize, autocontrast, equalize)."""
+
+    num_ops: int = Field(2, ge=1, le=11, description="Ops applied in turn to each picked image.")
+    magnitude: float = Field(
+        0.5, gt=0.0, le=1.0, description="Strength of every op, 0-1 (Keras' factor)."
+    )
+    rate: float = Field(
+        1.0, ge=0.0, le=1.0, description="Share of training images that get RandAugment."
+    )
+
+
+class MixUpParams(_Strict):
+    """MixUp: images and their targets blended with another image of the batch."""
+
+    alpha: float = Field(
+        0.2, gt=0.0, le=10.0, description="Beta(alpha, alpha) draws the blend weight."
+    )
+
+
+class CutMixParams(_Strict):
+    """CutMix: a box of another image of the batch pasted in, targets mixed by its area."""
+
+    alpha: float = Field(
+        1.0, gt=0.0, le=1.0, description="Beta(alpha, alpha) draws the kept area (Keras: <= 1)."
+    )
+
+
 class AugmentationParams(_Strict):
     """The original team's augmentation configuration, applied in pixel space before normalisation."""
 
@@ -495,6 +524,18 @@ class AugmentationParams(_Strict):
     bright: Range | None = Field(None, description="Multiply-brightness factor range.")
     colour_shift: Range | None = Field(None, description="Independent per-channel gain range.")
     cval: int = Field(0, ge=0, le=255, description="Fill value for pixels uncovered by warps.")
+    randaugment: RandAugmentParams | None = Field(
+        None,
+        description="RandAugment after the ops above (whether or not enabled is on); null: off.",
+    )
+    mixup: MixUpParams | None = Field(
+        None,
+        description="MixUp of training batches, targets mixed alike (even with enabled off).",
+    )
+    cutmix: CutMixParams | None = Field(
+        None,
+        description="CutMix of training batches (with mixup too: one of both per batch).",
+    )
 
     @field_validator("gblur")
     @classmethod
@@ -539,6 +580,10 @@ class AugmentationParams(_Strict):
             if getattr(self, name) is not None:
                 ops.append(name)
         return ops
+
+    def recipes(self) -> list[str]:
+        """The batch recipes that are switched on (RandAugment, MixUp, CutMix), in order."""
+        return [name for name in ("randaugment", "mixup", "cutmix") if getattr(self, name)]
 
 
 class ReduceLROnPlateauParams(_Strict):

@@ -28,7 +28,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,8 @@ class PromoteResult:
     aliases: list[str]
     freed_bytes: int
     finished_interrupted: bool = False
+    #: ``{condition: [caveat, ...]}``: what to know about the test results (copied into the entry).
+    caveats: dict[str, list[dict[str, Any]]] | None = None
     exports: dict[str, Any] = field(default_factory=dict)  # format -> parity (export.json)
 
     def to_json(self) -> dict[str, Any]:
@@ -300,6 +302,7 @@ class PromotionRequest:
     tests: dict[str, Any]
     project: str
     experiment_type: str
+    caveats: dict[str, list[dict[str, Any]]] | None = None
 
 
 def check_request(
@@ -334,7 +337,34 @@ def check_request(
     if move:  # refuse a symlinked models/ now, not after the promotion
         check_inside(paths.models / checkpoint_path.name, paths.root)
     project, experiment_type = split_location(paths)
-    return PromotionRequest(paths, checkpoint_path, aliases, tested, project, experiment_type)
+    return PromotionRequest(
+        paths,
+        checkpoint_path,
+        aliases,
+        tested,
+        project,
+        experiment_type,
+        test_caveats(paths, tested),
+    )
+
+
+def test_caveats(paths: ExperimentPaths, tested: dict[str, Any]) -> dict[str, list[dict]]:
+    """The caveats of every test condition: the record's, else (a result tested before caveats
+    were stored) worked out from the condition's metrics.json."""
+    from abyssexp.experiment.caveats import result_caveats
+
+    found: dict[str, list[dict]] = {}
+    for condition, summary in tested.items():
+        caveats = (summary or {}).get("caveats")
+        if caveats is None:
+            try:
+                metrics = json.loads((paths.condition(condition) / "metrics.json").read_text())
+            except (OSError, ValueError):
+                metrics = None
+            caveats = result_caveats(metrics) if isinstance(metrics, dict) else []
+        if caveats:
+            found[condition] = list(caveats)
+    return found
 
 
 def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
@@ -350,6 +380,7 @@ def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
         "promoted_unix": time.time(),
         "host": socket.gethostname(),
         "tests": request.tests,
+        "caveats": request.caveats or {},
         "bytes": total,
         "aliases_at_promotion": request.aliases,
     }
@@ -405,15 +436,17 @@ def promote_experiment(
     if isinstance(store, StoreURL):
         from abyssexp.store.remote_promote import promote_to_object_store
 
-        return promote_to_object_store(request, store, move, progress, export_formats)
+        result = promote_to_object_store(request, store, move, progress, export_formats)
+        return replace(result, caveats=request.caveats)
     checkpoint_path, aliases = request.checkpoint, request.aliases
     type_dir = store / request.project / request.experiment_type
     destination = type_dir / paths.name
     registry = prepare_registry(store)  # a broken registry stops us before anything changes
     if os.path.lexists(destination):
-        return _finish_interrupted(
+        result = _finish_interrupted(
             paths, store, destination, checkpoint_path, aliases, registry, move
         )
+        return replace(result, caveats=request.caveats)
     exports = None
     if export_formats:
         from abyssexp.store.export import export_experiment
@@ -443,7 +476,7 @@ def promote_experiment(
         from abyssexp.store.export import export_parity
 
         result.exports = export_parity(exports)
-    return result
+    return replace(result, caveats=request.caveats)
 
 
 def _complete(

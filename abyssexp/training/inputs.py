@@ -37,6 +37,7 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
     disk = pipeline_settings(plan.paths.scratch, training.cache, training.cache_limit_gb)
     size = plan.input_shape[:2]
     batch_augment, image_augment, model_augmentation = _augmentation_placement(plan)
+    recipes = _recipes(plan)
     decode = decode_plan(plan.train_set.image_paths, size)
     steps = training.steps_per_epoch or steps_for(len(plan.train_set), training.batch_size)
     # A resumed run continues the stream where the uninterrupted run would be at its epoch.
@@ -61,7 +62,12 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
             **disk,
         )
         return make_tf_dataset(
-            plan.train_set, spec, augment=batch_augment, augment_image=image_augment, plan=decode
+            plan.train_set,
+            spec,
+            augment=batch_augment,
+            augment_image=image_augment,
+            plan=decode,
+            recipes=recipes,
         )
 
     skip = resumed_epochs * steps * training.batch_size
@@ -95,17 +101,32 @@ def _augmentation_placement(plan: TrainingPlan) -> tuple[Any, Any, dict[str, Any
     """(batch augmenter for the pipeline, per-image augmenter, augmentation for the model)."""
     augmentation = plan.params.augmentation
     seed = plan.params.training.seed
+    if _in_model(augmentation) and (augmentation.enabled or augmentation.randaugment):
+        return None, None, augmentation.model_dump(mode="json")
     if not augmentation.enabled:
         return None, None, None
     if augmentation.backend == "imgaug":
         from abyssexp.augmentation.imgaug_backend import batch_augmenter
 
         return batch_augmenter(augmentation, seed=seed), None, None
-    if augmentation.placement == "model":
-        return None, None, augmentation.model_dump(mode="json")
     from abyssexp.augmentation.tf_backend import image_augmenter_fn
 
     return None, image_augmenter_fn(augmentation, plan.input_shape[:2], seed), None
+
+
+def _in_model(augmentation: Any) -> bool:
+    return augmentation.backend == "tf" and augmentation.placement == "model"
+
+
+def _recipes(plan: TrainingPlan) -> Any:
+    """The pipeline's batch recipes (RandAugment unless it runs in the model; MixUp, CutMix)."""
+    augmentation = plan.params.augmentation
+    if not augmentation.recipes():
+        return None
+    from abyssexp.augmentation.recipes import batch_recipes
+
+    seed = plan.params.training.seed
+    return batch_recipes(augmentation, seed, randaugment=not _in_model(augmentation))
 
 
 def _class_weights(plan: TrainingPlan) -> list[float] | None:

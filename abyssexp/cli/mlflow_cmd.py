@@ -1,0 +1,76 @@
+"""``mlflow sync``: mirror experiments into an MLflow tracking server's UI (optional extra)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from abyssexp.cli.app import app
+from abyssexp.cli.console import print_json, print_line
+from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
+
+mlflow_app = typer.Typer(
+    name="mlflow",
+    help="Browse experiments in MLflow's UI: each one mirrored as an MLflow run.",
+    no_args_is_help=True,
+)
+app.add_typer(mlflow_app)
+
+
+@mlflow_app.command("sync")
+def sync_command(
+    refs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Experiments: folders, PROJECT/TYPE/NNN or patterns (p/t/*)."),
+    ] = None,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", help="Every experiment; runs whose folder is gone are deleted."),
+    ] = False,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="A folder, sqlite:///FILE or http://HOST:PORT (default: MLFLOW_TRACKING_URI).",
+        ),
+    ] = None,
+    scratch: ScratchOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Mirror experiments into MLflow: one run each in the MLflow experiment PROJECT/TYPE,
+    with params, per-epoch and test metrics, tags, note, status, parent and git commit. A
+    second sync updates the same runs and adds only new epochs."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from abyssexp.errors import InvalidInputError
+    from abyssexp.experiment.compare import select_experiments
+    from abyssexp.report.mlflow_sync import (
+        all_experiment_folders,
+        check_tracking_uri,
+        load_client,
+        sync_experiments,
+    )
+
+    check_tracking_uri(tracking_uri)
+    if bool(refs) == all_:
+        raise InvalidInputError("mlflow sync: give experiments (REFS) or --all, one of the two")
+    load_client(tracking_uri)  # says how to install MLflow before reading any experiment
+    root = scratch_root(scratch)
+    if all_:
+        folders = all_experiment_folders(root)
+    else:
+        folders = [Path(row["path"]) for row in select_experiments(root, list(refs or []))]
+    results = sync_experiments(root, folders, tracking_uri, prune_missing=all_)
+    if json_output:
+        print_json([asdict(r) for r in results])
+        return
+    for result in results:
+        if result.deleted:
+            print_line(f"deleted  {result.experiment} (folder gone)  run {result.run_id}")
+        else:
+            verb = "created" if result.created else "updated"
+            print_line(
+                f"{verb}  {result.experiment}  run {result.run_id}  +{result.new_points} points"
+            )

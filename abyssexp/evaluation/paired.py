@@ -1,0 +1,138 @@
+"""``compare A B --metric CONDITION:METRIC``: is B's difference from A real?
+
+Only when both were tested under the same condition on the same images: the same test file,
+the same images (matched by image id and the SHA-256 of the file's content, which
+``predictions.json`` keeps), and the same output activation. Then the same bootstrap draws are
+applied to both models' outcomes image by image (``intervals.paired_difference``), and for
+accuracy McNemar's exact test counts the images only one of them got right. Otherwise the
+answer is no verdict, with the reasons. This is the only part of ``compare`` that opens the
+per-image files, and only for these two experiments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abyssexp.evaluation.intervals import INTERVAL_METRICS, image_outcomes, paired_difference
+from abyssexp.experiment.layout import ExperimentPaths
+
+PREDICTIONS = "predictions.json"
+METRICS = "metrics.json"
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _tested(root: Path, condition: str) -> tuple[dict | None, list | None]:
+    folder = ExperimentPaths(root).condition(condition)
+    metrics, predictions = _read(folder / METRICS), _read(folder / PREDICTIONS)
+    return (
+        metrics if isinstance(metrics, dict) else None,
+        predictions if isinstance(predictions, list) else None,
+    )
+
+
+def _image_keys(predictions: list[dict[str, Any]]) -> list[tuple[Any, Any]] | None:
+    """(image id, content sha256) of every image; None when the hashes were not kept."""
+    keys = [(p.get("image_id"), p.get("sha256")) for p in predictions if isinstance(p, dict)]
+    if len(keys) != len(predictions) or any(digest is None for _, digest in keys):
+        return None
+    return keys
+
+
+def _set_reasons(metrics: list[dict], predictions: list[list]) -> list[str]:
+    """Why two test results do not cover the same images (empty: they do)."""
+    a, b = metrics
+    reasons = []
+    if a.get("activation") != b.get("activation"):
+        reasons.append(f"different activations ({a.get('activation')} vs {b.get('activation')})")
+    if a.get("dataset_sha256") != b.get("dataset_sha256"):
+        reasons.append(
+            "different test files (sha256 "
+            f"{str(a.get('dataset_sha256'))[:12]}… vs {str(b.get('dataset_sha256'))[:12]}…)"
+        )
+    if a.get("class_names") != b.get("class_names"):
+        reasons.append("different classes")
+    keys = [_image_keys(p) for p in predictions]
+    if any(k is None for k in keys):
+        reasons.append(
+            "tested before per-image hashes were kept; run `abyssexp test` again on both"
+        )
+        return reasons
+    first, second = (set(k) for k in keys)
+    if first != second or len(keys[0]) != len(keys[1]):
+        reasons.append(
+            f"different images (n={len(keys[0])} vs n={len(keys[1])}, "
+            f"{len(first & second)} in common)"
+        )
+    for field in ("dropped_unlabelled", "dropped_multilabel"):
+        if (a.get(field) or 0) != (b.get(field) or 0):
+            reasons.append(f"different images left out ({field}: {a.get(field)} vs {b.get(field)})")
+    return reasons
+
+
+def _outcomes(metrics: dict[str, Any], predictions: list[dict], order: list[tuple]) -> Any:
+    """One model's outcomes with its images in ``order`` (image id, sha256)."""
+    names = list(metrics["class_names"])
+    by_key = {(p["image_id"], p["sha256"]): p for p in predictions}
+    rows = [by_key[key] for key in order]
+    truth = np.array([[n in (p.get("true") or []) for n in names] for p in rows], dtype=bool)
+    scores = np.array([[float(p["scores"].get(n, 0.0)) for n in names] for p in rows])
+    threshold = metrics.get("threshold")
+    threshold = 0.5 if threshold is None else np.asarray(threshold, dtype=float)
+    return image_outcomes(truth, scores, metrics["activation"], threshold)
+
+
+def paired_comparison(first: Path, second: Path, metric: str) -> dict[str, Any]:
+    """B − A (``second`` minus ``first``) for ``CONDITION:METRIC``, with a verdict, or no
+    verdict and the reasons.
+
+    Returns:
+        ``{"a", "b", "condition", "metric", "verdict", "reasons", "result"}``; ``verdict`` is
+        ``B better``, ``A better``, ``no significant difference`` or None (not comparable).
+    """
+    condition, _, name = metric.partition(":")
+    answer: dict[str, Any] = {
+        "a": str(first),
+        "b": str(second),
+        "condition": condition,
+        "metric": name,
+        "verdict": None,
+        "reasons": [],
+        "result": None,
+    }
+    if name not in INTERVAL_METRICS:
+        answer["reasons"] = [f"no paired test for {name!r} (one of {', '.join(INTERVAL_METRICS)})"]
+        return answer
+    tested = [_tested(root, condition) for root in (first, second)]
+    missing = [
+        f"{label} not tested under {condition!r}"
+        for label, (m, p) in zip("AB", tested, strict=True)
+        if m is None or p is None
+    ]
+    missing += [
+        f"{label} has no {name} under {condition!r}"
+        for label, (m, _) in zip("AB", tested, strict=True)
+        if m is not None and m.get(name) is None
+    ]
+    if missing:
+        answer["reasons"] = missing
+        return answer
+    metrics = [m for m, _ in tested]
+    predictions = [p for _, p in tested]
+    answer["reasons"] = _set_reasons(metrics, predictions)
+    if answer["reasons"]:
+        return answer
+    order = _image_keys(predictions[0]) or []
+    a, b = (_outcomes(m, p, order) for m, p in zip(metrics, predictions, strict=True))
+    answer["result"] = paired_difference(a, b, name)
+    answer["verdict"] = answer["result"]["verdict"]
+    return answer
