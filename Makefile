@@ -76,6 +76,8 @@ bench: install
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_sweeps.py
 	$(PY) benchmarks/bench_intervals.py
+	$(PY) benchmarks/bench_overhead.py
+	$(PY) benchmarks/bench_gpu.py
 
 docs: install
 	$(PY) -m abyssexp.schemas.docs > docs/params.md

@@ -1,9 +1,12 @@
 """`abyssexp list` (table and JSON) over 5,000 experiments and `abyssexp --help`: medians and
-ranges of repeated runs.
+ranges of repeated runs; then `compare` and `list --changed` over 500, 5,000 and 20,000.
 
-The first experiment is made by the real `create_experiment`; the other 4,999 are copies of it with
-their own number and record (as 5,000 real ones would look on disk). Targets on the 2-core CI
-machine: list < 1 s, help < 0.3 s.
+The first experiment is made by the real `create_experiment`; the others are copies of it with
+their own number and record (as real ones would look on disk). Targets on the 2-core CI
+machine: list < 1 s, help < 0.3 s. Scaling (`--scaling`): each experiment also has a finished
+run's logs/history.csv and its own learning rate (every params.json differs, so nothing is
+shared between experiments); `compare` and `list --changed` must cost the same CPU per 1,000
+experiments at every size, stay under 1 s at 5,000 and 4 s at 20,000, and under 150 MiB.
 """
 
 from __future__ import annotations
@@ -41,7 +44,14 @@ def shown(figures: tuple[float, float, float], target: str = "") -> str:
     return f"{median:.3f} s  ({low:.3f}-{high:.3f}){f'  (target {target})' if target else ''}"
 
 
-def build(scratch: Path, count: int) -> None:
+HISTORY = "epoch,loss,accuracy,val_loss,val_accuracy,lr\n" + "".join(
+    f"{e},{1 / e:.4f},{0.5 + e / 40:.4f},{1.1 / e:.4f},{0.45 + e / 40:.4f},0.001\n"
+    for e in range(1, 11)
+)
+
+
+def build(scratch: Path, count: int, distinct: bool = False) -> None:
+    """``count`` experiments; ``distinct``: each with a history and a learning rate of its own."""
     from abyssexp.experiment.create import NewExperimentRequest, create_experiment
 
     first = create_experiment(
@@ -67,13 +77,100 @@ def build(scratch: Path, count: int) -> None:
             best={"metric": "val_loss", "value": 1.0 / number, "epoch": 7},
         )
         (target / "record.json").write_text(json.dumps(record))
+        if distinct:
+            params = json.loads((target / "models" / "params.json").read_text())
+            params["training"]["lr"] = round(1e-3 * (1 + number / 1e5), 9)
+            (target / "models" / "params.json").write_text(json.dumps(params, indent=2))
+            (target / "logs" / "history.csv").write_text(HISTORY)
+    if distinct:
+        (first / "logs" / "history.csv").write_text(HISTORY)
+
+
+def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak memory MiB) of one child process, from its own ``wait4`` usage."""
+    import time
+
+    start = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    assert os.waitstatus_to_exitcode(status) == 0, child.stderr.read().decode()[-2000:]
+    child.returncode = 0
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def scaling(sizes: list[int], repeats: int) -> None:
+    """``compare`` and ``list --changed`` (tables at 80 columns) at each size, interleaved."""
+    import random
+    import statistics
+    from itertools import pairwise
+
+    commands = {
+        "compare '*/cls'": ["compare", "*/cls"],
+        "list --changed": ["list", "--changed"],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        scratches = {}
+        for size in sizes:
+            scratches[size] = Path(tmp) / f"scratch{size}"
+            build(scratches[size], size, distinct=True)
+        samples: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+        cases = [(name, size) for name in commands for size in sizes]
+        for round_ in range(repeats + 1):  # the first round warms the page cache
+            random.Random(round_).shuffle(cases)
+            for name, size in cases:
+                env = {
+                    **os.environ,
+                    "ABYSSEXP_SCRATCH": str(scratches[size]),
+                    "ABYSSEXP_CONFIG": str(Path(tmp) / "none"),
+                    "COLUMNS": "80",
+                }
+                figures = measured([sys.executable, "-m", "abyssexp", *commands[name]], env)
+                if round_:
+                    samples.setdefault((name, size), []).append(figures)
+    rows = []
+    for name in commands:
+        cpus = [statistics.median(r[1] for r in samples[(name, size)]) for size in sizes]
+        growth = [
+            f"{1e6 * (cpu_b - cpu_a) / (b - a):.0f}"
+            for (a, cpu_a), (b, cpu_b) in pairwise(zip(sizes, cpus, strict=True))
+        ]
+        rows.append(
+            (f"{name}: CPU per 1,000 beyond start-up", " → ".join(growth) + " ms (flat = linear)")
+        )
+        for size in sizes:
+            runs = samples[(name, size)]
+            wall = sorted(r[0] for r in runs)
+            cpu = sorted(r[1] for r in runs)
+            memory = max(r[2] for r in runs)
+            rows.append(
+                (
+                    f"{name}, {size:,} experiments",
+                    f"wall {statistics.median(wall):.2f} s ({wall[0]:.2f}-{wall[-1]:.2f})  "
+                    f"CPU {statistics.median(cpu):.2f} s  "
+                    f"= {1000 * statistics.median(cpu) / size * 1000:.0f} ms per 1,000  "
+                    f"{memory:.0f} MiB",
+                )
+            )
+    table(rows, f"bench_cli scaling (median of {repeats} runs, fastest-slowest; peak memory)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--scaling", default="500,5000,20000", help="Sizes for compare/list --changed ('' skips)."
+    )
+    parser.add_argument("--skip-list", action="store_true", help="Only the scaling part.")
     args = parser.parse_args()
+    if not args.skip_list:
+        list_and_help(args)
+    if args.scaling:
+        scaling([int(n) for n in args.scaling.split(",")], args.repeats)
+
+
+def list_and_help(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / "scratch"
         build(scratch, args.experiments)

@@ -295,14 +295,14 @@ def leaks_command(
         bool, typer.Option("--near", help="Also find near-duplicates (decodes every image).")
     ] = False,
     max_distance: Annotated[
-        int, typer.Option("--max-distance", help="Differing bits of 64 for --near.")
+        int, typer.Option("--max-distance", min=0, max=64, help="Differing bits of 64 for --near.")
     ] = 4,
     json_output: JsonOption = False,
 ) -> None:
     """Find images in two splits: same file_name, same content (sha256), and with --near
     near-duplicates (difference hash). Exit 1 when any is found."""
     from abyssexp.datasets.leaks import find_leaks
-    from abyssexp.errors import InvalidInputError
+    from abyssexp.errors import InvalidInputError, first_few
 
     if len(coco_files) < 2:
         raise InvalidInputError("data leaks needs two or more COCO files (TRAIN VAL [TEST])")
@@ -319,6 +319,12 @@ def leaks_command(
             )
         counts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items())
         out.print(f"{report['images']} images: {counts}")
+        if report["undecoded"]:
+            out.print(
+                f"{len(report['undecoded'])} images could not be decoded for --near (not "
+                f"compared): {first_few(report['undecoded'], 3)}",
+                markup=False,
+            )
     if report["leaks"]:
         raise typer.Exit(1)
 

@@ -10,7 +10,14 @@ from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, print_json, print_line, progress_bar
-from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
+from abyssexp.cli.options import (
+    JsonOption,
+    ScratchOption,
+    StoreOption,
+    finite,
+    scratch_root,
+    store_root,
+)
 from abyssexp.cli.tables import Column, print_table
 
 SourceArgument = Annotated[
@@ -33,7 +40,13 @@ def export_command(
         typer.Option("--out", help="Folder to create (default: <experiment>/exports/<ckpt>)."),
     ] = None,
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Largest score difference accepted.")
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            callback=finite,
+            help="Largest score difference accepted (finite, >= 0).",
+        ),
     ] = 1e-4,
     scratch: ScratchOption = None,
     store: StoreOption = None,
@@ -90,8 +103,12 @@ def predict_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write predictions.json here.")
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 32,
-    top_k: Annotated[int, typer.Option("--top-k", help="Classes ranked per image.")] = 3,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=65536, help="Images per batch.")
+    ] = 32,
+    top_k: Annotated[
+        int, typer.Option("--top-k", min=1, max=1000, help="Classes ranked per image.")
+    ] = 3,
     scratch: ScratchOption = None,
     store: StoreOption = None,
     json_output: JsonOption = False,

@@ -73,8 +73,8 @@ def lifecycle_order(names: list[str]) -> list[str]:
 
 def keep_option_names_whole() -> None:
     """Typer draws options as a Rich table that shrinks every column alike at 80 columns
-    (``--augmentation-configurat…``). Its tables get ``no_wrap`` on every column but the help
-    text, so Rich narrows (and wraps) the help text instead and names stay whole. Installed
+    (``--augmentation-configurat…``). Its tables get ``no_wrap`` on the name columns, so Rich
+    narrows (and wraps) the type and help text instead and names stay whole. Installed
     when help is first drawn, so commands that print no help never import Typer's renderer."""
     from rich.table import Table
     from typer import rich_utils
@@ -87,8 +87,16 @@ def keep_option_names_whole() -> None:
 
         def add_row(self, *renderables: Any, **kwargs: Any) -> None:
             super().add_row(*renderables, **kwargs)
-            for column in self.columns[:-1]:
+            # Options: names | type (folds: "<int range> [1<=x<=100000]") | help.
+            # Commands: name | help.
+            options = len(self.columns) > 3
+            names = self.columns[:-2] if options else self.columns[:-1]
+            for column in names:
                 column.no_wrap = True
+            # What is left after the names goes to the help text (and some to the type).
+            self.columns[-1].ratio = 3
+            if options:
+                self.columns[-2].ratio = 1
 
     rich_utils.Table = HelpTable  # type: ignore[misc]
 

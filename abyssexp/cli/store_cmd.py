@@ -143,7 +143,7 @@ def promoted_command(
 
     cells, warnings = [], []
     for row in rows:
-        name = f"{row['project']}/{row['type']}/{row['name']}"
+        name = f"{row.get('project')}/{row.get('type')}/{row['name']}"
         carried = row.get("caveats") or {}  # copied at promotion, old results' included
         results = {
             c: {**(m or {}), "caveats": carried.get(c, (m or {}).get("caveats"))}
@@ -162,10 +162,10 @@ def promoted_command(
             [
                 name,
                 ", ".join(row["aliases"]) or "-",
-                row["checkpoint"],
+                row.get("checkpoint") or "?",
                 tests,
-                row["promoted"],
-                human_bytes(row["bytes"]),
+                row.get("promoted") or "?",
+                human_bytes(row.get("bytes") or 0),
             ]
         )
     print_table(columns, cells, f"promoted models in {root}", wide=wide)

@@ -25,7 +25,12 @@ from abyssexp.cli.launch import (
     launch,
     slurm_flags,
 )
-from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
+from abyssexp.cli.options import (
+    JsonOption,
+    ScratchOption,
+    SetOption,
+    scratch_root,
+)
 from abyssexp.cli.tables import Column, print_table
 
 sweep_app = typer.Typer(
@@ -37,6 +42,25 @@ app.add_typer(sweep_app)
 
 SweepArgument = Annotated[
     str, typer.Argument(help="Sweep: PROJECT/TYPE/sNNN, sNNN (when unique) or its .json file.")
+]
+
+TrialsOption = Annotated[
+    int,
+    typer.Option(
+        "--trials", min=0, max=100_000, help="Random draws (with --random), per grid point."
+    ),
+]
+SeedsOption = Annotated[
+    int,
+    typer.Option(
+        "--seeds", min=0, max=10_000, help="K training seeds per point (training.seed + 0..K-1)."
+    ),
+]
+FoldsOption = Annotated[
+    int,
+    typer.Option(
+        "--folds", help="Stratified K-fold of the training file (val = fold): 0 (none) or 2..1000."
+    ),
 ]
 
 
@@ -62,15 +86,9 @@ def sweep_new_command(
             help="KEY=DIST: uniform(a,b), loguniform(a,b), randint(a,b) or choice(x,y,...).",
         ),
     ] = None,
-    trials: Annotated[
-        int, typer.Option("--trials", help="Random draws (with --random), per grid point.")
-    ] = 0,
-    seeds: Annotated[
-        int, typer.Option("--seeds", help="K training seeds per point (training.seed + 0..K-1).")
-    ] = 0,
-    folds: Annotated[
-        int, typer.Option("--folds", help="Stratified K-fold of the training file (val = fold).")
-    ] = 0,
+    trials: TrialsOption = 0,
+    seeds: SeedsOption = 0,
+    folds: FoldsOption = 0,
     random_seed: Annotated[
         int, typer.Option("--random-seed", help="Seed of the random draws and of the folds.")
     ] = 0,
@@ -187,8 +205,8 @@ def sweep_list_command(
 @sweep_app.command("fold")
 def sweep_fold_command(
     source: Annotated[Path, typer.Argument(help="The COCO training file to split.")],
-    folds: Annotated[int, typer.Option("--folds", help="K.")] = 5,
-    fold: Annotated[int, typer.Option("--fold", help="The held-out fold, 0..K-1.")] = 0,
+    folds: Annotated[int, typer.Option("--folds", min=2, max=1000, help="K (2..1000).")] = 5,
+    fold: Annotated[int, typer.Option("--fold", min=0, help="The held-out fold, 0..K-1.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
     train_out: Annotated[
         Path, typer.Option("--train-out", help="Where the other folds go.")

@@ -35,7 +35,8 @@ def test_command(
         ),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Default: training.batch_size.")
+        int | None,
+        typer.Option("--batch-size", min=1, max=65536, help="Default: training.batch_size."),
     ] = None,
     image_dir: Annotated[
         Path | None,

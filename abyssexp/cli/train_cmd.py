@@ -36,7 +36,7 @@ def train_command(
         ),
     ],
     epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Override training.epochs.")
+        int | None, typer.Option("--epochs", min=1, max=100_000, help="Override training.epochs.")
     ] = None,
     set_: SetOption = None,
     augmentation_configuration: Annotated[
@@ -56,7 +56,9 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last finished epoch.")
     ] = False,
-    gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs (>1: MirroredStrategy).")] = None,
+    gpus: Annotated[
+        int | None, typer.Option("--gpus", min=0, max=1024, help="GPUs (>1: MirroredStrategy).")
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", help="One line per epoch, no live bars.")
     ] = False,

@@ -63,13 +63,14 @@ PROCESS_POOL_FROM = 512
 
 
 def _decode_one(path: Path) -> tuple[str | None, str]:
-    """Decode one image: (None, "") or (reason kind, message). Top level, so processes can run it."""
-    from abyssexp.datasets.images import ImageTooLargeError, read_image
+    """Decode one image: (None, "") or (reason kind, message). Top level, so processes can run it.
+    ``check_readable`` says what a file must pass (a JPEG is decoded in draft mode)."""
+    from abyssexp.datasets.images import ImageTooLargeError, check_readable
 
     if not path.is_file():
         return "missing", ""
     try:
-        read_image(path)
+        check_readable(path)
     except ImageTooLargeError as exc:
         return "too_large", str(exc).removeprefix(f"{path}: ")
     except DatasetError as exc:

@@ -1,7 +1,7 @@
 """The image cache on disk, as ``tf.data`` sees it: fill the missing entries, read them back.
 
 ``prepare_entries`` runs when a pipeline is built: it checks every entry (length, header, and the
-fingerprint of its pixels, read in a parallel ``tf.data`` pass), decodes and resizes the images
+fingerprint of its pixels, one ``tf.fingerprint`` op per chunk of entries), decodes and resizes the images
 whose entry is missing or corrupt and writes those entries atomically, marks the entries as used
 and evicts least-recently-used others above the size limit. ``read_entry`` is the map function:
 ``read_file`` + checks + ``decode_raw`` + reshape; an entry that fails its checks (evicted or
@@ -12,6 +12,7 @@ damaged since) is never used, the source file is decoded instead. Layout and key
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,23 +94,55 @@ def read_entry(
     return tf.ensure_shape(image, [size[0], size[1], 3])
 
 
+#: Entries whose fingerprints one TensorFlow op computes at a time (bounds the memory used).
+_CHECK_CHUNK_BYTES = 64 << 20
+
+
+def _entry_pixels(path: str, size: tuple[int, int], key: bytes) -> bytes | None:
+    """An entry's bytes when its length, header and key are right (else None)."""
+    try:
+        with open(path, "rb") as handle:
+            if (
+                os.fstat(handle.fileno()).st_size
+                != image_cache.HEADER_BYTES + size[0] * size[1] * 3
+            ):
+                return None
+            data = handle.read()
+    except OSError:
+        return None
+    header = data[: image_cache.HEADER_BYTES]
+    if header[:24] != image_cache.header_prefix(size) or header[image_cache.KEY_OFFSET :] != key:
+        return None
+    return data
+
+
 def _valid(entries: list[str], keys: list[bytes], size: tuple[int, int]) -> np.ndarray:
-    """Whether each entry passes every check (one parallel pass over the entries)."""
-    found = [
-        i
-        for i, (e, k) in enumerate(zip(entries, keys, strict=True))
-        if image_cache.header_matches(Path(e), size, k)
-    ]
+    """Whether each entry passes every check: length, header and key read here, the pixels'
+    fingerprint computed by one ``tf.fingerprint`` per chunk of entries. No ``tf.data`` pass:
+    building one cost more than checking a small dataset's entries."""
     valid = np.zeros(len(entries), dtype=bool)
-    if not found:
-        return valid
-    items = tf.data.Dataset.from_tensor_slices(
-        ([entries[i] for i in found], [keys[i] for i in found])
-    )
-    checked = items.map(
-        lambda e, k: _entry_ok(_read_bytes(e), k, size), num_parallel_calls=tf.data.AUTOTUNE
-    ).batch(256)
-    valid[found] = np.concatenate([b.numpy() for b in checked])
+    chunk: list[tuple[int, bytes]] = []
+    held = 0
+
+    def check() -> None:
+        pixels = [data[image_cache.HEADER_BYTES :] for _, data in chunk]
+        computed = tf.fingerprint(tf.constant(pixels)).numpy()
+        for (index, data), fingerprint in zip(chunk, computed, strict=True):
+            offset = image_cache.FINGERPRINT_OFFSET
+            valid[index] = data[offset : offset + 8] == fingerprint.tobytes()
+        chunk.clear()
+
+    for index, (entry, key) in enumerate(zip(entries, keys, strict=True)):
+        data = _entry_pixels(entry, size, key)
+        if data is None:
+            continue
+        chunk.append((index, data))
+        held += len(data)
+        if held >= _CHECK_CHUNK_BYTES:
+            check()
+            held = 0
+    if chunk:
+        check()
     return valid
 
 

@@ -142,6 +142,30 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
+def check_readable(path: str | Path) -> None:
+    """Prove an image file decodes, at the least cost: the header (format, size within
+    ``max_image_pixels()``), then every byte of the image data decoded. A JPEG is decoded in
+    draft mode (DCT scaling to 1/8 per side: libjpeg still reads and entropy-decodes every
+    scan, so a truncated or damaged stream fails as in a full decode, but skips most of the
+    inverse DCT and colour conversion); other formats are decoded whole. The result is then
+    converted as ``read_image`` converts it (mode, EXIF orientation).
+
+    Raises:
+        DatasetError, ImageTooLargeError: as ``read_image``.
+    """
+    try:
+        with open_image(path) as image:
+            if image.format == "JPEG":
+                width, height = image.size
+                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+            image.load()
+            to_rgb_array(image)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot decode the image ({shorten(str(exc), 80)})") from None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as H×W×3 RGB uint8."""
     try:

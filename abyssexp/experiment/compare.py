@@ -10,17 +10,20 @@ import csv
 import fnmatch
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.listing import changed_columns, filter_rows
 from abyssexp.experiment.naming import number_of
+from abyssexp.experiment.record import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.registry import (
+    collector_paused,
     experiment_row,
     iter_experiment_dirs,
     parse_statuses,
@@ -60,9 +63,21 @@ def select_experiments(
         InvalidInputError: a bad pattern, status or filter; nothing selected.
         ExperimentNotFoundError: a plain reference names no experiment.
     """
+    rows, _ = _selected(scratch, refs, filters, status, tags)
+    return rows
+
+
+def _selected(
+    scratch: Path,
+    refs: list[str],
+    filters: list[str] | None,
+    status: str | None,
+    tags: list[str] | None,
+) -> tuple[list[dict[str, Any]], dict[str, LoadedRecord]]:
+    """``select_experiments`` and the records it read, by path (each is read once)."""
     wanted = parse_statuses(status) if status else None
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    records: dict[str, LoadedRecord] = {}
     for ref in refs:
         if _GLOB & set(ref) and not Path(ref).is_dir():
             found = _matching(ref, scratch)
@@ -70,9 +85,9 @@ def select_experiments(
             paths = resolve_ref(ref, scratch)
             found = [(*split_location(paths), paths.root)]
         for project, experiment_type, folder in found:
-            if str(folder) not in seen:
-                seen.add(str(folder))
-                rows.append(experiment_row(project, experiment_type, folder))
+            if str(folder) not in records:
+                records[str(folder)] = loaded = load_record(folder / RECORD_FILE)
+                rows.append(experiment_row(project, experiment_type, folder, loaded))
     apply_job_states(rows)
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
@@ -85,31 +100,43 @@ def select_experiments(
             f"compare: nothing matches {' '.join(refs)} with these options; "
             "`abyssexp list` shows what exists"
         )
-    return rows
+    return rows, records
 
 
-def read_history_columns(path: Path) -> dict[str, list[float]]:
-    """logs/history.csv as columns of floats (NaN where a row has no value)."""
+def read_history_columns(
+    path: Path, wanted: Callable[[str], bool] | None = None
+) -> dict[str, list[float]]:
+    """logs/history.csv as columns of floats (NaN where a row has no value); ``wanted``: only
+    the columns it accepts.
+
+    Read as plain rows, not dicts: ``compare`` reads one per experiment.
+    """
     try:
         with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            rows = [row for row in reader if row]  # blank lines are no rows
     except OSError:
         return {}
-    columns: dict[str, list[float]] = {}
-    keys = [k for row in rows for k in row if k]
-    for key in dict.fromkeys(keys):
-        values = []
-        for row in rows:
-            try:
-                values.append(float(row.get(key) or "nan"))
-            except ValueError:
-                values.append(math.nan)
-        columns[key] = values
-    return columns
+    where = {  # a repeated name: the last
+        key: index for index, key in enumerate(header) if key and (wanted is None or wanted(key))
+    }
+    return {key: [_number(row, index) for row in rows] for key, index in where.items()}
+
+
+def _number(row: list[str], index: int) -> float:
+    try:
+        return float(row[index] or "nan") if index < len(row) else math.nan
+    except ValueError:
+        return math.nan
 
 
 def lower_is_better(metric: str) -> bool:
     return "loss" in metric or "error" in metric
+
+
+def _for_best_validation(key: str) -> bool:
+    return key == "epoch" or key.startswith("val_")
 
 
 def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, float | int]]:
@@ -174,13 +201,21 @@ def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _column(row: dict[str, Any]) -> dict[str, Any]:
-    from abyssexp.experiment.record import load_record
-
+def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str, Any]:
     paths = ExperimentPaths(Path(row["path"]))
-    loaded = load_record(paths.record)
-    record = loaded.record.to_json() if loaded.record else {}
-    history = read_history_columns(paths.history)
+    loaded = loaded or load_record(paths.record)
+    record = loaded.record
+    times = (
+        {
+            "started": record.started,
+            "finished": record.finished,
+            "train_seconds": record.train_seconds,
+            "train_images": record.train_images,
+        }
+        if record
+        else {}
+    )
+    history = read_history_columns(paths.history, _for_best_validation)
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
         "path": row["path"],
@@ -189,8 +224,8 @@ def _column(row: dict[str, Any]) -> dict[str, Any]:
         "note": row["note"],
         "epochs_done": row["epochs_done"],
         "epochs_total": row["epochs_total"],
-        "seconds": _seconds(record),
-        "images_per_second": _throughput(record),
+        "seconds": _seconds(times),
+        "images_per_second": _throughput(times),
         "best": {
             "metric": row["best_metric"],
             "value": row["best_value"],
@@ -248,8 +283,9 @@ def compare_experiments(
         InvalidInputError: a bad selection, or a ``metric`` no experiment has (the valid ones
             are listed).
     """
-    rows = select_experiments(scratch, refs, filters, status, tags)
-    columns = [_column(row) for row in rows]
+    with collector_paused():
+        rows, records = _selected(scratch, refs, filters, status, tags)
+        columns = [_column(row, records.pop(row["path"], None)) for row in rows]
     selected = [column["path"] for column in columns]  # A, B, ... as given
     if metric:
         values = metric_values(columns, metric)

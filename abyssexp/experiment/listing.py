@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.registry import read_params_dict
+from abyssexp.experiment.registry import collector_paused, read_params_dict
 
 SECTIONS = {"dataset", "model", "training", "augmentation", "callbacks", "reduce_lr_on_plateau"}
 
@@ -34,20 +34,61 @@ def _flat_for(row: dict[str, Any]) -> dict[str, Any]:
     return row["_flat"]
 
 
+_PLAIN = (str, int, bool, float, type(None))
+_HIDDEN = ("dataset.train", "dataset.val", "dataset.image_dir")
+
+
+def _same(value: Any, reference: Any) -> bool:
+    """Whether two params have the same JSON text: ``1``, ``1.0`` and ``true`` differ, NaN
+    equals NaN, lists and dicts compare by content (``json.dumps`` only for those)."""
+    if value is reference:
+        return True
+    kind = type(value)
+    if kind is not type(reference):
+        return False
+    if kind in _PLAIN:
+        return value == reference or (kind is float and value != value and reference != reference)
+    return json.dumps(value, sort_keys=True) == json.dumps(reference, sort_keys=True)
+
+
 def changed_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """Params whose values differ between the rows; each row gains ``row["changed"]``."""
-    flats = [_flat_for(row) for row in rows]
-    keys = sorted({k for flat in flats for k in flat})
-    differing = [
-        key
-        for key in keys
-        if len({json.dumps(flat.get(key), sort_keys=True) for flat in flats}) > 1
-        and key not in ("dataset.train", "dataset.val", "dataset.image_dir")
-    ]
-    for row, flat in zip(rows, flats, strict=True):
-        row["changed"] = {key: flat.get(key) for key in differing}
+    """Params whose values differ between the rows; each row gains ``row["changed"]``.
+
+    One pass, each params.json read once and dropped: every row is compared with the first, and
+    keeps only the values where it differs from it (a missing param counts as null). Linear in
+    the rows, and memory holds no more than the differences.
+    """
+    with collector_paused():
+        return _changed_columns(rows)
+
+
+def _changed_columns(rows: list[dict[str, Any]]) -> list[str]:
+    reference: dict[str, Any] | None = None
+    own: list[dict[str, Any]] = []
+    differing: set[str] = set()
+    for row in rows:
+        flat = _flat_for(row)
         row.pop("_flat", None)
-    return differing
+        if reference is None:
+            reference = flat
+        mine = {
+            key: value
+            for key, value in flat.items()
+            if not _same(value, reference.get(key)) and key not in _HIDDEN
+        }
+        mine.update(
+            (key, None)
+            for key in reference
+            if key not in flat and reference[key] is not None and key not in _HIDDEN
+        )
+        differing.update(mine)
+        own.append(mine)
+    columns = sorted(differing)
+    for row, mine in zip(rows, own, strict=True):
+        row["changed"] = {
+            key: mine[key] if key in mine else (reference or {}).get(key) for key in columns
+        }
+    return columns
 
 
 #: ``--filter`` operators, longest first so ``<=`` is not read as ``<``.

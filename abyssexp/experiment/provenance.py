@@ -7,6 +7,7 @@ import os
 import platform
 import socket
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -101,16 +102,53 @@ def collect_provenance(command_line: list[str] | None = None) -> tuple[dict[str,
     )
 
 
-def write_train_provenance(paths: Any, command_line: list[str], **facts: Any) -> None:
+#: What a run's provenance files hold: the provenance, the git diff and requirements.txt.
+Collected = tuple[dict[str, Any], str, str]
+
+
+def collect_in_background(command_line: list[str]) -> Callable[[], Collected]:
+    """Start collecting a run's provenance (git runs subprocesses, the requirements list reads
+    every installed package's metadata) in a thread, while TensorFlow builds the model; the
+    returned function waits for it and gives it, or raises what the collection raised."""
+    import threading
+
+    result: dict[str, Any] = {}
+
+    def collect() -> None:
+        try:
+            result["value"] = (*collect_provenance(command_line), all_requirements())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=collect, name="abyssexp-provenance", daemon=True)
+    thread.start()
+
+    def wait() -> Collected:
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        return result["value"]
+
+    return wait
+
+
+def write_train_provenance(
+    paths: Any, command_line: list[str], collected: Collected | None = None, **facts: Any
+) -> None:
     """logs/provenance.json's ``train`` section (and one ``train_runs`` entry per run), git.diff
-    and requirements.txt, for a training run; ``facts`` adds what only training knows."""
+    and requirements.txt, for a training run; ``facts`` adds what only training knows.
+    ``collected``: from ``collect_in_background`` (for this ``command_line``), else collected
+    now."""
     import json
     import time
 
     from abyssexp.atomic import atomic_write_json, atomic_write_text
     from abyssexp.experiment.layout import REQUIREMENTS_FILE
 
-    provenance, diff = collect_provenance(command_line)
+    if collected is None:
+        collected = (*collect_provenance(command_line), all_requirements())
+    provenance, diff, requirements = collected
+    provenance = dict(provenance)
     provenance.update(facts)
     existing: dict[str, Any] = {}
     if paths.provenance.is_file():
@@ -124,4 +162,4 @@ def write_train_provenance(paths: Any, command_line: list[str], **facts: Any) ->
     )
     atomic_write_json(paths.provenance, existing)
     atomic_write_text(paths.git_diff, diff)
-    atomic_write_text(paths.logs / REQUIREMENTS_FILE, all_requirements())
+    atomic_write_text(paths.logs / REQUIREMENTS_FILE, requirements)

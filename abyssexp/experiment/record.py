@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import ExperimentStateError
 from abyssexp.locks import file_lock
+from abyssexp.processes import own_identity
 from abyssexp.schemas.record import (
     RECORD_VERSION,
     BestMetric,
@@ -128,7 +129,7 @@ def create_record(path: Path, **fields: Any) -> Record:
 def mark_running(path: Path, epochs_total: int) -> Record:
     def change(record: Record) -> None:
         record.status = Status.RUNNING
-        record.pid = os.getpid()
+        record.pid, record.pid_start = own_identity()
         record.host = socket.gethostname()
         record.heartbeat_unix = time.time()
         record.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -6,17 +6,19 @@ Never imports TensorFlow: listing 5,000 experiments must stay well under a secon
 from __future__ import annotations
 
 import fnmatch
+import gc
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ARCHIVE_DIR, PARAMS_FILE, RECORD_FILE
 from abyssexp.experiment.naming import parse_name
-from abyssexp.experiment.record import load_record
+from abyssexp.experiment.record import LoadedRecord, load_record
 from abyssexp.schemas.record import Status
 
 
@@ -28,6 +30,21 @@ def _subdirs(path: Path) -> Iterator[os.DirEntry]:
                     yield entry
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while many experiments are read: every row is a few small
+    dicts kept until the command ends, and the collector would scan all of them again each time
+    a few hundred more were made (time growing faster than the number of experiments). Rows
+    hold no reference cycles, so nothing waits for the collector; it resumes afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def iter_experiment_dirs(
@@ -45,15 +62,18 @@ def iter_experiment_dirs(
                     yield project_entry.name, type_entry.name, Path(entry.path)
 
 
-def experiment_row(project: str, experiment_type: str, folder: Path) -> dict[str, Any]:
-    """One listing row from ``record.json``."""
-    loaded = load_record(folder / RECORD_FILE)
+def experiment_row(
+    project: str, experiment_type: str, folder: Path, loaded: LoadedRecord | None = None
+) -> dict[str, Any]:
+    """One listing row from ``record.json`` (``loaded``: the record when the caller has read it
+    already, so that ``compare`` reads each record once)."""
+    loaded = loaded or load_record(folder / RECORD_FILE)
     name = parse_name(folder.name)
     record = loaded.record.to_json() if loaded.record else {}
     best = record.get("best") or {}
     tests = record.get("tests") or {}
     promotions = record.get("promotions") or []
-    note = (record.get("note") or "").strip().splitlines()
+    note = printable(str(record.get("note") or "")).strip().splitlines()
     return {
         "project": project,
         "type": experiment_type,
@@ -112,9 +132,9 @@ def list_experiments(
     wanted = parse_statuses(status) if status else None
     check_sort_key(sort)
     root = scratch / ARCHIVE_DIR if archived else scratch
-    rows = [
-        experiment_row(p, t, f) for p, t, f in iter_experiment_dirs(root, project, experiment_type)
-    ]
+    with collector_paused():
+        found = iter_experiment_dirs(root, project, experiment_type)
+        rows = [experiment_row(p, t, f) for p, t, f in found]
     apply_job_states(rows)  # one squeue/sacct for every row with a Slurm job
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]

@@ -120,6 +120,11 @@ class Record(BaseModel):
     epochs_done: int = 0
     epochs_total: int | None = None
     pid: int | None = None
+    pid_start: int | None = Field(
+        default=None,
+        description="Start time of the training process (clock ticks since boot, /proc): "
+        "`cancel` signals the pid only while it still names this process.",
+    )
     host: str | None = None
     heartbeat_unix: float | None = None
     started: str | None = None

@@ -7,9 +7,14 @@ everything else (status, results, Slurm jobs) lives in each trial's own record.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: A trial's folder name read from a sweep file: one plain folder name (``NNN.PARTS``), never a
+#: path (``../../victim``), so ``sweep run`` only ever works inside the sweep's type folder.
+TRIAL_NAME_RE = re.compile(r"^[0-9]+\.[A-Za-z0-9_.+=-]+$")
 
 SWEEP_VERSION = 1
 
@@ -27,6 +32,13 @@ class Trial(BaseModel):
     )
     seed: int | None = Field(None, description="training.seed of this trial, with --seeds.")
     fold: int | None = Field(None, description="The held-out fold (0-based), with --folds.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not TRIAL_NAME_RE.match(value) or ".." in value:
+            raise ValueError(f"{value!r} is not an experiment folder name (NNN.PARTS, no '/')")
+        return value
 
 
 class Sweep(BaseModel):

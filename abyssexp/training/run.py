@@ -19,6 +19,7 @@ from typing import Any
 from abyssexp.atomic import atomic_path, atomic_write_text
 from abyssexp.errors import AbyssExpError, ExperimentStateError
 from abyssexp.experiment.layout import ExperimentPaths, disk_usage
+from abyssexp.experiment.provenance import collect_in_background
 from abyssexp.experiment.record import (
     mark_completed,
     mark_failed,
@@ -29,7 +30,7 @@ from abyssexp.experiment.record import (
 from abyssexp.locks import release_lock, try_lock
 from abyssexp.schemas.record import Status
 from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, start_state
-from abyssexp.training.start_files import write_run_files
+from abyssexp.training.start_files import run_command_line, write_run_files
 
 __all__ = ["TrainOptions", "TrainResult", "plan_training", "train_experiment"]
 
@@ -77,9 +78,13 @@ def train_experiment(plan: TrainingPlan, extra_callbacks: Sequence[Any] = ()) ->
     lock_fd = try_lock(paths.train_lock)
     if lock_fd is None:
         record = read_record(paths.record)
+        who = (
+            f"pid {record.pid} on {record.host}"
+            if record.pid and record.status == Status.RUNNING
+            else "another abyssexp process is starting it"
+        )
         raise ExperimentStateError(
-            f"{paths.root}: already running (pid {record.pid} on {record.host}); "
-            "wait for it or stop it first"
+            f"{paths.root}: already running ({who}); wait for it or stop it first"
         )
     try:
         if start_state(paths, plan.params, plan.options.resume) != plan.resume:
@@ -100,12 +105,13 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
 
     paths = plan.paths
     check_optimizer(plan.params.training.optimizer, dict(plan.params.training.optimizer_args))
+    provenance = collect_in_background(run_command_line(plan))  # while the model is built
     _seed_and_precision(plan.params.training)
     inputs = build_inputs(plan)
     model = _model_for(plan, inputs)
     stop_flag: dict[str, Any] = {}
     callbacks, checkpoint = make_callbacks(plan, model, inputs, stop_flag, extra_callbacks)
-    write_run_files(plan)
+    write_run_files(plan, provenance)
     mark_running(paths.record, plan.epochs_total)
     previous_handlers = _install_signal_handlers(stop_flag)
     started = time.monotonic()

@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json
-from abyssexp.experiment.provenance import write_train_provenance
+from abyssexp.experiment.provenance import Collected, write_train_provenance
 from abyssexp.experiment.record import record_params_change, utc_now
 from abyssexp.hashing import sha256_file
 from abyssexp.schemas.record import ParamsChange
@@ -19,8 +20,14 @@ from abyssexp.schemas.resolve import params_to_json
 from abyssexp.training.plan import TrainingPlan
 
 
-def write_run_files(plan: TrainingPlan) -> None:
-    """params.json with the resolved category map, class names, the map, and provenance."""
+def run_command_line(plan: TrainingPlan) -> list[str]:
+    """The command line the run's provenance records."""
+    return plan.command_line or list(sys.argv)
+
+
+def write_run_files(plan: TrainingPlan, provenance: Callable[[], Collected] | None = None) -> None:
+    """params.json with the resolved category map, class names, the map, and provenance
+    (``provenance``: waits for what ``collect_in_background`` started, if it was)."""
     paths, params, labels = plan.paths, plan.params, plan.labels
     category_map = labels.category_map()
     if category_map is not None and params.dataset.category_map is None:
@@ -30,7 +37,7 @@ def write_run_files(plan: TrainingPlan) -> None:
     atomic_write_json(paths.class_names, labels.class_names)
     if category_map is not None:
         atomic_write_json(paths.category_map, category_map)
-    _write_provenance(plan, category_map)
+    _write_provenance(plan, category_map, provenance() if provenance else None)
     if plan.params_changes:
         change = ParamsChange(
             time=utc_now(), command_line=plan.command_line, changes=plan.params_changes
@@ -38,7 +45,7 @@ def write_run_files(plan: TrainingPlan) -> None:
         record_params_change(paths.record, change)
 
 
-def _write_provenance(plan: TrainingPlan, category_map: Any) -> None:
+def _write_provenance(plan: TrainingPlan, category_map: Any, collected: Collected | None) -> None:
     import tensorflow as tf
 
     paths, params = plan.paths, plan.params
@@ -53,7 +60,8 @@ def _write_provenance(plan: TrainingPlan, category_map: Any) -> None:
         map_digest = hashlib.sha256(json.dumps(category_map, sort_keys=True).encode()).hexdigest()
     write_train_provenance(
         paths,
-        plan.command_line or list(sys.argv),
+        run_command_line(plan),
+        collected,
         tensorflow=tf.__version__,
         gpus=[d.name for d in tf.config.list_physical_devices("GPU")],
         datasets=datasets,
