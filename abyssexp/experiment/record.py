@@ -161,6 +161,17 @@ def record_heartbeat(path: Path) -> Record:
     return _change(path, lambda record: setattr(record, "heartbeat_unix", time.time()))
 
 
+def add_training_time(path: Path, seconds: float, images: int) -> Record:
+    """Add one ``train`` invocation's fitting time and images to the record's totals, so time
+    and throughput of a resumed run add up rather than restart."""
+
+    def change(record: Record) -> None:
+        record.train_seconds = round((record.train_seconds or 0.0) + seconds, 3)
+        record.train_images = (record.train_images or 0) + images
+
+    return _change(path, change)
+
+
 def mark_completed(path: Path, disk_bytes: int) -> Record:
     def change(record: Record) -> None:
         record.status = Status.COMPLETED

@@ -133,6 +133,14 @@ class Record(BaseModel):
     heartbeat_unix: float | None = None
     started: str | None = None
     finished: str | None = None
+    train_seconds: float | None = Field(
+        None,
+        description="Seconds spent fitting, summed over every `train` of this experiment "
+        "(a resumed run adds to it).",
+    )
+    train_images: int | None = Field(
+        None, description="Images trained on, summed over every `train` of this experiment."
+    )
     error: str | None = None
     disk_bytes: int | None = None
     best: BestMetric | None = None

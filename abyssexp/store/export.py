@@ -84,6 +84,17 @@ def export_experiment(
     return folder
 
 
+def export_parity(folder: Path | None) -> dict[str, Any]:
+    """Each format's parity as measured when ``folder`` was exported (its ``export.json``):
+    ``{format: {max_abs_difference, top1_agreement, bytes, ...}}``; empty when none."""
+    if folder is None:
+        return {}
+    try:
+        return dict(json.loads((folder / "export.json").read_text()).get("formats", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def parity_sample(size: tuple[int, int], testing: Path | None) -> np.ndarray:
     """Up to ``PARITY_IMAGES`` test images at the model's input ``size`` (float32 0-255);
     fixed random images when no test image can be read."""

@@ -28,7 +28,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,7 @@ class PromoteResult:
     finished_interrupted: bool = False
     #: ``{condition: [caveat, ...]}``: what to know about the test results (copied into the entry).
     caveats: dict[str, list[dict[str, Any]]] | None = None
+    exports: dict[str, Any] = field(default_factory=dict)  # format -> parity (export.json)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "destination": str(self.destination)}
@@ -472,6 +473,10 @@ def promote_experiment(
     fault_point("renamed")
     freed = _complete(paths, store, destination, entry, checkpoint_path, move)
     result = PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
+    if exports is not None:
+        from abyssexp.store.export import export_parity
+
+        result.exports = export_parity(exports)
     return replace(result, caveats=request.caveats)
 
 

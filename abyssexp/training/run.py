@@ -49,6 +49,9 @@ class TrainResult:
     best_epoch: int | None
     seconds: float
     images_per_second: float | None
+    #: Every ``train`` of the experiment together (a resumed run adds to the earlier ones).
+    total_seconds: float | None = None
+    total_images_per_second: float | None = None
     files: dict[str, str] = field(default_factory=dict)
     #: Things the summary must say (a model that gives one answer for every validation image).
     warnings: list[str] = field(default_factory=list)
@@ -117,6 +120,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
         interrupted = _fit(plan, model, inputs, callbacks)
         seconds = time.monotonic() - started
         result = _result(plan, checkpoint, inputs, seconds)
+        _add_up(plan, result, inputs)
         if stop_flag.get("prune_reason") and not interrupted:  # an Optuna sweep's pruner stopped it
             mark_pruned(paths.record, stop_flag["prune_reason"])
             result.status = Status.PRUNED.value
@@ -216,7 +220,7 @@ def _fit(plan: TrainingPlan, model: Any, inputs: Any, callbacks: list[Any]) -> b
 def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) -> TrainResult:
     done = checkpoint.last_epoch or plan.initial_epoch
     trained = done - plan.initial_epoch
-    images = trained * inputs.steps_per_epoch * plan.params.training.batch_size
+    images = _images_trained(plan, trained, inputs)
     return TrainResult(
         path=plan.paths.root,
         status=Status.RUNNING.value,
@@ -230,6 +234,21 @@ def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) ->
         files=_result_files(plan.paths, done),
         warnings=_collapse_warning(checkpoint.rows),
     )
+
+
+def _images_trained(plan: TrainingPlan, epochs: int, inputs: Any) -> int:
+    return epochs * inputs.steps_per_epoch * plan.params.training.batch_size
+
+
+def _add_up(plan: TrainingPlan, result: TrainResult, inputs: Any) -> None:
+    """Add this invocation to the record's totals and give the result the totals."""
+    from abyssexp.experiment.record import add_training_time
+
+    images = _images_trained(plan, result.epochs_done - plan.initial_epoch, inputs)
+    record = add_training_time(plan.paths.record, result.seconds, images)
+    result.total_seconds = record.train_seconds
+    if record.train_seconds and record.train_images:
+        result.total_images_per_second = record.train_images / record.train_seconds
 
 
 def _collapse_warning(rows: list[dict[str, Any]]) -> list[str]:
