@@ -144,7 +144,7 @@ def _render(report) -> None:
             f"{stats['unlabelled']} unlabelled, {stats['multilabel']} multilabel, "
             f"{stats['classes']} classes (unlabelled: {stats['unlabelled_policy']})"
         )
-        out.print(_class_table(stats))
+        _print_class_table(stats)
         if stats["imbalance_ratio"] is not None:
             out.print(f"imbalance ratio (largest/smallest class): {stats['imbalance_ratio']:.2f}")
     for warning in report.warnings:
@@ -153,10 +153,10 @@ def _render(report) -> None:
         out.print("[green]usable[/]")
 
 
-def _class_table(stats: dict) -> Any:
+def _print_class_table(stats: dict) -> None:
     """Images per class as they train (and "in the file" beside it where a policy changed it),
     with the validation file's counts, and the other unlabelled policy's column."""
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
     splits = stats["class_table"]["splits"]
     policies = stats["policies"]
@@ -165,20 +165,20 @@ def _class_table(stats: dict) -> Any:
         f"trains as: unlabelled={stats['unlabelled_policy']}, "
         f"softmax_multilabel={stats['multilabel_policy']}"
     )
-    table = Table("class", title=title)
-    columns = []
+    counted = []
     for split, entry in splits.items():
         if entry["in_file"] != entry["trains_as"]:
-            columns.append((f"{split} in the file", entry["in_file"]))
-        columns.append((f"{split} trains as", entry["trains_as"]))
+            counted.append((f"{split} in the file", entry["in_file"]))
+        counted.append((f"{split} trains as", entry["trains_as"]))
     if stats["unlabelled"]:
-        columns.append((f"train if unlabelled={other}", policies[other]))
-    for header, _ in columns:
-        table.add_column(header, justify="right")
-    names = list(dict.fromkeys(n for _, counts in columns for n in counts))
-    for name in names:
-        table.add_row(name, *(str(counts.get(name, "-")) for _, counts in columns))
-    return table
+        counted.append((f"train if unlabelled={other}", policies[other]))
+    columns = [
+        Column("class", key=True),
+        *(Column(header, justify="right") for header, _ in counted),
+    ]
+    names = list(dict.fromkeys(n for _, counts in counted for n in counts))
+    rows = [[name, *(str(counts.get(name, "-")) for _, counts in counted)] for name in names]
+    print_table(columns, rows, title)
 
 
 def _absolute(path: Path) -> str:
@@ -191,8 +191,7 @@ def stats_command(
     json_output: JsonOption = False,
 ) -> None:
     """Images and annotations per class (by category name) of each file, side by side."""
-    from rich.table import Table
-
+    from abyssexp.cli.tables import Column, print_table
     from abyssexp.datasets.tools import dataset_stats
 
     stats = dataset_stats(coco_files)
@@ -200,14 +199,16 @@ def stats_command(
         print_json(stats)
         return
     files = stats["files"]
-    table = Table("class", *(f"{Path(f).name}\nimages (annotations)" for f in files))
-    for name, per_file in stats["classes"].items():
-        table.add_row(
-            name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)
-        )
-    for key in ("labelled", "unlabelled", "multilabel", "images"):
-        table.add_row(f"[dim]{key}[/]", *(str(stats["totals"][f][key]) for f in files))
-    out.print(table)
+    columns = [Column("class", key=True), *(Column(Path(f).name, justify="right") for f in files)]
+    rows: list[list[Any]] = [
+        [name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)]
+        for name, per_file in stats["classes"].items()
+    ]
+    rows += [
+        [(key, "dim"), *(str(stats["totals"][f][key]) for f in files)]
+        for key in ("labelled", "unlabelled", "multilabel", "images")
+    ]
+    print_table(columns, rows, "images (annotations) per class")
 
 
 @data_app.command("split")

@@ -97,6 +97,10 @@ def promote_command(
     )
     if move:
         out.print(f"freed {human_bytes(result.freed_bytes)} of scratch checkpoints")
+    if result.exports:
+        from abyssexp.cli.deploy_cmd import print_parity
+
+        print_parity("exports, checked against the Keras model", result.exports)
 
 
 def _exporter(paths: Any, formats: str) -> Callable[[Path], Path]:
@@ -255,15 +259,12 @@ def gc_command(
             }
         )
         return
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
     verb = "would free" if dry_run else "freed"
-    table = Table("experiment", "removed", verb)
-    for report in reports:
-        table.add_row(
-            str(report.path), ", ".join(report.removed) or "-", human_bytes(report.freed_bytes)
-        )
-    out.print(table)
+    columns = [Column("experiment", key=True), Column("removed", 2), Column(verb, justify="right")]
+    rows = [[str(r.path), ", ".join(r.removed) or "-", human_bytes(r.freed_bytes)] for r in reports]
+    print_table(columns, rows)
     out.print(f"{verb} {human_bytes(total)} in total")
 
 
@@ -277,22 +278,26 @@ def _print_alias_history(store: Path | StoreURL, reference: str, json_output: bo
     if not moves:
         out.print(f"no moves of {reference} in {store}")
         return
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
-    table = Table(title=f"history of {reference}")
-    for column in ("time (UTC)", "alias"):
-        table.add_column(column, no_wrap=True)
-    for column in ("from", "to", "by"):
-        table.add_column(column, overflow="fold")
-    for move in moves:
-        table.add_row(
+    columns = [
+        Column("time (UTC)"),
+        Column("alias", key=True),
+        Column("from"),
+        Column("to"),
+        Column("by", 2),
+    ]
+    rows = [
+        [
             move["time"].replace("T", " ")[:16],
             f"{move['location']}@{move['alias']}",
             move["from"] or "-",
             move["to"] or "-",
             f"{move['user']}, {move['via']}",
-        )
-    out.print(table)
+        ]
+        for move in moves
+    ]
+    print_table(columns, rows, f"history of {reference}")
 
 
 alias_app = typer.Typer(help="Point aliases at promoted models without promoting again.")

@@ -28,7 +28,10 @@ SweepArgument = Annotated[
 TrialsOption = Annotated[
     int,
     typer.Option(
-        "--trials", min=0, max=100_000, help="Random draws (with --random), per grid point."
+        "--trials",
+        min=0,
+        max=100_000,
+        help="Random draws (with --random) per grid point; Optuna's trials.",
     ),
 ]
 SeedsOption = Annotated[
@@ -42,6 +45,28 @@ FoldsOption = Annotated[
     typer.Option(
         "--folds", help="Stratified K-fold of the training file (val = fold): 0 (none) or 2..1000."
     ),
+]
+
+
+SearchOption = Annotated[
+    str, typer.Option("--search", help="grid (grid/random/seeds/folds) or optuna (needs Optuna).")
+]
+SpaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--space", help="KEY=DIST (optuna): uniform, loguniform, randint or choice(x,y,...)."
+    ),
+]
+MetricOption = Annotated[
+    str | None,
+    typer.Option("--metric", help="Optuna: the logged metric told (default training.monitor)."),
+]
+DirectionOption = Annotated[
+    str | None,
+    typer.Option("--direction", help="Optuna: maximize or minimize (default: by the metric)."),
+]
+PrunerOption = Annotated[
+    str | None, typer.Option("--pruner", help="Optuna: median stops poor trials (off: none).")
 ]
 
 
@@ -73,17 +98,27 @@ def sweep_new_command(
     random_seed: Annotated[
         int, typer.Option("--random-seed", help="Seed of the random draws and of the folds.")
     ] = 0,
+    search: SearchOption = "grid",
+    space: SpaceOption = None,
+    metric: MetricOption = None,
+    direction: DirectionOption = None,
+    pruner: PrunerOption = None,
     set_: SetOption = None,
     note: Annotated[str, typer.Option("--note", help="The sweep's purpose.")] = "",
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a sweep: one numbered experiment per trial (all or none), and
-    <type>/.sweeps/sNNN.json listing them. Prints the sweep's reference as the last line."""
+    <type>/.sweeps/sNNN.json listing them. With --search optuna, an Optuna study instead: each
+    trial is asked for and created when `sweep run` starts its slot. Prints the sweep's
+    reference as the last line."""
     from abyssexp.experiment.sweep import SweepRequest, create_sweep
     from abyssexp.schemas.resolve import parse_set_options
 
-    location = create_sweep(
+    create = create_sweep
+    if search == "optuna":  # a study: each trial is asked for when `sweep run` starts its slot
+        from abyssexp.experiment.optuna_sweep import create_optuna_sweep as create
+    location = create(
         SweepRequest(
             scratch=scratch_root(scratch),
             project=project,
@@ -100,12 +135,30 @@ def sweep_new_command(
             overrides=parse_set_options(set_ or []),
             note=note,
             command_line=["abyssexp", *sys.argv[1:]],
+            search=search,
+            space=space or [],
+            metric=metric,
+            direction=direction,
+            pruner=pruner,
         )
     )
+    _print_created(location, json_output)
+
+
+def _print_created(location: Any, json_output: bool) -> None:
+    """The trials made (or the study), then the sweep's reference as the last line."""
     if json_output:
         print_json({"sweep": location.ref, "path": str(location.path), **location.sweep.to_json()})
         return
-    err.print(f"created {len(location.sweep.trials)} trial(s):", markup=False)
+    search = location.sweep.optuna
+    if search is not None:
+        err.print(
+            f"created an Optuna study of {search.trials} trial(s), {search.direction} "
+            f"{search.metric}; `abyssexp sweep run {location.ref}` runs them",
+            markup=False,
+        )
+    else:
+        err.print(f"created {len(location.sweep.trials)} trial(s):", markup=False)
     for trial in location.sweep.trials:
         err.print(f"  {location.sweep.project}/{location.sweep.type}/{trial.name}", markup=False)
     print_line(location.ref)
@@ -122,16 +175,74 @@ def sweep_run_command(
     json_output: JsonOption = False,
 ) -> None:
     """Run a sweep's trials that are not completed, running or queued: here (--on local) or as
-    one Slurm job array (--on slurm). Run it again to pick up what is left."""
+    one Slurm job array (--on slurm). An Optuna sweep runs its slots not yet started or left
+    interrupted; each asks the study at its start. Run it again to pick up what is left."""
+    from abyssexp.experiment.sweep import resolve_sweep
     from abyssexp.runners.targets import plan_runs
     from abyssexp.training.plan import TrainOptions
 
     check_place(on)
-    plan = plan_runs(scratch_root(scratch), [], TrainOptions(), sweep=sweep)
+    location = resolve_sweep(sweep, scratch_root(scratch))
+    flags = slurm or {}
+    if location.sweep.optuna is not None:
+        if not _run_optuna(location, on or "local", parallel, flags, json_output):
+            raise typer.Exit(1)
+        return
+    plan = plan_runs(scratch_root(scratch), [], TrainOptions(), sweep=str(location.path))
     if not plan.targets:
         err.print("nothing to run: every trial is completed, running or queued")
-    if not launch(plan, TrainOptions(), on or "local", parallel, slurm or {}, json_output):
+    if not launch(plan, TrainOptions(), on or "local", parallel, flags, json_output):
         raise typer.Exit(1)
+
+
+def _run_optuna(
+    location: Any, on: str, parallel: int | None, flags: dict[str, Any], json_output: bool
+) -> bool:
+    """An Optuna sweep's pending slots, here or as one Slurm array; False when a local trial
+    failed."""
+    from abyssexp.runners import optuna_slots
+
+    if on == "slurm":
+        from abyssexp.runners.slurm_jobs import SlurmOptions
+
+        submitted = optuna_slots.submit_slots(location, SlurmOptions.resolve(flags))
+        if json_output:
+            print_json(submitted)
+        for item in [] if json_output else submitted:
+            print_line(f"submitted slot {item['slot']}: slurm job {item['job_id']}")
+        if not submitted:
+            err.print("nothing to run: every slot's trial is finished or running")
+        return True
+
+    def report(kind: str, index: int, info: dict[str, Any]) -> None:
+        if kind == "start":
+            err.print(f"started slot {index} on {info['device']}", markup=False)
+        elif not json_output:
+            print_line(f"{info['status']} {info['name']} (slot {index}, {info['seconds']:.0f} s)")
+
+    runs = optuna_slots.run_slots_local(location, parallel, on_event=report)
+    if not runs:
+        err.print("nothing to run: every slot's trial is finished or running")
+    if json_output:
+        print_json([run.to_json() for run in runs])
+    from abyssexp.schemas.record import Status
+
+    return all(run.status in (Status.COMPLETED, Status.PRUNED) for run in runs)
+
+
+@sweep_app.command("slot", hidden=True)
+def sweep_slot_command(
+    sweep: SweepArgument,
+    index: Annotated[int, typer.Argument(help="The slot, 0..trials-1.")],
+    scratch: ScratchOption = None,
+) -> None:
+    """Run one slot of an Optuna sweep: ask the study, create the trial, train it, tell the
+    study (what `sweep run` starts for each slot, here or as a Slurm array task)."""
+    from abyssexp.experiment.sweep import resolve_sweep
+    from abyssexp.runners.optuna_slots import run_slot
+
+    run = run_slot(resolve_sweep(sweep, scratch_root(scratch)), index)
+    print_line(f"{run.status} {run.name} (slot {index}, exit {run.exit_code})")
 
 
 @sweep_app.command("list")
@@ -154,11 +265,13 @@ def sweep_list_command(
     cells = []
     for location in sweeps:
         sweep = location.sweep
-        varied = [*sweep.grid, *sweep.random]
+        varied = [*sweep.grid, *sweep.random, *(sweep.optuna.space if sweep.optuna else {})]
         varied += [f"seeds={sweep.seeds}"] if sweep.seeds else []
         varied += [f"folds={sweep.folds}"] if sweep.folds else []
         created = sweep.created.replace("T", " ").removesuffix("Z")
-        cells.append([location.ref, str(len(sweep.trials)), " ".join(varied), created])
+        count = str(len(sweep.trials))
+        count += f"/{sweep.optuna.trials} optuna" if sweep.optuna else ""
+        cells.append([location.ref, count, " ".join(varied), created])
     columns = [
         Column("sweep", key=True),
         Column("trials"),

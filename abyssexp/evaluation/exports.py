@@ -22,6 +22,7 @@ import numpy as np
 from abyssexp.debris import owner_tag, remove_stale
 from abyssexp.errors import StoreError
 from abyssexp.experiment.layout import PREDICTIONS_FILE, ExperimentPaths
+from abyssexp.experiment.promoted import EXPORT_MANIFEST
 from abyssexp.owned import rmtree_inside
 
 PARITY_IMAGES = 16
@@ -71,7 +72,7 @@ def export_experiment(
         StoreError: it exists without one of ``formats``, or an export fails its parity check.
     """
     folder = paths.exports / checkpoint.stem
-    manifest = folder / "export.json"
+    manifest = folder / EXPORT_MANIFEST
     if folder.is_dir() and manifest.is_file():
         done = set(json.loads(manifest.read_text()).get("formats", {}))
         missing = sorted(set(formats) - done)

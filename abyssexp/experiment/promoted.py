@@ -33,6 +33,8 @@ MODEL_FILE = "model.keras"
 ENTRY_FILE = "entry.json"
 MANIFEST = "MANIFEST.sha256"
 EXPORT_DIR = "export"
+#: In an exports folder: each format's path, size, parity and speed (``models.export``).
+EXPORT_MANIFEST = "export.json"
 
 
 def model_file_name(checkpoint: Path) -> str:

@@ -75,6 +75,11 @@ class SweepRequest:
     overrides: Sequence[tuple[str, Any]] = ()
     note: str = ""
     command_line: Sequence[str] | None = None
+    search: str = "grid"
+    space: Sequence[str] = ()
+    metric: str | None = None
+    direction: str | None = None
+    pruner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,44 +163,49 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     return grid
 
 
-def parse_random(items: Sequence[str]) -> dict[str, Distribution]:
-    """``["training.lr=loguniform(1e-4,1e-2)"]`` → ``{"training.lr": Distribution(...)}``."""
+def parse_random(items: Sequence[str], option: str = "--random") -> dict[str, Distribution]:
+    """``["training.lr=loguniform(1e-4,1e-2)"]`` → ``{"training.lr": Distribution(...)}``.
+
+    Safe: each argument goes through the literal parser, never ``eval``; ``option`` names the
+    flag in errors (``--random``, ``--space``).
+    """
     from abyssexp.literals import parse_set_value
 
     space: dict[str, Distribution] = {}
     for item in items:
-        key, rest = _key_value(item, "--random", "training.lr=loguniform(1e-4,1e-2)")
+        key, rest = _key_value(item, option, "training.lr=loguniform(1e-4,1e-2)")
+        if key in space:
+            raise InvalidInputError(f"{option} {shorten(key)}: given twice; give one distribution")
         match = re.fullmatch(r"(\w+)\((.*)\)", rest)
         kind = match[1] if match else ""
         if kind not in DISTRIBUTIONS:
             raise InvalidInputError(
-                f"--random {shorten(repr(item))}: expected one of {', '.join(d + '(...)' for d in DISTRIBUTIONS)}"
+                f"{option} {shorten(repr(item))}: expected one of "
+                f"{', '.join(d + '(...)' for d in DISTRIBUTIONS)}"
                 ", e.g. loguniform(1e-4,1e-2), randint(16,64), choice(a,b)"
             )
         args = tuple(
-            parse_set_value(v, what=f"--random {shorten(key)}") for v in split_values(match[2])
+            parse_set_value(v, what=f"{option} {shorten(key)}") for v in split_values(match[2])
         )
-        _check_distribution(item, kind, args)
+        _check_distribution(f"{option} {shorten(repr(item))}", kind, args)
         space[key] = Distribution(kind, args, rest)
     return space
 
 
-def _check_distribution(item: str, kind: str, args: tuple[Any, ...]) -> None:
+def _check_distribution(where: str, kind: str, args: tuple[Any, ...]) -> None:
     if kind == "choice":
         if not args or args == ("",):
-            raise InvalidInputError(
-                f"--random {shorten(repr(item))}: choice(...) needs at least one value"
-            )
+            raise InvalidInputError(f"{where}: choice(...) needs at least one value")
         return
     numbers = all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-    if len(args) != 2 or not numbers or args[0] >= args[1]:
-        raise InvalidInputError(
-            f"--random {shorten(repr(item))}: {kind}(LOW,HIGH) needs two numbers, LOW<HIGH"
-        )
+    if len(args) != 2 or not numbers or not all(math.isfinite(a) for a in args):
+        raise InvalidInputError(f"{where}: {kind}(LOW,HIGH) needs two numbers, LOW<HIGH")
+    if args[0] >= args[1]:
+        raise InvalidInputError(f"{where}: {kind}(LOW,HIGH) needs LOW < HIGH")
     if kind == "loguniform" and args[0] <= 0:
-        raise InvalidInputError(f"--random {shorten(repr(item))}: loguniform needs LOW > 0")
+        raise InvalidInputError(f"{where}: loguniform needs LOW > 0")
     if kind == "randint" and not all(isinstance(a, int) for a in args):
-        raise InvalidInputError(f"--random {shorten(repr(item))}: randint needs two integers")
+        raise InvalidInputError(f"{where}: randint needs two integers")
 
 
 #: Most folds of a ``--folds`` K-fold split.
@@ -319,6 +329,7 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         InvalidInputError: a bad option, key or value (nothing is created).
         ExperimentNotFoundError: ``--from`` names no experiment.
     """
+    _check_grid_search(request)  # ``--search optuna``: ``optuna_sweep.create_optuna_sweep``
     project = validate_part(request.project, "project")
     experiment_type = validate_part(request.experiment_type, "experiment type")
     base = resolve_ref(request.base_ref, request.scratch)
@@ -386,6 +397,24 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         if not any(sweeps_dir.iterdir()):
             sweeps_dir.rmdir()  # a refused first sweep leaves no empty .sweeps/ behind
     return SweepLocation(path, sweep)
+
+
+def _check_grid_search(request: SweepRequest) -> None:
+    """The options only ``--search optuna`` takes are refused without it."""
+    if request.search != "grid":
+        raise InvalidInputError(f"--search: grid or optuna. Received: {request.search}")
+    extra = [
+        flag
+        for flag, value in (
+            ("--space", request.space),
+            ("--metric", request.metric),
+            ("--direction", request.direction),
+            ("--pruner", request.pruner),
+        )
+        if value
+    ]
+    if extra:
+        raise InvalidInputError(f"{', '.join(extra)}: only with --search optuna")
 
 
 def _trial_entries(staged: list[StagedExperiment], trials: list[Any]) -> list[Trial]:

@@ -30,6 +30,9 @@ class Status(StrEnum):
     """Training raised an error after it started (the record's ``error`` says which)."""
     INTERRUPTED = "interrupted"
     """Stopped by Ctrl-C or SIGTERM; ``train --resume`` continues."""
+    PRUNED = "pruned"
+    """Stopped early by the pruner of an Optuna sweep (``--pruner median``): its metric was worse
+    than the other trials' at the same epoch (the record's ``error`` says when)."""
     CRASHED = "crashed"
     """Shown for a ``running`` record whose process is gone or whose heartbeat is stale, and for
     an experiment whose Slurm job ended (cancelled, timed out, killed, out of memory, node
@@ -118,6 +121,14 @@ class Record(BaseModel):
     heartbeat_unix: float | None = None
     started: str | None = None
     finished: str | None = None
+    train_seconds: float | None = Field(
+        None,
+        description="Seconds spent fitting, summed over every `train` of this experiment "
+        "(a resumed run adds to it).",
+    )
+    train_images: int | None = Field(
+        None, description="Images trained on, summed over every `train` of this experiment."
+    )
     error: str | None = None
     disk_bytes: int | None = None
     best: BestMetric | None = None

@@ -169,7 +169,7 @@ def promote_experiment(
         StoreError: a requirement not met, a broken registry, a failed export, or a conflict.
         InvalidInputError: a bad alias or requirement.
     """
-    from abyssexp.store.promotion import check_request
+    from abyssexp.store.promotion import check_request, export_parity
 
     request = check_request(
         paths, checkpoint, requirements or [], list(aliases or []), move, force_untested
@@ -178,4 +178,4 @@ def promote_experiment(
     backend.prepare_registry()  # a broken registry stops us before anything changes
     exports = make_exports(request.checkpoint) if make_exports else None
     result = backend.promote(request, move=move, progress=progress, exports=exports)
-    return replace(result, caveats=request.caveats)
+    return replace(result, caveats=request.caveats, exports=export_parity(exports))

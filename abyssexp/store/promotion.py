@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, resolve_checkpoint
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import validate_part
-from abyssexp.experiment.promoted import PromotedPaths, model_file_name
+from abyssexp.experiment.promoted import EXPORT_MANIFEST, PromotedPaths, model_file_name
 from abyssexp.experiment.record import (
     promoted_checkpoints,
     read_record,
@@ -133,6 +133,7 @@ class PromoteResult:
     finished_interrupted: bool = False
     #: ``{condition: [caveat, ...]}``: what to know about the test results (copied into the entry).
     caveats: dict[str, list[dict[str, Any]]] | None = None
+    exports: dict[str, Any] = field(default_factory=dict)  # format -> parity (export.json)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "destination": str(self.destination)}
@@ -332,3 +333,14 @@ def free_unpromoted_checkpoints(paths: ExperimentPaths, keep: set[str]) -> int:
     """Delete scratch checkpoints other than ``keep`` and promoted ones; returns bytes freed."""
     protected = set(keep) | promoted_checkpoints(read_record(paths.record))
     return remove_unprotected_checkpoints(paths, protected)
+
+
+def export_parity(folder: Path | None) -> dict[str, Any]:
+    """Each format's parity as measured when ``folder`` was exported (its ``export.json``):
+    ``{format: {max_abs_difference, top1_agreement, bytes, ...}}``; empty when none."""
+    if folder is None:
+        return {}
+    try:
+        return dict(json.loads((folder / EXPORT_MANIFEST).read_text()).get("formats", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
