@@ -34,10 +34,8 @@ from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, st
 from abyssexp.training.start_files import run_command_line, write_run_files
 
 if TYPE_CHECKING:
-    from abyssexp.training.inputs import TrainingInputs
-
-if TYPE_CHECKING:
     from abyssexp.schemas.params import TrainingParams
+    from abyssexp.training.inputs import TrainingInputs
 
 __all__ = ["TrainOptions", "TrainResult", "plan_training", "train_experiment"]
 
@@ -223,9 +221,7 @@ def _fit(plan: TrainingPlan, model: Any, inputs: TrainingInputs, callbacks: list
     return False
 
 
-def _result(
-    plan: TrainingPlan, checkpoint: Any, inputs: TrainingInputs, seconds: float
-) -> TrainResult:
+def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) -> TrainResult:
     done = checkpoint.last_epoch or plan.initial_epoch
     trained = done - plan.initial_epoch
     images = _images_trained(plan, trained, inputs)
@@ -271,8 +267,7 @@ def _collapse_warning(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _model_for(plan: TrainingPlan, inputs: TrainingInputs) -> Any:
-    """A new model built and compiled once for its first phase, or the resumed checkpoint with
-    its optimizer state."""
+    """A new model, compiled once for its first phase; or the resumed checkpoint, compiled."""
     from abyssexp.models.classifier import load_keras_model
     from abyssexp.models.distribute import make_strategy
     from abyssexp.models.factory import create_classifier
