@@ -122,6 +122,9 @@ def check_command(
                 error_line(
                     problem if problem.startswith(tuple(named)) else f"{coco_file}: {problem}"
                 )
+            if report.stats:  # a file that did not even parse is its one error line
+                count = len(report.problems)
+                out.print(f"[red]not usable[/] as it trains: {count} problem(s) above")
         raise typer.Exit(1)
 
 
