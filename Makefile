@@ -82,6 +82,7 @@ bench: install
 docs: install
 	$(PY) -m abyssexp.schemas.docs > docs/params.md
 	$(PY) -m abyssexp.cli.docs > docs/cli.md
+	$(PY) docs/output_examples.py  # trains two tiny experiments in /tmp/abyssexp-docs (a minute)
 
 clean:
 	rm -rf $(VENV) $(IMGAUG_VENV) $(MLFLOW_VENV) demo-scratch .pytest_cache .ruff_cache

@@ -7,6 +7,7 @@ before the name points at them.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from abyssexp.owned import check_path, make_dirs
 
 
 def _current_umask() -> int:
@@ -77,7 +80,10 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     the temporary file is removed and ``target`` is left as it was.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():  # say so naming the target, not the temporary the rename would fail on
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(target))
+    make_dirs(target.parent)  # below a root: never through a symlinked folder (owned.py)
+    check_path(target)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
     )

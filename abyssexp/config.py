@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abyssexp.errors import InvalidInputError
+from abyssexp.owned import own_root
 
 DEFAULT_SCRATCH = Path("/mnt/pond/scratch")
 DEFAULT_STORE = Path("/mnt/pond/models")
@@ -85,9 +86,9 @@ def cache_root() -> Path:
     """Where models downloaded from an object store are kept: ``$ABYSSEXP_CACHE``, else
     ``$XDG_CACHE_HOME/abyssexp``, else ``~/.cache/abyssexp``."""
     if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser().absolute()
+        return own_root(Path(os.environ[CACHE_ENV]).expanduser().absolute())
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "abyssexp"
+    return own_root(base / "abyssexp")
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,12 @@ def resolve_roots(scratch: Path | str | None = None, store: Path | str | None = 
             return parse(config[key], f"config {config_path}")
         return ResolvedRoot(default, "default")
 
-    return Roots(
+    roots = Roots(
         scratch=pick(scratch, SCRATCH_ENV, "scratch", DEFAULT_SCRATCH),
         store=pick(store, STORE_ENV, "store", DEFAULT_STORE),
         config_file=config_path,
     )
+    for root in (roots.scratch.path, roots.store.path):
+        if isinstance(root, Path):
+            own_root(root)  # the link rule (owned.py) applies below it
+    return roots

@@ -71,3 +71,17 @@ def first_few(values: Iterable[object], shown: int = 5, width: int = 40) -> str:
 def shorten(text: str, width: int = 60) -> str:
     """``text`` cut to ``width`` characters for a message (the user already has the rest)."""
     return text if len(text) <= width else f"{text[: width - 3]}... ({len(text)} characters)"
+
+
+_CONTROL = {code: "?" for code in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if code != 0x0A}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences: ESC, CSI, BEL...) shown as
+    ``?``, so a note or name read from a file can never drive the terminal it is printed on.
+
+    Example:
+        >>> printable("ok\x1b]0;pwned\x07")
+        'ok?]0;pwned?'
+    """
+    return text.translate(_CONTROL)

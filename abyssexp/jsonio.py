@@ -9,6 +9,8 @@ the fix, raised as the caller's error class.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,48 @@ from abyssexp.errors import AbyssExpError
 
 #: No file abyssexp reads needs more: a COCO polygon is 5 levels deep, params 4.
 MAX_DEPTH = 64
+#: The largest input file read whole (a COCO file of millions of annotations fits): larger ones,
+#: and anything that is not a regular file (``/dev/zero``, a FIFO), are refused before reading.
+MAX_INPUT_BYTES = 4 << 30
+
+
+def read_input_bytes(
+    path: Path, source: str, error: type[AbyssExpError], limit: int = MAX_INPUT_BYTES
+) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; anything else is one ``error``.
+
+    Opened without blocking (a FIFO would wait for a writer for ever) and checked with ``fstat``
+    on the open descriptor, so what is checked is what is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise error(f"{source}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{source}: is a folder, not a file") from None
+    except OSError as exc:
+        raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
+    info = os.fstat(fd)
+    problem = (
+        "is a folder, not a file"
+        if stat.S_ISDIR(info.st_mode)
+        else "not a regular file (a device, FIFO or socket); give a file"
+        if not stat.S_ISREG(info.st_mode)
+        else f"{info.st_size} bytes, more than the {limit} abyssexp reads; split the file"
+        if info.st_size > limit
+        else None
+    )
+    if problem:
+        os.close(fd)
+        raise error(f"{source}: {problem}")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            raw = handle.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
+    if len(raw) > limit:
+        raise error(f"{source}: grew past {limit} bytes while being read")
+    return raw
 
 
 def parse_json(
@@ -58,6 +102,26 @@ def parse_json(
     return data
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (``X`` and ``./X``, a hard link, a symlink to it)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def refuse_same_files(inputs: list[tuple[str, Path]], error: type[AbyssExpError]) -> None:
+    """Raise ``error`` when two of the named paths are one file (an output over an input, or
+    one file compared with itself)."""
+    for index, (name, path) in enumerate(inputs):
+        for other_name, other in inputs[index + 1 :]:
+            if same_file(path, other):
+                raise error(
+                    f"{name} {path} and {other_name} {other} are the same file; give "
+                    "different files"
+                )
+
+
 def read_json(
     path: Path,
     source: str,
@@ -65,15 +129,9 @@ def read_json(
     hint: str = "",
     max_depth: int | None = MAX_DEPTH,
 ) -> Any:
-    """Read and parse a JSON file; a missing or unreadable file is one ``error`` line too."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise error(f"{source}: file not found") from None
-    except IsADirectoryError:
-        raise error(f"{source}: is a folder, not a JSON file") from None
-    except OSError as exc:
-        raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
+    """Read and parse a JSON file; a missing, unreadable, non-regular or oversized file is one
+    ``error`` line too (``read_input_bytes``)."""
+    raw = read_input_bytes(Path(path), source, error)
     return parse_json(raw, source, error, hint, max_depth)
 
 

@@ -10,18 +10,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from abyssexp.errors import ExperimentStateError
+from abyssexp.owned import open_lock_file
 
 
 @contextmanager
 def file_lock(path: Path | str, *, timeout: float = 60.0, what: str = "file") -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block.
+    """Hold an exclusive ``flock`` on ``path`` (created if missing, never through a symlink).
 
     Blocks up to ``timeout`` seconds; ``flock`` is released by the kernel when the process dies, so a
     killed holder never leaves a stale lock behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_lock_file(path)  # never through a symlink (owned.py)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -49,8 +49,7 @@ def try_lock(path: Path | str) -> int | None:
     The caller keeps the descriptor open for as long as it holds the lock (a whole training run).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_lock_file(path)  # never through a symlink (owned.py)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

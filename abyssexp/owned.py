@@ -1,4 +1,12 @@
-"""Deleting and moving only inside the folder abyssexp owns.
+"""The link rule: abyssexp writes, locks, moves and deletes only inside the folders it owns.
+
+The scratch and store roots (and the download cache) may themselves be symlinks: they are
+registered once per process (``own_root``) under both their given and their resolved spelling.
+*Below* a root, abyssexp never writes, locks, creates, moves or deletes through a symlinked
+folder, for every command: a path with a symlink between the root and the file is refused with
+one line (``OutsideOwnedFolderError``, exit 1). A file that is itself a symlink is replaced or
+unlinked as a link, never written through; lock files are opened with ``O_NOFOLLOW``. Paths
+outside every registered root (a user's ``--out``) are the user's choice and are not checked.
 
 Every file abyssexp removes or moves (checkpoints by retention and ``gc``, temporaries of a killed
 promotion) goes through here. The path is resolved *without* following a final symlink, and each
@@ -23,6 +31,100 @@ class OutsideOwnedFolderError(AbyssExpError):
     """A path to delete or move resolves outside the folder abyssexp owns."""
 
 
+#: Registered roots (absolute spellings, given and resolved), see ``own_root``.
+_ROOTS: set[Path] = set()
+
+
+def own_root(root: Path) -> Path:
+    """Register a root abyssexp owns (scratch, store, cache) and return it unchanged.
+
+    The root itself may be a symlink (resolved once, here); everything below it is checked by
+    ``check_inside`` and the writers of this module.
+    """
+    _ROOTS.add(Path(os.path.abspath(root)))
+    _ROOTS.add(Path(os.path.realpath(root)))
+    return root
+
+
+def root_of(path: Path) -> Path | None:
+    """The deepest registered root that contains ``path`` (lexically), or None."""
+    absolute = Path(os.path.abspath(path))
+    found = [root for root in _ROOTS if absolute.is_relative_to(root) and absolute != root]
+    return max(found, key=lambda root: len(root.parts)) if found else None
+
+
+def _refuse_links(start: Path, relative: Path, verb: str) -> None:
+    current = start
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            raise OutsideOwnedFolderError(
+                f"{current}: is a symlink (to {os.path.realpath(current)}); refusing to {verb} "
+                "through it. Replace it with a real folder, or remove the link yourself"
+            )
+
+
+def check_path(path: Path, *, verb: str = "write", final: bool = False) -> None:
+    """Raise if a folder between ``path``'s registered root and ``path`` is a symlink (``path``
+    itself too when ``final``), or the path has a ``..`` part. Unregistered paths pass.
+
+    Raises:
+        OutsideOwnedFolderError: a symlink on the way, or a ``..`` part below a root.
+    """
+    root = root_of(path)
+    if root is None:
+        return
+    if ".." in Path(path).parts:
+        raise OutsideOwnedFolderError(
+            f"{path}: contains '..'; refusing to {verb} it. Give the path without '..'"
+        )
+    relative = Path(os.path.abspath(path)).relative_to(root)
+    _refuse_links(root, relative if final else relative.parent, verb)
+
+
+def check_tree(folder: Path, *, verb: str = "use") -> None:
+    """Refuse a folder reached through a symlink below its root, or holding a symlinked folder.
+
+    For the commands that let other libraries write into the folder (Keras checkpoints,
+    TensorBoard, plots): every folder link is refused up front, not only the one written next.
+    """
+    check_path(folder, verb=verb, final=True)
+    if not folder.is_dir():
+        return
+    for dirpath, dirs, _files in os.walk(folder):  # os.walk never descends into links
+        for name in dirs:
+            if os.path.islink(os.path.join(dirpath, name)):
+                _refuse_links(Path(dirpath), Path(name), verb)
+
+
+def make_dirs(folder: Path) -> Path:
+    """``mkdir -p`` below a root without going through a symlinked folder; returns ``folder``."""
+    check_path(folder, verb="create", final=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    check_path(folder, verb="create", final=True)  # nothing swapped in meanwhile
+    return folder
+
+
+def open_lock_file(path: Path) -> int:
+    """Open (create) a lock file for ``flock``: never through a symlink, neither a folder on the
+    way nor the file itself (``O_NOFOLLOW``).
+
+    Raises:
+        OutsideOwnedFolderError: the lock file or a folder on the way is a symlink.
+    """
+    make_dirs(path.parent)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise OutsideOwnedFolderError(
+            f"{path}: the lock file is a symlink (to {os.path.realpath(path)}); refusing to "
+            "open it. Remove the link"
+        ) from None
+
+
 def check_inside(path: Path, owner: Path, *, verb: str = "delete") -> None:
     """Raise unless ``path``'s folder is ``owner`` or a real (non-symlink) folder inside it.
 
@@ -34,6 +136,7 @@ def check_inside(path: Path, owner: Path, *, verb: str = "delete") -> None:
         raise OutsideOwnedFolderError(
             f"{path}: contains '..'; refusing to {verb} it. Give the path without '..'"
         )
+    check_path(owner, verb=verb, final=True)  # the owner itself is reached without a link
     owner_real = Path(os.path.realpath(owner))
     absolute = Path(os.path.abspath(path))
     try:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 
 def configure_tensorflow_environment() -> None:
@@ -31,13 +36,41 @@ def configure_tensorflow_environment() -> None:
         os.environ["TF_CPU_BFC_MEM_LIMIT_IN_MB"] = str(max(1024, physical >> 20))
 
 
-_STATE = {"verbose": False}
+VERBOSE_ENV = "ABYSSEXP_VERBOSE"
+_STATE = {"verbose": os.environ.get(VERBOSE_ENV, "") not in ("", "0")}
 
 
 def show_tensorflow_messages() -> None:
-    """``abyssexp --verbose``: let TensorFlow's C++ start-up messages through, all of them."""
+    """``abyssexp --verbose``: let TensorFlow's C++ start-up messages through, all of them, in
+    this process and in the processes it starts (``train --on local``)."""
     _STATE["verbose"] = True
+    os.environ[VERBOSE_ENV] = "1"
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+
+
+def verbose() -> bool:
+    """Whether ``--verbose`` (or ``ABYSSEXP_VERBOSE=1`` from a parent process) is on."""
+    return _STATE["verbose"]
+
+
+@contextmanager
+def _stderr_held() -> Iterator[None]:
+    """File descriptor 2 sent to a temporary file for the block; its text is shown only when
+    the block raises (then it may explain why)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def load_tensorflow() -> None:
@@ -48,19 +81,49 @@ def load_tensorflow() -> None:
     """
     if _STATE["verbose"] or "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            import tensorflow as tf
+    with _stderr_held():
+        import tensorflow as tf
 
-            tf.config.list_physical_devices("GPU")
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+        tf.config.list_physical_devices("GPU")
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """TensorFlow's own loader, run with stderr held (see ``load_tensorflow``)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def create_module(self, spec: Any) -> Any:
+        return self.real.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        with _stderr_held():
+            self.real.exec_module(module)
+            module.config.list_physical_devices("GPU")  # cuInit speaks here, once
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` the first time anything imports it (Keras, a command, a library
+    module) and hands back its spec with the quiet loader; then steps aside."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "tensorflow":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        if _STATE["verbose"]:
+            return None
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow_imports() -> None:
+    """Make every later TensorFlow import in this process quiet, whichever command or module
+    makes it: the CLI calls this once, so no command can forget (``predict``, ``export``,
+    ``promote --export``, ``sweep run`` and the child processes of ``--on local`` included)."""
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietFinder())

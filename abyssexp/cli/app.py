@@ -15,9 +15,14 @@ import typer
 from typer.core import TyperGroup
 
 from abyssexp.errors import AbyssExpError, InvalidInputError
-from abyssexp.tf_runtime import configure_tensorflow_environment, show_tensorflow_messages
+from abyssexp.tf_runtime import (
+    configure_tensorflow_environment,
+    quiet_tensorflow_imports,
+    show_tensorflow_messages,
+)
 
 configure_tensorflow_environment()  # before any command imports TensorFlow
+quiet_tensorflow_imports()  # whichever command imports it, its C++ start-up noise stays out
 
 _DEBUG = {"on": False}
 
@@ -27,7 +32,23 @@ def debug_enabled() -> bool:
 
 
 class ErrorBoundaryGroup(TyperGroup):
-    """Turns abyssexp errors into one clear line and an exit code."""
+    """Turns abyssexp errors into one clear line and an exit code; lists commands in the
+    lifecycle's order (``abyssexp.cli.help``)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from abyssexp.cli.help import lifecycle_order
+
+        return lifecycle_order(super().list_commands(ctx))
+
+    def _main_shell_completion(
+        self, ctx_args: Any, prog_name: str, complete_var: Any = None
+    ) -> None:
+        """The shell asks for completions: names of experiments, aliases, sweeps, conditions
+        and ``--set`` keys too (``abyssexp.cli.completion``)."""
+        from abyssexp.cli.completion import install_completers
+
+        install_completers(self)
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
     def invoke(self, ctx: Any) -> Any:
         from abyssexp.cli.console import error_line
@@ -150,8 +171,16 @@ def _one_line_summaries(typer_app: typer.Typer) -> None:
             _one_line_summaries(group.typer_instance)
 
 
+def _help_panels() -> None:
+    from abyssexp.cli.help import assign_panels, install_help_rendering
+
+    assign_panels(app)
+    install_help_rendering()
+
+
 _register()
 _one_line_summaries(app)
+_help_panels()
 
 
 def main() -> None:

@@ -16,12 +16,22 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
+_WIDTH = {"given": False}
+
+
 def fit_to_environment() -> None:
     """Read the width again for this command: ``COLUMNS`` when set, else the terminal's (80 for a
     pipe). The consoles outlive one command in tests and in the library."""
     columns = os.environ.get("COLUMNS", "")
+    _WIDTH["given"] = columns.isdigit()
     for console in (out, err):
         console.width = int(columns) if columns.isdigit() else None  # type: ignore[assignment]
+
+
+def unbounded() -> bool:
+    """Output goes to a pipe or a file and nobody set ``COLUMNS``: no width to fit, so a table
+    is as wide as its content and a line as long as it is (``docs/output.md``)."""
+    return not _WIDTH["given"] and not out.is_terminal
 
 
 def print_line(text: str) -> None:

@@ -122,6 +122,9 @@ def check_command(
                 error_line(
                     problem if problem.startswith(tuple(named)) else f"{coco_file}: {problem}"
                 )
+            if report.stats:  # a file that did not even parse is its one error line
+                count = len(report.problems)
+                out.print(f"[red]not usable[/] as it trains: {count} problem(s) above")
         raise typer.Exit(1)
 
 
@@ -144,7 +147,7 @@ def _render(report) -> None:
             f"{stats['unlabelled']} unlabelled, {stats['multilabel']} multilabel, "
             f"{stats['classes']} classes (unlabelled: {stats['unlabelled_policy']})"
         )
-        out.print(_class_table(stats))
+        _print_class_table(stats)
         if stats["imbalance_ratio"] is not None:
             out.print(f"imbalance ratio (largest/smallest class): {stats['imbalance_ratio']:.2f}")
     for warning in report.warnings:
@@ -153,10 +156,10 @@ def _render(report) -> None:
         out.print("[green]usable[/]")
 
 
-def _class_table(stats: dict) -> Any:
+def _print_class_table(stats: dict) -> None:
     """Images per class as they train (and "in the file" beside it where a policy changed it),
     with the validation file's counts, and the other unlabelled policy's column."""
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
     splits = stats["class_table"]["splits"]
     policies = stats["policies"]
@@ -165,20 +168,20 @@ def _class_table(stats: dict) -> Any:
         f"trains as: unlabelled={stats['unlabelled_policy']}, "
         f"softmax_multilabel={stats['multilabel_policy']}"
     )
-    table = Table("class", title=title)
-    columns = []
+    counted = []
     for split, entry in splits.items():
         if entry["in_file"] != entry["trains_as"]:
-            columns.append((f"{split} in the file", entry["in_file"]))
-        columns.append((f"{split} trains as", entry["trains_as"]))
+            counted.append((f"{split} in the file", entry["in_file"]))
+        counted.append((f"{split} trains as", entry["trains_as"]))
     if stats["unlabelled"]:
-        columns.append((f"train if unlabelled={other}", policies[other]))
-    for header, _ in columns:
-        table.add_column(header, justify="right")
-    names = list(dict.fromkeys(n for _, counts in columns for n in counts))
-    for name in names:
-        table.add_row(name, *(str(counts.get(name, "-")) for _, counts in columns))
-    return table
+        counted.append((f"train if unlabelled={other}", policies[other]))
+    columns = [
+        Column("class", key=True),
+        *(Column(header, justify="right") for header, _ in counted),
+    ]
+    names = list(dict.fromkeys(n for _, counts in counted for n in counts))
+    rows = [[name, *(str(counts.get(name, "-")) for _, counts in counted)] for name in names]
+    print_table(columns, rows, title)
 
 
 def _absolute(path: Path) -> str:
@@ -191,8 +194,7 @@ def stats_command(
     json_output: JsonOption = False,
 ) -> None:
     """Images and annotations per class (by category name) of each file, side by side."""
-    from rich.table import Table
-
+    from abyssexp.cli.tables import Column, print_table
     from abyssexp.datasets.tools import dataset_stats
 
     stats = dataset_stats(coco_files)
@@ -200,14 +202,16 @@ def stats_command(
         print_json(stats)
         return
     files = stats["files"]
-    table = Table("class", *(f"{Path(f).name}\nimages (annotations)" for f in files))
-    for name, per_file in stats["classes"].items():
-        table.add_row(
-            name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)
-        )
-    for key in ("labelled", "unlabelled", "multilabel", "images"):
-        table.add_row(f"[dim]{key}[/]", *(str(stats["totals"][f][key]) for f in files))
-    out.print(table)
+    columns = [Column("class", key=True), *(Column(Path(f).name, justify="right") for f in files)]
+    rows: list[list[Any]] = [
+        [name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)]
+        for name, per_file in stats["classes"].items()
+    ]
+    rows += [
+        [(key, "dim"), *(str(stats["totals"][f][key]) for f in files)]
+        for key in ("labelled", "unlabelled", "multilabel", "images")
+    ]
+    print_table(columns, rows, "images (annotations) per class")
 
 
 @data_app.command("split")
@@ -294,14 +298,14 @@ def leaks_command(
         bool, typer.Option("--near", help="Also find near-duplicates (decodes every image).")
     ] = False,
     max_distance: Annotated[
-        int, typer.Option("--max-distance", help="Differing bits of 64 for --near.")
+        int, typer.Option("--max-distance", min=0, max=64, help="Differing bits of 64 for --near.")
     ] = 4,
     json_output: JsonOption = False,
 ) -> None:
     """Find images in two splits: same file_name, same content (sha256), and with --near
     near-duplicates (difference hash). Exit 1 when any is found."""
     from abyssexp.datasets.leaks import find_leaks
-    from abyssexp.errors import InvalidInputError
+    from abyssexp.errors import InvalidInputError, first_few
 
     if len(coco_files) < 2:
         raise InvalidInputError("data leaks needs two or more COCO files (TRAIN VAL [TEST])")
@@ -318,6 +322,12 @@ def leaks_command(
             )
         counts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items())
         out.print(f"{report['images']} images: {counts}")
+        if report["undecoded"]:
+            out.print(
+                f"{len(report['undecoded'])} images could not be decoded for --near (not "
+                f"compared): {first_few(report['undecoded'], 3)}",
+                markup=False,
+            )
     if report["leaks"]:
         raise typer.Exit(1)
 

@@ -75,7 +75,7 @@ def demo_command(
     scratch: Annotated[
         Path, typer.Option("--scratch", help="Folder for the dataset, scratch and store.")
     ] = Path("demo-scratch"),
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 14,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=1000, help="Training epochs.")] = 14,
     backbone: Annotated[
         str, typer.Option("--backbone", help="Backbone to train from scratch.")
     ] = "mobilenetv3small",

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import err, out, print_json, progress_bar
-from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch_root, store_root
+from abyssexp.cli.console import err, print_json, print_line, progress_bar
+from abyssexp.cli.options import (
+    JsonOption,
+    ScratchOption,
+    StoreOption,
+    finite,
+    scratch_root,
+    store_root,
+)
+from abyssexp.cli.tables import Column, print_table
 
 SourceArgument = Annotated[
     str,
@@ -32,7 +40,13 @@ def export_command(
         typer.Option("--out", help="Folder to create (default: <experiment>/exports/<ckpt>)."),
     ] = None,
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Largest score difference accepted.")
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            callback=finite,
+            help="Largest score difference accepted (finite, >= 0).",
+        ),
     ] = 1e-4,
     scratch: ScratchOption = None,
     store: StoreOption = None,
@@ -53,18 +67,30 @@ def export_command(
     if json_output:
         print_json({"out": str(out_dir), **report})
         return
-    from rich.table import Table
+    print_parity(str(out_dir), report["formats"])
 
-    table = Table("format", "size", "max |diff|", "top-1", "images/s", title=str(out_dir))
-    for name, row in report["formats"].items():
-        table.add_row(
+
+def print_parity(title: str, formats: dict[str, Any]) -> None:
+    """Each exported format's parity with the Keras model: the largest score difference and
+    the share of images whose top class agrees (``export`` and ``promote --export``)."""
+    columns = [
+        Column("format", key=True),
+        Column("size", 2, justify="right"),
+        Column("max |diff|", justify="right"),
+        Column("top-1 agree", justify="right"),
+        Column("images/s", 3, justify="right"),
+    ]
+    rows = [
+        [
             name,
             f"{row['bytes'] / 1e6:.1f} MB",
             f"{row['max_abs_difference']:.1e}",
             f"{row['top1_agreement']:.3f}",
             f"{row['images_per_second']:.0f}",
-        )
-    out.print(table)
+        ]
+        for name, row in formats.items()
+    ]
+    print_table(columns, rows, title)
 
 
 @app.command("predict")
@@ -77,8 +103,12 @@ def predict_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write predictions.json here.")
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 32,
-    top_k: Annotated[int, typer.Option("--top-k", help="Classes ranked per image.")] = 3,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=65536, help="Images per batch.")
+    ] = 32,
+    top_k: Annotated[
+        int, typer.Option("--top-k", min=1, max=1000, help="Classes ranked per image.")
+    ] = 3,
     scratch: ScratchOption = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
@@ -104,17 +134,36 @@ def predict_command(
 
 
 def _print_predictions(data: dict, out_file: Path | None, shown: int = 20) -> None:
-    from rich.table import Table
-
-    table = Table("image", "top class", "score", title=f"predictions of {data['model']}")
-    table.columns[0].overflow = "fold"
+    """Softmax: the top class per image. Sigmoid (multilabel): the label set the thresholds
+    select, then the thresholds themselves, so a reader knows what "predicted" meant."""
+    multilabel = data["activation"] != "softmax"
+    columns = [
+        Column("image", key=True),
+        Column("labels" if multilabel else "top class"),
+        Column("scores" if multilabel else "score", justify="left" if multilabel else "right"),
+    ]
+    rows = []
     for row in data["predictions"][:shown]:
-        name, score = row["top_k"][0]
-        table.add_row(row["file_name"], name, f"{score:.3f}")
-    out.print(table)
+        if multilabel:
+            labels = row["predicted"]
+            scores = " ".join(f"{row['scores'][name]:.2f}" for name in labels)
+            rows.append([row["file_name"], ", ".join(labels) or "(none)", scores or "-"])
+        else:
+            name, score = row["top_k"][0]
+            rows.append([row["file_name"], name, f"{score:.3f}"])
+    print_table(columns, rows, f"predictions of {data['model']}")
     more = len(data["predictions"]) - shown
     if more > 0:
-        out.print(f"... and {more} more")
+        print_line(f"... and {more} more")
+    if multilabel:
+        print_line(_thresholds_line(data["class_names"], data["thresholds"]))
     rate = data["images_per_second"]
     speed = f", {rate:.0f} images/s" if rate else ""
-    out.print(f"{data['images']} images{speed}" + (f"; written to {out_file}" if out_file else ""))
+    print_line(f"{data['images']} images{speed}" + (f"; written to {out_file}" if out_file else ""))
+
+
+def _thresholds_line(names: list[str], thresholds: list[float] | None) -> str:
+    if thresholds is None:
+        return "thresholds: 0.5 for every class (no thresholds.json beside the model)"
+    pairs = ", ".join(f"{n} {t:.2f}" for n, t in zip(names, thresholds, strict=True))
+    return f"thresholds (thresholds.json, chosen on validation): {pairs}"

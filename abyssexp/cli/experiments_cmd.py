@@ -14,9 +14,9 @@ import typer
 from rich.markup import escape
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import err, human_bytes, out, print_json, print_line
+from abyssexp.cli.console import err, human_bytes, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, StoreOption, scratch_root
-from abyssexp.cli.tables import Column, print_table
+from abyssexp.cli.tables import Column, print_fields, print_table
 
 
 @app.command("config")
@@ -36,14 +36,11 @@ def config_command(
     if json_output:
         print_json(data)
         return
-    from rich.table import Table
-
-    table = Table("root", "path", "from", title="abyssexp roots")
-    table.add_row("scratch", data["scratch"]["path"], data["scratch"]["source"])
-    table.add_row("store", data["store"]["path"], data["store"]["source"])
-    out.print(table)
+    columns = [Column("root"), Column("path", key=True), Column("from", 2)]
+    rows = [[name, data[name]["path"], data[name]["source"]] for name in ("scratch", "store")]
+    print_table(columns, rows, "abyssexp roots")
     exists = "exists" if data["config_file_exists"] else "not present"
-    out.print(f"config file: {roots.config_file} ({exists})")
+    print_line(f"config file: {roots.config_file} ({exists})")
 
 
 ForceDataOption = Annotated[
@@ -162,6 +159,7 @@ def _status_style(status: str) -> str:
         Status.CRASHED: "bold red",
         Status.UNREADABLE: "bold red",
         Status.INTERRUPTED: "yellow",
+        Status.PRUNED: "magenta",
         Status.NEW: "dim",
         Status.QUEUED: "blue",
     }.get(status, "")
@@ -247,30 +245,32 @@ def list_command(
             f"no {'archived ' if archived else ''}experiments under {what} (scratch: {root})"
         )
         return
-    _print_experiments(
-        rows, extra, f"{'archived ' if archived else ''}experiments in {where}", wide
-    )
+    title = f"{'archived ' if archived else ''}experiments in {where}"
+    _print_experiments(rows, extra, title, wide, sweep=bool(sweep))
 
 
-#: list's columns and the order in which a narrow terminal drops them (highest first).
+#: list's columns and their priority (``abyssexp.cli.tables``: 0 always, 1 the metrics people
+#: sort by, 2 the rest worth reading, 3 and up dropped first).
 _LIST_COLUMNS = (
     Column("experiment", key=True),
     Column("status"),
     Column("created", 3),
     Column("epochs", 1),
-    Column("best", 2),
+    Column("best", 1),
     Column("tests", 2),
-    Column("promoted", 3),
+    Column("promoted", 2),
     Column("tags", 2),
     Column("disk", 4, justify="right"),
 )
 
 
 def _print_experiments(
-    rows: list[dict[str, Any]], extra: list[str], title: str, wide: bool
+    rows: list[dict[str, Any]], extra: list[str], title: str, wide: bool, sweep: bool = False
 ) -> None:
-    """The ``list`` table: names whole; narrow terminals drop columns, then use blocks."""
-    columns = [*_LIST_COLUMNS, *(Column(c, 2) for c in extra), Column("note", 4)]
+    """The ``list`` table (``abyssexp.cli.tables``' policy); a sweep's varied params rank with
+    the metrics, since they are what its trials are compared by."""
+    varied = 1 if sweep else 2
+    columns = [*_LIST_COLUMNS, *(Column(c, varied) for c in extra), Column("note", 4)]
     cells = [_row_cells(row, extra, wide) for row in rows]
     print_table(columns, cells, title, wide=wide)
 
@@ -288,7 +288,7 @@ def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
     status = row["status"]
     if row.get("status_reason"):  # Slurm's word: "crashed (CANCELLED)", "queued (Resources)"
         status += f" ({row['status_reason'].split(': ', 1)[-1]})"
-    note = row["note"] if wide or len(row["note"]) <= 40 else row["note"][:39] + "…"
+    note = row["note"] or "-"
     return [
         f"{row['project']}/{row['type']}/{row['name']}",
         (status, style),
@@ -357,77 +357,147 @@ def show_command(
     if json_output:
         print_json(info)
         return
-    from rich.table import Table
+    _print_show(info)
 
+
+_RECORD_FIELDS = (
+    "status",
+    "created",
+    "user",
+    "parent",
+    "epochs_done",
+    "epochs_total",
+    "best",
+    "train_seconds",
+    "promotions",
+    "note",
+    "status_reason",
+    "error",
+    "problem",
+    "slurm",
+    "params_changes",
+)
+
+
+def _print_show(info: dict[str, Any]) -> None:
+    """``show``: the path whole, then record, params and contents by the table policy."""
     record = info["record"]
-    out.print(f"[bold]{info['path']}[/]")
-    table = Table("field", "value", title="record", show_header=False)
-    for key in (
-        "status",
-        "created",
-        "user",
-        "parent",
-        "epochs_done",
-        "epochs_total",
-        "best",
-        "promotions",
-        "note",
-        "status_reason",
-        "error",
-        "problem",
-        "slurm",
-        "params_changes",
-    ):
-        if record.get(key) not in (None, "", [], {}):
-            table.add_row(key, _cell(record[key]))
-    out.print(table)
+    print_line(str(info["path"]))
+    fields = [
+        (key, _record_value(key, record[key]))
+        for key in _RECORD_FIELDS
+        if record.get(key) not in (None, "", [], {})
+    ]
+    print_fields("record", fields)
     _print_tests(record.get("tests") or {})
     _print_data_notes(record)
     if info["params_problem"]:
-        out.print(f"[bold red]params: unreadable[/]: {info['params_problem']}")
-    params = Table("param", "value", "default", "parent", title="params that differ")
-    for key, entry in info["params_changed"].items():
-        marker = "[yellow]" if entry.get("differs_from_parent") else ""
-        params.add_row(
-            f"{marker}{key}",
-            _cell(entry["value"]),
-            _cell(entry["default"]),
-            _cell(entry.get("parent")),
-        )
+        print_line(f"params: unreadable: {info['params_problem']}")
     if info["params_changed"]:
-        out.print(params)
+        columns = [
+            Column("param", key=True),
+            Column("value"),
+            Column("default", 2),
+            Column("parent", 2),
+        ]
+        rows = [
+            [
+                (key, "yellow") if entry.get("differs_from_parent") else key,
+                _cell(entry["value"]),
+                _cell(entry["default"]),
+                _cell(entry.get("parent")),
+            ]
+            for key, entry in info["params_changed"].items()
+        ]
+        print_table(columns, rows, "params that differ")
     elif not info["params_problem"]:
-        out.print("params: all defaults")
+        print_line("params: all defaults")
     git = info["provenance"].get("git", {})
     if git:
         dirty = " (dirty)" if git.get("dirty") else ""
-        out.print(f"git: {git.get('commit') or git.get('note')}{dirty} {git.get('branch') or ''}")
-    files = Table("folder", "files", "size", title="contents")
-    for folder, entry in info["contents"].items():
-        files.add_row(
+        print_line(f"git: {git.get('commit') or git.get('note')}{dirty} {git.get('branch') or ''}")
+    contents = [
+        (
             folder,
-            ", ".join(entry["files"][:8]) + (" ..." if len(entry["files"]) > 8 else ""),
-            human_bytes(entry["bytes"]),
+            f"{human_bytes(entry['bytes'])}: "
+            + ", ".join(entry["files"][:8])
+            + (f" and {len(entry['files']) - 8} more" if len(entry["files"]) > 8 else ""),
         )
-    out.print(files)
+        for folder, entry in info["contents"].items()
+    ]
+    print_fields("contents", contents)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _record_value(key: str, value: Any) -> Any:
+    """A record field as a person reads it (a list: one line each), not raw JSON."""
+    if key == "best" and isinstance(value, dict):
+        return f"{value.get('metric')} {_number(value.get('value'))} at epoch {value.get('epoch')}"
+    if key == "train_seconds":
+        return f"{_number(value)} s over every train"
+    if key == "tests" and isinstance(value, dict):
+        return [f"{condition}: {_summary(entry)}" for condition, entry in sorted(value.items())]
+    if key == "promotions" and isinstance(value, list):
+        return [
+            f"{p.get('path')} ({p.get('checkpoint')}, {p.get('time')}"
+            + (f", aliases {', '.join(p['aliases'])}" if p.get("aliases") else "")
+            + ")"
+            for p in value
+            if isinstance(p, dict)
+        ]
+    if key == "params_changes" and isinstance(value, list):
+        return [
+            f"{c.get('time')}: "
+            + ", ".join(
+                f"{name} {_cell(change.get('from'))} → {_cell(change.get('to'))}"
+                for name, change in (c.get("changes") or {}).items()
+                if isinstance(change, dict)
+            )
+            for c in value
+            if isinstance(c, dict)
+        ]
+    if isinstance(value, dict):
+        return _summary(value)
+    return _cell(value)
+
+
+def _summary(entry: Any) -> str:
+    """``accuracy 0.375, macro_f1 0.1818 (images 24, checkpoint best.keras)``: numbers first."""
+    if not isinstance(entry, dict):
+        return _cell(entry)
+    numbers = [
+        f"{k} {_number(v)}"
+        for k, v in entry.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k != "images"
+    ]
+    others = [
+        f"{k} {_cell(v)}"
+        for k, v in entry.items()
+        if k == "images" or not isinstance(v, int | float) or isinstance(v, bool)
+    ]
+    return ", ".join(numbers) + (f" ({', '.join(others)})" if others else "")
 
 
 def _print_tests(tests: dict[str, Any]) -> None:
     """Each test condition's metrics with their interval and n, its overlap, and its caveats."""
     if not tests:
         return
-    from rich.table import Table
-
     from abyssexp.experiment.result_summary import caveat_messages, summary_metric
 
-    table = Table("condition", "metric", "value [95 % interval] n", title="tests")
+    rows = []
     for condition, result in sorted(tests.items()):
         for metric in ("accuracy", "macro_f1", "mAP"):
             if isinstance((result or {}).get(metric), int | float):
-                table.add_row(condition, metric, summary_metric(result, metric))
+                rows.append([condition, metric, summary_metric(result, metric)])
         if (result or {}).get("overlap") is not None:
-            table.add_row(condition, "overlap", str(result["overlap"]))
-    out.print(table)
+            rows.append([condition, "overlap", str(result["overlap"])])
+    columns = [Column("condition", key=True), Column("metric"), Column("value [95 % interval] n")]
+    print_table(columns, rows, "tests")
     for line in caveat_messages(tests):
         err.print(f"[yellow]caveat:[/] {escape(line)}", soft_wrap=True)
 

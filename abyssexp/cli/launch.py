@@ -21,6 +21,7 @@ ParallelOption = Annotated[
     int | None,
     typer.Option(
         "--parallel",
+        min=1,
         help="--on local: runs at once (default: one per GPU; one at a time without GPUs).",
     ),
 ]
@@ -39,12 +40,15 @@ AccountOption = Annotated[
 ]
 CpusOption = Annotated[
     int | None,
-    typer.Option("--cpus", help="--on slurm: CPUs per run (--cpus-per-task).", show_default=False),
+    typer.Option(
+        "--cpus", min=1, help="--on slurm: CPUs per run (--cpus-per-task).", show_default=False
+    ),
 ]
 SlurmGpusOption = Annotated[
     int | None,
     typer.Option(
         "--slurm-gpus",
+        min=0,
         help="--on slurm: GPUs per job (--gres=gpu:N; default: training.gpus; 0 for CPU nodes).",
         show_default=False,
     ),
@@ -53,6 +57,7 @@ MaxRunningOption = Annotated[
     int | None,
     typer.Option(
         "--max-running",
+        min=1,
         help="--on slurm: at most M trials of a sweep at once (--array=0-N%M).",
         show_default=False,
     ),

@@ -49,3 +49,12 @@ def store_root(store: str | None) -> Path | StoreURL:
     from abyssexp.config import resolve_roots
 
     return resolve_roots(store=store).store.path
+
+
+def finite(value: float | None) -> float | None:
+    """A float option that must be a finite number (``nan`` would pass every comparison)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"expected a finite number, got {value}")
+    return value

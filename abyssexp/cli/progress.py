@@ -1,4 +1,14 @@
-"""Live Rich progress for training and prediction (a Keras callback; imported only by train/test)."""
+"""Live Rich progress for training (a Keras callback; imported only by ``train``).
+
+Two forms of the epoch line, one per reader:
+
+- **a terminal**: the compact line, one line at 80 columns, printed above the live bars:
+  ``epoch 3/10 loss 0.412 acc 0.870 val_loss 0.455 val_acc 0.840 f1 0.810 12.3 s``;
+- **a pipe or a log file** (``--quiet``, ``--on local``, Slurm): every number Keras logged,
+  ``key=value`` on one line however long (a pipe is as wide as the line; nothing is wrapped).
+
+``logs/history.csv`` keeps every number of every epoch whatever was printed.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +27,50 @@ from rich.progress import (
 
 from abyssexp.cli.console import err
 
+#: The compact line's numbers: what Keras logs -> the short name shown.
+COMPACT = (
+    ("loss", "loss"),
+    ("accuracy", "acc"),
+    ("val_loss", "val_loss"),
+    ("val_accuracy", "val_acc"),
+    ("val_macro_f1", "f1"),
+)
+COLLAPSED = "same answer for every validation image"
+
+
+def _collapsed(logs: dict[str, Any]) -> bool:
+    return logs.get("val_distinct_predictions") in (1, 1.0)
+
+
+def compact_epoch_line(
+    epoch: int, epochs: int, logs: dict[str, Any], seconds: float, width: int = 80
+) -> str:
+    """``epoch 3/10 loss 0.412 acc 0.870 ... 12.3 s``: fits ``width`` (a number that does not
+    fit is left out from the right, never cut), the epoch number always first."""
+    line = f"epoch {epoch}/{epochs}"
+    tail = f" {seconds:.1f} s"
+    for key, short in COMPACT:
+        if key in logs:
+            part = f" {short} {float(logs[key]):.3f}"
+            if len(line) + len(part) + len(tail) > width:
+                break
+            line += part
+    line += tail
+    if _collapsed(logs) and len(line) + 13 <= width:
+        line += " (one answer)"
+    return line
+
+
+def full_epoch_line(epoch: int, epochs: int, logs: dict[str, Any], seconds: float) -> str:
+    """Every number Keras logged for the epoch, ``key=value``, then its time: one line."""
+    numbers = " ".join(f"{key}={float(value):.4g}" for key, value in logs.items())
+    line = f"epoch {epoch}/{epochs} {numbers} {seconds:.1f} s"
+    return line + (f" ({COLLAPSED})" if _collapsed(logs) else "")
+
 
 class RichTrainingProgress(keras.callbacks.Callback):
-    """An epoch bar and a step bar with loss, metrics, images/s and ETA."""
+    """An epoch bar and a step bar with loss and images/s on a terminal; one plain line per
+    epoch otherwise (``quiet``)."""
 
     def __init__(self, batch_size: int, quiet: bool = False) -> None:
         super().__init__()
@@ -27,23 +78,27 @@ class RichTrainingProgress(keras.callbacks.Callback):
         self.quiet = quiet
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err,
             disable=quiet,
-            transient=False,
+            transient=True,
         )
         self.epoch_task: Any = None
         self.step_task: Any = None
+        self.epoch_started = time.monotonic()
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         params = self.params or {}
         self.epochs = params.get("epochs", 0)
         self.steps = params.get("steps")
-        err.print(f"training {self.model.name}: {self.epochs} epochs of {self.steps} steps")
+        err.print(
+            f"training {self.model.name}: {self.epochs} epochs of {self.steps} steps",
+            soft_wrap=True,
+        )
         self.progress.start()
         self.epoch_task = self.progress.add_task("epochs", total=self.epochs, info="")
         self.step_task = self.progress.add_task("steps", total=self.steps, info="")
@@ -57,24 +112,19 @@ class RichTrainingProgress(keras.callbacks.Callback):
         logs = logs or {}
         elapsed = max(time.monotonic() - self.epoch_started, 1e-9)
         rate = (batch + 1) * self.batch_size / elapsed
-        metrics = " ".join(f"{k}={float(v):.4f}" for k, v in logs.items())
-        self.progress.update(
-            self.step_task, completed=batch + 1, info=f"{metrics} {rate:.0f} img/s"
-        )
+        loss = f"loss {float(logs['loss']):.3f} " if "loss" in logs else ""
+        self.progress.update(self.step_task, completed=batch + 1, info=f"{loss}{rate:.0f} img/s")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
-        shown = {
-            k: v
-            for k, v in logs.items()
-            if k in ("loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "lr")
-        }
-        info = " ".join(f"{k}={float(v):.4g}" for k, v in shown.items())
-        if logs.get("val_distinct_predictions") == 1:
-            info += " [yellow]same answer for every validation image[/]"
-        self.progress.update(self.epoch_task, completed=epoch + 1, info=info)
+        seconds = time.monotonic() - self.epoch_started
+        self.progress.update(self.epoch_task, completed=epoch + 1)
         if self.quiet:
-            err.print(f"epoch {epoch + 1}/{self.epochs} {info}")
+            line = full_epoch_line(epoch + 1, self.epochs, logs, seconds)
+            err.print(line, soft_wrap=True, markup=False, highlight=False)
+            return
+        line = compact_epoch_line(epoch + 1, self.epochs, logs, seconds, err.width)
+        self.progress.console.print(line, soft_wrap=True, markup=False, highlight=False)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.progress.stop()

@@ -95,6 +95,10 @@ def promote_command(
     )
     if move:
         out.print(f"freed {human_bytes(result.freed_bytes)} of scratch checkpoints")
+    if result.exports:
+        from abyssexp.cli.deploy_cmd import print_parity
+
+        print_parity("exports, checked against the Keras model", result.exports)
 
 
 @app.command("promoted")
@@ -139,7 +143,7 @@ def promoted_command(
 
     cells, warnings = [], []
     for row in rows:
-        name = f"{row['project']}/{row['type']}/{row['name']}"
+        name = f"{row.get('project')}/{row.get('type')}/{row['name']}"
         carried = row.get("caveats") or {}  # copied at promotion, old results' included
         results = {
             c: {**(m or {}), "caveats": carried.get(c, (m or {}).get("caveats"))}
@@ -158,10 +162,10 @@ def promoted_command(
             [
                 name,
                 ", ".join(row["aliases"]) or "-",
-                row["checkpoint"],
+                row.get("checkpoint") or "?",
                 tests,
-                row["promoted"],
-                human_bytes(row["bytes"]),
+                row.get("promoted") or "?",
+                human_bytes(row.get("bytes") or 0),
             ]
         )
     print_table(columns, cells, f"promoted models in {root}", wide=wide)
@@ -238,15 +242,12 @@ def gc_command(
             }
         )
         return
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
     verb = "would free" if dry_run else "freed"
-    table = Table("experiment", "removed", verb)
-    for report in reports:
-        table.add_row(
-            str(report.path), ", ".join(report.removed) or "-", human_bytes(report.freed_bytes)
-        )
-    out.print(table)
+    columns = [Column("experiment", key=True), Column("removed", 2), Column(verb, justify="right")]
+    rows = [[str(r.path), ", ".join(r.removed) or "-", human_bytes(r.freed_bytes)] for r in reports]
+    print_table(columns, rows)
     out.print(f"{verb} {human_bytes(total)} in total")
 
 
@@ -260,22 +261,26 @@ def _print_alias_history(store: Path | StoreURL, reference: str, json_output: bo
     if not moves:
         out.print(f"no moves of {reference} in {store}")
         return
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
-    table = Table(title=f"history of {reference}")
-    for column in ("time (UTC)", "alias"):
-        table.add_column(column, no_wrap=True)
-    for column in ("from", "to", "by"):
-        table.add_column(column, overflow="fold")
-    for move in moves:
-        table.add_row(
+    columns = [
+        Column("time (UTC)"),
+        Column("alias", key=True),
+        Column("from"),
+        Column("to"),
+        Column("by", 2),
+    ]
+    rows = [
+        [
             move["time"].replace("T", " ")[:16],
             f"{move['location']}@{move['alias']}",
             move["from"] or "-",
             move["to"] or "-",
             f"{move['user']}, {move['via']}",
-        )
-    out.print(table)
+        ]
+        for move in moves
+    ]
+    print_table(columns, rows, f"history of {reference}")
 
 
 alias_app = typer.Typer(help="Point aliases at promoted models without promoting again.")

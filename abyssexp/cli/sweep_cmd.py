@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,7 +25,12 @@ from abyssexp.cli.launch import (
     launch,
     slurm_flags,
 )
-from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
+from abyssexp.cli.options import (
+    JsonOption,
+    ScratchOption,
+    SetOption,
+    scratch_root,
+)
 from abyssexp.cli.tables import Column, print_table
 
 sweep_app = typer.Typer(
@@ -37,6 +42,50 @@ app.add_typer(sweep_app)
 
 SweepArgument = Annotated[
     str, typer.Argument(help="Sweep: PROJECT/TYPE/sNNN, sNNN (when unique) or its .json file.")
+]
+
+TrialsOption = Annotated[
+    int,
+    typer.Option(
+        "--trials",
+        min=0,
+        max=100_000,
+        help="Random draws (with --random) per grid point; Optuna's trials.",
+    ),
+]
+SeedsOption = Annotated[
+    int,
+    typer.Option(
+        "--seeds", min=0, max=10_000, help="K training seeds per point (training.seed + 0..K-1)."
+    ),
+]
+FoldsOption = Annotated[
+    int,
+    typer.Option(
+        "--folds", help="Stratified K-fold of the training file (val = fold): 0 (none) or 2..1000."
+    ),
+]
+
+
+SearchOption = Annotated[
+    str, typer.Option("--search", help="grid (grid/random/seeds/folds) or optuna (needs Optuna).")
+]
+SpaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--space", help="KEY=DIST (optuna): uniform, loguniform, randint or choice(x,y,...)."
+    ),
+]
+MetricOption = Annotated[
+    str | None,
+    typer.Option("--metric", help="Optuna: the logged metric told (default training.monitor)."),
+]
+DirectionOption = Annotated[
+    str | None,
+    typer.Option("--direction", help="Optuna: maximize or minimize (default: by the metric)."),
+]
+PrunerOption = Annotated[
+    str | None, typer.Option("--pruner", help="Optuna: median stops poor trials (off: none).")
 ]
 
 
@@ -62,25 +111,26 @@ def sweep_new_command(
             help="KEY=DIST: uniform(a,b), loguniform(a,b), randint(a,b) or choice(x,y,...).",
         ),
     ] = None,
-    trials: Annotated[
-        int, typer.Option("--trials", help="Random draws (with --random), per grid point.")
-    ] = 0,
-    seeds: Annotated[
-        int, typer.Option("--seeds", help="K training seeds per point (training.seed + 0..K-1).")
-    ] = 0,
-    folds: Annotated[
-        int, typer.Option("--folds", help="Stratified K-fold of the training file (val = fold).")
-    ] = 0,
+    trials: TrialsOption = 0,
+    seeds: SeedsOption = 0,
+    folds: FoldsOption = 0,
     random_seed: Annotated[
         int, typer.Option("--random-seed", help="Seed of the random draws and of the folds.")
     ] = 0,
+    search: SearchOption = "grid",
+    space: SpaceOption = None,
+    metric: MetricOption = None,
+    direction: DirectionOption = None,
+    pruner: PrunerOption = None,
     set_: SetOption = None,
     note: Annotated[str, typer.Option("--note", help="The sweep's purpose.")] = "",
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a sweep: one numbered experiment per trial (all or none), and
-    <type>/.sweeps/sNNN.json listing them. Prints the sweep's reference as the last line."""
+    <type>/.sweeps/sNNN.json listing them. With --search optuna, an Optuna study instead: each
+    trial is asked for and created when `sweep run` starts its slot. Prints the sweep's
+    reference as the last line."""
     from abyssexp.experiment.sweep import SweepRequest, create_sweep
     from abyssexp.schemas.resolve import parse_set_options
 
@@ -101,12 +151,30 @@ def sweep_new_command(
             overrides=parse_set_options(set_ or []),
             note=note,
             command_line=["abyssexp", *sys.argv[1:]],
+            search=search,
+            space=space or [],
+            metric=metric,
+            direction=direction,
+            pruner=pruner,
         )
     )
+    _print_created(location, json_output)
+
+
+def _print_created(location: Any, json_output: bool) -> None:
+    """The trials made (or the study), then the sweep's reference as the last line."""
     if json_output:
         print_json({"sweep": location.ref, "path": str(location.path), **location.sweep.to_json()})
         return
-    err.print(f"created {len(location.sweep.trials)} trial(s):", markup=False)
+    search = location.sweep.optuna
+    if search is not None:
+        err.print(
+            f"created an Optuna study of {search.trials} trial(s), {search.direction} "
+            f"{search.metric}; `abyssexp sweep run {location.ref}` runs them",
+            markup=False,
+        )
+    else:
+        err.print(f"created {len(location.sweep.trials)} trial(s):", markup=False)
     for trial in location.sweep.trials:
         err.print(f"  {location.sweep.project}/{location.sweep.type}/{trial.name}", markup=False)
     print_line(location.ref)
@@ -129,11 +197,13 @@ def sweep_run_command(
     json_output: JsonOption = False,
 ) -> None:
     """Run a sweep's trials that are not completed, running or queued: here (--on local) or as
-    one Slurm job array (--on slurm). Run it again to pick up what is left."""
+    one Slurm job array (--on slurm). An Optuna sweep runs its slots not yet started or left
+    interrupted; each asks the study at its start. Run it again to pick up what is left."""
+    from abyssexp.experiment.sweep import resolve_sweep
     from abyssexp.runners.targets import TrainArgs, plan_runs
 
     check_place(on)
-    plan = plan_runs(scratch_root(scratch), [], TrainArgs(), sweep=sweep)
+    location = resolve_sweep(sweep, scratch_root(scratch))
     flags = slurm_flags(
         partition=partition,
         time=time,
@@ -144,10 +214,65 @@ def sweep_run_command(
         max_running=max_running,
         sbatch_args=sbatch_arg,
     )
+    if location.sweep.optuna is not None:
+        if not _run_optuna(location, on or "local", parallel, flags, json_output):
+            raise typer.Exit(1)
+        return
+    plan = plan_runs(scratch_root(scratch), [], TrainArgs(), sweep=str(location.path))
     if not plan.targets:
         err.print("nothing to run: every trial is completed, running or queued")
     if not launch(plan, TrainArgs(), on or "local", parallel, flags, json_output):
         raise typer.Exit(1)
+
+
+def _run_optuna(
+    location: Any, on: str, parallel: int | None, flags: dict[str, Any], json_output: bool
+) -> bool:
+    """An Optuna sweep's pending slots, here or as one Slurm array; False when a local trial
+    failed."""
+    from abyssexp.runners import optuna_slots
+
+    if on == "slurm":
+        from abyssexp.runners.slurm import SlurmOptions
+
+        submitted = optuna_slots.submit_slots(location, SlurmOptions.resolve(flags))
+        if json_output:
+            print_json(submitted)
+        for item in [] if json_output else submitted:
+            print_line(f"submitted slot {item['slot']}: slurm job {item['job_id']}")
+        if not submitted:
+            err.print("nothing to run: every slot's trial is finished or running")
+        return True
+
+    def report(kind: str, index: int, info: dict[str, Any]) -> None:
+        if kind == "start":
+            err.print(f"started slot {index} on {info['device']}", markup=False)
+        elif not json_output:
+            print_line(f"{info['status']} {info['name']} (slot {index}, {info['seconds']:.0f} s)")
+
+    runs = optuna_slots.run_slots_local(location, parallel, on_event=report)
+    if not runs:
+        err.print("nothing to run: every slot's trial is finished or running")
+    if json_output:
+        print_json([run.to_json() for run in runs])
+    from abyssexp.schemas.record import Status
+
+    return all(run.status in (Status.COMPLETED, Status.PRUNED) for run in runs)
+
+
+@sweep_app.command("slot", hidden=True)
+def sweep_slot_command(
+    sweep: SweepArgument,
+    index: Annotated[int, typer.Argument(help="The slot, 0..trials-1.")],
+    scratch: ScratchOption = None,
+) -> None:
+    """Run one slot of an Optuna sweep: ask the study, create the trial, train it, tell the
+    study (what `sweep run` starts for each slot, here or as a Slurm array task)."""
+    from abyssexp.experiment.sweep import resolve_sweep
+    from abyssexp.runners.optuna_slots import run_slot
+
+    run = run_slot(resolve_sweep(sweep, scratch_root(scratch)), index)
+    print_line(f"{run.status} {run.name} (slot {index}, exit {run.exit_code})")
 
 
 @sweep_app.command("list")
@@ -170,11 +295,13 @@ def sweep_list_command(
     cells = []
     for location in sweeps:
         sweep = location.sweep
-        varied = [*sweep.grid, *sweep.random]
+        varied = [*sweep.grid, *sweep.random, *(sweep.optuna.space if sweep.optuna else {})]
         varied += [f"seeds={sweep.seeds}"] if sweep.seeds else []
         varied += [f"folds={sweep.folds}"] if sweep.folds else []
         created = sweep.created.replace("T", " ").removesuffix("Z")
-        cells.append([location.ref, str(len(sweep.trials)), " ".join(varied), created])
+        count = str(len(sweep.trials))
+        count += f"/{sweep.optuna.trials} optuna" if sweep.optuna else ""
+        cells.append([location.ref, count, " ".join(varied), created])
     columns = [
         Column("sweep", key=True),
         Column("trials"),
@@ -187,8 +314,8 @@ def sweep_list_command(
 @sweep_app.command("fold")
 def sweep_fold_command(
     source: Annotated[Path, typer.Argument(help="The COCO training file to split.")],
-    folds: Annotated[int, typer.Option("--folds", help="K.")] = 5,
-    fold: Annotated[int, typer.Option("--fold", help="The held-out fold, 0..K-1.")] = 0,
+    folds: Annotated[int, typer.Option("--folds", min=2, max=1000, help="K (2..1000).")] = 5,
+    fold: Annotated[int, typer.Option("--fold", min=0, help="The held-out fold, 0..K-1.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
     train_out: Annotated[
         Path, typer.Option("--train-out", help="Where the other folds go.")

@@ -1,9 +1,21 @@
-"""Tables that fit the terminal and never break an experiment name or a path.
+"""Every table abyssexp prints, drawn by one policy (``docs/output.md``).
 
-A table's *key* column (the experiment, the model, the path) is never wrapped or cut. Columns are
-dropped, least important first, until the table fits; when even the essential columns do not fit
-beside the key, each row becomes a block: the key on its own line, whole, and the other cells on
-an indented line below. ``--wide`` keeps every column at its natural width, however wide.
+At a width W (``COLUMNS``, else the terminal's):
+
+1. **The key column** (the experiment, the model, the path) is never wrapped or cut.
+2. A one-line table keeps the key and every column of priority 0-2 (0: the row's identity and
+   state, 1: the metrics people sort by, 2: the rest worth reading); it drops columns of
+   priority 3 and up, highest first, until it fits.
+3. When the kept columns do not fit beside the key, the table **folds**: each row's key on its
+   own line, whole, and its other cells aligned on an indented line below, dropping columns
+   from the highest priority until that line fits.
+4. When even that does not fit, each row becomes the key and ``header: value`` pairs, each pair
+   whole, wrapped between pairs.
+5. Dropped columns are named once, below: ``N columns hidden (...): --wide / --csv / --json``.
+
+``--wide`` keeps every column at its natural width, however wide; so does a pipe (no terminal
+and no ``COLUMNS``): a table there is as wide as its content. A cell is one unit (a metric with
+its interval and ``n=``, a path): it is never wrapped, cut or re-spaced.
 
 Cells are plain text, or ``(text, style)`` for colour (a Rich style, used on a terminal only).
 The table is drawn here, line by line, rather than by ``rich.table``: cells never wrap, so the
@@ -20,7 +32,7 @@ from rich.cells import cell_len
 from rich.color import ColorSystem
 from rich.style import Style
 
-from abyssexp.cli.console import out
+from abyssexp.cli.console import out, unbounded
 
 Cell = str | tuple[str, str]
 
@@ -54,19 +66,64 @@ def _table_width(widths: Sequence[int]) -> int:
     return sum(widths) + 3 * len(widths) + 1  # padding of one on each side, and the rules
 
 
+#: Columns of this priority and above may be dropped from a one-line table.
+DROPPABLE = 3
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a table is drawn at a width: ``table`` (one line per row), ``folded`` (the key on
+    its own line, the cells below) or ``pairs``; which columns show and which are hidden."""
+
+    kind: str
+    shown: list[int]
+    hidden: list[int]
+
+
+def _drop_until(
+    columns: Sequence[Column], candidates: list[int], fits: Any, floor: int
+) -> tuple[list[int], bool]:
+    """Drop ``candidates`` of priority >= ``floor``, highest priority first (the rightmost of
+    equals first), until ``fits(shown)``; returns the columns kept and whether they fit."""
+    shown = list(candidates)
+    while not fits(shown):
+        droppable = [i for i in shown if columns[i].priority >= floor and not columns[i].key]
+        if not droppable:
+            return shown, False
+        worst = max(droppable, key=lambda i: (columns[i].priority, i))
+        shown.remove(worst)
+    return shown, True
+
+
+def plan_layout(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int) -> Layout:
+    """The layout of ``rows`` at ``width`` (the module docstring's policy)."""
+    natural = _natural(columns, rows)
+    everything = list(range(len(columns)))
+    key = next((i for i, c in enumerate(columns) if c.key), 0)
+
+    def table_fits(shown: list[int]) -> bool:
+        return _table_width([natural[i] for i in shown]) <= width
+
+    shown, fits = _drop_until(columns, everything, table_fits, DROPPABLE)
+    if fits:
+        return Layout("table", shown, [i for i in everything if i not in shown])
+
+    def folded_fits(shown: list[int]) -> bool:
+        cells = [natural[i] for i in shown if i != key]
+        return 2 + sum(cells) + 2 * max(len(cells) - 1, 0) <= width
+
+    shown, fits = _drop_until(columns, everything, folded_fits, 1)
+    if not fits:  # pairs wrap between pairs, so every column has room
+        return Layout("pairs", everything, [])
+    return Layout("folded", shown, [i for i in everything if i not in shown])
+
+
 def choose_columns(
     columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int
 ) -> list[int] | None:
-    """Indexes of the columns to show at ``width``, or None when only a block layout fits."""
-    natural = _natural(columns, rows)
-    shown = list(range(len(columns)))
-    for priority in sorted({c.priority for c in columns if c.priority > 0}, reverse=True):
-        if _table_width([natural[i] for i in shown]) <= width:
-            break
-        shown = [i for i in shown if columns[i].priority != priority]
-    if _table_width([natural[i] for i in shown]) <= width:
-        return shown
-    return None
+    """Indexes of the columns of a one-line table at ``width``, or None when it folds."""
+    layout = plan_layout(columns, rows, width)
+    return layout.shown if layout.kind == "table" else None
 
 
 _SYSTEMS = {
@@ -137,15 +194,35 @@ def print_table(
     title: str | None = None,
     wide: bool = False,
 ) -> None:
-    """Print ``rows`` as a table that fits ``out.width`` (every column with ``wide``)."""
-    if wide:
-        shown: list[int] | None = list(range(len(columns)))
-    else:
-        shown = choose_columns(columns, rows, out.width)
-    if shown is None:
-        _print_blocks(columns, rows, title)
+    """Print ``rows`` by the module's policy at ``out.width`` (every column with ``wide`` or
+    in a pipe)."""
+    if wide or unbounded():
+        _write(_lines(columns, rows, list(range(len(columns))), title))
         return
-    _write(_lines(columns, rows, shown, title))
+    width = out.width
+    layout = plan_layout(columns, rows, width)
+    heading: list[str] = []
+    if title and (layout.kind != "table" or cell_len(title) > width):
+        paint = _Painter()
+        heading = [paint(line, "italic") for line in _wrapped(title, width, 2)]
+        title = None
+    if layout.kind == "table":
+        lines = _lines(columns, rows, layout.shown, title)
+    elif layout.kind == "folded":
+        lines = _folded(columns, rows, layout.shown)
+    else:
+        lines = _pairs(columns, rows, layout.shown, width)
+    lines = heading + lines
+    if layout.hidden:
+        lines.append(hidden_line([columns[i].header for i in layout.hidden]))
+    _write(lines)
+
+
+def hidden_line(headers: Sequence[str]) -> str:
+    """``2 columns hidden (created, disk): --wide / --csv / --json``."""
+    count = len(headers)
+    noun = "column" if count == 1 else "columns"
+    return f"{count} {noun} hidden ({', '.join(headers)}): --wide / --csv / --json"
 
 
 def _write(lines: list[str]) -> None:
@@ -154,31 +231,93 @@ def _write(lines: list[str]) -> None:
     out.file.flush()
 
 
-def _print_blocks(
-    columns: Sequence[Column], rows: Sequence[Sequence[Cell]], title: str | None
-) -> None:
-    """The narrow layout: the key whole on its own line, the essential cells indented below."""
+def _folded(
+    columns: Sequence[Column], rows: Sequence[Sequence[Cell]], shown: list[int]
+) -> list[str]:
+    """The key whole on its own line; the other cells aligned on an indented line below."""
     paint = _Painter()
     key = next((i for i, c in enumerate(columns) if c.key), 0)
-    essential = [i for i, c in enumerate(columns) if i != key and c.priority <= 1]
-    lines = [paint(title, "italic")] if title else []
+    rest = [i for i in shown if i != key]
+    natural = _natural(columns, rows)
+    widths = {i: natural[i] for i in rest}
+
+    def line(cells: list[str]) -> str:
+        return ("  " + "  ".join(cells)).rstrip()
+
+    lines = [paint(columns[key].header, "bold")]
+    header = [paint(_pad(columns[i].header, widths[i], columns[i].justify), "bold") for i in rest]
+    lines.append(line(header))
+    lines.append("─" * (2 + sum(widths.values()) + 2 * max(len(rest) - 1, 0)))
     for row in rows:
         lines.append(paint(_text(row[key]), "bold"))
-        details = "  ".join(
-            f"{columns[i].header}: "
-            + (paint(row[i][0], row[i][1]) if isinstance(row[i], tuple) else row[i])
-            for i in essential
-        )
-        lines.append(f"  {details}")
-    _write(lines)
+        cells = []
+        for i in rest:
+            text = _pad(_text(row[i]), widths[i], columns[i].justify)
+            cells.append(paint(text, row[i][1]) if isinstance(row[i], tuple) else text)
+        lines.append(line(cells))
+    return lines
+
+
+def _pairs(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Cell]],
+    shown: list[int],
+    width: int,
+) -> list[str]:
+    """The narrowest layout: the key whole, then ``header: value`` pairs, wrapped between
+    pairs (never inside one)."""
+    paint = _Painter()
+    key = next((i for i, c in enumerate(columns) if c.key), 0)
+    lines: list[str] = []
+    for row in rows:
+        lines.append(paint(_text(row[key]), "bold"))
+        current, length = "", 0
+        for i in shown:
+            if i == key:
+                continue
+            text = f"{columns[i].header}: {_text(row[i])}"
+            painted = paint(text, row[i][1]) if isinstance(row[i], tuple) else text
+            if length and length + 2 + cell_len(text) > width:
+                lines.append(current)
+                current, length = "", 0
+            current += "  " + painted
+            length += 2 + cell_len(text)
+        if current:
+            lines.append(current)
+    return lines
 
 
 def print_fields(title: str, fields: Sequence[tuple[str, Any]]) -> None:
-    """A two-column summary (field, value); values are printed whole, on one line each."""
-    rows = [(name, str(value)) for name, value in fields]
+    """A two-column summary (field, value); values are printed whole, on one line each. A
+    value that is a list prints one line per item (the field named on the first)."""
+    rows: list[tuple[str, str]] = []
+    for name, value in fields:
+        items = value if isinstance(value, list | tuple) else [value]
+        rows += [(name if n == 0 else "", str(item)) for n, item in enumerate(items)]
+    if not rows:
+        return
     columns = [Column("field"), Column("value", key=True)]
-    if _table_width(_natural(columns, rows)) <= out.width:
+    if unbounded() or _table_width(_natural(columns, rows)) <= out.width:
         _write(_lines(columns, rows, [0, 1], title, header=False))
         return
     pad = max(cell_len(name) for name, _ in rows)
-    _write([title, *(f"{name:<{pad}}  {value}" for name, value in rows)])
+    lines = [title]
+    for name, value in rows:
+        lines += _wrapped(f"{name:<{pad}}  {value}".rstrip(), out.width, pad + 2)
+    _write(lines)
+
+
+def _wrapped(line: str, width: int, indent: int) -> list[str]:
+    """``line`` folded at spaces to ``width``, continuation lines indented; a word (a path, a
+    number with its interval) longer than the width stays whole on its own line."""
+    import textwrap
+
+    if cell_len(line) <= width:
+        return [line]
+    return textwrap.wrap(
+        line,
+        width=width,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )

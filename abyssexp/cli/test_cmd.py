@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from abyssexp.cli.app import app
-from abyssexp.cli.console import err, out, print_json, print_line, progress_bar
+from abyssexp.cli.console import err, print_json, print_line, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 
 
@@ -35,7 +35,8 @@ def test_command(
         ),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Default: training.batch_size.")
+        int | None,
+        typer.Option("--batch-size", min=1, max=65536, help="Default: training.batch_size."),
     ] = None,
     image_dir: Annotated[
         Path | None,
@@ -79,30 +80,29 @@ def test_command(
 
 def _print_result(result: Any, condition: str) -> None:
     """The per-class table, the summary metrics and where the files are."""
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
     metrics = result.metrics
     err.print(metrics["images_found"], markup=False, soft_wrap=True)
-    table = Table(
-        "class",
-        "precision",
-        "recall",
-        "f1",
-        "AP",
-        "support",
-        title=f"{condition}: {metrics['images']} images, checkpoint {result.checkpoint}",
-    )
-    for name, row in metrics["per_class"].items():
-        ap = row["average_precision"]
-        table.add_row(
+    columns = [
+        Column("class", key=True),
+        *(Column(h, 1, justify="right") for h in ("precision", "recall", "f1")),
+        Column("AP", 2, justify="right"),
+        Column("support", justify="right"),
+    ]
+    rows = [
+        [
             name,
             f"{row['precision']:.3f}",
             f"{row['recall']:.3f}",
             f"{row['f1']:.3f}",
-            "-" if ap is None else f"{ap:.3f}",
+            "-" if row["average_precision"] is None else f"{row['average_precision']:.3f}",
             str(row["support"]),
-        )
-    out.print(table)
+        ]
+        for name, row in metrics["per_class"].items()
+    ]
+    title = f"{condition}: {metrics['images']} images, checkpoint {result.checkpoint}"
+    print_table(columns, rows, title)
     from abyssexp.experiment.result_summary import summary_metric
 
     for key in ("accuracy", "macro_f1", "micro_f1", "mAP"):

@@ -36,7 +36,7 @@ def train_command(
         ),
     ],
     epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Override training.epochs.")
+        int | None, typer.Option("--epochs", min=1, max=100_000, help="Override training.epochs.")
     ] = None,
     set_: SetOption = None,
     augmentation_configuration: Annotated[
@@ -56,7 +56,9 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last finished epoch.")
     ] = False,
-    gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs (>1: MirroredStrategy).")] = None,
+    gpus: Annotated[
+        int | None, typer.Option("--gpus", min=0, max=1024, help="GPUs (>1: MirroredStrategy).")
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", help="One line per epoch, no live bars.")
     ] = False,
@@ -157,13 +159,21 @@ def _print_result(result: Any, json_output: bool) -> None:
         ("experiment", result.path),
         ("epochs", f"{result.epochs_done}/{result.epochs_total}"),
         (f"best {result.best_metric}", best),
-        ("time", f"{result.seconds:.1f} s"),
+        ("time", _with_total(f"{result.seconds:.1f} s", result.total_seconds, result.seconds)),
     ]
     if result.images_per_second:
-        fields.append(("throughput", f"{result.images_per_second:.0f} images/s"))
+        rate, total = result.images_per_second, result.total_images_per_second
+        fields.append(("throughput", _with_total(f"{rate:.0f} images/s", total, rate, "{:.0f}")))
     fields += list(result.files.items())
     print_fields(f"training {result.status}", fields)
     _print_warnings(result.warnings)
+
+
+def _with_total(shown: str, total: float | None, this_run: float, form: str = "{:.1f}") -> str:
+    """``12.0 s (30.5 s over every train of it)`` when earlier runs (``--resume``) add up."""
+    if total is None or abs(total - this_run) < 0.05:
+        return shown
+    return f"{shown} ({form.format(total)} over every train of it)"
 
 
 def _print_warnings(warnings: list[str]) -> None:
@@ -189,11 +199,15 @@ def backbones_command(
             [{"name": s.name, "input_size": s.input_size, "preprocessing": s.module} for s in specs]
         )
         return
-    from rich.table import Table
+    from abyssexp.cli.tables import Column, print_table
 
-    table = Table("backbone", "input size", "preprocess_input from")
-    for spec in specs:
-        table.add_row(
-            spec.name, f"{spec.input_size}×{spec.input_size}", f"keras.applications.{spec.module}"
-        )
-    out.print(table)
+    columns = [
+        Column("backbone", key=True),
+        Column("input size"),
+        Column("preprocess_input from", 2),
+    ]
+    rows = [
+        [spec.name, f"{spec.input_size}×{spec.input_size}", f"keras.applications.{spec.module}"]
+        for spec in specs
+    ]
+    print_table(columns, rows)

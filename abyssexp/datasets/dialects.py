@@ -14,6 +14,7 @@ Detection only describes; the folder and prefix rules live in ``abyssexp.dataset
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,15 +105,14 @@ def placeholder_categories(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if len(categories) < 2:
         return []
     used = {a.get("category_id") for a in data.get("annotations") or [] if isinstance(a, Mapping)}
+    supers = Counter(str(c.get("supercategory") or "") for c in categories)  # linear, not n²
     found = []
     for category in categories:
         if category.get("id") in used:
             continue
-        others = [c for c in categories if c is not category]
-        supers = {str(c.get("supercategory") or "") for c in others}
-        if supers == {str(category.get("name"))} and str(
-            category.get("supercategory") or "none"
-        ).lower() in ("none", ""):
+        name, own = str(category.get("name")), str(category.get("supercategory") or "")
+        others_with_name = supers[name] - (own == name)
+        if others_with_name == len(categories) - 1 and own.lower() in ("none", ""):
             found.append(category)
     return found
 

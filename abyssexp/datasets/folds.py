@@ -17,6 +17,7 @@ from typing import Any
 from abyssexp.atomic import atomic_write_json
 from abyssexp.datasets.quick import load_coco_json
 from abyssexp.errors import InvalidInputError
+from abyssexp.jsonio import refuse_same_files
 
 
 def assign_folds(coco: dict[str, Any], folds: int, seed: int) -> dict[int, int]:
@@ -76,6 +77,10 @@ def write_fold(
     source: Path, folds: int, fold: int, seed: int, train_out: Path, val_out: Path
 ) -> tuple[int, int]:
     """Write fold ``fold`` of ``source`` as two COCO files; returns (train, val) image counts."""
+    refuse_same_files(
+        [("source", source), ("--train-out", train_out), ("--val-out", val_out)],
+        InvalidInputError,
+    )
     train, val = split_fold(load_coco_json(source), folds, fold, seed)
     atomic_write_json(train_out, train, indent=None)
     atomic_write_json(val_out, val, indent=None)

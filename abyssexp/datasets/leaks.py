@@ -19,7 +19,9 @@ import numpy as np
 
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
 from abyssexp.datasets.quick import quick_check_coco
+from abyssexp.errors import InvalidInputError
 from abyssexp.hashing import sha256_file
+from abyssexp.jsonio import refuse_same_files
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ def dhash(path: Path) -> int | None:
         with Image.open(path) as image:
             image.draft("L", (32, 32))
             grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BOX))
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None  # unreadable, or a decompression bomb: counted as not decoded by the caller
     bits = (grey[:, 1:] > grey[:, :-1]).flatten()
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
@@ -86,7 +88,13 @@ def _pair(kind: str, a: SplitImage, b: SplitImage, distance: int | None = None) 
 def find_leaks(
     paths: Sequence[Path], near: bool = False, max_distance: int = 4, workers: int = 8
 ) -> dict[str, Any]:
-    """Every pair of images in two different files that are the same or nearly the same."""
+    """Every pair of images in two different files that are the same or nearly the same.
+
+    Raises:
+        InvalidInputError: a file given twice (``X X``, ``X ./X``): it would be compared with
+            itself, and report nothing.
+    """
+    refuse_same_files([("file", Path(p)) for p in paths], InvalidInputError)
     images = _images(paths)
     leaks = _pairs_by(images, lambda i: i.file_name, "same file_name")
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -95,10 +103,15 @@ def find_leaks(
         )
         content = dict(zip((id(i) for i in images), digests, strict=True))
         leaks += _pairs_by(images, lambda i: content[id(i)], "same content")
+        undecoded: list[str] = []
         if near:
             hashes = list(pool.map(lambda i: dhash(i.path), images))
             leaks += _near_pairs(images, hashes, content, max_distance)
+            undecoded = [
+                f"{i.split}:{i.file_name}" for i, h in zip(images, hashes, strict=True) if h is None
+            ]
     return {
+        "undecoded": undecoded,
         "files": [str(p) for p in paths],
         "images": len(images),
         "leaks": leaks,

@@ -37,9 +37,11 @@ def load_coco_json(path: Path) -> dict[str, Any]:
         if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
             raise DatasetError(f"{path}: images[{index}] needs an 'id' and a 'file_name'")
         _require(path, f"images[{index}].id", image["id"], _is_id, "an integer")
-        _require(path, f"images[{index}].file_name", image["file_name"], _is_text, "a string")
+        _require(
+            path, f"images[{index}].file_name", image["file_name"], _is_file_name, "a file name"
+        )
         if image.get("path") is not None:
-            _require(path, f"images[{index}].path", image["path"], _is_text, "a string")
+            _require(path, f"images[{index}].path", image["path"], _is_file_name, "a path")
     for index, annotation in enumerate(data["annotations"]):
         if not isinstance(annotation, dict) or "image_id" not in annotation:
             raise DatasetError(f"{path}: annotations[{index}] needs an 'image_id'")
@@ -68,6 +70,11 @@ def load_coco_json(path: Path) -> dict[str, Any]:
                 "a string",
             )
     return data
+
+
+def _is_file_name(value: Any) -> bool:
+    """Text no file system refuses outright: a NUL byte cannot be in any path."""
+    return _is_text(value) and "\x00" not in value
 
 
 def _is_id(value: Any) -> bool:

@@ -10,7 +10,6 @@ or imports TensorFlow.
 from __future__ import annotations
 
 import random
-import re
 import shlex
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from abyssexp.atomic import atomic_write_json, atomic_write_text
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
 from abyssexp.datasets.quick import quick_check_coco
 from abyssexp.errors import DatasetError, InvalidInputError, first_few, shorten
+from abyssexp.userregex import compile_user_regex
 
 MAKE_DATASETS = "make-datasets.sh"
 #: ``data split`` says so when a split's share of the images misses the requested one by more
@@ -111,13 +111,11 @@ def _group_key(group_by: str | None) -> Any:
     group when it has one); an image the regex does not match is its own group."""
     if group_by is None:
         return lambda image: f"id:{image['id']}"
-    try:
-        pattern = re.compile(group_by)
-    except re.error as exc:
-        raise InvalidInputError(
-            f"--group-by {shorten(repr(group_by), 40)}: neither an image field nor a valid "
-            f"regular expression ({exc}); e.g. --group-by '^([^_]+)_' or --group-by video_id"
-        ) from None
+    pattern = compile_user_regex(  # RE2: linear time, never catastrophic backtracking
+        group_by,
+        "--group-by (neither an image field nor a regular expression)",
+        "--group-by '^([^_]+)_' or --group-by video_id",
+    )
 
     def key(image: Mapping[str, Any]) -> str:
         if group_by in image:
@@ -290,6 +288,8 @@ def split_coco(
             f"--val {val} and --test {test}: each must be in [0, 1) and together below 1"
         )
     data = quick_check_coco(path)
+    if not data["images"]:
+        raise DatasetError(f"{path}: holds no images; nothing to split")
     fractions = {"train": 1 - val - test, "val": val, "test": test}
     fractions = {k: v for k, v in fractions.items() if v > 0}
     out_dir = (out_dir or path.parent).absolute()
@@ -371,6 +371,11 @@ def _merge_categories(
             if supercategory:
                 categories[name]["supercategory"] = supercategory
             where[name] = path
+        if category["id"] in mapping and mapping[category["id"]] != categories[name]["id"]:
+            raise DatasetError(
+                f"{path}: category id {category['id']} is used by two categories; give each "
+                "category its own id before merging"
+            )
         mapping[category["id"]] = categories[name]["id"]
     return mapping
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abyssexp.atomic import atomic_write_text
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import validate_part
 from abyssexp.experiment.record import set_note, set_tags
@@ -61,8 +61,8 @@ def note_experiment(
     if purpose is None and conclusion is None:
         raise InvalidInputError('note: give the purpose text, or --conclusion "..."')
     for text, what in ((purpose, "purpose"), (conclusion, "--conclusion")):
-        if text is not None and not text.strip():
-            raise InvalidInputError(f"note: the {what} is empty; give some text")
+        if text is not None:
+            _check_note_text(text, what)
     record = set_note(paths.record, purpose.strip()) if purpose is not None else None
     with file_lock(paths.root / README_LOCK, what="readme.txt"):
         text = paths.readme.read_text() if paths.readme.is_file() else ""
@@ -78,6 +78,28 @@ def note_experiment(
     return Annotated(paths.root, list(record.tags), record.note or "", paths.readme)
 
 
+def _check_note_text(text: str, what: str) -> None:
+    """A note is plain text that cannot rewrite readme.txt's sections or drive a terminal.
+
+    Raises:
+        InvalidInputError: empty, holds control characters, or a line of dashes (which would
+            turn the line above it into a section title of readme.txt).
+    """
+    if not text.strip():
+        raise InvalidInputError(f"note: the {what} is empty; give some text")
+    spaced = text.replace("\t", " ")
+    if printable(spaced) != spaced:
+        raise InvalidInputError(
+            f"note: the {what} holds control characters (terminal escapes?); give plain text"
+        )
+    if _UNDERLINE.search(text):
+        raise InvalidInputError(
+            f"note: the {what} has a line of dashes ('---'), which would start a new section of "
+            "readme.txt; write it another way"
+        )
+
+
+_UNDERLINE = re.compile(r"^\s*-{3,}\s*$", re.M)
 _HEADER = re.compile(r"^(?P<title>[^\n]+)\n-{3,}\n", re.M)
 
 

@@ -154,12 +154,21 @@ def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, floa
 
 
 def _seconds(record: dict[str, Any]) -> float | None:
+    """Training time over every ``train`` (a resumed run adds up); records written before the
+    totals existed give the span of their last ``train``."""
+    if isinstance(record.get("train_seconds"), int | float):
+        return float(record["train_seconds"])
     try:
         started = datetime.fromisoformat(record["started"].replace("Z", "+00:00"))
         finished = datetime.fromisoformat(record["finished"].replace("Z", "+00:00"))
     except (KeyError, AttributeError, TypeError, ValueError):
         return None
     return (finished - started).total_seconds()
+
+
+def _throughput(record: dict[str, Any]) -> float | None:
+    seconds, images = record.get("train_seconds"), record.get("train_images")
+    return images / seconds if seconds and isinstance(images, int) else None
 
 
 def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
@@ -196,7 +205,16 @@ def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str
     paths = ExperimentPaths(Path(row["path"]))
     loaded = loaded or load_record(paths.record)
     record = loaded.record
-    times = {"started": record.started, "finished": record.finished} if record else {}
+    times = (
+        {
+            "started": record.started,
+            "finished": record.finished,
+            "train_seconds": record.train_seconds,
+            "train_images": record.train_images,
+        }
+        if record
+        else {}
+    )
     history = read_history_columns(paths.history, _for_best_validation)
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
@@ -207,6 +225,7 @@ def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str
         "epochs_done": row["epochs_done"],
         "epochs_total": row["epochs_total"],
         "seconds": _seconds(times),
+        "images_per_second": _throughput(times),
         "best": {
             "metric": row["best_metric"],
             "value": row["best_value"],
@@ -323,6 +342,7 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
         ("run", "tags", [",".join(c["tags"]) for c in columns]),
         ("run", "epochs", [f"{c['epochs_done']}/{c['epochs_total'] or '?'}" for c in columns]),
         ("run", "time_s", [c["seconds"] for c in columns]),
+        ("run", "images_per_s", [c.get("images_per_second") for c in columns]),
     ]
     for metric in sorted({m for c in columns for m in c["validation"]}):
         rows.append(

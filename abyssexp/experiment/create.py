@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, fsync_dir
+from abyssexp.debris import owner_tag, remove_stale
 from abyssexp.errors import DatasetError, InvalidInputError, first_few
 from abyssexp.experiment import layout
-from abyssexp.experiment.naming import format_name, validate_part
+from abyssexp.experiment.naming import format_name, format_number, number_of, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.owned import rmtree_inside
+from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
 from abyssexp.templates import render_template
@@ -189,7 +190,7 @@ def _parent(request: NewExperimentRequest) -> tuple[Path | None, dict[str, Any],
 
 def _type_dir(type_dir: Path) -> Path:
     try:
-        type_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(type_dir)  # never through a symlinked project or type folder (owned.py)
     except OSError as exc:
         raise InvalidInputError(
             f"{type_dir}: cannot create the experiment type folder ({exc.strerror}); "
@@ -230,6 +231,20 @@ def publish_experiment(staged: StagedExperiment, sync: bool = True) -> NewExperi
     return staged.experiment
 
 
+STAGING_PREFIX = ".creating."
+
+
+def remove_stale_staging(type_dir: Path) -> list[Path]:
+    """Remove the half-made experiments of killed ``new`` and ``sweep new`` runs in ``type_dir``
+    and free their claimed numbers; returns what was removed."""
+    removed = remove_stale(type_dir, STAGING_PREFIX, type_dir)
+    for folder in removed:
+        number = number_of(folder.name.split(".", 3)[-1])
+        if number is not None:
+            release_claim(type_dir / layout.CLAIMS_DIR / format_number(number))
+    return removed
+
+
 def discard_experiment(staged: StagedExperiment) -> None:
     rmtree_inside(staged.staging, staged.staging.parent)
     release_claim(staged.claim)
@@ -263,11 +278,13 @@ def stage_experiment(
     record_fields = {**findings.record_fields(), **(record_fields or {})}
 
     type_dir = _type_dir(request.scratch / project / experiment_type)
+    remove_stale_staging(type_dir)
     number, claim = claim_next_number(type_dir)
     name = format_name(number, parts)
     # Built under a hidden name and renamed into place once complete: `list` never shows a
-    # half-created experiment, and a failed `new` leaves nothing a user could see.
-    staging = type_dir / f".creating.{name}"
+    # half-created experiment, and a failed `new` leaves nothing a user could see. The name
+    # carries its owner (debris.py): a killed `new` or `sweep new` leaves debris the next removes.
+    staging = type_dir / f"{STAGING_PREFIX}{owner_tag()}.{name}"
     experiment = NewExperiment(
         type_dir / name,
         project,

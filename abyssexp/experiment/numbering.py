@@ -14,6 +14,7 @@ from pathlib import Path
 
 from abyssexp.experiment.layout import CLAIMS_DIR
 from abyssexp.experiment.naming import format_number, number_of
+from abyssexp.owned import make_dirs
 
 MAX_ATTEMPTS = 10_000
 
@@ -39,8 +40,7 @@ def claim_next_number(type_dir: Path) -> tuple[int, Path]:
     The claim stays as a record that the number is taken; ``release_claim`` removes it when the
     experiment could not be created, so a failed ``new`` leaves nothing behind.
     """
-    claims = type_dir / CLAIMS_DIR
-    claims.mkdir(parents=True, exist_ok=True)
+    claims = make_dirs(type_dir / CLAIMS_DIR)  # never through a link (owned.py)
     number = highest_number(type_dir) + 1
     for _ in range(MAX_ATTEMPTS):
         claim = claims / format_number(number)
@@ -54,10 +54,15 @@ def claim_next_number(type_dir: Path) -> tuple[int, Path]:
 
 
 def release_claim(claim: Path) -> None:
+    """Free a claimed number; the ``.claims`` folder goes too once it holds nothing."""
     shutil.rmtree(claim, ignore_errors=True)
+    try:
+        claim.parent.rmdir()
+    except OSError:
+        pass  # other claims (numbers taken), or already gone
 
 
 def keep_claimed(type_dir: Path, number: int) -> None:
     """Make sure ``number`` stays taken in ``type_dir`` (an experiment that leaves the folder,
     for the archive, keeps its number: numbers are never reused)."""
-    (type_dir / CLAIMS_DIR / format_number(number)).mkdir(parents=True, exist_ok=True)
+    make_dirs(type_dir / CLAIMS_DIR / format_number(number))

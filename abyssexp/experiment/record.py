@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import ExperimentStateError
 from abyssexp.locks import file_lock
+from abyssexp.processes import own_identity
 from abyssexp.schemas.record import (
     RECORD_VERSION,
     BestMetric,
@@ -128,7 +129,7 @@ def create_record(path: Path, **fields: Any) -> Record:
 def mark_running(path: Path, epochs_total: int) -> Record:
     def change(record: Record) -> None:
         record.status = Status.RUNNING
-        record.pid = os.getpid()
+        record.pid, record.pid_start = own_identity()
         record.host = socket.gethostname()
         record.heartbeat_unix = time.time()
         record.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -160,6 +161,17 @@ def record_heartbeat(path: Path) -> Record:
     return _change(path, lambda record: setattr(record, "heartbeat_unix", time.time()))
 
 
+def add_training_time(path: Path, seconds: float, images: int) -> Record:
+    """Add one ``train`` invocation's fitting time and images to the record's totals, so time
+    and throughput of a resumed run add up rather than restart."""
+
+    def change(record: Record) -> None:
+        record.train_seconds = round((record.train_seconds or 0.0) + seconds, 3)
+        record.train_images = (record.train_images or 0) + images
+
+    return _change(path, change)
+
+
 def mark_completed(path: Path, disk_bytes: int) -> Record:
     def change(record: Record) -> None:
         record.status = Status.COMPLETED
@@ -172,6 +184,17 @@ def mark_completed(path: Path, disk_bytes: int) -> Record:
 def mark_interrupted(path: Path, reason: str) -> Record:
     def change(record: Record) -> None:
         record.status = Status.INTERRUPTED
+        record.error = reason
+
+    return _change(path, change)
+
+
+def mark_pruned(path: Path, reason: str) -> Record:
+    """The pruner of an Optuna sweep stopped the trial: a final status of its own."""
+
+    def change(record: Record) -> None:
+        record.status = Status.PRUNED
+        record.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         record.error = reason
 
     return _change(path, change)
@@ -277,7 +300,7 @@ def status_with_job(
     if job is None:
         return status, None
     ran = started is not None and started >= submitted
-    final = status in (Status.COMPLETED, Status.FAILED, Status.INTERRUPTED)
+    final = status in (Status.COMPLETED, Status.FAILED, Status.INTERRUPTED, Status.PRUNED)
     if job.pending:  # why it waits, when Slurm says: Resources, Priority, JobArrayTaskLimit...
         waiting = job.reason not in ("", "None")
         return Status.QUEUED.value, (f"slurm job {job.job_id}: {job.reason}" if waiting else None)

@@ -8,6 +8,7 @@ from pathlib import Path
 from abyssexp.errors import ExperimentNotFoundError
 from abyssexp.experiment.layout import PARAMS_FILE, RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.naming import number_of, parse_name
+from abyssexp.owned import check_tree, own_root, root_of
 
 
 def is_experiment_dir(path: Path) -> bool:
@@ -17,11 +18,21 @@ def is_experiment_dir(path: Path) -> bool:
 
 
 def resolve_ref(ref: str, scratch: Path) -> ExperimentPaths:
-    """Find the experiment a reference names.
+    """Find the experiment a reference names, reached without a symlink below its scratch root
+    and holding no symlinked folder (the link rule, ``owned.py``).
 
     Raises:
         ExperimentNotFoundError: nothing matched, or a number matched several folders.
+        OutsideOwnedFolderError: the experiment is reached through, or holds, a folder link.
     """
+    paths = _find(ref, own_root(scratch))
+    if root_of(paths.root) is None and len(paths.root.parts) > 3:
+        own_root(paths.scratch)  # a folder given by path outside the scratch root: its own root
+    check_tree(paths.root)
+    return paths
+
+
+def _find(ref: str, scratch: Path) -> ExperimentPaths:
     as_path = Path(ref).expanduser()
     if is_experiment_dir(as_path):
         return ExperimentPaths(as_path.absolute())

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ARCHIVE_DIR, PARAMS_FILE, RECORD_FILE
 from abyssexp.experiment.naming import parse_name
@@ -73,7 +73,7 @@ def experiment_row(
     best = record.get("best") or {}
     tests = record.get("tests") or {}
     promotions = record.get("promotions") or []
-    note = (record.get("note") or "").strip().splitlines()
+    note = printable(str(record.get("note") or "")).strip().splitlines()
     return {
         "project": project,
         "type": experiment_type,

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
@@ -39,6 +39,8 @@ def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
     loaded = load_record(paths.record)
     record = loaded.record.to_json() if loaded.record else {"problem": loaded.problem}
     record["status"] = loaded.status
+    if isinstance(record.get("note"), str):
+        record["note"] = printable(record["note"])  # never terminal escapes from the file
     if loaded.record and loaded.record.slurm:  # what Slurm says about the latest job
         row = {"status": loaded.status, "started": record.get("started"), "slurm": record["slurm"]}
         apply_job_states([row])

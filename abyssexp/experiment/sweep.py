@@ -24,12 +24,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from abyssexp.atomic import atomic_write_json, atomic_write_text, deferred_sync, fsync_dir
-from abyssexp.errors import ExperimentNotFoundError, InvalidInputError
+from abyssexp.debris import owner_tag, remove_stale
+from abyssexp.errors import ExperimentNotFoundError, InvalidInputError, shorten
 from abyssexp.experiment.create import (
+    STAGING_PREFIX,
     NewExperimentRequest,
     StagedExperiment,
     discard_experiment,
     publish_experiment,
+    remove_stale_staging,
     stage_experiment,
 )
 from abyssexp.experiment.layout import MAKE_DATASETS, SWEEPS_DIR, TRAIN_COCO, VAL_COCO
@@ -39,7 +42,7 @@ from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record import utc_now
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.jsonio import read_json
-from abyssexp.owned import rmtree_inside
+from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.resolve import load_params_file, resolve_params
 from abyssexp.schemas.sweep import Sweep, Trial
 
@@ -68,6 +71,11 @@ class SweepRequest:
     overrides: Sequence[tuple[str, Any]] = ()
     note: str = ""
     command_line: Sequence[str] | None = None
+    search: str = "grid"
+    space: Sequence[str] = ()
+    metric: str | None = None
+    direction: str | None = None
+    pruner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,9 @@ def split_values(text: str) -> list[str]:
 def _key_value(item: str, option: str, example: str) -> tuple[str, str]:
     key, sep, rest = item.partition("=")
     if not sep or not key.strip() or not rest.strip():
-        raise InvalidInputError(f"{option} {item!r}: expected KEY=..., e.g. {option} {example}")
+        raise InvalidInputError(
+            f"{option} {shorten(repr(item))}: expected KEY=..., e.g. {option} {example}"
+        )
     return key.strip(), rest.strip()
 
 
@@ -139,46 +149,63 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     for item in items:
         key, rest = _key_value(item, "--grid", "training.lr=1e-3,5e-4")
         if key in grid:
-            raise InvalidInputError(f"--grid {key}: given twice; list every value in one --grid")
+            raise InvalidInputError(
+                f"--grid {shorten(key)}: given twice; list every value in one --grid"
+            )
         values = split_values(rest)
         if any(v == "" for v in values):
-            raise InvalidInputError(f"--grid {item!r}: an empty value between commas")
-        grid[key] = [parse_set_value(v, what=f"--grid {key}") for v in values]
+            raise InvalidInputError(f"--grid {shorten(repr(item))}: an empty value between commas")
+        grid[key] = [parse_set_value(v, what=f"--grid {shorten(key)}") for v in values]
     return grid
 
 
-def parse_random(items: Sequence[str]) -> dict[str, Distribution]:
-    """``["training.lr=loguniform(1e-4,1e-2)"]`` → ``{"training.lr": Distribution(...)}``."""
+def parse_random(items: Sequence[str], option: str = "--random") -> dict[str, Distribution]:
+    """``["training.lr=loguniform(1e-4,1e-2)"]`` → ``{"training.lr": Distribution(...)}``.
+
+    Safe: each argument goes through the literal parser, never ``eval``; ``option`` names the
+    flag in errors (``--random``, ``--space``).
+    """
     from abyssexp.literals import parse_set_value
 
     space: dict[str, Distribution] = {}
     for item in items:
-        key, rest = _key_value(item, "--random", "training.lr=loguniform(1e-4,1e-2)")
+        key, rest = _key_value(item, option, "training.lr=loguniform(1e-4,1e-2)")
+        if key in space:
+            raise InvalidInputError(f"{option} {shorten(key)}: given twice; give one distribution")
         match = re.fullmatch(r"(\w+)\((.*)\)", rest)
         kind = match[1] if match else ""
         if kind not in DISTRIBUTIONS:
             raise InvalidInputError(
-                f"--random {item!r}: expected one of {', '.join(d + '(...)' for d in DISTRIBUTIONS)}"
+                f"{option} {shorten(repr(item))}: expected one of "
+                f"{', '.join(d + '(...)' for d in DISTRIBUTIONS)}"
                 ", e.g. loguniform(1e-4,1e-2), randint(16,64), choice(a,b)"
             )
-        args = tuple(parse_set_value(v, what=f"--random {key}") for v in split_values(match[2]))
-        _check_distribution(item, kind, args)
+        args = tuple(
+            parse_set_value(v, what=f"{option} {shorten(key)}") for v in split_values(match[2])
+        )
+        _check_distribution(f"{option} {shorten(repr(item))}", kind, args)
         space[key] = Distribution(kind, args, rest)
     return space
 
 
-def _check_distribution(item: str, kind: str, args: tuple[Any, ...]) -> None:
+def _check_distribution(where: str, kind: str, args: tuple[Any, ...]) -> None:
     if kind == "choice":
         if not args or args == ("",):
-            raise InvalidInputError(f"--random {item!r}: choice(...) needs at least one value")
+            raise InvalidInputError(f"{where}: choice(...) needs at least one value")
         return
     numbers = all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-    if len(args) != 2 or not numbers or args[0] >= args[1]:
-        raise InvalidInputError(f"--random {item!r}: {kind}(LOW,HIGH) needs two numbers, LOW<HIGH")
+    if len(args) != 2 or not numbers or not all(math.isfinite(a) for a in args):
+        raise InvalidInputError(f"{where}: {kind}(LOW,HIGH) needs two numbers, LOW<HIGH")
+    if args[0] >= args[1]:
+        raise InvalidInputError(f"{where}: {kind}(LOW,HIGH) needs LOW < HIGH")
     if kind == "loguniform" and args[0] <= 0:
-        raise InvalidInputError(f"--random {item!r}: loguniform needs LOW > 0")
+        raise InvalidInputError(f"{where}: loguniform needs LOW > 0")
     if kind == "randint" and not all(isinstance(a, int) for a in args):
-        raise InvalidInputError(f"--random {item!r}: randint needs two integers")
+        raise InvalidInputError(f"{where}: randint needs two integers")
+
+
+#: Most folds of a ``--folds`` K-fold split.
+MAX_FOLDS = 1000
 
 
 def plan_trials(
@@ -193,9 +220,17 @@ def plan_trials(
     """Every trial: grid points × random draws × seeds × folds, in that order (pure).
 
     Raises:
-        InvalidInputError: nothing to sweep, ``--random`` without ``--trials``, or more than
-            ``MAX_TRIALS`` trials.
+        InvalidInputError: nothing to sweep, ``--random`` without ``--trials``, a negative
+            count, ``--folds 1`` or past ``MAX_FOLDS``, or more than ``MAX_TRIALS`` trials.
     """
+    if folds < 0 or folds == 1 or folds > MAX_FOLDS:
+        raise InvalidInputError(
+            f"--folds: 0 (no folds) or 2..{MAX_FOLDS} (K-fold needs K >= 2). Received: {folds}"
+        )
+    if seeds < 0 or random_trials < 0:
+        raise InvalidInputError(
+            f"--seeds and --trials count: >= 0. Received: {seeds}, {random_trials}"
+        )
     if space and random_trials < 1:
         raise InvalidInputError("--random needs --trials N (how many draws), e.g. --trials 8")
     if random_trials and not space:
@@ -290,6 +325,11 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         InvalidInputError: a bad option, key or value (nothing is created).
         ExperimentNotFoundError: ``--from`` names no experiment.
     """
+    if request.search == "optuna":
+        from abyssexp.experiment.optuna_sweep import create_optuna_sweep
+
+        return create_optuna_sweep(request)
+    _check_grid_search(request)
     project = validate_part(request.project, "project")
     experiment_type = validate_part(request.experiment_type, "experiment type")
     base = resolve_ref(request.base_ref, request.scratch)
@@ -307,11 +347,12 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
     for key in [*grid, *space]:  # a bad key is named once, before anything is written
         resolve_params(base_params.model_dump(mode="json"), [(key, _example(grid, space, key))])
     type_dir = request.scratch / project / experiment_type
-    sweeps_dir = type_dir / SWEEPS_DIR
-    sweeps_dir.mkdir(parents=True, exist_ok=True)
+    sweeps_dir = make_dirs(type_dir / SWEEPS_DIR)
+    remove_stale(sweeps_dir, STAGING_PREFIX, sweeps_dir)  # a killed `sweep new`'s work folder
+    remove_stale_staging(type_dir)  # and its half-made trials
     number, claim = claim_next_number(sweeps_dir)
     sweep_id = f"s{format_number(number)}"
-    work = sweeps_dir / f".creating.{sweep_id}"
+    work = sweeps_dir / f"{STAGING_PREFIX}{owner_tag()}.{sweep_id}"
     staged: list[StagedExperiment] = []
     try:
         work.mkdir()
@@ -353,7 +394,27 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
     finally:
         if work.exists():
             rmtree_inside(work, sweeps_dir)
+        if not any(sweeps_dir.iterdir()):
+            sweeps_dir.rmdir()  # a refused first sweep leaves no empty .sweeps/ behind
     return SweepLocation(path, sweep)
+
+
+def _check_grid_search(request: SweepRequest) -> None:
+    """The options only ``--search optuna`` takes are refused without it."""
+    if request.search != "grid":
+        raise InvalidInputError(f"--search: grid or optuna. Received: {request.search}")
+    extra = [
+        flag
+        for flag, value in (
+            ("--space", request.space),
+            ("--metric", request.metric),
+            ("--direction", request.direction),
+            ("--pruner", request.pruner),
+        )
+        if value
+    ]
+    if extra:
+        raise InvalidInputError(f"{', '.join(extra)}: only with --search optuna")
 
 
 def _trial_entries(staged: list[StagedExperiment], trials: list[Any]) -> list[Trial]:
@@ -468,7 +529,7 @@ def resolve_sweep(ref: str, scratch: Path) -> SweepLocation:
     """
     as_path = Path(ref).expanduser()
     if as_path.suffix == ".json" and as_path.is_file():
-        return SweepLocation(as_path.absolute(), load_sweep(as_path))
+        return _sweep_at(as_path.absolute())
     parts = ref.strip("/").split("/")
     sweep_id = _normal_id(parts[-1])
     if sweep_id is None or len(parts) not in (1, 3):
@@ -491,6 +552,23 @@ def resolve_sweep(ref: str, scratch: Path) -> SweepLocation:
             f"sweep {ref!r} is in several types ({names}); give PROJECT/TYPE/{sweep_id}"
         )
     return SweepLocation(found[0], load_sweep(found[0]))
+
+
+def _sweep_at(path: Path) -> SweepLocation:
+    """A sweep file given by path: only one in its own ``<project>/<type>/.sweeps/`` folder,
+    so its trials (named relative to that folder) never land anywhere else.
+
+    Raises:
+        InvalidInputError: the file is elsewhere, or names another project or type.
+    """
+    sweep = load_sweep(path)
+    where = (path.parent.name, path.parent.parent.name, path.parent.parent.parent.name)
+    if where != (SWEEPS_DIR, sweep.type, sweep.project) or path.stem != sweep.id:
+        raise InvalidInputError(
+            f"{path}: not a sweep file in its place <scratch>/{sweep.project}/{sweep.type}/"
+            f"{SWEEPS_DIR}/{sweep.id}.json; give PROJECT/TYPE/sNNN instead"
+        )
+    return SweepLocation(path, sweep)
 
 
 def load_sweep(path: Path) -> Sweep:

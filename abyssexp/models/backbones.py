@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError, OptionalDependencyError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,26 @@ def _imagenet_file_from(exc: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
+def _built_quietly(constructor: Any, kwargs: dict[str, Any]) -> Any:
+    """``constructor(**kwargs)`` holding back what Keras says meanwhile (its ``UserWarning``
+    about non-square inputs, "Downloading data from ..." on stdout): when the build fails, the
+    one-line error is all a person needs; when it succeeds, the held text goes to the log and
+    the warnings are raised again."""
+    import contextlib
+    import io
+    import warnings
+
+    said = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(said):
+        warnings.simplefilter("always")
+        built = constructor(**kwargs)
+    if said.getvalue().strip():
+        logger.info("%s", said.getvalue().strip())
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return built
+
+
 def create_backbone(name: str, input_shape: tuple[int, int, int], weights: str | None) -> Any:
     """Build ``keras.applications.<Backbone>(include_top=False)``.
 
@@ -143,7 +166,7 @@ def create_backbone(name: str, input_shape: tuple[int, int, int], weights: str |
     constructor = getattr(keras.applications, spec.constructor)
     kwargs: dict[str, Any] = {"include_top": False, "weights": weights, "input_shape": input_shape}
     try:
-        return constructor(**kwargs)
+        return _built_quietly(constructor, kwargs)
     except ValueError as exc:
         raise InvalidInputError(f"model: {spec.name} cannot be built: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - Keras raises a bare Exception on download failure

@@ -88,11 +88,45 @@ def backbone_of(model: Any) -> Any:
     raise AbyssExpError(f"model {model.name!r} has no backbone sub-model")
 
 
+#: A ``.keras`` archive's ``config.json`` (the model's layers as JSON) is kilobytes to a few MB;
+#: the whole archive inflates to at most ``MAX_KERAS_BYTES``. Checked before Keras opens it, so a
+#: zip bomb costs nothing.
+MAX_KERAS_CONFIG_BYTES = 64 << 20
+MAX_KERAS_BYTES = 64 << 30
+
+
+def check_keras_archive(path: Path) -> None:
+    """Refuse a ``.keras`` file that is not a zip archive (truncated, text) or inflates too far.
+
+    Raises:
+        AbyssExpError: one line naming the file and what is wrong with it.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise AbyssExpError(
+            f"{path}: not a readable .keras archive (truncated, or not a Keras file: {exc}); "
+            "use another checkpoint"
+        ) from None
+    config = sum(m.file_size for m in members if m.filename == "config.json")
+    total = sum(m.file_size for m in members)
+    if config > MAX_KERAS_CONFIG_BYTES or total > MAX_KERAS_BYTES:
+        raise AbyssExpError(
+            f"{path}: the archive inflates to {total} bytes (config.json {config}), more than a "
+            f"Keras model needs ({MAX_KERAS_CONFIG_BYTES} for config.json); refusing to open it"
+        )
+
+
 def load_keras_model(path: Path | str, compile: bool = True) -> Any:
     """Load a checkpoint in Keras safe mode (no arbitrary code from the file)."""
     path = Path(path)
     if not path.is_file():
         raise AbyssExpError(f"{path}: checkpoint not found")
+    if path.suffix == ".keras":
+        check_keras_archive(path)
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types; one line for the user

@@ -25,7 +25,12 @@ from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_summary import format_metric, interval_of
 from abyssexp.experiment.show import describe_experiment
-from abyssexp.report.figures import confusion_figure, curve_figure, pr_figure
+from abyssexp.report.figures import (
+    confusion_figure,
+    curve_figure,
+    per_class_figure,
+    pr_figure,
+)
 from abyssexp.report.mistakes import worst_mistakes
 from abyssexp.templates import template_path
 
@@ -131,8 +136,27 @@ def _condition(folder: Path) -> dict[str, Any] | None:
         "confusion": confusion_figure(metrics["confusion_matrix"], names)
         if metrics.get("confusion_matrix") and metrics.get("activation") == "softmax"
         else None,
+        "per_class_figure": _per_class(metrics, names),
         "mistakes": worst_mistakes(predictions, names, folder) if predictions else [],
     }
+
+
+def _per_class(metrics: dict[str, Any], names: list[str]) -> str | None:
+    """A sigmoid model has no confusion matrix: its per-class precision and recall at the
+    thresholds it was tested with instead."""
+    per_class = metrics.get("per_class") or {}
+    if metrics.get("activation") == "softmax" or not per_class:
+        return None
+    shown = [n for n in names if n in per_class]
+    threshold = metrics.get("threshold")
+    single = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+    where = f"threshold {threshold:g}" if single else "the saved thresholds"
+    return per_class_figure(
+        f"per class at {where}",
+        shown,
+        [float(per_class[n].get("precision") or 0.0) for n in shown],
+        [float(per_class[n].get("recall") or 0.0) for n in shown],
+    )
 
 
 def _experiment(paths: ExperimentPaths, scratch: Path) -> dict[str, Any]:
@@ -161,25 +185,49 @@ def _experiment(paths: ExperimentPaths, scratch: Path) -> dict[str, Any]:
     }
 
 
+#: History columns that count rather than measure: drawn on a panel of their own, never on
+#: a metric's axis (a count of 1 or 3 beside an accuracy of 0.8 reads as nothing).
+DIAGNOSTICS = ("distinct_predictions",)
+LEARNING_RATE = ("lr", "learning_rate")
+#: Panels first in this order, then any other metric alphabetically.
+PANEL_ORDER = ("loss", "accuracy", "macro_f1")
+PANEL_TITLES = {"macro_f1": "macro F1", "distinct_predictions": "distinct predictions"}
+
+
 def _curves(experiments: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One small panel per metric (training solid, validation dashed, the experiments as
+    colours), then the diagnostic counters and the learning rate, each on its own panel."""
     series = [(f"[{i}]", e["history"]) for i, e in enumerate(experiments, start=1)]
     keys = sorted({k for e in experiments for k in e["history"]})
-    figures = []
-    losses = [k for k in keys if k.endswith("loss")]
-    metrics = [
-        k
+    metrics = {
+        k.removeprefix("val_")
         for k in keys
-        if k not in losses and k not in ("epoch", "lr", "learning_rate") and not k.startswith("_")
-    ]
-    for title, wanted, log in (
-        ("loss", losses, False),
-        ("metrics", metrics, False),
-        ("learning rate", [k for k in ("lr", "learning_rate") if k in keys][:1], True),
-    ):
-        uri = curve_figure(title, series, wanted, log_scale=log) if wanted else None
+        if k not in ("epoch", *LEARNING_RATE) and not k.startswith("_")
+    }
+    ordered = [m for m in PANEL_ORDER if m in metrics]
+    ordered += sorted(metrics - set(PANEL_ORDER) - set(DIAGNOSTICS))
+    ordered += [m for m in DIAGNOSTICS if m in metrics]
+    figures = []
+    for metric in ordered:
+        wanted = [k for k in (metric, f"val_{metric}") if k in keys]
+        uri = curve_figure(PANEL_TITLES.get(metric, metric), series, wanted)
         if uri:
-            figures.append({"title": title, "uri": uri})
+            figures.append({"title": PANEL_TITLES.get(metric, metric), "uri": uri})
+    rate = [k for k in LEARNING_RATE if k in keys][:1]
+    uri = curve_figure("learning rate", series, rate, log_scale=True) if rate else None
+    if uri:
+        figures.append({"title": "learning rate", "uri": uri})
     return figures
+
+
+def _split_rows(rows: list[tuple[str, str, list[Any]]]) -> dict[str, list[Any]]:
+    """ "What differs": the rows whose values differ, and those equal in every experiment
+    (folded away, counted)."""
+    differ, equal = [], []
+    for row in rows:
+        values = [json.dumps(v, sort_keys=True, default=str) for v in row[2]]
+        (equal if len(set(values)) <= 1 else differ).append(row)
+    return {"rows": differ, "equal": equal}
 
 
 def render_report(experiments: list[dict[str, Any]], comparison: Any) -> str:
@@ -233,7 +281,7 @@ def write_report(
             for section, field, values in comparison_rows(data)
         ]
         comparison = {
-            "rows": rows,
+            **_split_rows(rows),
             "mismatch": data["dataset_mismatch"],
             "test_mismatch": data["test_mismatch"],
         }

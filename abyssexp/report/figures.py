@@ -35,32 +35,48 @@ def _finite(values: Sequence[float]) -> bool:
     return any(not math.isnan(v) for v in values)
 
 
+def _line_style_legend(axes: Any, labels: Sequence[str], has_validation: bool) -> None:
+    """One legend: the experiments as colours, then what solid and dashed mean."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=COLOURS[i % len(COLOURS)], linewidth=2, label=label)
+        for i, label in enumerate(labels)
+    ]
+    if has_validation:  # a panel with no validation line needs no key to the line styles
+        handles.append(Line2D([], [], color="#444", linestyle="-", label="training"))
+        handles.append(Line2D([], [], color="#444", linestyle="--", label="validation"))
+    axes.legend(handles=handles, fontsize=7, frameon=False)
+
+
 def curve_figure(
     title: str,
     series: Sequence[tuple[str, dict[str, list[float]]]],
     keys: Sequence[str],
     log_scale: bool = False,
 ) -> str | None:
-    """Lines of ``keys`` (history.csv columns) per experiment: one colour per experiment, solid
-    for training and dashed for ``val_*``. None when no experiment has any of them."""
-    figure = _figure()
+    """One small panel: ``keys`` (one metric: ``loss`` and ``val_loss``) of every experiment;
+    the experiments as colours, solid for training and dashed for ``val_*``, with a legend
+    saying so. None when no experiment has any of them."""
+    figure = _figure(3.6, 2.5)
     axes = figure.add_subplot()
-    drawn = False
-    for index, (label, history) in enumerate(series):
+    drawn, validation = False, False
+    for index, (_label, history) in enumerate(series):
         epochs = history.get("epoch") or []
         for key in keys:
             values = history.get(key)
             if not values or not _finite(values):
                 continue
             x = epochs if len(epochs) == len(values) else list(range(1, len(values) + 1))
+            dashed = key.startswith("val_")
+            validation |= dashed
             axes.plot(
                 x,
                 values,
                 color=COLOURS[index % len(COLOURS)],
-                linestyle="--" if key.startswith("val_") else "-",
+                linestyle="--" if dashed else "-",
                 marker="o",
                 markersize=3,
-                label=f"{label} {key}" if len(series) > 1 else key,
             )
             drawn = True
     if not drawn:
@@ -70,10 +86,29 @@ def curve_figure(
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if log_scale:
         axes.set_yscale("log")
-    axes.set_title(title)
-    axes.set_xlabel("epoch")
+    axes.set_title(title, fontsize=10)
+    axes.set_xlabel("epoch", fontsize=8)
+    axes.tick_params(labelsize=7)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+    _line_style_legend(axes, [label for label, _ in series], validation)
+    return svg_data_uri(figure)
+
+
+def per_class_figure(
+    title: str, names: Sequence[str], precision: Sequence[float], recall: Sequence[float]
+) -> str:
+    """Per-class precision and recall side by side (a sigmoid model, at its thresholds)."""
+    figure = _figure(max(3.6, 1.2 + 0.6 * len(names)), 2.8)
+    axes = figure.add_subplot()
+    x = np.arange(len(names))
+    axes.bar(x - 0.2, precision, width=0.4, color=COLOURS[0], label="precision")
+    axes.bar(x + 0.2, recall, width=0.4, color=COLOURS[2], label="recall")
+    axes.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    axes.set_ylim(0, 1.05)
+    axes.tick_params(labelsize=7)
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3, axis="y")
+    axes.legend(fontsize=7, frameon=False)
     return svg_data_uri(figure)
 
 

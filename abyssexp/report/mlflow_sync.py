@@ -35,7 +35,7 @@ from abyssexp.schemas.record import Status
 
 SYNC_FILE = "mlflow.json"
 INSTALL_HINT = "mlflow sync needs the MLflow client: pip install 'abyssexp[mlflow]'"
-#: abyssexp status → MLflow run status (MLflow has no "interrupted": KILLED is closest).
+#: abyssexp status → MLflow run status (no "interrupted" or "pruned" there: KILLED is closest).
 RUN_STATUS = {
     Status.NEW: "SCHEDULED",
     Status.QUEUED: "SCHEDULED",
@@ -45,6 +45,7 @@ RUN_STATUS = {
     Status.CRASHED: "FAILED",
     Status.UNREADABLE: "FAILED",
     Status.INTERRUPTED: "KILLED",
+    Status.PRUNED: "KILLED",
 }
 _TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")

@@ -18,6 +18,7 @@ from typing import Any
 from abyssexp.experiment.record import load_record
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.experiment.sweep import SWEEP_ID_RE, resolve_sweep
+from abyssexp.processes import same_process
 from abyssexp.schemas.record import Status
 from abyssexp.slurm import cancel, query_jobs
 
@@ -65,11 +66,19 @@ def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
         if root in active:
             done.append(Cancelled(name, f"scancel {active[root]}"))
         elif _local_run(loaded):
-            os.kill(loaded.record.pid, signal.SIGTERM)  # type: ignore[union-attr,arg-type]
-            done.append(Cancelled(name, f"SIGTERM to pid {loaded.record.pid}"))  # type: ignore[union-attr]
+            done.append(Cancelled(name, _signal_run(loaded.record)))
         else:
             done.append(Cancelled(name, f"nothing to stop ({loaded.status})"))
     return done
+
+
+def _signal_run(record: Any) -> str:
+    """SIGTERM to the recorded training process, only while its pid still names it (the start
+    time recorded with the pid matches ``/proc``): a reused pid or a planted record is left."""
+    if not same_process(record.pid, record.pid_start):
+        return f"nothing to stop: pid {record.pid} is no longer this run (it ended or was reused)"
+    os.kill(record.pid, signal.SIGTERM)
+    return f"SIGTERM to pid {record.pid}"
 
 
 def _local_run(loaded: Any) -> bool:

@@ -20,6 +20,7 @@ from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.registry import experiment_row
 from abyssexp.experiment.sweep import SweepLocation, resolve_sweep
+from abyssexp.owned import check_tree
 from abyssexp.schemas.record import Status
 from abyssexp.schemas.resolve import parse_set_options
 
@@ -115,6 +116,7 @@ def plan_runs(
     roots = location.trial_roots() if location else [resolve_ref(r, scratch).root for r in refs]
     rows = []
     for root in dict.fromkeys(roots):
+        check_tree(root)  # the link rule (owned.py): a trial reached through a link is refused
         if not (root / RECORD_FILE).is_file():
             raise ExperimentStateError(f"{root}: trial missing (removed or archived?)")
         project, experiment_type = split_location(ExperimentPaths(root))

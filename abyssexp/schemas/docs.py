@@ -17,6 +17,21 @@ def _type_name(annotation: Any) -> str:
     return text.replace("|", "\\|")
 
 
+def _bounds(field: Any) -> str:
+    """The documented range of a number field (``1..65536``, ``> 0``), from its constraints."""
+    low = high = ""
+    for item in field.metadata:
+        for name, mark in (("ge", "["), ("gt", "(")):
+            if getattr(item, name, None) is not None:
+                low = f"{mark}{getattr(item, name)}"
+        for name, mark in (("le", "]"), ("lt", ")")):
+            if getattr(item, name, None) is not None:
+                high = f"{getattr(item, name)}{mark}"
+    if not low and not high:
+        return ""
+    return f" {low or '(-inf'}, {high or 'inf)'}"
+
+
 def _optional_section_rows(key: str, annotation: Any) -> list[str]:
     """Rows for the fields of a section that is off until set (``RandAugmentParams | None``):
     their defaults are what setting the section to ``{}`` gives."""
@@ -26,7 +41,8 @@ def _optional_section_rows(key: str, annotation: Any) -> list[str]:
         defaults = model().model_dump(mode="json")
         for name, sub in model.model_fields.items():
             rows.append(
-                f"| `{key}.{name}` | `{_type_name(sub.annotation)}` | `{json.dumps(defaults[name])}`"
+                f"| `{key}.{name}` | `{_type_name(sub.annotation)}`{_bounds(sub)} | "
+                f"`{json.dumps(defaults[name])}`"
                 f" | (when `{key}` is set) {(sub.description or '').replace('|', '/')} |"
             )
     return rows
@@ -55,7 +71,7 @@ def render_params_markdown() -> str:
         for name, sub in model.model_fields.items():
             default = json.dumps(defaults[section][name])
             lines.append(
-                f"| `{section}.{name}` | `{_type_name(sub.annotation)}` | `{default}` | "
+                f"| `{section}.{name}` | `{_type_name(sub.annotation)}`{_bounds(sub)} | `{default}` | "
                 f"{(sub.description or '').replace('|', '/')} |"
             )
             lines += _optional_section_rows(f"{section}.{name}", sub.annotation)

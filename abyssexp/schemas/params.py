@@ -101,6 +101,19 @@ KERAS_METRICS = frozenset(
 )
 
 
+#: Front-door bounds (docs/concepts.md "Bad input"): a value past them is refused by ``new``,
+#: ``--set`` and ``sweep new`` instead of failing deep in training. Generous for real work.
+MAX_INPUT_SIDE = 4096  # pixels per side of model.input_shape
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
+MAX_STEPS = 10**9
+MAX_GPUS = 1024
+MAX_WORKERS = 1024
+MAX_SEED = 2**32 - 1
+MAX_LR = 100.0
+MAX_CACHE_GB = 1_000_000.0
+
+
 class _Strict(BaseModel):
     # Infinity and NaN are refused: params.json is JSON, which has no spelling for them.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
@@ -195,6 +208,7 @@ class DatasetParams(_Strict):
     background_logit: int | None = Field(
         None,
         ge=0,
+        le=MAX_STEPS,
         description="An existing logit for unlabelled=background (the seed's way) and "
         "enforce_one_vs_all; leave unset to add a background class instead.",
     )
@@ -235,7 +249,8 @@ class ModelParams(_Strict):
     )
     pooling: Literal["avg", "max"] = Field("avg", description="Global pooling after the backbone.")
     input_shape: tuple[int, int, int] | None = Field(
-        None, description="[height, width, 3]; default: the backbone's own input size."
+        None,
+        description="[height, width, 3], each side 8..4096; default: the backbone's own input size.",
     )
     init_weights: str = Field(
         "imagenet",
@@ -268,6 +283,11 @@ class ModelParams(_Strict):
             raise ValueError(f"input_shape must have 3 channels (RGB), got {channels}")
         if height < 8 or width < 8:
             raise ValueError("input_shape height and width must be at least 8")
+        if height > MAX_INPUT_SIDE or width > MAX_INPUT_SIDE:
+            raise ValueError(
+                f"input_shape height and width must be at most {MAX_INPUT_SIDE}, got "
+                f"{height}x{width}"
+            )
         return value
 
     @field_validator("l12_reg")
@@ -281,9 +301,13 @@ class ModelParams(_Strict):
 class TrainingParams(_Strict):
     """How the model is fitted."""
 
-    epochs: int = Field(10, ge=1, description="Epochs to train (counted from init_epoch).")
-    batch_size: int = Field(32, ge=1, description="Global batch size, split across GPUs/workers.")
-    lr: float = Field(1e-4, gt=0.0, description="Initial learning rate.")
+    epochs: int = Field(
+        10, ge=1, le=MAX_EPOCHS, description="Epochs to train (counted from init_epoch)."
+    )
+    batch_size: int = Field(
+        32, ge=1, le=MAX_BATCH_SIZE, description="Global batch size, split across GPUs/workers."
+    )
+    lr: float = Field(1e-4, gt=0.0, le=MAX_LR, description="Initial learning rate.")
     optimizer: str = Field(
         "adam", description="Any Keras optimizer by name (adam, sgd, rmsprop...)."
     )
@@ -300,9 +324,13 @@ class TrainingParams(_Strict):
         description="Keras metric names for one-hot targets (accuracy, auc, precision, recall, "
         "f1_score, top_k_categorical_accuracy, ...).",
     )
-    init_epoch: int = Field(0, ge=0, description="Epoch to start counting from.")
-    steps_per_epoch: int | None = Field(None, ge=1, description="Default: one pass over train.")
-    validation_steps: int | None = Field(None, ge=1, description="Default: one pass over val.")
+    init_epoch: int = Field(0, ge=0, le=MAX_EPOCHS, description="Epoch to start counting from.")
+    steps_per_epoch: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="Default: one pass over train."
+    )
+    validation_steps: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="Default: one pass over val."
+    )
     cache_val: bool = Field(
         True, description="Cache the whole decoded, resized validation set in memory."
     )
@@ -322,14 +350,17 @@ class TrainingParams(_Strict):
     cache_limit_gb: float = Field(
         50.0,
         gt=0.0,
+        le=MAX_CACHE_GB,
         description="Size limit of the disk image cache in GB; least-recently-used entries of "
         "other datasets are removed above it.",
     )
     workers: int | None = Field(
-        None, ge=1, description="Parallel decode calls; default: tf.data AUTOTUNE."
+        None, ge=1, le=MAX_WORKERS, description="Parallel decode calls; default: tf.data AUTOTUNE."
     )
-    gpus: int = Field(1, ge=0, description="GPUs to use; >1 uses MirroredStrategy.")
-    seed: int = Field(42, description="Seed for shuffling, augmentation and initialisation.")
+    gpus: int = Field(1, ge=0, le=MAX_GPUS, description="GPUs to use; >1 uses MirroredStrategy.")
+    seed: int = Field(
+        42, ge=0, le=MAX_SEED, description="Seed for shuffling, augmentation and initialisation."
+    )
     deterministic: bool = Field(
         False, description="Enable TensorFlow op determinism (identical history for the same seed)."
     )
@@ -346,17 +377,20 @@ class TrainingParams(_Strict):
         "step_size; plateau: factor, patience, min_lr.",
     )
     early_stopping_patience: int | None = Field(
-        None, ge=1, description="Stop after this many epochs without improvement."
+        None, ge=1, le=MAX_EPOCHS, description="Stop after this many epochs without improvement."
     )
     monitor: str = Field(
         "val_loss",
         description="Metric for best checkpoint and early stopping: loss, val_loss, val_macro_f1, "
         "or a metric of training.metrics with or without val_.",
     )
-    save_model_interval: int = Field(1, ge=1, description="Save model_<epoch> every N epochs.")
+    save_model_interval: int = Field(
+        1, ge=1, le=MAX_EPOCHS, description="Save model_<epoch> every N epochs."
+    )
     keep_checkpoints: int | None = Field(
         3,
         ge=1,
+        le=MAX_EPOCHS,
         description="Keep the last N epoch checkpoints (best is always kept); null keeps all.",
     )
     checkpoint_format: Literal["keras", "h5"] = Field(
@@ -366,12 +400,14 @@ class TrainingParams(_Strict):
     bn_recompute_batches: int = Field(
         0,
         ge=0,
+        le=MAX_STEPS,
         description="Before each validation, recompute batch-norm statistics over this many "
         "training batches (0: off).",
     )
     freeze_backbone_epochs: int = Field(
         0,
         ge=0,
+        le=MAX_EPOCHS,
         description="Two-phase fine-tuning: train only the head for this many epochs with the "
         "backbone frozen, then unfreeze it (0: off).",
     )
@@ -382,11 +418,12 @@ class TrainingParams(_Strict):
         "stay frozen (inference mode).",
     )
     finetune_lr: float | None = Field(
-        None, gt=0.0, description="Learning rate after unfreezing (default: lr / 10)."
+        None, gt=0.0, le=MAX_LR, description="Learning rate after unfreezing (default: lr / 10)."
     )
     warmup_epochs: float = Field(
         0.0,
         ge=0.0,
+        le=MAX_EPOCHS,
         description="Linear learning-rate warm-up from 0 over this many epochs, for every "
         "schedule (restarts after unfreezing).",
     )
@@ -400,7 +437,10 @@ class TrainingParams(_Strict):
     )
     ema_momentum: float = Field(0.99, gt=0.0, lt=1.0, description="EMA momentum.")
     gradient_accumulation_steps: int | None = Field(
-        None, ge=2, description="Apply the averaged gradients every N batches (null: off)."
+        None,
+        ge=2,
+        le=MAX_STEPS,
+        description="Apply the averaged gradients every N batches (null: off).",
     )
     thresholds: Literal["f1", "precision"] | None = Field(
         "f1",
@@ -508,7 +548,10 @@ class AugmentationParams(_Strict):
         description="tf backend: inside tf.data on the CPU, or as layers at the front of the model.",
     )
     some_of: int | None = Field(
-        None, ge=0, description="Each image gets 0..some_of of the group ops; null: up to all."
+        None,
+        ge=0,
+        le=1024,
+        description="Each image gets 0..some_of of the group ops; null: up to all.",
     )
     flip_lr: bool = Field(False, description="Flip left-right with probability 0.5.")
     flip_ud: bool = Field(False, description="Flip up-down with probability 0.5.")
@@ -604,7 +647,7 @@ class CallbackParams(_Strict):
     )
     pr_curve_thresholds: int = Field(101, ge=3, le=1001, description="Thresholds per PR curve.")
     histogram_freq: int = Field(
-        0, ge=0, description="TensorBoard weight histograms every N epochs."
+        0, ge=0, le=MAX_EPOCHS, description="TensorBoard weight histograms every N epochs."
     )
     log_images: int = Field(
         6,

@@ -30,6 +30,9 @@ class Status(StrEnum):
     """Training raised an error after it started (the record's ``error`` says which)."""
     INTERRUPTED = "interrupted"
     """Stopped by Ctrl-C or SIGTERM; ``train --resume`` continues."""
+    PRUNED = "pruned"
+    """Stopped early by the pruner of an Optuna sweep (``--pruner median``): its metric was worse
+    than the other trials' at the same epoch (the record's ``error`` says when)."""
     CRASHED = "crashed"
     """Shown for a ``running`` record whose process is gone or whose heartbeat is stale, and for
     an experiment whose Slurm job ended (cancelled, timed out, killed, out of memory, node
@@ -48,6 +51,7 @@ STORED_STATUSES = (
     Status.COMPLETED,
     Status.FAILED,
     Status.INTERRUPTED,
+    Status.PRUNED,
 )
 
 
@@ -120,10 +124,23 @@ class Record(BaseModel):
     epochs_done: int = 0
     epochs_total: int | None = None
     pid: int | None = None
+    pid_start: int | None = Field(
+        default=None,
+        description="Start time of the training process (clock ticks since boot, /proc): "
+        "`cancel` signals the pid only while it still names this process.",
+    )
     host: str | None = None
     heartbeat_unix: float | None = None
     started: str | None = None
     finished: str | None = None
+    train_seconds: float | None = Field(
+        None,
+        description="Seconds spent fitting, summed over every `train` of this experiment "
+        "(a resumed run adds to it).",
+    )
+    train_images: int | None = Field(
+        None, description="Images trained on, summed over every `train` of this experiment."
+    )
     error: str | None = None
     disk_bytes: int | None = None
     best: BestMetric | None = None

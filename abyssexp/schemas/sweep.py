@@ -7,9 +7,17 @@ everything else (status, results, Slurm jobs) lives in each trial's own record.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: A trial's folder name read from a sweep file: one plain folder name (``NNN.PARTS``), never a
+#: path (``../../victim``), so ``sweep run`` only ever works inside the sweep's type folder.
+TRIAL_NAME_RE = re.compile(r"^[0-9]+\.[A-Za-z0-9_.+=-]+$")
+
+#: The study's journal file, read from the sweep file: beside it, never a path elsewhere.
+STUDY_NAME_RE = re.compile(r"^s[0-9]+\.optuna\.journal$")
 
 SWEEP_VERSION = 1
 
@@ -27,6 +35,48 @@ class Trial(BaseModel):
     )
     seed: int | None = Field(None, description="training.seed of this trial, with --seeds.")
     fold: int | None = Field(None, description="The held-out fold (0-based), with --folds.")
+    optuna_trial: int | None = Field(
+        None, description="The Optuna trial number it was asked as (--search optuna)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not TRIAL_NAME_RE.match(value) or ".." in value:
+            raise ValueError(f"{value!r} is not an experiment folder name (NNN.PARTS, no '/')")
+        return value
+
+
+class OptunaSearch(BaseModel):
+    """``--search optuna``: what each slot asks the study for, and how trials are made.
+
+    Trials are not made at ``sweep new``: each slot asks the study when it starts and creates
+    its experiment then, from the fields below (the same creation code as every trial).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: int = Field(description="--trials: how many trials (slots) the study runs.")
+    metric: str = Field(description="--metric: the logged metric a finished trial tells.")
+    direction: str = Field(description="--direction: maximize or minimize.")
+    space: dict[str, str] = Field(description="--space: dotted param → its distribution.")
+    pruner: str | None = Field(None, description="--pruner: median, or null (no pruning).")
+    study: str = Field(description="The study's journal file, beside this sweep file.")
+    study_name: str = Field(description="The study's name in that journal.")
+    base: str = Field(description="The --from experiment, as PROJECT/TYPE/NAME.")
+    dataset_info: str = Field(description="The first name part of every trial.")
+    infos: list[str] = Field(default_factory=list, description="More name parts.")
+    overrides: list[tuple[str, Any]] = Field(
+        default_factory=list, description="--set KEY=VALUE pairs every trial gets."
+    )
+    note: str = Field("", description="--note of the sweep.")
+
+    @field_validator("study")
+    @classmethod
+    def _plain_study(cls, value: str) -> str:
+        if not STUDY_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a study file name (sNNN.optuna.journal, no '/')")
+        return value
 
 
 class Sweep(BaseModel):
@@ -53,6 +103,9 @@ class Sweep(BaseModel):
     seeds: int = Field(0, description="--seeds: training seeds per point (0: params' seed).")
     folds: int = Field(0, description="--folds: K of the stratified K-fold (0: none).")
     trials: list[Trial] = Field(default_factory=list, description="The experiments, in order.")
+    optuna: OptunaSearch | None = Field(
+        None, description="--search optuna: the study; trials are added as slots start them."
+    )
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from abyssexp.config import StoreURL, parse_store
+from abyssexp.debris import owner_tag, remove_stale
 from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.experiment.layout import PREDICTIONS_FILE, TESTING_DIR, ExperimentPaths
 from abyssexp.owned import rmtree_inside
@@ -42,7 +43,9 @@ def export_checkpoint(
     if os.path.lexists(out_dir):
         raise StoreError(f"{out_dir}: exists already; exports are never overwritten")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
+    prefix = f".{out_dir.name}.tmp-"
+    remove_stale(out_dir.parent, prefix, out_dir.parent)  # a killed export's temporary (debris.py)
+    temporary = out_dir.with_name(f"{prefix}{owner_tag()}.{uuid.uuid4().hex[:8]}")
     try:
         report = export_model(
             checkpoint,
@@ -79,6 +82,17 @@ def export_experiment(
         return folder
     export_checkpoint(checkpoint, folder, formats, paths.testing, tolerance)
     return folder
+
+
+def export_parity(folder: Path | None) -> dict[str, Any]:
+    """Each format's parity as measured when ``folder`` was exported (its ``export.json``):
+    ``{format: {max_abs_difference, top1_agreement, bytes, ...}}``; empty when none."""
+    if folder is None:
+        return {}
+    try:
+        return dict(json.loads((folder / "export.json").read_text()).get("formats", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def parity_sample(size: tuple[int, int], testing: Path | None) -> np.ndarray:

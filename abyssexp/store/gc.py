@@ -10,6 +10,7 @@ from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.checkpoints import epoch_checkpoints, prune_epoch_checkpoints
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import Status, promoted_checkpoints, read_record
+from abyssexp.owned import check_tree
 
 
 @dataclass
@@ -52,6 +53,7 @@ class GcReport:
 
 
 def collect_garbage(paths: ExperimentPaths, policy: KeepPolicy, dry_run: bool = False) -> GcReport:
+    check_tree(paths.root, verb="delete")  # the link rule: a linked experiment is refused
     report = GcReport(paths.root)
     record = read_record(paths.record)
     if record.status == Status.RUNNING:

@@ -28,7 +28,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from abyssexp.experiment.record import (
 )
 from abyssexp.experiment.refs import split_location
 from abyssexp.hashing import CHUNK, sha256_file
-from abyssexp.owned import check_inside
+from abyssexp.owned import check_inside, check_path, make_dirs, own_root
 from abyssexp.schemas.record import Promotion
 from abyssexp.store.manifest import MANIFEST, read_manifest, seal_tree, verify_tree
 from abyssexp.store.registry import (
@@ -165,6 +165,7 @@ class PromoteResult:
     finished_interrupted: bool = False
     #: ``{condition: [caveat, ...]}``: what to know about the test results (copied into the entry).
     caveats: dict[str, list[dict[str, Any]]] | None = None
+    exports: dict[str, Any] = field(default_factory=dict)  # format -> parity (export.json)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "destination": str(self.destination)}
@@ -438,8 +439,9 @@ def promote_experiment(
         result = promote_to_object_store(request, store, move, progress, export_formats)
         return replace(result, caveats=request.caveats)
     checkpoint_path, aliases = request.checkpoint, request.aliases
-    type_dir = store / request.project / request.experiment_type
+    type_dir = own_root(store) / request.project / request.experiment_type
     destination = type_dir / paths.name
+    check_path(destination, verb="promote into", final=True)
     registry = prepare_registry(store)  # a broken registry stops us before anything changes
     if os.path.lexists(destination):
         result = _finish_interrupted(
@@ -451,7 +453,7 @@ def promote_experiment(
         from abyssexp.store.export import export_experiment
 
         exports = export_experiment(paths, checkpoint_path, export_formats)
-    type_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(type_dir)  # never through a symlinked project or type folder (owned.py)
     clean_stale_temporaries(type_dir)
     plan = plan_files(paths, checkpoint_path, exports)
     total = sum(source.stat().st_size for source, _ in plan)
@@ -471,6 +473,10 @@ def promote_experiment(
     fault_point("renamed")
     freed = _complete(paths, store, destination, entry, checkpoint_path, move)
     result = PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
+    if exports is not None:
+        from abyssexp.store.export import export_parity
+
+        result.exports = export_parity(exports)
     return replace(result, caveats=request.caveats)
 
 

@@ -82,7 +82,36 @@ def read_registry(store: Path | StoreURL) -> dict[str, Any]:
         return empty_registry()
     except OSError as exc:
         raise _unreadable(store, f"cannot be read ({exc.strerror})") from None
-    return parse_registry(raw, lambda problem: _unreadable(store, problem))
+    data = parse_registry(raw, lambda problem: _unreadable(store, problem))
+    for model in data["models"]:
+        model["path"] = str(store / row_relative(model["path"], lambda p: _unreadable(store, p)))
+    return data
+
+
+def row_relative(text: str, unreadable: Callable[[str], RegistryUnreadableError]) -> Path:
+    """``PROJECT/TYPE/NAME`` of a registry row's ``path``: rows hold it relative to the store
+    root, so the same store reached by another path (a link, another mount, a copy) is one
+    store. Rows of older versions held the absolute path: its last three parts are taken.
+
+    Raises:
+        RegistryUnreadableError: not three plain parts (a name read from a file never climbs
+            out of the store with ``..`` or an absolute path).
+    """
+    parts = Path(text).parts[-3:] if Path(text).is_absolute() else Path(text).parts
+    if len(parts) != 3 or any(part in ("", ".", "..") for part in parts):
+        raise unreadable(f"row path {text!r}: expected PROJECT/TYPE/NAME")
+    return Path(*parts)
+
+
+def write_registry(store: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` (rows with absolute paths, as read) with each row's path relative to the
+    store root; the caller holds the lock."""
+
+    def unreadable(problem: str) -> RegistryUnreadableError:
+        return _unreadable(store, problem)
+
+    rows = [{**m, "path": str(row_relative(m["path"], unreadable))} for m in data["models"]]
+    atomic_write_json(store / REGISTRY_FILE, {**data, "models": rows})
 
 
 def parse_registry(
@@ -103,12 +132,44 @@ def parse_registry(
         for m in models
     ):
         raise unreadable("field models: expected a list of objects with path and name")
+    for index, model in enumerate(models):
+        problem = _row_problem(model)
+        if problem:
+            raise unreadable(f"field models[{index}] ({model['name'][:40]!r}): {problem}")
     if not isinstance(aliases, dict) or not all(
         isinstance(names, dict) and all(isinstance(n, str) for n in names.values())
         for names in aliases.values()
     ):
         raise unreadable("field aliases: expected {project/type: {alias: name}}")
     return data
+
+
+#: What every reader of a row (``promoted``, aliases, repair) relies on, and its type.
+_ROW_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "project": str,
+    "type": str,
+    "checkpoint": str,
+    "promoted": str,
+    "bytes": int,
+    "tests": dict,
+}
+
+
+def _row_problem(model: dict[str, Any]) -> str | None:
+    """What is wrong with one registry row, or None: the fields a listing reads have their types
+    when present (readers treat a missing one as unknown), tests are {condition: {metric: number}}."""
+    for field, kind in _ROW_FIELDS.items():
+        value = model.get(field)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f"field {field}: expected {getattr(kind, '__name__', kind)}"
+    for condition, metrics in (model.get("tests") or {}).items():
+        if not isinstance(metrics, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in metrics.items()
+            if k == "accuracy"
+        ):
+            return f"field tests.{str(condition)[:40]}: expected {{metric: number}}"
+    return None
 
 
 def prepare_registry(store: Path | StoreURL) -> dict[str, Any]:
@@ -126,7 +187,7 @@ def prepare_registry(store: Path | StoreURL) -> dict[str, Any]:
     with file_lock(store / LOCK_FILE, timeout=LOCK_TIMEOUT_S, what="store registry"):
         data = read_registry(store)
         if not (store / REGISTRY_FILE).exists():
-            atomic_write_json(store / REGISTRY_FILE, data)
+            write_registry(store, data)
         return data
 
 
@@ -145,13 +206,15 @@ def update_registry(
         from abyssexp.store import remote_registry
 
         return remote_registry.update_registry(store, change, via)
+    if not (store / REGISTRY_FILE).exists():  # no lock file is created in a store that is not one
+        raise _unreadable(store, "missing (no promotion made it a store yet)")
     with file_lock(store / LOCK_FILE, timeout=LOCK_TIMEOUT_S, what="store registry"):
         if not (store / REGISTRY_FILE).exists():
             raise _unreadable(store, "missing (deleted since this command started)")
         data = read_registry(store)
         before = json.loads(json.dumps(data["aliases"]))
         change(data)
-        atomic_write_json(store / REGISTRY_FILE, data)
+        write_registry(store, data)
         from abyssexp.store.aliases import record_moves
 
         record_moves(store, before, data["aliases"], via)

@@ -141,9 +141,14 @@ def promote_to_object_store(
             f"{store.child(key)}: entry.json differs after writing; run `abyssexp verify`"
         )
     freed = _complete(request, objects, key, entry, move)
-    return PromoteResult(
+    result = PromoteResult(
         store.child(key), request.checkpoint.name, len(plan) + 2, total, request.aliases, freed
     )
+    if exports is not None:
+        from abyssexp.store.export import export_parity
+
+        result.exports = export_parity(exports)
+    return result
 
 
 def _upload(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from abyssexp.atomic import atomic_copy, atomic_write_json
+from abyssexp.atomic import atomic_copy
 from abyssexp.config import StoreURL
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import RecordUnreadableError
@@ -46,6 +46,7 @@ from abyssexp.store.registry import (
     read_registry,
     row_of,
     sorted_rows,
+    write_registry,
 )
 from abyssexp.store.temporaries import TMP_PREFIX, remove_stale
 
@@ -96,7 +97,7 @@ def repair_store(store: Path | StoreURL) -> RepairReport:
         rows, entries = _scan(store, old, report)
         data = rebuild_registry(old, rows, report)
         if data != old:
-            atomic_write_json(store / REGISTRY_FILE, data)
+            write_registry(store, data)
     for folder, entry in entries:
         complete_record(folder, entry, report)
     return report
@@ -158,8 +159,13 @@ def _scan(
             for entry_path in sorted(type_dir.iterdir()):
                 if entry_path.name.startswith(TMP_PREFIX) or entry_path.name.startswith("."):
                     continue
-                if entry_path.is_symlink():
-                    report.problems.append(f"{entry_path}: a symlink in the store; left out")
+                if entry_path.is_symlink():  # the link rule (owned.py): never followed
+                    report.problems.append(
+                        f"{entry_path}: a symlink in the store; not followed, its registry row "
+                        "kept as it was. Replace it with the real folder"
+                    )
+                    if str(entry_path) in old_rows:
+                        rows.append(old_rows[str(entry_path)])
                     continue
                 if entry_path.is_dir():
                     row = _folder_row(entry_path, old_rows, report)
@@ -196,6 +202,14 @@ def _folder_row(
         return None
     structural = verify_tree(folder, checksums=False)
     if any(p.startswith("writable") for p in structural):
+        # Writable, so its files may have changed: only an intact folder is sealed again.
+        changed = [p for p in verify_tree(folder) if p.startswith(("changed", "missing"))]
+        if changed:
+            report.problems.append(
+                f"{folder}: writable and changed ({'; '.join(changed[:3])}); not sealed again. "
+                f"Run `abyssexp verify {folder}`, then promote again or restore the files"
+            )
+            return row_of(entry, folder)
         seal_tree(folder)
         report.sealed.append(str(folder))
     for problem in verify_tree(folder, checksums=False):

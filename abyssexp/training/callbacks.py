@@ -422,7 +422,8 @@ def make_callbacks(
         callbacks.append(
             RecomputeBatchNorm(inputs.fresh_train(), params.training.bn_recompute_batches)
         )
-    if inputs.validation is not None and (params.callbacks.pr_curves or params.callbacks.tfpn):
+    curves = params.callbacks.pr_curves or params.callbacks.tfpn
+    if inputs.validation is not None and (curves or plan.monitor == "val_macro_f1"):
         callbacks.append(
             ValidationCurves(
                 inputs.validation,
@@ -452,6 +453,10 @@ def make_callbacks(
         log_training_images(paths, inputs.fresh_train(), model, params.callbacks.log_images)
     callbacks.extend(_learning_rate_and_stopping(plan))
     callbacks.append(StopOnSignal(stop_flag))
+    from abyssexp.training.pruning import pruning_callback
+
+    pruning = pruning_callback(paths, stop_flag)  # only for a trial of an Optuna sweep
+    callbacks.extend([pruning] if pruning is not None else [])
     callbacks.extend(extra)
     return callbacks, checkpoint
 

@@ -3,8 +3,8 @@
 Order matters: the plan (params, start state, data) is checked before anything is written; the
 experiment is locked before TensorFlow builds anything; status goes to ``running`` only once the
 run can really start; whatever happens after that ends in ``completed``, ``interrupted``
-(SIGINT/SIGTERM: a recovery checkpoint is saved) or ``failed`` (with the error), never a silent
-``running``.
+(SIGINT/SIGTERM: a recovery checkpoint is saved), ``pruned`` (an Optuna sweep's pruner stopped
+the trial) or ``failed`` (with the error), never a silent ``running``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from abyssexp.experiment.record import (
     mark_completed,
     mark_failed,
     mark_interrupted,
+    mark_pruned,
     mark_running,
     read_record,
 )
@@ -48,6 +49,9 @@ class TrainResult:
     best_epoch: int | None
     seconds: float
     images_per_second: float | None
+    #: Every ``train`` of the experiment together (a resumed run adds to the earlier ones).
+    total_seconds: float | None = None
+    total_images_per_second: float | None = None
     files: dict[str, str] = field(default_factory=dict)
     #: Things the summary must say (a model that gives one answer for every validation image).
     warnings: list[str] = field(default_factory=list)
@@ -75,9 +79,13 @@ def train_experiment(plan: TrainingPlan, extra_callbacks: Sequence[Any] = ()) ->
     lock_fd = try_lock(paths.train_lock)
     if lock_fd is None:
         record = read_record(paths.record)
+        who = (
+            f"pid {record.pid} on {record.host}"
+            if record.pid and record.status == Status.RUNNING
+            else "another abyssexp process is starting it"
+        )
         raise ExperimentStateError(
-            f"{paths.root}: already running (pid {record.pid} on {record.host}); "
-            "wait for it or stop it first"
+            f"{paths.root}: already running ({who}); wait for it or stop it first"
         )
     try:
         if start_state(paths, plan.params, plan.options.resume) != plan.resume:
@@ -112,6 +120,11 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
         interrupted = _fit(plan, model, inputs, callbacks)
         seconds = time.monotonic() - started
         result = _result(plan, checkpoint, inputs, seconds)
+        _add_up(plan, result, inputs)
+        if stop_flag.get("prune_reason") and not interrupted:  # an Optuna sweep's pruner stopped it
+            mark_pruned(paths.record, stop_flag["prune_reason"])
+            result.status = Status.PRUNED.value
+            return result
         if interrupted or (stop_flag.get("stop") and result.epochs_done < plan.epochs_total):
             with atomic_path(paths.recovery_checkpoint) as tmp:
                 model.save(tmp)
@@ -207,7 +220,7 @@ def _fit(plan: TrainingPlan, model: Any, inputs: Any, callbacks: list[Any]) -> b
 def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) -> TrainResult:
     done = checkpoint.last_epoch or plan.initial_epoch
     trained = done - plan.initial_epoch
-    images = trained * inputs.steps_per_epoch * plan.params.training.batch_size
+    images = _images_trained(plan, trained, inputs)
     return TrainResult(
         path=plan.paths.root,
         status=Status.RUNNING.value,
@@ -221,6 +234,21 @@ def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) ->
         files=_result_files(plan.paths, done),
         warnings=_collapse_warning(checkpoint.rows),
     )
+
+
+def _images_trained(plan: TrainingPlan, epochs: int, inputs: Any) -> int:
+    return epochs * inputs.steps_per_epoch * plan.params.training.batch_size
+
+
+def _add_up(plan: TrainingPlan, result: TrainResult, inputs: Any) -> None:
+    """Add this invocation to the record's totals and give the result the totals."""
+    from abyssexp.experiment.record import add_training_time
+
+    images = _images_trained(plan, result.epochs_done - plan.initial_epoch, inputs)
+    record = add_training_time(plan.paths.record, result.seconds, images)
+    result.total_seconds = record.train_seconds
+    if record.train_seconds and record.train_images:
+        result.total_images_per_second = record.train_images / record.train_seconds
 
 
 def _collapse_warning(rows: list[dict[str, Any]]) -> list[str]:

@@ -112,3 +112,39 @@ def test_report_renders_in_headless_chromium_with_the_network_off(reports) -> No
     target = os.environ.get("ABYSSEXP_SCREENSHOT")
     if target:  # to look at it: ABYSSEXP_SCREENSHOT=/tmp/report.png make test-browser
         Path(target).write_bytes(page.screenshot)
+
+
+def _figure_text(html: str, caption: str) -> str:
+    """The SVG text of the figure captioned ``caption`` (matplotlib keeps text as text)."""
+    import base64
+
+    match = re.search(
+        r'<img src="data:image/svg\+xml;base64,([^"]+)"[^>]*><figcaption>'
+        + re.escape(caption)
+        + "</figcaption>",
+        html,
+    )
+    assert match, f"no figure captioned {caption!r}"
+    return base64.b64decode(match.group(1)).decode()
+
+
+def test_report_curves_one_panel_per_metric_with_a_legend(reports) -> None:
+    html = reports["pair"].read_text()
+    for caption in ("loss", "accuracy", "macro F1", "distinct predictions", "learning rate"):
+        svg = _figure_text(html, caption)
+        assert "[1]" in svg and "[2]" in svg, caption  # the experiments as colours, named
+    accuracy = _figure_text(html, "accuracy")
+    assert "training" in accuracy and "validation" in accuracy  # solid and dashed, said
+    assert "stroke-dasharray" in accuracy  # the validation line is dashed
+    # the counter of distinct predictions has its own panel, never a metric's axis
+    assert "distinct" not in accuracy and "distinct" not in _figure_text(html, "macro F1")
+
+
+def test_report_what_differs_folds_equal_rows(reports) -> None:
+    html = reports["pair"].read_text()
+    differs = html.split("<h2>What differs</h2>", 1)[1].split("</table>", 1)[0]
+    assert "params · training.lr" in differs
+    assert "run · status" not in differs  # both completed: equal, folded below
+    folded = re.search(r"<summary>(\d+) equal rows?</summary>", html)
+    assert folded and int(folded.group(1)) >= 1
+    assert "run · status" in html.split(folded.group(0), 1)[1]

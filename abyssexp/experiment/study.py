@@ -1,0 +1,116 @@
+"""The Optuna study of a ``--search optuna`` sweep: the one module that imports Optuna.
+
+The study is a journal file beside the sweep file (``.sweeps/sNNN.optuna.journal``): Optuna's
+file-based storage, appended to under a lock file, so several processes (local slots, Slurm array
+tasks on other nodes of a shared file system) ask and tell through it at once. Optuna is an
+optional extra; ``require_optuna`` says how to install it. Importing this module is cheap: Optuna
+itself loads only when a study is opened.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from abyssexp.errors import InvalidInputError
+
+INSTALL_HINT = "pip install 'abyssexp[optuna]' (or pip install optuna)"
+PRUNERS = ("median",)
+DIRECTIONS = ("maximize", "minimize")
+
+
+def require_optuna(what: str = "--search optuna") -> None:
+    """Stop with the install line when Optuna is not installed (without importing it).
+
+    Raises:
+        InvalidInputError: Optuna is missing.
+    """
+    if importlib.util.find_spec("optuna") is None:
+        raise InvalidInputError(f"{what} needs Optuna, an optional extra: {INSTALL_HINT}")
+
+
+def _storage(path: Path) -> Any:
+    import optuna
+
+    backend = optuna.storages.journal.JournalFileBackend(str(path))
+    return optuna.storages.JournalStorage(backend)
+
+
+def _pruner(pruner: str | None) -> Any:
+    import optuna
+
+    if pruner == "median":
+        # Wait for a few finished trials and the first epochs before judging: one tiny early
+        # epoch says little.
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+def create_study(path: Path, name: str, direction: str, pruner: str | None) -> None:
+    """Create the journal with an empty study (``sweep new``)."""
+    require_optuna()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(
+        storage=_storage(path), study_name=name, direction=direction, pruner=_pruner(pruner)
+    )
+
+
+def open_study(path: Path, name: str, pruner: str | None) -> Any:
+    """The study of a sweep, for asking, telling or reporting.
+
+    Raises:
+        InvalidInputError: Optuna is missing, or the journal is not there.
+    """
+    require_optuna("an Optuna sweep")
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: the sweep's Optuna study is missing")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(storage=_storage(path), study_name=name, pruner=_pruner(pruner))
+
+
+def ask(study: Any, space: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A new trial from the sampler: its number and a value for each key of ``space``.
+
+    ``space`` maps dotted keys to ``sweep.Distribution`` (kind and arguments).
+    """
+    trial = study.ask()
+    values = {}
+    for key, dist in space.items():
+        if dist.kind == "choice":
+            values[key] = trial.suggest_categorical(key, list(dist.args))
+        elif dist.kind == "randint":
+            values[key] = trial.suggest_int(key, *dist.args)
+        else:
+            low, high = (float(a) for a in dist.args)
+            values[key] = trial.suggest_float(key, low, high, log=dist.kind == "loguniform")
+    return trial.number, values
+
+
+def trial_handle(study: Any, number: int) -> Any:
+    """The running trial ``number`` as an ``optuna.Trial`` (to report and ask to prune) in a
+    process other than the one that asked for it."""
+    import optuna
+
+    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    return optuna.trial.Trial(study, trial_id)
+
+
+def trial_state(study: Any, number: int) -> str:
+    """``RUNNING``, ``COMPLETE``, ``PRUNED``, ``FAIL`` or ``WAITING``."""
+    return study.trials[number].state.name
+
+
+def tell(study: Any, number: int, state: str, value: float | None = None) -> None:
+    """End trial ``number`` in ``state``, Optuna's name: ``COMPLETE`` with ``value``, ``PRUNED``
+    or ``FAIL``; a trial already ended is left as it is."""
+    from optuna.trial import TrialState
+
+    values = value if state == "COMPLETE" else None
+    study.tell(number, values, state=TrialState[state], skip_if_finished=True)
