@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,11 +100,13 @@ model.fit(
 """
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+def run_measured(
+    command: list[str], env: dict[str, str], cwd: Path | None = None
+) -> tuple[float, float, str]:
     """(wall s, CPU s, stdout) of one child process: CPU from its own ``wait4`` usage."""
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
@@ -114,10 +117,14 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float,
         return wall, usage.ru_utime + usage.ru_stime, out.read()
 
 
-def abyssexp_case(data: dict[str, Path], work: Path, args: argparse.Namespace, epochs: int):
-    """`abyssexp new` then `abyssexp train` (two processes, as a user runs them)."""
+def abyssexp_case(
+    data: dict[str, Path], work: Path, args: argparse.Namespace, epochs: int, code: str = ""
+):
+    """`abyssexp new` then `abyssexp train` (two processes, as a user runs them); ``code``: a
+    folder holding another version of the ``abyssexp`` package (``--base``), first on the path."""
     env = {
         **os.environ,
+        **({"PYTHONPATH": code} if code else {}),
         "ABYSSEXP_SCRATCH": str(work / "scratch"),
         "ABYSSEXP_CONFIG": str(work / "none.toml"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -136,9 +143,11 @@ def abyssexp_case(data: dict[str, Path], work: Path, args: argparse.Namespace, e
     abyssexp = [sys.executable, "-m", "abyssexp"]
     new = [*abyssexp, "new", "bench", f"e{epochs}", "shapes", "--train", str(data["train"])]
     new += ["--val", str(data["val"]), *options]
-    wall_new, cpu_new, out = run_measured(new, env)
+    # From the scratch folder: `python -m` puts the working folder first on the path, and the
+    # checkout the benchmark runs from would shadow --base.
+    wall_new, cpu_new, out = run_measured(new, env, cwd=work)
     ref = out.strip().splitlines()[-1]
-    wall, cpu, _ = run_measured([*abyssexp, "train", ref], env)
+    wall, cpu, _ = run_measured([*abyssexp, "train", ref], env, cwd=work)
     return wall_new + wall, cpu_new + cpu
 
 
@@ -167,6 +176,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", default="3,10", help="two epoch counts, fewest first")
+    parser.add_argument(
+        "--base",
+        default="",
+        help="a folder with another abyssexp version (e.g. `git archive main` unpacked): run "
+        "too, interleaved, as 'base', for before/after figures under the same load",
+    )
     args = parser.parse_args()
     short, long = (int(n) for n in args.epochs.split(","))
     from abyssexp.datasets.synthetic import write_shapes_dataset
@@ -177,10 +192,12 @@ def main() -> None:
         data = write_shapes_dataset(
             work / "shapes", {"train": args.images, "val": args.val_images}, size=160, seed=1
         )
+        tools = {"abyssexp": abyssexp_case, "plain": plain_case}
+        if args.base:
+            tools["base"] = partial(abyssexp_case, code=str(Path(args.base).resolve()))
         cases = {
-            (tool, epochs): (abyssexp_case if tool == "abyssexp" else plain_case, epochs)
-            for tool in ("abyssexp", "plain") for epochs in (short, long)
-        }  # fmt: skip
+            (tool, epochs): (tools[tool], epochs) for tool in tools for epochs in (short, long)
+        }
         samples: dict[tuple[str, int], list[tuple[float, float]]] = {key: [] for key in cases}
         for round_ in range(args.repeats):
             keys = list(cases)
@@ -195,11 +212,23 @@ def main() -> None:
 
 
 def report(samples, short: int, long: int, args: argparse.Namespace) -> None:
-    """Ratios per round (abyssexp / plain of the same round), then medians and ranges."""
+    """Ratios per round (abyssexp / plain of the same round), then medians and ranges; the same
+    for the ``--base`` version when given."""
     rows = [("images, size, batch", f"{args.images} train + {args.val_images} val JPEGs, "
              f"{args.size} px, batch {args.batch}, MobileNetV3Small, no weights")]  # fmt: skip
+    for tool in [t for t in ("abyssexp", "base") if (t, short) in samples]:
+        if tool == "base":
+            rows.append(("--base", args.base))
+        rows += measures(samples, tool, short, long)
+    table(rows, f"bench_overhead (median of {args.repeats} rounds, lowest-highest)")
+
+
+def measures(samples, tool: str, short: int, long: int) -> list[tuple[str, str]]:
+    """Wall and CPU rows of one abyssexp version against the plain script."""
+    rows = []
     for index, measure in ((0, "wall"), (1, "CPU")):
-        ours = {e: [s[index] for s in samples[("abyssexp", e)]] for e in (short, long)}
+        measure = measure if tool == "abyssexp" else f"{measure} (base)"
+        ours = {e: [s[index] for s in samples[(tool, e)]] for e in (short, long)}
         plain = {e: [s[index] for s in samples[("plain", e)]] for e in (short, long)}
         for epochs in (short, long):
             rows.append(summary(f"{measure}: abyssexp new+train, {epochs} epochs", ours[epochs]))
@@ -223,7 +252,7 @@ def report(samples, short: int, long: int, args: argparse.Namespace) -> None:
         rows.append(summary(f"{measure}: fixed cost, plain", fixed["plain"]))
         extra = [a - b for a, b in zip(fixed["abyssexp"], fixed["plain"], strict=True)]
         rows.append(summary(f"{measure}: fixed cost beyond plain (target ≤ 2 s)", extra))
-    table(rows, f"bench_overhead (median of {args.repeats} rounds, lowest-highest)")
+    return rows
 
 
 if __name__ == "__main__":

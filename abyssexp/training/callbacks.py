@@ -43,6 +43,7 @@ from abyssexp.schemas.record import BestMetric
 from abyssexp.schemas.resolve import params_to_json
 from abyssexp.training.inputs import TrainingInputs
 from abyssexp.training.plan import TrainingPlan
+from abyssexp.training.validation_scores import ValidationScores
 
 HEARTBEAT_S = 30.0
 
@@ -181,9 +182,12 @@ class ValidationCurves(keras.callbacks.Callback):
         pr_curves: bool = True,
         tfpn: bool = True,
         thresholds: int = 101,
+        full_pass: bool = True,
     ) -> None:
         super().__init__()
         self.dataset = dataset
+        # Keras' validation pass gives the scores; a second predict only where it cannot.
+        self.capture = ValidationScores(len(targets), full_pass)
         self.targets = targets > 0
         self.class_names = class_names
         self.activation = activation
@@ -192,12 +196,28 @@ class ValidationCurves(keras.callbacks.Callback):
         self.thresholds = thresholds
         self.writer = tf.summary.create_file_writer(str(log_dir))
 
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.capture.install(self.model)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.capture.uninstall()
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.capture.reset()
+
+    def _scores(self) -> np.ndarray:
+        """The scores of this epoch's validation pass; predicted again only when not captured."""
+        scores = self.capture.scores()
+        if scores is None:
+            scores = self.model.predict(self.dataset, verbose=0)[: len(self.targets)]
+        return scores
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         from tensorboard.plugins.pr_curve import summary as pr_summary
 
         from abyssexp.evaluation.metrics import confusion_counts, predicted_labels
 
-        scores = self.model.predict(self.dataset, verbose=0)[: len(self.targets)]
+        scores = self._scores()
         predicted = predicted_labels(scores, self.activation)
         counts = confusion_counts(self.targets, predicted)
         f1s = []
@@ -414,6 +434,7 @@ def make_callbacks(
                 pr_curves=params.callbacks.pr_curves,
                 tfpn=params.callbacks.tfpn,
                 thresholds=params.callbacks.pr_curve_thresholds,
+                full_pass=_validation_covers_set(plan, inputs),
             )
         )
     callbacks.append(checkpoint)
@@ -438,6 +459,12 @@ def make_callbacks(
     callbacks.extend([pruning] if pruning is not None else [])
     callbacks.extend(extra)
     return callbacks, checkpoint
+
+
+def _validation_covers_set(plan: TrainingPlan, inputs: TrainingInputs) -> bool:
+    """Whether fit's validation pass reads every validation image (its scores can be reused)."""
+    steps = inputs.validation_steps or 0
+    return plan.val_set is not None and steps * plan.params.training.batch_size >= len(plan.val_set)
 
 
 def _learning_rate_and_stopping(plan: TrainingPlan) -> list[Any]:

@@ -165,13 +165,15 @@ def test_grid_values_and_name_parts() -> None:
 
 def test_a_sweep_of_100_trials_is_created_in_seconds(runner, scratch: Path, shapes) -> None:
     base = new_tiny(runner, shapes)
-    started = time.perf_counter()
+    # CPU time, not wall time: CI runs this beside trainings on two cores (benchmarks/
+    # bench_sweeps.py measures the wall time); 1-2 s on an idle host, 12.8 s of wall once in CI.
+    started = time.process_time()
     result = _sweep(runner, "--from", str(base), "--grid", "training.lr=" + ",".join(
         f"{i}e-4" for i in range(1, 26)), "--seeds", "4")  # fmt: skip
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     assert result.exit_code == 0, result.output
     assert len(json.loads((scratch / "proj/grid/.sweeps/s001.json").read_text())["trials"]) == 100
-    assert seconds < 10, f"sweep new of 100 trials took {seconds:.1f} s (aim: < 3 s)"
+    assert seconds < 10, f"sweep new of 100 trials took {seconds:.1f} s of CPU (aim: < 3 s)"
 
 
 def test_list_and_compare_show_the_sweep_together(runner, scratch: Path, shapes) -> None:
