@@ -3,6 +3,7 @@ the run that recorded it (``cancel`` signals only a process that matches both)."
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -20,6 +21,19 @@ def process_start(pid: int) -> int | None:
         return int(fields[19])  # field 22 overall: fields[0] is field 3 (state)
     except (IndexError, ValueError):
         return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (signal 0: nothing is sent); another
+    user's process counts as alive. The one check behind a record's derived ``crashed`` and a
+    promotion temporary's owner."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
 
 
 def same_process(pid: int | None, start: int | None) -> bool:

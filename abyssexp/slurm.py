@@ -66,11 +66,6 @@ class JobState:
         return text
 
 
-def slurm_available() -> bool:
-    """True when ``sbatch`` is on PATH (a cluster, or the one-node Slurm of the tests)."""
-    return shutil.which("sbatch") is not None
-
-
 def run_slurm(args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run one Slurm command (``sbatch``, ``squeue``, ``sacct``, ``scontrol``, ``scancel``).
 

@@ -39,7 +39,7 @@ def main() -> None:
     coco = write_jpegs(work / "images", args.images, 640, 480)
     files = sorted((coco.parent).glob("*.jpg"))[: args.images]
     params = Params.model_validate({"model": {"backbone": args.backbone, "init_weights": "none"}})
-    model = create_classifier(params, ["a", "b", "c"], learning_rate=1e-3)
+    model = create_classifier(params, ["a", "b", "c"])
     path = work / "model.keras"
     model.save(path)
     size = tuple(model.input_shape[1:3])

@@ -8,7 +8,7 @@ backbone's normalisation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
@@ -56,3 +56,24 @@ def make_image_augmenter(config: Any, seed: int | None = None) -> Callable[[Any]
     from abyssexp.augmentation.tf_backend import image_augmenter
 
     return image_augmenter(params, seed=seed or 0)
+
+
+def augmentation_gen(
+    gen: Iterable[tuple[Any, Any]],
+    aug_config: Any = None,
+    enable: bool = True,
+    seed: int | None = None,
+) -> Iterator:
+    """The seed's generator stage: augment each image with the seed's configuration dict,
+    ``AugmentationParams``, or an imgaug augmenter (anything with ``augment_image``). Images
+    stay in pixel space (0-255).
+
+    Also importable as ``abyssexp.datasets.augmentation_gen`` (the seed's path, a lazy
+    re-export: the data floor itself never imports augmentation).
+    """
+    from abyssexp.datasets.generators import augmented_gen
+
+    if not enable or aug_config is None:
+        yield from gen
+        return
+    yield from augmented_gen(gen, make_image_augmenter(aug_config, seed=seed))

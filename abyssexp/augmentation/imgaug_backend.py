@@ -7,11 +7,14 @@ installs the maintained fork imgaug-denk (the same ``imgaug`` module) and pins `
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abyssexp.errors import OptionalDependencyError
+
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import AugmentationParams
 
 INSTALL_HINT = (
     "augmentation.backend=imgaug needs the imgaug extra: pip install 'abyssexp[imgaug]' "
@@ -27,7 +30,7 @@ def _imgaug() -> Any:
     return iaa
 
 
-def build_imgaug_sequence(params: Any, seed: int | None = None) -> Any:
+def build_imgaug_sequence(params: AugmentationParams, seed: int | None = None) -> Any:
     """``iaa.Sequential`` equivalent to ``params`` (flips outside, the rest in ``SomeOf``)."""
     iaa = _imgaug()
     group = []
@@ -56,7 +59,7 @@ def build_imgaug_sequence(params: Any, seed: int | None = None) -> Any:
     return iaa.Sequential(steps, seed=seed)
 
 
-def batch_augmenter(params: Any, seed: int = 0) -> Callable[[Any, Any], Any]:
+def batch_augmenter(params: AugmentationParams, seed: int = 0) -> Callable[[Any, Any], Any]:
     """``fn(images float32 0-255, seed)`` for tf.data, running imgaug through ``numpy_function``."""
     import tensorflow as tf
 

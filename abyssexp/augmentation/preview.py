@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abyssexp.atomic import atomic_path
 
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import AugmentationParams
+
 
 def augmented_versions(
     image: np.ndarray,
-    params: Any,
+    params: AugmentationParams,
     versions: int,
     seed: int,
     size: tuple[int, int] | None = None,
@@ -22,13 +25,13 @@ def augmented_versions(
     import tensorflow as tf
 
     if not (params.flip_lr or params.flip_ud or params.group_ops()):
-        from abyssexp.augmentation.resize import resize_uint8
+        from abyssexp.datasets.resize import resize_uint8
 
         if size is not None:
             image = resize_uint8(tf.constant(image), size).numpy()
         return np.stack([image] * versions)
     if size is not None and (params.backend == "imgaug" or params.placement == "model"):
-        from abyssexp.augmentation.resize import resize_uint8
+        from abyssexp.datasets.resize import resize_uint8
 
         image = resize_uint8(tf.constant(image), size).numpy()
     if params.backend == "imgaug":
@@ -108,7 +111,7 @@ def recipe_versions(
 
 def render_preview(
     dataset: Any,
-    params: Any,
+    params: AugmentationParams,
     out: Path,
     images: int = 4,
     versions: int = 5,
@@ -122,7 +125,7 @@ def render_preview(
     import matplotlib.pyplot as plt
     import tensorflow as tf
 
-    from abyssexp.augmentation.resize import resize_uint8
+    from abyssexp.datasets.resize import resize_uint8
 
     rng = np.random.default_rng(seed)
     count = min(images, len(dataset))

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
-GROUP_ORDER = ("gblur", "avgblur", "gnoise", "scale", "rotate", "bright", "colour_shift")
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import AugmentationParams
 
 
 def _uniform(seed: tf.Tensor, shape: Any, low: float, high: float) -> tf.Tensor:
@@ -132,7 +133,7 @@ def affine_warp(images: tf.Tensor, zoom: tf.Tensor, angle_deg: tf.Tensor, cval: 
     )
 
 
-def augment_batch(images: tf.Tensor, seed: tf.Tensor, params: Any) -> tf.Tensor:
+def augment_batch(images: tf.Tensor, seed: tf.Tensor, params: AugmentationParams) -> tf.Tensor:
     """Augment a float32 batch (0-255) with ``AugmentationParams``; returns float32 clipped 0-255.
 
     Args:
@@ -205,12 +206,14 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, params: Any) -> tf.Tensor:
     return tf.clip_by_value(images, 0.0, 255.0)
 
 
-def batch_augmenter(params: Any) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+def batch_augmenter(params: AugmentationParams) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """``fn(images, seed)`` for ``make_tf_dataset(augment=...)``."""
     return lambda images, seed: augment_batch(images, seed, params)
 
 
-def image_augmenter(params: Any, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+def image_augmenter(
+    params: AugmentationParams, seed: int = 0
+) -> Callable[[np.ndarray], np.ndarray]:
     """A per-image numpy augmenter (eager) for the seed's ``augmentation_gen``."""
     counter = [0]
 
@@ -334,7 +337,7 @@ _SCORES = 15
 def augment_image(
     image: tf.Tensor,
     seed: tf.Tensor,
-    params: Any,
+    params: AugmentationParams,
     bank: tf.Tensor | None = None,
     output_size: tuple[int, int] | None = None,
 ) -> tf.Tensor:
@@ -391,7 +394,7 @@ def _geometry(
     values: tf.Tensor,
     flips: tuple[tf.Tensor | bool, tf.Tensor | bool],
     output_size: tuple[int, int],
-    params: Any,
+    params: AugmentationParams,
 ) -> tf.Tensor:
     """Resize, flips, zoom and rotation of a 1×H×W×3 float32 source in one resampling."""
     out_h, out_w = output_size
@@ -445,7 +448,7 @@ def _pixel_ops(
     draws: tf.Tensor,
     seed: tf.Tensor,
     bank: tf.Tensor | None,
-    params: Any,
+    params: AugmentationParams,
 ) -> tf.Tensor:
     """Blur, noise and gains of the picked ops on a 1×H×W×3 float32 batch."""
     out_h, out_w = int(batch.shape[1]), int(batch.shape[2])
@@ -480,7 +483,7 @@ def _pixel_ops(
     return batch
 
 
-def _draw_ranges(params: Any) -> tuple[np.ndarray, np.ndarray]:
+def _draw_ranges(params: AugmentationParams) -> tuple[np.ndarray, np.ndarray]:
     """Low and high ends for the first ``_SCORES`` draws (0..1 where a slot is not a range)."""
     low = np.zeros(_SCORES, np.float32)
     high = np.ones(_SCORES, np.float32)
@@ -498,7 +501,7 @@ def _draw_ranges(params: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def image_augmenter_fn(
-    params: Any, input_size: tuple[int, int], seed: int = 0
+    params: AugmentationParams, input_size: tuple[int, int], seed: int = 0
 ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """``fn(image, seed)`` for ``make_tf_dataset(augment_image=...)``: any-size uint8 image in,
     float32 ``input_size`` image out; with ``gnoise`` on, the noise comes from a bank made once

@@ -54,13 +54,16 @@ def export_command(
 ) -> None:
     """Export a model for serving, each format checked for parity against the Keras model on
     images of its test set (max score difference and top-1 agreement go into export.json)."""
+    from abyssexp.evaluation.exports import export_checkpoint
     from abyssexp.models.export import parse_formats
-    from abyssexp.store.export import export_checkpoint, resolve_export_source
+    from abyssexp.store.sources import resolve_export_source
 
     chosen = parse_formats(formats)
     checkpoint, testing = resolve_export_source(source, scratch_root(scratch), store_root(store))
     if out_dir is None:
-        if testing is None or testing.parent.joinpath("entry.json").is_file():
+        from abyssexp.experiment.promoted import is_promoted_folder
+
+        if testing is None or is_promoted_folder(testing.parent):
             raise typer.BadParameter("give --out DIR (promoted folders are read-only)")
         out_dir = testing.parent / "exports" / checkpoint.stem
     report = export_checkpoint(checkpoint, out_dir, chosen, testing, tolerance)
@@ -116,7 +119,7 @@ def predict_command(
     """Class scores for images, folders or a COCO file; COCO-style results with --out."""
     from abyssexp.atomic import atomic_write_json
     from abyssexp.evaluation.predict import collect_inputs, predict_images
-    from abyssexp.store.export import resolve_export_source
+    from abyssexp.store.sources import resolve_export_source
 
     checkpoint, _ = resolve_export_source(source, scratch_root(scratch), store_root(store))
     items = collect_inputs(list(inputs or []), coco)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -79,10 +82,52 @@ def check_place(on: str | None) -> None:
         raise InvalidInputError(f"--on: one of {', '.join(PLACES)}. Received: {on!r}")
 
 
-def slurm_flags(**flags: Any) -> dict[str, Any]:
-    """The Slurm flags as ``SlurmOptions.resolve`` takes them."""
-    extra = flags.pop("sbatch_args", None)
-    return {**flags, "sbatch_args": tuple(extra or ())}
+#: The Slurm flags of ``train --on slurm`` and ``sweep run --on slurm``, declared once: option
+#: name → (the key ``SlurmOptions.resolve`` takes, the option). ``max_running`` is a sweep's.
+SLURM_FLAGS: dict[str, tuple[str, Any]] = {
+    "partition": ("partition", PartitionOption),
+    "time": ("time", TimeOption),
+    "mem": ("mem", MemOption),
+    "account": ("account", AccountOption),
+    "cpus": ("cpus", CpusOption),
+    "slurm_gpus": ("gpus", SlurmGpusOption),
+    "max_running": ("max_running", MaxRunningOption),
+    "sbatch_arg": ("sbatch_args", SbatchArgOption),
+}
+
+
+def with_slurm_flags(*, max_running: bool = False) -> Callable[[Callable], Callable]:
+    """Give a command the Slurm flags in place of its ``slurm`` parameter, which receives them
+    as one dict for ``SlurmOptions.resolve`` (``max_running``: with ``--max-running``).
+
+    Typer reads the command's signature, so the flags show in ``--help`` where ``slurm`` stood.
+    """
+    names = [n for n in SLURM_FLAGS if max_running or n != "max_running"]
+
+    def decorate(command: Callable) -> Callable:
+        signature = inspect.signature(command, eval_str=True)  # Typer reads real types
+        flags = [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation=SLURM_FLAGS[n][1])
+            for n in names
+        ]  # fmt: skip
+        parameters = []
+        for parameter in signature.parameters.values():
+            if parameter.name == "slurm":
+                parameters += flags
+            else:
+                parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            given = {SLURM_FLAGS[n][0]: kwargs.pop(n) for n in names}
+            given["sbatch_args"] = tuple(given.get("sbatch_args") or ())
+            return command(**kwargs, slurm=given)
+
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
 
 
 def launch(
@@ -92,7 +137,7 @@ def launch(
     for name, status in plan.skipped:
         err.print(f"skipped {name} ({status})", soft_wrap=True, markup=False)
     if on == "slurm":
-        from abyssexp.runners.slurm import SlurmOptions, submit_runs
+        from abyssexp.runners.slurm_jobs import SlurmOptions, submit_runs
 
         submitted = submit_runs(plan, args, SlurmOptions.resolve(slurm))
         if json_output:

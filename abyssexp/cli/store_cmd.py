@@ -4,8 +4,9 @@ No TensorFlow."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -58,11 +59,12 @@ def promote_command(
     """Copy a validated model to <store>/<project>/<type>/<name>/ with a checksum manifest, as a
     transaction, and record it in the store registry."""
     from abyssexp.experiment.refs import resolve_ref
-    from abyssexp.models.export import parse_formats
-    from abyssexp.store.promote import parse_requirement, promote_experiment
+    from abyssexp.store.backend import promote_experiment
+    from abyssexp.store.promotion import parse_requirement
 
     requirements = [parse_requirement(r) for r in require or []]
     paths = resolve_ref(ref, scratch_root(scratch))
+    make_exports = _exporter(paths, export) if export else None
     with progress_bar("copying", quiet=json_output, transfer=True) as report_progress:
         result = promote_experiment(
             paths,
@@ -73,7 +75,7 @@ def promote_command(
             move=move,
             force_untested=force_untested,
             progress=report_progress,
-            export_formats=parse_formats(export) if export else None,
+            make_exports=make_exports,
         )
     if json_output:
         print_json(result.to_json())
@@ -101,6 +103,21 @@ def promote_command(
         print_parity("exports, checked against the Keras model", result.exports)
 
 
+def _exporter(paths: Any, formats: str) -> Callable[[Path], Path]:
+    """``promote --export``: the checkpoint's exports, made and checked for parity (this loads
+    TensorFlow) once the promotion's plan holds; their folder travels with the promotion."""
+    from abyssexp.models.export import parse_formats
+
+    chosen = parse_formats(formats)  # a bad format stops the command before anything else
+
+    def make(checkpoint: Path) -> Path:
+        from abyssexp.evaluation.exports import export_experiment
+
+        return export_experiment(paths, checkpoint, chosen)
+
+    return make
+
+
 @app.command("promoted")
 def promoted_command(
     project: Annotated[str | None, typer.Argument(help="Project.")] = None,
@@ -116,13 +133,13 @@ def promoted_command(
     json_output: JsonOption = False,
 ) -> None:
     """List promoted models with their aliases, test metrics and dates."""
-    from abyssexp.store.registry import list_promoted
+    from abyssexp.store.backend import open_store
 
     root = store_root(store)
     if history is not None:
         _print_alias_history(root, history, json_output)
         return
-    rows = list_promoted(root, project, experiment_type)
+    rows = open_store(root).list_promoted(project, experiment_type)
     if json_output:
         print_json(rows)
         return
@@ -186,9 +203,9 @@ def verify_command(
 ) -> None:
     """Re-check a promoted model against its MANIFEST.sha256 (in an object store, every object
     is read back and hashed). Exit 1 on any difference."""
-    from abyssexp.store.promote import verify_promoted
+    from abyssexp.store.backend import open_store
 
-    problems = verify_promoted(store_path)
+    problems = open_store(store_path, "verify").verify()
     if json_output:
         print_json({"path": str(store_path), "ok": not problems, "problems": problems})
     elif not problems:
@@ -217,10 +234,10 @@ def gc_command(
     """Remove checkpoints outside the retention policy (never best or a promoted one) and report
     the disk space freed per experiment and in total."""
     from abyssexp.errors import InvalidInputError
+    from abyssexp.experiment.gc import collect_garbage, parse_keep
     from abyssexp.experiment.layout import ExperimentPaths
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.experiment.registry import iter_experiment_dirs
-    from abyssexp.store.gc import collect_garbage, parse_keep
 
     policy = parse_keep(keep)
     root = scratch_root(scratch)
@@ -252,9 +269,9 @@ def gc_command(
 
 
 def _print_alias_history(store: Path | StoreURL, reference: str, json_output: bool) -> None:
-    from abyssexp.store.aliases import read_history
+    from abyssexp.store.backend import open_store
 
-    moves = read_history(store, reference)
+    moves = open_store(store).alias_history(reference)
     if json_output:
         print_json(moves)
         return
@@ -295,9 +312,9 @@ def alias_set_command(
     store: StoreOption = None,
 ) -> None:
     """Point ALIAS at a promoted model (the move is kept in the alias history)."""
-    from abyssexp.store.aliases import set_alias
+    from abyssexp.store.backend import open_store
 
-    set_alias(store_root(store), location, alias, name)
+    open_store(store_root(store)).set_alias(location, alias, name)
     out.print(f"{location}@{alias} → {name}")
 
 
@@ -308,9 +325,9 @@ def alias_rm_command(
     store: StoreOption = None,
 ) -> None:
     """Remove ALIAS; the model stays promoted (the removal is kept in the alias history)."""
-    from abyssexp.store.aliases import remove_alias
+    from abyssexp.store.backend import open_store
 
-    remove_alias(store_root(store), location, alias)
+    open_store(store_root(store)).remove_alias(location, alias)
     out.print(f"removed {location}@{alias}")
 
 
@@ -323,9 +340,9 @@ def repair_command(store: StoreOption = None, json_output: JsonOption = False) -
     Unregistered promotions are registered and sealed; this host's stale temporaries removed.
 
     Exit 1 if a problem is left (listed on stderr)."""
-    from abyssexp.store.repair import repair_store
+    from abyssexp.store.backend import open_store
 
-    report = repair_store(store_root(store))
+    report = open_store(store_root(store)).repair()
     if json_output:
         print_json(report.to_json())
     else:

@@ -10,27 +10,8 @@ import typer
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, print_json, print_line
-from abyssexp.cli.launch import (
-    AccountOption,
-    CpusOption,
-    MaxRunningOption,
-    MemOption,
-    OnOption,
-    ParallelOption,
-    PartitionOption,
-    SbatchArgOption,
-    SlurmGpusOption,
-    TimeOption,
-    check_place,
-    launch,
-    slurm_flags,
-)
-from abyssexp.cli.options import (
-    JsonOption,
-    ScratchOption,
-    SetOption,
-    scratch_root,
-)
+from abyssexp.cli.launch import OnOption, ParallelOption, check_place, launch, with_slurm_flags
+from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
 from abyssexp.cli.tables import Column, print_table
 
 sweep_app = typer.Typer(
@@ -134,7 +115,10 @@ def sweep_new_command(
     from abyssexp.experiment.sweep import SweepRequest, create_sweep
     from abyssexp.schemas.resolve import parse_set_options
 
-    location = create_sweep(
+    create = create_sweep
+    if search == "optuna":  # a study: each trial is asked for when `sweep run` starts its slot
+        from abyssexp.experiment.optuna_sweep import create_optuna_sweep as create
+    location = create(
         SweepRequest(
             scratch=scratch_root(scratch),
             project=project,
@@ -181,18 +165,12 @@ def _print_created(location: Any, json_output: bool) -> None:
 
 
 @sweep_app.command("run")
+@with_slurm_flags(max_running=True)
 def sweep_run_command(
     sweep: SweepArgument,
     on: OnOption = "local",
     parallel: ParallelOption = None,
-    partition: PartitionOption = None,
-    time: TimeOption = None,
-    mem: MemOption = None,
-    account: AccountOption = None,
-    cpus: CpusOption = None,
-    slurm_gpus: SlurmGpusOption = None,
-    max_running: MaxRunningOption = None,
-    sbatch_arg: SbatchArgOption = None,
+    slurm: dict[str, Any] | None = None,  # the Slurm flags (with_slurm_flags)
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -200,28 +178,20 @@ def sweep_run_command(
     one Slurm job array (--on slurm). An Optuna sweep runs its slots not yet started or left
     interrupted; each asks the study at its start. Run it again to pick up what is left."""
     from abyssexp.experiment.sweep import resolve_sweep
-    from abyssexp.runners.targets import TrainArgs, plan_runs
+    from abyssexp.runners.targets import plan_runs
+    from abyssexp.training.plan import TrainOptions
 
     check_place(on)
     location = resolve_sweep(sweep, scratch_root(scratch))
-    flags = slurm_flags(
-        partition=partition,
-        time=time,
-        mem=mem,
-        account=account,
-        cpus=cpus,
-        gpus=slurm_gpus,
-        max_running=max_running,
-        sbatch_args=sbatch_arg,
-    )
+    flags = slurm or {}
     if location.sweep.optuna is not None:
         if not _run_optuna(location, on or "local", parallel, flags, json_output):
             raise typer.Exit(1)
         return
-    plan = plan_runs(scratch_root(scratch), [], TrainArgs(), sweep=str(location.path))
+    plan = plan_runs(scratch_root(scratch), [], TrainOptions(), sweep=str(location.path))
     if not plan.targets:
         err.print("nothing to run: every trial is completed, running or queued")
-    if not launch(plan, TrainArgs(), on or "local", parallel, flags, json_output):
+    if not launch(plan, TrainOptions(), on or "local", parallel, flags, json_output):
         raise typer.Exit(1)
 
 
@@ -233,7 +203,7 @@ def _run_optuna(
     from abyssexp.runners import optuna_slots
 
     if on == "slurm":
-        from abyssexp.runners.slurm import SlurmOptions
+        from abyssexp.runners.slurm_jobs import SlurmOptions
 
         submitted = optuna_slots.submit_slots(location, SlurmOptions.resolve(flags))
         if json_output:

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, out, print_json
-from abyssexp.cli.launch import (
-    AccountOption,
-    CpusOption,
-    MemOption,
-    OnOption,
-    ParallelOption,
-    PartitionOption,
-    SbatchArgOption,
-    SlurmGpusOption,
-    TimeOption,
-    check_place,
-    launch,
-    slurm_flags,
-)
+from abyssexp.cli.launch import OnOption, ParallelOption, check_place, launch, with_slurm_flags
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
 from abyssexp.cli.tables import print_fields
 
+if TYPE_CHECKING:
+    from abyssexp.training.plan import TrainOptions
+
 
 @app.command("train")
+@with_slurm_flags()
 def train_command(
     refs: Annotated[
         list[str],
@@ -64,43 +55,17 @@ def train_command(
     ] = False,
     on: OnOption = None,
     parallel: ParallelOption = None,
-    partition: PartitionOption = None,
-    time: TimeOption = None,
-    mem: MemOption = None,
-    account: AccountOption = None,
-    cpus: CpusOption = None,
-    slurm_gpus: SlurmGpusOption = None,
-    sbatch_arg: SbatchArgOption = None,
+    slurm: dict[str, Any] | None = None,  # the Slurm flags (with_slurm_flags)
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Train an experiment from its params.json: checkpoints in models/, TensorBoard logs and
     history.csv in logs/. Refuses to start when already running or when checkpoints exist
     without --resume. --on local|slurm (or several REFs): each its own process or Slurm job."""
-    train = (set_, epochs, optimizer, optimizer_args, augmentation_configuration, gpus)
-    if on is None and len(refs) == 1:
-        _train_here(refs[0], train, resume, quiet, scratch, json_output)
-        return
-    slurm = slurm_flags(
-        partition=partition, time=time, mem=mem, account=account, cpus=cpus, gpus=slurm_gpus,
-        sbatch_args=sbatch_arg,
-    )  # fmt: skip
-    _train_elsewhere(refs, on, parallel, slurm, train, scratch, json_output)
+    from abyssexp.training.plan import TrainOptions
 
-
-def _train_here(
-    ref: str, train: tuple[Any, ...], resume: bool, quiet: bool, scratch: Any, json_output: bool
-) -> None:
-    """Train one experiment in this process, with live progress."""
-    set_, epochs, optimizer, optimizer_args, augmentation_configuration, gpus = train
-    from abyssexp.experiment.refs import resolve_ref
-    from abyssexp.schemas.record import Status
-    from abyssexp.schemas.resolve import parse_set_options
-    from abyssexp.training.plan import TrainOptions, plan_training
-
-    paths = resolve_ref(ref, scratch_root(scratch))
     options = TrainOptions(
-        overrides=parse_set_options(set_ or []),
+        set_items=tuple(set_ or ()),
         epochs=epochs,
         augmentation_configuration=augmentation_configuration,
         optimizer=optimizer,
@@ -109,6 +74,21 @@ def _train_here(
         gpus=gpus,
         command_line=["abyssexp", *sys.argv[1:]],
     )
+    if on is None and len(refs) == 1:
+        _train_here(refs[0], options, quiet, scratch, json_output)
+        return
+    _train_elsewhere(refs, on, parallel, slurm or {}, options, scratch, json_output)
+
+
+def _train_here(
+    ref: str, options: TrainOptions, quiet: bool, scratch: Any, json_output: bool
+) -> None:
+    """Train one experiment in this process, with live progress."""
+    from abyssexp.experiment.refs import resolve_ref
+    from abyssexp.schemas.record import Status
+    from abyssexp.training.plan import plan_training
+
+    paths = resolve_ref(ref, scratch_root(scratch))
     plan = plan_training(paths, options)  # fail fast, before TensorFlow loads
     _print_warnings(plan.data_warnings)
     from abyssexp.tf_runtime import load_tensorflow
@@ -130,18 +110,16 @@ def _train_elsewhere(
     on: str | None,
     parallel: int | None,
     slurm: dict[str, Any],
-    train: tuple[Any, ...],
+    options: TrainOptions,
     scratch: Any,
     json_output: bool,
 ) -> None:
     """``--on local|slurm`` (or several experiments): each run its own process or job."""
-    from abyssexp.runners.targets import TrainArgs, plan_runs
+    from abyssexp.runners.targets import plan_runs
 
     check_place(on)
-    set_, *rest = train
-    args = TrainArgs(tuple(set_ or ()), *rest)
-    plan = plan_runs(scratch_root(scratch), refs, args)
-    if not launch(plan, args, on or "local", parallel, slurm, json_output):
+    plan = plan_runs(scratch_root(scratch), refs, options)
+    if not launch(plan, options, on or "local", parallel, slurm, json_output):
         raise typer.Exit(1)
 
 

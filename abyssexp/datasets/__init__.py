@@ -5,10 +5,16 @@ The seed's imports work with the package name swapped::
     from abyssexp.datasets.translators import CategoryTranslator
     from abyssexp.datasets.coco import ImageClassificationDataset
     from abyssexp.datasets.generators import lambda_gen, multihot_gen, batching_gen
+    from abyssexp.datasets import augmentation_gen
+
+``augmentation_gen`` lives in ``abyssexp.augmentation`` (it builds an augmenter from the seed's
+dict); the name here is a lazy re-export, so the data floor never imports augmentation.
 """
 
+from typing import Any
+
 from abyssexp.datasets.generators import (
-    augmentation_gen,
+    augmented_gen,
     batching_gen,
     enforce_one_vs_all,
     lambda_gen,
@@ -18,9 +24,18 @@ from abyssexp.datasets.generators import (
 
 __all__ = [
     "augmentation_gen",
+    "augmented_gen",
     "batching_gen",
     "enforce_one_vs_all",
     "lambda_gen",
     "lamda_gen",
     "multihot_gen",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "augmentation_gen":  # the seed's import path, resolved on first use
+        from abyssexp.augmentation import augmentation_gen
+
+        return augmentation_gen
+    raise AttributeError(f"module 'abyssexp.datasets' has no attribute {name!r}")

@@ -15,12 +15,17 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.datasets.dialects import detect_dialect
 from abyssexp.datasets.locate import find_image_dir
 from abyssexp.datasets.quick import first_ids
 from abyssexp.errors import DatasetError, first_few
+
+if TYPE_CHECKING:
+    from abyssexp.datasets.coco import ImageClassificationDataset
+    from abyssexp.datasets.factory import LabelSpace
+    from abyssexp.schemas.params import DatasetParams
 
 
 @dataclass
@@ -235,7 +240,7 @@ def _load_val(options: CheckOptions, report: CheckReport) -> tuple[dict[str, Any
     return data, folder.path
 
 
-def dataset_params(options: CheckOptions, path: Path, val: Path | None = None) -> Any:
+def dataset_params(options: CheckOptions, path: Path, val: Path | None = None) -> DatasetParams:
     """The ``DatasetParams`` that ``data check``'s options stand for (what ``new`` would write)."""
     from abyssexp.schemas.params import DatasetParams
 
@@ -287,7 +292,9 @@ def _placeholder_note(
             report.notes.append(note)
 
 
-def _dataset(path: Path, labels: Any, image_dir: Path, data: dict[str, Any]) -> Any:
+def _dataset(
+    path: Path, labels: LabelSpace, image_dir: Path, data: dict[str, Any]
+) -> ImageClassificationDataset:
     """Every image of the file (no policy drops any), for the file checks."""
     from abyssexp.datasets.coco import ImageClassificationDataset
 

@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from abyssexp.datasets.translators import (
     CategoryTranslator,
 )
 from abyssexp.errors import DatasetError
+
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import DatasetParams
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +263,7 @@ class ImageClassificationDataset:
 
 
 def make_translator(
-    dataset_params: Any,
+    dataset_params: DatasetParams,
     categories: list[dict[str, Any]],
     base_dir: Path | None,
     coco_source: str,

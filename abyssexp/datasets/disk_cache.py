@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from abyssexp.atomic import atomic_write_bytes
-from abyssexp.augmentation.resize import resize_uint8
 from abyssexp.datasets import image_cache
+from abyssexp.datasets.resize import resize_uint8
 
 log = logging.getLogger(__name__)
 

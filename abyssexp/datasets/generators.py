@@ -64,19 +64,13 @@ def enforce_one_vs_all(image: Any, target: np.ndarray, background_logit: int = 0
     return image, target
 
 
-def augmentation_gen(
-    gen: Iterable[tuple[Any, Any]],
-    aug_config: Any = None,
-    enable: bool = True,
-    seed: int | None = None,
-) -> Iterator:
-    """Augment each image with the seed's configuration dict, ``AugmentationParams``, or an imgaug
-    augmenter (anything with ``augment_image``). Images stay in pixel space (0-255)."""
-    if not enable or aug_config is None:
-        yield from gen
-        return
-    from abyssexp.augmentation import make_image_augmenter
+def augmented_gen(gen: Iterable[tuple[Any, Any]], augment: Callable[[Any], Any]) -> Iterator:
+    """Apply a per-image augmenter ``augment(uint8 H×W×3) -> uint8 H×W×3`` to every image; the
+    target passes through.
 
-    augment = make_image_augmenter(aug_config, seed=seed)
+    The data floor never builds an augmenter itself: the seed's ``augmentation_gen`` (in
+    ``abyssexp.augmentation``, also importable from ``abyssexp.datasets``) makes one from the
+    configuration and hands it here.
+    """
     for image, target in gen:
         yield augment(image), target

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from abyssexp.augmentation.resize import resize_bilinear, resize_uint8
 from abyssexp.datasets.coco import ImageClassificationDataset
 from abyssexp.datasets.disk_cache import prepare_entries, read_entry
 from abyssexp.datasets.images import probe_image, read_image
+from abyssexp.datasets.resize import resize_bilinear, resize_uint8
 from abyssexp.errors import DatasetError, first_few
 
 __all__ = [

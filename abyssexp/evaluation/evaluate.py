@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from abyssexp.experiment.layout import TEST_COCO, ExperimentPaths
 from abyssexp.experiment.naming import validate_part
 from abyssexp.experiment.record import record_test
 from abyssexp.schemas.resolve import load_params_file, validate_params
+
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import Params
 
 
 @dataclass
@@ -82,9 +85,9 @@ def evaluate_experiment(
     decision = _decision_threshold(checkpoint_path, threshold)
     labels, dataset, image_folder = _test_set(paths, params, coco_file, image_dir)
 
-    from abyssexp.models.factory import load_classifier
+    from abyssexp.models.classifier import load_keras_model
 
-    model = load_classifier(checkpoint_path, compile=False)
+    model = load_keras_model(checkpoint_path, compile=False)
     batch = batch_size or params.training.batch_size
     scores, seconds = _predict(model, dataset, batch, progress, tta, _disk_cache(paths, params))
     truth = dataset.multihot() > 0
@@ -159,7 +162,7 @@ def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
 
 
 def _test_set(
-    paths: ExperimentPaths, params: Any, coco_file: Path, image_dir: Path | None
+    paths: ExperimentPaths, params: Params, coco_file: Path, image_dir: Path | None
 ) -> tuple[Any, Any, Any]:
     """The label space the model was trained with, the test set read with it, and where its
     images were found (given, or where export tools put them: an ``ImageFolder``)."""
@@ -200,7 +203,7 @@ def _test_set(
     return labels, dataset, folder
 
 
-def _disk_cache(paths: ExperimentPaths, params: Any) -> dict[str, Any]:
+def _disk_cache(paths: ExperimentPaths, params: Params) -> dict[str, Any]:
     """The shared image cache, as the experiment's ``training.cache`` asks (the test set's
     entries are shared with every other experiment tested on it)."""
     from abyssexp.datasets.image_cache import pipeline_settings

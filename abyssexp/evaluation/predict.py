@@ -19,9 +19,9 @@ import numpy as np
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.evaluation.thresholds import read_thresholds
+from abyssexp.experiment.layout import CLASS_NAMES_FILE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-CLASS_NAMES_FILE = "class_names.json"
 
 
 @dataclass
@@ -151,9 +151,9 @@ def predict_images(
     Returns:
         The scores and what they mean.
     """
-    from abyssexp.models.factory import load_classifier
+    from abyssexp.models.classifier import load_keras_model
 
-    model = load_classifier(model_path, compile=False)
+    model = load_keras_model(model_path, compile=False)
     scores, seconds = predict_with(model, inputs, batch_size, progress)
     count = int(model.output_shape[-1])
     activation = model.get_layer("head_activation").get_config().get("activation", "softmax")

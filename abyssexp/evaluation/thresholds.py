@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abyssexp.experiment.layout import THRESHOLDS_FILE
+from abyssexp.experiment.promoted import MODEL_FILE
+
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import Params
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -57,15 +61,15 @@ def _one_class(truth: np.ndarray, scores: np.ndarray, policy: str, target: float
 
 
 def save_validation_thresholds(
-    checkpoint: Path, validation: Any, truth: np.ndarray, class_names: list[str], params: Any
+    checkpoint: Path, validation: Any, truth: np.ndarray, class_names: list[str], params: Params
 ) -> Path | None:
     """Choose and write the thresholds of a trained sigmoid model on its validation set."""
-    from abyssexp.models.factory import load_classifier
+    from abyssexp.models.classifier import load_keras_model
 
     policy = params.training.thresholds
     if policy is None or params.model.output_activation != "sigmoid" or not checkpoint.is_file():
         return None
-    model = load_classifier(checkpoint, compile=False)
+    model = load_keras_model(checkpoint, compile=False)
     scores = np.asarray(model.predict(validation, verbose=0))[: len(truth)]
     chosen = choose_thresholds(truth, scores, policy, params.training.threshold_precision)
     return write_thresholds(checkpoint.parent, checkpoint.name, class_names, chosen, policy)
@@ -96,7 +100,7 @@ def read_thresholds(model_path: Path) -> list[float] | None:
         return None
     try:
         data: Any = json.loads(path.read_text())
-        if model_path.name not in (data["checkpoint"], "model.keras"):
+        if model_path.name not in (data["checkpoint"], MODEL_FILE):
             return None
         return [float(t) for t in data["thresholds"]]
     except (OSError, ValueError, KeyError, TypeError):

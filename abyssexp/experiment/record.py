@@ -9,7 +9,6 @@ that list many experiments use ``load_record`` and show that one as ``unreadable
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from pydantic import ValidationError
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import ExperimentStateError
 from abyssexp.locks import file_lock
-from abyssexp.processes import own_identity
+from abyssexp.processes import own_identity, pid_alive
 from abyssexp.schemas.record import (
     RECORD_VERSION,
     BestMetric,
@@ -267,21 +266,11 @@ def effective_status(record: Record | dict[str, Any], now: float | None = None) 
         return record.status.value
     now = time.time() if now is None else now
     if record.host == socket.gethostname() and record.pid:
-        if not _pid_alive(record.pid):
+        if not pid_alive(record.pid):
             return Status.CRASHED.value
     if record.heartbeat_unix is not None and now - record.heartbeat_unix > STALE_HEARTBEAT_S:
         return Status.CRASHED.value
     return record.status.value
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def status_with_job(

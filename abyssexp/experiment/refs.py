@@ -6,15 +6,14 @@ import os
 from pathlib import Path
 
 from abyssexp.errors import ExperimentNotFoundError
-from abyssexp.experiment.layout import PARAMS_FILE, RECORD_FILE, ExperimentPaths
+from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import number_of, parse_name
 from abyssexp.owned import check_tree, own_root, root_of
 
 
 def is_experiment_dir(path: Path) -> bool:
-    return path.is_dir() and (
-        (path / RECORD_FILE).is_file() or (path / "models" / PARAMS_FILE).is_file()
-    )
+    paths = ExperimentPaths(path)
+    return path.is_dir() and (paths.record.is_file() or paths.params.is_file())
 
 
 def resolve_ref(ref: str, scratch: Path) -> ExperimentPaths:

@@ -16,7 +16,7 @@ from typing import Any
 
 from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import ARCHIVE_DIR, PARAMS_FILE, RECORD_FILE
+from abyssexp.experiment.layout import ARCHIVE_DIR, ExperimentPaths
 from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.record import LoadedRecord, load_record
 from abyssexp.schemas.record import Status
@@ -67,7 +67,7 @@ def experiment_row(
 ) -> dict[str, Any]:
     """One listing row from ``record.json`` (``loaded``: the record when the caller has read it
     already, so that ``compare`` reads each record once)."""
-    loaded = loaded or load_record(folder / RECORD_FILE)
+    loaded = loaded or load_record(ExperimentPaths(folder).record)
     name = parse_name(folder.name)
     record = loaded.record.to_json() if loaded.record else {}
     best = record.get("best") or {}
@@ -203,7 +203,7 @@ def sort_rows(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
 def read_params_dict(folder: Path) -> dict[str, Any]:
     """params.json as a plain dict ({} when missing or broken) for --changed / --filter."""
     try:
-        data = json.loads((folder / "models" / PARAMS_FILE).read_text())
+        data = json.loads(ExperimentPaths(folder).params.read_text())
     except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}

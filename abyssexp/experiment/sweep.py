@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -45,6 +45,10 @@ from abyssexp.jsonio import read_json
 from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.resolve import load_params_file, resolve_params
 from abyssexp.schemas.sweep import Sweep, Trial
+
+if TYPE_CHECKING:
+    from abyssexp.experiment.layout import ExperimentPaths
+    from abyssexp.schemas.params import Params
 
 #: More trials than this is almost always a typo in a grid; split the sweep instead.
 MAX_TRIALS = 1000
@@ -325,11 +329,7 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         InvalidInputError: a bad option, key or value (nothing is created).
         ExperimentNotFoundError: ``--from`` names no experiment.
     """
-    if request.search == "optuna":
-        from abyssexp.experiment.optuna_sweep import create_optuna_sweep
-
-        return create_optuna_sweep(request)
-    _check_grid_search(request)
+    _check_grid_search(request)  # ``--search optuna``: ``optuna_sweep.create_optuna_sweep``
     project = validate_part(request.project, "project")
     experiment_type = validate_part(request.experiment_type, "experiment type")
     base = resolve_ref(request.base_ref, request.scratch)
@@ -475,7 +475,11 @@ def _trial_request(
 
 
 def _write_folds(
-    request: SweepRequest, base: Any, sweep_id: str, work: Path, base_params: Any
+    request: SweepRequest,
+    base: ExperimentPaths,
+    sweep_id: str,
+    work: Path,
+    base_params: Params,
 ) -> dict[int, tuple[Path, Path, Path, str]]:
     """Each fold's training and validation files and its make-datasets.sh, in ``work``."""
     if not request.folds:

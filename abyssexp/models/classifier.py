@@ -1,6 +1,7 @@
 """``ImageClassifier``: a keras.applications backbone, a pooling + dense head, compiled.
 
-The original team's constructor works as written::
+The original team's constructor works as written, and compiles as it did (``compile=False``
+builds only: training compiles once per phase with the run's recipe, ``models.compiling``)::
 
     classifier = ImageClassifier(backbone='xception', output_activation='softmax', pooling='avg',
         classes=num_classes, input_shape=tuple(image_shape), init_weights='none', init_epoch=0,
@@ -27,8 +28,7 @@ from abyssexp.models import layers as abyss_layers
 from abyssexp.models import losses as _losses  # noqa: F401 - registers serializable losses
 from abyssexp.models import schedules as _schedules  # noqa: F401
 from abyssexp.models.backbones import create_backbone, get_backbone_spec, input_shape_for
-from abyssexp.models.losses import make_loss
-from abyssexp.models.optimizers import make_optimizer
+from abyssexp.models.compiling import CompileRecipe, compile_model
 
 SCRATCH_BN_MOMENTUM = 0.9
 REGULARIZED_ATTRIBUTES = ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer")
@@ -36,22 +36,6 @@ REGULARIZED_ATTRIBUTES = ("kernel_regularizer", "depthwise_regularizer", "pointw
 
 def _is_none(weights: Any) -> bool:
     return weights is None or (isinstance(weights, str) and weights.lower() in ("none", "null", ""))
-
-
-def make_metrics(metrics: Sequence[Any], output_activation: str) -> list[Any]:
-    """``accuracy`` means categorical accuracy for softmax, binary (per label) for sigmoid."""
-    resolved = []
-    for metric in metrics:
-        if metric in ("accuracy", "acc"):
-            cls = (
-                keras.metrics.CategoricalAccuracy
-                if output_activation == "softmax"
-                else keras.metrics.BinaryAccuracy
-            )
-            resolved.append(cls(name="accuracy"))
-        else:
-            resolved.append(metric)
-    return resolved
 
 
 def apply_regularization(model: Any, l1: float | None, l2: float | None) -> Any:
@@ -136,7 +120,12 @@ def load_keras_model(path: Path | str, compile: bool = True) -> Any:
 
 
 class ImageClassifier:
-    """Initialise, compile, fit, save and load an image classifier."""
+    """Initialise, compile, fit, save and load an image classifier.
+
+    Every constructor argument is kept as an attribute. ``compile=False`` builds without
+    compiling; ``model=`` wraps a built Keras model instead of building one (what ``load``
+    does, with the facts read from the model).
+    """
 
     def __init__(
         self,
@@ -165,8 +154,10 @@ class ImageClassifier:
         class_names: Sequence[str] | None = None,
         jit_compile: bool = False,
         strategy: Any = None,
+        compile: bool = True,
+        model: Any = None,
     ) -> None:
-        spec = get_backbone_spec(backbone)
+        spec = get_backbone_spec(backbone) if model is None else None
         if output_activation not in ("softmax", "sigmoid"):
             raise InvalidInputError(
                 f"output_activation must be softmax or sigmoid. Received: {output_activation!r}"
@@ -175,11 +166,15 @@ class ImageClassifier:
             raise InvalidInputError(f"pooling must be avg or max. Received: {pooling!r}")
         if classes < 1:
             raise InvalidInputError(f"classes must be >= 1. Received: classes={classes}")
-        self.backbone = spec.name
+        self.backbone = spec.name if spec is not None else backbone
         self.output_activation = output_activation
         self.pooling = pooling
         self.classes = int(classes)
-        self.input_shape = input_shape_for(spec.name, input_shape)
+        self.input_shape = (
+            input_shape_for(spec.name, input_shape)
+            if spec is not None
+            else tuple(input_shape or ())
+        )
         self.init_weights = None if _is_none(init_weights) else str(init_weights)
         self.init_epoch = init_epoch
         self.init_lr = init_lr
@@ -205,8 +200,12 @@ class ImageClassifier:
 
             strategy = make_strategy(gpus)
         self.strategy = strategy
+        if model is not None:
+            self.model = model
+            return
         with strategy.scope():
             self.model = self._build()
+        if compile:
             self.compile()
 
     # -- construction -------------------------------------------------------------------------
@@ -295,15 +294,22 @@ class ImageClassifier:
         if source.output_shape[-1] == self.classes:
             model.get_layer("head_dense").set_weights(source.get_layer("head_dense").get_weights())
 
-    def compile(self, steps_per_epoch: int | None = None) -> None:
-        optimizer = make_optimizer(self.optimizer_name, self.init_lr, self.optimizer_args)
-        loss = self.loss_name
-        if isinstance(loss, str):
-            loss = make_loss(loss, self.output_activation, self.class_weights)
-        self.model.compile(
-            optimizer=optimizer,
-            loss=loss,
-            metrics=make_metrics(self.metrics, self.output_activation),
+    def compile(self) -> None:
+        """Compile with the constructor's optimizer, learning rate, loss and metrics (the one
+        recipe, ``models.compiling``); a new optimizer each time."""
+        with self.strategy.scope():
+            compile_model(self.model, self.recipe())
+
+    def recipe(self) -> CompileRecipe:
+        """The compile recipe of the constructor's arguments."""
+        return CompileRecipe(
+            optimizer=self.optimizer_name,
+            learning_rate=self.init_lr,
+            output_activation=self.output_activation,
+            loss=self.loss_name,
+            metrics=tuple(self.metrics),
+            optimizer_args=dict(self.optimizer_args),
+            class_weights=self.class_weights,
             jit_compile=self.jit_compile,
         )
 
@@ -366,20 +372,33 @@ class ImageClassifier:
 
     @classmethod
     def load(cls, path: Path | str, compile: bool = True) -> ImageClassifier:
-        """Load a checkpoint (safe mode) into an ``ImageClassifier``."""
-        model = load_keras_model(path, compile=compile)
-        instance = cls.__new__(cls)
-        instance.model = model
-        activation = model.get_layer("head_activation").get_config().get("activation", "softmax")
-        instance.output_activation = activation if isinstance(activation, str) else "softmax"
-        instance.classes = int(model.output_shape[-1])
-        instance.input_shape = tuple(model.input_shape[1:])
-        instance.backbone = registry_name(backbone_of(model).name)
-        instance.init_epoch = 0
-        instance.include_preprocessing = any(
-            layer.name.startswith("preprocess") for layer in model.layers
-        )
-        return instance
+        """Load a checkpoint (safe mode, ``load_keras_model``) into an ``ImageClassifier``."""
+        return cls.from_model(load_keras_model(path, compile=compile))
 
-    def regularization_loss(self) -> float:
-        return float(sum(float(loss) for loss in self.model.losses))
+    @classmethod
+    def from_model(cls, model: Any) -> ImageClassifier:
+        """Wrap a Keras classifier abyssexp built: the constructor's arguments are read from its
+        layers (backbone, activation, pooling, classes, input shape, dropout, preprocessing)
+        and its optimizer when compiled, so ``compile()`` and ``fit`` work as after building."""
+        return cls(**_facts_of(model), init_weights=None, model=model)
+
+
+def _facts_of(model: Any) -> dict[str, Any]:
+    """The constructor arguments a built classifier shows in its layers."""
+    names = {layer.name: layer for layer in model.layers}
+    activation = names["head_activation"].get_config().get("activation", "softmax")
+    pool = names.get("head_pool")
+    dropout = names.get("head_dropout")
+    optimizer = getattr(model, "optimizer", None)
+    facts: dict[str, Any] = {
+        "backbone": registry_name(backbone_of(model).name),
+        "output_activation": activation if isinstance(activation, str) else "softmax",
+        "pooling": "max" if isinstance(pool, keras.layers.GlobalMaxPooling2D) else "avg",
+        "classes": int(model.output_shape[-1]),
+        "input_shape": tuple(model.input_shape[1:]),
+        "dropout": float(dropout.rate) if dropout is not None else 0.0,
+        "include_preprocessing": any(name.startswith("preprocess") for name in names),
+    }
+    if optimizer is not None and getattr(model, "compiled", False):
+        facts["optimizer"] = type(optimizer).__name__.lower()
+    return facts

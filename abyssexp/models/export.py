@@ -21,9 +21,9 @@ import numpy as np
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import InvalidInputError, OptionalDependencyError, StoreError
+from abyssexp.experiment.promoted import EXPORT_MANIFEST
 
 FORMATS = ("savedmodel", "onnx", "litert")
-EXPORT_MANIFEST = "export.json"
 DEFAULT_TOLERANCE = 1e-4
 _TARGETS = {"savedmodel": "savedmodel", "onnx": "model.onnx", "litert": "model.tflite"}
 _KERAS_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "litert": "litert"}

@@ -1,4 +1,4 @@
-"""Fine-tuning a pretrained backbone in two phases, and the compile arguments of a training run.
+"""Fine-tuning a pretrained backbone in two phases: freezing and unfreezing the backbone.
 
 Phase 1 trains the head with the backbone frozen; phase 2 unfreezes the backbone (or its layers
 from ``training.unfreeze_from`` on) at ``training.finetune_lr`` with a new optimizer, as the Keras
@@ -9,7 +9,6 @@ by small fine-tuning batches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
@@ -50,35 +49,3 @@ def unfreeze_backbone(model: Any, unfreeze_from: str | int | None) -> list[str]:
         if not frozen and layer.weights:
             training.append(layer.name)
     return training
-
-
-def compile_arguments(
-    params: Any,
-    learning_rate: Any,
-    class_weights: Sequence[float] | None = None,
-) -> dict[str, Any]:
-    """``model.compile`` keyword arguments for a run: the optimizer (with EMA and gradient
-    accumulation when asked), the loss (with label smoothing) and the metrics."""
-    from abyssexp.models.classifier import make_metrics
-    from abyssexp.models.losses import make_loss
-    from abyssexp.models.optimizers import make_optimizer
-
-    training = params.training
-    activation = params.model.output_activation
-    extras: dict[str, Any] = {}
-    if training.ema:
-        extras.update(use_ema=True, ema_momentum=training.ema_momentum)
-    if training.gradient_accumulation_steps:
-        extras["gradient_accumulation_steps"] = training.gradient_accumulation_steps
-    optimizer_args = {**dict(training.optimizer_args), **extras}
-    return {
-        "optimizer": make_optimizer(training.optimizer, learning_rate, optimizer_args),
-        "loss": make_loss(
-            training.loss,
-            activation,
-            list(class_weights) if class_weights is not None else None,
-            label_smoothing=training.label_smoothing,
-        ),
-        "metrics": make_metrics(training.metrics, activation),
-        "jit_compile": params.model.jit_compile,
-    }

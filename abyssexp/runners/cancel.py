@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import load_record
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.experiment.sweep import SWEEP_ID_RE, resolve_sweep
@@ -51,7 +52,7 @@ def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
             roots += resolve_sweep(ref, scratch).trial_roots()
         else:
             roots.append(resolve_ref(ref, scratch).root)
-    records = {root: load_record(root / "record.json") for root in dict.fromkeys(roots)}
+    records = {root: load_record(ExperimentPaths(root).record) for root in dict.fromkeys(roots)}
     jobs = {
         root: loaded.record.slurm.job_id
         for root, loaded in records.items()

@@ -17,11 +17,14 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.record import load_record
-from abyssexp.runners.targets import RunTarget, TrainArgs
+from abyssexp.runners.targets import RunTarget
+
+if TYPE_CHECKING:
+    from abyssexp.training.plan import TrainOptions
 
 LOCAL_LOG = "local.log"
 POLL_S = 0.2
@@ -95,7 +98,7 @@ def _environment(slot: str | None, slots: int) -> dict[str, str]:
 
 def run_local(
     targets: Sequence[RunTarget],
-    args: TrainArgs,
+    options: TrainOptions,
     parallel: int | None = None,
     on_event: Event | None = None,
 ) -> list[LocalRun]:
@@ -116,7 +119,7 @@ def run_local(
             while waiting and free:
                 slot = free.pop(0)
                 target = waiting.pop(0)
-                running[slot] = _start(target, args, slots[slot], len(slots))
+                running[slot] = _start(target, options, slots[slot], len(slots))
                 notify("start", target, {"device": _device(slots[slot])})
             for slot, (process, target, started, log) in list(running.items()):
                 if process.poll() is None:
@@ -149,12 +152,12 @@ def _device(slot: str | None) -> str:
 
 
 def _start(
-    target: RunTarget, args: TrainArgs, slot: str | None, slots: int
+    target: RunTarget, options: TrainOptions, slot: str | None, slots: int
 ) -> tuple[subprocess.Popen, RunTarget, float, Any]:
     target.paths.logs.mkdir(parents=True, exist_ok=True)
     log = open(target.paths.logs / LOCAL_LOG, "ab")  # noqa: SIM115 - closed when the run ends
     process = subprocess.Popen(
-        target.command(args),
+        target.command(options),
         env=_environment(slot, slots),
         stdout=log,
         stderr=subprocess.STDOUT,

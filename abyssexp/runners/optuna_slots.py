@@ -27,8 +27,9 @@ from abyssexp.experiment.optuna_sweep import finish_slot, pending_slots, start_s
 from abyssexp.experiment.record import utc_now
 from abyssexp.experiment.sweep import SweepLocation
 from abyssexp.runners.local import POLL_S, _device, _environment, plan_slots, visible_gpus
-from abyssexp.runners.targets import RunTarget, TrainArgs
+from abyssexp.runners.targets import RunTarget
 from abyssexp.schemas.record import SlurmJob, Status
+from abyssexp.training.plan import TrainOptions
 
 SLOT_LOG = "slot.log"
 
@@ -66,7 +67,7 @@ def run_slot(location: SweepLocation, index: int) -> SlotRun:
     start = start_slot(location, index, _slurm_fields())
     paths = ExperimentPaths(start.root)
     paths.logs.mkdir(parents=True, exist_ok=True)
-    command = RunTarget(paths, start.name).command(TrainArgs())
+    command = RunTarget(paths, start.name).command(TrainOptions())
     started = time.monotonic()
     with open(paths.logs / SLOT_LOG, "ab") as log:
         child = subprocess.Popen(
@@ -176,7 +177,7 @@ def submit_slots(location: SweepLocation, options: Any) -> list[dict[str, Any]]:
     limit = f"%{options.max_running}" if options.max_running else ""
     logs = f"{run_dir}/slot-%a-%A"
     command = [sys.executable, "-m", "abyssexp", "sweep", "slot", str(location.path)]
-    from abyssexp.runners.slurm import _environment_lines
+    from abyssexp.runners.slurm_jobs import _environment_lines
 
     lines = [
         "#!/bin/bash",

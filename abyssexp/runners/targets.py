@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abyssexp.errors import ExperimentStateError
 from abyssexp.experiment.jobs import apply_job_states
@@ -22,51 +22,12 @@ from abyssexp.experiment.registry import experiment_row
 from abyssexp.experiment.sweep import SweepLocation, resolve_sweep
 from abyssexp.owned import check_tree
 from abyssexp.schemas.record import Status
-from abyssexp.schemas.resolve import parse_set_options
+
+if TYPE_CHECKING:
+    from abyssexp.training.plan import TrainOptions
 
 #: A sweep's trials in these states are left alone by ``sweep run`` (done, or already on their way).
 NOT_RERUN = (Status.COMPLETED.value, Status.RUNNING.value, Status.QUEUED.value)
-
-
-@dataclass(frozen=True)
-class TrainArgs:
-    """The ``train`` options passed on to every run."""
-
-    set_items: tuple[str, ...] = ()
-    epochs: int | None = None
-    optimizer: str | None = None
-    optimizer_args: str | None = None
-    augmentation_configuration: str | None = None
-    gpus: int | None = None
-
-    def argv(self) -> list[str]:
-        args: list[str] = []
-        for item in self.set_items:
-            args += ["--set", item]
-        for flag, value in (
-            ("--epochs", self.epochs),
-            ("--optimizer", self.optimizer),
-            ("--optimizer-args", self.optimizer_args),
-            ("--augmentation-configuration", self.augmentation_configuration),
-            ("--gpus", self.gpus),
-        ):
-            if value is not None:
-                args += [flag, str(value)]
-        return args
-
-    def options(self, command_line: Sequence[str]) -> Any:
-        from abyssexp.training.plan import TrainOptions
-
-        return TrainOptions(
-            overrides=parse_set_options(self.set_items),
-            epochs=self.epochs,
-            augmentation_configuration=self.augmentation_configuration,
-            optimizer=self.optimizer,
-            optimizer_args=self.optimizer_args,
-            resume=True,
-            gpus=self.gpus,
-            command_line=list(command_line),
-        )
 
 
 @dataclass(frozen=True)
@@ -77,17 +38,11 @@ class RunTarget:
     name: str  # PROJECT/TYPE/NAME
     gpus: int = 1
 
-    def command(self, args: TrainArgs, python: str | None = None) -> list[str]:
+    def command(self, options: TrainOptions, python: str | None = None) -> list[str]:
+        """``python -m abyssexp train ROOT --quiet --resume [options]``."""
         root = str(self.paths.root)
-        return [
-            python or sys.executable,
-            "-m",
-            "abyssexp",
-            "train",
-            root,
-            "--quiet",
-            "--resume",
-        ] + (args.argv())
+        head = [python or sys.executable, "-m", "abyssexp", "train", root, "--quiet"]
+        return head + replace(options, resume=True).to_argv()
 
 
 @dataclass(frozen=True)
@@ -100,7 +55,7 @@ class RunPlan:
 
 
 def plan_runs(
-    scratch: Path, refs: Sequence[str], args: TrainArgs, sweep: str | None = None
+    scratch: Path, refs: Sequence[str], options: TrainOptions, sweep: str | None = None
 ) -> RunPlan:
     """Resolve references (or a sweep's trials) and check each run as ``train`` would.
 
@@ -132,13 +87,14 @@ def plan_runs(
                 )
             skipped.append((name, row["status"]))
             continue
-        targets.append(_checked(Path(row["path"]), name, args))
+        targets.append(_checked(Path(row["path"]), name, options))
     return RunPlan(targets, skipped, location)
 
 
-def _checked(root: Path, name: str, args: TrainArgs) -> RunTarget:
+def _checked(root: Path, name: str, options: TrainOptions) -> RunTarget:
     """``train``'s own plan, made here so a bad run fails before anything starts."""
     from abyssexp.training.plan import plan_training
 
-    plan = plan_training(ExperimentPaths(root), args.options(["abyssexp", "train", str(root)]))
+    run = replace(options, resume=True, command_line=["abyssexp", "train", str(root)])
+    plan = plan_training(ExperimentPaths(root), run)
     return RunTarget(ExperimentPaths(root), name, gpus=plan.params.training.gpus)

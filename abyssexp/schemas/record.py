@@ -43,18 +43,6 @@ class Status(StrEnum):
     """Shown when record.json is missing or does not parse; ``show`` gives the reason."""
 
 
-#: Statuses a record file may hold; ``crashed``, ``queued`` and ``unreadable`` are only ever
-#: derived.
-STORED_STATUSES = (
-    Status.NEW,
-    Status.RUNNING,
-    Status.COMPLETED,
-    Status.FAILED,
-    Status.INTERRUPTED,
-    Status.PRUNED,
-)
-
-
 class BestMetric(BaseModel):
     """The best value of the monitored metric so far."""
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from abyssexp.config import StoreURL
 from abyssexp.errors import InvalidInputError, StoreError
 
 HISTORY_FILE = "alias-history.jsonl"
@@ -60,16 +60,13 @@ def record_moves(store: Path, before: dict[str, Any], after: dict[str, Any], via
         os.fsync(handle.fileno())
 
 
-def read_history(store: Path | StoreURL, reference: str | None = None) -> list[dict[str, Any]]:
-    """The moves of an alias (``ALIAS`` or ``PROJECT/TYPE@ALIAS``), oldest first; all when None.
+def read_history(store: Path) -> list[dict[str, Any]]:
+    """Every alias move of a folder store, oldest first (an object store's:
+    ``remote_registry.read_moves``).
 
     A last line torn by a kill mid-append is skipped; any other line that does not parse stops
     with the line number.
     """
-    if isinstance(store, StoreURL):
-        from abyssexp.store.remote_registry import read_moves
-
-        return filter_moves(read_moves(store), reference)
     path = store / HISTORY_FILE
     if not path.is_file():
         return []
@@ -82,7 +79,7 @@ def read_history(store: Path | StoreURL, reference: str | None = None) -> list[d
             if number == len(lines):
                 break
             raise StoreError(f"{path}:{number}: does not parse; fix or remove that line") from None
-    return filter_moves(moves, reference)
+    return moves
 
 
 def filter_moves(moves: list[dict[str, Any]], reference: str | None) -> list[dict[str, Any]]:
@@ -98,10 +95,14 @@ def filter_moves(moves: list[dict[str, Any]], reference: str | None) -> list[dic
     ]
 
 
-def set_alias(store: Path | StoreURL, location: str, alias: str, name: str) -> dict[str, Any]:
-    """Point ``alias`` of ``location`` (``project/type``) at the promoted model ``name``."""
+def setting(location: str, alias: str, name: str) -> Callable[[dict[str, Any]], None]:
+    """The registry change that points ``alias`` of ``location`` (``project/type``) at the
+    promoted model ``name`` (``StoreBackend.set_alias``).
+
+    Raises:
+        InvalidInputError: a bad alias (at once), or ``name`` not promoted there (when applied).
+    """
     from abyssexp.experiment.naming import validate_part
-    from abyssexp.store.registry import update_registry
 
     validate_part(alias, "alias")
 
@@ -119,12 +120,12 @@ def set_alias(store: Path | StoreURL, location: str, alias: str, name: str) -> d
             )
         data["aliases"].setdefault(location, {})[alias] = name
 
-    return update_registry(store, change, via="alias set")
+    return change
 
 
-def remove_alias(store: Path | StoreURL, location: str, alias: str) -> dict[str, Any]:
-    """Remove ``alias`` of ``location``; the models stay promoted."""
-    from abyssexp.store.registry import update_registry
+def removing(location: str, alias: str) -> Callable[[dict[str, Any]], None]:
+    """The registry change that removes ``alias`` of ``location`` (``StoreBackend.remove_alias``);
+    the models stay promoted."""
 
     def change(data: dict[str, Any]) -> None:
         names = data["aliases"].get(location, {})
@@ -135,4 +136,4 @@ def remove_alias(store: Path | StoreURL, location: str, alias: str) -> dict[str,
             )
         del names[alias]
 
-    return update_registry(store, change, via="alias rm")
+    return change

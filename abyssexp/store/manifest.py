@@ -12,9 +12,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from abyssexp.experiment.promoted import MANIFEST
 from abyssexp.hashing import sha256_file
 
-MANIFEST = "MANIFEST.sha256"
 FILE_MODE = 0o444
 FOLDER_MODE = 0o555
 _WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
@@ -48,10 +48,6 @@ def scan_tree(root: Path) -> TreeListing:
             else:
                 listing.others.add(relative)
     return listing
-
-
-def list_files(root: Path) -> list[str]:
-    return sorted(name for name in scan_tree(root).files if name != MANIFEST)
 
 
 def read_manifest(root: Path) -> dict[str, str]:

@@ -1,9 +1,9 @@
-"""``abyssexp promote``: copy a validated model from scratch to permanent storage, as a transaction.
+"""``abyssexp promote`` into a folder store: copy a validated model from scratch, as a transaction.
 
 The steps, each recoverable if the process dies after it:
 
-1. plan: check requirements, checkpoint, aliases, that the registry parses and (``--move``) that
-   ``models/`` is a real folder. Nothing changes before this passes.
+1. plan: check requirements, checkpoint, aliases and (``--move``) that ``models/`` is a real
+   folder (``promotion.check_request``), and that the registry parses. Nothing changes before.
 2. stage: copy into an owned temporary folder in the store (``store.temporaries``), write the
    folder's ``entry.json``, verify every checksum, write ``MANIFEST.sha256``, fsync, make the files
    read-only. A kill leaves a stale temporary that the next promotion or ``store repair`` removes.
@@ -22,36 +22,32 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import signal
-import socket
 import stat
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import fsync_dir
-from abyssexp.config import StoreURL, parse_store
-from abyssexp.errors import ExperimentStateError, InvalidInputError, StoreError
-from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, resolve_checkpoint
-from abyssexp.experiment.layout import THRESHOLDS_FILE, ExperimentPaths
-from abyssexp.experiment.naming import validate_part
-from abyssexp.experiment.record import (
-    promoted_checkpoints,
-    read_record,
-    record_promotion,
-    utc_now,
-)
-from abyssexp.experiment.refs import split_location
+from abyssexp.errors import ExperimentStateError, StoreError
+from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.hashing import CHUNK, sha256_file
-from abyssexp.owned import check_inside, check_path, make_dirs, own_root
-from abyssexp.schemas.record import Promotion
+from abyssexp.owned import check_path, make_dirs, own_root
 from abyssexp.store.manifest import MANIFEST, read_manifest, seal_tree, verify_tree
+from abyssexp.store.promotion import (
+    Progress,
+    PromoteResult,
+    PromotionRequest,
+    check_same_request,
+    fault_point,
+    free_unpromoted_checkpoints,
+    model_name,
+    new_entry,
+    plan_files,
+    progress_counter,
+    record_promotion_once,
+)
 from abyssexp.store.registry import (
     ENTRY_FILE,
-    ENTRY_VERSION,
     LOCK_TIMEOUT_S,
     REGISTRY_FILE,
     EntryUnreadableError,
@@ -69,142 +65,6 @@ from abyssexp.store.temporaries import (
     owner_file_of,  # noqa: F401  (re-exported for tests and tools)
     remove_stale,
 )
-
-REQUIRE_RE = re.compile(
-    r"^(?P<condition>[^:]+):(?P<metric>[^\s<>=]+)\s*(?P<op>>=|<=|>|<|==)\s*(?P<value>[-+0-9.eE]+)$"
-)
-Progress = Callable[[int, int], None]
-EXPORT_DIR = "export"  # exports inside a promoted folder
-
-#: Test hook for the fault-injection tests: ``ABYSSEXP_FAULT_AT=<step>`` SIGKILLs the promoting
-#: process right after that step. Unset (always, outside those tests) it does nothing.
-FAULT_ENV = "ABYSSEXP_FAULT_AT"
-FAULT_STEPS = ("copied-one-file", "staged", "renamed", "sealed", "registered", "recorded")
-
-
-def fault_point(step: str) -> None:
-    if os.environ.get(FAULT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-@dataclass
-class Requirement:
-    condition: str
-    metric: str
-    op: str
-    value: float
-
-    def holds(self, measured: float) -> bool:
-        return {
-            ">=": measured >= self.value,
-            "<=": measured <= self.value,
-            ">": measured > self.value,
-            "<": measured < self.value,
-            "==": measured == self.value,
-        }[self.op]
-
-    def __str__(self) -> str:
-        return f"{self.condition}:{self.metric}{self.op}{self.value:g}"
-
-
-def parse_requirement(text: str) -> Requirement:
-    """``CONDITION:METRIC>=VALUE``; the condition follows the experiment name-part rules (it is a
-    folder under ``testing/``), and so does each dot-separated part of the metric path.
-
-    Raises:
-        InvalidInputError: the text has another shape, or a name is not a valid name part.
-    """
-    match = REQUIRE_RE.match(text.strip())
-    if not match:
-        raise InvalidInputError(
-            f"--require {text!r}: expected CONDITION:METRIC>=VALUE, e.g. shapes-test:accuracy>=0.9"
-        )
-    try:
-        validate_part(match["condition"], f"--require {text!r}: condition")
-        for part in match["metric"].split("."):
-            validate_part(part, f"--require {text!r}: metric")
-        value = float(match["value"])
-    except ValueError:
-        raise InvalidInputError(
-            f"--require {text!r}: {match['value']!r} is not a number, e.g. accuracy>=0.9"
-        ) from None
-    return Requirement(match["condition"], match["metric"], match["op"], value)
-
-
-def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
-    metrics_file = paths.condition(requirement.condition) / "metrics.json"
-    if not metrics_file.is_file():
-        tested = (
-            sorted(p.name for p in paths.testing.iterdir() if p.is_dir())
-            if paths.testing.is_dir()
-            else []
-        )
-        raise StoreError(
-            f"--require {requirement}: no testing condition {requirement.condition!r} "
-            f"(tested: {', '.join(tested) or 'none'}); run `abyssexp test` first"
-        )
-    metrics = json.loads(metrics_file.read_text())
-    value: Any = metrics
-    for part in requirement.metric.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    if not isinstance(value, int | float):
-        raise StoreError(
-            f"--require {requirement}: metric {requirement.metric!r} not in {metrics_file}"
-        )
-    return float(value)
-
-
-@dataclass
-class PromoteResult:
-    destination: Path | StoreURL
-    checkpoint: str
-    files: int
-    bytes: int
-    aliases: list[str]
-    freed_bytes: int
-    finished_interrupted: bool = False
-    #: ``{condition: [caveat, ...]}``: what to know about the test results (copied into the entry).
-    caveats: dict[str, list[dict[str, Any]]] | None = None
-    exports: dict[str, Any] = field(default_factory=dict)  # format -> parity (export.json)
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "destination": str(self.destination)}
-
-
-def plan_files(
-    paths: ExperimentPaths, checkpoint: Path, exports: Path | None = None
-) -> list[tuple[Path, str]]:
-    """(source, relative destination) of everything a promotion carries."""
-    plan = [(checkpoint, model_name(checkpoint))]
-    for source, target in (
-        (paths.params, "params.json"),
-        (paths.model_definition, "model_definition.json"),
-        (paths.category_map, "category_map.json"),
-        (paths.class_names, "class_names.json"),
-        (paths.provenance, "logs/provenance.json"),
-        (paths.git_diff, "logs/git.diff"),
-        (paths.history, "logs/history.csv"),
-        (paths.readme, "readme.txt"),
-    ):
-        if source.is_file():
-            plan.append((source, target))
-    if checkpoint == paths.best_checkpoint and paths.thresholds.is_file():
-        plan.append((paths.thresholds, THRESHOLDS_FILE))  # they were chosen for best.keras
-    if paths.testing.is_dir():
-        for dirpath, _dirs, names in os.walk(paths.testing):
-            for name in sorted(names):
-                source = Path(dirpath) / name
-                plan.append((source, str(Path("testing") / source.relative_to(paths.testing))))
-    if exports is not None:
-        for dirpath, _dirs, names in os.walk(exports):
-            for name in sorted(names):
-                source = Path(dirpath) / name
-                plan.append((source, str(Path(EXPORT_DIR) / source.relative_to(exports))))
-    return plan
-
-
-def model_name(checkpoint: Path) -> str:
-    return f"model{checkpoint.suffix}"
 
 
 def _copy_with_digest(source: Path, target: Path, progress: Callable[[int], None]) -> str:
@@ -274,185 +134,38 @@ def _register(store: Path, destination: Path, entry: dict[str, Any]) -> None:
         ) from None
 
 
-def record_promotion_once(
-    paths: ExperimentPaths, destination: Path | StoreURL, entry: dict
-) -> bool:
-    """Add the promotion to the experiment's record unless it is there; returns whether added."""
-    if any(p.path == str(destination) for p in read_record(paths.record).promotions):
-        return False
-    record_promotion(
-        paths.record,
-        Promotion(
-            path=str(destination),
-            checkpoint=entry.get("checkpoint"),
-            aliases=list(entry.get("aliases_at_promotion") or []),
-            time=entry.get("promoted"),
-        ),
-    )
-    return True
-
-
-@dataclass
-class PromotionRequest:
-    """A promotion, checked and ready to carry out (the plan step's value)."""
-
-    paths: ExperimentPaths
-    checkpoint: Path
-    aliases: list[str]
-    tests: dict[str, Any]
-    project: str
-    experiment_type: str
-    caveats: dict[str, list[dict[str, Any]]] | None = None
-
-
-def check_request(
-    paths: ExperimentPaths,
-    checkpoint: str,
-    requirements: list[Requirement],
-    aliases: list[str],
-    move: bool,
-    force_untested: bool,
-) -> PromotionRequest:
-    """Everything a promotion checks before it changes anything, wherever the store is.
-
-    Raises:
-        StoreError: untested (without ``force_untested``) or a requirement not met.
-        InvalidInputError: a bad alias.
-    """
-    for alias in aliases:
-        validate_part(alias, "--alias")
-    tested = read_record(paths.record).tests
-    if not tested and not force_untested:
-        raise StoreError(
-            f"{paths.root}: no testing condition; run `abyssexp test {paths.root} --coco FILE "
-            "--condition NAME` first, or pass --force-untested"
-        )
-    for requirement in requirements:
-        measured = _measured(paths, requirement)
-        if not requirement.holds(measured):
-            raise StoreError(
-                f"--require {requirement} not met: measured {requirement.metric} = {measured:.4f}"
-            )
-    checkpoint_path = resolve_checkpoint(paths, checkpoint)
-    if move:  # refuse a symlinked models/ now, not after the promotion
-        check_inside(paths.models / checkpoint_path.name, paths.root)
-    project, experiment_type = split_location(paths)
-    return PromotionRequest(
-        paths,
-        checkpoint_path,
-        aliases,
-        tested,
-        project,
-        experiment_type,
-        test_caveats(paths, tested),
-    )
-
-
-def test_caveats(paths: ExperimentPaths, tested: dict[str, Any]) -> dict[str, list[dict]]:
-    """The caveats of every test condition: the record's, else (a result tested before caveats
-    were stored) worked out from the condition's metrics.json."""
-    from abyssexp.experiment.caveats import result_caveats
-
-    found: dict[str, list[dict]] = {}
-    for condition, summary in tested.items():
-        caveats = (summary or {}).get("caveats")
-        if caveats is None:
-            try:
-                metrics = json.loads((paths.condition(condition) / "metrics.json").read_text())
-            except (OSError, ValueError):
-                metrics = None
-            caveats = result_caveats(metrics) if isinstance(metrics, dict) else []
-        if caveats:
-            found[condition] = list(caveats)
-    return found
-
-
-def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
-    """The promoted model's ``entry.json``."""
-    return {
-        "entry_version": ENTRY_VERSION,
-        "project": request.project,
-        "type": request.experiment_type,
-        "name": request.paths.name,
-        "checkpoint": request.checkpoint.name,
-        "scratch_path": str(request.paths.root),
-        "promoted": utc_now(),
-        "promoted_unix": time.time(),
-        "host": socket.gethostname(),
-        "tests": request.tests,
-        "caveats": request.caveats or {},
-        "bytes": total,
-        "aliases_at_promotion": request.aliases,
-    }
-
-
-def progress_counter(total: int, progress: Progress | None) -> Callable[[int], None]:
-    """``advance(count)``: adds ``count`` bytes and reports (bytes done, ``total``)."""
-    done = [0]
-
-    def advance(count: int) -> None:
-        done[0] += count
-        if progress:
-            progress(done[0], total)
-
-    return advance
-
-
-def promote_experiment(
-    paths: ExperimentPaths,
-    store: Path | StoreURL,
-    checkpoint: str = "best",
-    requirements: list[Requirement] | None = None,
-    aliases: list[str] | None = None,
+def promote_to_folder(
+    request: PromotionRequest,
+    store: Path,
     move: bool = False,
-    force_untested: bool = False,
     progress: Progress | None = None,
-    export_formats: list[str] | None = None,
+    exports: Path | None = None,
 ) -> PromoteResult:
-    """Promote an experiment's checkpoint to the store as a transaction (module docstring).
+    """Steps 1 to 6 of the module docstring for a checked request (``FolderStore.promote``).
 
     Args:
-        paths: the experiment.
-        store: the store root: a folder, or an object store (``store.remote_promote``).
-        checkpoint: ``best``, ``last`` or an epoch number.
-        requirements: ``--require`` conditions that must hold.
-        aliases: aliases to point at the promoted model.
+        request: from ``promotion.check_request``.
+        store: the store root folder.
         move: then free the scratch checkpoints that were not promoted.
-        force_untested: promote without a testing condition.
         progress: called with (bytes copied, bytes in all).
-        export_formats: also export (``savedmodel``, ``onnx``, ``litert``), checked for parity,
-            into the promoted folder's ``export/``.
+        exports: a folder of exports made beforehand, carried under ``export/``.
 
     Returns:
         Where it went and what it carried.
 
     Raises:
-        StoreError: a requirement not met, a broken registry, a failed export, or a conflict.
-        InvalidInputError: a bad alias or requirement.
+        StoreError: a broken registry, or a conflict with what the store holds.
     """
-    request = check_request(
-        paths, checkpoint, requirements or [], list(aliases or []), move, force_untested
-    )
-    if isinstance(store, StoreURL):
-        from abyssexp.store.remote_promote import promote_to_object_store
-
-        result = promote_to_object_store(request, store, move, progress, export_formats)
-        return replace(result, caveats=request.caveats)
+    paths = request.paths
     checkpoint_path, aliases = request.checkpoint, request.aliases
     type_dir = own_root(store) / request.project / request.experiment_type
     destination = type_dir / paths.name
     check_path(destination, verb="promote into", final=True)
     registry = prepare_registry(store)  # a broken registry stops us before anything changes
     if os.path.lexists(destination):
-        result = _finish_interrupted(
+        return _finish_interrupted(
             paths, store, destination, checkpoint_path, aliases, registry, move
         )
-        return replace(result, caveats=request.caveats)
-    exports = None
-    if export_formats:
-        from abyssexp.store.export import export_experiment
-
-        exports = export_experiment(paths, checkpoint_path, export_formats)
     make_dirs(type_dir)  # never through a symlinked project or type folder (owned.py)
     clean_stale_temporaries(type_dir)
     plan = plan_files(paths, checkpoint_path, exports)
@@ -472,12 +185,7 @@ def promote_experiment(
         fsync_dir(type_dir)
     fault_point("renamed")
     freed = _complete(paths, store, destination, entry, checkpoint_path, move)
-    result = PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
-    if exports is not None:
-        from abyssexp.store.export import export_parity
-
-        result.exports = export_parity(exports)
-    return replace(result, caveats=request.caveats)
+    return PromoteResult(destination, checkpoint_path.name, len(plan) + 2, total, aliases, freed)
 
 
 def _complete(
@@ -544,38 +252,6 @@ def _finish_interrupted(
     return _finished(destination, entry, freed)
 
 
-def check_same_request(
-    destination: Path | StoreURL,
-    entry: dict[str, Any],
-    paths: ExperimentPaths,
-    checkpoint_path: Path,
-    aliases: list[str],
-    promoted_digest: str | None,
-    store: Path | StoreURL,
-) -> None:
-    """Raise unless the unregistered promotion at ``destination`` is this request's: the same
-    experiment, checkpoint file (``promoted_digest``: its sha256 in the manifest) and aliases."""
-    repair = f"run `abyssexp store repair --store {store}` to register it as it is"
-    if entry.get("scratch_path") != str(paths.root) or entry.get("checkpoint") != (
-        checkpoint_path.name
-    ):
-        raise StoreError(
-            f"{destination}: holds an unregistered promotion of {entry.get('scratch_path')} "
-            f"({entry.get('checkpoint')}), not of {checkpoint_path}; {repair}"
-        )
-    if sorted(entry.get("aliases_at_promotion") or []) != sorted(aliases):
-        raise StoreError(
-            f"{destination}: the interrupted promotion asked for aliases "
-            f"{entry.get('aliases_at_promotion') or 'none'}, this one for {aliases or 'none'}; "
-            f"rerun with the same --alias options to finish it, or {repair}"
-        )
-    if promoted_digest != sha256_file(checkpoint_path):
-        raise StoreError(
-            f"{destination}: the interrupted promotion holds another {checkpoint_path.name} "
-            f"(retrained since?); {repair}"
-        )
-
-
 def _finished(destination: Path, entry: dict[str, Any], freed: int) -> PromoteResult:
     files = len(read_manifest(destination)) + 1
     return PromoteResult(
@@ -587,20 +263,3 @@ def _finished(destination: Path, entry: dict[str, Any], freed: int) -> PromoteRe
         freed,
         finished_interrupted=True,
     )
-
-
-def free_unpromoted_checkpoints(paths: ExperimentPaths, keep: set[str]) -> int:
-    """Delete scratch checkpoints other than ``keep`` and promoted ones; returns bytes freed."""
-    protected = set(keep) | promoted_checkpoints(read_record(paths.record))
-    return remove_unprotected_checkpoints(paths, protected)
-
-
-def verify_promoted(path: Path | str) -> list[str]:
-    """Problems of a promoted folder, or of a promoted model's URL in an object store (empty:
-    intact)."""
-    target = parse_store(path, "verify") if isinstance(path, str) else path
-    if isinstance(target, StoreURL):
-        from abyssexp.store.remote_promote import verify_object_prefix
-
-        return verify_object_prefix(target)
-    return verify_tree(target)

@@ -9,6 +9,7 @@ never rewritten from an empty reading; ``abyssexp store repair`` rebuilds it fro
 
 On an object store (``s3://``) the entries (``<project>/<type>/<name>/entry.json``) are the truth
 and ``registry.json`` an index object rewritten by compare-and-swap: ``store.remote_registry``.
+The registry's shape, its rows and the alias rules here serve both (``store.backend``).
 
 Aliases (``production``, ``candidate``...) are per project/type. An alias points at the most
 recently promoted model (by its entry's ``promoted_unix``) that asked for it, whatever order the
@@ -23,18 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json
-from abyssexp.config import StoreURL, parse_store
+from abyssexp.config import StoreURL
 from abyssexp.errors import StoreError
+from abyssexp.experiment.promoted import ENTRY_FILE
 from abyssexp.hashing import sha256_file
 from abyssexp.locks import file_lock
 from abyssexp.store.manifest import MANIFEST, read_manifest
 
 REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
-ENTRY_FILE = "entry.json"
 ENTRY_VERSION = 1
 REGISTRY_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
+#: A registry change: edits the registry dict in place (it may run more than once).
+Change = Callable[[dict[str, Any]], None]
 
 
 class RegistryUnreadableError(StoreError):
@@ -62,17 +65,13 @@ def empty_registry() -> dict[str, Any]:
     return {"version": REGISTRY_VERSION, "models": [], "aliases": {}}
 
 
-def read_registry(store: Path | StoreURL) -> dict[str, Any]:
-    """The registry of ``store``; empty when the store holds nothing yet.
+def read_registry(store: Path) -> dict[str, Any]:
+    """The registry of the folder store ``store``; empty when it holds nothing yet.
 
     Raises:
         RegistryUnreadableError: it does not parse, has the wrong shape, or is missing while the
             store holds promoted folders.
     """
-    if isinstance(store, StoreURL):
-        from abyssexp.store import remote_registry
-
-        return remote_registry.read_registry(store)
     path = store / REGISTRY_FILE
     try:
         raw = path.read_bytes()
@@ -172,15 +171,11 @@ def _row_problem(model: dict[str, Any]) -> str | None:
     return None
 
 
-def prepare_registry(store: Path | StoreURL) -> dict[str, Any]:
+def prepare_registry(store: Path) -> dict[str, Any]:
     """The registry, created empty first when the store has none yet (a promotion's plan step).
 
     Once it exists, a missing registry means a deleted one, so ``update_registry`` stops.
     """
-    if isinstance(store, StoreURL):
-        from abyssexp.store import remote_registry
-
-        return remote_registry.prepare_registry(store)
     if (store / REGISTRY_FILE).exists():
         return read_registry(store)
     store.mkdir(parents=True, exist_ok=True)
@@ -191,21 +186,15 @@ def prepare_registry(store: Path | StoreURL) -> dict[str, Any]:
         return data
 
 
-def update_registry(
-    store: Path | StoreURL, change: Callable[[dict[str, Any]], None], via: str = "promote"
-) -> dict[str, Any]:
+def update_registry(store: Path, change: Change, via: str = "promote") -> dict[str, Any]:
     """Apply ``change`` to the registry under its lock and rewrite it atomically; every alias
     it moves gets a line in the append-only ``alias-history.jsonl`` (``via`` says by what).
-    On an object store: a compare-and-swap instead of the lock (``store.remote_registry``).
+    (An object store: a compare-and-swap instead of the lock, ``store.remote_registry``.)
 
     Raises:
         RegistryUnreadableError: the registry is missing or does not parse (it is left as it is).
         ExperimentStateError: the lock was not free within ``LOCK_TIMEOUT_S``.
     """
-    if isinstance(store, StoreURL):
-        from abyssexp.store import remote_registry
-
-        return remote_registry.update_registry(store, change, via)
     if not (store / REGISTRY_FILE).exists():  # no lock file is created in a store that is not one
         raise _unreadable(store, "missing (no promotion made it a store yet)")
     with file_lock(store / LOCK_FILE, timeout=LOCK_TIMEOUT_S, what="store registry"):
@@ -278,15 +267,11 @@ def find_row(data: dict[str, Any], folder: Path | StoreURL) -> dict[str, Any] | 
     return next((m for m in data["models"] if m.get("path") == str(folder)), None)
 
 
-def list_promoted(
-    store: Path | StoreURL, project: str | None = None, experiment_type: str | None = None
+def promoted_rows(
+    data: dict[str, Any], project: str | None = None, experiment_type: str | None = None
 ) -> list[dict[str, Any]]:
-    """Registry rows with the aliases that point at each now.
-
-    Raises:
-        RegistryUnreadableError: the registry does not parse.
-    """
-    data = read_registry(store)
+    """The rows of registry ``data`` (of one project and type, when given), each with the
+    aliases that point at it now (``StoreBackend.list_promoted``)."""
     rows = []
     for model in data["models"]:
         if project and model.get("project") != project:
@@ -307,12 +292,12 @@ def sorted_rows(rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]) ->
     return sorted(rows, key=lambda m: (position.get(m["path"], len(position)), _order(m)))
 
 
-def resolve_alias(store: Path | StoreURL, reference: str) -> Path | StoreURL:
-    """``project/type@alias`` → the promoted folder (or object prefix) the alias points at.
+def alias_path(data: dict[str, Any], reference: str, store: object) -> str:
+    """``project/type@alias`` → the ``path`` of the row the alias points at in registry
+    ``data`` of ``store`` (``StoreBackend.resolve_alias`` makes it a folder or a URL).
 
     Raises:
         InvalidInputError: not of that form, or no such alias (the known ones are listed).
-        RegistryUnreadableError: the registry does not parse.
     """
     from abyssexp.errors import InvalidInputError
 
@@ -321,7 +306,6 @@ def resolve_alias(store: Path | StoreURL, reference: str) -> Path | StoreURL:
         raise InvalidInputError(
             f"{reference!r}: an alias reference is PROJECT/TYPE@ALIAS, e.g. shapes/demo@production"
         )
-    data = read_registry(store)
     names = data["aliases"].get(location, {})
     if alias not in names:
         known = ", ".join(sorted(names)) or "none"
@@ -335,7 +319,5 @@ def resolve_alias(store: Path | StoreURL, reference: str) -> Path | StoreURL:
             experiment_type,
             names[alias],
         ):
-            return (
-                parse_store(model["path"]) if isinstance(store, StoreURL) else Path(model["path"])
-            )
+            return str(model["path"])
     raise InvalidInputError(f"{reference}: the alias points at {names[alias]}, not in the registry")

@@ -30,9 +30,10 @@ from typing import Any
 
 from abyssexp.errors import StoreError
 from abyssexp.experiment.record import utc_now
+from abyssexp.processes import pid_alive
 from abyssexp.store.objectstore import ObjectStore
 from abyssexp.store.registry import ENTRY_FILE
-from abyssexp.store.temporaries import LIVE, OTHER_HOST, STALE, pid_alive
+from abyssexp.store.temporaries import LIVE, OTHER_HOST, STALE
 
 logger = logging.getLogger(__name__)
 CLAIM_PREFIX = ".claim-"

@@ -31,7 +31,7 @@ from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.hashing import sha256_file
 from abyssexp.store.manifest import MANIFEST
 from abyssexp.store.objectstore import ObjectStore, connect
-from abyssexp.store.promote import (
+from abyssexp.store.promotion import (
     Progress,
     PromoteResult,
     PromotionRequest,
@@ -61,7 +61,7 @@ from abyssexp.store.remote_claims import (
 )
 from abyssexp.store.remote_registry import encode, prepare_registry, update_registry
 
-#: Where ``ABYSSEXP_FAULT_AT`` (``promote.FAULT_ENV``) can kill a promotion to an object store.
+#: Where ``ABYSSEXP_FAULT_AT`` (``promotion.FAULT_ENV``) can kill a promotion to an object store.
 REMOTE_FAULT_STEPS = ("copied-one-file", "uploaded", "committed", "registered", "recorded")
 
 
@@ -103,11 +103,12 @@ def read_entry(objects: ObjectStore, key: str) -> dict[str, Any]:
 def promote_to_object_store(
     request: PromotionRequest,
     store: StoreURL,
-    move: bool,
-    progress: Progress | None,
-    export_formats: list[str] | None,
+    move: bool = False,
+    progress: Progress | None = None,
+    exports: Path | None = None,
 ) -> PromoteResult:
-    """Steps 1 to 5 of the module docstring; ``promote.promote_experiment`` calls it.
+    """Steps 1 to 5 of the module docstring for a checked request
+    (``ObjectStoreBackend.promote``); ``exports``: a folder of exports made beforehand.
 
     Raises:
         StoreError: already promoted, being promoted elsewhere, a checksum that differs after
@@ -120,11 +121,6 @@ def promote_to_object_store(
     registry = prepare_registry(objects)  # a broken registry stops us before anything changes
     if objects.exists(f"{key}/{ENTRY_FILE}"):
         return _finish_interrupted(request, objects, key, registry, move)
-    exports = None
-    if export_formats:
-        from abyssexp.store.export import export_experiment
-
-        exports = export_experiment(paths, request.checkpoint, export_formats)
     plan = plan_files(paths, request.checkpoint, exports)
     total = sum(source.stat().st_size for source, _ in plan)
     entry = new_entry(request, total)
@@ -141,14 +137,9 @@ def promote_to_object_store(
             f"{store.child(key)}: entry.json differs after writing; run `abyssexp verify`"
         )
     freed = _complete(request, objects, key, entry, move)
-    result = PromoteResult(
+    return PromoteResult(
         store.child(key), request.checkpoint.name, len(plan) + 2, total, request.aliases, freed
     )
-    if exports is not None:
-        from abyssexp.store.export import export_parity
-
-        result.exports = export_parity(exports)
-    return result
 
 
 def _upload(

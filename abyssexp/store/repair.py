@@ -33,7 +33,7 @@ from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import RecordUnreadableError
 from abyssexp.locks import file_lock
 from abyssexp.store.manifest import MANIFEST, seal_tree, verify_tree
-from abyssexp.store.promote import record_promotion_once
+from abyssexp.store.promotion import record_promotion_once
 from abyssexp.store.registry import (
     LOCK_FILE,
     LOCK_TIMEOUT_S,
@@ -77,13 +77,9 @@ def _dirs(folder: Path) -> list[Path]:
     )
 
 
-def repair_store(store: Path | StoreURL) -> RepairReport:
-    """Rebuild ``store``'s registry from its promoted folders; see the module docstring (and
-    ``store.remote_repair`` for an object store)."""
-    if isinstance(store, StoreURL):
-        from abyssexp.store.remote_repair import repair_object_store
-
-        return repair_object_store(store)
+def repair_store(store: Path) -> RepairReport:
+    """Rebuild the folder store's registry from its promoted folders; see the module docstring
+    (``store.remote_repair`` for an object store, which shares the report and the rebuild)."""
     report = RepairReport(store)
     if not store.is_dir():
         return report

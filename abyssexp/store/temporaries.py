@@ -15,7 +15,6 @@ owner file (from an older abyssexp) is removed once it is older than ``ORPHAN_AG
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -32,6 +31,7 @@ from abyssexp.atomic import atomic_write_json
 from abyssexp.experiment.record import utc_now
 from abyssexp.locks import release_lock, try_lock
 from abyssexp.owned import rmtree_inside, unlink_inside
+from abyssexp.processes import pid_alive
 
 TMP_PREFIX = ".tmp-"
 OWNER_SUFFIX = ".owner.json"
@@ -117,16 +117,6 @@ def _lock_held(path: Path) -> bool | None:
     finally:
         os.close(fd)  # closing releases a lock taken here
     return False
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
 
 
 def classify(temporary: Path, now: float | None = None) -> Temporary:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.training.plan import TrainingPlan
+
+if TYPE_CHECKING:
+    from abyssexp.training.inputs import TrainingInputs
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,20 @@ def learning_rate(plan: TrainingPlan, base_lr: float, epochs: int, steps: int) -
     return with_warmup(schedule, training.warmup_epochs, steps)
 
 
-def plan_phases(plan: TrainingPlan, model: Any, inputs: Any) -> list[Phase]:
-    """The ``fit`` calls of this run."""
+def compile_for_start(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
+    """A new model's one compile before its first ``fit``: phase 1's (backbone frozen) with
+    two-phase fine-tuning, else the whole run's schedule."""
+    training = plan.params.training
+    if training.freeze_backbone_epochs:
+        _freeze(plan, model, inputs)
+        return
+    lr = learning_rate(plan, training.lr, training.epochs, inputs.steps_per_epoch)
+    _compile(plan, model, lr, inputs)
+
+
+def plan_phases(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> list[Phase]:
+    """The ``fit`` calls of this run (a new model is compiled for the first already:
+    ``compile_for_start``)."""
     training = plan.params.training
     start, end = plan.initial_epoch, plan.epochs_total
     if not training.freeze_backbone_epochs:
@@ -46,25 +61,30 @@ def plan_phases(plan: TrainingPlan, model: Any, inputs: Any) -> list[Phase]:
         return [Phase(start, end)]
     if start == switch:  # resumed at the switch: the checkpoint is phase 1's last, still frozen
         return [unfreeze]
-    freeze = None if plan.resume else (lambda: _freeze(plan, model, inputs))
-    return [Phase(start, switch, freeze), unfreeze]
+    return [Phase(start, switch), unfreeze]
 
 
-def _freeze(plan: TrainingPlan, model: Any, inputs: Any) -> None:
-    from abyssexp.models.finetune import compile_arguments, freeze_backbone
+def _compile(plan: TrainingPlan, model: Any, lr: Any, inputs: TrainingInputs) -> None:
+    from abyssexp.models.compiling import CompileRecipe, compile_model
+
+    compile_model(model, CompileRecipe.from_params(plan.params, lr, inputs.class_weights))
+
+
+def _freeze(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
+    from abyssexp.models.finetune import freeze_backbone
 
     training = plan.params.training
     freeze_backbone(model)
     lr = learning_rate(plan, training.lr, training.freeze_backbone_epochs, inputs.steps_per_epoch)
-    model.compile(**compile_arguments(plan.params, lr, inputs.class_weights))
+    _compile(plan, model, lr, inputs)
 
 
-def _unfreeze(plan: TrainingPlan, model: Any, inputs: Any) -> None:
-    from abyssexp.models.finetune import compile_arguments, unfreeze_backbone
+def _unfreeze(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
+    from abyssexp.models.finetune import unfreeze_backbone
 
     training = plan.params.training
     unfreeze_backbone(model, training.unfreeze_from)
     remaining = training.epochs - training.freeze_backbone_epochs
     base = training.finetune_lr or training.lr / 10
     lr = learning_rate(plan, base, remaining, inputs.steps_per_epoch)
-    model.compile(**compile_arguments(plan.params, lr, inputs.class_weights))
+    _compile(plan, model, lr, inputs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import ExperimentStateError, InvalidInputError
 from abyssexp.experiment.checkpoints import epoch_checkpoints
@@ -25,15 +25,26 @@ from abyssexp.schemas.resolve import (
     dict_option,
     load_params_file,
     params_to_json,
+    parse_set_options,
     resolve_params,
 )
+
+if TYPE_CHECKING:
+    from abyssexp.datasets.class_table import ClassTable
+    from abyssexp.datasets.coco import ImageClassificationDataset
+    from abyssexp.datasets.factory import LabelSpace
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """What the command line (or a caller) asks of one ``train`` on top of params.json."""
+    """What the command line (or a caller) asks of one ``train`` on top of params.json.
 
-    overrides: Sequence[tuple[str, Any]] = ()
+    The one type for every way a run starts: ``train`` here, and each process or Slurm job of
+    ``train --on`` and ``sweep run``, which gets the same options back through ``to_argv``.
+    """
+
+    #: ``--set KEY=VALUE`` items as typed (parsed by ``overrides``).
+    set_items: Sequence[str] = ()
     epochs: int | None = None
     augmentation_configuration: str | None = None
     optimizer: str | None = None
@@ -41,6 +52,31 @@ class TrainOptions:
     resume: bool = False
     gpus: int | None = None
     command_line: Sequence[str] | None = None
+
+    @property
+    def overrides(self) -> list[tuple[str, Any]]:
+        """The ``--set`` items as (dotted key, value) pairs.
+
+        Raises:
+            InvalidInputError: an item is not ``KEY=VALUE`` or its value does not parse.
+        """
+        return list(parse_set_options(self.set_items))
+
+    def to_argv(self) -> list[str]:
+        """These options as ``abyssexp train`` flags, for a run in another process."""
+        argv = ["--resume"] if self.resume else []
+        for item in self.set_items:
+            argv += ["--set", item]
+        for flag, value in (
+            ("--epochs", self.epochs),
+            ("--optimizer", self.optimizer),
+            ("--optimizer-args", self.optimizer_args),
+            ("--augmentation-configuration", self.augmentation_configuration),
+            ("--gpus", self.gpus),
+        ):
+            if value is not None:
+                argv += [flag, str(value)]
+        return argv
 
 
 @dataclass(frozen=True)
@@ -61,9 +97,9 @@ class TrainingPlan:
     params: Params
     options: TrainOptions
     resume: ResumeState | None
-    labels: Any  # abyssexp.datasets.factory.LabelSpace
-    train_set: Any  # ImageClassificationDataset
-    val_set: Any | None
+    labels: LabelSpace
+    train_set: ImageClassificationDataset
+    val_set: ImageClassificationDataset | None
     input_shape: tuple[int, int, int]
     command_line: list[str] = field(default_factory=list)
     #: Dotted params the command line changed, ``{key: {"from": old, "to": new}}``.
@@ -150,7 +186,7 @@ def params_changes(before: Params, after: Params) -> dict[str, dict[str, Any]]:
 
 def resolve_train_params(paths: ExperimentPaths, options: TrainOptions) -> Params:
     """params.json + the command line's overrides, validated (nothing heavy imported)."""
-    overrides: list[tuple[str, Any]] = list(options.overrides)
+    overrides: list[tuple[str, Any]] = options.overrides
     if options.epochs is not None:
         overrides.append(("training.epochs", options.epochs))
     if options.gpus is not None:
@@ -244,7 +280,7 @@ def _read_train_state(paths: ExperimentPaths) -> dict[str, Any]:
     return state
 
 
-def load_class_table(paths: ExperimentPaths, params: Params, forced: bool = False) -> Any:
+def load_class_table(paths: ExperimentPaths, params: Params, forced: bool = False) -> ClassTable:
     """The class table training uses, from the function ``data check`` and ``new`` use; its
     verdict refuses the run unless ``new --force-data`` accepted it.
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_path, atomic_write_text
 from abyssexp.errors import AbyssExpError, ExperimentStateError
@@ -32,6 +32,10 @@ from abyssexp.locks import release_lock, try_lock
 from abyssexp.schemas.record import Status
 from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, start_state
 from abyssexp.training.start_files import run_command_line, write_run_files
+
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import TrainingParams
+    from abyssexp.training.inputs import TrainingInputs
 
 __all__ = ["TrainOptions", "TrainResult", "plan_training", "train_experiment"]
 
@@ -175,7 +179,7 @@ def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
     return previous
 
 
-def _seed_and_precision(training: Any) -> None:
+def _seed_and_precision(training: TrainingParams) -> None:
     import keras
 
     keras.utils.set_random_seed(training.seed)
@@ -187,7 +191,7 @@ def _seed_and_precision(training: Any) -> None:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
 
-def _fit(plan: TrainingPlan, model: Any, inputs: Any, callbacks: list[Any]) -> bool:
+def _fit(plan: TrainingPlan, model: Any, inputs: TrainingInputs, callbacks: list[Any]) -> bool:
     """``model.fit`` over the planned epochs, phase by phase; True when a signal abandoned an
     epoch."""
     from abyssexp.training.callbacks import TrainingInterrupted
@@ -262,27 +266,26 @@ def _collapse_warning(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _model_for(plan: TrainingPlan, inputs: Any) -> Any:
-    """A new compiled model, or the resumed checkpoint with its optimizer state."""
+def _model_for(plan: TrainingPlan, inputs: TrainingInputs) -> Any:
+    """A new model, compiled once for its first phase; or the resumed checkpoint, compiled."""
+    from abyssexp.models.classifier import load_keras_model
     from abyssexp.models.distribute import make_strategy
-    from abyssexp.models.factory import create_classifier, load_classifier
-    from abyssexp.training.phases import learning_rate
+    from abyssexp.models.factory import create_classifier
+    from abyssexp.training.phases import compile_for_start
 
-    training = plan.params.training
-    strategy = make_strategy(training.gpus)
-    lr = learning_rate(plan, training.lr, training.epochs, inputs.steps_per_epoch)
+    strategy = make_strategy(plan.params.training.gpus)
     with strategy.scope():
         if plan.resume is not None:
-            return load_classifier(plan.paths.models / plan.resume.checkpoint, compile=True)
+            return load_keras_model(plan.paths.models / plan.resume.checkpoint, compile=True)
         model = create_classifier(
             plan.params,
             plan.labels.class_names,
             num_classes=plan.labels.num_classes,
-            learning_rate=lr,
             class_weights=inputs.class_weights,
             augmentation=inputs.model_augmentation,
             strategy=strategy,
         )
+        compile_for_start(plan, model, inputs)
     atomic_write_text(plan.paths.model_definition, model.to_json(indent=2))
     return model
 

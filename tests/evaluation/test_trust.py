@@ -66,9 +66,9 @@ def _invoke(runner: Any, *args: str) -> Any:
 
 def _break_head(source: Path, target: Path) -> None:
     """A copy of ``source`` (an experiment) whose best.keras answers the same for every image."""
-    from abyssexp.models.factory import load_classifier
+    from abyssexp.models.classifier import load_keras_model
 
-    model = load_classifier(source / "models" / "best.keras", compile=False)
+    model = load_keras_model(source / "models" / "best.keras", compile=False)
     dense = model.get_layer("head_dense")
     kernel, bias = dense.get_weights()
     dense.set_weights([np.zeros_like(kernel), bias])

@@ -16,14 +16,18 @@ import pytest
 from abyssexp.cli import app
 from abyssexp.experiment.record import read_record
 from abyssexp.store.manifest import verify_tree
-from abyssexp.store.promote import FAULT_ENV, FAULT_STEPS
+from abyssexp.store.promotion import FAULT_ENV, FAULT_STEPS
 
 RENAMED = FAULT_STEPS[FAULT_STEPS.index("renamed") :]
 
 
 def _registry(store: Path) -> dict:
+    """The registry file, each row's path made absolute (rows hold it relative to the store)."""
     path = store / "registry.json"
-    return json.loads(path.read_text()) if path.exists() else {"models": [], "aliases": {}}
+    data = json.loads(path.read_text()) if path.exists() else {"models": [], "aliases": {}}
+    for row in data["models"]:
+        row["path"] = str(store / row["path"])
+    return data
 
 
 def _assert_consistent(store: Path, destination: Path) -> None:

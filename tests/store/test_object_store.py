@@ -20,7 +20,7 @@ from abyssexp.cli import app
 from abyssexp.config import StoreURL, parse_store, resolve_roots
 from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.experiment.record import read_record
-from abyssexp.store.promote import FAULT_ENV
+from abyssexp.store.promotion import FAULT_ENV
 from abyssexp.store.remote_promote import REMOTE_FAULT_STEPS
 from tests.store.conftest import make_tested, one_line_error
 
@@ -322,7 +322,7 @@ def test_repair_rebuilds_a_broken_registry_and_aliases(runner, tested, s3_store,
 def test_predict_and_export_read_a_cached_download(
     runner, tested, s3_store, tmp_path: Path
 ) -> None:
-    from abyssexp.store.export import resolve_export_source
+    from abyssexp.store.sources import resolve_export_source
 
     root = tested()
     assert runner.invoke(app, ["promote", str(root), "--alias", "production"]).exit_code == 0

@@ -9,7 +9,7 @@ import pytest
 
 from abyssexp.cli import app
 from abyssexp.errors import InvalidInputError
-from abyssexp.store.promote import parse_requirement
+from abyssexp.store.promotion import parse_requirement
 from tests.store.conftest import one_line_error
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from abyssexp.cli import app
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.store.promote import promote_experiment
+from abyssexp.store.backend import promote_experiment
 from tests.store.conftest import one_line_error
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from abyssexp.cli import app
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.store import promote as promote_module
+from abyssexp.store.backend import promote_experiment
 from abyssexp.store.manifest import verify_tree
 
 
@@ -31,13 +32,13 @@ def _promote_during_first_copy(monkeypatch, first: Path, second: Path, store: Pa
             nested.append("started")
             host["name"] = hosts[1]
             try:
-                nested.append(promote_module.promote_experiment(ExperimentPaths(second), store))
+                nested.append(promote_experiment(ExperimentPaths(second), store))
             finally:
                 host["name"] = hosts[0]
         return digest
 
     monkeypatch.setattr(promote_module, "_copy_with_digest", copy)
-    promote_module.promote_experiment(ExperimentPaths(first), store)
+    promote_experiment(ExperimentPaths(first), store)
     assert len(nested) == 2  # the concurrent promotion ran and finished
 
 
@@ -114,7 +115,7 @@ def test_temporary_without_owner_is_removed_only_when_old(tested, tmp_path: Path
     a_day_ago = time.time() - 2 * 86400
     for path in (old / "logs" / "x", old / "logs", old):
         os.utime(path, (a_day_ago, a_day_ago))
-    promote_module.promote_experiment(ExperimentPaths(root), tmp_path / "store")
+    promote_experiment(ExperimentPaths(root), tmp_path / "store")
     assert young.is_dir() and not old.exists()
 
 

@@ -15,9 +15,10 @@ from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record import status_with_job
 from abyssexp.runners.local import plan_slots
-from abyssexp.runners.slurm import SlurmOptions, job_script
-from abyssexp.runners.targets import RunTarget, TrainArgs
+from abyssexp.runners.slurm_jobs import SlurmOptions, job_script
+from abyssexp.runners.targets import RunTarget
 from abyssexp.slurm import JobState
+from abyssexp.training.plan import TrainOptions
 from tests.training.helpers import new_tiny, record
 
 SUBMITTED = "2026-01-01T10:00:00Z"
@@ -42,7 +43,7 @@ def test_job_script_execs_the_exact_train_command(tmp_path: Path, monkeypatch) -
     options = SlurmOptions.resolve({"time": "0:30:00", "sbatch_args": ("--qos=short",)})
     assert (options.partition, options.time, options.account) == ("gpu", "0:30:00", "vision")
     target = RunTarget(ExperimentPaths(tmp_path / "001.x"), "p/t/001.x", gpus=2)
-    script = job_script(target, TrainArgs(("training.lr=0.1",), epochs=3), options)
+    script = job_script(target, TrainOptions(("training.lr=0.1",), epochs=3), options)
     lines = script.splitlines()
     for expected in (
         "#SBATCH --gres=gpu:2",
@@ -60,7 +61,7 @@ def test_job_script_execs_the_exact_train_command(tmp_path: Path, monkeypatch) -
     assert lines[-1].endswith(
         f"-m abyssexp train {tmp_path}/001.x --quiet --resume --set training.lr=0.1 --epochs 3"
     )
-    cpu = job_script(target, TrainArgs(), SlurmOptions.resolve({"gpus": 0}))
+    cpu = job_script(target, TrainOptions(), SlurmOptions.resolve({"gpus": 0}))
     assert "--gres" not in cpu
 
 

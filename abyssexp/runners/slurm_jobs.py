@@ -23,7 +23,7 @@ import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_write_text
 from abyssexp.config import config_section
@@ -32,7 +32,10 @@ from abyssexp.experiment.layout import SWEEPS_DIR
 from abyssexp.experiment.naming import format_number
 from abyssexp.experiment.numbering import claim_next_number
 from abyssexp.experiment.record import record_submission, utc_now
-from abyssexp.runners.targets import RunPlan, RunTarget, TrainArgs
+from abyssexp.runners.targets import RunPlan, RunTarget
+
+if TYPE_CHECKING:
+    from abyssexp.training.plan import TrainOptions
 from abyssexp.schemas.record import SlurmJob
 from abyssexp.slurm import submit
 
@@ -141,11 +144,11 @@ def _environment_lines() -> list[str]:
     ]
 
 
-def job_script(target: RunTarget, args: TrainArgs, options: SlurmOptions) -> str:
+def job_script(target: RunTarget, train: TrainOptions, options: SlurmOptions) -> str:
     """The text of the experiment's ``logs/slurm.sh``."""
     logs = target.paths.logs
     gpus = target.gpus if options.gpus is None else options.gpus
-    command = shlex.join(target.command(args, python=sys.executable))
+    command = shlex.join(target.command(train, python=sys.executable))
     return "\n".join(
         [
             "#!/bin/bash",
@@ -165,11 +168,11 @@ def job_script(target: RunTarget, args: TrainArgs, options: SlurmOptions) -> str
     )
 
 
-def submit_runs(plan: RunPlan, args: TrainArgs, options: SlurmOptions) -> list[Submitted]:
+def submit_runs(plan: RunPlan, train: TrainOptions, options: SlurmOptions) -> list[Submitted]:
     """Write each target's ``logs/slurm.sh`` and submit: one array for a sweep, else one job
     per experiment. Each record gets its job id (``record_submission``)."""
     for target in plan.targets:
-        atomic_write_text(target.paths.slurm_script, job_script(target, args, options))
+        atomic_write_text(target.paths.slurm_script, job_script(target, train, options))
         os.chmod(target.paths.slurm_script, 0o755)
     if not plan.targets:
         return []

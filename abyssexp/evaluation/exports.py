@@ -1,10 +1,12 @@
 """``promote --export`` and ``abyssexp export``: an experiment's (or a promoted model's) exports,
 checked for parity on images of its own test set.
 
-Exports of an experiment go to ``<experiment>/exports/<checkpoint>/`` and travel with its
-promotion (so the store's manifest and ``verify`` cover them). A promoted folder is read-only:
-exporting one writes to ``--out``. Each export is written under a temporary name and renamed
-into place when complete and checked.
+Exports of an experiment go to ``<experiment>/exports/<checkpoint>/``; ``promote --export``
+makes them first and hands the folder to the store, which carries it under ``export/`` (so the
+manifest and ``verify`` cover them). A promoted folder is read-only: exporting one writes to
+``--out``. Each export is written under a temporary name and renamed into place when complete
+and checked. Which model a source names (a file, a promoted folder or URL, an alias, an
+experiment) is ``store.sources``'s to say.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from abyssexp.config import StoreURL, parse_store
 from abyssexp.debris import owner_tag, remove_stale
-from abyssexp.errors import InvalidInputError, StoreError
-from abyssexp.experiment.layout import PREDICTIONS_FILE, TESTING_DIR, ExperimentPaths
+from abyssexp.errors import StoreError
+from abyssexp.experiment.layout import PREDICTIONS_FILE, ExperimentPaths
+from abyssexp.experiment.promoted import EXPORT_MANIFEST
 from abyssexp.owned import rmtree_inside
 
 PARITY_IMAGES = 16
@@ -70,7 +72,7 @@ def export_experiment(
         StoreError: it exists without one of ``formats``, or an export fails its parity check.
     """
     folder = paths.exports / checkpoint.stem
-    manifest = folder / "export.json"
+    manifest = folder / EXPORT_MANIFEST
     if folder.is_dir() and manifest.is_file():
         done = set(json.loads(manifest.read_text()).get("formats", {}))
         missing = sorted(set(formats) - done)
@@ -82,17 +84,6 @@ def export_experiment(
         return folder
     export_checkpoint(checkpoint, folder, formats, paths.testing, tolerance)
     return folder
-
-
-def export_parity(folder: Path | None) -> dict[str, Any]:
-    """Each format's parity as measured when ``folder`` was exported (its ``export.json``):
-    ``{format: {max_abs_difference, top1_agreement, bytes, ...}}``; empty when none."""
-    if folder is None:
-        return {}
-    try:
-        return dict(json.loads((folder / "export.json").read_text()).get("formats", {}))
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 def parity_sample(size: tuple[int, int], testing: Path | None) -> np.ndarray:
@@ -126,41 +117,7 @@ def _test_image_paths(testing: Path | None) -> list[Path]:
 def _read_resized(path: Path, size: tuple[int, int]) -> np.ndarray:
     import tensorflow as tf
 
-    from abyssexp.augmentation.resize import resize_uint8
     from abyssexp.datasets.images import read_image
+    from abyssexp.datasets.resize import resize_uint8
 
     return resize_uint8(tf.constant(read_image(path)), size).numpy()
-
-
-def resolve_export_source(
-    source: str, scratch: Path, store: Path | StoreURL
-) -> tuple[Path, Path | None]:
-    """A ``.keras`` file, a promoted folder, a promoted model's URL (``s3://...``),
-    ``PROJECT/TYPE@ALIAS`` or an experiment REF → (checkpoint, the folder holding its
-    ``testing/``, if any). Class names and thresholds lie beside the checkpoint's folder:
-    ``class_names.json`` (promoted) or ``models/`` (scratch). A model in an object store is
-    downloaded into the local cache first (``store.cache``), checked against its manifest."""
-    target: Path | StoreURL | None = None
-    if "://" in source:
-        target = parse_store(source, "model")
-    elif "@" in source and not Path(source).exists():
-        from abyssexp.store.registry import resolve_alias
-
-        target = resolve_alias(store, source)
-    if isinstance(target, StoreURL):
-        from abyssexp.store.cache import cached_model
-
-        target = cached_model(target)
-    path = Path(source) if target is None else target
-    if path.is_file() and path.suffix == ".keras":
-        return path, None
-    if path.is_dir() and (path / "entry.json").is_file():
-        models = sorted(path.glob("model.keras"))
-        if not models:
-            raise InvalidInputError(f"{path}: a promoted folder without model.keras")
-        return models[0], path / TESTING_DIR
-    from abyssexp.experiment.checkpoints import resolve_checkpoint
-    from abyssexp.experiment.refs import resolve_ref
-
-    paths = resolve_ref(source, scratch)
-    return resolve_checkpoint(paths, "best"), paths.testing

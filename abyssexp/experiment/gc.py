@@ -1,4 +1,5 @@
-"""``abyssexp gc``: remove checkpoints outside the retention policy (never best or promoted)."""
+"""``abyssexp gc``: remove scratch checkpoints outside the retention policy (never best or
+promoted), beside ``checkpoints.py``, which names, lists and prunes them."""
 
 from __future__ import annotations
 
@@ -9,22 +10,29 @@ from typing import Any
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.checkpoints import epoch_checkpoints, prune_epoch_checkpoints
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import Status, promoted_checkpoints, read_record
+from abyssexp.experiment.record import (
+    Status,
+    effective_status,
+    promoted_checkpoints,
+    read_record,
+)
 from abyssexp.owned import check_tree
 
 
 @dataclass
 class KeepPolicy:
-    best: bool = True
+    """What ``gc`` keeps besides ``best.keras`` and promoted checkpoints (always kept)."""
+
     last: bool = True
     newest: int = 0
 
 
 def parse_keep(text: str) -> KeepPolicy:
-    policy = KeepPolicy(best=False, last=False, newest=0)
+    """``best,last,3``; ``best`` is accepted and always holds (best is never removed)."""
+    policy = KeepPolicy(last=False, newest=0)
     for part in (p.strip() for p in text.split(",") if p.strip()):
         if part == "best":
-            policy.best = True
+            pass
         elif part == "last":
             policy.last = True
         elif part.isdigit():
@@ -56,7 +64,9 @@ def collect_garbage(paths: ExperimentPaths, policy: KeepPolicy, dry_run: bool = 
     check_tree(paths.root, verb="delete")  # the link rule: a linked experiment is refused
     report = GcReport(paths.root)
     record = read_record(paths.record)
-    if record.status == Status.RUNNING:
+    # The derived status: a run whose process is gone (or whose heartbeat stopped) is crashed,
+    # and its checkpoints are collectable; a live run's are not touched.
+    if effective_status(record) == Status.RUNNING.value:
         report.kept.append("(running: skipped)")
         return report
     promoted = promoted_checkpoints(record)

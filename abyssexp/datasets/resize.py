@@ -1,8 +1,8 @@
 """Bilinear resizing, the one geometric step every image goes through.
 
-It lives with augmentation because the fused augmenter composes it with flips, zoom and rotation
-into one resampling; the input pipeline and the preview use these same functions, so every path
-resizes alike.
+It lives with the data because the input pipeline, the disk cache and the export's parity
+sample all resize; augmentation (the fused augmenter, the preview) builds on these same functions
+from the floor above, so every path resizes alike.
 """
 
 from __future__ import annotations

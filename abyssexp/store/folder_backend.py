@@ -1,0 +1,80 @@
+"""``FolderStore``: a store on a file system (a local disk, a mounted share).
+
+``registry.json`` is changed under ``.registry.lock`` (``store.registry``), alias moves are
+appended to ``alias-history.jsonl`` (``store.aliases``), a promotion is staged in an owned
+temporary folder and renamed into place (``store.promote``), and ``store.repair`` rebuilds the
+registry from the promoted folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from abyssexp.store import aliases, registry
+
+if TYPE_CHECKING:
+    from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
+    from abyssexp.store.repair import RepairReport
+
+
+@dataclass(frozen=True)
+class FolderStore:
+    """The store (or one promoted folder) at ``root``; see the module docstring."""
+
+    root: Path
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def read_registry(self) -> dict[str, Any]:
+        return registry.read_registry(self.root)
+
+    def prepare_registry(self) -> dict[str, Any]:
+        return registry.prepare_registry(self.root)
+
+    def update_registry(self, change: registry.Change, via: str = "promote") -> dict[str, Any]:
+        return registry.update_registry(self.root, change, via)
+
+    def list_promoted(
+        self, project: str | None = None, experiment_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        return registry.promoted_rows(self.read_registry(), project, experiment_type)
+
+    def resolve_alias(self, reference: str) -> Path:
+        return Path(registry.alias_path(self.read_registry(), reference, self.root))
+
+    def set_alias(self, location: str, alias: str, name: str) -> dict[str, Any]:
+        return self.update_registry(aliases.setting(location, alias, name), via="alias set")
+
+    def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
+        return self.update_registry(aliases.removing(location, alias), via="alias rm")
+
+    def alias_history(self, reference: str | None = None) -> list[dict[str, Any]]:
+        return aliases.filter_moves(aliases.read_history(self.root), reference)
+
+    def promote(
+        self,
+        request: PromotionRequest,
+        *,
+        move: bool = False,
+        progress: Progress | None = None,
+        exports: Path | None = None,
+    ) -> PromoteResult:
+        from abyssexp.store.promote import promote_to_folder
+
+        return promote_to_folder(request, self.root, move, progress, exports)
+
+    def verify(self) -> list[str]:
+        from abyssexp.store.manifest import verify_tree
+
+        return verify_tree(self.root)
+
+    def repair(self) -> RepairReport:
+        from abyssexp.store.repair import repair_store
+
+        return repair_store(self.root)
+
+    def local_folder(self) -> Path:
+        return self.root

@@ -1,0 +1,87 @@
+"""``ObjectStoreBackend``: a store in object storage (``s3://BUCKET/PREFIX``).
+
+No rename, append or lock there: ``registry.json`` is rewritten by compare-and-swap and alias
+moves are one object each (``store.remote_registry``), a promotion claims its prefix, uploads,
+reads every object back and commits by writing ``entry.json`` only if absent
+(``store.remote_promote``), ``store.remote_repair`` rebuilds the registry from the entries, and a
+promoted model is downloaded into the local cache to be used (``store.cache``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from abyssexp.config import StoreURL, parse_store
+from abyssexp.store import aliases, registry, remote_registry
+
+if TYPE_CHECKING:
+    from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
+    from abyssexp.store.repair import RepairReport
+
+
+@dataclass(frozen=True)
+class ObjectStoreBackend:
+    """The store (or one promoted model) at the URL ``root``; see the module docstring."""
+
+    root: StoreURL
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def read_registry(self) -> dict[str, Any]:
+        return remote_registry.read_registry(self.root)
+
+    def prepare_registry(self) -> dict[str, Any]:
+        return remote_registry.prepare_registry(self.root)
+
+    def update_registry(self, change: registry.Change, via: str = "promote") -> dict[str, Any]:
+        return remote_registry.update_registry(self.root, change, via)
+
+    def list_promoted(
+        self, project: str | None = None, experiment_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        return registry.promoted_rows(self.read_registry(), project, experiment_type)
+
+    def resolve_alias(self, reference: str) -> StoreURL:
+        # The rows of an object store hold its URLs.
+        return cast(
+            StoreURL, parse_store(registry.alias_path(self.read_registry(), reference, self.root))
+        )
+
+    def set_alias(self, location: str, alias: str, name: str) -> dict[str, Any]:
+        return self.update_registry(aliases.setting(location, alias, name), via="alias set")
+
+    def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
+        return self.update_registry(aliases.removing(location, alias), via="alias rm")
+
+    def alias_history(self, reference: str | None = None) -> list[dict[str, Any]]:
+        return aliases.filter_moves(remote_registry.read_moves(self.root), reference)
+
+    def promote(
+        self,
+        request: PromotionRequest,
+        *,
+        move: bool = False,
+        progress: Progress | None = None,
+        exports: Path | None = None,
+    ) -> PromoteResult:
+        from abyssexp.store.remote_promote import promote_to_object_store
+
+        return promote_to_object_store(request, self.root, move, progress, exports)
+
+    def verify(self) -> list[str]:
+        from abyssexp.store.remote_promote import verify_object_prefix
+
+        return verify_object_prefix(self.root)
+
+    def repair(self) -> RepairReport:
+        from abyssexp.store.remote_repair import repair_object_store
+
+        return repair_object_store(self.root)
+
+    def local_folder(self) -> Path:
+        from abyssexp.store.cache import cached_model
+
+        return cached_model(self.root)
