@@ -41,6 +41,18 @@ def test_property_sweep_spaces_give_a_space_or_our_error(items) -> None:
             _one_line(exc)
 
 
+def test_a_bound_no_float_holds_is_our_error() -> None:
+    # Found by the property above in a full run: 10**1000 raised OverflowError in isfinite.
+    import pytest
+
+    from abyssexp.experiment.sweep import parse_random
+
+    for text in ("training.lr=randint(0,10**1000)", "training.lr=uniform(-10**400,1)"):
+        with pytest.raises(AbyssExpError) as raised:
+            parse_random([text])
+        _one_line(raised.value)
+
+
 _REGEX_PIECES = st.sampled_from(["a", "(a+)+", "(a|a)*", "^", "$", ".*", "(", ")", "\\1", "[", "?"])
 
 

@@ -14,6 +14,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+try:  # Typer 0.2x parses with its own copy of click; older Typer with click itself
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click.exceptions import UsageError
+
+    class NoArgsIsHelpError(UsageError):  # type: ignore[no-redef]  # absent before click 8.2
+        pass
+
+
 from abyssexp.errors import AbyssExpError, InvalidInputError
 from abyssexp.tf_runtime import (
     configure_tensorflow_environment,
@@ -66,6 +75,14 @@ class ErrorBoundaryGroup(TyperGroup):
                 raise
             error_line(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except UsageError as exc:
+            # A bad option or value of a command (`--top-k 0`, a missing `--coco`): one line
+            # like every other error, not Typer's usage box; a bare group still shows its help.
+            if debug_enabled() or isinstance(exc, NoArgsIsHelpError):
+                raise
+            command = exc.ctx.command_path if exc.ctx else "abyssexp"
+            error_line(f"{command}: {exc.format_message()} (`{command} --help` lists the options)")
+            raise typer.Exit(2) from None
         except BrokenPipeError:
             # The reader went away (`abyssexp list | head`): nothing left to say to it.
             import os

@@ -192,13 +192,21 @@ def parse_random(items: Sequence[str], option: str = "--random") -> dict[str, Di
     return space
 
 
+def _finite_float(value: float) -> bool:
+    """A bound the samplers can use: finite as a float (10**1000 is an int no float holds)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_distribution(where: str, kind: str, args: tuple[Any, ...]) -> None:
     if kind == "choice":
         if not args or args == ("",):
             raise InvalidInputError(f"{where}: choice(...) needs at least one value")
         return
     numbers = all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-    if len(args) != 2 or not numbers or not all(math.isfinite(a) for a in args):
+    if len(args) != 2 or not numbers or not all(_finite_float(a) for a in args):
         raise InvalidInputError(f"{where}: {kind}(LOW,HIGH) needs two numbers, LOW<HIGH")
     if args[0] >= args[1]:
         raise InvalidInputError(f"{where}: {kind}(LOW,HIGH) needs LOW < HIGH")
