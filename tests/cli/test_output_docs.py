@@ -33,6 +33,8 @@ def _shape(text: str) -> list[str]:
         line = re.sub(r" ?\((same answer for every validation image|one answer)\)", "", line)
         line = re.sub(r"\(dirty\) |\b(yes|no)\b", "", line)  # the checkout, not the output
         line = re.sub(r"\b[0-9a-f]{7,64}\b", "<hash>", line)  # commits and sha256 prefixes
+        line = re.sub(r"^(git: <hash>) \S+", r"\1 <branch>", line)  # the checkout's branch
+        line = line.replace(" (dirty)", "")
         line = re.sub(r"\d+(\.\d+)?(e[+-]?\d+)?", "#", line)
         line = re.sub(r"[#.:\- ]*#[#.:\- ]*", "#", line)  # dates, times, sizes
         line = re.sub(r"[ ─━┈]+", " ", line).rstrip()
