@@ -312,16 +312,9 @@ def render_report(metrics: dict[str, Any]) -> str:
             f"{(f'{ap:.4f}' if ap is not None else '-'):>10}{row['support']:>10}"
         )
     lines.append("")
-    for key in (
-        "accuracy",
-        "top_3_accuracy",
-        "top_5_accuracy",
-        "hamming_accuracy",
-        "macro_f1",
-        "micro_f1",
-        "weighted_f1",
-        "mAP",
-    ):
+    from abyssexp.evaluation.intervals import INTERVAL_METRICS  # the report's order too
+
+    for key in INTERVAL_METRICS:
         if metrics.get(key) is not None:
             lines.append(f"{key:<18}{_with_interval(metrics, key)}")
     if metrics.get("overlap") is not None:
