@@ -48,7 +48,7 @@ def preview_command(
 
     size = None
     if ref is not None:
-        from abyssexp.datasets.factory import dataset_for_split, label_space_from_params
+        from abyssexp.datasets.split_datasets import dataset_for_split, label_space_from_params
         from abyssexp.experiment.refs import resolve_ref
         from abyssexp.schemas.resolve import load_params_file, validate_params
 

@@ -63,7 +63,7 @@ def compare_command(
 
     refs = list(refs or [])
     if sweep:
-        from abyssexp.experiment.sweep import resolve_sweep
+        from abyssexp.experiment.sweep_trials import resolve_sweep
 
         refs += [str(root) for root in resolve_sweep(sweep, scratch_root(scratch)).trial_roots()]
     if not refs:

@@ -213,12 +213,12 @@ def list_command(
     """Show every experiment at a glance: status, epochs, best metric, tests, promotion, tags.
     Slurm jobs are read with one squeue (and one sacct): queued, running, or crashed with
     Slurm's reason."""
+    from abyssexp.experiment.experiment_list import list_experiments
     from abyssexp.experiment.listing import changed_columns, filter_rows
-    from abyssexp.experiment.registry import list_experiments
 
     root = scratch_root(scratch)
     if sweep:
-        from abyssexp.experiment.sweep import resolve_sweep
+        from abyssexp.experiment.sweep_trials import resolve_sweep
 
         location = resolve_sweep(sweep, root)
         project, experiment_type = location.sweep.project, location.sweep.type
@@ -327,7 +327,7 @@ def _cell(value: Any) -> str:
 def _print_csv(rows: list[dict[str, Any]], extra: list[str]) -> None:
     import csv
 
-    from abyssexp.experiment.registry import ROW_FIELDS
+    from abyssexp.experiment.experiment_list import ROW_FIELDS
 
     # Every listing field but those that only locate the experiment or its parent.
     columns = [f for f in ROW_FIELDS if f not in ("number", "path", "parent")]

@@ -234,10 +234,10 @@ def gc_command(
     """Remove checkpoints outside the retention policy (never best or a promoted one) and report
     the disk space freed per experiment and in total."""
     from abyssexp.errors import InvalidInputError
+    from abyssexp.experiment.experiment_list import iter_experiment_dirs
     from abyssexp.experiment.gc import collect_garbage, parse_keep
     from abyssexp.experiment.layout import ExperimentPaths
     from abyssexp.experiment.refs import resolve_ref
-    from abyssexp.experiment.registry import iter_experiment_dirs
 
     policy = parse_keep(keep)
     root = scratch_root(scratch)

@@ -112,7 +112,7 @@ def sweep_new_command(
     <type>/.sweeps/sNNN.json listing them. With --search optuna, an Optuna study instead: each
     trial is asked for and created when `sweep run` starts its slot. Prints the sweep's
     reference as the last line."""
-    from abyssexp.experiment.sweep import SweepRequest, create_sweep
+    from abyssexp.experiment.sweep_trials import SweepRequest, create_sweep
     from abyssexp.schemas.resolve import parse_set_options
 
     create = create_sweep
@@ -177,7 +177,7 @@ def sweep_run_command(
     """Run a sweep's trials that are not completed, running or queued: here (--on local) or as
     one Slurm job array (--on slurm). An Optuna sweep runs its slots not yet started or left
     interrupted; each asks the study at its start. Run it again to pick up what is left."""
-    from abyssexp.experiment.sweep import resolve_sweep
+    from abyssexp.experiment.sweep_trials import resolve_sweep
     from abyssexp.runners.targets import plan_runs
     from abyssexp.training.plan import TrainOptions
 
@@ -238,7 +238,7 @@ def sweep_slot_command(
 ) -> None:
     """Run one slot of an Optuna sweep: ask the study, create the trial, train it, tell the
     study (what `sweep run` starts for each slot, here or as a Slurm array task)."""
-    from abyssexp.experiment.sweep import resolve_sweep
+    from abyssexp.experiment.sweep_trials import resolve_sweep
     from abyssexp.runners.optuna_slots import run_slot
 
     run = run_slot(resolve_sweep(sweep, scratch_root(scratch)), index)
@@ -253,7 +253,7 @@ def sweep_list_command(
     json_output: JsonOption = False,
 ) -> None:
     """List the sweeps: id, trials, what they vary, when they were made."""
-    from abyssexp.experiment.sweep import list_sweeps
+    from abyssexp.experiment.sweep_trials import list_sweeps
 
     sweeps = list_sweeps(scratch_root(scratch), project, experiment_type)
     if json_output:

@@ -24,7 +24,7 @@ from abyssexp.errors import DatasetError, first_few
 
 if TYPE_CHECKING:
     from abyssexp.datasets.coco import ImageClassificationDataset
-    from abyssexp.datasets.factory import LabelSpace
+    from abyssexp.datasets.split_datasets import LabelSpace
     from abyssexp.schemas.params import DatasetParams
 
 

@@ -23,7 +23,7 @@ from abyssexp.errors import first_few
 
 if TYPE_CHECKING:
     from abyssexp.datasets.coco import ImageClassificationDataset
-    from abyssexp.datasets.factory import LabelSpace
+    from abyssexp.datasets.split_datasets import LabelSpace
     from abyssexp.schemas.params import DatasetParams
 
 #: How a fix is spelled: ``data check``'s own options, or ``--set`` for ``new`` and ``train``.
@@ -147,7 +147,7 @@ def class_table(
     Raises:
         DatasetError: the map does not fit the training file, or two classes share a name.
     """
-    from abyssexp.datasets.factory import dataset_for_split, label_space_from_params
+    from abyssexp.datasets.split_datasets import dataset_for_split, label_space_from_params
 
     files, data = dict(files or {}), dict(data or {})
     splits = [s for s in ("train", "val") if s in files or getattr(params, s)]

@@ -16,7 +16,7 @@ from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.checkpoints import resolve_checkpoint
 from abyssexp.experiment.layout import TEST_COCO, ExperimentPaths
 from abyssexp.experiment.naming import validate_part
-from abyssexp.experiment.record import record_test
+from abyssexp.experiment.record_file import record_test
 from abyssexp.schemas.resolve import load_params_file, validate_params
 
 if TYPE_CHECKING:
@@ -166,14 +166,14 @@ def _test_set(
 ) -> tuple[Any, Any, Any]:
     """The label space the model was trained with, the test set read with it, and where its
     images were found (given, or where export tools put them: an ``ImageFolder``)."""
-    from abyssexp.datasets.factory import (
+    from abyssexp.datasets.locate import find_image_dir
+    from abyssexp.datasets.quick import load_coco_json
+    from abyssexp.datasets.split_datasets import (
         LabelSpace,
         dataset_for_split,
         label_space_from_params,
         with_background,
     )
-    from abyssexp.datasets.locate import find_image_dir
-    from abyssexp.datasets.quick import load_coco_json
     from abyssexp.datasets.translators import CategoryTranslator
 
     class_names = json.loads(paths.class_names.read_text()) if paths.class_names.is_file() else None

@@ -32,9 +32,9 @@ def hash_images(paths: Sequence[Path], workers: int = 8) -> list[str | None]:
 
 def _split_files(params: Any, root: Path, split: str) -> tuple[Path, Path] | None:
     """The experiment's ``split`` COCO file and its images folder (None: not there)."""
-    from abyssexp.datasets.factory import resolve_split_path, split_image_dir
     from abyssexp.datasets.locate import find_image_dir
     from abyssexp.datasets.quick import load_coco_json
+    from abyssexp.datasets.split_datasets import resolve_split_path, split_image_dir
     from abyssexp.errors import AbyssExpError
 
     try:

@@ -1,6 +1,6 @@
 """``tag``, ``untag`` and ``note``: what people say about an experiment.
 
-Tags and the purpose live in the record (changed through ``abyssexp.experiment.record``); the
+Tags and the purpose live in the record (changed through ``abyssexp.experiment.record_file``); the
 purpose and the conclusion are also sections of ``readme.txt``, which is edited in place, section by
 section, so whatever else people wrote there is kept.
 """
@@ -15,7 +15,7 @@ from abyssexp.atomic import atomic_write_text
 from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import validate_part
-from abyssexp.experiment.record import set_note, set_tags
+from abyssexp.experiment.record_file import set_note, set_tags
 from abyssexp.locks import file_lock
 
 PURPOSE_SECTION = "Purpose"
@@ -72,7 +72,7 @@ def note_experiment(
             text = replace_section(text, CONCLUSION_SECTION, conclusion.strip())
         atomic_write_text(paths.readme, text)
     if record is None:
-        from abyssexp.experiment.record import read_record
+        from abyssexp.experiment.record_file import read_record
 
         record = read_record(paths.record)
     return Annotated(paths.root, list(record.tags), record.note or "", paths.readme)

@@ -17,7 +17,7 @@ from abyssexp.errors import ExperimentNotFoundError, ExperimentStateError
 from abyssexp.experiment.layout import ARCHIVE_DIR, ExperimentPaths, disk_usage
 from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.numbering import keep_claimed
-from abyssexp.experiment.record import read_record
+from abyssexp.experiment.record_file import read_record
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.locks import release_lock, try_lock
 from abyssexp.owned import check_inside, move_inside, rmtree_inside

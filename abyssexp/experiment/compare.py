@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
-from abyssexp.experiment.listing import changed_columns, filter_rows
-from abyssexp.experiment.naming import number_of
-from abyssexp.experiment.record import LoadedRecord, load_record
-from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.experiment.registry import (
+from abyssexp.experiment.experiment_list import (
     collector_paused,
     experiment_row,
     iter_experiment_dirs,
     parse_statuses,
 )
+from abyssexp.experiment.jobs import apply_job_states
+from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
+from abyssexp.experiment.listing import changed_columns, filter_rows
+from abyssexp.experiment.naming import number_of
+from abyssexp.experiment.record_file import LoadedRecord, load_record
+from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
 
 _GLOB = set("*?[")

@@ -23,7 +23,7 @@ from abyssexp.experiment import layout
 from abyssexp.experiment.naming import format_name, format_number, number_of, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
-from abyssexp.experiment.record import create_record, utc_now
+from abyssexp.experiment.record_file import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.params import Params

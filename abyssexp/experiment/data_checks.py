@@ -112,10 +112,10 @@ def _overlap_guard(
 ) -> None:
     """Refuse images that are in the training and the validation split (same file, or same
     content), naming the ``data leaks`` command that lists them."""
-    from abyssexp.datasets.factory import split_image_dir
     from abyssexp.datasets.leaks import split_overlap
     from abyssexp.datasets.locate import find_image_dir
     from abyssexp.datasets.quick import load_coco_json
+    from abyssexp.datasets.split_datasets import split_image_dir
 
     folders = {}
     for split in ("train", "val"):

@@ -10,7 +10,7 @@ from typing import Any
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.checkpoints import epoch_checkpoints, prune_epoch_checkpoints
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import (
+from abyssexp.experiment.record_file import (
     Status,
     effective_status,
     promoted_checkpoints,

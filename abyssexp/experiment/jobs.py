@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from abyssexp.experiment.record import status_with_job
+from abyssexp.experiment.record_file import status_with_job
 from abyssexp.slurm import SlurmError, query_jobs
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from abyssexp.experiment.layout import RECORD_FILE, SWEEPS_DIR, ExperimentPaths
 from abyssexp.experiment.naming import format_number, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import current_user
-from abyssexp.experiment.record import load_record, utc_now
+from abyssexp.experiment.record_file import load_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.experiment.sweep import (
+from abyssexp.experiment.sweep_trials import (
     MAX_TRIALS,
     SweepLocation,
     SweepRequest,

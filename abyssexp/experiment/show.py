@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError, printable
+from abyssexp.experiment.experiment_list import read_params_dict
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
-from abyssexp.experiment.record import load_record
+from abyssexp.experiment.record_file import load_record
 from abyssexp.experiment.refs import resolve_ref
-from abyssexp.experiment.registry import read_params_dict
 from abyssexp.schemas.resolve import load_params_file
 
 

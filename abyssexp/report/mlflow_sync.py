@@ -28,9 +28,13 @@ from typing import Any
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.compare import read_history_columns, read_provenance
+from abyssexp.experiment.experiment_list import (
+    experiment_row,
+    iter_experiment_dirs,
+    read_params_dict,
+)
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
-from abyssexp.experiment.registry import experiment_row, iter_experiment_dirs, read_params_dict
 from abyssexp.schemas.record import Status
 
 SYNC_FILE = "mlflow.json"

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import load_record
+from abyssexp.experiment.record_file import load_record
 from abyssexp.experiment.refs import resolve_ref
-from abyssexp.experiment.sweep import SWEEP_ID_RE, resolve_sweep
+from abyssexp.experiment.sweep_trials import SWEEP_ID_RE, resolve_sweep
 from abyssexp.processes import same_process
 from abyssexp.schemas.record import Status
 from abyssexp.slurm import cancel, query_jobs

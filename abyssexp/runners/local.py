@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.record import load_record
+from abyssexp.experiment.record_file import load_record
 from abyssexp.runners.targets import RunTarget
 
 if TYPE_CHECKING:

@@ -24,8 +24,8 @@ from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import format_number
 from abyssexp.experiment.numbering import claim_next_number
 from abyssexp.experiment.optuna_sweep import finish_slot, pending_slots, start_slot
-from abyssexp.experiment.record import utc_now
-from abyssexp.experiment.sweep import SweepLocation
+from abyssexp.experiment.record_file import utc_now
+from abyssexp.experiment.sweep_trials import SweepLocation
 from abyssexp.runners.local import POLL_S, _device, _environment, plan_slots, visible_gpus
 from abyssexp.runners.targets import RunTarget
 from abyssexp.schemas.record import SlurmJob, Status
@@ -145,8 +145,8 @@ def _slot_result(
 ) -> SlotRun:
     """What slot ``index`` made and how it ended, read back from the sweep file and record."""
     from abyssexp.experiment.layout import RECORD_FILE
-    from abyssexp.experiment.record import load_record
-    from abyssexp.experiment.sweep import load_sweep
+    from abyssexp.experiment.record_file import load_record
+    from abyssexp.experiment.sweep_trials import load_sweep
 
     current = SweepLocation(location.path, load_sweep(location.path))
     sweep = current.sweep

@@ -31,7 +31,7 @@ from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.layout import SWEEPS_DIR
 from abyssexp.experiment.naming import format_number
 from abyssexp.experiment.numbering import claim_next_number
-from abyssexp.experiment.record import record_submission, utc_now
+from abyssexp.experiment.record_file import record_submission, utc_now
 from abyssexp.runners.targets import RunPlan, RunTarget
 
 if TYPE_CHECKING:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from abyssexp.errors import ExperimentStateError
+from abyssexp.experiment.experiment_list import experiment_row
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.experiment.registry import experiment_row
-from abyssexp.experiment.sweep import SweepLocation, resolve_sweep
+from abyssexp.experiment.sweep_trials import SweepLocation, resolve_sweep
 from abyssexp.owned import check_tree
 from abyssexp.schemas.record import Status
 

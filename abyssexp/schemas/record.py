@@ -1,7 +1,7 @@
 """``record.json``: an experiment's status and results, the small file ``list`` reads.
 
 Statuses and their meaning live here and nowhere else; the transitions that change them are in
-``abyssexp.experiment.record`` (one function each). Unknown fields are kept (a newer abyssexp may
+``abyssexp.experiment.record_file`` (one function each). Unknown fields are kept (a newer abyssexp may
 add some), but a known field of the wrong type makes the record *unreadable*: ``list`` shows that
 experiment as ``unreadable`` with the reason and every other experiment normally, and commands that
 write the record stop with a message instead of overwriting it.
@@ -92,7 +92,7 @@ class SlurmJob(BaseModel):
 
 
 class Record(BaseModel):
-    """The experiment record; written only through ``abyssexp.experiment.record``."""
+    """The experiment record; written only through ``abyssexp.experiment.record_file``."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 

@@ -26,7 +26,7 @@ HISTORY_FILE = "alias-history.jsonl"
 def alias_moves(before: dict[str, Any], after: dict[str, Any], via: str) -> list[dict[str, Any]]:
     """One history line per alias whose model changed between ``before`` and ``after``."""
     from abyssexp.experiment.provenance import current_user
-    from abyssexp.experiment.record import utc_now
+    from abyssexp.experiment.record_file import utc_now
 
     lines = []
     for key in sorted(set(before) | set(after)):

@@ -25,7 +25,7 @@ from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, reso
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import validate_part
 from abyssexp.experiment.promoted import EXPORT_MANIFEST, PromotedPaths, model_file_name
-from abyssexp.experiment.record import (
+from abyssexp.experiment.record_file import (
     promoted_checkpoints,
     read_record,
     record_promotion,

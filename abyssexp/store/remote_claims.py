@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from abyssexp.errors import StoreError
-from abyssexp.experiment.record import utc_now
+from abyssexp.experiment.record_file import utc_now
 from abyssexp.processes import pid_alive
 from abyssexp.store.objectstore import ObjectStore
 from abyssexp.store.registry import ENTRY_FILE

@@ -30,7 +30,7 @@ from typing import Any
 from abyssexp.atomic import atomic_copy
 from abyssexp.config import StoreURL
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import RecordUnreadableError
+from abyssexp.experiment.record_file import RecordUnreadableError
 from abyssexp.locks import file_lock
 from abyssexp.store.manifest import MANIFEST, seal_tree, verify_tree
 from abyssexp.store.promotion import record_promotion_once

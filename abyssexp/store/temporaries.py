@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json
-from abyssexp.experiment.record import utc_now
+from abyssexp.experiment.record_file import utc_now
 from abyssexp.locks import release_lock, try_lock
 from abyssexp.owned import rmtree_inside, unlink_inside
 from abyssexp.processes import pid_alive

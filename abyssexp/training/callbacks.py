@@ -33,7 +33,7 @@ from abyssexp.experiment.checkpoints import (
 )
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
-from abyssexp.experiment.record import (
+from abyssexp.experiment.record_file import (
     promoted_checkpoints,
     read_record,
     record_epoch,

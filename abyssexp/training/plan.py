@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from abyssexp.errors import ExperimentStateError, InvalidInputError
 from abyssexp.experiment.checkpoints import epoch_checkpoints
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import read_record
+from abyssexp.experiment.record_file import read_record
 from abyssexp.models.backbones import check_min_size, input_shape_for
 from abyssexp.models.compile_options import check_schedule_params
 from abyssexp.models.distribute import refuse_multi_worker
@@ -32,7 +32,7 @@ from abyssexp.schemas.resolve import (
 if TYPE_CHECKING:
     from abyssexp.datasets.class_table import ClassTable
     from abyssexp.datasets.coco import ImageClassificationDataset
-    from abyssexp.datasets.factory import LabelSpace
+    from abyssexp.datasets.split_datasets import LabelSpace
 
 
 @dataclass(frozen=True)

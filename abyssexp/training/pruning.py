@@ -14,7 +14,7 @@ from typing import Any
 import keras
 
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import read_record
+from abyssexp.experiment.record_file import read_record
 
 
 class OptunaPruning(keras.callbacks.Callback):
@@ -43,7 +43,7 @@ def pruning_callback(paths: ExperimentPaths, stop_flag: dict[str, Any]) -> Optun
     sweep_ref = read_record(paths.record).sweep
     if not sweep_ref:
         return None
-    from abyssexp.experiment.sweep import SweepLocation, load_sweep, sweep_file
+    from abyssexp.experiment.sweep_trials import SweepLocation, load_sweep, sweep_file
 
     project_dir = paths.root.parent
     path = sweep_file(project_dir, sweep_ref.rsplit("/", 1)[-1])

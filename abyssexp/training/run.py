@@ -20,7 +20,7 @@ from abyssexp.atomic import atomic_path, atomic_write_text
 from abyssexp.errors import AbyssExpError, ExperimentStateError
 from abyssexp.experiment.layout import ExperimentPaths, disk_usage
 from abyssexp.experiment.provenance import collect_in_background
-from abyssexp.experiment.record import (
+from abyssexp.experiment.record_file import (
     mark_completed,
     mark_failed,
     mark_interrupted,
@@ -246,7 +246,7 @@ def _images_trained(plan: TrainingPlan, epochs: int, inputs: Any) -> int:
 
 def _add_up(plan: TrainingPlan, result: TrainResult, inputs: Any) -> None:
     """Add this invocation to the record's totals and give the result the totals."""
-    from abyssexp.experiment.record import add_training_time
+    from abyssexp.experiment.record_file import add_training_time
 
     images = _images_trained(plan, result.epochs_done - plan.initial_epoch, inputs)
     record = add_training_time(plan.paths.record, result.seconds, images)

@@ -13,7 +13,7 @@ from typing import Any
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.experiment.provenance import Collected, write_train_provenance
-from abyssexp.experiment.record import record_params_change, utc_now
+from abyssexp.experiment.record_file import record_params_change, utc_now
 from abyssexp.hashing import sha256_file
 from abyssexp.schemas.record import ParamsChange
 from abyssexp.schemas.resolve import params_to_json

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abyssexp.datasets.factory import LabelSpace, dataset_for_split
+from abyssexp.datasets.split_datasets import LabelSpace, dataset_for_split
 from abyssexp.datasets.translators import CategoryTranslator
 from abyssexp.evaluation.evaluate import render_report
 from abyssexp.evaluation.metrics import classification_metrics

@@ -48,8 +48,8 @@ def test_changed_columns_of_identical_rows_is_empty(tmp_path: Path) -> None:
 def test_compare_reads_each_record_once(runner, scratch: Path, monkeypatch) -> None:
     """Each record is read (and validated) once per compare, not once per row and per column."""
     import abyssexp.experiment.compare as compare
-    import abyssexp.experiment.record as record
-    import abyssexp.experiment.registry as registry
+    import abyssexp.experiment.experiment_list as registry
+    import abyssexp.experiment.record_file as record
     from abyssexp.cli import app
 
     for lr in ("0.1", "0.2", "0.3"):

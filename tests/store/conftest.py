@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from abyssexp.cli import app
-from abyssexp.experiment.record import record_test
+from abyssexp.experiment.record_file import record_test
 
 
 def make_tested(runner: Any, name: str = "ds", size: int = 1 << 16, accuracy: float = 0.93) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from abyssexp.cli import app
-from abyssexp.experiment.record import read_record
+from abyssexp.experiment.record_file import read_record
 from abyssexp.store.manifest import verify_tree
 from abyssexp.store.promotion import FAULT_ENV, FAULT_STEPS
 

@@ -19,7 +19,7 @@ import pytest
 from abyssexp.cli import app
 from abyssexp.config import StoreURL, parse_store, resolve_roots
 from abyssexp.errors import InvalidInputError, StoreError
-from abyssexp.experiment.record import read_record
+from abyssexp.experiment.record_file import read_record
 from abyssexp.store.promotion import FAULT_ENV
 from abyssexp.store.remote_promote import REMOTE_FAULT_STEPS
 from tests.store.conftest import make_tested, one_line_error

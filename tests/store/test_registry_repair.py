@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from abyssexp.cli import app
-from abyssexp.experiment.record import read_record
+from abyssexp.experiment.record_file import read_record
 from abyssexp.locks import file_lock, release_lock, try_lock
 from abyssexp.store import registry as registry_module
 from abyssexp.store.manifest import verify_tree

@@ -13,7 +13,7 @@ import pytest
 from abyssexp.cli import app
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record import status_with_job
+from abyssexp.experiment.record_file import status_with_job
 from abyssexp.runners.local import plan_slots
 from abyssexp.runners.slurm_jobs import SlurmOptions, job_script
 from abyssexp.runners.targets import RunTarget

@@ -104,7 +104,7 @@ def test_recompute_batch_norm_gives_exact_batch_statistics() -> None:
 def test_stale_heartbeat_and_dead_process_are_crashed() -> None:
     import socket
 
-    from abyssexp.experiment.record import effective_status
+    from abyssexp.experiment.record_file import effective_status
 
     now = time.time()
     alive = {"status": "running", "pid": 1, "host": "elsewhere", "heartbeat_unix": now}

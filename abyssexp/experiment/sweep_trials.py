@@ -39,7 +39,7 @@ from abyssexp.experiment.layout import MAKE_DATASETS, SWEEPS_DIR, TRAIN_COCO, VA
 from abyssexp.experiment.naming import MAX_PART_LENGTH, PART_RE, format_number, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
-from abyssexp.experiment.record import utc_now
+from abyssexp.experiment.record_file import utc_now
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.jsonio import read_json
 from abyssexp.owned import make_dirs, rmtree_inside
@@ -492,8 +492,8 @@ def _write_folds(
     """Each fold's training and validation files and its make-datasets.sh, in ``work``."""
     if not request.folds:
         return {}
-    from abyssexp.datasets.factory import resolve_split_path, split_image_dir
     from abyssexp.datasets.folds import write_fold
+    from abyssexp.datasets.split_datasets import resolve_split_path, split_image_dir
 
     source = resolve_split_path(base_params.dataset, "train", base.root)
     image_dir = split_image_dir(base_params.dataset, "train", base.root) or source.parent

@@ -18,7 +18,7 @@ from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ARCHIVE_DIR, ExperimentPaths
 from abyssexp.experiment.naming import parse_name
-from abyssexp.experiment.record import LoadedRecord, load_record
+from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.schemas.record import Status
 
 
