@@ -283,6 +283,9 @@ def _decoded_images(
             return read_entry(entry[0], entry[1], path, chosen, stored, _decode)
         return decode_image(path, chosen)
 
+    # Plain graph code (its choices are Python values, its branches tf.cond): AutoGraph's
+    # conversion would give the same graph and costs ~0.2 s of CPU per run (issue 24).
+    @tf.autograph.experimental.do_not_convert
     def load(path: tf.Tensor, kind: tf.Tensor, target: tf.Tensor, *entry: tf.Tensor) -> Any:
         image = source(path, kind, *entry)
         if entry and stored == spec.input_size:
@@ -337,6 +340,7 @@ def make_image_batches(
     paths = [str(p) for p in image_paths]
     plan = decode_plan(list(image_paths), input_size)
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code, as in _decoded_images
     def load(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:
         return resize_uint8(decode_image(path, kind), input_size)
 
