@@ -97,9 +97,7 @@ def train_experiment(plan: TrainingPlan, extra_callbacks: Sequence[Any] = ()) ->
             raise ExperimentStateError(
                 f"{paths.root}: its checkpoints changed while the run was planned; try again"
             )
-        # Tracing recurses deep: from the command line's depth it crossed a frame-stack chunk
-        # boundary ~250,000 times (an mmap and munmap each, ~1.5 s of CPU per run).
-        return call_with_room(_train_locked, plan, extra_callbacks)
+        return call_with_room(_train_locked, plan, extra_callbacks)  # tracing maps no chunks
     finally:
         release_lock(lock_fd)
 
@@ -164,8 +162,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
 
 
 def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
-    """SIGINT/SIGTERM set ``flag["stop"]`` (training ends after the batch); a second one stops
-    at once."""
+    """SIGINT/SIGTERM set ``flag["stop"]`` (fit ends after the batch); a second stops at once."""
     previous: dict[int, Any] = {}
 
     def handler(signum: int, frame: Any) -> None:
