@@ -25,6 +25,7 @@ from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record_file import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.experiment.summary_file import refresh_summary
 from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
@@ -325,6 +326,7 @@ def _fill(
     command_line = list(request.command_line or sys.argv)
     facts, diff = provenance or collect_provenance(command_line)
     atomic_write_json(paths.provenance, {"new": {**facts, "command_line": command_line}})
+    refresh_summary(paths)  # what `compare` reads from the provenance
     if diff:
         atomic_write_text(paths.git_diff, diff)
     created = utc_now()

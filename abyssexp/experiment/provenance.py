@@ -144,6 +144,7 @@ def write_train_provenance(
 
     from abyssexp.atomic import atomic_write_json, atomic_write_text
     from abyssexp.experiment.layout import REQUIREMENTS_FILE
+    from abyssexp.experiment.summary_file import refresh_summary
 
     if collected is None:
         collected = (*collect_provenance(command_line), all_requirements())
@@ -161,5 +162,6 @@ def write_train_provenance(
         {"time": time.time(), "command_line": provenance["command_line"], "git": provenance["git"]}
     )
     atomic_write_json(paths.provenance, existing)
+    refresh_summary(paths)  # what `compare` reads from the provenance
     atomic_write_text(paths.git_diff, diff)
     atomic_write_text(paths.logs / REQUIREMENTS_FILE, requirements)

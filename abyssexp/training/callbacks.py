@@ -39,6 +39,7 @@ from abyssexp.experiment.record_file import (
     record_epoch,
     record_heartbeat,
 )
+from abyssexp.experiment.summary_file import refresh_summary
 from abyssexp.schemas.record import BestMetric
 from abyssexp.schemas.resolve import params_to_json
 from abyssexp.training.inputs import TrainingInputs
@@ -141,6 +142,7 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         self.rows = [r for r in self.rows if int(r["epoch"]) < number]
         self.rows.append({"epoch": number, **{k: float(v) for k, v in logs.items()}})
         write_history(self.paths.history, self.rows)
+        refresh_summary(self.paths)  # what `compare` reads from the history
         state = {
             "epoch": number,
             "checkpoint": checkpoint.name,
