@@ -1,4 +1,4 @@
-"""``logs/summary.json``: what ``compare`` needs from an experiment's history.csv and
+"""``logs/.summary.json``: what ``compare`` needs from an experiment's history.csv and
 provenance.json, so that comparing 20,000 experiments opens one small file each instead of
 parsing two (and no longer grows with the provenance's package lists and train runs).
 
