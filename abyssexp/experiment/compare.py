@@ -233,8 +233,20 @@ def compare_experiments(
             are listed).
     """
     with collector_paused():
-        rows, records = _selected(scratch, refs, filters, status, tags)
-        columns = [_column(row, records.pop(row["path"], None)) for row in rows]
+        return _compared(scratch, refs, metric, filters, status, tags)
+
+
+def _compared(
+    scratch: Path,
+    refs: list[str],
+    metric: str | None,
+    filters: list[str] | None,
+    status: str | None,
+    tags: list[str] | None,
+) -> dict[str, Any]:
+    """``compare_experiments``' work, done while the cycle collector is paused."""
+    rows, records = _selected(scratch, refs, filters, status, tags)
+    columns = [_column(row, records.pop(row["path"], None)) for row in rows]
     selected = [column["path"] for column in columns]  # A, B, ... as given
     if metric:
         values = metric_values(columns, metric)
