@@ -167,7 +167,7 @@ def scaling(
                 (
                     f"{name}, {size:,} experiments",
                     f"wall {statistics.median(wall):.2f} s ({wall[0]:.2f}-{wall[-1]:.2f})  "
-                    f"CPU {statistics.median(cpu):.2f} s  "
+                    f"CPU {statistics.median(cpu):.2f} s ({cpu[0]:.2f}-{cpu[-1]:.2f})  "
                     f"= {1000 * statistics.median(cpu) / size * 1000:.0f} ms per 1,000  "
                     f"{memory:.0f} MiB",
                 )
