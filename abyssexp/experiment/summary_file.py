@@ -262,7 +262,7 @@ def write_summary(root: str, summary: dict[str, Any]) -> bool:
     from abyssexp.errors import AbyssExpError
 
     logs = os.path.join(root, LOGS_DIR)
-    if not os.path.isdir(logs) or os.path.islink(logs):
+    if os.path.islink(logs) or not os.access(logs, os.W_OK):  # one call, not a failed write
         return False
     try:
         text = json.dumps(summary) + "\n"  # not fsynced: a summary lost to a power cut is rebuilt
