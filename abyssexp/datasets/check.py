@@ -23,6 +23,9 @@ from abyssexp.datasets.quick import first_ids
 from abyssexp.errors import DatasetError, first_few
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from abyssexp.datasets.class_table import ClassTable
     from abyssexp.datasets.coco import ImageClassificationDataset
     from abyssexp.datasets.split_datasets import LabelSpace
     from abyssexp.schemas.params import DatasetParams
@@ -83,7 +86,7 @@ def _decode_one(path: Path) -> tuple[str | None, str]:
     return None, ""
 
 
-def _pool(count: int, workers: int) -> Any:
+def _pool(count: int, workers: int) -> Executor:
     if count < PROCESS_POOL_FROM or workers < 2:
         return ThreadPoolExecutor(max_workers=workers)
     import multiprocessing
@@ -264,7 +267,7 @@ def _class_table(
     image_dir: Path,
     val: tuple[dict[str, Any], Path] | None,
     options: CheckOptions,
-) -> Any:
+) -> ClassTable:
     """The class table training would use, built by the function ``new`` and ``train`` use."""
     from pydantic import ValidationError
 
@@ -309,7 +312,7 @@ def _dataset(
     )
 
 
-def _policy_tables(table: Any, options: CheckOptions) -> dict[str, Any]:
+def _policy_tables(table: ClassTable, options: CheckOptions) -> dict[str, Any]:
     """Every ``unlabelled`` policy's class table, from the file's counts: images per class."""
     train = table.splits["train"]
     mapped = dict(list(train.in_file.items())[: table.labels.translator.num_classes or None])
@@ -318,7 +321,7 @@ def _policy_tables(table: Any, options: CheckOptions) -> dict[str, Any]:
     return {"drop": dict(mapped), second: {**mapped, background: train.unlabelled}}
 
 
-def _stats(data: dict[str, Any], table: Any, options: CheckOptions) -> dict[str, Any]:
+def _stats(data: dict[str, Any], table: ClassTable, options: CheckOptions) -> dict[str, Any]:
     train = table.splits["train"]
     counts = train.trains_as
     nonzero = [c for c in counts.values() if c]
@@ -343,7 +346,7 @@ def _stats(data: dict[str, Any], table: Any, options: CheckOptions) -> dict[str,
     return stats
 
 
-def _warnings(table: Any) -> list[str]:
+def _warnings(table: ClassTable) -> list[str]:
     """Unlabelled and multilabel images: what the policies do with them."""
     warnings = []
     train = table.splits["train"]
@@ -366,7 +369,7 @@ def _warnings(table: Any) -> list[str]:
 
 
 def _file_problems(
-    dataset: Any,
+    dataset: ImageClassificationDataset,
     image_dir: Path,
     options: CheckOptions,
     progress: Callable[[int, int], None] | None,
