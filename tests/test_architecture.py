@@ -261,6 +261,11 @@ TYPED_PARAMETERS = {
     "options",
     "plan",
     "record",
+    # The same contracts under the names they go by elsewhere (LabelSpace, ExperimentPaths,
+    # SweepLocation).
+    "labels",
+    "paths",
+    "location",
 }
 #: (module, function, parameter) allowed to stay ``Any``, each with the reason. None today.
 ANY_ALLOWED: dict[tuple[str, str, str], str] = {}
