@@ -33,6 +33,8 @@ from abyssexp.models.compiling import CompileRecipe, compile_model
 if TYPE_CHECKING:
     import tensorflow as tf
 
+    from abyssexp.models.schedules import LearningRate
+
 SCRATCH_BN_MOMENTUM = 0.9
 REGULARIZED_ATTRIBUTES = ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer")
 
@@ -139,10 +141,10 @@ class ImageClassifier:
         input_shape: Sequence[int] | None = None,
         init_weights: str | None = "imagenet",
         init_epoch: int = 0,
-        init_lr: float | Any = 1e-4,
+        init_lr: LearningRate = 1e-4,
         trainable: bool | str | Sequence[str] = True,
         optimizer: str = "adam",
-        loss: str | Any = "auto",
+        loss: str | keras.losses.Loss = "auto",
         metrics: Sequence[Any] = ("accuracy",),
         gpus: int = 1,
         l12_reg: Sequence[float | None] | None = (None, None),

@@ -39,7 +39,7 @@ class CompileRecipe:
     optimizer: str
     learning_rate: LearningRate
     output_activation: str
-    loss: Any = "auto"
+    loss: str | keras.losses.Loss = "auto"
     metrics: Sequence[Any] = ("accuracy",)
     optimizer_args: dict[str, Any] = field(default_factory=dict)
     class_weights: Sequence[float] | None = None
