@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, fsync_dir
 from abyssexp.debris import owner_tag, remove_stale
@@ -30,6 +30,9 @@ from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
 from abyssexp.templates import render_template
+
+if TYPE_CHECKING:
+    from abyssexp.experiment.data_checks import DataFindings
 
 
 @dataclass(frozen=True)
@@ -413,7 +416,7 @@ def _check_data(
     plan: dict[str, Path],
     parent_root: Path | None,
     notes: list[str],
-) -> Any:
+) -> DataFindings:
     """The verdict on what trains, small data and train/val overlap, on the files to copy."""
     from abyssexp.experiment.data_checks import check_new_data
 

@@ -10,7 +10,10 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from abyssexp.experiment.layout import ExperimentPaths
 
 TRACKED_PACKAGES = (
     "abyssexp",
@@ -133,7 +136,10 @@ def collect_in_background(command_line: list[str]) -> Callable[[], Collected]:
 
 
 def write_train_provenance(
-    paths: Any, command_line: list[str], collected: Collected | None = None, **facts: Any
+    paths: ExperimentPaths,
+    command_line: list[str],
+    collected: Collected | None = None,
+    **facts: Any,
 ) -> None:
     """logs/provenance.json's ``train`` section (and one ``train_runs`` entry per run), git.diff
     and requirements.txt, for a training run; ``facts`` adds what only training knows.
