@@ -72,10 +72,15 @@ demo: install
 bench: install
 	$(PY) benchmarks/bench_cli.py
 	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_cache.py
+	$(PY) benchmarks/bench_data_check.py
 	$(PY) benchmarks/bench_augment.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_sweeps.py
 	$(PY) benchmarks/bench_intervals.py
+	$(PY) benchmarks/bench_deploy.py
+	$(PY) benchmarks/bench_small_data.py
+	$(PY) benchmarks/bench_finetune.py
 	$(PY) benchmarks/bench_overhead.py
 	$(PY) benchmarks/bench_gpu.py
 

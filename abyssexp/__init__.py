@@ -6,13 +6,18 @@ it is first used, so the command line's fast commands stay fast.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import keras
 
 __version__ = "0.1.0"
 __all__ = ["ImageClassifier", "__version__", "load_model"]
 
 
-def load_model(path: Any, compile: bool = True) -> Any:
+def load_model(path: Path | str, compile: bool = True) -> keras.Model:
     """Load any model abyssexp saved, in Keras safe mode, with every custom object registered.
 
     Models abyssexp saves load with plain ``keras.models.load_model`` too; this is the way for

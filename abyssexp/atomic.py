@@ -73,11 +73,13 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(target: Path | str) -> Iterator[Path]:
+def atomic_path(target: Path | str, *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is fsynced and renamed over it.
 
     Use this for writers that want a path (Keras ``model.save``, ``shutil.copy``). On an exception
-    the temporary file is removed and ``target`` is left as it was.
+    the temporary file is removed and ``target`` is left as it was. ``durable=False`` skips the
+    fsyncs, for caches that are checked when read (a power cut may then lose the new file, or
+    leave it empty, but never torn into something that passes the check).
     """
     target = Path(target)
     if target.is_dir():  # say so naming the target, not the temporary the rename would fail on
@@ -92,25 +94,26 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     os.chmod(tmp, FILE_MODE)
     try:
         yield tmp
-        if not _deferred():
+        if durable and not _deferred():
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
         os.replace(tmp, target)
-        fsync_dir(target.parent)
+        if durable:
+            fsync_dir(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_bytes(target: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
+def atomic_write_bytes(target: Path | str, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``target`` atomically (``durable``: see ``atomic_path``)."""
+    with atomic_path(target, durable=durable) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(target: Path | str, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` atomically."""
-    atomic_write_bytes(target, text.encode("utf-8"))
+def atomic_write_text(target: Path | str, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically (``durable``: see ``atomic_path``)."""
+    atomic_write_bytes(target, text.encode("utf-8"), durable=durable)
 
 
 def atomic_write_json(target: Path | str, data: Any, *, indent: int | None = 2) -> None:

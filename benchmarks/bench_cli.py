@@ -91,7 +91,13 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, flo
     import time
 
     start = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(  # started in the scratch: `-m` must not import from the cwd
+        command,
+        env=env,
+        cwd=env.get("ABYSSEXP_SCRATCH"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     assert os.waitstatus_to_exitcode(status) == 0, child.stderr.read().decode()[-2000:]
@@ -99,8 +105,12 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, flo
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def scaling(sizes: list[int], repeats: int) -> None:
-    """``compare`` and ``list --changed`` (tables at 80 columns) at each size, interleaved."""
+def scaling(
+    sizes: list[int], repeats: int, base: Path | None = None, only: str | None = None
+) -> None:
+    """``compare`` and ``list --changed`` (tables at 80 columns) at each size, interleaved;
+    ``base``: another abyssexp checkout run the same way in the same rounds on the same
+    folders (before/after); ``only``: one of the two commands."""
     import random
     import statistics
     from itertools import pairwise
@@ -108,6 +118,14 @@ def scaling(sizes: list[int], repeats: int) -> None:
     commands = {
         "compare '*/cls'": ["compare", "*/cls"],
         "list --changed": ["list", "--changed"],
+    }
+    if only:
+        commands = {k: v for k, v in commands.items() if k.startswith(only)}
+    versions = {"": None} if base is None else {"": None, " [base]": base}
+    commands = {
+        name + tag: (args, code)
+        for name, args in commands.items()
+        for tag, code in versions.items()
     }
     with tempfile.TemporaryDirectory() as tmp:
         scratches = {}
@@ -119,13 +137,15 @@ def scaling(sizes: list[int], repeats: int) -> None:
         for round_ in range(repeats + 1):  # the first round warms the page cache
             random.Random(round_).shuffle(cases)
             for name, size in cases:
+                args, code = commands[name]
                 env = {
                     **os.environ,
                     "ABYSSEXP_SCRATCH": str(scratches[size]),
                     "ABYSSEXP_CONFIG": str(Path(tmp) / "none"),
                     "COLUMNS": "80",
+                    **({"PYTHONPATH": str(code)} if code else {}),
                 }
-                figures = measured([sys.executable, "-m", "abyssexp", *commands[name]], env)
+                figures = measured([sys.executable, "-m", "abyssexp", *args], env)
                 if round_:
                     samples.setdefault((name, size), []).append(figures)
     rows = []
@@ -147,7 +167,7 @@ def scaling(sizes: list[int], repeats: int) -> None:
                 (
                     f"{name}, {size:,} experiments",
                     f"wall {statistics.median(wall):.2f} s ({wall[0]:.2f}-{wall[-1]:.2f})  "
-                    f"CPU {statistics.median(cpu):.2f} s  "
+                    f"CPU {statistics.median(cpu):.2f} s ({cpu[0]:.2f}-{cpu[-1]:.2f})  "
                     f"= {1000 * statistics.median(cpu) / size * 1000:.0f} ms per 1,000  "
                     f"{memory:.0f} MiB",
                 )
@@ -163,11 +183,15 @@ def main() -> None:
         "--scaling", default="500,5000,20000", help="Sizes for compare/list --changed ('' skips)."
     )
     parser.add_argument("--skip-list", action="store_true", help="Only the scaling part.")
+    parser.add_argument(
+        "--base", type=Path, help="Scaling: also run this checkout (PYTHONPATH), interleaved."
+    )
+    parser.add_argument("--only", choices=["compare", "list"], help="Scaling: one command.")
     args = parser.parse_args()
     if not args.skip_list:
         list_and_help(args)
     if args.scaling:
-        scaling([int(n) for n in args.scaling.split(",")], args.repeats)
+        scaling([int(n) for n in args.scaling.split(",")], args.repeats, args.base, args.only)
 
 
 def list_and_help(args: argparse.Namespace) -> None:

@@ -2,8 +2,10 @@
 image on every core, against a plain single-thread PIL loop (``Image.open(path).convert("RGB")``
 for every file), interleaved in shuffled rounds: the per-round ratio must be ≥ 1.6 on 2 cores.
 
-Usage: python benchmarks/bench_data_check.py [IMAGES] [REPEATS]
-Writes small synthetic JPEGs (64×64, 16 distinct noisy images repeated) to a temporary folder.
+Usage: python benchmarks/bench_data_check.py [IMAGES] [REPEATS] [WIDTHxHEIGHT]
+Writes synthetic JPEGs to a temporary folder: by default 64×64, 16 distinct noisy images repeated
+(the issue's case, where opening a file costs more than decoding it); with a larger size, 16
+photo-like pictures (``bench_pipeline.write_jpegs``) repeated, where decoding dominates.
 Reports medians and ranges (min-max) of REPEATS runs.
 """
 
@@ -26,19 +28,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import table  # noqa: E402
 
 
-def make_dataset(folder: Path, count: int) -> Path:
-    rng = np.random.default_rng(0)
+def make_dataset(folder: Path, count: int, size: tuple[int, int] = (64, 64)) -> Path:
+    width, height = size
     blobs = []
-    for index in range(16):
-        pixels = np.clip(rng.normal(60 + index * 10, 30, (64, 64, 3)), 0, 255).astype(np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "JPEG", quality=85)
-        blobs.append(buffer.getvalue())
+    if size == (64, 64):
+        rng = np.random.default_rng(0)
+        for index in range(16):
+            pixels = np.clip(rng.normal(60 + index * 10, 30, (64, 64, 3)), 0, 255)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels.astype(np.uint8)).save(buffer, "JPEG", quality=85)
+            blobs.append(buffer.getvalue())
+    else:
+        from benchmarks.bench_pipeline import write_jpegs
+
+        pictures = folder / "pictures"
+        pictures.mkdir()
+        write_jpegs(pictures, 16, width, height)
+        blobs = [(pictures / f"{index:05d}.jpg").read_bytes() for index in range(16)]
     images, annotations = [], []
     for index in range(count):
         name = f"img_{index:06d}.jpg"
         (folder / name).write_bytes(blobs[index % 16])
-        images.append({"id": index + 1, "file_name": name, "width": 64, "height": 64})
+        images.append({"id": index + 1, "file_name": name, "width": width, "height": height})
         annotations.append(
             {
                 "id": index + 1,
@@ -112,9 +123,10 @@ def main() -> None:
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    width, height = (int(n) for n in (sys.argv[3] if len(sys.argv) > 3 else "64x64").split("x"))
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
-        path = make_dataset(Path(tmp), count)
+        path = make_dataset(Path(tmp), count, (width, height))
         rows = []
 
         def check(decode: bool, workers: int) -> None:
@@ -148,7 +160,7 @@ def main() -> None:
                 f"{median:.2f} s (range {low:.2f}-{high:.2f})",
             )
         )
-    table(rows, f"data check, {count} images of 64x64, {cores} core(s), {repeats} runs")
+    table(rows, f"data check, {count} images of {width}x{height}, {cores} core(s), {repeats} runs")
 
 
 if __name__ == "__main__":

@@ -247,3 +247,67 @@ def test_only_open_store_asks_which_backend() -> None:
             ):
                 found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not found, found
+
+
+#: Parameters that carry the core contracts; each has its real type (``TYPE_CHECKING`` imports keep
+#: the CLI fast), never ``Any`` (issue 23: typed contracts).
+TYPED_PARAMETERS = {
+    "params",
+    "dataset_params",
+    "label_space",
+    "space",
+    "table",
+    "class_table",
+    "options",
+    "plan",
+    "record",
+    # The same contracts under the names they go by elsewhere (LabelSpace, ExperimentPaths,
+    # SweepLocation).
+    "labels",
+    "paths",
+    "location",
+}
+#: (module, function, parameter) allowed to stay ``Any``, each with the reason. None today.
+ANY_ALLOWED: dict[tuple[str, str, str], str] = {}
+
+
+def _is_any(annotation: ast.expr | None) -> bool:
+    """``Any`` itself, or a union with ``Any`` in it (``Any | None``): the type says nothing."""
+    if annotation is None:
+        return False
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _is_any(annotation.left) or _is_any(annotation.right)
+    return ast.unparse(annotation) in ("Any", "typing.Any", "Optional[Any]")
+
+
+def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
+    arguments = node.args
+    extra = [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+    return [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, *extra]
+
+
+def test_core_parameters_are_typed() -> None:
+    untyped = []
+    for path, tree in _modules():
+        module = str(path.relative_to(PACKAGE))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for argument in _parameters(node):
+                key = (module, node.name, argument.arg)
+                if (
+                    argument.arg in TYPED_PARAMETERS
+                    and _is_any(argument.annotation)
+                    and key not in ANY_ALLOWED
+                ):
+                    untyped.append(f"{module}:{node.lineno} {node.name}({argument.arg}: Any)")
+    assert not untyped, untyped
+
+
+def test_the_typed_parameter_check_sees_any() -> None:
+    # The check above passes vacuously if it cannot see ``Any``: it must flag these.
+    source = "def f(params: Any, plan: Any | None, table: typing.Any, record: Record): ..."
+    function = ast.parse(source).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    flagged = [a.arg for a in _parameters(function) if _is_any(a.annotation)]
+    assert flagged == ["params", "plan", "table"]

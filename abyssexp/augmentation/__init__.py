@@ -9,13 +9,16 @@ backbone's normalisation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.literals import parse_literal
 
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import AugmentationParams
 
-def config_from_any(config: Any, enabled: bool = True) -> Any:
+
+def config_from_any(config: Any, enabled: bool = True) -> AugmentationParams:
     """An ``AugmentationParams`` from a dict, a string, or params (returned as they are)."""
     from pydantic import ValidationError
 

@@ -10,6 +10,9 @@ import numpy as np
 from abyssexp.atomic import atomic_path
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from abyssexp.datasets.coco import ImageClassificationDataset
     from abyssexp.schemas.params import AugmentationParams
 
 
@@ -55,7 +58,7 @@ def augmented_versions(
     return np.round(out.numpy()).astype(np.uint8)
 
 
-def _targets(labels: Any, classes: int) -> np.ndarray:
+def _targets(labels: Iterable[int], classes: int) -> np.ndarray:
     """A target row that sums to 1 over the image's labels (as softmax training has them)."""
     targets = np.zeros(classes, np.float32)
     for c in labels:
@@ -80,7 +83,11 @@ def _label_text(targets: np.ndarray, names: list[str]) -> str:
 
 
 def recipe_versions(
-    versions: np.ndarray, targets: np.ndarray, partner: tuple[Any, ...], params: Any, seed: int
+    versions: np.ndarray,
+    targets: np.ndarray,
+    partner: tuple[Any, ...],
+    params: AugmentationParams,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """RandAugment, MixUp and CutMix on one row's versions as training applies them, each
     version mixed with a version of the ``partner`` row (image, versions, targets)."""
@@ -110,7 +117,7 @@ def recipe_versions(
 
 
 def render_preview(
-    dataset: Any,
+    dataset: ImageClassificationDataset,
     params: AugmentationParams,
     out: Path,
     images: int = 4,

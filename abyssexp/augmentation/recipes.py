@@ -15,19 +15,26 @@ uninterrupted run. The pipeline calls this map one batch at a time (the generato
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
 
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import AugmentationParams, RandAugmentParams
 
-def _reseed(layer: Any, pair: tf.Tensor) -> None:
+#: ``fn(images, targets, seed int64[2]) -> (images, targets)`` on a training batch.
+BatchRecipes = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+
+def _reseed(layer: keras.layers.Layer, pair: tf.Tensor) -> None:
     """Set ``layer``'s seed generator (used for all its draws) to ``pair``."""
     state = layer.generator.state
     state.assign(tf.cast(pair, state.dtype))
 
 
-def make_randaugment(params: Any, seed: int = 0) -> Any:
+def make_randaugment(params: RandAugmentParams, seed: int = 0) -> keras.layers.RandAugment:
     """Keras' ``RandAugment`` for 0-255 pixels from ``RandAugmentParams``."""
     return keras.layers.RandAugment(
         value_range=(0, 255), num_ops=params.num_ops, factor=params.magnitude, seed=seed
@@ -35,7 +42,7 @@ def make_randaugment(params: Any, seed: int = 0) -> Any:
 
 
 def apply_randaugment(
-    layer: Any, images: tf.Tensor, pair: tf.Tensor, rate: float = 1.0
+    layer: keras.layers.RandAugment, images: tf.Tensor, pair: tf.Tensor, rate: float = 1.0
 ) -> tf.Tensor:
     """RandAugment a float32 batch (0-255); each image is picked with probability ``rate``.
 
@@ -51,7 +58,7 @@ def apply_randaugment(
     return tf.clip_by_value(augmented, 0.0, 255.0)
 
 
-def make_mixers(params: Any, seed: int = 0) -> list[Any]:
+def make_mixers(params: AugmentationParams, seed: int = 0) -> list[keras.layers.Layer]:
     """Keras' ``MixUp`` and/or ``CutMix`` layers for ``AugmentationParams`` (empty: neither)."""
     mixers = []
     if params.mixup is not None:
@@ -63,7 +70,7 @@ def make_mixers(params: Any, seed: int = 0) -> list[Any]:
 
 
 def mix_with(
-    layer: Any,
+    layer: keras.layers.Layer,
     images: tf.Tensor,
     targets: tf.Tensor,
     pair: tf.Tensor,
@@ -82,7 +89,7 @@ def mix_with(
 
 
 def mix_batch(
-    mixers: list[Any],
+    mixers: list[keras.layers.Layer],
     images: tf.Tensor,
     targets: tf.Tensor,
     pair: tf.Tensor,
@@ -100,7 +107,9 @@ def mix_batch(
     )
 
 
-def batch_recipes(params: Any, seed: int = 0, randaugment: bool = True) -> Any:
+def batch_recipes(
+    params: AugmentationParams, seed: int = 0, randaugment: bool = True
+) -> BatchRecipes | None:
     """``fn(images, targets, pair) -> (images, targets)`` for ``make_tf_dataset(recipes=...)``,
     or None when nothing is on. ``randaugment`` False leaves RandAugment to the model."""
     layer = None
@@ -111,7 +120,9 @@ def batch_recipes(params: Any, seed: int = 0, randaugment: bool = True) -> Any:
         return None
     rate = params.randaugment.rate if layer is not None else 1.0
 
-    def recipes(images: tf.Tensor, targets: tf.Tensor, pair: tf.Tensor) -> Any:
+    def recipes(
+        images: tf.Tensor, targets: tf.Tensor, pair: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         seeds = tf.random.experimental.stateless_split(tf.cast(pair, tf.int64), 2)
         images = tf.cast(images, tf.float32)
         if layer is not None:

@@ -59,7 +59,7 @@ def compare_command(
     with their 95 % intervals, epochs, time and provenance (different datasets are flagged).
     With two experiments and --metric CONDITION:METRIC, a paired test says whether B − A is
     real; with --sweep, trials that differ only by seed or fold are pooled."""
-    from abyssexp.experiment.compare import compare_experiments, comparison_rows
+    from abyssexp.experiment.compare import compare_experiments
 
     refs = list(refs or [])
     if sweep:
@@ -81,6 +81,18 @@ def compare_command(
         from abyssexp.experiment.groups import seed_groups
 
         data["groups"] = seed_groups(data, metric)
+    from abyssexp.experiment.experiment_list import collector_paused
+
+    with collector_paused():  # thousands of columns of small dicts: no rescans while printing
+        _render(data, metric, wide, csv_output, json_output)
+
+
+def _render(
+    data: dict[str, Any], metric: str | None, wide: bool, csv_output: bool, json_output: bool
+) -> None:
+    """The comparison as JSON, CSV or the table."""
+    from abyssexp.experiment.compare import comparison_rows
+
     if json_output:
         print_json(data)
         return

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,9 @@ from abyssexp.cli.app import app
 from abyssexp.cli.console import err, human_bytes, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, StoreOption, scratch_root
 from abyssexp.cli.tables import Column, print_fields, print_table
+
+if TYPE_CHECKING:
+    from abyssexp.experiment.create import NewExperiment
 
 
 @app.command("config")
@@ -133,7 +136,7 @@ def new_command(
     _print_created(created, json_output)
 
 
-def _print_created(created: Any, json_output: bool) -> None:
+def _print_created(created: NewExperiment, json_output: bool) -> None:
     """What ``new`` found and warned about on stderr, the new folder as stdout's last line."""
     if json_output:
         print_json(created.to_json())

@@ -5,11 +5,15 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from abyssexp.cli.console import err, print_json, print_line
+
+if TYPE_CHECKING:
+    from abyssexp.runners.targets import RunPlan, RunTarget
+    from abyssexp.training.plan import TrainOptions
 
 OnOption = Annotated[
     str | None,
@@ -131,7 +135,12 @@ def with_slurm_flags(*, max_running: bool = False) -> Callable[[Callable], Calla
 
 
 def launch(
-    plan: Any, args: Any, on: str, parallel: int | None, slurm: dict[str, Any], json_output: bool
+    plan: RunPlan,
+    args: TrainOptions,
+    on: str,
+    parallel: int | None,
+    slurm: dict[str, Any],
+    json_output: bool,
 ) -> bool:
     """Run or submit the plan's targets and report; False when a local run did not complete."""
     for name, status in plan.skipped:
@@ -148,7 +157,7 @@ def launch(
         return True
     from abyssexp.runners.local import run_local
 
-    def report(kind: str, target: Any, info: dict[str, Any]) -> None:
+    def report(kind: str, target: RunTarget, info: dict[str, Any]) -> None:
         if kind == "start":
             err.print(f"started {target.name} on {info['device']}", soft_wrap=True, markup=False)
         elif not json_output:

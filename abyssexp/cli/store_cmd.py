@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,7 @@ from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch
 
 if TYPE_CHECKING:
     from abyssexp.config import StoreURL
+    from abyssexp.experiment.layout import ExperimentPaths
 
 store_app = typer.Typer(help="Look after the permanent store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
@@ -103,7 +104,7 @@ def promote_command(
         print_parity("exports, checked against the Keras model", result.exports)
 
 
-def _exporter(paths: Any, formats: str) -> Callable[[Path], Path]:
+def _exporter(paths: ExperimentPaths, formats: str) -> Callable[[Path], Path]:
     """``promote --export``: the checkpoint's exports, made and checked for parity (this loads
     TensorFlow) once the promotion's plan holds; their folder travels with the promotion."""
     from abyssexp.models.export import parse_formats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,9 @@ from abyssexp.cli.console import err, print_json, print_line
 from abyssexp.cli.launch import OnOption, ParallelOption, check_place, launch, with_slurm_flags
 from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_root
 from abyssexp.cli.tables import Column, print_table
+
+if TYPE_CHECKING:
+    from abyssexp.experiment.sweep_trials import SweepLocation
 
 sweep_app = typer.Typer(
     name="sweep",
@@ -145,7 +148,7 @@ def sweep_new_command(
     _print_created(location, json_output)
 
 
-def _print_created(location: Any, json_output: bool) -> None:
+def _print_created(location: SweepLocation, json_output: bool) -> None:
     """The trials made (or the study), then the sweep's reference as the last line."""
     if json_output:
         print_json({"sweep": location.ref, "path": str(location.path), **location.sweep.to_json()})
@@ -196,7 +199,11 @@ def sweep_run_command(
 
 
 def _run_optuna(
-    location: Any, on: str, parallel: int | None, flags: dict[str, Any], json_output: bool
+    location: SweepLocation,
+    on: str,
+    parallel: int | None,
+    flags: dict[str, Any],
+    json_output: bool,
 ) -> bool:
     """An Optuna sweep's pending slots, here or as one Slurm array; False when a local trial
     failed."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -11,6 +11,9 @@ from rich.markup import escape
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, print_json, print_line, progress_bar
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
+
+if TYPE_CHECKING:
+    from abyssexp.evaluation.evaluate import TestResult
 
 
 @app.command("test")
@@ -78,7 +81,7 @@ def test_command(
     _print_result(result, condition)
 
 
-def _print_result(result: Any, condition: str) -> None:
+def _print_result(result: TestResult, condition: str) -> None:
     """The per-class table, the summary metrics and where the files are."""
     from abyssexp.cli.tables import Column, print_table
 

@@ -14,7 +14,10 @@ from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_r
 from abyssexp.cli.tables import print_fields
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from abyssexp.training.plan import TrainOptions
+    from abyssexp.training.run import TrainResult
 
 
 @app.command("train")
@@ -81,7 +84,7 @@ def train_command(
 
 
 def _train_here(
-    ref: str, options: TrainOptions, quiet: bool, scratch: Any, json_output: bool
+    ref: str, options: TrainOptions, quiet: bool, scratch: Path | None, json_output: bool
 ) -> None:
     """Train one experiment in this process, with live progress."""
     from abyssexp.experiment.refs import resolve_ref
@@ -111,7 +114,7 @@ def _train_elsewhere(
     parallel: int | None,
     slurm: dict[str, Any],
     options: TrainOptions,
-    scratch: Any,
+    scratch: Path | None,
     json_output: bool,
 ) -> None:
     """``--on local|slurm`` (or several experiments): each run its own process or job."""
@@ -123,7 +126,7 @@ def _train_elsewhere(
         raise typer.Exit(1)
 
 
-def _print_result(result: Any, json_output: bool) -> None:
+def _print_result(result: TrainResult, json_output: bool) -> None:
     """The run's summary: a table, or JSON."""
     if json_output:
         print_json(result.to_json())

@@ -11,7 +11,7 @@ and every image file exists (and decodes, unless decoding is skipped).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from abyssexp.datasets.quick import first_ids
 from abyssexp.errors import DatasetError, first_few
 
 if TYPE_CHECKING:
+    from abyssexp.datasets.class_table import ClassTable
     from abyssexp.datasets.coco import ImageClassificationDataset
     from abyssexp.datasets.split_datasets import LabelSpace
     from abyssexp.schemas.params import DatasetParams
@@ -62,20 +63,21 @@ class _ImageFailures:
     example: dict[str, str] = field(default_factory=dict)
 
 
-#: Below this many images, threads in this process (no start-up cost); above, one process per
-#: core, because decoding also runs Python code (EXIF, mode conversion) that holds the GIL.
+#: From this many images, one process per core: decoding also runs Python code (header
+#: parsing, EXIF, mode conversion) that holds the GIL. Below, threads in this process (no
+#: start-up cost; Pillow releases the GIL while it decodes, which is most of a large photo).
 PROCESS_POOL_FROM = 512
 
 
-def _decode_one(path: Path) -> tuple[str | None, str]:
+def _decode_one(path: str) -> tuple[str | None, str]:
     """Decode one image: (None, "") or (reason kind, message). Top level, so processes can run it.
     ``check_readable`` says what a file must pass (a JPEG is decoded in draft mode)."""
-    from abyssexp.datasets.images import ImageTooLargeError, check_readable
+    from abyssexp.datasets.images import ImageNotFoundError, ImageTooLargeError, check_readable
 
-    if not path.is_file():
-        return "missing", ""
     try:
         check_readable(path)
+    except ImageNotFoundError:
+        return "missing", ""
     except ImageTooLargeError as exc:
         return "too_large", str(exc).removeprefix(f"{path}: ")
     except DatasetError as exc:
@@ -83,12 +85,23 @@ def _decode_one(path: Path) -> tuple[str | None, str]:
     return None, ""
 
 
-def _pool(count: int, workers: int) -> Any:
-    if count < PROCESS_POOL_FROM or workers < 2:
-        return ThreadPoolExecutor(max_workers=workers)
+def _decode_results(paths: list[str], workers: int) -> Iterator[tuple[str | None, str]]:
+    """Each path's result, in order. One worker: a plain loop (a pool's hand-over per image
+    costs as much as checking a small image). Many images: one process per core, paths sent in
+    chunks as plain strings (cheap to pickle), results streamed back in order."""
+    if workers < 2:
+        yield from map(_decode_one, paths)
+        return
+    if len(paths) < PROCESS_POOL_FROM:
+        with ThreadPoolExecutor(max_workers=workers) as threads:
+            yield from threads.map(_decode_one, paths)
+        return
     import multiprocessing
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    chunk = max(16, min(256, len(paths) // (workers * 16)))
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as processes:
+        yield from processes.map(_decode_one, paths, chunksize=chunk)
 
 
 def _decode_all(
@@ -98,17 +111,15 @@ def _decode_all(
 ) -> _ImageFailures:
     """Decode every image on ``workers`` cores, reporting progress as results arrive in order."""
     failures = _ImageFailures()
-    chunk = max(1, min(64, len(images) // (workers * 8) or 1))
-    with _pool(len(images), workers) as pool:
-        results = pool.map(_decode_one, [path for _, _, path in images], chunksize=chunk)
-        for done, ((image_id, file_name, _), (status, reason)) in enumerate(
-            zip(images, results, strict=True), start=1
-        ):
-            if status is not None:
-                getattr(failures, status).append((image_id, file_name))
-                failures.example.setdefault(status, reason)
-            if progress:
-                progress(done, len(images))
+    results = _decode_results([os.fspath(path) for _, _, path in images], workers)
+    for done, ((image_id, file_name, _), (status, reason)) in enumerate(
+        zip(images, results, strict=True), start=1
+    ):
+        if status is not None:
+            getattr(failures, status).append((image_id, file_name))
+            failures.example.setdefault(status, reason)
+        if progress:
+            progress(done, len(images))
     return failures
 
 
@@ -264,7 +275,7 @@ def _class_table(
     image_dir: Path,
     val: tuple[dict[str, Any], Path] | None,
     options: CheckOptions,
-) -> Any:
+) -> ClassTable:
     """The class table training would use, built by the function ``new`` and ``train`` use."""
     from pydantic import ValidationError
 
@@ -309,7 +320,7 @@ def _dataset(
     )
 
 
-def _policy_tables(table: Any, options: CheckOptions) -> dict[str, Any]:
+def _policy_tables(table: ClassTable, options: CheckOptions) -> dict[str, Any]:
     """Every ``unlabelled`` policy's class table, from the file's counts: images per class."""
     train = table.splits["train"]
     mapped = dict(list(train.in_file.items())[: table.labels.translator.num_classes or None])
@@ -318,7 +329,7 @@ def _policy_tables(table: Any, options: CheckOptions) -> dict[str, Any]:
     return {"drop": dict(mapped), second: {**mapped, background: train.unlabelled}}
 
 
-def _stats(data: dict[str, Any], table: Any, options: CheckOptions) -> dict[str, Any]:
+def _stats(data: dict[str, Any], table: ClassTable, options: CheckOptions) -> dict[str, Any]:
     train = table.splits["train"]
     counts = train.trains_as
     nonzero = [c for c in counts.values() if c]
@@ -343,7 +354,7 @@ def _stats(data: dict[str, Any], table: Any, options: CheckOptions) -> dict[str,
     return stats
 
 
-def _warnings(table: Any) -> list[str]:
+def _warnings(table: ClassTable) -> list[str]:
     """Unlabelled and multilabel images: what the policies do with them."""
     warnings = []
     train = table.splits["train"]
@@ -366,7 +377,7 @@ def _warnings(table: Any) -> list[str]:
 
 
 def _file_problems(
-    dataset: Any,
+    dataset: ImageClassificationDataset,
     image_dir: Path,
     options: CheckOptions,
     progress: Callable[[int, int], None] | None,

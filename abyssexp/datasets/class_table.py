@@ -24,6 +24,7 @@ from abyssexp.errors import first_few
 if TYPE_CHECKING:
     from abyssexp.datasets.coco import ImageClassificationDataset
     from abyssexp.datasets.split_datasets import LabelSpace
+    from abyssexp.datasets.translators import AnnotationTranslator
     from abyssexp.schemas.params import DatasetParams
 
 #: How a fix is spelled: ``data check``'s own options, or ``--set`` for ``new`` and ``train``.
@@ -318,7 +319,7 @@ def _detection_notes(table: ClassTable) -> list[str]:
     return [f"{DETECTION_NOTE}; {', '.join(counts)} become multilabel"]
 
 
-def _has_boxes(annotations: list[dict[str, Any]], translator: Any) -> bool:
+def _has_boxes(annotations: list[dict[str, Any]], translator: AnnotationTranslator) -> bool:
     """Whether the labels come from detection boxes: some image has two or more counted
     annotations with a non-zero area."""
     boxes: dict[Any, int] = {}

@@ -38,6 +38,8 @@ from abyssexp.datasets.translators import (
 from abyssexp.errors import DatasetError
 
 if TYPE_CHECKING:
+    from pycocotools.coco import COCO
+
     from abyssexp.schemas.params import DatasetParams
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ MULTILABEL_RULES = ("keep", "drop", "refuse")
 __all__ = ["ImageClassificationDataset", "load_coco", "make_translator", "resolve_image_path"]
 
 
-def load_coco(path: Path | str, data: dict[str, Any] | None = None) -> Any:
+def load_coco(path: Path | str, data: dict[str, Any] | None = None) -> COCO:
     """A ``pycocotools.coco.COCO`` index, its chatter kept off stdout."""
     from pycocotools.coco import COCO
 

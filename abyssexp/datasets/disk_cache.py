@@ -41,33 +41,35 @@ class CachedSet:
 
 
 def _entry_ok(data: tf.Tensor, key: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
-    """Length, header and pixel fingerprint of one entry's bytes, in the graph."""
+    """Length, header and pixel fingerprint of one entry's bytes, in the graph. No ``tf.cond``:
+    every slice is taken where it is valid whatever the length (the header from a copy padded
+    to its full size, the pixels from at most the end), and the length is one of the checks;
+    a branch would be traced twice at every pipeline build, a cost small datasets notice."""
     count = size[0] * size[1] * 3
     header = image_cache.HEADER_BYTES
-
-    def checks() -> tf.Tensor:
-        stored = tf.io.decode_raw(
-            tf.strings.substr(data, image_cache.FINGERPRINT_OFFSET, 8), tf.uint8
+    length = tf.strings.length(data)
+    head = tf.strings.join([tf.strings.substr(data, 0, header), b"\0" * header])
+    stored = tf.io.decode_raw(tf.strings.substr(head, image_cache.FINGERPRINT_OFFSET, 8), tf.uint8)
+    pixels = tf.strings.substr(data, tf.minimum(length, header), count)
+    computed = tf.fingerprint(tf.reshape(pixels, [1]))[0]
+    return tf.reduce_all(
+        tf.stack(
+            [
+                tf.equal(length, header + count),
+                tf.equal(tf.strings.substr(head, 0, 24), image_cache.header_prefix(size)),
+                tf.equal(tf.strings.substr(head, image_cache.KEY_OFFSET, 32), key),
+                tf.reduce_all(tf.equal(stored, computed)),
+            ]
         )
-        pixels = tf.strings.substr(data, header, count)
-        computed = tf.fingerprint(tf.reshape(pixels, [1]))[0]
-        return tf.logical_and(
-            tf.logical_and(
-                tf.equal(tf.strings.substr(data, 0, 24), image_cache.header_prefix(size)),
-                tf.equal(tf.strings.substr(data, image_cache.KEY_OFFSET, 32), key),
-            ),
-            tf.reduce_all(tf.equal(stored, computed)),
-        )
-
-    return tf.cond(
-        tf.equal(tf.strings.length(data), header + count), checks, lambda: tf.constant(False)
     )
 
 
-def _read_bytes(entry: tf.Tensor) -> tf.Tensor:
-    """The entry's bytes, or empty when it does not exist (evicted by another run meanwhile)."""
+def _read_bytes(entry: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
+    """The entry's bytes; the source file's bytes when the entry does not exist (evicted by
+    another run meanwhile), which fail the entry's checks. Reading a file that exists instead
+    of branching: a ``tf.cond`` is traced twice at every pipeline build."""
     exists = tf.size(tf.io.matching_files(entry)) > 0
-    return tf.cond(exists, lambda: tf.io.read_file(entry), lambda: tf.constant(b""))
+    return tf.io.read_file(tf.where(exists, entry, path))
 
 
 def read_entry(
@@ -79,7 +81,7 @@ def read_entry(
     decode: Decode,
 ) -> tf.Tensor:
     """One cached image (uint8 H×W×3 of ``size``); the source, decoded, when the entry fails."""
-    data = _read_bytes(entry)
+    data = _read_bytes(entry, path)
     count = size[0] * size[1] * 3
 
     def cached() -> tf.Tensor:
@@ -88,9 +90,13 @@ def read_entry(
         )
         return tf.reshape(pixels, [size[0], size[1], 3])
 
-    image = tf.cond(
-        _entry_ok(data, key, size), cached, lambda: resize_uint8(decode(path, kind), size)
-    )
+    def decoded() -> tf.Tensor:
+        # The rare path: one resize kernel for any source size (the same pixels as
+        # ``resize_uint8``, which would trace a branch of its own on an unknown shape).
+        resized = tf.image.resize(decode(path, kind), size)
+        return tf.cast(tf.round(resized), tf.uint8)
+
+    image = tf.cond(_entry_ok(data, key, size), cached, decoded)
     return tf.ensure_shape(image, [size[0], size[1], 3])
 
 

@@ -37,6 +37,10 @@ class ImageTooLargeError(DatasetError):
     """An image whose header declares more pixels than ``max_image_pixels()``."""
 
 
+class ImageNotFoundError(DatasetError):
+    """An image file that is not there (``data check`` counts these apart from damaged ones)."""
+
+
 def max_image_pixels() -> int:
     """The pixel limit: ``$ABYSSEXP_MAX_IMAGE_PIXELS`` or 100 megapixels."""
     raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
@@ -147,10 +151,13 @@ def check_readable(path: str | Path) -> None:
     ``max_image_pixels()``), then every byte of the image data decoded. A JPEG is decoded in
     draft mode (DCT scaling to 1/8 per side: libjpeg still reads and entropy-decodes every
     scan, so a truncated or damaged stream fails as in a full decode, but skips most of the
-    inverse DCT and colour conversion); other formats are decoded whole. The result is then
-    converted as ``read_image`` converts it (mode, EXIF orientation).
+    inverse DCT and colour conversion); other formats are decoded whole. Then what
+    ``read_image`` does after decoding, where it can fail: the EXIF block is parsed and its
+    orientation applied (in place, no copy), and a mode other than RGB is converted. An RGB
+    image is not copied into an array: that step cannot fail.
 
     Raises:
+        ImageNotFoundError: the file is not there.
         DatasetError, ImageTooLargeError: as ``read_image``.
     """
     try:
@@ -159,9 +166,11 @@ def check_readable(path: str | Path) -> None:
                 width, height = image.size
                 image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
             image.load()
-            to_rgb_array(image)
+            ImageOps.exif_transpose(image, in_place=True)
+            if image.mode != "RGB":
+                to_rgb_array(image)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: image file not found") from None
+        raise ImageNotFoundError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot decode the image ({shorten(str(exc), 80)})") from None
 
@@ -173,6 +182,6 @@ def read_image(path: str | Path) -> np.ndarray:
             image.load()
             return to_rgb_array(image)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: image file not found") from None
+        raise ImageNotFoundError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot decode the image ({shorten(str(exc), 80)})") from None

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from abyssexp.datasets.coco import ImageClassificationDataset
 from abyssexp.datasets.disk_cache import prepare_entries, read_entry
-from abyssexp.datasets.images import probe_image, read_image
+from abyssexp.datasets.images import ImageProbe, probe_image, read_image
 from abyssexp.datasets.resize import resize_bilinear, resize_uint8
 from abyssexp.errors import DatasetError, first_few
 
@@ -67,7 +67,7 @@ class PipelineSpec:
     disk_cache_limit: int | None = None
 
 
-def probe_all(paths: Sequence[Path], workers: int = 8) -> list[Any]:
+def probe_all(paths: Sequence[Path], workers: int = 8) -> list[ImageProbe]:
     """Read every image header in parallel (fast: no pixels are decoded).
 
     Raises:
@@ -76,7 +76,7 @@ def probe_all(paths: Sequence[Path], workers: int = 8) -> list[Any]:
             (its decoder would stop the run mid-epoch, or allocate what a 65000×65000 header asks).
     """
 
-    def probe(path: Path) -> Any:
+    def probe(path: Path) -> ImageProbe | DatasetError:
         try:
             return probe_image(path)
         except DatasetError as exc:
@@ -122,7 +122,7 @@ def decode_plan(
     return plan
 
 
-def _read_with_pillow(path: Any) -> np.ndarray:
+def _read_with_pillow(path: np.ndarray | bytes | str) -> np.ndarray:
     if isinstance(path, np.ndarray):
         path = path.item()
     return read_image(path.decode() if isinstance(path, bytes) else str(path))
@@ -160,7 +160,7 @@ def make_tf_dataset(
     preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
     augment_image: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     plan: np.ndarray | None = None,
-    recipes: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Any] | None = None,
+    recipes: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
 ) -> tf.data.Dataset:
     """Build the input pipeline.
 
@@ -229,7 +229,7 @@ def make_tf_dataset(
 
 def _with_recipes(
     images: tf.data.Dataset,
-    recipes: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Any],
+    recipes: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]],
     spec: PipelineSpec,
 ) -> tf.data.Dataset:
     """Batches through ``recipes``, one at a time (Keras' layers share their seed generators),
@@ -286,7 +286,9 @@ def _decoded_images(
     # Plain graph code (its choices are Python values, its branches tf.cond): AutoGraph's
     # conversion would give the same graph and costs ~0.2 s of CPU per run (issue 24).
     @tf.autograph.experimental.do_not_convert
-    def load(path: tf.Tensor, kind: tf.Tensor, target: tf.Tensor, *entry: tf.Tensor) -> Any:
+    def load(
+        path: tf.Tensor, kind: tf.Tensor, target: tf.Tensor, *entry: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         image = source(path, kind, *entry)
         if entry and stored == spec.input_size:
             return image, target  # already the input size
@@ -306,7 +308,9 @@ def _decoded_images(
             elements = elements.repeat()
         zipped = tf.data.Dataset.zip((elements, pairs)).skip(spec.skip)
 
-        def load_augmented(element: tuple[tf.Tensor, ...], pair: tf.Tensor) -> Any:
+        def load_augmented(
+            element: tuple[tf.Tensor, ...], pair: tf.Tensor
+        ) -> tuple[tf.Tensor, tf.Tensor]:
             path, kind, target, *entry = element
             return augment_each(source(path, kind, *entry), pair), target
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abyssexp.datasets.coco import ImageClassificationDataset, load_coco, make_translator
-from abyssexp.datasets.translators import CategoryTranslator
+from abyssexp.datasets.translators import AnnotationTranslator, CategoryTranslator
 from abyssexp.errors import DatasetError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ class LabelSpace:
     params' ``background_logit``, or the extra last class (``background_name``) when none is set.
     """
 
-    translator: Any
+    translator: AnnotationTranslator
     class_names: list[str]
     num_classes: int
     background_logit: int | None = None

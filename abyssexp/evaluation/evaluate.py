@@ -20,6 +20,11 @@ from abyssexp.experiment.record_file import record_test
 from abyssexp.schemas.resolve import load_params_file, validate_params
 
 if TYPE_CHECKING:
+    import keras
+
+    from abyssexp.datasets.coco import ImageClassificationDataset
+    from abyssexp.datasets.locate import ImageFolder
+    from abyssexp.datasets.split_datasets import LabelSpace
     from abyssexp.schemas.params import Params
 
 
@@ -122,11 +127,11 @@ def evaluate_experiment(
 
 def _add_trust(
     paths: ExperimentPaths,
-    params: Any,
+    params: Params,
     test_files: tuple[Path, Path],
-    dataset: Any,
+    dataset: ImageClassificationDataset,
     scores: np.ndarray,
-    decision: Any,
+    decision: float | np.ndarray,
     metrics: dict[str, Any],
 ) -> list[str | None]:
     """What says how far to trust the metrics, added to them: a 95 % interval and n per metric,
@@ -151,7 +156,7 @@ def _add_trust(
     return hash_images(dataset.image_paths)
 
 
-def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
+def _decision_threshold(checkpoint: Path, threshold: float | None) -> float | np.ndarray:
     """``--threshold``, else the per-class thresholds saved for this checkpoint, else 0.5."""
     from abyssexp.evaluation.thresholds import DEFAULT_THRESHOLD, read_thresholds
 
@@ -163,7 +168,7 @@ def _decision_threshold(checkpoint: Path, threshold: float | None) -> Any:
 
 def _test_set(
     paths: ExperimentPaths, params: Params, coco_file: Path, image_dir: Path | None
-) -> tuple[Any, Any, Any]:
+) -> tuple[LabelSpace, ImageClassificationDataset, ImageFolder]:
     """The label space the model was trained with, the test set read with it, and where its
     images were found (given, or where export tools put them: an ``ImageFolder``)."""
     from abyssexp.datasets.locate import find_image_dir
@@ -213,8 +218,8 @@ def _disk_cache(paths: ExperimentPaths, params: Params) -> dict[str, Any]:
 
 
 def _predict(
-    model: Any,
-    dataset: Any,
+    model: keras.Model,
+    dataset: ImageClassificationDataset,
     batch: int,
     progress: Callable[[int, int], None] | None,
     tta: str | None = None,
@@ -246,11 +251,11 @@ def _predict(
 def _write_condition(
     folder: Path,
     coco_file: Path,
-    dataset: Any,
+    dataset: ImageClassificationDataset,
     scores: np.ndarray,
     truth: np.ndarray,
     metrics: dict[str, Any],
-    threshold: Any,
+    threshold: float | np.ndarray,
     hashes: list[str | None],
 ) -> None:
     """testing/<condition>/: the test file, predictions (with each image's SHA-256, which

@@ -61,7 +61,7 @@ class Outcomes:
 
 
 def image_outcomes(
-    truth: np.ndarray, scores: np.ndarray, activation: str, threshold: Any = 0.5
+    truth: np.ndarray, scores: np.ndarray, activation: str, threshold: float | np.ndarray = 0.5
 ) -> Outcomes:
     """What each image contributes, with the same rules as ``classification_metrics``."""
     truth = np.asarray(truth) > 0

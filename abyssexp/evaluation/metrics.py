@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 
-def predicted_labels(scores: np.ndarray, activation: str, threshold: float = 0.5) -> np.ndarray:
+def predicted_labels(
+    scores: np.ndarray, activation: str, threshold: float | np.ndarray = 0.5
+) -> np.ndarray:
     """Boolean N×K predictions: argmax for softmax, ``score >= threshold`` for sigmoid."""
     scores = np.asarray(scores)
     if activation == "softmax":
@@ -75,7 +77,7 @@ def classification_metrics(
     scores: np.ndarray,
     class_names: list[str],
     activation: str,
-    threshold: float = 0.5,
+    threshold: float | np.ndarray = 0.5,
     top_k: tuple[int, ...] = (1, 3, 5),
 ) -> dict[str, Any]:
     """Accuracy, top-k, per-class P/R/F1/support and AP, macro/micro/weighted F1, mAP, confusion

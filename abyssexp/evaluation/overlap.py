@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.hashing import sha256_file
+
+if TYPE_CHECKING:
+    from abyssexp.schemas.params import Params
 
 
 def hash_images(paths: Sequence[Path], workers: int = 8) -> list[str | None]:
@@ -30,7 +33,7 @@ def hash_images(paths: Sequence[Path], workers: int = 8) -> list[str | None]:
         return list(pool.map(one, paths))
 
 
-def _split_files(params: Any, root: Path, split: str) -> tuple[Path, Path] | None:
+def _split_files(params: Params, root: Path, split: str) -> tuple[Path, Path] | None:
     """The experiment's ``split`` COCO file and its images folder (None: not there)."""
     from abyssexp.datasets.locate import find_image_dir
     from abyssexp.datasets.quick import load_coco_json
@@ -47,7 +50,7 @@ def _split_files(params: Any, root: Path, split: str) -> tuple[Path, Path] | Non
     return (coco, folder) if coco.is_file() else None
 
 
-def find_overlap(params: Any, root: Path, test_coco: Path, test_folder: Path) -> dict[str, Any]:
+def find_overlap(params: Params, root: Path, test_coco: Path, test_folder: Path) -> dict[str, Any]:
     """How many images of ``test_coco`` are the same file, or have the same content, as one of
     the experiment's training or validation images.
 

@@ -13,13 +13,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.evaluation.thresholds import read_thresholds
 from abyssexp.experiment.layout import CLASS_NAMES_FILE
+
+if TYPE_CHECKING:
+    import keras
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -170,7 +173,7 @@ def predict_images(
 
 
 def predict_with(
-    model: Any,
+    model: keras.Model,
     inputs: list[PredictInput],
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,

@@ -18,6 +18,8 @@ from abyssexp.experiment.layout import THRESHOLDS_FILE
 from abyssexp.experiment.promoted import MODEL_FILE
 
 if TYPE_CHECKING:
+    import tensorflow as tf
+
     from abyssexp.schemas.params import Params
 
 DEFAULT_THRESHOLD = 0.5
@@ -61,7 +63,11 @@ def _one_class(truth: np.ndarray, scores: np.ndarray, policy: str, target: float
 
 
 def save_validation_thresholds(
-    checkpoint: Path, validation: Any, truth: np.ndarray, class_names: list[str], params: Params
+    checkpoint: Path,
+    validation: tf.data.Dataset,
+    truth: np.ndarray,
+    class_names: list[str],
+    params: Params,
 ) -> Path | None:
     """Choose and write the thresholds of a trained sigmoid model on its validation set."""
     from abyssexp.models.classifier import load_keras_model

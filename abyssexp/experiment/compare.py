@@ -6,10 +6,8 @@ logs/history.csv, logs/provenance.json): no TensorFlow, no network.
 
 from __future__ import annotations
 
-import csv
 import fnmatch
 import json
-import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +27,16 @@ from abyssexp.experiment.naming import number_of
 from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
+from abyssexp.experiment.summary_file import (
+    best_validation,
+    latest_provenance,
+    load_summary,
+    lower_is_better,
+    parse_history,
+    provenance_summary,
+)
+
+__all__ = ["best_validation", "lower_is_better", "provenance_summary", "read_history_columns"]
 
 _GLOB = set("*?[")
 
@@ -107,50 +115,13 @@ def read_history_columns(
     path: Path, wanted: Callable[[str], bool] | None = None
 ) -> dict[str, list[float]]:
     """logs/history.csv as columns of floats (NaN where a row has no value); ``wanted``: only
-    the columns it accepts.
-
-    Read as plain rows, not dicts: ``compare`` reads one per experiment.
-    """
+    the columns it accepts."""
     try:
         with open(path, newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, [])
-            rows = [row for row in reader if row]  # blank lines are no rows
+            text = handle.read()
     except OSError:
         return {}
-    where = {  # a repeated name: the last
-        key: index for index, key in enumerate(header) if key and (wanted is None or wanted(key))
-    }
-    return {key: [_number(row, index) for row in rows] for key, index in where.items()}
-
-
-def _number(row: list[str], index: int) -> float:
-    try:
-        return float(row[index] or "nan") if index < len(row) else math.nan
-    except ValueError:
-        return math.nan
-
-
-def lower_is_better(metric: str) -> bool:
-    return "loss" in metric or "error" in metric
-
-
-def _for_best_validation(key: str) -> bool:
-    return key == "epoch" or key.startswith("val_")
-
-
-def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, float | int]]:
-    """Best value and its epoch of every ``val_*`` column."""
-    epochs = history.get("epoch") or []
-    best: dict[str, dict[str, float | int]] = {}
-    for key, values in history.items():
-        finite = [(v, i) for i, v in enumerate(values) if not math.isnan(v)]
-        if not key.startswith("val_") or not finite:
-            continue
-        value, index = (min if lower_is_better(key) else max)(finite)
-        epoch = int(epochs[index]) if index < len(epochs) else index + 1
-        best[key] = {"value": value, "epoch": epoch}
-    return best
+    return parse_history(text, wanted)
 
 
 def _seconds(record: dict[str, Any]) -> float | None:
@@ -177,33 +148,11 @@ def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
         data = json.loads(paths.provenance.read_text())
     except (OSError, ValueError):
         return {}
-    if not isinstance(data, dict):
-        return {}
-    latest = data.get("train") or data.get("new") or {}
-    return latest if isinstance(latest, dict) else {}
-
-
-def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
-    git = provenance.get("git") or {}
-    datasets = {
-        split: (entry or {}).get("sha256")
-        for split, entry in (provenance.get("datasets") or {}).items()
-    }
-    if provenance.get("category_map_sha256"):
-        datasets["category_map"] = provenance["category_map_sha256"]
-    return {
-        "commit": git.get("commit"),
-        "branch": git.get("branch"),
-        "dirty": git.get("dirty"),
-        "host": provenance.get("host"),
-        "gpus": provenance.get("gpus"),
-        "datasets": datasets,
-    }
+    return latest_provenance(data)
 
 
 def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str, Any]:
-    paths = ExperimentPaths(Path(row["path"]))
-    loaded = loaded or load_record(paths.record)
+    loaded = loaded or load_record(ExperimentPaths(Path(row["path"])).record)
     record = loaded.record
     times = (
         {
@@ -215,7 +164,7 @@ def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str
         if record
         else {}
     )
-    history = read_history_columns(paths.history, _for_best_validation)
+    summary = load_summary(row["path"])  # history and provenance, unless they changed
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
         "path": row["path"],
@@ -231,9 +180,9 @@ def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str
             "value": row["best_value"],
             "epoch": row["best_epoch"],
         },
-        "validation": best_validation(history),
+        "validation": summary["validation"],
         "tests": row["tests"],
-        "provenance": provenance_summary(read_provenance(paths)),
+        "provenance": summary["provenance"],
     }
 
 
@@ -284,8 +233,20 @@ def compare_experiments(
             are listed).
     """
     with collector_paused():
-        rows, records = _selected(scratch, refs, filters, status, tags)
-        columns = [_column(row, records.pop(row["path"], None)) for row in rows]
+        return _compared(scratch, refs, metric, filters, status, tags)
+
+
+def _compared(
+    scratch: Path,
+    refs: list[str],
+    metric: str | None,
+    filters: list[str] | None,
+    status: str | None,
+    tags: list[str] | None,
+) -> dict[str, Any]:
+    """``compare_experiments``' work, done while the cycle collector is paused."""
+    rows, records = _selected(scratch, refs, filters, status, tags)
+    columns = [_column(row, records.pop(row["path"], None)) for row in rows]
     selected = [column["path"] for column in columns]  # A, B, ... as given
     if metric:
         values = metric_values(columns, metric)

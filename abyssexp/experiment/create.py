@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, fsync_dir
 from abyssexp.debris import owner_tag, remove_stale
@@ -25,10 +25,14 @@ from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record_file import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.experiment.summary_file import refresh_summary
 from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
 from abyssexp.templates import render_template
+
+if TYPE_CHECKING:
+    from abyssexp.experiment.data_checks import DataFindings
 
 
 @dataclass(frozen=True)
@@ -325,6 +329,7 @@ def _fill(
     command_line = list(request.command_line or sys.argv)
     facts, diff = provenance or collect_provenance(command_line)
     atomic_write_json(paths.provenance, {"new": {**facts, "command_line": command_line}})
+    refresh_summary(paths)  # what `compare` reads from the provenance
     if diff:
         atomic_write_text(paths.git_diff, diff)
     created = utc_now()
@@ -411,7 +416,7 @@ def _check_data(
     plan: dict[str, Path],
     parent_root: Path | None,
     notes: list[str],
-) -> Any:
+) -> DataFindings:
     """The verdict on what trains, small data and train/val overlap, on the files to copy."""
     from abyssexp.experiment.data_checks import check_new_data
 

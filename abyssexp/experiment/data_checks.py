@@ -11,10 +11,13 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import DatasetError, InvalidInputError, first_few
 from abyssexp.schemas.params import Params
+
+if TYPE_CHECKING:
+    from abyssexp.datasets.class_table import ClassTable
 
 #: The flags that create an experiment despite a data problem (each recorded when used).
 FORCE_DATA = "--force-data"
@@ -79,7 +82,9 @@ def check_new_data(
     return findings
 
 
-def _table(params: Params, files: Mapping[str, Path], root: Path, notes: list[str]) -> Any:
+def _table(
+    params: Params, files: Mapping[str, Path], root: Path, notes: list[str]
+) -> ClassTable | None:
     """The class table, or None where it can only be built when training starts (a map file,
     read relative to the experiment folder)."""
     from abyssexp.datasets.class_table import class_table

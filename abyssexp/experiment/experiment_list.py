@@ -16,7 +16,7 @@ from typing import Any
 
 from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import ARCHIVE_DIR, ExperimentPaths
+from abyssexp.experiment.layout import ARCHIVE_DIR, MODELS_DIR, PARAMS_FILE, ExperimentPaths
 from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.schemas.record import Status
@@ -200,10 +200,17 @@ def sort_rows(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
     return sorted(rows, key=by, reverse=reverse)
 
 
-def read_params_dict(folder: Path) -> dict[str, Any]:
-    """params.json as a plain dict ({} when missing or broken) for --changed / --filter."""
+_PARAMS_TAIL = os.sep + os.path.join(MODELS_DIR, PARAMS_FILE)
+
+
+def read_params_dict(folder: Path | str) -> dict[str, Any]:
+    """params.json as a plain dict ({} when missing or broken) for --changed / --filter.
+
+    Read as bytes from a joined string, not through ``Path``: ``compare`` and ``list --changed``
+    read one per experiment."""
     try:
-        data = json.loads(ExperimentPaths(folder).params.read_text())
+        with open(f"{folder}{_PARAMS_TAIL}", "rb") as handle:
+            data = json.loads(handle.read().decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}

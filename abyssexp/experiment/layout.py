@@ -3,7 +3,8 @@
 ```
 <scratch>/<project>/<experiment-type>/<NNN>.<dataset-info>.<info>...
 ├── datasets/   coco.train.json, coco.val.json, make-datasets.sh
-├── logs/       TensorBoard events, history.csv, provenance.json, git.diff
+├── logs/       TensorBoard events, history.csv, provenance.json, git.diff,
+│               .summary.json (what `compare` needs from history and provenance)
 ├── models/     params.json, model_definition.json, model_<epoch>.keras, best.keras
 ├── testing/    <condition>/ with coco.test.json, metrics.json, predictions.json, plots
 ├── readme.txt
@@ -38,6 +39,8 @@ PROVENANCE_FILE = "provenance.json"
 GIT_DIFF_FILE = "git.diff"
 REQUIREMENTS_FILE = "requirements.txt"
 HISTORY_FILE = "history.csv"
+#: logs/.summary.json: a fingerprinted copy of what `compare` reads from history and provenance.
+SUMMARY_FILE = ".summary.json"  # hidden: a derived copy, not one of the results
 TRAIN_LOCK_FILE = ".train.lock"
 TRAIN_STATE_FILE = "train_state.json"
 CLASS_NAMES_FILE = "class_names.json"
@@ -108,6 +111,11 @@ class ExperimentPaths:
     @property
     def history(self) -> Path:
         return self.logs / HISTORY_FILE
+
+    @property
+    def summary(self) -> Path:
+        """What ``compare`` needs from history.csv and provenance.json (summary_file.py)."""
+        return self.logs / SUMMARY_FILE
 
     @property
     def train_lock(self) -> Path:

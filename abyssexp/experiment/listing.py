@@ -19,12 +19,11 @@ SECTIONS = {"dataset", "model", "training", "augmentation", "callbacks", "reduce
 def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"training": {"lr": 1}}`` → ``{"training.lr": 1}``; free-form dicts stay whole values."""
     flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and key in SECTIONS:
-            flat.update(flatten_params(value, name + "."))
+    for key, value in data.items():  # `key in SECTIONS` first: it settles most keys cheaply
+        if key in SECTIONS and isinstance(value, dict):
+            flat.update(flatten_params(value, f"{prefix}{key}."))
         else:
-            flat[name] = value
+            flat[f"{prefix}{key}"] = value
     return flat
 
 
@@ -34,7 +33,7 @@ def _flat_for(row: dict[str, Any]) -> dict[str, Any]:
     return row["_flat"]
 
 
-_PLAIN = (str, int, bool, float, type(None))
+_PLAIN = frozenset((str, int, bool, float, type(None)))
 _HIDDEN = ("dataset.train", "dataset.val", "dataset.image_dir")
 
 
@@ -48,7 +47,45 @@ def _same(value: Any, reference: Any) -> bool:
         return False
     if kind in _PLAIN:
         return value == reference or (kind is float and value != value and reference != reference)
+    return _same_text(value, reference)
+
+
+def _same_text(value: Any, reference: Any) -> bool:
+    """Whether two values have the same ``json.dumps(..., sort_keys=True)``, compared part by
+    part rather than printed (``compare`` makes this check for every list and dict param of
+    every experiment): a float's text is its ``repr`` (``-0.0`` and ``0.0`` differ inside a list),
+    other plain values by equality of one type."""
+    kind = type(value)
+    if kind is not type(reference):
+        return False
+    if kind is float:
+        return repr(value) == repr(reference)
+    if kind is list:
+        return len(value) == len(reference) and all(
+            _same_text(a, b) for a, b in zip(value, reference, strict=True)
+        )
+    if kind is dict and all(type(k) is str for k in value):
+        return value.keys() == reference.keys() and all(
+            _same_text(item, reference[key]) for key, item in value.items()
+        )
+    if kind in _PLAIN:
+        return value == reference
     return json.dumps(value, sort_keys=True) == json.dumps(reference, sort_keys=True)
+
+
+def _differences(flat: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """The params of ``flat`` that are not ``_same`` as the reference's. Equal plain values of
+    one type (most of them) are settled inline; the rest go through ``_same``."""
+    get = reference.get
+    mine = {}
+    for key, value in flat.items():
+        other = get(key)
+        kind = value.__class__
+        if value is other or (kind is other.__class__ and kind in _PLAIN and value == other):
+            continue
+        if not _same(value, other) and key not in _HIDDEN:
+            mine[key] = value
+    return mine
 
 
 def changed_columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -71,11 +108,7 @@ def _changed_columns(rows: list[dict[str, Any]]) -> list[str]:
         row.pop("_flat", None)
         if reference is None:
             reference = flat
-        mine = {
-            key: value
-            for key, value in flat.items()
-            if not _same(value, reference.get(key)) and key not in _HIDDEN
-        }
+        mine = _differences(flat, reference)
         mine.update(
             (key, None)
             for key in reference

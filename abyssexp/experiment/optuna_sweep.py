@@ -17,7 +17,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import InvalidInputError
@@ -42,6 +42,9 @@ from abyssexp.owned import make_dirs
 from abyssexp.schemas.record import Status
 from abyssexp.schemas.resolve import load_params_file, resolve_params
 from abyssexp.schemas.sweep import OptunaSearch, Sweep, Trial
+
+if TYPE_CHECKING:
+    import optuna
 
 #: Statuses after which a slot's trial is over: the study is told, the slot is not run again.
 FINISHED = (Status.COMPLETED, Status.PRUNED, Status.FAILED, Status.CRASHED)
@@ -148,7 +151,7 @@ def study_path(location: SweepLocation) -> Path:
     return location.path.parent / location.sweep.optuna.study
 
 
-def open_sweep_study(location: SweepLocation) -> Any:
+def open_sweep_study(location: SweepLocation) -> optuna.Study:
     from abyssexp.experiment.study import open_study
 
     search = _search(location)

@@ -10,7 +10,10 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from abyssexp.experiment.layout import ExperimentPaths
 
 TRACKED_PACKAGES = (
     "abyssexp",
@@ -133,7 +136,10 @@ def collect_in_background(command_line: list[str]) -> Callable[[], Collected]:
 
 
 def write_train_provenance(
-    paths: Any, command_line: list[str], collected: Collected | None = None, **facts: Any
+    paths: ExperimentPaths,
+    command_line: list[str],
+    collected: Collected | None = None,
+    **facts: Any,
 ) -> None:
     """logs/provenance.json's ``train`` section (and one ``train_runs`` entry per run), git.diff
     and requirements.txt, for a training run; ``facts`` adds what only training knows.
@@ -144,6 +150,7 @@ def write_train_provenance(
 
     from abyssexp.atomic import atomic_write_json, atomic_write_text
     from abyssexp.experiment.layout import REQUIREMENTS_FILE
+    from abyssexp.experiment.summary_file import refresh_summary
 
     if collected is None:
         collected = (*collect_provenance(command_line), all_requirements())
@@ -161,5 +168,6 @@ def write_train_provenance(
         {"time": time.time(), "command_line": provenance["command_line"], "git": provenance["git"]}
     )
     atomic_write_json(paths.provenance, existing)
+    refresh_summary(paths)  # what `compare` reads from the provenance
     atomic_write_text(paths.git_diff, diff)
     atomic_write_text(paths.logs / REQUIREMENTS_FILE, requirements)

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from abyssexp.experiment.sweep_trials import Distribution
 
 INSTALL_HINT = "pip install 'abyssexp[optuna]' (or pip install optuna)"
 PRUNERS = ("median",)
@@ -30,14 +35,14 @@ def require_optuna(what: str = "--search optuna") -> None:
         raise InvalidInputError(f"{what} needs Optuna, an optional extra: {INSTALL_HINT}")
 
 
-def _storage(path: Path) -> Any:
+def _storage(path: Path) -> optuna.storages.JournalStorage:
     import optuna
 
     backend = optuna.storages.journal.JournalFileBackend(str(path))
     return optuna.storages.JournalStorage(backend)
 
 
-def _pruner(pruner: str | None) -> Any:
+def _pruner(pruner: str | None) -> optuna.pruners.BasePruner:
     import optuna
 
     if pruner == "median":
@@ -58,7 +63,7 @@ def create_study(path: Path, name: str, direction: str, pruner: str | None) -> N
     )
 
 
-def open_study(path: Path, name: str, pruner: str | None) -> Any:
+def open_study(path: Path, name: str, pruner: str | None) -> optuna.Study:
     """The study of a sweep, for asking, telling or reporting.
 
     Raises:
@@ -73,7 +78,7 @@ def open_study(path: Path, name: str, pruner: str | None) -> Any:
     return optuna.load_study(storage=_storage(path), study_name=name, pruner=_pruner(pruner))
 
 
-def ask(study: Any, space: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def ask(study: optuna.Study, space: dict[str, Distribution]) -> tuple[int, dict[str, Any]]:
     """A new trial from the sampler: its number and a value for each key of ``space``.
 
     ``space`` maps dotted keys to ``sweep.Distribution`` (kind and arguments).
@@ -91,7 +96,7 @@ def ask(study: Any, space: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return trial.number, values
 
 
-def trial_handle(study: Any, number: int) -> Any:
+def trial_handle(study: optuna.Study, number: int) -> optuna.Trial:
     """The running trial ``number`` as an ``optuna.Trial`` (to report and ask to prune) in a
     process other than the one that asked for it."""
     import optuna
@@ -102,12 +107,12 @@ def trial_handle(study: Any, number: int) -> Any:
     return optuna.trial.Trial(study, trial_id)
 
 
-def trial_state(study: Any, number: int) -> str:
+def trial_state(study: optuna.Study, number: int) -> str:
     """``RUNNING``, ``COMPLETE``, ``PRUNED``, ``FAIL`` or ``WAITING``."""
     return study.trials[number].state.name
 
 
-def tell(study: Any, number: int, state: str, value: float | None = None) -> None:
+def tell(study: optuna.Study, number: int, state: str, value: float | None = None) -> None:
     """End trial ``number`` in ``state``, Optuna's name: ``COMPLETE`` with ``value``, ``PRUNED``
     or ``FAIL``; a trial already ended is left as it is."""
     from optuna.trial import TrialState

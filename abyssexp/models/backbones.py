@@ -10,12 +10,15 @@ import difflib
 import fnmatch
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError, OptionalDependencyError
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ def check_min_size(name: str, input_shape: Sequence[int]) -> None:
         )
 
 
-def preprocess_function(name: str) -> Any:
+def preprocess_function(name: str) -> Callable[..., Any]:
     """The backbone's own ``preprocess_input``."""
     import importlib
 
@@ -133,7 +136,7 @@ def _imagenet_file_from(exc: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
-def _built_quietly(constructor: Any, kwargs: dict[str, Any]) -> Any:
+def _built_quietly(constructor: Callable[..., keras.Model], kwargs: dict[str, Any]) -> keras.Model:
     """``constructor(**kwargs)`` holding back what Keras says meanwhile (its ``UserWarning``
     about non-square inputs, "Downloading data from ..." on stdout): when the build fails, the
     one-line error is all a person needs; when it succeeds, the held text goes to the log and
@@ -153,7 +156,9 @@ def _built_quietly(constructor: Any, kwargs: dict[str, Any]) -> Any:
     return built
 
 
-def create_backbone(name: str, input_shape: tuple[int, int, int], weights: str | None) -> Any:
+def create_backbone(
+    name: str, input_shape: tuple[int, int, int], weights: str | None
+) -> keras.Model:
     """Build ``keras.applications.<Backbone>(include_top=False)``.
 
     ``weights`` is ``"imagenet"``, ``None`` or a weights file path. Offline, the ImageNet download

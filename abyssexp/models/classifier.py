@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -30,6 +30,11 @@ from abyssexp.models import schedules as _schedules  # noqa: F401
 from abyssexp.models.backbones import create_backbone, get_backbone_spec, input_shape_for
 from abyssexp.models.compiling import CompileRecipe, compile_model
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from abyssexp.models.schedules import LearningRate
+
 SCRATCH_BN_MOMENTUM = 0.9
 REGULARIZED_ATTRIBUTES = ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer")
 
@@ -38,7 +43,7 @@ def _is_none(weights: Any) -> bool:
     return weights is None or (isinstance(weights, str) and weights.lower() in ("none", "null", ""))
 
 
-def apply_regularization(model: Any, l1: float | None, l2: float | None) -> Any:
+def apply_regularization(model: keras.Model, l1: float | None, l2: float | None) -> keras.Model:
     """Rebuild ``model`` with an L1/L2 regulariser on every kernel, keeping its weights."""
     regularizer = keras.regularizers.L1L2(l1=l1 or 0.0, l2=l2 or 0.0)
     for layer in model.layers:
@@ -64,7 +69,7 @@ def registry_name(keras_name: str) -> str:
     return keras_name
 
 
-def backbone_of(model: Any) -> Any:
+def backbone_of(model: keras.Model) -> keras.Model:
     """The nested keras.applications model inside a classifier."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -104,7 +109,7 @@ def check_keras_archive(path: Path) -> None:
         )
 
 
-def load_keras_model(path: Path | str, compile: bool = True) -> Any:
+def load_keras_model(path: Path | str, compile: bool = True) -> keras.Model:
     """Load a checkpoint in Keras safe mode (no arbitrary code from the file)."""
     path = Path(path)
     if not path.is_file():
@@ -136,10 +141,10 @@ class ImageClassifier:
         input_shape: Sequence[int] | None = None,
         init_weights: str | None = "imagenet",
         init_epoch: int = 0,
-        init_lr: float | Any = 1e-4,
+        init_lr: LearningRate = 1e-4,
         trainable: bool | str | Sequence[str] = True,
         optimizer: str = "adam",
-        loss: str | Any = "auto",
+        loss: str | keras.losses.Loss = "auto",
         metrics: Sequence[Any] = ("accuracy",),
         gpus: int = 1,
         l12_reg: Sequence[float | None] | None = (None, None),
@@ -153,9 +158,9 @@ class ImageClassifier:
         class_weights: Sequence[float] | None = None,
         class_names: Sequence[str] | None = None,
         jit_compile: bool = False,
-        strategy: Any = None,
+        strategy: tf.distribute.Strategy | None = None,
         compile: bool = True,
-        model: Any = None,
+        model: keras.Model | None = None,
     ) -> None:
         spec = get_backbone_spec(backbone) if model is None else None
         if output_activation not in ("softmax", "sigmoid"):
@@ -209,7 +214,7 @@ class ImageClassifier:
             self.compile()
 
     # -- construction -------------------------------------------------------------------------
-    def _build(self) -> Any:
+    def _build(self) -> keras.Model:
         warm_start = None
         backbone_weights: str | None = self.init_weights
         if self.init_weights not in (None, "imagenet"):
@@ -265,7 +270,7 @@ class ImageClassifier:
             self._warm_start(model, warm_start)
         return model
 
-    def _apply_trainable(self, model: Any, base: Any) -> None:
+    def _apply_trainable(self, model: keras.Model, base: keras.Model) -> None:
         trainable = self.trainable
         if trainable is True or trainable == "true":
             return
@@ -282,7 +287,7 @@ class ImageClassifier:
                 f"Received: {trainable!r}"
             )
 
-    def _warm_start(self, model: Any, source: Any) -> None:
+    def _warm_start(self, model: keras.Model, source: keras.Model) -> None:
         """Copy backbone weights from an earlier checkpoint; the head too when classes match."""
         try:
             backbone_of(model).set_weights(backbone_of(source).get_weights())
@@ -376,14 +381,14 @@ class ImageClassifier:
         return cls.from_model(load_keras_model(path, compile=compile))
 
     @classmethod
-    def from_model(cls, model: Any) -> ImageClassifier:
+    def from_model(cls, model: keras.Model) -> ImageClassifier:
         """Wrap a Keras classifier abyssexp built: the constructor's arguments are read from its
         layers (backbone, activation, pooling, classes, input shape, dropout, preprocessing)
         and its optimizer when compiled, so ``compile()`` and ``fit`` work as after building."""
         return cls(**_facts_of(model), init_weights=None, model=model)
 
 
-def _facts_of(model: Any) -> dict[str, Any]:
+def _facts_of(model: keras.Model) -> dict[str, Any]:
     """The constructor arguments a built classifier shows in its layers."""
     names = {layer.name: layer for layer in model.layers}
     activation = names["head_activation"].get_config().get("activation", "softmax")

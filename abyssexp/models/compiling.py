@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import keras
+
+    from abyssexp.models.schedules import LearningRate
     from abyssexp.schemas.params import Params
 
 
@@ -34,9 +37,9 @@ class CompileRecipe:
     """
 
     optimizer: str
-    learning_rate: Any
+    learning_rate: LearningRate
     output_activation: str
-    loss: Any = "auto"
+    loss: str | keras.losses.Loss = "auto"
     metrics: Sequence[Any] = ("accuracy",)
     optimizer_args: dict[str, Any] = field(default_factory=dict)
     class_weights: Sequence[float] | None = None
@@ -47,7 +50,7 @@ class CompileRecipe:
     def from_params(
         cls,
         params: Params,
-        learning_rate: Any,
+        learning_rate: LearningRate,
         class_weights: Sequence[float] | None = None,
     ) -> CompileRecipe:
         """A run's recipe: ``params.training``'s optimizer (with EMA and gradient accumulation
@@ -105,6 +108,6 @@ def make_metrics(metrics: Sequence[Any], output_activation: str) -> list[Any]:
     return resolved
 
 
-def compile_model(model: Any, recipe: CompileRecipe) -> None:
+def compile_model(model: keras.Model, recipe: CompileRecipe) -> None:
     """Compile ``model`` with ``recipe`` (a new optimizer each time)."""
     model.compile(**recipe.arguments())

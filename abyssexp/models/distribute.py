@@ -9,9 +9,12 @@ way to use a cluster (see docs/scaling.md).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abyssexp.errors import ExperimentStateError, InvalidInputError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 MULTIWORKER_UNAVAILABLE = (
     "TF_CONFIG is set, but multi-worker training is not available: Keras 3's fit fails under "
@@ -26,7 +29,7 @@ def refuse_multi_worker() -> None:
         raise ExperimentStateError(MULTIWORKER_UNAVAILABLE)
 
 
-def make_strategy(gpus: int) -> Any:
+def make_strategy(gpus: int) -> tf.distribute.Strategy:
     """The distribution strategy for ``gpus`` GPUs on this machine (0: CPU only)."""
     import tensorflow as tf
 

@@ -15,13 +15,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import InvalidInputError, OptionalDependencyError, StoreError
 from abyssexp.experiment.promoted import EXPORT_MANIFEST
+
+if TYPE_CHECKING:
+    import keras
 
 FORMATS = ("savedmodel", "onnx", "litert")
 DEFAULT_TOLERANCE = 1e-4
@@ -118,7 +121,7 @@ def export_model(
     return report
 
 
-def float32_model(model: Any) -> Any:
+def float32_model(model: keras.Model) -> keras.Model:
     """``model`` itself, or a float32 copy when it computes in mixed precision."""
     import keras
 
@@ -150,7 +153,7 @@ def _quiet() -> Iterator[None]:
         os.close(saved)
 
 
-def _export_one(model: Any, name: str, target: Path) -> None:
+def _export_one(model: keras.Model, name: str, target: Path) -> None:
     if name == "onnx":
         for module in ("onnx", "tf2onnx", "onnxruntime"):
             try:

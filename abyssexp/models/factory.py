@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 from abyssexp.models.backbones import input_shape_for
 
 if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
     from abyssexp.schemas.params import Params
 
 
@@ -24,8 +27,8 @@ def create_classifier(
     num_classes: int | None = None,
     class_weights: Sequence[float] | None = None,
     augmentation: dict[str, Any] | None = None,
-    strategy: Any = None,
-) -> Any:
+    strategy: tf.distribute.Strategy | None = None,
+) -> keras.Model:
     """Build (without compiling) the ``keras.Model`` that ``params`` describe.
 
     Args:

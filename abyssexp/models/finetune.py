@@ -9,19 +9,22 @@ by small fine-tuning batches.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abyssexp.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    import keras
 
-def freeze_backbone(model: Any) -> None:
+
+def freeze_backbone(model: keras.Model) -> None:
     """Phase 1: only the head trains."""
     from abyssexp.models.classifier import backbone_of
 
     backbone_of(model).trainable = False
 
 
-def unfreeze_backbone(model: Any, unfreeze_from: str | int | None) -> list[str]:
+def unfreeze_backbone(model: keras.Model, unfreeze_from: str | int | None) -> list[str]:
     """Phase 2: the backbone from ``unfreeze_from`` (a layer name or index) on trains, batch
     normalisation excepted. Returns the names of the layers that train."""
     import keras

@@ -75,7 +75,7 @@ def make_loss(
     output_activation: str,
     class_weights: list[float] | None = None,
     label_smoothing: float = 0.0,
-) -> Any:
+) -> str | keras.losses.Loss:
     """Resolve ``training.loss`` (auto, categorical/binary cross-entropy, focal) to a Keras loss."""
     mode = "categorical" if output_activation == "softmax" else "binary"
     if loss == "auto":

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.models.compile_options import check_optimizer, optimizer_classes
 
+if TYPE_CHECKING:
+    import keras
 
-def make_optimizer(name: str, learning_rate: Any, args: dict[str, Any] | None = None) -> Any:
+    from abyssexp.models.schedules import LearningRate
+
+
+def make_optimizer(
+    name: str, learning_rate: LearningRate, args: dict[str, Any] | None = None
+) -> keras.optimizers.Optimizer:
     """``make_optimizer("sgd", 1e-3, {"momentum": 0.9})``; unknown names and arguments are refused
     with the valid ones listed. The learning rate always comes from ``training.lr``."""
     args = dict(args or {})

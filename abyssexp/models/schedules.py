@@ -6,12 +6,15 @@ optimizer state and continues the schedule exactly where it stopped.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import keras
 import tensorflow as tf
 
 from abyssexp.errors import InvalidInputError
+
+#: What an optimizer is given as its learning rate: a float or a schedule of the step.
+LearningRate: TypeAlias = float | keras.optimizers.schedules.LearningRateSchedule
 
 
 @keras.saving.register_keras_serializable(package="abyssexp")
@@ -23,7 +26,7 @@ class TriangularCyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         self.max_lr = float(max_lr)
         self.step_size = int(step_size)
 
-    def __call__(self, step: Any) -> Any:
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
         step = tf.cast(step, tf.float32)
         cycle = tf.floor(1.0 + step / (2.0 * self.step_size))
         x = tf.abs(step / self.step_size - 2.0 * cycle + 1.0)
@@ -38,11 +41,11 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """Scales any learning rate (a float or a schedule) linearly from ~0 to 1 over
     ``warmup_steps`` optimizer steps, then leaves it as it is."""
 
-    def __init__(self, after: Any, warmup_steps: int) -> None:
+    def __init__(self, after: LearningRate, warmup_steps: int) -> None:
         self.after = after
         self.warmup_steps = int(warmup_steps)
 
-    def __call__(self, step: Any) -> Any:
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
         step = tf.cast(step, tf.float32)
         base = self.after(step) if callable(self.after) else tf.constant(self.after, tf.float32)
         scale = tf.minimum(1.0, (step + 1.0) / float(max(1, self.warmup_steps)))
@@ -62,7 +65,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return cls(after, config["warmup_steps"])
 
 
-def with_warmup(lr: Any, warmup_epochs: float, steps_per_epoch: int) -> Any:
+def with_warmup(lr: LearningRate, warmup_epochs: float, steps_per_epoch: int) -> LearningRate:
     """``lr`` with a linear warm-up over ``warmup_epochs`` (unchanged when 0)."""
     steps = int(round(warmup_epochs * steps_per_epoch))
     return LinearWarmup(lr, steps) if steps > 0 else lr
@@ -73,7 +76,7 @@ from abyssexp.models.compile_options import check_schedule_params as _check_para
 
 def make_schedule(
     name: str | None, lr: float, params: dict[str, Any], steps_per_epoch: int, epochs: int
-) -> Any:
+) -> LearningRate:
     """The learning rate (a float) or a ``LearningRateSchedule``; ``plateau`` is a callback and
     returns the float here. Epoch-valued params (``step_size``) count epochs."""
     if name is None or name == "plateau":

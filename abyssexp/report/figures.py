@@ -6,21 +6,25 @@ import base64
 import io
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 #: One colour per experiment, the same in every figure of a report.
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
-def _figure(width: float = 5.0, height: float = 3.2) -> Any:
+def _figure(width: float = 5.0, height: float = 3.2) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=96)
 
 
-def svg_data_uri(figure: Any) -> str:
+def svg_data_uri(figure: Figure) -> str:
     """The figure as ``data:image/svg+xml;base64,...``."""
     import matplotlib
 
@@ -35,7 +39,7 @@ def _finite(values: Sequence[float]) -> bool:
     return any(not math.isnan(v) for v in values)
 
 
-def _line_style_legend(axes: Any, labels: Sequence[str], has_validation: bool) -> None:
+def _line_style_legend(axes: Axes, labels: Sequence[str], has_validation: bool) -> None:
     """One legend: the experiments as colours, then what solid and dashed mean."""
     from matplotlib.lines import Line2D
 

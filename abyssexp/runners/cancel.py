@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record_file import load_record
+from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.experiment.sweep_trials import SWEEP_ID_RE, resolve_sweep
 from abyssexp.processes import same_process
-from abyssexp.schemas.record import Status
+from abyssexp.schemas.record import Record, Status
 from abyssexp.slurm import cancel, query_jobs
 
 
@@ -73,7 +73,7 @@ def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
     return done
 
 
-def _signal_run(record: Any) -> str:
+def _signal_run(record: Record) -> str:
     """SIGTERM to the recorded training process, only while its pid still names it (the start
     time recorded with the pid matches ``/proc``): a reused pid or a planted record is left."""
     if not same_process(record.pid, record.pid_start):
@@ -82,7 +82,7 @@ def _signal_run(record: Any) -> str:
     return f"SIGTERM to pid {record.pid}"
 
 
-def _local_run(loaded: Any) -> bool:
+def _local_run(loaded: LoadedRecord) -> bool:
     record = loaded.record
     return (
         record is not None

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_write_text
 from abyssexp.experiment.layout import ExperimentPaths
@@ -30,6 +30,9 @@ from abyssexp.runners.local import POLL_S, _device, _environment, plan_slots, vi
 from abyssexp.runners.targets import RunTarget
 from abyssexp.schemas.record import SlurmJob, Status
 from abyssexp.training.plan import TrainOptions
+
+if TYPE_CHECKING:
+    from abyssexp.runners.slurm_jobs import SlurmOptions
 
 SLOT_LOG = "slot.log"
 
@@ -161,7 +164,7 @@ def _slot_result(
     return SlotRun(index, name, status, process.returncode, seconds, _device(slot))
 
 
-def submit_slots(location: SweepLocation, options: Any) -> list[dict[str, Any]]:
+def submit_slots(location: SweepLocation, options: SlurmOptions) -> list[dict[str, Any]]:
     """The pending slots as one Slurm job array (task ``i`` runs slot ``i``)."""
     from abyssexp.slurm import submit
 

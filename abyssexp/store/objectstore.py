@@ -20,11 +20,14 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abyssexp.config import StoreURL
 from abyssexp.errors import OptionalDependencyError, StoreError
 from abyssexp.hashing import CHUNK
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 EXTRA = {"s3": "s3"}  # scheme → the pip extra that installs its client
 CREDENTIALS_HINT = "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
@@ -54,7 +57,7 @@ def _precondition_failed(exc: BaseException) -> bool:
 class ObjectStore:
     """A store root on object storage; see the module docstring."""
 
-    def __init__(self, root: StoreURL, fs: Any) -> None:
+    def __init__(self, root: StoreURL, fs: AbstractFileSystem) -> None:
         self.root = root
         self.fs = fs
 

@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -164,7 +164,7 @@ def claimed_prefix(objects: ObjectStore, type_key: str, name: str) -> Iterator[C
         _best_effort(release_claim, objects, claim)
 
 
-def _best_effort(cleanup: Any, *args: Any) -> None:
+def _best_effort(cleanup: Callable[..., object], *args: Any) -> None:
     """Clean up after a failure without hiding it: what is left (the store unreachable?) is a
     stale claim for the next promotion or ``store repair``."""
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,11 @@ def promote_to_object_store(
 
 
 def _upload(
-    objects: ObjectStore, key: str, plan: list[tuple[Path, str]], entry: dict, advance: Any
+    objects: ObjectStore,
+    key: str,
+    plan: list[tuple[Path, str]],
+    entry: dict,
+    advance: Callable[[int], None],
 ) -> bytes:
     """Upload, read back and compare every file, then the manifest; returns the entry's bytes."""
     digests = {}

@@ -39,6 +39,7 @@ from abyssexp.experiment.record_file import (
     record_epoch,
     record_heartbeat,
 )
+from abyssexp.experiment.summary_file import refresh_summary
 from abyssexp.schemas.record import BestMetric
 from abyssexp.schemas.resolve import params_to_json
 from abyssexp.training.inputs import TrainingInputs
@@ -141,6 +142,7 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         self.rows = [r for r in self.rows if int(r["epoch"]) < number]
         self.rows.append({"epoch": number, **{k: float(v) for k, v in logs.items()}})
         write_history(self.paths.history, self.rows)
+        refresh_summary(self.paths)  # what `compare` reads from the history
         state = {
             "epoch": number,
             "checkpoint": checkpoint.name,
@@ -174,7 +176,7 @@ class ValidationCurves(keras.callbacks.Callback):
 
     def __init__(
         self,
-        dataset: Any,
+        dataset: tf.data.Dataset,
         targets: np.ndarray,
         class_names: list[str],
         log_dir: Path,
@@ -345,7 +347,7 @@ class StopOnSignal(keras.callbacks.Callback):
         self.on_train_batch_end(batch, logs)
 
 
-def batch_norm_layers(model: Any) -> list[Any]:
+def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     found = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -359,7 +361,7 @@ class RecomputeBatchNorm(keras.callbacks.Callback):
     """Before each validation, recompute exact batch-norm statistics as the plain average over
     ``batches`` training batches (momentum 1 - 1/k on batch k), then restore the momentum."""
 
-    def __init__(self, dataset: Any, batches: int) -> None:
+    def __init__(self, dataset: tf.data.Dataset, batches: int) -> None:
         super().__init__()
         self.dataset = dataset
         self.batches = batches
@@ -388,11 +390,11 @@ class RecomputeBatchNorm(keras.callbacks.Callback):
 
 def make_callbacks(
     plan: TrainingPlan,
-    model: Any,
+    model: keras.Model,
     inputs: TrainingInputs,
     stop_flag: dict[str, Any],
-    extra: Sequence[Any] = (),
-) -> tuple[list[Any], ExperimentCheckpoint]:
+    extra: Sequence[keras.callbacks.Callback] = (),
+) -> tuple[list[keras.callbacks.Callback], ExperimentCheckpoint]:
     """Every callback of a run, in the order they must run; also the checkpoint callback, whose
     ``last_epoch`` and best value make the run's result."""
     paths, params = plan.paths, plan.params
@@ -467,11 +469,11 @@ def _validation_covers_set(plan: TrainingPlan, inputs: TrainingInputs) -> bool:
     return plan.val_set is not None and steps * plan.params.training.batch_size >= len(plan.val_set)
 
 
-def _learning_rate_and_stopping(plan: TrainingPlan) -> list[Any]:
+def _learning_rate_and_stopping(plan: TrainingPlan) -> list[keras.callbacks.Callback]:
     """ReduceLROnPlateau and EarlyStopping, when the params ask for them."""
     training, monitor = plan.params.training, plan.monitor
     plateau = plan.params.callbacks.reduce_lr_on_plateau
-    found: list[Any] = []
+    found: list[keras.callbacks.Callback] = []
     if training.lr_schedule == "plateau" or plateau.enabled:
         schedule_params = dict(training.lr_schedule_params)
         found.append(
@@ -493,7 +495,9 @@ def _learning_rate_and_stopping(plan: TrainingPlan) -> list[Any]:
     return found
 
 
-def log_training_images(paths: ExperimentPaths, train_ds: Any, model: Any, count: int) -> None:
+def log_training_images(
+    paths: ExperimentPaths, train_ds: tf.data.Dataset, model: keras.Model, count: int
+) -> None:
     """A handful of (augmented) training images in TensorBoard, once."""
     images, _ = next(iter(train_ds.take(1)))
     images = tf.cast(images[:count], tf.float32)  # uint8 unless augmented: as the model casts

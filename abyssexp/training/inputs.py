@@ -10,20 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abyssexp.training.plan import TrainingPlan
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from abyssexp.augmentation.recipes import BatchRecipes
+    from abyssexp.schemas.params import AugmentationParams
+
+    #: ``fn(images or image, seed)`` → augmented, for ``make_tf_dataset``.
+    Augmenter = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 @dataclass
 class TrainingInputs:
     """What ``fit`` reads, and how to make more readers of the training set."""
 
-    train: Any
-    validation: Any | None
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
     steps_per_epoch: int
     validation_steps: int | None
-    fresh_train: Callable[[], Any]
+    fresh_train: Callable[[], tf.data.Dataset]
     model_augmentation: dict[str, Any] | None
     class_weights: list[float] | None
 
@@ -43,7 +52,7 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
     # A resumed run continues the stream where the uninterrupted run would be at its epoch.
     resumed_epochs = plan.initial_epoch - training.init_epoch
 
-    def training_pipeline(cache: bool = False, skip: int = 0) -> Any:
+    def training_pipeline(cache: bool = False, skip: int = 0) -> tf.data.Dataset:
         """A new training dataset. Each reader needs its own: iterators of one dataset share its
         shuffle and augmentation seed state, and a second reader running ahead in the background
         (the image log, batch-norm recomputation) would change fit's order by timing alone. Only
@@ -97,7 +106,9 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
     )
 
 
-def _augmentation_placement(plan: TrainingPlan) -> tuple[Any, Any, dict[str, Any] | None]:
+def _augmentation_placement(
+    plan: TrainingPlan,
+) -> tuple[Augmenter | None, Augmenter | None, dict[str, Any] | None]:
     """(batch augmenter for the pipeline, per-image augmenter, augmentation for the model)."""
     augmentation = plan.params.augmentation
     seed = plan.params.training.seed
@@ -114,11 +125,11 @@ def _augmentation_placement(plan: TrainingPlan) -> tuple[Any, Any, dict[str, Any
     return None, image_augmenter_fn(augmentation, plan.input_shape[:2], seed), None
 
 
-def _in_model(augmentation: Any) -> bool:
+def _in_model(augmentation: AugmentationParams) -> bool:
     return augmentation.backend == "tf" and augmentation.placement == "model"
 
 
-def _recipes(plan: TrainingPlan) -> Any:
+def _recipes(plan: TrainingPlan) -> BatchRecipes | None:
     """The pipeline's batch recipes (RandAugment unless it runs in the model; MixUp, CutMix)."""
     augmentation = plan.params.augmentation
     if not augmentation.recipes():

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from abyssexp.training.plan import TrainingPlan
 
 if TYPE_CHECKING:
+    import keras
+
+    from abyssexp.models.schedules import LearningRate
     from abyssexp.training.inputs import TrainingInputs
 
 
@@ -26,7 +29,7 @@ class Phase:
     prepare: Callable[[], None] | None = None
 
 
-def learning_rate(plan: TrainingPlan, base_lr: float, epochs: int, steps: int) -> Any:
+def learning_rate(plan: TrainingPlan, base_lr: float, epochs: int, steps: int) -> LearningRate:
     """The schedule of ``training.lr_schedule`` from ``base_lr`` over ``epochs``, with warm-up."""
     from abyssexp.models.schedules import make_schedule, with_warmup
 
@@ -37,7 +40,7 @@ def learning_rate(plan: TrainingPlan, base_lr: float, epochs: int, steps: int) -
     return with_warmup(schedule, training.warmup_epochs, steps)
 
 
-def compile_for_start(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
+def compile_for_start(plan: TrainingPlan, model: keras.Model, inputs: TrainingInputs) -> None:
     """A new model's one compile before its first ``fit``: phase 1's (backbone frozen) with
     two-phase fine-tuning, else the whole run's schedule."""
     training = plan.params.training
@@ -48,7 +51,7 @@ def compile_for_start(plan: TrainingPlan, model: Any, inputs: TrainingInputs) ->
     _compile(plan, model, lr, inputs)
 
 
-def plan_phases(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> list[Phase]:
+def plan_phases(plan: TrainingPlan, model: keras.Model, inputs: TrainingInputs) -> list[Phase]:
     """The ``fit`` calls of this run (a new model is compiled for the first already:
     ``compile_for_start``)."""
     training = plan.params.training
@@ -64,13 +67,15 @@ def plan_phases(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> list[
     return [Phase(start, switch), unfreeze]
 
 
-def _compile(plan: TrainingPlan, model: Any, lr: Any, inputs: TrainingInputs) -> None:
+def _compile(
+    plan: TrainingPlan, model: keras.Model, lr: LearningRate, inputs: TrainingInputs
+) -> None:
     from abyssexp.models.compiling import CompileRecipe, compile_model
 
     compile_model(model, CompileRecipe.from_params(plan.params, lr, inputs.class_weights))
 
 
-def _freeze(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
+def _freeze(plan: TrainingPlan, model: keras.Model, inputs: TrainingInputs) -> None:
     from abyssexp.models.finetune import freeze_backbone
 
     training = plan.params.training
@@ -79,7 +84,7 @@ def _freeze(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
     _compile(plan, model, lr, inputs)
 
 
-def _unfreeze(plan: TrainingPlan, model: Any, inputs: TrainingInputs) -> None:
+def _unfreeze(plan: TrainingPlan, model: keras.Model, inputs: TrainingInputs) -> None:
     from abyssexp.models.finetune import unfreeze_backbone
 
     training = plan.params.training

@@ -9,19 +9,24 @@ imports Optuna. A pruned run ends with the status ``pruned`` and the reason in i
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record_file import read_record
 
+if TYPE_CHECKING:
+    import optuna
+
 
 class OptunaPruning(keras.callbacks.Callback):
     """Report ``metric`` after each epoch; when the pruner says so, stop training and say why
     in ``stop_flag["prune_reason"]``."""
 
-    def __init__(self, trial: Any, metric: str, stop_flag: dict[str, Any], pruner: str) -> None:
+    def __init__(
+        self, trial: optuna.Trial, metric: str, stop_flag: dict[str, Any], pruner: str
+    ) -> None:
         super().__init__()
         self.trial, self.metric, self.stop_flag, self.pruner = trial, metric, stop_flag, pruner
 

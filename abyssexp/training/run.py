@@ -240,11 +240,11 @@ def _result(plan: TrainingPlan, checkpoint: Any, inputs: Any, seconds: float) ->
     )
 
 
-def _images_trained(plan: TrainingPlan, epochs: int, inputs: Any) -> int:
+def _images_trained(plan: TrainingPlan, epochs: int, inputs: TrainingInputs) -> int:
     return epochs * inputs.steps_per_epoch * plan.params.training.batch_size
 
 
-def _add_up(plan: TrainingPlan, result: TrainResult, inputs: Any) -> None:
+def _add_up(plan: TrainingPlan, result: TrainResult, inputs: TrainingInputs) -> None:
     """Add this invocation to the record's totals and give the result the totals."""
     from abyssexp.experiment.record_file import add_training_time
 

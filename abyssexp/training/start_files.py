@@ -9,7 +9,6 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.experiment.provenance import Collected, write_train_provenance
@@ -45,7 +44,9 @@ def write_run_files(plan: TrainingPlan, provenance: Callable[[], Collected] | No
         record_params_change(paths.record, change)
 
 
-def _write_provenance(plan: TrainingPlan, category_map: Any, collected: Collected | None) -> None:
+def _write_provenance(
+    plan: TrainingPlan, category_map: dict[str, int] | None, collected: Collected | None
+) -> None:
     import tensorflow as tf
 
     paths, params = plan.paths, plan.params

@@ -15,9 +15,12 @@ second pass (``ValidationScores.scores`` returns None and the caller predicts).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 SCORES_KEY = "abyssexp_validation_scores"
 
@@ -31,7 +34,7 @@ class ValidationScores:
         self.batches: list[Any] = []
         self.model: Any = None
 
-    def install(self, model: Any) -> None:
+    def install(self, model: keras.Model) -> None:
         """Wraps the model's test step and test function (instance attributes, not saved)."""
         if not self.full_pass or not _single_step_single_replica(model):
             return
@@ -95,6 +98,6 @@ class ValidationScores:
         return scores[: self.rows]
 
 
-def _single_step_single_replica(model: Any) -> bool:
+def _single_step_single_replica(model: keras.Model) -> bool:
     replicas = getattr(model.distribute_strategy, "num_replicas_in_sync", 1)
     return replicas == 1 and getattr(model, "steps_per_execution", 1) == 1

@@ -1,0 +1,302 @@
+"""``logs/.summary.json``: what ``compare`` needs from an experiment's history.csv and
+provenance.json, so that comparing 20,000 experiments opens one small file each instead of
+parsing two (and no longer grows with the provenance's package lists and train runs).
+
+A summary is a copy, never the truth. For each source it keeps the fingerprint the source had
+when the summary was made: size, mtime, ctime, inode and a BLAKE2 hash of its bytes. It is used
+only while every source still has that fingerprint (one ``os.stat`` each), so any edit, restore,
+deletion or atomic rewrite of a source makes it stale; ctime cannot be set by hand, so a file
+put back with its old size and mtime is still seen as changed. A source whose time stamps are
+within ``RACY_NS`` of the summary's own could have changed again inside one tick of the file
+system's clock without its stat changing: for those the bytes are read and their hash compared
+(git's "racily clean" files). A summary that is missing, stale, of another version or does not
+parse is rebuilt from the sources, so it never changes what ``compare`` shows.
+
+Writers of the sources rewrite it atomically right after theirs (``refresh_summary``: the
+history writer every epoch, ``new`` and ``train``'s provenance); ``compare`` writes back one it
+had to rebuild when it can (best-effort: a read-only scratch is read as it is).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from abyssexp.experiment.layout import (
+    HISTORY_FILE,
+    LOGS_DIR,
+    PROVENANCE_FILE,
+    SUMMARY_FILE,
+    ExperimentPaths,
+)
+
+SUMMARY_VERSION = 1
+#: Sources changed this close to the summary (or to now, when writing one back) are re-hashed:
+#: a generous bound on a file system's time-stamp tick (1-2 s on some) plus the time to write.
+RACY_NS = 3_000_000_000
+_log = logging.getLogger(__name__)
+
+
+def lower_is_better(metric: str) -> bool:
+    return "loss" in metric or "error" in metric
+
+
+def parse_history(text: str, wanted: Callable[[str], bool] | None = None) -> dict[str, list[float]]:
+    """history.csv's text as columns of floats (NaN where a row has no value); ``wanted``: only
+    the columns it accepts. Plain rows, not dicts: ``compare`` reads one per experiment."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    rows = [row for row in reader if row]  # blank lines are no rows
+    where = {  # a repeated name: the last
+        key: index for index, key in enumerate(header) if key and (wanted is None or wanted(key))
+    }
+    return {key: [_number(row, index) for row in rows] for key, index in where.items()}
+
+
+def _number(row: list[str], index: int) -> float:
+    try:
+        return float(row[index] or "nan") if index < len(row) else math.nan
+    except ValueError:
+        return math.nan
+
+
+def for_best_validation(key: str) -> bool:
+    return key == "epoch" or key.startswith("val_")
+
+
+def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, float | int]]:
+    """Best value and its epoch of every ``val_*`` column."""
+    epochs = history.get("epoch") or []
+    best: dict[str, dict[str, float | int]] = {}
+    for key, values in history.items():
+        finite = [(v, i) for i, v in enumerate(values) if not math.isnan(v)]
+        if not key.startswith("val_") or not finite:
+            continue
+        value, index = (min if lower_is_better(key) else max)(finite)
+        epoch = int(epochs[index]) if index < len(epochs) else index + 1
+        best[key] = {"value": value, "epoch": epoch}
+    return best
+
+
+def latest_provenance(data: Any) -> dict[str, Any]:
+    """The latest section (``train``, else ``new``) of logs/provenance.json's data."""
+    if not isinstance(data, dict):
+        return {}
+    latest = data.get("train") or data.get("new") or {}
+    return latest if isinstance(latest, dict) else {}
+
+
+def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
+    git = provenance.get("git") or {}
+    datasets = {
+        split: (entry or {}).get("sha256")
+        for split, entry in (provenance.get("datasets") or {}).items()
+    }
+    if provenance.get("category_map_sha256"):
+        datasets["category_map"] = provenance["category_map_sha256"]
+    return {
+        "commit": git.get("commit"),
+        "branch": git.get("branch"),
+        "dirty": git.get("dirty"),
+        "host": provenance.get("host"),
+        "gpus": provenance.get("gpus"),
+        "datasets": datasets,
+    }
+
+
+def _digest(history: bytes | None, provenance: bytes | None) -> dict[str, Any]:
+    """What ``compare`` shows from the two sources (missing or unreadable ones count as empty,
+    as ``compare`` always read them)."""
+    columns: dict[str, list[float]] = {}
+    if history is not None:
+        try:
+            columns = parse_history(history.decode("utf-8"), for_best_validation)
+        except (UnicodeDecodeError, csv.Error):
+            columns = {}
+    data: Any = None
+    if provenance is not None:
+        try:
+            data = json.loads(provenance.decode("utf-8"))
+        except (ValueError, RecursionError):
+            data = None
+    return {
+        "validation": best_validation(columns),
+        "provenance": provenance_summary(latest_provenance(data)),
+    }
+
+
+#: Paths below an experiment folder, joined as text once: no ``Path`` work per experiment.
+_TAILS = {
+    "history": os.sep + os.path.join(LOGS_DIR, HISTORY_FILE),
+    "provenance": os.sep + os.path.join(LOGS_DIR, PROVENANCE_FILE),
+}
+_SUMMARY_TAIL = os.sep + os.path.join(LOGS_DIR, SUMMARY_FILE)
+
+
+def _sources(root: str) -> dict[str, str]:
+    return {key: root + tail for key, tail in _TAILS.items()}
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The whole file: one read of its size (a buffer of 1 MiB would cost more than the read)."""
+    chunks = []
+    while chunk := os.read(fd, size + 1):
+        chunks.append(chunk)
+        size = 1 << 16
+    return b"".join(chunks)
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _read_source(path: str) -> tuple[list[Any] | None, bytes | None, bool]:
+    """(fingerprint, bytes, readable) of one source, the fingerprint taken from the open file
+    before its bytes are read (a change after that makes the fingerprint stale, never the
+    other way round); a missing file is ``(None, None, True)``."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None, None, True
+    except OSError:
+        return None, None, False
+    try:
+        stat = os.fstat(fd)
+        data = _read_all(fd, stat.st_size)
+    except OSError:
+        return None, None, False
+    finally:
+        os.close(fd)
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, _hash(data)], data, True
+
+
+def build_summary(root: str) -> tuple[dict[str, Any], bool]:
+    """The summary of the experiment folder ``root``, from its sources; and whether it may be
+    written (every source readable and none changed within ``RACY_NS`` of now)."""
+    fingerprints: dict[str, list[Any] | None] = {}
+    contents: dict[str, bytes | None] = {}
+    writable = True
+    for key, path in _sources(root).items():
+        fingerprints[key], contents[key], readable = _read_source(path)
+        writable = writable and readable
+    recent = time.time_ns() - RACY_NS
+    if any(f and max(f[1], f[2]) >= recent for f in fingerprints.values()):
+        writable = False
+    summary = {
+        "summary_version": SUMMARY_VERSION,
+        "sources": fingerprints,
+        **_digest(contents["history"], contents["provenance"]),
+    }
+    return summary, writable
+
+
+def _check(summary: Any, made_ns: int, root: str) -> str | None:
+    """``"clean"`` when every source still has the fingerprint ``summary`` recorded
+    (``made_ns``: the summary file's own mtime), ``"rehashed"`` when that took reading a source
+    changed close to the summary, None when it is stale or not a summary."""
+    if not isinstance(summary, dict) or summary.get("summary_version") != SUMMARY_VERSION:
+        return None
+    recorded = summary.get("sources")
+    if not isinstance(recorded, dict) or not (
+        isinstance(summary.get("validation"), dict) and isinstance(summary.get("provenance"), dict)
+    ):
+        return None
+    state = "clean"
+    for key, path in _sources(root).items():
+        expected = recorded.get(key, False)
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            if expected is not None:
+                return None
+            continue
+        except OSError:
+            return None
+        if not isinstance(expected, list) or len(expected) != 5:
+            return None
+        if [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino] != expected[:4]:
+            return None
+        if max(stat.st_mtime_ns, stat.st_ctime_ns) >= made_ns - RACY_NS:
+            if _read_source(path)[0] != expected:
+                return None
+            state = "rehashed"
+    return state
+
+
+def read_summary(root: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The experiment's summary and ``_check``'s verdict on it; (None, None) when it is
+    missing, does not parse or is stale."""
+    try:
+        fd = os.open(root + _SUMMARY_TAIL, os.O_RDONLY)
+    except OSError:
+        return None, None
+    try:
+        stat = os.fstat(fd)
+        made_ns = stat.st_mtime_ns
+        data = _read_all(fd, stat.st_size)
+    except OSError:
+        return None, None
+    finally:
+        os.close(fd)
+    try:
+        summary = json.loads(data)
+    except (ValueError, RecursionError):
+        return None, None
+    state = _check(summary, made_ns, root)
+    return (summary, state) if state else (None, None)
+
+
+def write_summary(root: str, summary: dict[str, Any]) -> bool:
+    """Write ``summary`` atomically into ``root``'s logs folder if there is one; False when it
+    could not be written (read-only, not ours): the caller goes on without it."""
+    from abyssexp.atomic import atomic_write_text
+    from abyssexp.errors import AbyssExpError
+
+    logs = os.path.join(root, LOGS_DIR)
+    if os.path.islink(logs) or not os.access(logs, os.W_OK):  # one call, not a failed write
+        return False
+    try:
+        text = json.dumps(summary) + "\n"  # not fsynced: a summary lost to a power cut is rebuilt
+        atomic_write_text(os.path.join(logs, SUMMARY_FILE), text, durable=False)
+    except (OSError, AbyssExpError) as exc:
+        _log.debug("summary of %s not written: %s", root, exc)
+        return False
+    return True
+
+
+def load_summary(root: str) -> dict[str, Any]:
+    """What ``compare`` shows from the experiment's history and provenance (``validation`` and
+    ``provenance``): from its summary when that is current, else from the sources, the summary
+    then written back when that is safe (also one that was current only after re-hashing a
+    source, so that the next reader need not)."""
+    summary, state = read_summary(root)
+    if summary is None or state != "clean":
+        summary, writable = build_summary(root)
+        if writable:
+            write_summary(root, summary)
+    return {key: _shared(summary[key]) for key in ("validation", "provenance")}
+
+
+def _shared(value: Any) -> Any:
+    """``value`` with its dicts' keys interned: 20,000 experiments then hold one ``"commit"``
+    or ``"val_loss"`` each, not 20,000 (about 6 MiB at that size)."""
+    if isinstance(value, dict):
+        return {sys.intern(key): _shared(item) for key, item in value.items()}
+    return value
+
+
+def refresh_summary(paths: ExperimentPaths) -> None:
+    """Rewrite the summary after a source changed: called by every writer of a source, right
+    after its own atomic write. Best-effort: a summary that could not be written is stale, and
+    readers reject a stale one."""
+    summary, _ = build_summary(str(paths.root))
+    write_summary(str(paths.root), summary)
