@@ -20,13 +20,10 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class FolderStore:
+class FolderStore(registry.RegistryOperations):
     """The store (or one promoted folder) at ``root``; see the module docstring."""
 
     root: Path
-
-    def __str__(self) -> str:
-        return str(self.root)
 
     def read_registry(self) -> dict[str, Any]:
         return registry.read_registry(self.root)
@@ -37,19 +34,8 @@ class FolderStore:
     def update_registry(self, change: registry.Change, via: str = "promote") -> dict[str, Any]:
         return registry.update_registry(self.root, change, via)
 
-    def list_promoted(
-        self, project: str | None = None, experiment_type: str | None = None
-    ) -> list[dict[str, Any]]:
-        return registry.promoted_rows(self.read_registry(), project, experiment_type)
-
     def resolve_alias(self, reference: str) -> Path:
         return Path(registry.alias_path(self.read_registry(), reference, self.root))
-
-    def set_alias(self, location: str, alias: str, name: str) -> dict[str, Any]:
-        return self.update_registry(aliases.setting(location, alias, name), via="alias set")
-
-    def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
-        return self.update_registry(aliases.removing(location, alias), via="alias rm")
 
     def alias_history(self, reference: str | None = None) -> list[dict[str, Any]]:
         return aliases.filter_moves(aliases.read_history(self.root), reference)

@@ -29,6 +29,7 @@ from abyssexp.errors import StoreError
 from abyssexp.experiment.promoted import ENTRY_FILE
 from abyssexp.hashing import sha256_file
 from abyssexp.locks import file_lock
+from abyssexp.store import aliases
 from abyssexp.store.manifest import MANIFEST, read_manifest
 
 REGISTRY_FILE = "registry.json"
@@ -321,3 +322,31 @@ def alias_path(data: dict[str, Any], reference: str, store: object) -> str:
         ):
             return str(model["path"])
     raise InvalidInputError(f"{reference}: the alias points at {names[alias]}, not in the registry")
+
+
+class RegistryOperations:
+    """The operations every backend derives from its own ``read_registry`` and
+    ``update_registry``: listing, and setting or removing an alias (the alias rules are
+    ``store.registry``'s and ``store.aliases``', the same for every backend)."""
+
+    root: Path | StoreURL
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def read_registry(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def update_registry(self, change: Change, via: str = "promote") -> dict[str, Any]:
+        raise NotImplementedError
+
+    def list_promoted(
+        self, project: str | None = None, experiment_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        return promoted_rows(self.read_registry(), project, experiment_type)
+
+    def set_alias(self, location: str, alias: str, name: str) -> dict[str, Any]:
+        return self.update_registry(aliases.setting(location, alias, name), via="alias set")
+
+    def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
+        return self.update_registry(aliases.removing(location, alias), via="alias rm")
