@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from abyssexp.tf_runtime import configure_tensorflow_environment
 
@@ -64,3 +68,36 @@ def in_rounds(
             time.sleep(0.3)
             results[name].append(steady_rate(cases[name], warmup, batches))
     return results
+
+
+def abyssexp(*args: str, env: dict[str, str]) -> str:
+    """Run ``abyssexp ARGS`` as a user would (a new process); its last line of output (the
+    experiment folder, for ``new``). Stops the benchmark with the error on failure."""
+    result = subprocess.run(
+        [sys.executable, "-m", "abyssexp", *args], env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"abyssexp {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+
+
+def trained_accuracy(new_args: list[str], test_coco: Path, env: dict[str, str]) -> float:
+    """``new NEW_ARGS``, ``train``, then ``test`` on ``test_coco``: the test accuracy."""
+    root = abyssexp("new", *new_args, env=env)
+    abyssexp("train", root, "--quiet", env=env)
+    abyssexp("test", root, "--coco", str(test_coco), "--condition", "test", env=env)
+    metrics = json.loads((Path(root) / "testing" / "test" / "metrics.json").read_text())
+    return metrics["accuracy"]
+
+
+def accuracy_rows(results: dict[str, list[float]]) -> list[tuple[str, str]]:
+    """One row per case: the median accuracy over seeds, the range and every value."""
+    return [
+        (
+            name,
+            f"median {statistics.median(v):.3f}  (range {min(v):.3f}-{max(v):.3f}; "
+            + ", ".join(f"{a:.3f}" for a in v)
+            + ")",
+        )
+        for name, v in results.items()
+    ]

@@ -15,16 +15,13 @@ Every run is a real `abyssexp` experiment (new → train → test) in its own pr
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table  # noqa: E402
+from _common import abyssexp, accuracy_rows, table, trained_accuracy  # noqa: E402
 
 COMMON = [
     "--set",
@@ -50,15 +47,6 @@ RECIPES = {
         "training.finetune_lr=0.0002",
     ],
 }
-
-
-def abyssexp(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "abyssexp", *args], env=env, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"abyssexp {' '.join(args)} failed:\n{result.stderr[-2000:]}")
-    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
 
 
 def main() -> None:
@@ -100,40 +88,31 @@ def main() -> None:
     for seed in range(args.seeds):
         for name, recipe in RECIPES.items():
             init = [] if name == "scratch" else ["--set", f"model.init_weights={weights}"]
-            root = abyssexp(
-                "new",
-                "bench",
-                "finetune",
-                name.replace(" ", "-"),
-                f"seed{seed}",
-                "--train",
-                str(small["train"]),
-                "--val",
-                str(small["val"]),
-                *COMMON,
-                *recipe,
-                *init,
-                "--set",
-                f"training.seed={seed}",
-                "--set",
-                f"training.epochs={args.epochs}",
-                "--set",
-                "dataset.map_by=supercategory",
-                env=env,
+            accuracy = trained_accuracy(
+                [
+                    "bench",
+                    "finetune",
+                    name.replace(" ", "-"),
+                    f"seed{seed}",
+                    "--train",
+                    str(small["train"]),
+                    "--val",
+                    str(small["val"]),
+                    *COMMON,
+                    *recipe,
+                    *init,
+                    "--set",
+                    f"training.seed={seed}",
+                    "--set",
+                    f"training.epochs={args.epochs}",
+                    "--set",
+                    "dataset.map_by=supercategory",
+                ],
+                small["test"],
+                env,
             )
-            abyssexp("train", root, "--quiet", env=env)
-            abyssexp("test", root, "--coco", str(small["test"]), "--condition", "test", env=env)
-            metrics = json.loads((Path(root) / "testing" / "test" / "metrics.json").read_text())
-            results[name].append(metrics["accuracy"])
-    rows = [
-        (
-            name,
-            f"median {statistics.median(v):.3f}  (range {min(v):.3f}-{max(v):.3f}; "
-            + ", ".join(f"{a:.3f}" for a in v)
-            + ")",
-        )
-        for name, v in results.items()
-    ]
+            results[name].append(accuracy)
+    rows = accuracy_rows(results)
     table(rows, f"bench_finetune: test accuracy on 300 images, {args.seeds} seeds")
 
 

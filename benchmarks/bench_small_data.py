@@ -13,16 +13,13 @@ Every run is a real `abyssexp` experiment (new → train → test) in its own pr
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table  # noqa: E402
-from bench_finetune import abyssexp  # noqa: E402
+from _common import abyssexp, accuracy_rows, table, trained_accuracy  # noqa: E402
 
 COMMON = [
     "--set",
@@ -109,38 +106,29 @@ def main() -> None:
     results: dict[str, list[float]] = {name: [] for name in RECIPES}
     for seed in range(args.seeds):
         for name, recipe in RECIPES.items():
-            root = abyssexp(
-                "new",
-                "bench",
-                "small",
-                name,
-                f"seed{seed}",
-                "--train",
-                str(small["train"]),
-                "--val",
-                str(small["val"]),
-                *COMMON,
-                *recipe,
-                *start,
-                "--set",
-                f"training.seed={seed}",
-                "--set",
-                f"training.epochs={args.epochs}",
-                env=env,
+            accuracy = trained_accuracy(
+                [
+                    "bench",
+                    "small",
+                    name,
+                    f"seed{seed}",
+                    "--train",
+                    str(small["train"]),
+                    "--val",
+                    str(small["val"]),
+                    *COMMON,
+                    *recipe,
+                    *start,
+                    "--set",
+                    f"training.seed={seed}",
+                    "--set",
+                    f"training.epochs={args.epochs}",
+                ],
+                small["test"],
+                env,
             )
-            abyssexp("train", root, "--quiet", env=env)
-            abyssexp("test", root, "--coco", str(small["test"]), "--condition", "test", env=env)
-            metrics = json.loads((Path(root) / "testing" / "test" / "metrics.json").read_text())
-            results[name].append(metrics["accuracy"])
-    rows = [
-        (
-            name,
-            f"median {statistics.median(v):.3f}  (range {min(v):.3f}-{max(v):.3f}; "
-            + ", ".join(f"{a:.3f}" for a in v)
-            + ")",
-        )
-        for name, v in results.items()
-    ]
+            results[name].append(accuracy)
+    rows = accuracy_rows(results)
     start_text = "pretrained, two-phase" if args.pretrain else "from scratch"
     table(rows, f"bench_small_data ({start_text}): test accuracy on 300 images, {args.seeds} seeds")
 
