@@ -131,7 +131,7 @@ def mark_running(path: Path, epochs_total: int) -> Record:
         record.pid, record.pid_start = own_identity()
         record.host = socket.gethostname()
         record.heartbeat_unix = time.time()
-        record.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        record.started = utc_now()
         record.epochs_total = epochs_total
         record.error = None
 
@@ -174,7 +174,7 @@ def add_training_time(path: Path, seconds: float, images: int) -> Record:
 def mark_completed(path: Path, disk_bytes: int) -> Record:
     def change(record: Record) -> None:
         record.status = Status.COMPLETED
-        record.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        record.finished = utc_now()
         record.disk_bytes = disk_bytes
 
     return _change(path, change)
@@ -193,7 +193,7 @@ def mark_pruned(path: Path, reason: str) -> Record:
 
     def change(record: Record) -> None:
         record.status = Status.PRUNED
-        record.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        record.finished = utc_now()
         record.error = reason
 
     return _change(path, change)
