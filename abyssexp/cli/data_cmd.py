@@ -142,10 +142,11 @@ def _render(report) -> None:
         err.print(note, soft_wrap=True, markup=False)
     stats = report.stats
     if stats:
+        # Two short lines (fit 80 columns); the policies are the class table's title below.
+        out.print(f"[bold]{report.path}[/]: {stats['images']} images, {stats['classes']} classes")
         out.print(
-            f"[bold]{report.path}[/]: {stats['images']} images, {stats['labelled']} labelled, "
-            f"{stats['unlabelled']} unlabelled, {stats['multilabel']} multilabel, "
-            f"{stats['classes']} classes (unlabelled: {stats['unlabelled_policy']})"
+            f"{stats['labelled']} labelled, {stats['unlabelled']} unlabelled, "
+            f"{stats['multilabel']} multilabel"
         )
         _print_class_table(stats)
         if stats["imbalance_ratio"] is not None:
