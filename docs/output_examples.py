@@ -12,6 +12,8 @@ columns (``COLUMNS=80``, what a terminal of that width gets) and in a pipe.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -160,8 +162,19 @@ def generated_part() -> str:
     return GENERATED + text.split(GENERATED, 1)[1] if GENERATED in text else ""
 
 
+@contextlib.contextmanager
+def scene_lock():
+    """Hold ``BASE``'s lock while a scene is made and rendered: the folder is fixed (so the
+    paths shown never change), and two runs on one machine (two checkouts' test suites at
+    once) would otherwise delete each other's experiments."""
+    with open(f"{BASE}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def main() -> None:
-    DOC.write_text(written_part() + render(make_scene()))
+    with scene_lock():
+        DOC.write_text(written_part() + render(make_scene()))
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def test_the_doc_has_the_policy_and_generated_examples() -> None:
 @pytest.mark.slow
 def test_the_examples_are_what_abyssexp_prints_now() -> None:
     generator = _generator()
-    fresh = _shape(generator.render(generator.make_scene()))
+    with generator.scene_lock():
+        fresh = _shape(generator.render(generator.make_scene()))
     doc = _shape(generator.generated_part())
     differ = [(a, b) for a, b in zip(fresh, doc, strict=False) if a != b]
     assert len(fresh) == len(doc) and not differ, (
