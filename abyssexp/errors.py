@@ -45,6 +45,15 @@ class StoreError(AbyssExpError):
     """Promotion to, or verification of, the permanent store failed."""
 
 
+class BlockingCaveatsError(StoreError):
+    """``promote`` or ``alias set`` refused: a result has caveats nobody accepted. ``problems``
+    holds one line per caveat and the ``--accept`` flag that would accept them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems[0])
+        self.problems = problems
+
+
 class OptionalDependencyError(AbyssExpError):
     """An optional backend (imgaug, ImageNet weights) is not available here."""
 

@@ -73,7 +73,8 @@ class ErrorBoundaryGroup(TyperGroup):
         except AbyssExpError as exc:
             if debug_enabled():
                 raise
-            error_line(str(exc))
+            for line in getattr(exc, "problems", None) or [str(exc)]:
+                error_line(line)
             raise typer.Exit(exc.exit_code) from None
         except UsageError as exc:
             # A bad option or value of a command (`--top-k 0`, a missing `--coco`): one line

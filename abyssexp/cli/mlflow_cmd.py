@@ -24,9 +24,14 @@ def sync_command(
         list[str] | None,
         typer.Argument(help="Experiments: folders, PROJECT/TYPE/NNN or patterns (p/t/*)."),
     ] = None,
-    all_: Annotated[
+    all_: Annotated[bool, typer.Option("--all", help="Every experiment of the scratch.")] = False,
+    prune: Annotated[
         bool,
-        typer.Option("--all", help="Every experiment; runs whose folder is gone are deleted."),
+        typer.Option(
+            "--prune",
+            help="With --all: delete the runs this scratch made on this host whose folder is "
+            "gone (never another scratch's or host's).",
+        ),
     ] = False,
     tracking_uri: Annotated[
         str | None,
@@ -53,16 +58,18 @@ def sync_command(
         sync_experiments,
     )
 
-    check_tracking_uri(tracking_uri)
+    root = scratch_root(scratch)
+    check_tracking_uri(tracking_uri, root)
     if bool(refs) == all_:
         raise InvalidInputError("mlflow sync: give experiments (REFS) or --all, one of the two")
+    if prune and not all_:
+        raise InvalidInputError("mlflow sync --prune: only with --all (every experiment)")
     load_client(tracking_uri)  # says how to install MLflow before reading any experiment
-    root = scratch_root(scratch)
     if all_:
         folders = all_experiment_folders(root)
     else:
         folders = [Path(row["path"]) for row in select_experiments(root, list(refs or []))]
-    results = sync_experiments(root, folders, tracking_uri, prune_missing=all_)
+    results = sync_experiments(root, folders, tracking_uri, prune_missing=prune)
     if json_output:
         print_json([asdict(r) for r in results])
         return

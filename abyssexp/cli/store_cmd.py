@@ -18,6 +18,32 @@ from abyssexp.cli.options import JsonOption, ScratchOption, StoreOption, scratch
 if TYPE_CHECKING:
     from abyssexp.config import StoreURL
     from abyssexp.experiment.layout import ExperimentPaths
+    from abyssexp.store.promotion import PromoteResult
+
+RequireOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--require",
+        help="CONDITION:METRIC>=VALUE that must hold (repeatable). Gate on the interval's "
+        "low end, e.g. test:accuracy.low>=0.8: the point value alone can pass by luck.",
+    ),
+]
+RequireOnOption = Annotated[
+    str,
+    typer.Option(
+        "--require-on",
+        help="What a --require without .low/.high compares: value, low or high (the "
+        "95 % interval's ends). low is the safe gate.",
+    ),
+]
+AcceptOption = Annotated[
+    str | None,
+    typer.Option(
+        "--accept",
+        help="Go ahead despite these blocking caveats (comma-separated: "
+        "constant_predictions, small_test_set, overlap, data_override); recorded.",
+    ),
+]
 
 store_app = typer.Typer(help="Look after the permanent store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
@@ -31,10 +57,9 @@ def promote_command(
     checkpoint: Annotated[
         str, typer.Option("--checkpoint", help="best or an epoch number.")
     ] = "best",
-    require: Annotated[
-        list[str] | None,
-        typer.Option("--require", help="CONDITION:METRIC>=VALUE that must hold (repeatable)."),
-    ] = None,
+    require: RequireOption = None,
+    require_on: RequireOnOption = "value",
+    accept: AcceptOption = None,
     alias: Annotated[
         list[str] | None,
         typer.Option("--alias", help="Point an alias (production, candidate...) at it."),
@@ -59,11 +84,13 @@ def promote_command(
 ) -> None:
     """Copy a validated model to <store>/<project>/<type>/<name>/ with a checksum manifest, as a
     transaction, and record it in the store registry."""
+    from abyssexp.experiment.caveats import parse_accepted
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.store.backend import promote_experiment
     from abyssexp.store.promotion import parse_requirement
 
-    requirements = [parse_requirement(r) for r in require or []]
+    requirements = [parse_requirement(r, require_on) for r in require or []]
+    accepted = parse_accepted(accept)
     paths = resolve_ref(ref, scratch_root(scratch))
     make_exports = _exporter(paths, export) if export else None
     with progress_bar("copying", quiet=json_output, transfer=True) as report_progress:
@@ -77,10 +104,15 @@ def promote_command(
             force_untested=force_untested,
             progress=report_progress,
             make_exports=make_exports,
+            accepted=accepted,
         )
     if json_output:
         print_json(result.to_json())
         return
+    _print_promotion(result, move)
+
+
+def _print_promotion(result: PromoteResult, move: bool) -> None:
     for condition, caveats in sorted((result.caveats or {}).items()):
         for caveat in caveats:  # --require may hold while these do: say them, they travel along
             err.print(
@@ -102,6 +134,14 @@ def promote_command(
         from abyssexp.cli.deploy_cmd import print_parity
 
         print_parity("exports, checked against the Keras model", result.exports)
+
+
+def _codes_shown(codes: list[str], accepted: set[str]) -> str:
+    """`` (small_test_set accepted, small_class)``: a result's caveat codes, each blocking one
+    that was promoted with ``--accept`` marked so."""
+    if not codes:
+        return ""
+    return " (" + ", ".join(f"{c} accepted" if c in accepted else c for c in codes) + ")"
 
 
 def _exporter(paths: ExperimentPaths, formats: str) -> Callable[[Path], Path]:
@@ -167,10 +207,10 @@ def promoted_command(
             c: {**(m or {}), "caveats": carried.get(c, (m or {}).get("caveats"))}
             for c, m in (row.get("tests") or {}).items()
         }
+        accepted = set(row.get("accepted_caveats") or [])
         tests = (
             ", ".join(
-                f"{c}:{summary_metric(m)}"
-                + (f" ({', '.join(caveat_codes(m))})" if caveat_codes(m) else "")
+                f"{c}:{summary_metric(m)}" + _codes_shown(caveat_codes(m), accepted)
                 for c, m in sorted(results.items())
             )
             or "-"
@@ -310,12 +350,14 @@ def alias_set_command(
     location: Annotated[str, typer.Argument(help="PROJECT/TYPE.", metavar="PROJECT/TYPE")],
     alias: Annotated[str, typer.Argument(help="The alias, e.g. production.")],
     name: Annotated[str, typer.Argument(help="A promoted model's name in that location.")],
+    accept: AcceptOption = None,
     store: StoreOption = None,
 ) -> None:
     """Point ALIAS at a promoted model (the move is kept in the alias history)."""
+    from abyssexp.experiment.caveats import parse_accepted
     from abyssexp.store.backend import open_store
 
-    open_store(store_root(store)).set_alias(location, alias, name)
+    open_store(store_root(store)).set_alias(location, alias, name, parse_accepted(accept))
     out.print(f"{location}@{alias} → {name}")
 
 

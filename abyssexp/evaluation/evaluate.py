@@ -145,14 +145,16 @@ def _add_trust(
     """
     from abyssexp.evaluation.intervals import image_outcomes, metric_intervals
     from abyssexp.evaluation.overlap import find_overlap, hash_images
-    from abyssexp.experiment.caveats import result_caveats
+    from abyssexp.experiment.caveats import result_caveats, with_override_caveats
+    from abyssexp.experiment.record_file import read_record
 
     truth = dataset.multihot() > 0
     outcomes = image_outcomes(truth, scores, metrics["activation"], decision)
     metrics["intervals"] = metric_intervals(outcomes, metrics)
     detail = find_overlap(params, paths.root, *test_files)
     metrics.update(overlap=detail["images"], overlap_detail=detail)
-    metrics["caveats"] = result_caveats(metrics)
+    overrides = read_record(paths.record).data_overrides
+    metrics["caveats"] = with_override_caveats(result_caveats(metrics), overrides)
     return hash_images(dataset.image_paths)
 
 

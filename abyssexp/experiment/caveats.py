@@ -18,7 +18,31 @@ CAVEAT_CODES = {
     "overlap": "test images are also training or validation images",
     "small_test_set": "fewer test images in all than datasets.small_data.MIN_TEST_IMAGES",
     "small_class": "a class with fewer test images than datasets.small_data.MIN_EVAL_PER_CLASS",
+    "data_override": "the experiment was made with `new --force-data` or `--allow-leaks`",
 }
+
+#: The caveats that stop ``promote`` and ``alias set`` until accepted by name (``--accept``):
+#: each one means the number does not say what a gate on it assumes. The others are shown and
+#: travel with the model, but do not block.
+BLOCKING_CAVEATS = ("constant_predictions", "small_test_set", "overlap", "data_override")
+
+#: What to try when a model gives one answer for every image, most frequent fix first on small
+#: real data (docs/reading-the-numbers.md: three of five real exports trained from scratch were
+#: fixed by the BatchNorm statistics; val macro-F1 0.37 -> 0.67).
+CONSTANT_MODEL_ADVICE = (
+    "likely causes, most frequent first: BatchNorm statistics on a small dataset (retrain with "
+    "--set training.bn_recompute_batches=20), a learning rate too high (--set training.lr=...), "
+    "class imbalance (abyssexp data check), too few epochs"
+)
+
+
+def constant_model_warning(images: str) -> str:
+    """What to say when a model gave one answer for every ``images`` (validation in training,
+    test in ``test``): it is not skill, and what usually fixes it, in that order."""
+    return (
+        f"the model gave the same answer for every {images}: its accuracy is the share of the "
+        f"most common class, not skill; {CONSTANT_MODEL_ADVICE}"
+    )
 
 
 def caveat(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -106,11 +130,104 @@ def result_caveats(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Every caveat of one test result (``metrics.json``'s content)."""
     found = []
     if metrics.get("predicted_classes") == 1 and (metrics.get("images") or 0) > 1:
+        found.append(caveat("constant_predictions", constant_model_warning("test image")))
+    return found + _left_out(metrics) + _overlap(metrics) + _small(metrics)
+
+
+def override_caveats(overrides: list[Any]) -> list[dict[str, Any]]:
+    """A ``data_override`` caveat per data problem ``new`` was told to accept (the record's
+    ``data_overrides``: models or plain dicts with ``flag`` and ``problems``)."""
+    found = []
+    for override in overrides:
+        row = override if isinstance(override, dict) else override.model_dump()
+        flag, problems = str(row.get("flag") or "?"), [str(p) for p in row.get("problems") or []]
+        shown = "; ".join(problems[:2]) + (f" (+{len(problems) - 2} more)" if problems[2:] else "")
         found.append(
             caveat(
-                "constant_predictions",
-                "the model gave the same answer for every test image; its accuracy is the "
-                "share of the most common class, not skill",
+                "data_override",
+                f"made with `new {flag}` despite: {shown or 'data problems'}",
+                flag=flag,
+                problems=problems,
             )
         )
-    return found + _left_out(metrics) + _overlap(metrics) + _small(metrics)
+    return found
+
+
+def with_override_caveats(
+    caveats: list[dict[str, Any]], overrides: list[Any]
+) -> list[dict[str, Any]]:
+    """``caveats`` plus the record's override caveats they do not already hold."""
+    if any(isinstance(c, dict) and c.get("code") == "data_override" for c in caveats):
+        return list(caveats)
+    return list(caveats) + override_caveats(overrides)
+
+
+def parse_accepted(text: str | None) -> frozenset[str]:
+    """``--accept constant_predictions,small_test_set``: blocking caveat codes, checked.
+
+    Raises:
+        InvalidInputError: a code that is not a blocking caveat (the valid ones listed).
+    """
+    from abyssexp.errors import InvalidInputError
+
+    codes = frozenset(part.strip() for part in (text or "").split(",") if part.strip())
+    unknown = sorted(codes - set(BLOCKING_CAVEATS))
+    if unknown:
+        raise InvalidInputError(
+            f"--accept {text!r}: {', '.join(unknown)} is not a blocking caveat "
+            f"(valid: {', '.join(BLOCKING_CAVEATS)})"
+        )
+    return codes
+
+
+def blocking_caveats(
+    caveats: dict[str, list[dict[str, Any]]], accepted: frozenset[str] = frozenset()
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(condition, caveat)`` for every blocking caveat of ``caveats`` (``{condition: [...]}``)
+    that ``accepted`` does not name, in condition order."""
+    return [
+        (condition, item)
+        for condition, items in sorted(caveats.items())
+        for item in items or []
+        if isinstance(item, dict)
+        and item.get("code") in BLOCKING_CAVEATS
+        and item.get("code") not in accepted
+    ]
+
+
+def refusal_lines(
+    subject: str, blocked: list[tuple[str, dict[str, Any]]], command: str
+) -> list[str]:
+    """What ``promote``/``alias set`` print when blocking caveats stop them: one line per caveat,
+    then the flag that accepts them all."""
+    codes = ",".join(sorted({str(item.get("code")) for _, item in blocked}))
+    lines = [
+        f"{condition}: {item.get('code')}: {item.get('message') or CAVEAT_CODES.get(item.get('code'), '')}"
+        for condition, item in blocked
+    ]
+    return [
+        f"{subject}: {command} refused: {len(blocked)} blocking caveat(s)",
+        *lines,
+        f"(rerun with --accept {codes} to {command} anyway; the acceptance is recorded)",
+    ]
+
+
+def check_accepted(
+    subject: str,
+    caveats: dict[str, list[dict[str, Any]]],
+    accepted: frozenset[str],
+    command: str,
+) -> list[str]:
+    """The blocking caveat codes of ``caveats`` that ``accepted`` lets through (sorted: what the
+    store entry or the alias history records).
+
+    Raises:
+        BlockingCaveatsError: a blocking caveat that ``accepted`` does not name.
+    """
+    from abyssexp.errors import BlockingCaveatsError
+
+    blocked = blocking_caveats(caveats, accepted)
+    if blocked:
+        raise BlockingCaveatsError(refusal_lines(subject, blocked, command))
+    present = {str(c.get("code")) for items in caveats.values() for c in items or []}
+    return sorted(accepted & present)

@@ -230,6 +230,54 @@ def _split_rows(rows: list[tuple[str, str, list[Any]]]) -> dict[str, list[Any]]:
     return {"rows": differ, "equal": equal}
 
 
+#: The metric a report's paired test compares, first one both results have.
+PAIRED_METRICS = ("accuracy", "macro_f1", "mAP")
+
+
+def paired_verdicts(main: ExperimentPaths, others: list[ExperimentPaths]) -> list[dict[str, Any]]:
+    """Each compared experiment against the first, on every test condition both have: B − A
+    with its paired 95 % interval and verdict, or no verdict and the reasons (as ``compare
+    --metric`` prints it; ``evaluation.paired``)."""
+    from abyssexp.evaluation.paired import paired_comparison
+
+    found = []
+    tested = _conditions(main)
+    for index, other in enumerate(others, 2):
+        for condition in sorted(tested & _conditions(other)):
+            metric = next(
+                (m for m in PAIRED_METRICS if _has_metric(main, condition, m)), "accuracy"
+            )
+            answer = paired_comparison(main.root, other.root, f"{condition}:{metric}")
+            result = answer.get("result") or {}
+            difference = result.get("difference")
+            found.append(
+                {
+                    "pair": f"[{index}] − [1]",
+                    "test": f"{condition}:{metric}",
+                    "difference": format_metric(difference, result, digits=3)
+                    if difference is not None
+                    else "-",
+                    "verdict": answer.get("verdict") or "no paired verdict",
+                    "reasons": answer.get("reasons") or [],
+                }
+            )
+    return found
+
+
+def _conditions(paths: ExperimentPaths) -> set[str]:
+    if not paths.testing.is_dir():
+        return set()
+    return {p.name for p in paths.testing.iterdir() if (p / "metrics.json").is_file()}
+
+
+def _has_metric(paths: ExperimentPaths, condition: str, metric: str) -> bool:
+    try:
+        metrics = json.loads((paths.condition(condition) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(metrics, dict) and metrics.get(metric) is not None
+
+
 def render_report(experiments: list[dict[str, Any]], comparison: Any) -> str:
     from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
@@ -284,6 +332,7 @@ def write_report(
             **_split_rows(rows),
             "mismatch": data["dataset_mismatch"],
             "test_mismatch": data["test_mismatch"],
+            "paired": paired_verdicts(main, others),
         }
     html = render_report(experiments, comparison)
     target = output or main.root / REPORT_FILE

@@ -7,10 +7,15 @@ its tags, note, status, parent, git commit and folder. The folder stays the sour
 run is rewritten from it at every sync, never read back.
 
 Idempotent: the run id is kept in the experiment (``logs/mlflow.json``, one entry per tracking
-URI), so a second sync updates that run, and only epochs after the last synced one are logged.
-A run deleted in MLflow is made again; with ``--all``, runs whose folder is gone are deleted
-(MLflow keeps deleted runs restorable). The client (``pip install 'abyssexp[mlflow]'``) is
-imported only here, when a sync runs.
+URI, credentials never written), so a second sync updates that run, and only epochs after the
+last synced one are logged. A run id read from that file is checked against the run it names
+(its ``abyssexp.path`` tag must be this folder): a copied folder gets a run of its own, and a
+damaged file is rebuilt by looking the run up by its tags. A lock per experiment folder holds
+the find-or-create and the record together, so concurrent syncs make one run. The mirror owns
+only its own runs: each carries ``abyssexp.scratch`` and ``abyssexp.host``, and ``--prune``
+(with ``--all``) deletes only runs of this scratch on this host whose folder is gone (MLflow
+keeps deleted runs restorable). The client (``pip install 'abyssexp[mlflow]'``) is imported only
+here, when a sync runs; its HTTP retries are bounded to seconds.
 """
 
 from __future__ import annotations
@@ -18,15 +23,18 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
+import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import AbyssExpError, InvalidInputError
 from abyssexp.experiment.compare import read_history_columns, read_provenance
 from abyssexp.experiment.experiment_list import (
     experiment_row,
@@ -53,6 +61,25 @@ RUN_STATUS = {
 }
 _TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
+#: An MLflow run id (a UUID's hex): anything else read from mlflow.json is not one.
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+#: mlflow.json holds a few lines per tracking URI: a larger file is not ours.
+MAX_SYNC_FILE_BYTES = 1 << 20
+#: MLflow's HTTP client retries 7 times with a growing backoff (minutes on a closed port) and
+#: waits 120 s per request; a sync says what is wrong in seconds instead (each overridable).
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
+#: Tracking URI schemes a sync accepts (MLflow's stores; anything else is a typo).
+URI_SCHEMES = ("http", "https", "file", "sqlite", "postgresql", "mysql", "mssql", "databricks")
+#: Libraries whose errors mean "the tracking server or store said no", not a bug here.
+_CLIENT_ERRORS = ("mlflow", "requests", "urllib3", "sqlalchemy", "sqlite3")
+
+
+class MirrorError(AbyssExpError):
+    """The tracking server or store could not be reached or refused a write."""
 
 
 @dataclass
@@ -78,8 +105,8 @@ def load_client(tracking_uri: str | None) -> Any:
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise InvalidInputError(INSTALL_HINT) from None
-    import os
-
+    for name, value in HTTP_LIMITS.items():
+        os.environ.setdefault(name, value)
     uri = tracking_uri
     if uri and "://" not in uri and not uri.startswith("file:"):
         uri = Path(uri).resolve().as_uri()  # a plain folder: MLflow's file store
@@ -94,20 +121,38 @@ def sync_experiments(
 ) -> list[SyncResult]:
     """Sync ``folders`` (experiment folders) into MLflow; parents go before their children.
 
-    ``prune_missing`` (``--all``): also delete the runs of the touched MLflow experiments whose
-    experiment folder no longer exists.
+    ``prune_missing`` (``--all --prune``): also delete the runs that this scratch made on this
+    host and whose experiment folder is gone.
+
+    Raises:
+        MirrorError: the tracking server or store cannot be reached or refuses (one line).
     """
     client = load_client(tracking_uri)
     uri = client.tracking_uri if hasattr(client, "tracking_uri") else str(tracking_uri)
     ordered = sorted(folders, key=lambda f: (_created(f), str(f)))
     # MLflow prints "View run at ..." lines on stdout; the CLI's output (--json) is its own.
-    with contextlib.redirect_stdout(io.StringIO()):
-        results = [_sync_one(client, uri, folder) for folder in ordered]
+    with contextlib.redirect_stdout(io.StringIO()), _client_errors(uri):
+        client.search_experiments(max_results=1)  # unreachable: one line now, not per run
+        results = [_sync_one(client, uri, folder, scratch) for folder in ordered]
         if prune_missing:
-            names = {r.experiment.rsplit("/", 1)[0] for r in results}
-            names |= {f"{p}/{t}" for p, t, _ in iter_experiment_dirs(scratch)}
-            results += _delete_missing(client, names)
+            results += _delete_missing(client, scratch)
     return results
+
+
+@contextlib.contextmanager
+def _client_errors(uri: str) -> Iterator[None]:
+    """MLflow's, requests' and SQLAlchemy's errors as one line naming the URI (credentials
+    left out) and what to check; anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in _CLIENT_ERRORS:
+            raise
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        raise MirrorError(
+            f"mlflow sync: {safe_uri(uri)}: {type(exc).__name__}: {first[:300]}; check that "
+            "the tracking server runs and the store is writable (--tracking-uri)"
+        ) from None
 
 
 def all_experiment_folders(scratch: Path) -> list[Path]:
@@ -122,16 +167,57 @@ def _created(folder: Path) -> str:
 
 
 def _read_sync(paths: ExperimentPaths) -> dict[str, Any]:
+    """``logs/mlflow.json`` as ``{uri: {run_id, experiment_id, epoch}}``, read as a bounded
+    regular file (a FIFO or ``/dev/zero`` there is not read). It is a cache of what MLflow
+    holds: an entry that does not validate is left out, and the run is found again by its
+    tags (``_owned_run``)."""
+    from abyssexp.jsonio import parse_json, read_input_bytes
+
     try:
-        data = json.loads((paths.logs / SYNC_FILE).read_text())
-    except (OSError, ValueError):
+        raw = read_input_bytes(
+            paths.logs / SYNC_FILE, SYNC_FILE, MirrorError, limit=MAX_SYNC_FILE_BYTES
+        )
+        data = parse_json(raw, SYNC_FILE, MirrorError, max_depth=4)
+    except MirrorError:
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        key: {
+            "run_id": entry["run_id"],
+            "experiment_id": str(entry.get("experiment_id") or ""),
+            "epoch": _bounded_epoch(entry.get("epoch")),
+        }
+        for key, entry in data.items()
+        if isinstance(key, str)
+        and isinstance(entry, dict)
+        and isinstance(entry.get("run_id"), str)
+        and RUN_ID.match(entry["run_id"])
+    }
+
+
+def _bounded_epoch(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**9:
+        return value
+    return 0
+
+
+def safe_uri(uri: str) -> str:
+    """``uri`` without a ``user:password@`` part: what mlflow.json and messages may hold."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def run_id_for(folder: Path, uri: str) -> str | None:
     """The MLflow run id recorded for ``folder`` at ``uri`` (None: never synced there)."""
-    entry = _read_sync(ExperimentPaths(folder)).get(uri) or {}
+    entry = _read_sync(ExperimentPaths(folder)).get(safe_uri(uri)) or {}
     return entry.get("run_id")
 
 
@@ -149,7 +235,7 @@ def _mlflow_experiment(client: Any, name: str) -> str:
 
 
 def _live_run(client: Any, run_id: str | None) -> Any:
-    if not run_id:
+    if not run_id or not RUN_ID.match(run_id):
         return None
     try:
         run = client.get_run(run_id)
@@ -158,30 +244,70 @@ def _live_run(client: Any, run_id: str | None) -> Any:
     return None if run.info.lifecycle_stage == "deleted" else run
 
 
-def _sync_one(client: Any, uri: str, folder: Path) -> SyncResult:
+def _owned_run(client: Any, run_id: str | None, experiment_id: str, folder: Path) -> Any:
+    """The live run that mirrors ``folder``: the recorded one if its ``abyssexp.path`` tag names
+    this folder (a copied folder's record names the original's run), else the newest live run of
+    the MLflow experiment tagged with this folder and host (a lost or damaged mlflow.json)."""
+    run = _live_run(client, run_id)
+    if run is not None and run.data.tags.get("abyssexp.path") == str(folder):
+        return run
+    path = str(folder)
+    if "'" in path:  # MLflow's filter strings cannot quote it: a new run is made instead
+        return None
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`abyssexp.path` = '{path}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=10,
+    )
+    host = socket.gethostname()
+    return next((r for r in found if r.data.tags.get("abyssexp.host", host) == host), None)
+
+
+def _sync_one(client: Any, uri: str, folder: Path, scratch: Path) -> SyncResult:
+    from abyssexp.locks import file_lock
+
     paths = ExperimentPaths(folder)
+    with file_lock(paths.logs / ".mlflow.lock", timeout=120, what="MLflow mirror state"):
+        return _sync_locked(client, uri, paths, scratch)
+
+
+def _sync_locked(client: Any, uri: str, paths: ExperimentPaths, scratch: Path) -> SyncResult:
+    """Find or create the run, rewrite it from the folder, record its id: under the folder's
+    lock, so two syncs at once update one run instead of creating two."""
+    folder = paths.root
     project, experiment_type = folder.parent.parent.name, folder.parent.name
     row = experiment_row(project, experiment_type, folder)
     name = f"{project}/{experiment_type}/{folder.name}"
-    state = _read_sync(paths)
-    entry = state.get(uri) or {}
+    key = safe_uri(uri)
+    state = {k: v for k, v in _read_sync(paths).items() if safe_uri(k) == k}
+    entry = state.get(key) or {}
     experiment_id = _mlflow_experiment(client, f"{project}/{experiment_type}")
-    run = _live_run(client, entry.get("run_id"))
+    run = _owned_run(client, entry.get("run_id"), experiment_id, folder)
+    if run is None or run.info.run_id != entry.get("run_id"):
+        entry = {}  # another run than recorded: its epochs are not known to be there
     created = run is None
-    if created:
+    if run is None:
         run = client.create_run(
-            experiment_id, start_time=_millis(row.get("created")), run_name=folder.name
+            experiment_id,
+            start_time=_millis(row.get("created")),
+            run_name=folder.name,
+            tags={"abyssexp.path": str(folder), **_owner_tags(scratch)},
         )
-        entry = {}
     run_id = run.info.run_id
     _log_params(client, run, paths)
     points, last_epoch = _log_history(client, run_id, paths, int(entry.get("epoch") or 0))
     _log_tests(client, run, paths, row)
-    _set_tags(client, run, row, paths, uri)
+    _set_tags(client, run, row, paths, scratch)
     _set_status(client, run_id, row, _record_field(paths, "finished"))
-    state[uri] = {"run_id": run_id, "experiment_id": experiment_id, "epoch": last_epoch}
+    state[key] = {"run_id": run_id, "experiment_id": experiment_id, "epoch": last_epoch}
     atomic_write_json(paths.logs / SYNC_FILE, state)
     return SyncResult(name, run_id, created, points, str(folder))
+
+
+def _owner_tags(scratch: Path) -> dict[str, str]:
+    """Which scratch and host made a run: the mirror deletes only runs that name its own."""
+    return {"abyssexp.scratch": str(scratch.resolve()), "abyssexp.host": socket.gethostname()}
 
 
 def _key(text: str) -> str:
@@ -270,7 +396,9 @@ def _log_tests(client: Any, run: Any, paths: ExperimentPaths, row: dict[str, Any
         client.log_batch(run.info.run_id, metrics=metrics)
 
 
-def _set_tags(client: Any, run: Any, row: dict[str, Any], paths: ExperimentPaths, uri: str) -> None:
+def _set_tags(
+    client: Any, run: Any, row: dict[str, Any], paths: ExperimentPaths, scratch: Path
+) -> None:
     from mlflow.entities import RunTag
 
     run_id, existing = run.info.run_id, run.data.tags
@@ -288,18 +416,63 @@ def _set_tags(client: Any, run: Any, row: dict[str, Any], paths: ExperimentPaths
         "abyssexp.sweep": row.get("sweep") or "",
         "abyssexp.promoted": ", ".join(row["aliases"]) if row["promoted"] else "",
         "abyssexp.error": (row.get("error") or "")[:5000],
+        **_owner_tags(scratch),
     }
     tags.update({f"abyssexp.tag.{_key(t)}": "true" for t in row["tags"]})
+    tags.update(_caveat_tags(paths, row))
+    for key in existing:  # a caveat, override or interval note the folder no longer has
+        if key.startswith(CAVEAT_TAG_PREFIXES) and key not in tags:
+            tags[key] = ""
     parent = row.get("parent")
     if parent:
         tags["abyssexp.parent"] = parent
-        parent_run = _parent_run(paths, parent, uri)
+        parent_run = _parent_run(paths, parent, client.tracking_uri)
         if parent_run:
             tags["mlflow.parentRunId"] = parent_run
     client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items() if v])
     # An empty value is no tag: one that was set before (an error since cleared) goes.
     for key in [k for k, v in tags.items() if not v and k in existing]:
         client.delete_tag(run_id, key)
+
+
+#: Tags that say what to know before trusting a run's numbers; rewritten at every sync.
+CAVEAT_TAG_PREFIXES = ("abyssexp.caveat.", "abyssexp.data_override", "abyssexp.interval.")
+
+
+def _caveat_tags(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, str]:
+    """``abyssexp.caveat.<condition>.<code>`` (the message) per caveat of each test,
+    ``abyssexp.caveats`` (all codes), ``abyssexp.data_override`` (the ``new --force-data``
+    problems) and ``abyssexp.interval.<condition>.<metric>`` where a metric's interval is too
+    few to tell: a number mirrored without them would read as trustworthy."""
+    from abyssexp.experiment.caveats import with_override_caveats
+
+    overrides = _record_overrides(paths)
+    tags: dict[str, str] = {}
+    codes = []
+    for condition, summary in sorted((row.get("tests") or {}).items()):
+        caveats = with_override_caveats(list((summary or {}).get("caveats") or []), overrides)
+        for item in caveats:
+            if isinstance(item, dict) and item.get("code"):
+                code = str(item["code"])
+                tags[_key(f"abyssexp.caveat.{condition}.{code}")] = str(item.get("message"))[:5000]
+                codes.append(f"{condition}:{code}")
+        for metric, interval in ((summary or {}).get("intervals") or {}).items():
+            if isinstance(interval, dict) and interval.get("low") is None and "low" in interval:
+                reason = interval.get("reason") or "no interval"
+                tags[_key(f"abyssexp.interval.{condition}.{metric}")] = f"too few to tell: {reason}"
+    tags["abyssexp.caveats"] = ", ".join(codes)
+    tags["abyssexp.data_override"] = "; ".join(
+        f"{o.get('flag')}: {'; '.join(map(str, o.get('problems') or []))}" for o in overrides
+    )[:5000]
+    return tags
+
+
+def _record_overrides(paths: ExperimentPaths) -> list[dict[str, Any]]:
+    try:
+        found = json.loads(paths.record.read_text()).get("data_overrides") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [o for o in found if isinstance(o, dict)] if isinstance(found, list) else []
 
 
 def _record_field(paths: ExperimentPaths, name: str) -> str:
@@ -337,23 +510,83 @@ def _millis(stamp: str | None) -> int | None:
         return None
 
 
-def _delete_missing(client: Any, names: set[str]) -> list[SyncResult]:
-    """Delete the runs of these MLflow experiments whose experiment folder is gone."""
+def _delete_missing(client: Any, scratch: Path) -> list[SyncResult]:
+    """Delete the runs that this scratch made on this host (their ``abyssexp.scratch`` and
+    ``abyssexp.host`` tags) whose experiment folder, under this scratch, is gone, in every
+    MLflow experiment. A teammate's runs (another scratch or host) and runs from before the
+    mirror tagged its owner are never touched; nothing is deleted while the scratch root itself
+    is missing (an unmounted share)."""
+    root = scratch.resolve()
+    if not root.is_dir() or "'" in str(root):
+        raise MirrorError(f"mlflow sync --prune: scratch root {scratch} is missing; not pruning")
+    owner = _owner_tags(scratch)
+    ids = [e.experiment_id for e in client.search_experiments(max_results=10000)]
     results = []
-    for name in sorted(names):
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            continue
-        for run in client.search_runs([found.experiment_id], max_results=5000):
-            path = run.data.tags.get("abyssexp.path")
-            if path and not Path(path).is_dir():
-                client.delete_run(run.info.run_id)
-                experiment = run.data.tags.get("abyssexp.experiment", path)
-                results.append(SyncResult(experiment, run.info.run_id, False, 0, path, True))
+    for start in range(0, len(ids), 100):
+        runs = client.search_runs(
+            ids[start : start + 100],
+            filter_string=f"tags.`abyssexp.scratch` = '{owner['abyssexp.scratch']}'",
+            max_results=50000,
+        )
+        for run in runs:
+            tags = run.data.tags
+            path = tags.get("abyssexp.path")
+            if not path or any(tags.get(k) != v for k, v in owner.items()):
+                continue
+            folder = Path(path)
+            if folder.parent.parent.parent != root or folder.is_dir():
+                continue
+            client.delete_run(run.info.run_id)
+            experiment = tags.get("abyssexp.experiment", path)
+            results.append(SyncResult(experiment, run.info.run_id, False, 0, path, True))
     return results
 
 
-def check_tracking_uri(uri: str | None) -> None:
-    """Refuse an empty ``--tracking-uri`` before MLflow picks its default."""
-    if uri is not None and not uri.strip():
-        raise InvalidInputError("--tracking-uri: empty; give a folder, sqlite:///FILE or URL")
+def check_tracking_uri(uri: str | None, scratch: Path | None = None) -> None:
+    """Refuse a tracking URI that MLflow would misread or that writes where it must not: an
+    empty one (MLflow would pick its default), an unknown scheme, an http(s) URI without a host
+    or with a bad port, a ``sqlite:`` URI without a file, and a folder (MLflow's file store)
+    inside the scratch root, where it would sit among the experiments.
+
+    Raises:
+        InvalidInputError: one line naming the URI (credentials left out) and the forms accepted.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    if uri is None:
+        return
+    forms = "give a folder, sqlite:///FILE or http://HOST:PORT"
+    shown = safe_uri(uri.strip())
+    if not uri.strip() or any(ord(c) < 32 for c in uri):
+        raise InvalidInputError(f"--tracking-uri {shown!r}: empty or control characters; {forms}")
+    folder: Path | None = None
+    if "://" in uri or uri.startswith("file:"):
+        try:
+            parts = urlsplit(uri)
+            port = parts.port
+        except ValueError as exc:
+            raise InvalidInputError(f"--tracking-uri {shown!r}: {exc}; {forms}") from None
+        scheme = parts.scheme.split("+", 1)[0]
+        if scheme not in URI_SCHEMES:
+            raise InvalidInputError(
+                f"--tracking-uri {shown!r}: unknown scheme {parts.scheme!r} (one of "
+                f"{', '.join(URI_SCHEMES)}); {forms}"
+            )
+        if scheme in ("http", "https") and (not parts.hostname or port == 0):
+            raise InvalidInputError(f"--tracking-uri {shown!r}: no host or port; {forms}")
+        if scheme == "sqlite" and parts.path in ("", "/"):
+            raise InvalidInputError(f"--tracking-uri {shown!r}: no database file; {forms}")
+        if scheme == "file":
+            folder = Path(unquote(parts.path))
+    else:
+        folder = Path(uri)
+    if folder is not None and scratch is not None:
+        _refuse_inside_scratch(folder, scratch, shown)
+
+
+def _refuse_inside_scratch(folder: Path, scratch: Path, shown: str) -> None:
+    if folder.resolve().is_relative_to(scratch.resolve()):
+        raise InvalidInputError(
+            f"--tracking-uri {shown!r}: inside the scratch root {scratch}: MLflow's file store "
+            "would sit among the experiments; give a folder outside it or sqlite:///FILE"
+        )

@@ -95,29 +95,38 @@ def filter_moves(moves: list[dict[str, Any]], reference: str | None) -> list[dic
     ]
 
 
-def setting(location: str, alias: str, name: str) -> Callable[[dict[str, Any]], None]:
+def setting(
+    location: str, alias: str, name: str, accepted: frozenset[str] = frozenset()
+) -> Callable[[dict[str, Any]], None]:
     """The registry change that points ``alias`` of ``location`` (``project/type``) at the
-    promoted model ``name`` (``StoreBackend.set_alias``).
+    promoted model ``name`` (``StoreBackend.set_alias``). The model's blocking caveats (copied
+    into its entry at promotion) must each be named in ``accepted``, as for ``promote``: an
+    alias is a decision taken on the number.
 
     Raises:
         InvalidInputError: a bad alias (at once), or ``name`` not promoted there (when applied).
+        BlockingCaveatsError: a blocking caveat ``accepted`` does not name (when applied).
     """
+    from abyssexp.experiment.caveats import check_accepted
     from abyssexp.experiment.naming import validate_part
 
     validate_part(alias, "alias")
 
     def change(data: dict[str, Any]) -> None:
         project, _, experiment_type = location.partition("/")
-        names = [
-            m["name"]
+        rows = {
+            m["name"]: m
             for m in data["models"]
             if (m.get("project"), m.get("type")) == (project, experiment_type)
-        ]
-        if name not in names:
+        }
+        if name not in rows:
             raise InvalidInputError(
                 f"alias set: {name!r} is not promoted in {location} "
-                f"(promoted: {', '.join(sorted(names)[-5:]) or 'none'})"
+                f"(promoted: {', '.join(sorted(rows)[-5:]) or 'none'})"
             )
+        caveats = rows[name].get("caveats")
+        if isinstance(caveats, dict):
+            check_accepted(f"{location}/{name}", caveats, accepted, "alias set")
         data["aliases"].setdefault(location, {})[alias] = name
 
     return change

@@ -72,8 +72,11 @@ class StoreBackend(Protocol):
         """``PROJECT/TYPE@ALIAS`` → the promoted model's location."""
         ...
 
-    def set_alias(self, location: str, alias: str, name: str) -> dict[str, Any]:
-        """Point ``alias`` of ``location`` (``PROJECT/TYPE``) at the promoted model ``name``."""
+    def set_alias(
+        self, location: str, alias: str, name: str, accepted: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """Point ``alias`` of ``location`` (``PROJECT/TYPE``) at the promoted model ``name``;
+        its blocking caveats must be named in ``accepted`` (recorded in the alias history)."""
         ...
 
     def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
@@ -146,6 +149,7 @@ def promote_experiment(
     force_untested: bool = False,
     progress: Progress | None = None,
     make_exports: Callable[[Path], Path] | None = None,
+    accepted: frozenset[str] = frozenset(),
 ) -> PromoteResult:
     """Promote an experiment's checkpoint to the store as a transaction: plan, then act.
 
@@ -161,18 +165,20 @@ def promote_experiment(
         make_exports: ``promote --export``: makes the checkpoint's exports (checked for parity,
             ``evaluation.exports``) once the plan holds and returns their folder, which the
             store carries under ``export/`` like any other file.
+        accepted: blocking caveat codes to promote despite (``--accept``; recorded).
 
     Returns:
         Where it went and what it carried.
 
     Raises:
-        StoreError: a requirement not met, a broken registry, a failed export, or a conflict.
+        StoreError: a requirement not met, a blocking caveat not accepted, a broken registry,
+            a failed export, or a conflict.
         InvalidInputError: a bad alias or requirement.
     """
     from abyssexp.store.promotion import check_request, export_parity
 
     request = check_request(
-        paths, checkpoint, requirements or [], list(aliases or []), move, force_untested
+        paths, checkpoint, requirements or [], list(aliases or []), move, force_untested, accepted
     )
     backend = open_store(store)
     backend.prepare_registry()  # a broken registry stops us before anything changes

@@ -9,6 +9,7 @@ request out as a transaction and uses the rest of this module on the way.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from typing import Any
 
 from abyssexp.config import StoreURL
 from abyssexp.errors import InvalidInputError, StoreError
+from abyssexp.experiment.caveats import check_accepted
 from abyssexp.experiment.checkpoints import remove_unprotected_checkpoints, resolve_checkpoint
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import validate_part
@@ -33,6 +35,7 @@ from abyssexp.experiment.record_file import (
 )
 from abyssexp.experiment.refs import split_location
 from abyssexp.hashing import sha256_file
+from abyssexp.jsonio import read_json
 from abyssexp.owned import check_inside
 from abyssexp.schemas.record import Promotion
 from abyssexp.store.registry import ENTRY_VERSION
@@ -55,12 +58,23 @@ def fault_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+#: What a requirement compares: the point value, or an end of its 95 % interval.
+BOUNDS = ("value", "low", "high")
+#: Metrics whose values lie in [0, 1] (a value outside is a damaged metrics.json, not a result).
+UNIT_METRICS = frozenset(
+    {"accuracy", "top_3_accuracy", "top_5_accuracy", "hamming_accuracy", "macro_f1", "micro_f1"}
+    | {"weighted_f1", "mAP", "precision", "recall", "f1", "average_precision", "ap"}
+)
+
+
 @dataclass
 class Requirement:
     condition: str
     metric: str
     op: str
     value: float
+    #: ``value`` (the point value), ``low`` or ``high`` (an end of the metric's 95 % interval).
+    bound: str = "value"
 
     def holds(self, measured: float) -> bool:
         return {
@@ -71,35 +85,53 @@ class Requirement:
             "==": measured == self.value,
         }[self.op]
 
+    @property
+    def measured_name(self) -> str:
+        """``accuracy``, or ``accuracy.low`` for an end of its interval."""
+        return self.metric if self.bound == "value" else f"{self.metric}.{self.bound}"
+
     def __str__(self) -> str:
-        return f"{self.condition}:{self.metric}{self.op}{self.value:g}"
+        return f"{self.condition}:{self.measured_name}{self.op}{self.value:g}"
 
 
-def parse_requirement(text: str) -> Requirement:
-    """``CONDITION:METRIC>=VALUE``; the condition follows the experiment name-part rules (it is a
-    folder under ``testing/``), and so does each dot-separated part of the metric path.
+def parse_requirement(text: str, require_on: str = "value") -> Requirement:
+    """``CONDITION:METRIC>=VALUE``, or ``CONDITION:METRIC.low>=VALUE`` to gate on the low end of
+    the metric's 95 % interval (``.high``, ``.value`` likewise); ``require_on`` is the bound of a
+    metric written without one (``--require-on``). The condition follows the experiment
+    name-part rules (it is a folder under ``testing/``), and so does each dot-separated part of
+    the metric path.
 
     Raises:
-        InvalidInputError: the text has another shape, or a name is not a valid name part.
+        InvalidInputError: the text has another shape, a name is not a valid name part, or the
+            value is not a finite number.
     """
+    if require_on not in BOUNDS:
+        raise InvalidInputError(f"--require-on {require_on!r}: expected one of {', '.join(BOUNDS)}")
     match = REQUIRE_RE.match(text.strip())
     if not match:
         raise InvalidInputError(
-            f"--require {text!r}: expected CONDITION:METRIC>=VALUE, e.g. shapes-test:accuracy>=0.9"
+            f"--require {text!r}: expected CONDITION:METRIC>=VALUE, e.g. "
+            "shapes-test:accuracy.low>=0.9"
         )
+    metric, bound = match["metric"], require_on
+    head, _, last = metric.rpartition(".")
+    if head and last in BOUNDS:
+        metric, bound = head, last
     try:
         validate_part(match["condition"], f"--require {text!r}: condition")
-        for part in match["metric"].split("."):
+        for part in metric.split("."):
             validate_part(part, f"--require {text!r}: metric")
         value = float(match["value"])
     except ValueError:
         raise InvalidInputError(
             f"--require {text!r}: {match['value']!r} is not a number, e.g. accuracy>=0.9"
         ) from None
-    return Requirement(match["condition"], match["metric"], match["op"], value)
+    if not math.isfinite(value):
+        raise InvalidInputError(f"--require {text!r}: {value} is not a finite number")
+    return Requirement(match["condition"], metric, match["op"], value, bound)
 
 
-def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
+def _read_metrics(paths: ExperimentPaths, requirement: Requirement) -> tuple[Path, dict]:
     metrics_file = paths.condition(requirement.condition) / "metrics.json"
     if not metrics_file.is_file():
         tested = (
@@ -111,15 +143,59 @@ def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
             f"--require {requirement}: no testing condition {requirement.condition!r} "
             f"(tested: {', '.join(tested) or 'none'}); run `abyssexp test` first"
         )
-    metrics = json.loads(metrics_file.read_text())
+    metrics = read_json(metrics_file, str(metrics_file), StoreError, max_depth=16)
+    if not isinstance(metrics, dict):
+        raise StoreError(f"{metrics_file}: not a JSON object; run `abyssexp test` again")
+    return metrics_file, metrics
+
+
+def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
+    """The number ``requirement`` compares, checked: finite, and in [0, 1] for a unit metric.
+
+    Raises:
+        StoreError: no such condition or metric, a damaged value, or (on an interval bound) a
+            result whose interval is too few to tell or that was tested before intervals.
+    """
+    metrics_file, metrics = _read_metrics(paths, requirement)
     value: Any = metrics
     for part in requirement.metric.split("."):
         value = value.get(part) if isinstance(value, dict) else None
-    if not isinstance(value, int | float):
+    if not isinstance(value, int | float) or isinstance(value, bool):
         raise StoreError(
             f"--require {requirement}: metric {requirement.metric!r} not in {metrics_file}"
         )
-    return float(value)
+    if requirement.bound != "value":
+        value = _interval_bound(metrics, requirement, metrics_file)
+    return _checked_number(float(value), requirement, metrics_file)
+
+
+def _interval_bound(metrics: dict, requirement: Requirement, metrics_file: Path) -> float:
+    interval = (metrics.get("intervals") or {}).get(requirement.metric)
+    if not isinstance(interval, dict):
+        raise StoreError(
+            f"--require {requirement}: {metrics_file} has no interval for "
+            f"{requirement.metric!r} (tested before intervals, or not an interval metric); "
+            "run `abyssexp test` again, or gate on the value with --require-on value"
+        )
+    bound = interval.get(requirement.bound)
+    if not isinstance(bound, int | float) or isinstance(bound, bool):
+        reason = interval.get("reason") or "no interval"
+        raise StoreError(
+            f"--require {requirement} not met: {requirement.metric} has no trustworthy "
+            f"interval ({reason}): too few to tell; test on more images"
+        )
+    return float(bound)
+
+
+def _checked_number(value: float, requirement: Requirement, metrics_file: Path) -> float:
+    last = requirement.metric.rsplit(".", 1)[-1]
+    if not math.isfinite(value) or (last in UNIT_METRICS and not 0.0 <= value <= 1.0):
+        raise StoreError(
+            f"{metrics_file}: {requirement.metric} = {value!r} is not a "
+            f"{'number in [0, 1]' if last in UNIT_METRICS else 'finite number'}: the file is "
+            "damaged; run `abyssexp test` again"
+        )
+    return value
 
 
 @dataclass
@@ -202,6 +278,8 @@ class PromotionRequest:
     project: str
     experiment_type: str
     caveats: dict[str, list[dict[str, Any]]] | None = None
+    #: Blocking caveat codes this promotion accepted (``--accept``), recorded in the entry.
+    accepted: list[str] = field(default_factory=list)
 
 
 def check_request(
@@ -211,16 +289,20 @@ def check_request(
     aliases: list[str],
     move: bool,
     force_untested: bool,
+    accepted: frozenset[str] = frozenset(),
 ) -> PromotionRequest:
     """Everything a promotion checks before it changes anything, wherever the store is.
 
     Raises:
         StoreError: untested (without ``force_untested``) or a requirement not met.
+        BlockingCaveatsError: a blocking caveat (constant predictions, a small test set,
+            overlap, a data override) that ``accepted`` does not name.
         InvalidInputError: a bad alias.
     """
     for alias in aliases:
         validate_part(alias, "--alias")
-    tested = read_record(paths.record).tests
+    record = read_record(paths.record)
+    tested = record.tests
     if not tested and not force_untested:
         raise StoreError(
             f"{paths.root}: no testing condition; run `abyssexp test {paths.root} --coco FILE "
@@ -230,8 +312,11 @@ def check_request(
         measured = _measured(paths, requirement)
         if not requirement.holds(measured):
             raise StoreError(
-                f"--require {requirement} not met: measured {requirement.metric} = {measured:.4f}"
+                f"--require {requirement} not met: measured {requirement.measured_name} = "
+                f"{measured:.4f}"
             )
+    caveats = test_caveats(paths, tested, record.data_overrides)
+    accepted_codes = check_accepted(str(paths.root), caveats, accepted, "promote")
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
     if move:  # refuse a symlinked models/ now, not after the promotion
         check_inside(paths.models / checkpoint_path.name, paths.root)
@@ -243,14 +328,18 @@ def check_request(
         tested,
         project,
         experiment_type,
-        test_caveats(paths, tested),
+        caveats,
+        accepted_codes,
     )
 
 
-def test_caveats(paths: ExperimentPaths, tested: dict[str, Any]) -> dict[str, list[dict]]:
+def test_caveats(
+    paths: ExperimentPaths, tested: dict[str, Any], overrides: list[Any] | None = None
+) -> dict[str, list[dict]]:
     """The caveats of every test condition: the record's, else (a result tested before caveats
-    were stored) worked out from the condition's metrics.json."""
-    from abyssexp.experiment.caveats import result_caveats
+    were stored) worked out from the condition's metrics.json; each with the experiment's data
+    overrides (``new --force-data``) when the result does not already say them."""
+    from abyssexp.experiment.caveats import result_caveats, with_override_caveats
 
     found: dict[str, list[dict]] = {}
     for condition, summary in tested.items():
@@ -261,6 +350,7 @@ def test_caveats(paths: ExperimentPaths, tested: dict[str, Any]) -> dict[str, li
             except (OSError, ValueError):
                 metrics = None
             caveats = result_caveats(metrics) if isinstance(metrics, dict) else []
+        caveats = with_override_caveats(list(caveats), overrides or [])
         if caveats:
             found[condition] = list(caveats)
     return found
@@ -280,6 +370,7 @@ def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
         "host": socket.gethostname(),
         "tests": request.tests,
         "caveats": request.caveats or {},
+        "accepted_caveats": request.accepted,
         "bytes": total,
         "aliases_at_promotion": request.aliases,
     }

@@ -345,8 +345,11 @@ class RegistryOperations:
     ) -> list[dict[str, Any]]:
         return promoted_rows(self.read_registry(), project, experiment_type)
 
-    def set_alias(self, location: str, alias: str, name: str) -> dict[str, Any]:
-        return self.update_registry(aliases.setting(location, alias, name), via="alias set")
+    def set_alias(
+        self, location: str, alias: str, name: str, accepted: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        via = "alias set" + (f" --accept {','.join(sorted(accepted))}" if accepted else "")
+        return self.update_registry(aliases.setting(location, alias, name, accepted), via=via)
 
     def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
         return self.update_registry(aliases.removing(location, alias), via="alias rm")

@@ -259,11 +259,9 @@ def _collapse_warning(rows: list[dict[str, Any]]) -> list[str]:
     """A warning when the last epoch gave one answer for every validation image."""
     if not rows or rows[-1].get("val_distinct_predictions") not in (1, 1.0, "1.0"):
         return []
-    return [
-        "the model gave the same answer for every validation image in the last epoch: its "
-        "accuracy is the share of one class; check the class balance (abyssexp data check), "
-        "the learning rate, or train longer"
-    ]
+    from abyssexp.experiment.caveats import constant_model_warning
+
+    return [constant_model_warning("validation image in the last epoch")]
 
 
 def _model_for(plan: TrainingPlan, inputs: TrainingInputs) -> Any:

@@ -212,17 +212,18 @@ def test_a_small_test_set_is_a_caveat(trio) -> None:
 
 def test_promoted_lists_a_constant_model_with_its_caveat(trio, tmp_path) -> None:
     store = tmp_path / "store"
-    promoted = _invoke(
-        trio.runner,
-        *("promote", str(trio.broken), "--store", str(store), "--require", "t:accuracy>=0.1"),
-    )
-    # --require passed while a caveat holds: it is printed and copied into the entry.
+    promote = ("promote", str(trio.broken), "--store", str(store), "--require", "t:accuracy>=0.1")
+    # --require holds, but a constant model blocks until accepted by name (issue 29).
+    refused = trio.runner.invoke(app, list(promote))
+    assert refused.exit_code == 1 and "--accept constant_predictions" in refused.output
+    promoted = _invoke(trio.runner, *promote, "--accept", "constant_predictions")
+    # Accepted, the caveat is printed and copied into the entry.
     assert "caveat: t: the model gave the same answer for every test image" in promoted.stderr
     entry = json.loads((store / "proj" / "colour" / trio.broken.name / "entry.json").read_text())
     assert [c["code"] for c in entry["caveats"]["t"]] == ["constant_predictions"]
     # Fails before issue 20: listed at t:0.333 without a word.
     listed = _invoke(trio.runner, "promoted", "--store", str(store), "--wide")
-    assert "(constant_predictions)" in listed.stdout and "n=60" in listed.stdout
+    assert "(constant_predictions accepted)" in listed.stdout and "n=60" in listed.stdout
     assert "same answer for every test image" in listed.stderr
 
 

@@ -85,7 +85,10 @@ def test_sync_three_experiments_a_sweep_trial_and_a_promoted_one(
     assert runner.invoke(app, ["tag", str(trained), "baseline"]).exit_code == 0
     _abyssexp("train", str(trained), "--quiet")
     _abyssexp("test", str(trained), "--coco", str(shapes["test"]), "--condition", "shapes")
-    promoted = runner.invoke(app, ["promote", str(trained), "--alias", "candidate"])
+    accept = "small_test_set,constant_predictions"  # a 2-epoch model on 24 images, accepted
+    promoted = runner.invoke(
+        app, ["promote", str(trained), "--alias", "candidate", "--accept", accept]
+    )
     assert promoted.exit_code == 0, promoted.output
     runner.invoke(app, ["note", str(trained), "the first baseline"])
     child = _new(runner, shapes, project, "--from", str(trained), name="child")
@@ -116,6 +119,13 @@ def test_sync_three_experiments_a_sweep_trial_and_a_promoted_one(
     assert main.data.tags["abyssexp.tag.baseline"] == "true"
     assert main.data.tags["mlflow.note.content"] == "the first baseline"
     assert "mlflow.source.git.commit" in main.data.tags
+    # The caveats travel with the number (issue 29): one tag per caveat, and all codes.
+    metrics = json.loads((trained / "testing" / "shapes" / "metrics.json").read_text())
+    for caveat in metrics["caveats"]:
+        code = caveat["code"]
+        assert main.data.tags[f"abyssexp.caveat.shapes.{code}"] == caveat["message"]
+        assert f"shapes:{code}" in main.data.tags["abyssexp.caveats"]
+    assert "test/shapes/accuracy_low" in main.data.metrics
     kid = runs[child.name]
     assert kid.data.tags["mlflow.parentRunId"] == main.info.run_id
     assert kid.info.status == "SCHEDULED"
@@ -158,8 +168,16 @@ def test_a_deleted_experiment_and_a_deleted_run(
     client.delete_run(results[0]["run_id"])
     removed = runner.invoke(app, ["rm", str(gone), "--yes"])
     assert removed.exit_code == 0, removed.output
-    outcome = {r["experiment"].rsplit("/", 1)[-1]: r for r in _sync(runner, uri, "--all")}
-    assert outcome[kept.name]["created"] and outcome[kept.name]["run_id"] != results[0]["run_id"]
+    # --all alone deletes nothing (issue 31 case 2); --prune deletes this scratch's own runs.
+    plain = {r["experiment"].rsplit("/", 1)[-1]: r for r in _sync(runner, uri, "--all")}
+    assert gone.name not in plain and client.get_run(gone_run).info.lifecycle_stage == "active"
+    client.delete_run(plain[kept.name]["run_id"])
+    outcome = {
+        r["experiment"].rsplit("/", 1)[-1]: r for r in _sync(runner, uri, "--all", "--prune")
+    }
+    assert (
+        outcome[kept.name]["created"] and outcome[kept.name]["run_id"] != plain[kept.name]["run_id"]
+    )
     assert outcome[gone.name]["deleted"] and outcome[gone.name]["run_id"] == gone_run
     assert client.get_run(gone_run).info.lifecycle_stage == "deleted"
 
@@ -172,3 +190,136 @@ def test_file_and_sqlite_tracking_uris(runner, scratch: Path, shapes, tmp_path, 
     assert _sync(runner, uri, str(root))[0]["run_id"] == first["run_id"]
     client_uri = Path(uri).resolve().as_uri() if kind == "folder" else uri
     assert _client(client_uri).get_run(first["run_id"]).data.params["model.backbone"]
+
+
+def test_a_data_override_is_tagged_and_goes_when_the_folder_loses_it(
+    runner, scratch: Path, tmp_path: Path, uri: str, project: str
+) -> None:
+    from tests.datasets.fixtures_exports import write_detection_export
+
+    splits = {"train": [["a"]] * 12 + [["a", "b"]] * 4, "valid": [["a"]] * 6 + [["a", "b"]] * 2}
+    files = write_detection_export(tmp_path / "eggs", splits, ("a", "b"))
+    made = runner.invoke(
+        app,
+        ["new", project, "train", "forced", "--train", str(files["train"])]
+        + ["--val", str(files["valid"]), "--force-data"],
+    )
+    assert made.exit_code == 0, made.output
+    root = Path(made.stdout.strip().splitlines()[-1])
+    _sync(runner, uri, str(root))
+    run = _client(uri).get_run(_run_of(root, uri))
+    override = run.data.tags["abyssexp.data_override"]
+    assert override.startswith("--force-data: ") and "class 'b'" in override
+    record = json.loads((root / "record.json").read_text())
+    record["data_overrides"] = []
+    (root / "record.json").write_text(json.dumps(record))
+    _sync(runner, uri, str(root))
+    assert "abyssexp.data_override" not in _client(uri).get_run(run.info.run_id).data.tags
+
+
+def test_the_mirror_owns_only_its_own_runs(
+    runner, scratch: Path, shapes, tmp_path: Path, uri: str, project: str
+) -> None:
+    """Issue 31 case 2: a teammate's runs (another scratch, or another host) are never pruned,
+    and nothing is pruned while the scratch root is missing."""
+    import shutil
+
+    mine = _new(runner, shapes, project, name="mine")
+    my_run = _sync(runner, uri, str(mine))[0]["run_id"]
+    other_scratch = tmp_path / "teammate"
+    other = runner.invoke(app, ["new", project, "train", "theirs", "--scratch", str(other_scratch)])
+    assert other.exit_code == 0, other.output
+    theirs = Path(other.stdout.strip().splitlines()[-1])
+    done = runner.invoke(
+        app,
+        ["mlflow", "sync", str(theirs), "--scratch", str(other_scratch), "--tracking-uri", uri]
+        + ["--json"],
+    )
+    assert done.exit_code == 0, done.output
+    their_run = json.loads(done.stdout)[0]["run_id"]
+    shutil.rmtree(other_scratch)  # their folder is gone from this host: not ours to delete
+    shutil.rmtree(mine)
+    pruned = _sync(runner, uri, "--all", "--prune")
+    assert [r["run_id"] for r in pruned if r["deleted"]] == [my_run]
+    assert _client(uri).get_run(their_run).info.lifecycle_stage == "active"
+
+
+def test_a_copied_folder_and_a_damaged_record_keep_one_run_each(
+    runner, scratch: Path, shapes, uri: str, project: str
+) -> None:
+    """Issue 31 case 3: a copied experiment folder overwrote the original's run at every sync;
+    a damaged logs/mlflow.json gave tracebacks or hung (a FIFO)."""
+    import shutil
+
+    root = _new(runner, shapes, project, name="orig")
+    first = _sync(runner, uri, str(root))[0]
+    copy = root.parent / root.name.replace("orig", "copy").replace("001", "002")
+    shutil.copytree(root, copy)
+    second = _sync(runner, uri, str(copy))[0]
+    assert second["created"] and second["run_id"] != first["run_id"]
+    client = _client(uri)
+    assert client.get_run(first["run_id"]).data.tags["abyssexp.path"] == str(root)
+    assert client.get_run(second["run_id"]).data.tags["abyssexp.path"] == str(copy)
+    state = root / "logs" / "mlflow.json"
+    for damage in ("{not json", '{"x": {"run_id": ["a"]}}', "[1, 2]", "fifo", "zero"):
+        state.unlink()
+        if damage == "fifo":
+            os.mkfifo(state)
+        elif damage == "zero":
+            state.symlink_to("/dev/zero")
+        else:
+            state.write_text(damage)
+        again = _sync(runner, uri, str(root))[0]  # found again by its tags: no duplicate run
+        assert again["run_id"] == first["run_id"] and not again["created"], damage
+        assert json.loads(state.read_text())[uri]["run_id"] == first["run_id"]
+
+
+def test_credentials_are_never_written(runner, scratch: Path, shapes, uri: str, project) -> None:
+    """Issue 31 case 3: ``user:pass@`` in the tracking URI was written into every mlflow.json."""
+    if not uri.startswith("http://"):
+        pytest.skip("needs the tracking server (make test-mlflow)")
+    root = _new(runner, shapes, project, name="creds")
+    with_user = uri.replace("http://", "http://someone:s3cret@")
+    result = runner.invoke(app, ["mlflow", "sync", str(root), "--tracking-uri", with_user])
+    assert result.exit_code == 0, result.output
+    text = (root / "logs" / "mlflow.json").read_text()
+    assert "s3cret" not in text and "someone" not in text and uri in text
+
+
+def test_a_closed_port_is_one_line_in_seconds(runner, scratch: Path, shapes) -> None:
+    """Issue 31 case 9: a closed port retried for 262 s, then printed 5 tracebacks."""
+    import socket
+    import time
+
+    root = _new(runner, shapes, "closed", name="x")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    start = time.monotonic()
+    result = runner.invoke(
+        app, ["mlflow", "sync", str(root), "--tracking-uri", f"http://127.0.0.1:{port}"]
+    )
+    assert time.monotonic() - start < 60
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], result.output
+    assert "check that the tracking server runs" in lines[0]
+    assert not (root / "logs" / "mlflow.json").exists()
+
+
+def test_concurrent_syncs_make_one_run(runner, scratch: Path, shapes, uri: str, project) -> None:
+    """Issue 31 case 3: four syncs at once created duplicate runs (no lock)."""
+    root = _new(runner, shapes, project, name="race")
+    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
+    command = [sys.executable, "-m", "abyssexp", "mlflow", "sync", str(root), "--tracking-uri"]
+    workers = [
+        subprocess.Popen([*command, uri], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=300)
+        assert worker.returncode == 0, stderr.decode()[-2000:]
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(f"{project}/train")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len([r for r in runs if r.info.run_name == root.name]) == 1

@@ -93,6 +93,13 @@ def test_report_with_compare_is_side_by_side(reports, trained_pair) -> None:
     assert trained_pair.first.name in html and trained_pair.second.name in html
     assert "params · training.lr" in html
     assert "repeat(2, minmax(0, 1fr))" in html
+    # The paired verdict travels to the page (issue 29), with its interval and n.
+    assert "Paired tests (the same test images, 95 %)" in html
+    paired = html[html.index("Paired tests") :]
+    row = paired[: paired.index("</tr>", paired.index("<tbody>"))]
+    assert "[2] − [1]" in row and "shapes-test:accuracy" in row and "n=" in row
+    verdicts = ("B better", "A better", "no significant difference", "too few to tell")
+    assert any(v in row for v in verdicts), row
 
 
 @pytest.mark.browser
