@@ -162,7 +162,7 @@ def _marked(
 ) -> list[str]:
     """Cells of one row (``texts``: how to write them, e.g. with their interval); the best
     metric value in bold green, differing datasets in red."""
-    from abyssexp.experiment.compare import lower_is_better
+    from abyssexp.metric_direction import lower_is_better
 
     cells: list[Any] = texts or [_format(v, wide) for v in values]
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]

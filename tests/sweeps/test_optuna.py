@@ -254,3 +254,34 @@ def test_a_study_path_in_the_sweep_file_cannot_leave_its_folder(
     assert result.exit_code == 2, result.output
     assert "is not a study file name" in result.output
     assert not list((scratch / "proj" / "hpo").glob("0*"))
+
+
+def test_a_studys_default_direction_follows_the_one_rule(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes, name="base")
+    new = ["sweep", "new", "proj", "hpo", "tiny", "--from", str(base), "--search", "optuna"]
+    for metric, expected in (("val_loss", "minimize"), ("val_macro_f1", "maximize")):
+        made = runner.invoke(app, [*new, "--trials", "2", *SPACE, "--metric", metric])
+        assert made.exit_code == 0, made.output
+        ref = made.stdout.strip().splitlines()[-1]
+        sweep = json.loads((scratch / f"{ref}.json".replace("/s0", "/.sweeps/s0")).read_text())
+        assert sweep["optuna"]["direction"] == expected, metric
+        assert _study(scratch, ref.rsplit("/", 1)[-1]).direction.name == expected.upper()
+        assert f"{expected} {metric}" in made.output
+    from abyssexp.metric_direction import direction
+
+    assert direction("val_error") == "minimize"  # maximised before issue 29
+
+
+def test_a_planted_direction_in_the_sweep_file_is_refused(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes, name="base")
+    ref, _ = _new_study(runner, base, "--trials", "2")
+    path = scratch / "proj" / "hpo" / ".sweeps" / "s001.json"
+    sweep = json.loads(path.read_text())
+    sweep["optuna"]["direction"] = "sideways"
+    path.write_text(json.dumps(sweep))
+    for args in (["sweep", "run", ref], ["compare", "--sweep", ref]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "field optuna.direction" in result.output and "'sideways'" in result.output
+        assert "Traceback" not in result.output
+    assert not list((scratch / "proj" / "hpo").glob("0*"))
