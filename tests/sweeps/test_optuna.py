@@ -80,6 +80,15 @@ def test_a_four_trial_study_runs_locally_as_ordinary_experiments(
         assert params["training"]["lr"] == told.params["training.lr"]
         assert params["model"]["dropout"] == told.params["model.dropout"]
         assert told.value == max(float(row["val_macro_f1"]) for row in history(root))
+    # the study ends with its best trial, its value, and whether it beats the runner-up
+    lines = result.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("best trial: 0"))
+    value = lines[first + 1].split()
+    assert value[0] == "val_macro_f1" and float(value[1]) == pytest.approx(study.best_value, 1e-3)
+    assert lines[first + 1].endswith("n=1 (one trial: no spread)")  # never [x–x]
+    assert lines[first + 2].startswith("runner-up: 0")
+    assert "cannot tell them apart: one trial each" in lines[first + 3]
+    assert all(len(line) <= 80 for line in lines)
     listed = runner.invoke(app, ["list", "--sweep", ref, "--json"])
     assert len(json.loads(listed.stdout)) == 4
     again = runner.invoke(app, ["sweep", "run", ref])
