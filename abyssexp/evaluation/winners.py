@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.groups import seed_groups
 from abyssexp.metric_direction import MINIMIZE
+from abyssexp.schemas.record import Status
 
 if TYPE_CHECKING:
-    from abyssexp.experiment.sweep_trials import SweepLocation
+    from abyssexp.experiment.sweep_trials import SweepLocation  # noqa: F401 (annotations)
 
 
 def _paired(data: dict[str, Any], groups: dict[str, Any], metric: str) -> dict[str, Any] | None:
@@ -76,11 +77,14 @@ def sweep_winner(scratch: Path, location: SweepLocation) -> dict[str, Any] | Non
     monitored metric.
     """
     from abyssexp.experiment.compare import compare_experiments
+    from abyssexp.experiment.sweep_trials import SweepLocation, load_sweep
 
+    # read again: an Optuna sweep's slots added their trials to the file while they ran
+    location = SweepLocation(location.path, load_sweep(location.path))
     roots = [str(root) for root in location.trial_roots() if root.is_dir()]
     metric = location.sweep.optuna.metric if location.sweep.optuna else None
     try:
-        data = compare_experiments(scratch, roots, metric=metric, status="completed")
+        data = compare_experiments(scratch, roots, metric=metric, status=Status.COMPLETED.value)
     except InvalidInputError:  # nothing completed, or the metric was never logged
         return None
     groups = judged_groups(data, metric, sweep_direction(location, metric))
