@@ -311,3 +311,54 @@ def test_the_typed_parameter_check_sees_any() -> None:
     assert isinstance(function, ast.FunctionDef)
     flagged = [a.arg for a in _parameters(function) if _is_any(a.annotation)]
     assert flagged == ["params", "plan", "table"]
+
+
+#: Words that decide a metric's direction, and the module that may use them to (issue 32).
+DIRECTION_WORDS = {"loss", "error", "minimize", "maximize"}
+DIRECTION_HOME = "metric_direction.py"
+#: (module, word) uses of these words that decide nothing, each with its reason.
+DIRECTION_ALLOWED = {
+    ("cli/progress.py", "loss"): "whether the epoch's logs hold a loss to print",
+    ("experiment/provenance.py", "error"): "whether a git probe's result holds an exception",
+}
+
+
+def _direction_decisions(tree: ast.Module) -> list[tuple[int, str]]:
+    """``"loss" in name``, ``name.endswith("error")``, ``== "minimize"`` and the bare words
+    ``minimize``/``maximize``: the ways a module can decide a direction on its own."""
+    found = []
+    for node in ast.walk(tree):
+        words: list[ast.expr] = []
+        if isinstance(node, ast.Compare):
+            words = [node.left, *node.comparators]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("endswith", "startswith", "find", "count", "index"):
+                words = list(node.args)
+        elif isinstance(node, ast.Constant) and node.value in ("minimize", "maximize"):
+            found.append((node.lineno, str(node.value)))
+        for word in words:
+            if isinstance(word, ast.Constant) and word.value in DIRECTION_WORDS:
+                found.append((node.lineno, str(word.value)))
+    return found
+
+
+def test_one_module_decides_a_metrics_direction() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line} {word!r}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) != DIRECTION_HOME
+        for line, word in _direction_decisions(tree)
+        if (str(path.relative_to(PACKAGE)), word) not in DIRECTION_ALLOWED
+    ]
+    assert not found, found
+
+
+def test_the_direction_check_sees_the_old_rules() -> None:
+    # The copies this replaced (summary_file, callbacks, optuna_sweep): each must be flagged.
+    source = (
+        'a = "loss" in metric or "error" in metric\n'
+        'b = "minimize" if "loss" in metric else "maximize"\n'
+        'c = name.endswith("loss")\n'
+    )
+    words = [word for _, word in _direction_decisions(ast.parse(source))]
+    assert sorted(words) == ["error", "loss", "loss", "loss", "maximize", "minimize"]

@@ -62,10 +62,12 @@ def compare_command(
     from abyssexp.experiment.compare import compare_experiments
 
     refs = list(refs or [])
+    location = None
     if sweep:
         from abyssexp.experiment.sweep_trials import resolve_sweep
 
-        refs += [str(root) for root in resolve_sweep(sweep, scratch_root(scratch)).trial_roots()]
+        location = resolve_sweep(sweep, scratch_root(scratch))
+        refs += [str(root) for root in location.trial_roots()]
     if not refs:
         from abyssexp.errors import InvalidInputError
 
@@ -77,10 +79,10 @@ def compare_command(
         from abyssexp.evaluation.paired import paired_comparison
 
         data["paired"] = paired_comparison(*map(Path, data["selected"]), metric)
-    if sweep:
-        from abyssexp.experiment.groups import seed_groups
+    if location is not None:
+        from abyssexp.evaluation.winners import judged_groups, sweep_direction
 
-        data["groups"] = seed_groups(data, metric)
+        data["groups"] = judged_groups(data, metric, sweep_direction(location, metric))
     from abyssexp.experiment.experiment_list import collector_paused
 
     with collector_paused():  # thousands of columns of small dicts: no rescans while printing
@@ -162,7 +164,7 @@ def _marked(
 ) -> list[str]:
     """Cells of one row (``texts``: how to write them, e.g. with their interval); the best
     metric value in bold green, differing datasets in red."""
-    from abyssexp.experiment.compare import lower_is_better
+    from abyssexp.metric_direction import lower_is_better
 
     cells: list[Any] = texts or [_format(v, wide) for v in values]
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -215,12 +217,46 @@ def _print_groups(groups: dict[str, Any]) -> None:
         [g["label"], _mean_sd(g), str(g["n"]), ", ".join(g["trials"])] for g in groups["groups"]
     ]
     print_table(columns, cells, f"groups by {groups['metric']} (seeds and folds pooled)")
-    best = groups.get("best")
-    if best:
-        print_line(
-            f"best group: {best['label']}: {best['mean']:.4f} "
-            f"[{best['low']:.4f}–{best['high']:.4f}] n={best['n']} ({best['interval']})"
-        )
+    for line in winner_lines(groups):
+        print_line(line)
+
+
+def winner_lines(groups: dict[str, Any], width: int = 80) -> list[str]:
+    """The best group (or trial) with its interval and how it was made, then whether the
+    runner-up is distinguishable from it and by which test; each line fits ``width``."""
+    import textwrap
+
+    from abyssexp.metric_direction import LEVEL
+
+    best, other, verdict = groups.get("best"), groups.get("runner_up"), groups.get("verdict")
+    if not best:
+        return []
+    noun = "trial" if all(len(g["trials"]) == 1 for g in groups["groups"]) else "group"
+
+    def name(group: dict[str, Any]) -> str:
+        return group["trials"][0] if noun == "trial" else group["label"]
+
+    def wrap(text: str, indent: str = "") -> list[str]:
+        return textwrap.wrap(text, width, subsequent_indent=indent + "  ", initial_indent=indent)
+
+    if best.get("low") is not None:
+        value = f"{best['mean']:.4f} [{best['low']:.4f}–{best['high']:.4f}] n={best['n']}"
+    else:
+        value = f"{best['mean']:.4f} n={best['n']}"
+    lines = wrap(f"best {noun}: {name(best)}")
+    lines += wrap(f"{groups['metric']} {value} ({best['interval']})", "  ")
+    if not other or not verdict:
+        return lines + ["  no runner-up to judge it against"]
+    lines += wrap(f"runner-up: {name(other)}: {other['mean']:.4f} n={other['n']}")
+    if verdict["distinguishable"] is None:
+        return lines + wrap(f"cannot tell them apart: {verdict['reason']}", "  ")
+    answer = "distinguishable" if verdict["distinguishable"] else "not distinguishable"
+    lines += wrap(
+        f"{answer} at {LEVEL * 100:.0f} %: difference {verdict['difference']:+.4f} "
+        f"[{verdict['low']:+.4f} to {verdict['high']:+.4f}] ({verdict['method']})",
+        "  ",
+    )
+    return lines
 
 
 def _mean_sd(group: dict[str, Any]) -> str:

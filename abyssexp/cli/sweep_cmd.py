@@ -188,14 +188,27 @@ def sweep_run_command(
     location = resolve_sweep(sweep, scratch_root(scratch))
     flags = slurm or {}
     if location.sweep.optuna is not None:
-        if not _run_optuna(location, on or "local", parallel, flags, json_output):
-            raise typer.Exit(1)
-        return
-    plan = plan_runs(scratch_root(scratch), [], TrainOptions(), sweep=str(location.path))
-    if not plan.targets:
-        err.print("nothing to run: every trial is completed, running or queued")
-    if not launch(plan, TrainOptions(), on or "local", parallel, flags, json_output):
+        done = _run_optuna(location, on or "local", parallel, flags, json_output)
+    else:
+        plan = plan_runs(scratch_root(scratch), [], TrainOptions(), sweep=str(location.path))
+        if not plan.targets:
+            err.print("nothing to run: every trial is completed, running or queued")
+        done = launch(plan, TrainOptions(), on or "local", parallel, flags, json_output)
+    if on != "slurm" and not json_output:  # submitted jobs have no results yet
+        _print_winner(location, scratch_root(scratch))
+    if not done:
         raise typer.Exit(1)
+
+
+def _print_winner(location: SweepLocation, scratch: Path) -> None:
+    """The best trial or group so far with its interval, and whether the runner-up is
+    distinguishable from it (what `compare --sweep` ends with)."""
+    from abyssexp.cli.compare_cmd import winner_lines
+    from abyssexp.evaluation.winners import sweep_winner
+
+    groups = sweep_winner(scratch, location)
+    for line in winner_lines(groups) if groups else []:
+        print_line(line)
 
 
 def _run_optuna(

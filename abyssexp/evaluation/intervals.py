@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 
 from abyssexp.evaluation.metrics import predicted_labels
+from abyssexp.metric_direction import LEVEL
 
 #: Resamples per interval (the issue's floor is 1,000).
 RESAMPLES = 1000
-#: The interval's coverage.
-LEVEL = 0.95
 #: The bootstrap's seed: intervals are reproducible.
 SEED = 20
 #: The metrics that get an interval, in the order reports show them.

@@ -31,12 +31,12 @@ from abyssexp.experiment.summary_file import (
     best_validation,
     latest_provenance,
     load_summary,
-    lower_is_better,
     parse_history,
     provenance_summary,
 )
+from abyssexp.metric_direction import sign
 
-__all__ = ["best_validation", "lower_is_better", "provenance_summary", "read_history_columns"]
+__all__ = ["best_validation", "provenance_summary", "read_history_columns"]
 
 _GLOB = set("*?[")
 
@@ -253,9 +253,9 @@ def _compared(
         if all(v is None for v in values):
             valid = ", ".join(available_metrics(columns)) or "none: nothing trained or tested yet"
             raise InvalidInputError(f"--metric: no experiment has {metric!r} (valid: {valid})")
-        sign = 1.0 if lower_is_better(metric) else -1.0
+        factor = sign(metric)
         order = sorted(
-            range(len(rows)), key=lambda i: (values[i] is None, sign * (values[i] or 0.0))
+            range(len(rows)), key=lambda i: (values[i] is None, factor * (values[i] or 0.0))
         )
         rows, columns = [rows[i] for i in order], [columns[i] for i in order]
     differing = changed_columns(rows)

@@ -2,36 +2,32 @@
 
 A seed or a fold is not a setting anyone chooses between: its spread is the noise every other
 difference must beat. So trials whose params differ only in ``training.seed`` (or in their fold's
-training and validation files) form one group, shown as mean ± standard deviation and n; the best
-group gets a 95 % interval on its mean (Student's t over its trials, or the test's bootstrap
-interval over images when the group has one trial).
+training and validation files) form one group, shown as mean ± standard deviation and n, with a
+95 % interval on its mean that stays inside the metric's range (``group_intervals``). The best
+group is then judged against the runner-up on that noise: Welch's t when both have a spread,
+else t with the spread of the sweep's other groups, else no verdict (the reason says why; a
+paired test on the same test images is added by ``evaluation.winners`` where it applies).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from typing import Any
 
-from abyssexp.experiment.compare import lower_is_better, metric_values
+from abyssexp.experiment.compare import metric_values
+from abyssexp.experiment.group_intervals import difference, group_interval, pooled_spread
 from abyssexp.experiment.result_summary import interval_of
+from abyssexp.metric_direction import lower_is_better
 
 #: Params that only say which seed or fold a trial is (``dataset.train``/``val`` already do
 #: not count as a difference in ``compare``).
 SEED_KEYS = frozenset({"training.seed"})
-
-#: Student's t 97.5 % quantile for 1–30 degrees of freedom (no SciPy needed).
-T_975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
-
-def t_quantile(degrees: int) -> float:
-    """The 97.5 % quantile of Student's t (1.96 beyond 30 degrees of freedom)."""
-    return T_975[degrees - 1] if 1 <= degrees <= len(T_975) else 1.96
+#: What a verdict says when nothing measured the noise.
+NO_NOISE = (
+    "one trial each and no seed spread in the sweep; seeds of both (sweep new --seeds K) "
+    "or a test of both (compare --metric CONDITION:METRIC) can tell"
+)
 
 
 def _label(params: dict[str, list[Any]], index: int) -> str:
@@ -53,44 +49,80 @@ def _values(data: dict[str, Any], metric: str | None) -> tuple[str, list[float |
     return label, [c["best"]["value"] for c in columns]
 
 
-def _best_interval(group: dict[str, Any], data: dict[str, Any], metric: str) -> dict[str, Any]:
-    if group["n"] >= 2 and group["sd"] is not None:
-        half = t_quantile(group["n"] - 1) * group["sd"] / math.sqrt(group["n"])
-        low, high, how = group["mean"] - half, group["mean"] + half, "t over trials"
-    else:
+def _interval(group: dict[str, Any], data: dict[str, Any], metric: str) -> dict[str, Any]:
+    """The group's interval; a one-trial group's is its test interval over images, if any."""
+    found = group_interval(group["values"], metric)
+    if group["n"] == 1 and ":" in metric:
         column = data["experiments"][group["indices"][0]]
         condition, _, name = metric.partition(":")
-        found = interval_of(column["tests"].get(condition), name) if name else None
-        if not found or found.get("low") is None:
-            return {**group, "low": group["mean"], "high": group["mean"], "interval": "none"}
-        low, high, how = found["low"], found["high"], "bootstrap over images"
-    return {**group, "low": low, "high": high, "interval": how}
+        tested = interval_of(column["tests"].get(condition), name)
+        if tested and tested.get("low") is not None and tested.get("high") is not None:
+            low, high = tested["low"], tested["high"]
+            found = {"low": low, "high": high, "interval": "one trial: its test interval"}
+    return found
 
 
-def seed_groups(data: dict[str, Any], metric: str | None = None) -> dict[str, Any]:
-    """Groups of ``compare``'s experiments that differ only by seed or fold.
+def _verdict(best: dict[str, Any], other: dict[str, Any], found: list[dict]) -> dict[str, Any]:
+    """Is ``best`` distinguishable from ``other`` on the sweep's noise? ``distinguishable`` is
+    None when nothing measured it."""
+    pooled = pooled_spread([g["values"] for g in found])
+    judged = difference(best["values"], other["values"], pooled)
+    if judged is None:
+        return {"distinguishable": None, "method": None, "reason": NO_NOISE}
+    # the interval of best − other must exclude 0 on the side that makes ``best`` better
+    better = judged["high"] < 0 if best["lower"] else judged["low"] > 0
+    return {**judged, "distinguishable": better, "reason": None}
+
+
+def seed_groups(
+    data: dict[str, Any], metric: str | None = None, lower: bool | None = None
+) -> dict[str, Any]:
+    """Groups of ``compare``'s experiments that differ only by seed or fold, best first.
+
+    Args:
+        data: ``compare_experiments``' result.
+        metric: the metric to judge by (default: each experiment's monitored best value).
+        lower: lower is better (default: ``metric_direction``'s rule for the metric's name; an
+            Optuna study passes its own direction).
 
     Returns:
-        ``{"metric", "groups": [{label, trials, n, mean, sd, indices}], "best": group with
-        low, high and how the interval was made}``; groups best first.
+        ``{"metric", "groups": [{label, trials, indices, values, n, mean, sd, low, high,
+        interval}], "best", "runner_up", "verdict"}``; ``verdict`` (None without a runner-up):
+        ``{distinguishable, method, difference, low, high, reason}``.
     """
     name, values = _values(data, metric)
+    lower = lower_is_better(name) if lower is None else lower
     groups: dict[str, dict[str, Any]] = {}
     for index, column in enumerate(data["experiments"]):
         label = _label(data["params"], index)
-        group = groups.setdefault(label, {"label": label, "trials": [], "indices": [], "v": []})
+        group = groups.setdefault(
+            label, {"label": label, "trials": [], "indices": [], "values": []}
+        )
         group["trials"].append(column["experiment"].rsplit("/", 1)[-1])
         group["indices"].append(index)
         if values[index] is not None:
-            group["v"].append(values[index])
+            group["values"].append(values[index])
     found = []
     for group in groups.values():
-        numbers = group.pop("v")
+        numbers = group["values"]
         group["n"] = len(numbers)
         group["mean"] = statistics.fmean(numbers) if numbers else None
         group["sd"] = statistics.stdev(numbers) if len(numbers) > 1 else None
+        group.update(_interval(group, data, name) if numbers else {})
         found.append(group)
-    sign = 1.0 if lower_is_better(name) else -1.0
-    found.sort(key=lambda g: (g["mean"] is None, sign * (g["mean"] or 0.0)))
-    best = _best_interval(found[0], data, name) if found and found[0]["mean"] is not None else None
-    return {"metric": name, "groups": found, "best": best}
+    factor = 1.0 if lower else -1.0
+    found.sort(key=lambda g: (g["mean"] is None, factor * (g["mean"] or 0.0)))
+    ranked = [g for g in found if g["mean"] is not None]
+    best = ranked[0] if ranked else None
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    verdict = None
+    if best and runner_up:
+        verdict = _verdict({**best, "lower": lower}, runner_up, ranked)
+    return {
+        "metric": name,
+        "lower_is_better": lower,
+        "groups": found,
+        "best": best,
+        "runner_up": runner_up,
+        "verdict": verdict,
+    }

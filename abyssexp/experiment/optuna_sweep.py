@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from abyssexp import metric_direction
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.create import publish_experiment, stage_experiment
@@ -52,7 +53,7 @@ FINISHED = (Status.COMPLETED, Status.PRUNED, Status.FAILED, Status.CRASHED)
 
 def _check_options(request: SweepRequest) -> None:
     """``--search optuna`` takes ``--space`` and ``--trials``, not the grid's options."""
-    from abyssexp.experiment.study import DIRECTIONS, PRUNERS
+    from abyssexp.experiment.study import PRUNERS
 
     if request.grid or request.random or request.seeds or request.folds:
         raise InvalidInputError(
@@ -64,7 +65,7 @@ def _check_options(request: SweepRequest) -> None:
         )
     if not 1 <= request.trials <= MAX_TRIALS:
         raise InvalidInputError(f"--search optuna needs --trials N, 1 to {MAX_TRIALS}")
-    if request.direction not in (None, *DIRECTIONS):
+    if request.direction not in (None, *metric_direction.DIRECTIONS):
         raise InvalidInputError(f"--direction: maximize or minimize. Received: {request.direction}")
     if request.pruner not in (None, "none", *PRUNERS):
         raise InvalidInputError(f"--pruner: median or none. Received: {request.pruner}")
@@ -105,7 +106,7 @@ def create_optuna_sweep(request: SweepRequest) -> SweepLocation:
     base = resolve_ref(request.base_ref, request.scratch)
     base_json = load_params_file(base.params)
     space, metric = _check_space(base_json, request)
-    direction = request.direction or ("minimize" if "loss" in metric else "maximize")
+    direction = request.direction or metric_direction.direction(metric)
     sweeps_dir = make_dirs(request.scratch / project / experiment_type / SWEEPS_DIR)
     number, claim = claim_next_number(sweeps_dir)
     sweep_id = f"s{format_number(number)}"
@@ -251,7 +252,7 @@ def best_value(root: Path, metric: str, direction: str) -> float | None:
             values.append(value)
     if not values:
         return None
-    return max(values) if direction == "maximize" else min(values)
+    return min(values) if direction == metric_direction.MINIMIZE else max(values)
 
 
 def finish_slot(location: SweepLocation, start: SlotStart) -> str:

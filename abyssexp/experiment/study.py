@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install 'abyssexp[optuna]' (or pip install optuna)"
 PRUNERS = ("median",)
-DIRECTIONS = ("maximize", "minimize")
 
 
 def require_optuna(what: str = "--search optuna") -> None:

@@ -38,16 +38,14 @@ from abyssexp.experiment.layout import (
     SUMMARY_FILE,
     ExperimentPaths,
 )
+from abyssexp.metric_direction import lower_is_better
 
-SUMMARY_VERSION = 1
+#: 2: best values follow ``metric_direction`` (``val_mse`` and the like are now minimised).
+SUMMARY_VERSION = 2
 #: Sources changed this close to the summary (or to now, when writing one back) are re-hashed:
 #: a generous bound on a file system's time-stamp tick (1-2 s on some) plus the time to write.
 RACY_NS = 3_000_000_000
 _log = logging.getLogger(__name__)
-
-
-def lower_is_better(metric: str) -> bool:
-    return "loss" in metric or "error" in metric
 
 
 def parse_history(text: str, wanted: Callable[[str], bool] | None = None) -> dict[str, list[float]]:

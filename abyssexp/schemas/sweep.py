@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from abyssexp.metric_direction import DIRECTIONS
+
 #: A trial's folder name read from a sweep file: one plain folder name (``NNN.PARTS``), never a
 #: path (``../../victim``), so ``sweep run`` only ever works inside the sweep's type folder.
 TRIAL_NAME_RE = re.compile(r"^[0-9]+\.[A-Za-z0-9_.+=-]+$")
@@ -70,6 +72,15 @@ class OptunaSearch(BaseModel):
         default_factory=list, description="--set KEY=VALUE pairs every trial gets."
     )
     note: str = Field("", description="--note of the sweep.")
+
+    @field_validator("direction")
+    @classmethod
+    def _known_direction(cls, value: str) -> str:
+        # ``sweep run`` and ``compare --sweep`` rank trials by it: a planted word would rank
+        # them silently one way or the other.
+        if value not in DIRECTIONS:
+            raise ValueError(f"{value!r} is not a direction ({' or '.join(DIRECTIONS)})")
+        return value
 
     @field_validator("study")
     @classmethod

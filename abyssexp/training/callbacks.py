@@ -40,6 +40,7 @@ from abyssexp.experiment.record_file import (
     record_heartbeat,
 )
 from abyssexp.experiment.summary_file import refresh_summary
+from abyssexp.metric_direction import keras_mode
 from abyssexp.schemas.record import BestMetric
 from abyssexp.schemas.resolve import params_to_json
 from abyssexp.training.inputs import TrainingInputs
@@ -47,10 +48,6 @@ from abyssexp.training.plan import TrainingPlan
 from abyssexp.training.validation_scores import ValidationScores
 
 HEARTBEAT_S = 30.0
-
-
-def metric_mode(monitor: str) -> str:
-    return "min" if "loss" in monitor or "error" in monitor else "max"
 
 
 def is_better(value: float, best: float | None, mode: str) -> bool:
@@ -113,7 +110,7 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.paths = paths
         self.monitor = monitor
-        self.mode = metric_mode(monitor)
+        self.mode = keras_mode(monitor)
         self.interval = interval
         self.keep = keep
         self.fmt = fmt
@@ -479,6 +476,7 @@ def _learning_rate_and_stopping(plan: TrainingPlan) -> list[keras.callbacks.Call
         found.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor=monitor,
+                mode=keras_mode(monitor),
                 factor=float(schedule_params.get("factor", plateau.factor)),
                 patience=int(schedule_params.get("patience", plateau.patience)),
                 min_lr=float(schedule_params.get("min_lr", plateau.min_lr)),
@@ -489,7 +487,7 @@ def _learning_rate_and_stopping(plan: TrainingPlan) -> list[keras.callbacks.Call
             keras.callbacks.EarlyStopping(
                 monitor=monitor,
                 patience=training.early_stopping_patience,
-                mode=metric_mode(monitor),
+                mode=keras_mode(monitor),
             )
         )
     return found

@@ -162,6 +162,7 @@ def test_sweep_run_is_quiet_in_its_children(session) -> None:
     assert made.returncode == 0, made.stderr
     ran = _run(session.env, "sweep", "run", made.stdout.strip().splitlines()[-1])
     _quiet(ran)
+    assert "best trial: 001." in ran.stdout and "no runner-up" in ran.stdout  # issue 29
     (trial,) = (session.base / "scratch" / "proj" / "quiet-sweep").glob("001.*")
     child_log = (trial / "logs" / "local.log").read_text()
     assert "epoch 1/1" in child_log and not NOISE.search(child_log), child_log

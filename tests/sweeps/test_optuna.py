@@ -80,6 +80,15 @@ def test_a_four_trial_study_runs_locally_as_ordinary_experiments(
         assert params["training"]["lr"] == told.params["training.lr"]
         assert params["model"]["dropout"] == told.params["model.dropout"]
         assert told.value == max(float(row["val_macro_f1"]) for row in history(root))
+    # the study ends with its best trial, its value, and whether it beats the runner-up
+    lines = result.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("best trial: 0"))
+    value = lines[first + 1].split()
+    assert value[0] == "val_macro_f1" and float(value[1]) == pytest.approx(study.best_value, 1e-3)
+    assert lines[first + 1].endswith("n=1 (one trial: no spread)")  # never [x–x]
+    assert lines[first + 2].startswith("runner-up: 0")
+    assert "cannot tell them apart: one trial each" in lines[first + 3]
+    assert all(len(line) <= 80 for line in lines[first:]), lines[first:]
     listed = runner.invoke(app, ["list", "--sweep", ref, "--json"])
     assert len(json.loads(listed.stdout)) == 4
     again = runner.invoke(app, ["sweep", "run", ref])
@@ -253,4 +262,35 @@ def test_a_study_path_in_the_sweep_file_cannot_leave_its_folder(
     result = runner.invoke(app, ["sweep", "run", ref])
     assert result.exit_code == 2, result.output
     assert "is not a study file name" in result.output
+    assert not list((scratch / "proj" / "hpo").glob("0*"))
+
+
+def test_a_studys_default_direction_follows_the_one_rule(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes, name="base")
+    new = ["sweep", "new", "proj", "hpo", "tiny", "--from", str(base), "--search", "optuna"]
+    for metric, expected in (("val_loss", "minimize"), ("val_macro_f1", "maximize")):
+        made = runner.invoke(app, [*new, "--trials", "2", *SPACE, "--metric", metric])
+        assert made.exit_code == 0, made.output
+        ref = made.stdout.strip().splitlines()[-1]
+        sweep = json.loads((scratch / f"{ref}.json".replace("/s0", "/.sweeps/s0")).read_text())
+        assert sweep["optuna"]["direction"] == expected, metric
+        assert _study(scratch, ref.rsplit("/", 1)[-1]).direction.name == expected.upper()
+        assert f"{expected} {metric}" in made.output
+    from abyssexp.metric_direction import direction
+
+    assert direction("val_error") == "minimize"  # maximised before issue 29
+
+
+def test_a_planted_direction_in_the_sweep_file_is_refused(runner, scratch: Path, shapes) -> None:
+    base = new_tiny(runner, shapes, name="base")
+    ref, _ = _new_study(runner, base, "--trials", "2")
+    path = scratch / "proj" / "hpo" / ".sweeps" / "s001.json"
+    sweep = json.loads(path.read_text())
+    sweep["optuna"]["direction"] = "sideways"
+    path.write_text(json.dumps(sweep))
+    for args in (["sweep", "run", ref], ["compare", "--sweep", ref]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "field optuna.direction" in result.output and "'sideways'" in result.output
+        assert "Traceback" not in result.output
     assert not list((scratch / "proj" / "hpo").glob("0*"))
