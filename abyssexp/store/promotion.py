@@ -36,6 +36,7 @@ from abyssexp.experiment.record_file import (
 from abyssexp.experiment.refs import split_location
 from abyssexp.hashing import sha256_file
 from abyssexp.jsonio import read_json
+from abyssexp.metric_direction import in_unit_interval
 from abyssexp.owned import check_inside
 from abyssexp.schemas.record import Promotion
 from abyssexp.store.registry import ENTRY_VERSION
@@ -60,11 +61,6 @@ def fault_point(step: str) -> None:
 
 #: What a requirement compares: the point value, or an end of its 95 % interval.
 BOUNDS = ("value", "low", "high")
-#: Metrics whose values lie in [0, 1] (a value outside is a damaged metrics.json, not a result).
-UNIT_METRICS = frozenset(
-    {"accuracy", "top_3_accuracy", "top_5_accuracy", "hamming_accuracy", "macro_f1", "micro_f1"}
-    | {"weighted_f1", "mAP", "precision", "recall", "f1", "average_precision", "ap"}
-)
 
 
 @dataclass
@@ -188,12 +184,12 @@ def _interval_bound(metrics: dict, requirement: Requirement, metrics_file: Path)
 
 
 def _checked_number(value: float, requirement: Requirement, metrics_file: Path) -> float:
-    last = requirement.metric.rsplit(".", 1)[-1]
-    if not math.isfinite(value) or (last in UNIT_METRICS and not 0.0 <= value <= 1.0):
+    unit = in_unit_interval(requirement.metric.rsplit(".", 1)[-1])
+    if not math.isfinite(value) or (unit and not 0.0 <= value <= 1.0):
         raise StoreError(
             f"{metrics_file}: {requirement.metric} = {value!r} is not a "
-            f"{'number in [0, 1]' if last in UNIT_METRICS else 'finite number'}: the file is "
-            "damaged; run `abyssexp test` again"
+            f"{'number in [0, 1]' if unit else 'finite number'}: the file is damaged; run "
+            "`abyssexp test` again"
         )
     return value
 
