@@ -70,7 +70,12 @@ def base(tmp_path_factory: pytest.TempPathFactory, shapes: dict[str, Path]) -> d
         for args in (
             ["train", str(root), "--quiet"],
             ["test", str(root), "--coco", str(shapes["test"]), "--condition", "c1"],
-            ["promote", str(root)],
+            [
+                "promote",
+                str(root),
+                "--accept",
+                "constant_predictions,small_test_set",
+            ],  # a tiny model, 24 images
         ):
             result = _invoke(runner, args)
             assert result.exit_code == 0, (args, result.output)

@@ -138,7 +138,7 @@ def demo_command(
             "promote",
             experiment,
             "--require",
-            "shapes-test:accuracy>=0.5",
+            "shapes-test:accuracy.low>=0.5",
             "--alias",
             "candidate",
             "--store",

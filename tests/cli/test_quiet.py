@@ -112,7 +112,9 @@ def test_test_predict_promote_export_are_quiet_and_parity_is_printed(session, sh
     predicted = _run(env, "predict", root, "--coco", str(shapes["test"]))
     _quiet(predicted)
     assert "test_00000.jpg" in predicted.stdout
-    promoted = _run(env, "promote", root, "--export", "onnx")
+    promoted = _run(
+        env, "promote", root, "--export", "onnx", "--accept", "constant_predictions,small_test_set"
+    )
     _quiet(promoted)
     assert re.search(r"onnx\s.*\d\.\de[+-]\d+.*1\.000", promoted.stdout), promoted.stdout
     assert "max |diff|" in promoted.stdout and "top-1" in promoted.stdout

@@ -96,7 +96,8 @@ def test_train_test_promoted_at_80_columns(runner, trained_pair, tmp_path) -> No
         assert _whole(str(root / "testing" / "shapes-test"), tested.stdout), tested.stdout
     store = tmp_path / "store"
     common = ["--scratch", str(trained_pair.scratch), "--store", str(store)]
-    promoted = runner.invoke(app, ["promote", str(second), *common], env=NARROW)
+    accept = ["--accept", "constant_predictions,small_test_set"]  # a tiny model on a small test set
+    promoted = runner.invoke(app, ["promote", str(second), *common, *accept], env=NARROW)
     assert promoted.exit_code == 0, promoted.output
     assert _whole(str(store / "proj" / "train" / second.name), promoted.stdout), promoted.stdout
     listed = runner.invoke(app, ["promoted", "--store", str(store)], env=NARROW)

@@ -44,7 +44,8 @@ def test_promote_exports_are_checked_and_verified(trained: dict[str, Path], runn
     result = runner.invoke(
         app,
         ["promote", str(trained["root"]), "--export", "savedmodel,onnx", "--alias", "production"]
-        + ["--scratch", str(trained["scratch"]), "--store", str(store)],
+        + ["--scratch", str(trained["scratch"]), "--store", str(store)]
+        + ["--accept", "constant_predictions,small_test_set"],  # a tiny model on a small test set
     )
     assert result.exit_code == 0, result.output
     promoted = store / "proj" / "deploy" / trained["root"].name
