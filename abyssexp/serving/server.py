@@ -12,6 +12,7 @@ import logging
 import signal
 from typing import Any
 
+from abyssexp.errors import OptionalDependencyError
 from abyssexp.serving.loaded import ServedModel, is_alias, load_source
 from abyssexp.serving.options import ServeOptions
 
@@ -31,6 +32,7 @@ def serve(options: ServeOptions, model: ServedModel | None = None) -> None:
         AbyssExpError: the source cannot be resolved, verified or loaded (before serving).
         OSError: the port cannot be bound.
     """
+    _check_installed()
     import uvicorn
 
     from abyssexp.serving.app import create_app
@@ -56,6 +58,22 @@ def serve(options: ServeOptions, model: ServedModel | None = None) -> None:
         signal.signal(signal.SIGTERM, previous)
     if not server.started:
         raise OSError(f"{options.host}:{options.port}: cannot serve there (see the log above)")
+
+
+def _check_installed() -> None:
+    """The server stack is an extra: say how to install it, before any model loads.
+
+    Raises:
+        OptionalDependencyError: starlette, uvicorn, python-multipart or prometheus-client
+            is missing.
+    """
+    import importlib.util
+
+    for module in ("starlette", "uvicorn", "python_multipart", "prometheus_client"):
+        if importlib.util.find_spec(module) is None:
+            raise OptionalDependencyError(
+                f"abyssexp serve needs {module}: pip install 'abyssexp[serve]'"
+            )
 
 
 def _stopped(signum: int, frame: Any) -> None:
