@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -129,6 +129,9 @@ async def _predict(request: Request, state: ServingState) -> Response:
     except BodyError as exc:
         state.metrics.errors.labels("body").inc()
         return error(str(exc), exc.status)
+    except ClientDisconnect:  # nobody will read the answer; counted, not logged as a failure
+        state.metrics.errors.labels("body").inc()
+        return error("the client went away before its body arrived", 400)
     except ImageTooLargeError as exc:
         state.metrics.errors.labels("too_many_pixels").inc()
         return error(str(exc), 413)
