@@ -37,19 +37,21 @@ from bench_pipeline import write_jpegs  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _client(url: str, images: list[bytes], threads: int, seconds: float, out) -> None:
-    """One client process: ``threads`` keep-alive connections posting images for ``seconds``."""
+def _client(url: str, images: list[bytes], threads: int, window: tuple[float, float], out) -> None:
+    """One client process: ``threads`` keep-alive connections posting images from ``window[0]``
+    to ``window[1]`` (wall-clock times shared by every client process, so start-up is not
+    counted); puts the latencies of the answers that finished inside the window."""
     import httpx
 
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
 
     def loop(offset: int) -> None:
         with httpx.Client(timeout=60) as client:
+            time.sleep(max(0.0, window[0] - time.time()))
             i = offset
-            while time.perf_counter() < stop_at:
+            while time.time() < window[1]:
                 body = images[i % len(images)]
                 started = time.perf_counter()
                 response = client.post(
@@ -57,10 +59,10 @@ def _client(url: str, images: list[bytes], threads: int, seconds: float, out) ->
                 )
                 spent = time.perf_counter() - started
                 with lock:
-                    if response.status_code == 200:
-                        latencies.append(spent)
-                    else:
+                    if response.status_code != 200:
                         failures[0] += 1
+                    elif time.time() <= window[1]:
+                        latencies.append(spent)
                 i += 1
 
     workers = [threading.Thread(target=loop, args=(k * 7,)) for k in range(threads)]
@@ -72,32 +74,35 @@ def _client(url: str, images: list[bytes], threads: int, seconds: float, out) ->
 
 
 def load(url: str, images: list[bytes], concurrency: int, seconds: float) -> dict[str, float]:
-    """Throughput (answers/s) and p50/p99 latency (ms) at ``concurrency`` requests in flight."""
+    """Throughput (answers/s) and p50/p99 latency (ms) at ``concurrency`` requests in flight,
+    from up to 4 client processes, counted over the same ``seconds`` for all of them."""
     processes = min(concurrency, 4)
     shares = [concurrency // processes + (k < concurrency % processes) for k in range(processes)]
     queue: multiprocessing.Queue = multiprocessing.Queue()
-    started = time.perf_counter()
+    start = time.time() + 3.0  # time for the client processes to start and connect
     clients = [
-        multiprocessing.Process(target=_client, args=(url, images, n, seconds, queue))
+        multiprocessing.Process(
+            target=_client, args=(url, images, n, (start, start + seconds), queue)
+        )
         for n in shares
     ]
     for client in clients:
         client.start()
     results = [queue.get() for _ in clients]
-    wall = time.perf_counter() - started
     for client in clients:
         client.join()
     latencies = sorted(x for lat, _ in results for x in lat)
-    failures = sum(f for _, f in results)
     return {
-        "rate": len(latencies) / wall,
+        "rate": len(latencies) / seconds,
         "p50": 1000 * float(np.percentile(latencies, 50)),
         "p99": 1000 * float(np.percentile(latencies, 99)),
-        "failures": failures,
+        "failures": sum(f for _, f in results),
     }
 
 
-def start_server(model: Path, max_batch: int, work: Path) -> tuple[subprocess.Popen, str]:
+def start_server(
+    model: Path, max_batch: int, work: Path, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
     import httpx
 
     with socket.socket() as probe:
@@ -106,7 +111,7 @@ def start_server(model: Path, max_batch: int, work: Path) -> tuple[subprocess.Po
     log = (work / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "abyssexp", "serve", str(model), "--port", str(port)]
-        + ["--max-batch", str(max_batch), "--scratch", str(work)],
+        + ["--max-batch", str(max_batch), "--scratch", str(work), *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -122,31 +127,36 @@ def start_server(model: Path, max_batch: int, work: Path) -> tuple[subprocess.Po
     raise SystemExit(f"the server never became ready; see {work / 'serve.log'}")
 
 
-def in_process(model_path: Path, files: list[Path], max_batch: int, rounds: int) -> dict:
-    """``model.predict`` of the decoded images at ``max_batch``, and one image's call."""
-    import tensorflow as tf
+class InProcess:
+    """The same model in this process: ``model.predict`` of the decoded images at the batch
+    limit, and ``predict_on_batch`` of one image (what one request costs the model)."""
 
-    from abyssexp.datasets.pipeline import make_image_batches
-    from abyssexp.models.classifier import load_keras_model
+    def __init__(self, model_path: Path, files: list[Path], max_batch: int) -> None:
+        import tensorflow as tf
 
-    model = load_keras_model(model_path, compile=False)
-    size = tuple(model.input_shape[1:3])
-    decoded = np.concatenate(list(make_image_batches(files, size, 64).as_numpy_iterator()))
-    tensors = tf.constant(decoded)
-    model.predict(tensors, batch_size=max_batch, verbose=0)
-    one = decoded[:1]
-    for _ in range(5):
-        model.predict_on_batch(one)
-    rates, singles = [], []
-    for _ in range(rounds):
+        from abyssexp.datasets.pipeline import make_image_batches
+        from abyssexp.models.classifier import load_keras_model
+
+        self.model = load_keras_model(model_path, compile=False)
+        size = tuple(self.model.input_shape[1:3])
+        decoded = np.concatenate(list(make_image_batches(files, size, 64).as_numpy_iterator()))
+        self.tensors, self.one, self.max_batch = tf.constant(decoded), decoded[:1], max_batch
+        self.model.predict(self.tensors, batch_size=max_batch, verbose=0)
+        for _ in range(5):
+            self.model.predict_on_batch(self.one)
+
+    def rate(self) -> float:
         started = time.perf_counter()
-        model.predict(tensors, batch_size=max_batch, verbose=0)
-        rates.append(len(decoded) / (time.perf_counter() - started))
-        for _ in range(20):
+        self.model.predict(self.tensors, batch_size=self.max_batch, verbose=0)
+        return len(self.tensors) / (time.perf_counter() - started)
+
+    def single_ms(self, calls: int = 20) -> float:
+        times = []
+        for _ in range(calls):
             started = time.perf_counter()
-            model.predict_on_batch(one)
-            singles.append(1000 * (time.perf_counter() - started))
-    return {"rates": rates, "single_ms": statistics.median(singles)}
+            self.model.predict_on_batch(self.one)
+            times.append(1000 * (time.perf_counter() - started))
+        return statistics.median(times)
 
 
 def _spread(values: list[float], fmt: str) -> str:
@@ -162,6 +172,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--window-ms", default="5")
     args = parser.parse_args()
 
     from abyssexp.models.factory import create_classifier
@@ -182,49 +193,56 @@ def main() -> None:
     )
     model_path = work / "model.keras"
     create_classifier(params, ["a", "b", "c"]).save(model_path)
-    baseline = in_process(model_path, files, args.max_batch, args.rounds)
-
-    process, url = start_server(model_path, args.max_batch, work)
+    baseline = InProcess(model_path, files, args.max_batch)
+    process, url = start_server(model_path, args.max_batch, work, ("--window-ms", args.window_ms))
     images = [p.read_bytes() for p in files]
     levels = [int(x) for x in args.levels.split(",")]
     runs: dict[int, list[dict[str, float]]] = {c: [] for c in levels}
+    rates_in: list[float] = []
+    singles: list[float] = []
     try:
         load(url, images, 4, 2.0)  # warm-up: connections, the server's first batches
-        for _ in range(args.rounds):
+        for _ in range(args.rounds):  # in-process and served alternate: the same load on both
+            rates_in.append(baseline.rate())
+            singles.append(baseline.single_ms())
             for concurrency in levels:
                 runs[concurrency].append(load(url, images, concurrency, args.seconds))
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(120)
+    print_results(args, len(files), rates_in, singles, runs, code)
 
-    rate_in = statistics.median(baseline["rates"])
+
+def print_results(
+    args: argparse.Namespace,
+    count: int,
+    rates_in: list[float],
+    singles: list[float],
+    runs: dict[int, list[dict[str, float]]],
+    code: int,
+) -> None:
     rows = [
-        (
-            f"in-process model.predict, batch {args.max_batch}",
-            f"{_spread(baseline['rates'], '.1f')} images/s",
-        ),
-        ("in-process predict_on_batch, 1 image", f"{baseline['single_ms']:.1f} ms"),
+        (f"in-process model.predict, batch {args.max_batch}", f"{_spread(rates_in, '.1f')} img/s"),
+        ("in-process predict_on_batch, 1 image", f"{_spread(singles, '.1f')} ms"),
     ]
     for concurrency, results in runs.items():
         rates = [r["rate"] for r in results]
-        rows.append(
+        ratios = [r / i for r, i in zip(rates, rates_in, strict=True)]
+        rows += [
+            (f"serve, concurrency {concurrency}", f"{_spread(rates, '.1f')} answers/s"),
             (
-                f"serve, concurrency {concurrency}",
-                f"{_spread(rates, '.1f')} answers/s, p50 "
-                f"{_spread([r['p50'] for r in results], '.1f')} ms, p99 "
-                f"{_spread([r['p99'] for r in results], '.1f')} ms, "
-                f"{sum(r['failures'] for r in results):.0f} failed",
-            )
-        )
-        rows.append(
+                "  p50 / p99",
+                f"{_spread([r['p50'] for r in results], '.1f')} ms / "
+                f"{_spread([r['p99'] for r in results], '.1f')} ms",
+            ),
             (
-                f"  ratio to in-process at {concurrency}",
-                f"{_spread([r / rate_in for r in rates], '.2f')} x"
-                + ("  (goal >= 0.7)" if concurrency == 32 else ""),
-            )
-        )
+                "  ratio to in-process",
+                f"{_spread(ratios, '.2f')} x" + ("  (goal >= 0.7)" if concurrency == 32 else ""),
+            ),
+            ("  failed requests", f"{sum(r['failures'] for r in results):.0f}"),
+        ]
     if 1 in runs:
-        gaps = [r["p50"] - baseline["single_ms"] for r in runs[1]]
+        gaps = [r["p50"] - one for r, one in zip(runs[1], singles, strict=True)]
         rows.append(("p50 at 1 - one in-process call", f"{_spread(gaps, '.1f')} ms (goal <= 10)"))
     try:
         import mlflow  # noqa: F401
@@ -232,12 +250,12 @@ def main() -> None:
         rows.append(("mlflow models serve", "installed, but this benchmark has no MLflow row yet"))
     except ImportError:
         rows.append(("mlflow models serve", "not installed here: no side-by-side row"))
-    rows.append(("server exit code after SIGTERM", str(code)))
-    rows.append(("cores", str(os.cpu_count())))
+    rows += [("server exit code after SIGTERM", str(code)), ("cores", str(os.cpu_count()))]
     table(
         rows,
-        f"serve: {args.backbone} at {args.size}x{args.size}, {len(files)} JPEGs "
-        f"{2 * args.size}x{3 * args.size // 2}, max batch {args.max_batch}",
+        f"serve: {args.backbone} at {args.size}x{args.size}, {count} JPEGs "
+        f"{2 * args.size}x{3 * args.size // 2}, max batch {args.max_batch}, window "
+        f"{args.window_ms} ms; medians (ranges) of {args.rounds} rounds",
     )
 
 
