@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,16 +126,13 @@ def load_promoted(location: str | Path | StoreURL, options: ServeOptions) -> Ser
     if checksum != expected:  # changed since it was verified: refuse rather than guess
         raise StoreError(f"{paths.model}: sha256 differs from its manifest; not loaded")
     model = _load(paths.model, paths.exports, options.format, options.max_batch)
-    served = _served(model, paths.model, entry["name"], checksum, options.format)
-    return ServedModel(
-        **{
-            **served.__dict__,
-            "location": str(location),
-            "caveats": entry.get("caveats") or {},
-            "tests": entry.get("tests") or {},
-            "parity": _parity(paths.exports),
-            "verified": True,
-        }
+    return replace(
+        _served(model, paths.model, entry["name"], checksum, options.format),
+        location=str(location),
+        caveats=entry.get("caveats") or {},
+        tests=entry.get("tests") or {},
+        parity=_parity(paths.exports),
+        verified=True,
     )
 
 

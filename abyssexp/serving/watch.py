@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,8 @@ class AliasWatcher:
     batcher: MicroBatcher
     swaps: list[dict[str, Any]] = field(default_factory=list)
     refused: dict[str, Any] | None = None
-    on_swap: Any = None  # called with no argument after each swap (the metrics count it)
+    #: Called after each swap (the metrics count them).
+    on_swap: Callable[[], None] | None = None
 
     async def run(self) -> None:
         """Poll until cancelled; a failure to read the registry is logged and retried."""
