@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abyssexp.errors import StoreError
+from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.experiment.promoted import PromotedPaths, is_promoted_folder
 from abyssexp.hashing import sha256_file
 from abyssexp.store.backend import open_store
@@ -84,7 +84,8 @@ def load_source(options: ServeOptions) -> ServedModel:
 
     Raises:
         StoreError: a promoted model that differs from its manifest, or lacks the export.
-        InvalidInputError: a source that names nothing.
+        InvalidInputError: a source that names nothing, or an export format asked of a model
+            that is not promoted.
     """
     if is_alias(options.source):
         return load_promoted(locate_alias(options), options)
@@ -94,7 +95,7 @@ def load_source(options: ServeOptions) -> ServedModel:
 
     checkpoint, _ = resolve_export_source(options.source, options.scratch, options.store)
     if options.format != "keras":
-        raise StoreError(
+        raise InvalidInputError(
             f"{options.source}: --format {options.format} serves a promoted model's export; "
             "serve this model with --format keras, or promote it with --export"
         )
