@@ -79,6 +79,7 @@ bench: install
 	$(PY) benchmarks/bench_sweeps.py
 	$(PY) benchmarks/bench_intervals.py
 	$(PY) benchmarks/bench_deploy.py
+	$(PY) benchmarks/bench_serve.py
 	$(PY) benchmarks/bench_small_data.py
 	$(PY) benchmarks/bench_bn_recompute.py
 	$(PY) benchmarks/bench_finetune.py

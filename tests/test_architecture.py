@@ -10,19 +10,31 @@ PACKAGE = Path(__file__).resolve().parents[1] / "abyssexp"
 MAX_FUNCTION_LINES = 80
 #: package → packages it must never import (issue: the training run in plain parts).
 FORBIDDEN = {
-    "models": {"training", "evaluation", "store", "cli"},
-    "evaluation": {"training", "store", "cli"},
+    "models": {"training", "evaluation", "store", "serving", "cli"},
+    "evaluation": {"training", "store", "serving", "cli"},
     # The store carries files only: exports (models, data) are made beside evaluation.
-    "store": {"models", "datasets", "augmentation", "evaluation", "training", "cli"},
-    "augmentation": {"models", "training", "evaluation", "store", "experiment"},
+    "store": {"models", "datasets", "augmentation", "evaluation", "training", "serving", "cli"},
+    "augmentation": {"models", "training", "evaluation", "store", "experiment", "serving"},
     # The seed's generators receive an augmenter; resizing is the data floor's (STYLE.md).
-    "datasets": {"augmentation", "models", "training", "evaluation", "store", "experiment"},
-    "schemas": {"datasets", "augmentation", "models", "training", "evaluation", "store"},
+    "datasets": {
+        "augmentation",
+        "models",
+        "training",
+        "evaluation",
+        "store",
+        "experiment",
+        "serving",
+    },
+    "schemas": {"datasets", "augmentation", "models", "training", "evaluation", "store", "serving"},
     # Runs are processes or Slurm jobs: nothing that builds a model.
-    "runners": {"models", "evaluation", "store", "report", "cli"},
-    "experiment": {"runners", "training", "models", "evaluation", "store", "cli"},
+    "runners": {"models", "evaluation", "store", "report", "serving", "cli"},
+    "experiment": {"runners", "training", "models", "evaluation", "store", "serving", "cli"},
     # The report reads files only: no TensorFlow anywhere below it.
-    "report": {"training", "models", "datasets", "augmentation", "store", "cli"},
+    "report": {"training", "models", "datasets", "augmentation", "store", "serving", "cli"},
+    # Serving answers with a model promoted (store) and read as predict reads it (evaluation):
+    # it never trains, runs jobs or writes reports.
+    "serving": {"training", "runners", "report", "cli"},
+    "training": {"serving"},
 }
 #: (module, package) imports allowed despite ``FORBIDDEN``, each only inside a function (lazy):
 #: the seed's ``from abyssexp.datasets import augmentation_gen`` keeps working.

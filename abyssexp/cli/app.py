@@ -168,6 +168,7 @@ def _register() -> None:
         deploy_cmd,
         experiments_cmd,
         mlflow_cmd,
+        serve_cmd,
         store_cmd,
         sweep_cmd,
         test_cmd,

@@ -31,6 +31,7 @@ PANELS: dict[str, str] = {
     "alias": "Keep",
     "export": "Keep",
     "predict": "Keep",
+    "serve": "Keep",
     "verify": "Keep",
     "gc": "Keep",
     "store": "Keep",

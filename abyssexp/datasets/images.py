@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -31,6 +32,10 @@ MAX_PIXELS_ENV = "ABYSSEXP_MAX_IMAGE_PIXELS"
 #: 100 megapixels: 300 MB decoded, larger than any camera's frame. A 630-byte JPEG can declare
 #: 65000×65000 (12.7 GB decoded), so the header is checked before any pixel is decoded.
 DEFAULT_MAX_PIXELS = 100_000_000
+
+#: What an image is read from: a file's path, or its bytes in memory (``io.BytesIO``: a request's
+#: body, which has no path; ``name`` then says what it was in messages).
+ImageSource = str | Path | IO[bytes]
 
 
 class ImageTooLargeError(DatasetError):
@@ -66,11 +71,12 @@ def _too_large(path: str | Path, declared: str, limit: int) -> ImageTooLargeErro
 
 
 @contextmanager
-def open_image(path: str | Path) -> Iterator[Image.Image]:
+def open_image(path: ImageSource, name: str | None = None) -> Iterator[Image.Image]:
     """``Image.open`` with the size from the header checked against ``max_image_pixels()``.
 
     Pillow's own bomb check (a warning at 89 megapixels, an error at twice that) is replaced by
     ours: one limit, the same for every reader, and an error that says how to raise it.
+    ``name`` stands for ``path`` in messages (bytes in memory have no path of their own).
 
     Raises:
         ImageTooLargeError: the header declares more pixels than the limit.
@@ -86,11 +92,11 @@ def open_image(path: str | Path) -> Iterator[Image.Image]:
         except Image.DecompressionBombError as exc:
             found = re.search(r"\((\d+) pixels\)", str(exc))
             declared = f"{found.group(1)} pixels" if found else "too large to open"
-            raise _too_large(path, declared, limit) from None
+            raise _too_large(name or path, declared, limit) from None
     with image:
         width, height = image.size
         if width * height > limit:
-            raise _too_large(path, f"{width}×{height} ({width * height} pixels)", limit)
+            raise _too_large(name or path, f"{width}×{height} ({width * height} pixels)", limit)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             yield image
@@ -105,10 +111,12 @@ class ImageProbe:
     height: int
 
 
-def probe_image(path: str | Path) -> ImageProbe:
-    """Classify an image for the fast path by reading its header only."""
+def probe_image(path: ImageSource, name: str | None = None) -> ImageProbe:
+    """Classify an image for the fast path by reading its header only (``name``: what
+    messages call ``path``)."""
+    name = name or str(path)
     try:
-        with open_image(path) as image:
+        with open_image(path, name) as image:
             width, height = image.size
             orientation = 1
             if image.format == "JPEG":
@@ -121,9 +129,9 @@ def probe_image(path: str | Path) -> ImageProbe:
                 width, height = height, width
             return ImageProbe("pil", width, height)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: image file not found") from None
+        raise DatasetError(f"{name}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(f"{path}: cannot read the image ({shorten(str(exc), 80)})") from None
+        raise DatasetError(f"{name}: cannot read the image ({shorten(str(exc), 80)})") from None
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -175,13 +183,15 @@ def check_readable(path: str | Path) -> None:
         raise DatasetError(f"{path}: cannot decode the image ({shorten(str(exc), 80)})") from None
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as H×W×3 RGB uint8."""
+def read_image(path: ImageSource, name: str | None = None) -> np.ndarray:
+    """Read an image file (or bytes in memory, called ``name`` in messages) as H×W×3 RGB
+    uint8."""
+    name = name or str(path)
     try:
-        with open_image(path) as image:
+        with open_image(path, name) as image:
             image.load()
             return to_rgb_array(image)
     except FileNotFoundError:
-        raise ImageNotFoundError(f"{path}: image file not found") from None
+        raise ImageNotFoundError(f"{name}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(f"{path}: cannot decode the image ({shorten(str(exc), 80)})") from None
+        raise DatasetError(f"{name}: cannot decode the image ({shorten(str(exc), 80)})") from None

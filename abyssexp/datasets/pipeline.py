@@ -12,6 +12,7 @@ palette, other formats) are decoded by ``read_image`` inside the graph, so both 
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +31,11 @@ from abyssexp.errors import DatasetError, first_few
 
 __all__ = [
     "PipelineSpec",
+    "decode_contents",
+    "decode_kind",
     "decode_plan",
     "make_tf_dataset",
+    "prepare_image",
     "resize_bilinear",
     "resize_uint8",
     "steps_for",
@@ -105,52 +109,107 @@ def decode_plan(
     paths: Sequence[Path], input_size: tuple[int, int], dct_scaling: bool = True
 ) -> np.ndarray:
     """Per image: 0-3 JPEG with DCT ratio 1/2/4/8, 4 PNG, 5 Pillow."""
-    height, width = input_size
     plan = np.empty(len(paths), dtype=np.int32)
     for i, probe in enumerate(probe_all(paths)):
-        if probe.kind == "png":
-            plan[i] = _KIND_PNG
-        elif probe.kind == "jpeg":
-            index = 0
-            if dct_scaling:
-                for j, ratio in enumerate(_JPEG_RATIOS):
-                    if probe.width / ratio >= width and probe.height / ratio >= height:
-                        index = j
-            plan[i] = index
-        else:
-            plan[i] = _KIND_PIL
+        plan[i] = decode_kind(probe, input_size, dct_scaling)
     return plan
 
 
+def decode_kind(probe: ImageProbe, input_size: tuple[int, int], dct_scaling: bool = True) -> int:
+    """How one image decodes (its ``decode_plan`` entry), from its header: a JPEG at least
+    ``ratio`` times the input size per side is decoded at 1/``ratio`` by libjpeg."""
+    height, width = input_size
+    if probe.kind == "png":
+        return _KIND_PNG
+    if probe.kind != "jpeg":
+        return _KIND_PIL
+    index = 0
+    if dct_scaling:
+        for j, ratio in enumerate(_JPEG_RATIOS):
+            if probe.width / ratio >= width and probe.height / ratio >= height:
+                index = j
+    return index
+
+
+def _text(value: np.ndarray | bytes | str) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.item()
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _read_with_pillow(path: np.ndarray | bytes | str) -> np.ndarray:
-    if isinstance(path, np.ndarray):
-        path = path.item()
-    return read_image(path.decode() if isinstance(path, bytes) else str(path))
+    return read_image(_text(path))
+
+
+def _read_contents_with_pillow(
+    contents: np.ndarray | bytes, name: np.ndarray | bytes
+) -> np.ndarray:
+    data = contents.item() if isinstance(contents, np.ndarray) else contents
+    return read_image(io.BytesIO(data), _text(name))
 
 
 def decode_image(path: tf.Tensor, kind: tf.Tensor | int) -> tf.Tensor:
-    """Decode one image file to uint8 H×W×3 following its ``decode_plan`` entry.
+    """Decode one image file to uint8 H×W×3 following its ``decode_plan`` entry (the decoders
+    of ``decode_contents``; Pillow reads the file itself)."""
+
+    def pillow() -> tf.Tensor:
+        return tf.numpy_function(_read_with_pillow, [path], tf.uint8, stateful=False)
+
+    return _decode_with(lambda: tf.io.read_file(path), kind, pillow)
+
+
+def decode_contents(
+    contents: tf.Tensor, kind: tf.Tensor | int, name: tf.Tensor | str = "image"
+) -> tf.Tensor:
+    """Decode an encoded image (its bytes) to uint8 H×W×3 following its ``decode_kind``.
 
     A Python ``int`` kind (every image of the dataset decodes the same way, the common case)
     builds that decoder alone; a tensor kind chooses per image with ``tf.switch_case``.
+    ``name`` says what the bytes were in Pillow's messages.
     """
+
+    def pillow() -> tf.Tensor:
+        return tf.numpy_function(
+            _read_contents_with_pillow, [contents, name], tf.uint8, stateful=False
+        )
+
+    return _decode_with(lambda: contents, kind, pillow)
+
+
+def _decode_with(
+    contents: Callable[[], tf.Tensor], kind: tf.Tensor | int, pillow: Callable[[], tf.Tensor]
+) -> tf.Tensor:
+    """The decoders, written once: ``contents`` gives the encoded bytes (read only in the
+    branch that runs), ``pillow`` decodes what TensorFlow's decoders would read differently."""
 
     def jpeg(ratio: int) -> Callable[[], tf.Tensor]:
         return lambda: tf.io.decode_jpeg(
-            tf.io.read_file(path), channels=3, ratio=ratio, dct_method="INTEGER_ACCURATE"
+            contents(), channels=3, ratio=ratio, dct_method="INTEGER_ACCURATE"
         )
 
     def png() -> tf.Tensor:
-        return tf.io.decode_png(tf.io.read_file(path), channels=3, dtype=tf.uint8)
+        return tf.io.decode_png(contents(), channels=3, dtype=tf.uint8)
 
-    def pillow() -> tf.Tensor:
-        image = tf.numpy_function(_read_with_pillow, [path], tf.uint8, stateful=False)
-        return tf.ensure_shape(image, [None, None, 3])
+    def with_pillow() -> tf.Tensor:
+        return tf.ensure_shape(pillow(), [None, None, 3])
 
-    branches = [jpeg(r) for r in _JPEG_RATIOS] + [png, pillow]
+    branches = [jpeg(r) for r in _JPEG_RATIOS] + [png, with_pillow]
     image = branches[kind]() if isinstance(kind, int) else tf.switch_case(kind, branches)
     image.set_shape([None, None, 3])
     return image
+
+
+def prepare_image(
+    contents: tf.Tensor,
+    kind: tf.Tensor | int,
+    input_size: tuple[int, int],
+    name: tf.Tensor | str = "image",
+) -> tf.Tensor:
+    """An encoded image → the model's input (uint8, ``input_size``): decoded as its
+    ``decode_kind`` says, resized bilinear. The one preprocessing of ``predict`` and ``serve``;
+    ``test`` and training decode and resize with the same two functions (``decode_image``,
+    ``resize_uint8``) around their disk cache."""
+    return resize_uint8(decode_contents(contents, kind, name), input_size)
 
 
 def make_tf_dataset(
@@ -346,7 +405,7 @@ def make_image_batches(
 
     @tf.autograph.experimental.do_not_convert  # plain graph code, as in _decoded_images
     def load(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:
-        return resize_uint8(decode_image(path, kind), input_size)
+        return prepare_image(tf.io.read_file(path), kind, input_size, path)
 
     elements = tf.data.Dataset.from_tensor_slices((paths, plan))
     images = elements.map(load, num_parallel_calls=tf.data.AUTOTUNE)

@@ -158,18 +158,40 @@ def predict_images(
 
     model = load_keras_model(model_path, compile=False)
     scores, seconds = predict_with(model, inputs, batch_size, progress)
-    count = int(model.output_shape[-1])
-    activation = model.get_layer("head_activation").get_config().get("activation", "softmax")
+    meaning = ScoresMeaning.of(model, model_path)
     return Predictions(
         model=model_path,
-        class_names=_beside(model_path, CLASS_NAMES_FILE) or [f"class_{i}" for i in range(count)],
-        activation=activation if isinstance(activation, str) else "softmax",
-        thresholds=read_thresholds(model_path),
+        class_names=meaning.class_names,
+        activation=meaning.activation,
+        thresholds=meaning.thresholds,
         inputs=inputs,
         scores=scores,
         seconds=seconds,
-        top_k=min(top_k, count),
+        top_k=min(top_k, len(meaning.class_names)),
     )
+
+
+@dataclass(frozen=True)
+class ScoresMeaning:
+    """What a model's scores mean: its classes, its output activation and, for sigmoid, the
+    thresholds that make labels. ``predict`` and ``serve`` read it the same way."""
+
+    class_names: list[str]
+    activation: str
+    thresholds: list[float] | None
+
+    @classmethod
+    def of(cls, model: keras.Model, model_path: Path) -> ScoresMeaning:
+        """Read from the model (activation, class count) and the files beside ``model_path``:
+        ``class_names.json`` (else ``class_<i>``) and ``thresholds.json``."""
+        count = int(model.output_shape[-1])
+        activation = model.get_layer("head_activation").get_config().get("activation", "softmax")
+        names = _beside(model_path, CLASS_NAMES_FILE) or [f"class_{i}" for i in range(count)]
+        return cls(
+            class_names=[str(n) for n in names],
+            activation=activation if isinstance(activation, str) else "softmax",
+            thresholds=read_thresholds(model_path),
+        )
 
 
 def predict_with(

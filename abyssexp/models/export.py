@@ -211,6 +211,18 @@ def _run_litert(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 _RUNNERS = {"savedmodel": _run_savedmodel, "onnx": _run_onnx, "litert": _run_litert}
 
 
+def export_path(folder: Path, name: str) -> Path:
+    """Where format ``name`` lies in an exports folder (``export/`` of a promoted model)."""
+    return folder / _TARGETS[name]
+
+
+def export_runner(folder: Path, name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``fn(float32 images N×H×W×3, 0-255) -> scores`` of the export of format ``name`` in
+    ``folder``, run as the parity check runs it (``abyssexp serve --format``)."""
+    with _quiet():
+        return _RUNNERS[name](export_path(folder, name))
+
+
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
