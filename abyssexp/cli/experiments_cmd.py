@@ -490,17 +490,25 @@ def _print_tests(tests: dict[str, Any]) -> None:
     """Each test condition's metrics with their interval and n, its overlap, and its caveats."""
     if not tests:
         return
-    from abyssexp.experiment.result_summary import caveat_messages, summary_metric
+    from abyssexp.experiment.result_summary import (
+        caveat_messages,
+        missing_intervals,
+        summary_metric,
+    )
 
-    rows = []
+    rows, notes = [], []
+    shown = ("accuracy", "macro_f1", "mAP")
     for condition, result in sorted(tests.items()):
-        for metric in ("accuracy", "macro_f1", "mAP"):
+        for metric in shown:
             if isinstance((result or {}).get(metric), int | float):
                 rows.append([condition, metric, summary_metric(result, metric)])
         if (result or {}).get("overlap") is not None:
             rows.append([condition, "overlap", str(result["overlap"])])
+        notes += [f"{condition}: {line}" for line in missing_intervals(result, shown)]
     columns = [Column("condition", key=True), Column("metric"), Column("value [95 % interval] n")]
     print_table(columns, rows, "tests")
+    for line in notes:
+        print_line(line)
     for line in caveat_messages(tests):
         err.print(f"[yellow]caveat:[/] {escape(line)}", soft_wrap=True)
 
