@@ -504,7 +504,7 @@ def _print_tests(tests: dict[str, Any]) -> None:
                 rows.append([condition, metric, summary_metric(result, metric)])
         if (result or {}).get("overlap") is not None:
             rows.append([condition, "overlap", str(result["overlap"])])
-        notes += [f"{condition}: {line}" for line in missing_intervals(result, shown)]
+        notes += missing_intervals(result, shown, prefix=f"{condition}: ")
     columns = [Column("condition", key=True), Column("metric"), Column("value [95 % interval] n")]
     print_table(columns, rows, "tests")
     for line in notes:

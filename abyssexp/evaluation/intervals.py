@@ -251,39 +251,41 @@ def _percentiles(samples: np.ndarray) -> tuple[float | None, float | None]:
     return float(low), float(high)
 
 
-def _binomial_upper_tail(k: int, n: int, p: float) -> float:
-    """P(X ≥ k) for X ~ Binomial(n, p), summed in logs (stable at any n)."""
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
+def _binomial_at_least(n: int) -> Any:
+    """``at_least(k, p)``: P(X ≥ k) for X ~ Binomial(n, p), summed in logs (stable at any n);
+    the coefficients are worked out once for every p a bisection tries."""
+    i = np.arange(n + 1)
     log_factorial = np.r_[0.0, np.cumsum(np.log(np.arange(1, n + 1)))]
-    i = np.arange(k, n + 1)
-    terms = log_factorial[n] - log_factorial[i] - log_factorial[n - i]
-    terms = terms + i * math.log(p) + (n - i) * math.log1p(-p)
-    return min(1.0, float(np.exp(terms).sum()))
+    coefficients = log_factorial[n] - log_factorial[i] - log_factorial[n - i]
+
+    def at_least(k: int, p: float) -> float:
+        terms = coefficients[k:] + i[k:] * math.log(p) + (n - i[k:]) * math.log1p(-p)
+        return min(1.0, float(np.exp(terms).sum()))
+
+    return at_least
 
 
 def clopper_pearson(right: int, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """The exact binomial interval of ``right`` / ``n``: every p whose binomial tails both
-    leave more than (1 − level)/2 beyond what was seen. Never below its level at any n, which
-    is why proportions use it (4 of 4 right: [0.398, 1.000]). Solved by bisection, no SciPy.
+    """The exact binomial interval of ``right`` / ``n``: every p under which what was seen is
+    not in either (1 − level)/2 tail. Never below its level at any n, which is why proportions
+    use it (4 of 4 right: [0.398, 1.000]). Solved by bisection: no SciPy.
 
     Example:
         >>> [round(x, 3) for x in clopper_pearson(4, 4)]
         [0.398, 1.0]
     """
     tail = (1.0 - level) / 2.0
+    at_least = _binomial_at_least(n)
 
     def solve(too_high: Any) -> float:
         low, high = 0.0, 1.0
-        for _ in range(50):  # 2**-50: far below any digit shown
+        for _ in range(40):  # 2**-40: far below any digit shown
             middle = (low + high) / 2.0
             low, high = (low, middle) if too_high(middle) else (middle, high)
         return (low + high) / 2.0
 
-    lower = 0.0 if right <= 0 else solve(lambda p: _binomial_upper_tail(right, n, p) >= tail)
-    upper = 1.0 if right >= n else solve(lambda p: _binomial_upper_tail(right + 1, n, p) > 1 - tail)
+    lower = 0.0 if right <= 0 else solve(lambda p: at_least(right, p) >= tail)
+    upper = 1.0 if right >= n else solve(lambda p: at_least(right + 1, p) > 1.0 - tail)
     return lower, upper
 
 

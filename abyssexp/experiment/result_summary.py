@@ -9,6 +9,7 @@ listing commands import this module.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 #: The metrics a record's summary keeps (compare and promote read them without metrics.json).
@@ -89,15 +90,22 @@ def format_metric(value: Any, interval: dict[str, Any] | None = None, digits: in
     return f"{text} n={n}" if isinstance(n, int) else text
 
 
-def missing_intervals(result: dict[str, Any] | None, metrics: tuple[str, ...]) -> list[str]:
-    """``no interval for macro_f1, mAP: fewer than 5 test images in a class``: one line per
-    reason among ``metrics`` of a test summary or metrics.json (``[]``: every one has bounds)."""
+def missing_intervals(
+    result: dict[str, Any] | None, metrics: tuple[str, ...], prefix: str = ""
+) -> list[str]:
+    """``no interval for macro_f1, mAP: fewer than 5 test images in a class`` per reason among
+    ``metrics`` of a test summary or metrics.json, wrapped to 80 columns (``[]``: every one has
+    bounds, or the result is old)."""
     by_reason: dict[str, list[str]] = {}
     for metric in metrics:
         interval = interval_of(result, metric)
         if interval_label(interval) and isinstance((result or {}).get(metric), int | float):
             by_reason.setdefault(str(interval["reason"]), []).append(metric)
-    return [f"no interval for {', '.join(names)}: {why}" for why, names in by_reason.items()]
+    lines = []
+    for why, names in by_reason.items():
+        text = f"{prefix}no interval for {', '.join(names)}: {why}"
+        lines += textwrap.wrap(text, width=80, subsequent_indent="  ", break_on_hyphens=False)
+    return lines
 
 
 def summary_metric(result: dict[str, Any] | None, metric: str = "accuracy") -> str:
