@@ -490,25 +490,17 @@ def _print_tests(tests: dict[str, Any]) -> None:
     """Each test condition's metrics with their interval and n, its overlap, and its caveats."""
     if not tests:
         return
-    from abyssexp.experiment.result_summary import (
-        caveat_messages,
-        missing_intervals,
-        summary_metric,
-    )
+    from abyssexp.experiment.result_summary import caveat_messages, summary_metric
 
-    rows, notes = [], []
-    shown = ("accuracy", "macro_f1", "mAP")
+    rows = []
     for condition, result in sorted(tests.items()):
-        for metric in shown:
+        for metric in ("accuracy", "macro_f1", "mAP"):
             if isinstance((result or {}).get(metric), int | float):
                 rows.append([condition, metric, summary_metric(result, metric)])
         if (result or {}).get("overlap") is not None:
             rows.append([condition, "overlap", str(result["overlap"])])
-        notes += missing_intervals(result, shown, prefix=f"{condition}: ")
     columns = [Column("condition", key=True), Column("metric"), Column("value [95 % interval] n")]
     print_table(columns, rows, "tests")
-    for line in notes:
-        print_line(line)
     for line in caveat_messages(tests):
         err.print(f"[yellow]caveat:[/] {escape(line)}", soft_wrap=True)
 

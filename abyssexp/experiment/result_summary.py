@@ -90,9 +90,7 @@ def format_metric(value: Any, interval: dict[str, Any] | None = None, digits: in
     return f"{text} n={n}" if isinstance(n, int) else text
 
 
-def missing_intervals(
-    result: dict[str, Any] | None, metrics: tuple[str, ...], prefix: str = ""
-) -> list[str]:
+def missing_intervals(result: dict[str, Any] | None, metrics: tuple[str, ...]) -> list[str]:
     """``no interval for macro_f1, mAP: fewer than 5 test images in a class`` per reason among
     ``metrics`` of a test summary or metrics.json, wrapped to 80 columns (``[]``: every one has
     bounds, or the result is old)."""
@@ -103,7 +101,7 @@ def missing_intervals(
             by_reason.setdefault(str(interval["reason"]), []).append(metric)
     lines = []
     for why, names in by_reason.items():
-        text = f"{prefix}no interval for {', '.join(names)}: {why}"
+        text = f"no interval for {', '.join(names)}: {why}"
         lines += textwrap.wrap(text, width=80, subsequent_indent="  ", break_on_hyphens=False)
     return lines
 
