@@ -335,7 +335,7 @@ def _joined(first: Outcomes, second: Outcomes) -> Outcomes:
             name: np.r_[hits, second.hits[name]]
             for name, hits in first.hits.items()
             if name in second.hits
-        },  # fmt: skip
+        },
         np.r_[first.counted, second.counted],
     )
 
@@ -413,8 +413,8 @@ def metric_intervals(
     """``{metric: {value, low, high, n, level, method, ...}}`` for every interval metric
     ``values`` holds (the point values stay those of ``classification_metrics``).
 
-    ``method`` is ``clopper-pearson`` or ``bayesian-bootstrap`` (with ``resamples``, ``seed``
-    and ``prior_images``); where no method holds, ``low`` and ``high`` are None and ``reason``
+    ``method`` is ``clopper-pearson`` or ``bayesian-bootstrap`` (with ``resamples``, ``seed``,
+    ``draw_level`` and, but for mAP, ``prior_images``); where no method holds, ``low`` and ``high`` are None and ``reason``
     says why (``untrusted``).
     """
     if not outcomes.images:
