@@ -148,7 +148,10 @@ class Tally:
 
     def cell(self, reps: int) -> str:
         coverage = f"{self.covered / self.printed:.3f}" if self.printed else "  -  "
-        return f"{coverage} {100 * self.few / reps:>3.0f}%"
+        few = f"{100 * self.few / reps:.0f}%"
+        if self.printed and self.few and few == "100%":
+            few = ">99%"  # a few printed: their coverage is shown, but says little
+        return f"{coverage} {few:>4}"
 
 
 def candidates(outcomes, metric: str, truth: float, tallies: dict[str, Tally]) -> None:
@@ -196,7 +199,8 @@ def simulated_rows(reps: int, seed: int = 0) -> list[str]:
                 candidates(outcomes, metric, truth, tallies)
             label = "constant" if constant else f"{accuracy}"
             cells = "  ".join(f"{tallies[name].cell(repetitions(reps, n)):>11}" for name in tallies)
-            rows.append(f"{metric[:7]:<8}{label:>8} {n:>5} {truth:>6.3f}  {cells}")
+            name = "hamming" if metric == "hamming_accuracy" else metric
+            rows.append(f"{name:<8}{label:>9} {n:>5} {truth:>6.3f} {cells}")
     return rows
 
 
@@ -214,7 +218,7 @@ def main() -> None:
     for m in sorted({repetitions(reps, n) for n in SIZES}, reverse=True):
         print(f"   Monte-Carlo error ± {2 * math.sqrt(0.95 * 0.05 / m):.3f} at 0.95 over {m} sets")
     print()
-    print("metric  accuracy     n  truth     old pct  bayes p0 95  bayes p2 95     chosen*")
+    print("metric    accuracy     n  truth     old pct  bayes p0 95  bayes p2 95     chosen*")
     print("\n".join(simulated_rows(reps)))
     print()
     print("* chosen: Clopper–Pearson for proportions; for the rest the Bayesian bootstrap with")
