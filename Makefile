@@ -78,6 +78,7 @@ bench: install
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_sweeps.py
 	$(PY) benchmarks/bench_intervals.py
+	$(PY) benchmarks/bench_coverage.py
 	$(PY) benchmarks/bench_deploy.py
 	$(PY) benchmarks/bench_serve.py
 	$(PY) benchmarks/bench_small_data.py

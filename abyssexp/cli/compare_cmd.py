@@ -191,7 +191,7 @@ def _print_paired(paired: dict[str, Any], data: dict[str, Any]) -> None:
     cells = [
         ["A " + a, f"{result['a']:.4f}"],
         ["B " + b, f"{result['b']:.4f}"],
-        ["B − A", f"{result['difference']:+.4f} [{result['low']:+.4f} to {result['high']:+.4f}]"],
+        ["B − A", _difference(result)],
         ["images (paired)", str(result["n"])],
     ]
     if "p_value" in result:
@@ -203,6 +203,17 @@ def _print_paired(paired: dict[str, Any], data: dict[str, Any]) -> None:
         )
     cells.append(["verdict (95 %)", (result["verdict"], "bold")])
     print_table(columns, cells, f"paired test on {what}: B − A")
+    if result.get("reason"):
+        print_line(f"{result['verdict']}: {result['reason']}")
+
+
+def _difference(result: dict[str, Any]) -> str:
+    """``+0.6500 [+0.5333 to +0.7667]``, or the difference alone when the paired resamples
+    gave no interval."""
+    text = f"{result['difference']:+.4f}"
+    if result.get("low") is None or result.get("high") is None:
+        return text
+    return f"{text} [{result['low']:+.4f} to {result['high']:+.4f}]"
 
 
 def _print_groups(groups: dict[str, Any]) -> None:

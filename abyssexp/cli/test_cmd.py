@@ -106,11 +106,14 @@ def _print_result(result: TestResult, condition: str) -> None:
     ]
     title = f"{condition}: {metrics['images']} images, checkpoint {result.checkpoint}"
     print_table(columns, rows, title)
-    from abyssexp.experiment.result_summary import summary_metric
+    from abyssexp.experiment.result_summary import missing_intervals, summary_metric
 
-    for key in ("accuracy", "macro_f1", "micro_f1", "mAP"):
+    shown = ("accuracy", "macro_f1", "micro_f1", "mAP")
+    for key in shown:
         if metrics.get(key) is not None:
             print_line(f"{key:<9} {summary_metric(metrics, key)}")
+    for line in missing_intervals(metrics, shown):
+        print_line(line)
     if metrics.get("overlap") is not None:
         print_line(f"{'overlap':<9} {metrics['overlap']}")
     for caveat in metrics.get("caveats") or []:

@@ -360,13 +360,22 @@ def _report_notes(metrics: dict[str, Any]) -> list[str]:
 
         caveats = result_caveats(metrics)
     notes += [f"warning ({c['code']}): {c['message']}" for c in caveats]
+    from abyssexp.evaluation.intervals import INTERVAL_METRICS
+    from abyssexp.experiment.result_summary import missing_intervals
+
+    notes += missing_intervals(metrics, INTERVAL_METRICS)
     return ["", *notes] if notes else []
 
 
 def _with_interval(metrics: dict[str, Any], key: str) -> str:
-    """``0.8333  95 % interval 0.7100–0.9200  n=29`` (the value alone for old metrics)."""
+    """``0.8333  [0.7100–0.9200] 95 %  n=29``; ``0.4600  [too few to tell]  n=4`` where no
+    interval method holds (the notes say why); the value alone for old metrics."""
+    from abyssexp.experiment.result_summary import interval_label
+
     interval = (metrics.get("intervals") or {}).get(key) or {}
     text = f"{metrics[key]:.4f}"
     if interval.get("low") is not None and interval.get("high") is not None:
         text += f"  [{interval['low']:.4f}–{interval['high']:.4f}] 95 %"
+    elif interval_label(interval):
+        text += f"  [{interval_label(interval)}]"
     return text + (f"  n={interval['n']}" if interval.get("n") is not None else "")

@@ -97,7 +97,8 @@ def paired_comparison(first: Path, second: Path, metric: str) -> dict[str, Any]:
 
     Returns:
         ``{"a", "b", "condition", "metric", "verdict", "reasons", "result"}``; ``verdict`` is
-        ``B better``, ``A better``, ``no significant difference`` or None (not comparable).
+        ``B better``, ``A better``, ``no significant difference``, ``too few to tell`` (the
+        result's ``reason`` says why) or None (not comparable).
     """
     condition, _, name = metric.partition(":")
     answer: dict[str, Any] = {

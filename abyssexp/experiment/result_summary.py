@@ -2,15 +2,25 @@
 
 The record's ``tests.<condition>`` summary (what ``list``, ``compare``, ``promote`` and the store
 read) is made here from ``metrics.json``; ``format_metric`` writes ``0.83 [0.71–0.92] n=29``
-everywhere a metric is shown. No NumPy: the listing commands import this module.
+everywhere a metric is shown, or ``0.46 [too few to tell] n=4`` where no interval method holds
+(``evaluation.intervals`` leaves ``low``/``high`` null and gives a ``reason``). No NumPy: the
+listing commands import this module.
 """
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 #: The metrics a record's summary keeps (compare and promote read them without metrics.json).
 SUMMARY_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP", "top_3_accuracy")
+#: The interval fields a record's summary keeps (``method``/``reason``: absent in old results,
+#: whose intervals were all percentile bootstraps).
+SUMMARY_INTERVAL_FIELDS = ("low", "high", "n", "method", "reason")
+#: What stands in a cell for the bounds when no interval method holds.
+TOO_FEW_TO_TELL = "too few to tell"
+#: The one reason shown as itself: "too few" would send the reader to collect more images.
+CONSTANT_PREDICTIONS = "constant predictions"
 
 
 def summarise_test(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +34,11 @@ def summarise_test(metrics: dict[str, Any]) -> dict[str, Any]:
         checkpoint=metrics.get("checkpoint"),
         images=metrics.get("images"),
         intervals={
-            key: {field: intervals[key].get(field) for field in ("low", "high", "n")}
+            key: {
+                field: intervals[key][field]
+                for field in SUMMARY_INTERVAL_FIELDS
+                if field in intervals[key]
+            }
             for key in SUMMARY_METRICS
             if isinstance(intervals.get(key), dict)
         },
@@ -37,25 +51,59 @@ def summarise_test(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def interval_of(result: dict[str, Any] | None, metric: str) -> dict[str, Any] | None:
-    """``{low, high, n}`` of ``metric`` in a summary or a metrics.json (None: an old result)."""
+    """``{low, high, n, method?, reason?}`` of ``metric`` in a summary or a metrics.json (None:
+    an old result)."""
     found = ((result or {}).get("intervals") or {}).get(metric)
     return found if isinstance(found, dict) else None
 
 
+def interval_label(interval: dict[str, Any] | None) -> str | None:
+    """What replaces the bounds when the interval has none and says why (``reason``):
+    ``constant predictions``, else ``too few to tell``; None when it has bounds, or is an old
+    result without a reason."""
+    interval = interval or {}
+    if interval.get("low") is not None and interval.get("high") is not None:
+        return None
+    reason = interval.get("reason")
+    if not reason:
+        return None
+    return CONSTANT_PREDICTIONS if reason == CONSTANT_PREDICTIONS else TOO_FEW_TO_TELL
+
+
 def format_metric(value: Any, interval: dict[str, Any] | None = None, digits: int = 2) -> str:
-    """``0.83 [0.71–0.92] n=29``; a result without an interval (tested before intervals
-    existed) is the value alone. Three digits when the interval is narrower than 0.02."""
+    """``0.83 [0.71–0.92] n=29``; ``0.46 [too few to tell] n=4`` where no interval method holds;
+    a result without an interval (tested before intervals existed) is the value alone. Three
+    digits when the interval is narrower than 0.02."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "-"
     low = (interval or {}).get("low")
     high = (interval or {}).get("high")
     n = (interval or {}).get("n")
+    label = interval_label(interval)
     if isinstance(low, int | float) and isinstance(high, int | float):
         places = digits if high - low >= 0.02 else digits + 1
         text = f"{value:.{places}f} [{low:.{places}f}–{high:.{places}f}]"
+    elif label:
+        text = f"{value:.{digits}f} [{label}]"
     else:
         text = f"{value:.{digits + 1}f}"
     return f"{text} n={n}" if isinstance(n, int) else text
+
+
+def missing_intervals(result: dict[str, Any] | None, metrics: tuple[str, ...]) -> list[str]:
+    """``no interval for macro_f1, mAP: fewer than 5 test images in a class`` per reason among
+    ``metrics`` of a test summary or metrics.json, wrapped to 80 columns (``[]``: every one has
+    bounds, or the result is old)."""
+    by_reason: dict[str, list[str]] = {}
+    for metric in metrics:
+        interval = interval_of(result, metric)
+        if interval_label(interval) and isinstance((result or {}).get(metric), int | float):
+            by_reason.setdefault(str(interval["reason"]), []).append(metric)
+    lines = []
+    for why, names in by_reason.items():
+        text = f"no interval for {', '.join(names)}: {why}"
+        lines += textwrap.wrap(text, width=80, subsequent_indent="  ", break_on_hyphens=False)
+    return lines
 
 
 def summary_metric(result: dict[str, Any] | None, metric: str = "accuracy") -> str:
