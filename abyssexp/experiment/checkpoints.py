@@ -2,18 +2,25 @@
 
 ``models/model_<epoch>.keras`` after each finished epoch (epochs counted from 1, the seed's names),
 ``models/best.keras`` for the best monitored value, ``models/recovery.keras`` when a run is
-interrupted. Training, evaluation, ``gc`` and promotion all come here; nothing else globs
-``model_*``. Pruning never follows a symlink and never leaves ``models/`` (``abyssexp.owned``).
+interrupted, and ``models/train_state.json`` (which epoch finished last, and what a resume restores
+besides the checkpoint). Training, evaluation, ``gc`` and promotion all come here; nothing else
+globs ``model_*``. Pruning never follows a symlink and never leaves ``models/``
+(``abyssexp.owned``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
+from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import ExperimentStateError, InvalidInputError
 from abyssexp.owned import check_inside, unlink_inside
+from abyssexp.schemas.train_state import TRAIN_STATE_VERSION, TrainState
 
 if TYPE_CHECKING:
     from abyssexp.experiment.layout import ExperimentPaths
@@ -130,3 +137,42 @@ def remove_unprotected_checkpoints(paths: ExperimentPaths, protected: Collection
         if (path.is_file() or path.is_symlink()) and path.name not in protected:
             freed += unlink_inside(path, paths.root)
     return freed
+
+
+def read_train_state(paths: ExperimentPaths) -> TrainState:
+    """The experiment's ``train_state.json``, version 1 (no layer random states) too.
+
+    Raises:
+        ExperimentStateError: it does not parse, a field has the wrong type, or its checkpoint is
+            not the epoch's own ``model_<epoch>.keras`` (the name is joined to ``models/``).
+    """
+    path = paths.train_state
+    try:
+        state = TrainState.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError, RecursionError) as exc:  # ValidationError is a ValueError
+        raise ExperimentStateError(
+            f"{path}: does not parse{_problem(exc)}, so the last finished epoch is unknown; "
+            f"start a new experiment with `abyssexp new ... --from {paths.root}`"
+        ) from None
+    if state.checkpoint != checkpoint_name(state.epoch):
+        raise ExperimentStateError(
+            f"{path}: checkpoint must be {checkpoint_name(state.epoch)} for epoch {state.epoch}. "
+            f"Received: {state.checkpoint!r}; start a new experiment with "
+            f"`abyssexp new ... --from {paths.root}`"
+        )
+    return state
+
+
+def _problem(exc: BaseException) -> str:
+    """`` (field: message)`` for a validation error, else nothing."""
+    if not isinstance(exc, ValidationError) or not exc.errors():
+        return ""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "the file"
+    return f" ({field}: {error['msg']})"
+
+
+def write_train_state(paths: ExperimentPaths, state: TrainState) -> None:
+    """Write ``train_state.json`` atomically, at the current version."""
+    data = state.model_copy(update={"state_version": TRAIN_STATE_VERSION}).model_dump(mode="json")
+    atomic_write_json(paths.train_state, data)

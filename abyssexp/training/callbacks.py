@@ -24,12 +24,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from abyssexp.atomic import atomic_copy, atomic_path, atomic_write_json, atomic_write_text
+from abyssexp.atomic import atomic_copy, atomic_path, atomic_write_text
 from abyssexp.experiment.checkpoints import (
     checkpoint_name,
     epoch_checkpoints,
     prune_epoch_checkpoints,
     retained_epochs,
+    write_train_state,
 )
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
@@ -41,8 +42,10 @@ from abyssexp.experiment.record_file import (
 )
 from abyssexp.experiment.summary_file import refresh_summary
 from abyssexp.metric_direction import keras_mode
+from abyssexp.models.random_state import layer_random_states
 from abyssexp.schemas.record import BestMetric
 from abyssexp.schemas.resolve import params_to_json
+from abyssexp.schemas.train_state import TrainState
 from abyssexp.training.inputs import TrainingInputs
 from abyssexp.training.plan import TrainingPlan
 from abyssexp.training.validation_scores import ValidationScores
@@ -140,16 +143,19 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         self.rows.append({"epoch": number, **{k: float(v) for k, v in logs.items()}})
         write_history(self.paths.history, self.rows)
         refresh_summary(self.paths)  # what `compare` reads from the history
-        state = {
-            "epoch": number,
-            "checkpoint": checkpoint.name,
-            "monitor": self.monitor,
-            "mode": self.mode,
-            "best_value": self.best_value,
-            "best_epoch": self.best_epoch,
-            "time": time.time(),
-        }
-        atomic_write_json(self.paths.train_state, state)
+        state = TrainState(
+            epoch=number,
+            checkpoint=checkpoint.name,
+            monitor=self.monitor,
+            mode=self.mode,
+            best_value=self.best_value,
+            best_epoch=self.best_epoch,
+            time=time.time(),
+            # After validation (whose batch-norm recompute draws too): where the next epoch's
+            # dropout and in-model augmentation continue.
+            layer_random_states=layer_random_states(self.model),
+        )
+        write_train_state(self.paths, state)
         best = BestMetric(metric=self.monitor, value=self.best_value, epoch=self.best_epoch)
         record_epoch(
             self.paths.record,
@@ -356,24 +362,43 @@ def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalizatio
 
 class RecomputeBatchNorm(keras.callbacks.Callback):
     """Before each validation, recompute exact batch-norm statistics as the plain average over
-    ``batches`` training batches (momentum 1 - 1/k on batch k), then restore the momentum."""
+    ``batches`` training batches (momentum 1 - 1/k on batch k), then restore the momentum.
 
-    def __init__(self, dataset: tf.data.Dataset, batches: int) -> None:
+    Epoch ``e``'s batches are a function of the epoch alone: the ``batches`` that follow the
+    first ``(e - first_epoch) * batches`` of a reader of the training stream of their own. A
+    resumed run, or the second ``fit`` of two-phase fine-tuning, starts that reader where an
+    uninterrupted run's would be, so its validation sees the same statistics.
+
+    Args:
+        stream: ``stream(n)`` is a new reader of the training stream from its ``n``-th batch.
+        batches: batches averaged before each validation.
+        first_epoch: the epoch whose recompute reads the stream's first batches
+            (``training.init_epoch``).
+    """
+
+    def __init__(
+        self, stream: Callable[[int], tf.data.Dataset], batches: int, first_epoch: int
+    ) -> None:
         super().__init__()
-        self.dataset = dataset
+        self.stream = stream
         self.batches = batches
-        self._in_fit = False
+        self.first_epoch = first_epoch
+        self._epoch: int | None = None  # the epoch under way in fit; None outside fit
+        self._iterator: Any = None
+        self._positioned_for: int | None = None  # the epoch the iterator's next batches serve
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._in_fit = True
-        self._iterator = iter(self.dataset)
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._in_fit = False
+        self._epoch = None
 
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if not self._in_fit or self.batches <= 0:
+        if self._epoch is None or self.batches <= 0:
             return
+        if self._positioned_for != self._epoch:  # the run's (or this fit's) first validation
+            done = (self._epoch - self.first_epoch) * self.batches
+            self._iterator = iter(self.stream(done))
         layers = batch_norm_layers(self.model)
         saved = [layer.momentum for layer in layers]
         for k in range(1, self.batches + 1):
@@ -383,6 +408,7 @@ class RecomputeBatchNorm(keras.callbacks.Callback):
             self.model(images, training=True)
         for layer, momentum in zip(layers, saved, strict=True):
             layer.momentum = momentum
+        self._positioned_for = self._epoch + 1
 
 
 def make_callbacks(
@@ -419,7 +445,11 @@ def make_callbacks(
         callbacks.insert(0, swap)
     if params.training.bn_recompute_batches:
         callbacks.append(
-            RecomputeBatchNorm(inputs.fresh_train(), params.training.bn_recompute_batches)
+            RecomputeBatchNorm(
+                inputs.fresh_train,
+                params.training.bn_recompute_batches,
+                first_epoch=params.training.init_epoch,
+            )
         )
     curves = params.callbacks.pr_curves or params.callbacks.tfpn
     if inputs.validation is not None and (curves or plan.monitor == "val_macro_f1"):

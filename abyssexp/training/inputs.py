@@ -4,6 +4,11 @@
 ``placement: model`` puts a ``SeedAugmentation`` layer in the model; the imgaug backend augments
 batches in the pipeline. Each reader of the training set gets a pipeline of its own (see
 ``TrainingInputs.fresh_train``).
+
+The training stream is one seeded sequence of batches from ``training.init_epoch`` on (order,
+augmentation and recipe draws included); a reader that starts at batch ``n`` skips to it. Every
+reader is placed by its epoch, never by how many readers came before it, so a resumed run and
+each ``fit`` of a two-phase run read exactly what an uninterrupted run reads there.
 """
 
 from __future__ import annotations
@@ -28,11 +33,16 @@ if TYPE_CHECKING:
 class TrainingInputs:
     """What ``fit`` reads, and how to make more readers of the training set."""
 
+    #: fit's reader from the run's first epoch (``train_at(plan.initial_epoch)``).
     train: tf.data.Dataset
     validation: tf.data.Dataset | None
     steps_per_epoch: int
     validation_steps: int | None
-    fresh_train: Callable[[], tf.data.Dataset]
+    #: ``fresh_train(n)``: a new, uncached reader of the training stream from its ``n``-th batch.
+    fresh_train: Callable[..., tf.data.Dataset]
+    #: ``train_at(epoch)``: fit's reader from the first batch of ``epoch`` (``train`` for the
+    #: run's first epoch, a new reader for a later phase's).
+    train_at: Callable[[int], tf.data.Dataset]
     model_augmentation: dict[str, Any] | None
     class_weights: list[float] | None
 
@@ -49,14 +59,13 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
     recipes = _recipes(plan)
     decode = decode_plan(plan.train_set.image_paths, size)
     steps = training.steps_per_epoch or steps_for(len(plan.train_set), training.batch_size)
-    # A resumed run continues the stream where the uninterrupted run would be at its epoch.
-    resumed_epochs = plan.initial_epoch - training.init_epoch
 
-    def training_pipeline(cache: bool = False, skip: int = 0) -> tf.data.Dataset:
-        """A new training dataset. Each reader needs its own: iterators of one dataset share its
-        shuffle and augmentation seed state, and a second reader running ahead in the background
-        (the image log, batch-norm recomputation) would change fit's order by timing alone. Only
-        fit's own caches (``cache_train``): one copy of the decoded set in memory."""
+    def training_pipeline(skip_batches: int = 0, cache: bool = False) -> tf.data.Dataset:
+        """A new training dataset from batch ``skip_batches`` of the stream. Each reader needs
+        its own: iterators of one dataset share its shuffle and augmentation seed state (a
+        second iterator starts a different order), and a second reader running ahead in the
+        background (the image log, batch-norm recomputation) would change fit's order by timing
+        alone. Only fit's own caches (``cache_train``): one copy of the decoded set in memory."""
         spec = PipelineSpec(
             input_size=size,
             batch_size=training.batch_size,
@@ -67,7 +76,7 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
             normalise_targets=plan.softmax,
             parallel_calls=training.workers,
             deterministic=True if training.deterministic else None,
-            skip=skip,
+            skip=skip_batches * training.batch_size,
             **disk,
         )
         return make_tf_dataset(
@@ -79,8 +88,18 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
             recipes=recipes,
         )
 
-    skip = resumed_epochs * steps * training.batch_size
-    train = training_pipeline(cache=training.cache_train, skip=skip)
+    train = training_pipeline(
+        (plan.initial_epoch - training.init_epoch) * steps, training.cache_train
+    )
+
+    def train_at(epoch: int) -> tf.data.Dataset:
+        """fit's reader from ``epoch``: where an uninterrupted run's stream is at that epoch. A
+        later phase's fit gets a new reader there: a second iterator of ``train`` would start a
+        different order."""
+        if epoch == plan.initial_epoch:
+            return train
+        return training_pipeline((epoch - training.init_epoch) * steps, training.cache_train)
+
     validation, validation_steps = None, None
     if plan.val_set is not None:
         spec = PipelineSpec(
@@ -101,6 +120,7 @@ def build_inputs(plan: TrainingPlan) -> TrainingInputs:
         steps_per_epoch=steps,
         validation_steps=validation_steps,
         fresh_train=training_pipeline,
+        train_at=train_at,
         model_augmentation=model_augmentation,
         class_weights=_class_weights(plan),
     )

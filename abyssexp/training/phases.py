@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from abyssexp.training.plan import TrainingPlan
+from abyssexp.training.plan import ResumeState, TrainingPlan
 
 if TYPE_CHECKING:
     import keras
@@ -49,6 +49,17 @@ def compile_for_start(plan: TrainingPlan, model: keras.Model, inputs: TrainingIn
         return
     lr = learning_rate(plan, training.lr, training.epochs, inputs.steps_per_epoch)
     _compile(plan, model, lr, inputs)
+
+
+def resumed_model(plan: TrainingPlan, resume: ResumeState) -> keras.Model:
+    """The resumed epoch's checkpoint, compiled for the phase it was saved in, with the draws of
+    its random layers continued from ``train_state.json`` (a saved model does not hold them)."""
+    from abyssexp.models.classifier import load_keras_model
+    from abyssexp.models.random_state import restore_layer_random_states
+
+    model = load_keras_model(plan.paths.models / resume.checkpoint, compile=True)
+    restore_layer_random_states(model, resume.layer_random_states, str(plan.paths.train_state))
+    return model
 
 
 def plan_phases(plan: TrainingPlan, model: keras.Model, inputs: TrainingInputs) -> list[Phase]:

@@ -7,13 +7,12 @@ start state. The plan is a frozen value; ``abyssexp.training.run`` consumes it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import ExperimentStateError, InvalidInputError
-from abyssexp.experiment.checkpoints import epoch_checkpoints
+from abyssexp.experiment.checkpoints import epoch_checkpoints, read_train_state
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record_file import read_record
 from abyssexp.models.backbones import check_min_size, input_shape_for
@@ -81,12 +80,15 @@ class TrainOptions:
 
 @dataclass(frozen=True)
 class ResumeState:
-    """Where a resumed run starts: the last finished epoch and its checkpoint."""
+    """Where a resumed run starts: the last finished epoch, its checkpoint, and what the
+    checkpoint does not hold (``TrainState``)."""
 
     epoch: int
     checkpoint: str
     best_value: float | None = None
     best_epoch: int | None = None
+    #: The model's layer random states after that epoch; None from a version-1 train_state.json.
+    layer_random_states: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -248,36 +250,26 @@ def start_state(paths: ExperimentPaths, params: Params, resume: bool) -> ResumeS
                 f"{paths.train_state}: missing, so the last finished epoch is unknown"
             )
         return None  # nothing to resume: a fresh start
-    state = _read_train_state(paths)
-    if not (paths.models / state["checkpoint"]).is_file():
+    state = read_train_state(paths)
+    if not (paths.models / state.checkpoint).is_file():
         raise ExperimentStateError(
-            f"{paths.models / state['checkpoint']}: the last finished epoch's checkpoint was "
+            f"{paths.models / state.checkpoint}: the last finished epoch's checkpoint was "
             "removed (gc or promote --move), so the run cannot resume; start a new experiment "
             f"with `abyssexp new ... --from {paths.root}`"
         )
-    if state["epoch"] >= params.training.init_epoch + params.training.epochs:
+    if state.epoch >= params.training.init_epoch + params.training.epochs:
         raise ExperimentStateError(
-            f"{paths.root}: already trained {state['epoch']} epochs of "
+            f"{paths.root}: already trained {state.epoch} epochs of "
             f"{params.training.epochs}; raise --epochs to train further"
         )
+    randoms = state.layer_random_states
     return ResumeState(
-        epoch=int(state["epoch"]),
-        checkpoint=state["checkpoint"],
-        best_value=state.get("best_value"),
-        best_epoch=state.get("best_epoch"),
+        epoch=state.epoch,
+        checkpoint=state.checkpoint,
+        best_value=state.best_value,
+        best_epoch=state.best_epoch,
+        layer_random_states=tuple(randoms) if randoms is not None else None,
     )
-
-
-def _read_train_state(paths: ExperimentPaths) -> dict[str, Any]:
-    try:
-        state = json.loads(paths.train_state.read_text())
-        int(state["epoch"]), str(state["checkpoint"])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        raise ExperimentStateError(
-            f"{paths.train_state}: does not parse, so the last finished epoch is unknown; "
-            f"start a new experiment with `abyssexp new ... --from {paths.root}`"
-        ) from None
-    return state
 
 
 def load_class_table(paths: ExperimentPaths, params: Params, forced: bool = False) -> ClassTable:

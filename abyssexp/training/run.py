@@ -202,7 +202,7 @@ def _fit(plan: TrainingPlan, model: Any, inputs: TrainingInputs, callbacks: list
             if phase.prepare is not None:
                 phase.prepare()
             model.fit(
-                inputs.train,
+                inputs.train_at(phase.start),
                 epochs=phase.end,
                 initial_epoch=phase.start,
                 steps_per_epoch=inputs.steps_per_epoch,
@@ -266,15 +266,14 @@ def _collapse_warning(rows: list[dict[str, Any]]) -> list[str]:
 
 def _model_for(plan: TrainingPlan, inputs: TrainingInputs) -> Any:
     """A new model, compiled once for its first phase; or the resumed checkpoint, compiled."""
-    from abyssexp.models.classifier import load_keras_model
     from abyssexp.models.distribute import make_strategy
     from abyssexp.models.factory import create_classifier
-    from abyssexp.training.phases import compile_for_start
+    from abyssexp.training.phases import compile_for_start, resumed_model
 
     strategy = make_strategy(plan.params.training.gpus)
     with strategy.scope():
         if plan.resume is not None:
-            return load_keras_model(plan.paths.models / plan.resume.checkpoint, compile=True)
+            return resumed_model(plan, plan.resume)
         model = create_classifier(
             plan.params,
             plan.labels.class_names,

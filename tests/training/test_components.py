@@ -80,7 +80,7 @@ def test_schedule_and_optimizer_arguments_are_checked() -> None:
         make_optimizer("adam", 0.01, {"learning_rate": 1})
 
 
-def test_recompute_batch_norm_gives_exact_batch_statistics() -> None:
+def test_recompute_batch_norm_gives_exact_batch_statistics_from_its_epochs_batches() -> None:
     import keras
 
     from abyssexp.training.callbacks import RecomputeBatchNorm
@@ -88,15 +88,25 @@ def test_recompute_batch_norm_gives_exact_batch_statistics() -> None:
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(momentum=0.99)])
     rng = np.random.default_rng(0)
-    batches = [(rng.normal(3.0, 2.0, (64, 4)).astype(np.float32), None) for _ in range(3)]
-    callback = RecomputeBatchNorm(batches, batches=3)
+    batches = [(rng.normal(3.0, 2.0, (64, 4)).astype(np.float32), None) for _ in range(9)]
+    asked: list[int] = []
+
+    def stream(start: int) -> list:
+        asked.append(start)
+        return batches[start:]
+
+    callback = RecomputeBatchNorm(stream, batches=3, first_epoch=0)
     callback.set_model(model)
     callback.on_train_begin()
+    callback.on_epoch_begin(1)  # a run resumed after epoch 1: epoch 2's batches, 4 to 6
     callback.on_test_begin()
+    callback.on_epoch_begin(2)  # the next epoch reads on, from the same reader
+    callback.on_test_begin()
+    assert asked == [3]
     layer = model.layers[0]
-    data = np.concatenate([b for b, _ in batches])
+    data = np.concatenate([b for b, _ in batches[6:9]])
     np.testing.assert_allclose(layer.moving_mean.numpy(), data.mean(axis=0), rtol=1e-4)
-    per_batch_var = np.mean([b.var(axis=0) for b, _ in batches], axis=0)
+    per_batch_var = np.mean([b.var(axis=0) for b, _ in batches[6:9]], axis=0)
     np.testing.assert_allclose(layer.moving_variance.numpy(), per_batch_var, rtol=1e-3)
     assert layer.momentum == 0.99
 
