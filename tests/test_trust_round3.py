@@ -1,0 +1,120 @@
+"""Issue 31, "Trust, third round": one regression test per numbered case (``case_N`` in each
+name). A value abyssexp reads back from a file (a path, a pid, a count, a cache) is a claim,
+checked before use. None trains a model: experiments come from ``new`` and stand-in checkpoints
+(``tests/store/conftest.make_tested``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from abyssexp.cli import app
+from abyssexp.experiment.record_file import read_record
+from tests.store.conftest import make_tested
+
+
+@pytest.fixture
+def tested(runner: Any, scratch: Path):
+    return lambda name="ds", **kwargs: make_tested(runner, name, **kwargs)
+
+
+def _writable(folder: Path) -> None:
+    for dirpath, _dirs, _files in os.walk(folder):
+        os.chmod(dirpath, 0o755)
+
+
+# --- case 1: store repair follows entry.json's scratch_path ---------------------------------
+
+
+def test_case_1_repair_of_a_backup_store_with_another_scratch_records_nothing(
+    runner, tested, tmp_path, monkeypatch
+) -> None:
+    root = tested()
+    store = tmp_path / "store"
+    assert runner.invoke(app, ["promote", str(root)]).exit_code == 0
+    before = (root / "record.json").read_bytes()
+    backup = tmp_path / "st-backup"
+    shutil.copytree(store, backup, symlinks=True)
+    other = tmp_path / "other-scratch"
+    other.mkdir()
+    monkeypatch.setenv("ABYSSEXP_SCRATCH", str(other))  # --scratch says the same
+    result = runner.invoke(app, ["store", "repair", "--store", str(backup), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records_completed"] == []
+    assert (root / "record.json").read_bytes() == before
+
+
+def test_case_1_repair_of_a_backup_store_adds_no_phantom_promotion(runner, tested, tmp_path):
+    root = tested()
+    assert runner.invoke(app, ["promote", str(root)]).exit_code == 0
+    backup = tmp_path / "st-backup"
+    shutil.copytree(tmp_path / "store", backup, symlinks=True)
+    result = runner.invoke(app, ["store", "repair", "--store", str(backup)])
+    assert result.exit_code == 0, result.output
+    promotions = read_record(root / "record.json").promotions
+    assert [p.path for p in promotions] == [str(tmp_path / "store" / "proj" / "cls" / root.name)]
+
+
+def _plant_entry(store: Path, source: Path, victim: Path) -> Path:
+    """Copy the promoted folder of ``source`` to ``victim``'s name, its entry naming ``victim``
+    and its manifest matching (what a hand-made or planted promotion looks like)."""
+    planted = store / "proj" / "cls" / victim.name
+    shutil.copytree(store / "proj" / "cls" / source.name, planted)
+    _writable(planted)
+    entry = json.loads((planted / "entry.json").read_text())
+    entry.update(name=victim.name, scratch_path=str(victim), promoted="2030-01-01T00:00:00Z")
+    (planted / "entry.json").write_text(json.dumps(entry))
+    digest = hashlib.sha256((planted / "entry.json").read_bytes()).hexdigest()
+    lines = (planted / "MANIFEST.sha256").read_text().splitlines()
+    (planted / "MANIFEST.sha256").write_text(
+        "".join(
+            f"{digest}  entry.json\n" if line.endswith("  entry.json") else line + "\n"
+            for line in lines
+        )
+    )
+    return planted
+
+
+def test_case_1_a_planted_entry_never_makes_an_experiment_promoted(runner, tested, tmp_path):
+    source, victim = tested("ds1"), tested("ds2")
+    store = tmp_path / "store"
+    assert runner.invoke(app, ["promote", str(source)]).exit_code == 0
+    assert (store / "proj" / "cls" / source.name / "MANIFEST.sha256").is_file()
+    _plant_entry(store, source, victim)
+    before = (victim / "record.json").read_bytes()
+    result = runner.invoke(app, ["store", "repair", "--json"])
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.stdout)["problems"]
+    assert any("not recorded" in p and "identical to the promoted" in p for p in problems)
+    assert (victim / "record.json").read_bytes() == before
+    removed = runner.invoke(app, ["rm", str(victim), "--yes"])
+    assert removed.exit_code == 0, removed.output
+    assert not victim.exists()
+
+
+def test_case_1_a_scratch_path_through_a_link_is_not_followed(runner, tested, tmp_path, scratch):
+    root = tested()
+    store = tmp_path / "store"
+    assert runner.invoke(app, ["promote", str(root)]).exit_code == 0
+    _writable(store / "proj")
+    promoted = store / "proj" / "cls" / root.name
+    moved = tmp_path / "outside" / "cls"
+    moved.parent.mkdir()
+    shutil.move(str(scratch / "proj" / "cls"), str(moved))
+    (scratch / "proj" / "cls").symlink_to(moved, target_is_directory=True)
+    record = moved / root.name / "record.json"
+    data = json.loads(record.read_text())
+    data["promotions"] = []  # as if the promotion was killed before recording
+    record.write_text(json.dumps(data))
+    before = record.read_bytes()
+    result = runner.invoke(app, ["store", "repair", "--json"])
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.stdout)["problems"]
+    assert any(str(promoted) in p and "symlink" in p for p in problems), problems
+    assert record.read_bytes() == before
