@@ -118,3 +118,81 @@ def test_case_1_a_scratch_path_through_a_link_is_not_followed(runner, tested, tm
     problems = json.loads(result.stdout)["problems"]
     assert any(str(promoted) in p and "symlink" in p for p in problems), problems
     assert record.read_bytes() == before
+
+
+# --- case 6: cancel signals whatever process a record names ---------------------------------
+
+
+def _claim_running(root: Path, pid: int) -> None:
+    """Make the record name ``pid`` (with its real start time) as a running training."""
+    import socket
+    import time
+
+    from abyssexp.processes import process_start
+
+    record = json.loads((root / "record.json").read_text())
+    record.update(
+        status="running",
+        pid=pid,
+        pid_start=process_start(pid),
+        host=socket.gethostname(),
+        heartbeat_unix=time.time(),
+    )
+    (root / "record.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-c", "import time; time.sleep(60)"],  # any process of this user
+        ["-c", "import sys, time; time.sleep(60)", "abyssexp", "train", "proj/cls/1"],
+    ],
+)
+def test_case_6_cancel_never_signals_a_planted_pid(runner, tested, argv) -> None:
+    import subprocess
+    import sys
+    import time
+
+    root = tested()
+    bystander = subprocess.Popen([sys.executable, *argv])
+    try:
+        _claim_running(root, bystander.pid)
+        result = runner.invoke(app, ["cancel", "proj/cls/1"])
+        assert result.exit_code == 0, result.output
+        assert "not `abyssexp train` of this folder" in result.output
+        time.sleep(0.3)
+        assert bystander.poll() is None, "cancel signalled a process that is not this training"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_case_6_an_abyssexp_train_of_another_folder_is_not_signalled(runner, tested) -> None:
+    """A real ``abyssexp`` command line holding *another* experiment's training lock."""
+    import subprocess
+    import sys
+    import time
+
+    root, other = tested("ds1"), tested("ds2")
+    code = (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[2], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"
+    )
+    script = root.parent.parent.parent.parent / "bin" / "abyssexp"
+    script.parent.mkdir()
+    script.write_text(code.replace("; ", "\n"))
+    holder = subprocess.Popen(
+        [sys.executable, str(script), "train", str(other / ".train.lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        _claim_running(root, holder.pid)
+        result = runner.invoke(app, ["cancel", str(root)])
+        assert "nothing to stop" in result.output, result.output
+        time.sleep(0.3)
+        assert holder.poll() is None
+    finally:
+        holder.kill()
+        holder.wait()
