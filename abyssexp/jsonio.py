@@ -12,7 +12,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from abyssexp.errors import AbyssExpError
 
@@ -21,6 +21,8 @@ MAX_DEPTH = 64
 #: The largest input file read whole (a COCO file of millions of annotations fits): larger ones,
 #: and anything that is not a regular file (``/dev/zero``, a FIFO), are refused before reading.
 MAX_INPUT_BYTES = 4 << 30
+#: What one read adds while a file grows under the reader (see ``_read_bounded``).
+READ_CHUNK = 1 << 20
 
 
 def read_input_bytes(
@@ -54,11 +56,27 @@ def read_input_bytes(
         raise error(f"{source}: {problem}")
     with os.fdopen(fd, "rb") as handle:
         try:
-            raw = handle.read(limit + 1)
+            raw = _read_bounded(handle, info.st_size, limit)
         except OSError as exc:
             raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
     if len(raw) > limit:
         raise error(f"{source}: grew past {limit} bytes while being read")
+    return raw
+
+
+def _read_bounded(handle: BinaryIO, size: int, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``handle``, allocating only what the file holds.
+
+    ``read(limit + 1)`` would reserve ``limit`` bytes of address space up front (4 GiB), which a
+    shell's ``ulimit -v`` (common on shared clusters) refuses even for a 1 KB file: read the size
+    ``fstat`` gave, then in chunks while the file grows.
+    """
+    raw = handle.read(min(size, limit) + 1)
+    while len(raw) <= limit:
+        more = handle.read(min(READ_CHUNK, limit + 1 - len(raw)))
+        if not more:
+            break
+        raw += more
     return raw
 
 

@@ -196,3 +196,52 @@ def test_case_6_an_abyssexp_train_of_another_folder_is_not_signalled(runner, tes
     finally:
         holder.kill()
         holder.wait()
+
+
+# --- case 14: every JSON read reserved 4 GiB of address space -------------------------------
+
+
+def test_case_14_data_check_runs_under_a_4gb_address_space_limit(coco_factory, tmp_path) -> None:
+    """``ulimit -v 4000000`` (a shared cluster's default) and a 1 KB COCO file."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    images = [
+        {"id": i, "file_name": f"{i}.png", "width": 8, "height": 8, "pixels": pixels}
+        for i in range(1, 5)
+    ]
+    annotations = [
+        {"id": i, "image_id": i, "category_id": 1 + i % 2, "bbox": [0, 0, 4, 4]}
+        for i in range(1, 5)
+    ]
+    coco = coco_factory(
+        tmp_path, images, annotations, [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    )
+    assert coco.stat().st_size < 1024
+    code = (
+        "import resource, runpy, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4_000_000 * 1024,) * 2)\n"
+        "sys.argv = ['abyssexp', 'data', 'check', sys.argv[1]]\n"
+        "runpy.run_module('abyssexp', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(coco)], capture_output=True, text=True, timeout=120
+    )
+    assert "MemoryError" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_case_14_bounded_read_returns_the_whole_file_and_refuses_past_the_limit(tmp_path) -> None:
+    from abyssexp.errors import InvalidInputError
+    from abyssexp.jsonio import READ_CHUNK, read_input_bytes
+
+    path = tmp_path / "f.json"
+    body = b"x" * (3 * READ_CHUNK + 7)
+    path.write_bytes(body)
+    assert read_input_bytes(path, "f", InvalidInputError) == body
+    assert read_input_bytes(path, "f", InvalidInputError, limit=len(body)) == body
+    with pytest.raises(InvalidInputError, match="more than"):
+        read_input_bytes(path, "f", InvalidInputError, limit=len(body) - 1)
