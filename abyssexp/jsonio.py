@@ -21,14 +21,23 @@ MAX_DEPTH = 64
 #: The largest input file read whole (a COCO file of millions of annotations fits): larger ones,
 #: and anything that is not a regular file (``/dev/zero``, a FIFO), are refused before reading.
 MAX_INPUT_BYTES = 4 << 30
+#: The bound of the small JSON files abyssexp writes and reads back (params.json, caches): the
+#: largest real one is a params.json with an inline category map of 100,000s of categories (a few
+#: MB). A file past it was not written by abyssexp as it is, and parsing it could take GBs.
+MAX_SMALL_JSON_BYTES = 16 << 20
 #: What one read adds while a file grows under the reader (see ``_read_bounded``).
 READ_CHUNK = 1 << 20
 
 
 def read_input_bytes(
-    path: Path, source: str, error: type[AbyssExpError], limit: int = MAX_INPUT_BYTES
+    path: Path | str,
+    source: str,
+    error: type[AbyssExpError],
+    limit: int = MAX_INPUT_BYTES,
+    fix: str = "split the file",
 ) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; anything else is one ``error``.
+    """The bytes of a regular file of at most ``limit`` bytes; anything else is one ``error``
+    (``fix`` says what to do about a file over the limit).
 
     Opened without blocking (a FIFO would wait for a writer for ever) and checked with ``fstat``
     on the open descriptor, so what is checked is what is read.
@@ -47,7 +56,7 @@ def read_input_bytes(
         if stat.S_ISDIR(info.st_mode)
         else "not a regular file (a device, FIFO or socket); give a file"
         if not stat.S_ISREG(info.st_mode)
-        else f"{info.st_size} bytes, more than the {limit} abyssexp reads; split the file"
+        else f"{info.st_size} bytes, more than the {limit} abyssexp reads; {fix}"
         if info.st_size > limit
         else None
     )
@@ -146,10 +155,12 @@ def read_json(
     error: type[AbyssExpError],
     hint: str = "",
     max_depth: int | None = MAX_DEPTH,
+    limit: int = MAX_INPUT_BYTES,
+    fix: str = "split the file",
 ) -> Any:
     """Read and parse a JSON file; a missing, unreadable, non-regular or oversized file is one
     ``error`` line too (``read_input_bytes``)."""
-    raw = read_input_bytes(Path(path), source, error)
+    raw = read_input_bytes(Path(path), source, error, limit, fix)
     return parse_json(raw, source, error, hint, max_depth)
 
 

@@ -245,3 +245,30 @@ def test_case_14_bounded_read_returns_the_whole_file_and_refuses_past_the_limit(
     assert read_input_bytes(path, "f", InvalidInputError, limit=len(body)) == body
     with pytest.raises(InvalidInputError, match="more than"):
         read_input_bytes(path, "f", InvalidInputError, limit=len(body) - 1)
+
+
+# --- case 13: a huge params.json ------------------------------------------------------------
+
+
+def test_case_13_a_huge_params_json_is_bounded_where_it_is_read(runner, tested) -> None:
+    import tracemalloc
+
+    from abyssexp.jsonio import MAX_SMALL_JSON_BYTES
+
+    root, other = tested("ds1"), tested("ds2")
+    params = json.loads((root / "models" / "params.json").read_text())
+    params["dataset"]["category_map"] = {f"c{i:08d}": i for i in range(MAX_SMALL_JSON_BYTES // 16)}
+    (root / "models" / "params.json").write_text(json.dumps(params))
+    assert (root / "models" / "params.json").stat().st_size > MAX_SMALL_JSON_BYTES
+    del params
+    tracemalloc.start()
+    try:
+        shown = runner.invoke(app, ["show", str(root)])
+        compared = runner.invoke(app, ["compare", str(root), str(other), "--json"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "Traceback" not in shown.output
+    assert f"more than the {MAX_SMALL_JSON_BYTES} abyssexp reads" in shown.output, shown.output
+    assert compared.exit_code == 0, compared.output
+    assert peak < 4 * MAX_SMALL_JSON_BYTES // 2, f"show + compare took {peak >> 20} MiB"
