@@ -29,6 +29,54 @@ MAX_SMALL_JSON_BYTES = 16 << 20
 READ_CHUNK = 1 << 20
 
 
+class RefusedFileError(OSError):
+    """Not a regular file within its bound: ``problem`` says which (``open_regular``)."""
+
+    def __init__(self, problem: str, too_big: bool = False) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.too_big = too_big
+
+
+def open_regular(
+    path: Path | str, limit: int, *, follow: bool = True
+) -> tuple[int, os.stat_result]:
+    """Open a regular file of at most ``limit`` bytes for reading: the one check behind every
+    file abyssexp reads back (inputs, its own files and caches). Returns the descriptor (the
+    caller closes it) and its ``fstat``.
+
+    Opened without blocking (a FIFO would wait for a writer for ever) and checked with ``fstat``
+    on the open descriptor, so what is checked is what is read; ``follow=False`` refuses a
+    symlink itself (a cache planted as a link to ``/dev/zero``).
+
+    Raises:
+        FileNotFoundError: missing.
+        RefusedFileError: a folder, a device, FIFO or socket, or larger than ``limit``.
+        OSError: cannot be opened (``ELOOP``: a symlink with ``follow=False``).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except IsADirectoryError:
+        raise RefusedFileError("is a folder, not a file") from None
+    info = os.fstat(fd)
+    problem = (
+        RefusedFileError("is a folder, not a file")
+        if stat.S_ISDIR(info.st_mode)
+        else RefusedFileError("not a regular file (a device, FIFO or socket); give a file")
+        if not stat.S_ISREG(info.st_mode)
+        else RefusedFileError(
+            f"{info.st_size} bytes, more than the {limit} abyssexp reads", too_big=True
+        )
+        if info.st_size > limit
+        else None
+    )
+    if problem:
+        os.close(fd)
+        raise problem
+    return fd, info
+
+
 def read_input_bytes(
     path: Path | str,
     source: str,
@@ -36,33 +84,16 @@ def read_input_bytes(
     limit: int = MAX_INPUT_BYTES,
     fix: str = "split the file",
 ) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; anything else is one ``error``
-    (``fix`` says what to do about a file over the limit).
-
-    Opened without blocking (a FIFO would wait for a writer for ever) and checked with ``fstat``
-    on the open descriptor, so what is checked is what is read.
-    """
+    """The bytes of a regular file of at most ``limit`` bytes (``open_regular``); anything else
+    is one ``error`` line (``fix`` says what to do about a file over the limit)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd, info = open_regular(path, limit)
     except FileNotFoundError:
         raise error(f"{source}: file not found") from None
-    except IsADirectoryError:
-        raise error(f"{source}: is a folder, not a file") from None
+    except RefusedFileError as exc:
+        raise error(f"{source}: {exc.problem}" + (f"; {fix}" if exc.too_big else "")) from None
     except OSError as exc:
         raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
-    info = os.fstat(fd)
-    problem = (
-        "is a folder, not a file"
-        if stat.S_ISDIR(info.st_mode)
-        else "not a regular file (a device, FIFO or socket); give a file"
-        if not stat.S_ISREG(info.st_mode)
-        else f"{info.st_size} bytes, more than the {limit} abyssexp reads; {fix}"
-        if info.st_size > limit
-        else None
-    )
-    if problem:
-        os.close(fd)
-        raise error(f"{source}: {problem}")
     with os.fdopen(fd, "rb") as handle:
         try:
             raw = _read_bounded(handle, info.st_size, limit)
@@ -71,6 +102,22 @@ def read_input_bytes(
     if len(raw) > limit:
         raise error(f"{source}: grew past {limit} bytes while being read")
     return raw
+
+
+def read_cache_bytes(path: Path | str, limit: int) -> tuple[os.stat_result, bytes] | None:
+    """A cache file's ``fstat`` and bytes; None when it is missing, a symlink (never followed),
+    not a regular file, larger than ``limit`` or unreadable: a cache is a claim, and the caller
+    rebuilds it from its sources rather than trust or report it."""
+    try:
+        fd, info = open_regular(path, limit, follow=False)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            raw = _read_bounded(handle, info.st_size, limit)
+    except OSError:
+        return None
+    return (info, raw) if len(raw) <= limit else None
 
 
 def _read_bounded(handle: BinaryIO, size: int, limit: int) -> bytes:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,6 @@ def test_case_1_a_scratch_path_through_a_link_is_not_followed(runner, tested, tm
 def _claim_running(root: Path, pid: int) -> None:
     """Make the record name ``pid`` (with its real start time) as a running training."""
     import socket
-    import time
 
     from abyssexp.processes import process_start
 
@@ -151,7 +151,6 @@ def _claim_running(root: Path, pid: int) -> None:
 def test_case_6_cancel_never_signals_a_planted_pid(runner, tested, argv) -> None:
     import subprocess
     import sys
-    import time
 
     root = tested()
     bystander = subprocess.Popen([sys.executable, *argv])
@@ -171,7 +170,6 @@ def test_case_6_an_abyssexp_train_of_another_folder_is_not_signalled(runner, tes
     """A real ``abyssexp`` command line holding *another* experiment's training lock."""
     import subprocess
     import sys
-    import time
 
     root, other = tested("ds1"), tested("ds2")
     code = (
@@ -272,3 +270,110 @@ def test_case_13_a_huge_params_json_is_bounded_where_it_is_read(runner, tested) 
     assert f"more than the {MAX_SMALL_JSON_BYTES} abyssexp reads" in shown.output, shown.output
     assert compared.exit_code == 0, compared.output
     assert peak < 4 * MAX_SMALL_JSON_BYTES // 2, f"show + compare took {peak >> 20} MiB"
+
+
+# --- case 7: the summary cache logs/.summary.json -------------------------------------------
+
+HISTORY = "epoch,loss,val_loss,val_accuracy\n1,0.9,0.80,0.05\n2,0.7,0.60,0.10\n"
+
+
+@pytest.fixture
+def summarised(runner, tested) -> list[Path]:
+    """Two experiments with a history (best val_accuracy 0.1), summaries written by compare."""
+    roots = [tested("ds1"), tested("ds2")]
+    for root in roots:
+        (root / "logs" / "history.csv").write_text(HISTORY)
+    return roots
+
+
+def _compared(runner, roots: list[Path]) -> list[Any]:
+    result = runner.invoke(app, ["compare", *map(str, roots), "--json"])
+    assert result.exit_code == 0, result.output
+    return [(c["validation"], c["provenance"]) for c in json.loads(result.stdout)["experiments"]]
+
+
+def _planted(root: Path, change: Any) -> None:
+    """A summary whose fingerprints are the sources' real ones (so it is used), changed."""
+    from abyssexp.experiment.summary_file import build_summary
+
+    summary = json.loads(json.dumps(build_summary(str(root))[0]))
+    change(summary)
+    path = root / "logs" / ".summary.json"
+    path.write_text(json.dumps(summary))
+    later = time.time_ns() + 60 * 10**9  # long after its sources: their stat is enough
+    os.utime(path, ns=(later, later))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s["validation"].update(val_accuracy={"value": "0.999", "epoch": None}),
+        lambda s: s["validation"].update(val_accuracy=[0.999]),
+        lambda s: s.update(validation=["val_accuracy"]),
+        lambda s: s["provenance"].update(datasets="planted"),
+        lambda s: s["provenance"].update(datasets={"train": {"sha256": 1}}),
+        lambda s: s["provenance"].update(commit=["fake"]),
+        lambda s: s["sources"].update(history=[1, 2, 3, 4]),
+        lambda s: s.update(extra_key=1),
+    ],
+    ids=["str-value", "list-best", "list-validation", "str-datasets", "dict-sha", "list-commit",
+         "short-fingerprint", "unknown-key"],
+)  # fmt: skip
+def test_case_7_a_summary_of_wrong_types_is_rebuilt(runner, summarised, change) -> None:
+    reference = _compared(runner, summarised)
+    _planted(summarised[0], change)
+    result = runner.invoke(app, ["compare", *map(str, summarised), "--json"])
+    assert "Traceback" not in result.output and result.exception is None, result.output
+    assert _compared(runner, summarised) == reference
+
+
+def _limited_compare(roots: list[Path], timeout: float = 60) -> Any:
+    """``compare --json`` in a child process with 3 GB of address space and a time limit."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, runpy, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30,) * 2)\n"
+        "sys.argv = ['abyssexp', 'compare', *sys.argv[1:], '--json']\n"
+        "runpy.run_module('abyssexp', run_name='__main__')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, roots)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero-link", "2gb-sparse"])
+def test_case_7_a_summary_that_is_no_small_regular_file_is_rebuilt(runner, summarised, kind):
+    reference = _compared(runner, summarised)
+    summary = summarised[0] / "logs" / ".summary.json"
+    summary.unlink()
+    if kind == "fifo":
+        os.mkfifo(summary)
+    elif kind == "dev-zero-link":
+        summary.symlink_to("/dev/zero")
+    else:
+        with open(summary, "wb") as handle:
+            handle.truncate(2 << 30)  # sparse: no disk used
+    done = _limited_compare(summarised)
+    assert "Traceback" not in done.stderr and done.returncode == 0, done.stderr[-2000:]
+    columns = json.loads(done.stdout)["experiments"]
+    assert [(c["validation"], c["provenance"]) for c in columns] == reference
+    assert _compared(runner, summarised) == reference
+
+
+def test_case_7_a_provenance_of_wrong_types_is_summarised_without_a_traceback(
+    runner, summarised
+) -> None:
+    provenance = summarised[0] / "logs" / "provenance.json"
+    data = json.loads(provenance.read_text())
+    data["train"] = {"git": "abc", "datasets": {"train": "sha"}, "gpus": "all", "host": 5}
+    provenance.write_text(json.dumps(data))
+    columns = _compared(runner, summarised)
+    assert columns[0][1] == {
+        "commit": None, "branch": None, "dirty": None, "host": None, "gpus": None,
+        "datasets": {"train": None},
+    }  # fmt: skip
