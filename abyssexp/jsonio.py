@@ -112,12 +112,17 @@ def read_cache_bytes(path: Path | str, limit: int) -> tuple[os.stat_result, byte
         fd, info = open_regular(path, limit, follow=False)
     except OSError:
         return None
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            raw = _read_bounded(handle, info.st_size, limit)
+    try:  # os.read, not a file object: compare reads one cache per experiment
+        chunks, total, want = [], 0, info.st_size + 1
+        while total <= limit and (chunk := os.read(fd, want)):
+            chunks.append(chunk)
+            total += len(chunk)
+            want = READ_CHUNK
     except OSError:
         return None
-    return (info, raw) if len(raw) <= limit else None
+    finally:
+        os.close(fd)
+    return (info, b"".join(chunks)) if total <= limit else None
 
 
 def _read_bounded(handle: BinaryIO, size: int, limit: int) -> bytes:
