@@ -397,3 +397,44 @@ def test_case_15_num_classes_costs_nothing_per_call(kind) -> None:
     started = time.perf_counter()
     assert all(translator.num_classes == 30_000 for _ in range(30_000))
     assert time.perf_counter() - started < 1.0
+
+
+# --- case 11: unbounded optuna.trials at sweep run, --parallel overflow ---------------------
+
+
+def _optuna_sweep(runner, base: Path) -> Path:
+    """``sweep new --search optuna`` of ``base``; returns the sweep file."""
+    pytest.importorskip("optuna")
+    result = runner.invoke(
+        app,
+        ["sweep", "new", "proj", "cls", "hpo", "--from", str(base), "--search", "optuna",
+         "--trials", "2", "--metric", "val_accuracy", "--direction", "maximize",
+         "--space", "training.lr=loguniform(1e-4,1e-2)"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return base.parent / ".sweeps" / "s001.json"
+
+
+@pytest.mark.parametrize("trials", [10**9, 0, -1])
+def test_case_11_sweep_run_bounds_optuna_trials_where_it_reads_them(runner, tested, trials):
+    from tests.store.conftest import one_line_error
+
+    sweep = _optuna_sweep(runner, tested())
+    data = json.loads(sweep.read_text())
+    data["optuna"]["trials"] = trials
+    sweep.write_text(json.dumps(data))
+    result = runner.invoke(app, ["sweep", "run", "proj/cls/s001"])
+    assert result.exit_code == 2, result.output
+    line = one_line_error(result.output)
+    assert "s001.json" in line and "optuna.trials" in line, line
+
+
+def test_case_11_parallel_past_its_bound_is_one_line(runner, tested) -> None:
+    from tests.store.conftest import one_line_error
+
+    _optuna_sweep(runner, tested())
+    result = runner.invoke(
+        app, ["sweep", "run", "proj/cls/s001", "--parallel", "99999999999999999999"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--parallel" in one_line_error(result.output)
