@@ -438,3 +438,29 @@ def test_case_11_parallel_past_its_bound_is_one_line(runner, tested) -> None:
     )
     assert result.exit_code == 2, result.output
     assert "--parallel" in one_line_error(result.output)
+
+
+# --- case 12: augment preview --images / --versions -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--images", "0"], ["--images", "-1"], ["--versions", "-1"], ["--versions", "10000000"]],
+)
+def test_case_12_preview_counts_are_bounded(runner, coco_factory, tmp_path, args) -> None:
+    import numpy as np
+
+    from tests.store.conftest import one_line_error
+
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    images = [{"id": 1, "file_name": "a.png", "width": 8, "height": 8, "pixels": pixels}]
+    annotations = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4]}]
+    coco = coco_factory(tmp_path, images, annotations, [{"id": 1, "name": "a"}])
+    result = runner.invoke(
+        app,
+        ["augment", "preview", "--coco", str(coco), "--augmentation-configuration",
+         "{'flip_lr': True}", "--out", str(tmp_path / "p.png"), *args],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert args[0] in one_line_error(result.output)
+    assert not (tmp_path / "p.png").exists()
