@@ -17,7 +17,8 @@ import pytest
 
 from abyssexp.cli import app
 from abyssexp.experiment.record_file import read_record
-from tests.store.conftest import make_tested
+from tests.store.conftest import make_tested, one_line_error
+from tests.test_trust_cases import snapshot
 
 
 @pytest.fixture
@@ -417,8 +418,6 @@ def _optuna_sweep(runner, base: Path) -> Path:
 
 @pytest.mark.parametrize("trials", [10**9, 0, -1])
 def test_case_11_sweep_run_bounds_optuna_trials_where_it_reads_them(runner, tested, trials):
-    from tests.store.conftest import one_line_error
-
     sweep = _optuna_sweep(runner, tested())
     data = json.loads(sweep.read_text())
     data["optuna"]["trials"] = trials
@@ -430,8 +429,6 @@ def test_case_11_sweep_run_bounds_optuna_trials_where_it_reads_them(runner, test
 
 
 def test_case_11_parallel_past_its_bound_is_one_line(runner, tested) -> None:
-    from tests.store.conftest import one_line_error
-
     _optuna_sweep(runner, tested())
     result = runner.invoke(
         app, ["sweep", "run", "proj/cls/s001", "--parallel", "99999999999999999999"]
@@ -450,8 +447,6 @@ def test_case_11_parallel_past_its_bound_is_one_line(runner, tested) -> None:
 def test_case_12_preview_counts_are_bounded(runner, coco_factory, tmp_path, args) -> None:
     import numpy as np
 
-    from tests.store.conftest import one_line_error
-
     pixels = np.zeros((8, 8, 3), np.uint8)
     images = [{"id": 1, "file_name": "a.png", "width": 8, "height": 8, "pixels": pixels}]
     annotations = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4]}]
@@ -464,3 +459,24 @@ def test_case_12_preview_counts_are_bounded(runner, coco_factory, tmp_path, args
     assert result.exit_code == 2, result.output
     assert args[0] in one_line_error(result.output)
     assert not (tmp_path / "p.png").exists()
+
+
+# --- case 4: the Optuna journal opened through a symlink ------------------------------------
+
+
+@pytest.mark.parametrize("command", [["sweep", "run"], ["sweep", "slot"]])
+def test_case_4_the_optuna_journal_is_never_opened_through_a_link(
+    runner, tested, tmp_path, command
+) -> None:
+    sweep = _optuna_sweep(runner, tested())
+    journal = sweep.parent / "s001.optuna.journal"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.move(str(journal), str(outside / "journal"))
+    journal.symlink_to(outside / "journal")
+    before = snapshot(outside)
+    args = [*command, "proj/cls/s001", *(["0"] if command[1] == "slot" else [])]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "symlink" in one_line_error(result.output)
+    assert snapshot(outside) == before

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError
+from abyssexp.owned import check_path
 
 if TYPE_CHECKING:
     import optuna
@@ -35,9 +36,23 @@ def require_optuna(what: str = "--search optuna") -> None:
         raise InvalidInputError(f"{what} needs Optuna, an optional extra: {INSTALL_HINT}")
 
 
+def check_journal(path: Path) -> None:
+    """Refuse a journal that is a symlink or lies below a symlinked folder of the scratch:
+    Optuna appends to the path it is given (and makes its lock link beside it), so it would
+    write to the link's target (the link rule, ``owned.py``). Checked where the journal is
+    opened, and by ``sweep run`` before it starts any slot.
+
+    Raises:
+        OutsideOwnedFolderError: the journal or a folder on its way is a symlink.
+    """
+    check_path(path, verb="open the Optuna journal", final=True)
+
+
 def _storage(path: Path) -> optuna.storages.JournalStorage:
+    """The journal storage: the one place the journal is opened (``check_journal`` first)."""
     import optuna
 
+    check_journal(path)
     backend = optuna.storages.journal.JournalFileBackend(str(path))
     return optuna.storages.JournalStorage(backend)
 
