@@ -480,3 +480,29 @@ def test_case_4_the_optuna_journal_is_never_opened_through_a_link(
     assert result.exit_code == 1, result.output
     assert "symlink" in one_line_error(result.output)
     assert snapshot(outside) == before
+
+
+# --- case 8: a damaged Optuna journal -------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "torn", "random", "other-study"])
+def test_case_8_a_damaged_journal_is_one_line(runner, tested, tmp_path, damage) -> None:
+    sweep = _optuna_sweep(runner, tested())
+    journal = sweep.parent / "s001.optuna.journal"
+    raw = journal.read_bytes()
+    if damage == "empty":
+        journal.write_bytes(b"")
+    elif damage == "truncated":
+        journal.write_bytes(raw[: len(raw) // 2])
+    elif damage == "torn":  # what a killed writer leaves: a last line cut short
+        journal.write_bytes(raw + raw.splitlines(keepends=True)[-1][:10])
+    elif damage == "random":
+        journal.write_bytes(os.urandom(4096))
+    else:
+        journal.write_bytes(raw.replace(b"proj/cls/s001", b"proj/cls/s999"))
+    result = runner.invoke(app, ["sweep", "slot", "proj/cls/s001", "0"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    assert result.exit_code == 2, result.output
+    assert "s001.optuna.journal" in one_line_error(result.output)
