@@ -506,3 +506,64 @@ def test_case_8_a_damaged_journal_is_one_line(runner, tested, tmp_path, damage) 
     )
     assert result.exit_code == 2, result.output
     assert "s001.optuna.journal" in one_line_error(result.output)
+
+
+# --- case 5: data outputs written through a symlinked folder inside the scratch -------------
+
+
+def _four_images(coco_factory, folder: Path) -> Path:
+    import numpy as np
+
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    images = [
+        {"id": i, "file_name": f"{i}.png", "width": 8, "height": 8, "pixels": pixels}
+        for i in range(1, 5)
+    ]
+    annotations = [
+        {"id": i, "image_id": i, "category_id": 1 + i % 2, "bbox": [0, 0, 4, 4]}
+        for i in range(1, 5)
+    ]
+    categories = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    return coco_factory(folder, images, annotations, categories)
+
+
+@pytest.mark.parametrize(
+    "command", ["split", "split --force", "merge", "from-folders", "sweep fold", "preview"]
+)
+def test_case_5_data_outputs_never_go_through_a_link_in_the_scratch(
+    runner, scratch, coco_factory, tmp_path, command
+) -> None:
+    coco = _four_images(coco_factory, tmp_path / "data")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "coco.train.json").write_text("target's own file")
+    (outside / "sentinel.txt").write_text("must stay")
+    scratch.mkdir(parents=True)
+    linked = scratch / "datasets"
+    linked.symlink_to(outside, target_is_directory=True)
+    out = linked / "new" / "out.json"  # a folder to create below the link, too
+    classes = tmp_path / "classes"
+    for name in ("a", "b"):
+        (classes / name).mkdir(parents=True)
+        shutil.copy(tmp_path / "data" / "1.png", classes / name / "1.png")
+    args = {
+        "split": ["data", "split", str(coco), "--val", "0.5", "--out-dir", str(linked)],
+        "split --force": [
+            "data", "split", str(coco), "--val", "0.5", "--out-dir", str(linked), "--force",
+        ],
+        "merge": ["data", "merge", str(coco), "--out", str(out)],
+        "from-folders": ["data", "from-folders", str(classes), "--out", str(out)],
+        "sweep fold": [
+            "sweep", "fold", str(coco), "--folds", "2", "--train-out", str(out),
+            "--val-out", str(linked / "val.json"),
+        ],
+        "preview": [
+            "augment", "preview", "--coco", str(coco), "--augmentation-configuration",
+            "{'flip_lr': True}", "--out", str(linked / "p.png"), "--images", "1", "--versions", "1",
+        ],
+    }[command]  # fmt: skip
+    before = snapshot(outside)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "symlink" in one_line_error(result.output)
+    assert snapshot(outside) == before
