@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from abyssexp.errors import InvalidInputError
-from abyssexp.owned import own_root
+from abyssexp.errors import AbyssExpError, InvalidInputError
+from abyssexp.owned import check_path, own_root
 
 DEFAULT_SCRATCH = Path("/mnt/pond/scratch")
 DEFAULT_STORE = Path("/mnt/pond/models")
@@ -185,3 +186,22 @@ def resolve_roots(scratch: Path | str | None = None, store: Path | str | None = 
         if isinstance(root, Path):
             own_root(root)  # the link rule (owned.py) applies below it
     return roots
+
+
+def check_outputs(paths: Iterable[Path]) -> None:
+    """Refuse output paths a user gave (``--out``, ``--out-dir``) that lie below the configured
+    scratch or store and go through a symlinked folder there, all of them before any is written
+    (plan, then act). Paths outside the roots are the user's choice and pass.
+
+    The data tools take no root option, so the configured roots are registered here, where
+    they are resolved (a broken config file is left to the commands that need the roots).
+
+    Raises:
+        OutsideOwnedFolderError: a folder on the way to an output is a symlink below a root.
+    """
+    try:
+        resolve_roots()
+    except AbyssExpError:
+        pass
+    for path in paths:
+        check_path(Path(path), verb="write")  # the link rule (owned.py)

@@ -12,7 +12,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from abyssexp.errors import AbyssExpError
 
@@ -21,44 +21,123 @@ MAX_DEPTH = 64
 #: The largest input file read whole (a COCO file of millions of annotations fits): larger ones,
 #: and anything that is not a regular file (``/dev/zero``, a FIFO), are refused before reading.
 MAX_INPUT_BYTES = 4 << 30
+#: The bound of the small JSON files abyssexp writes and reads back (params.json, caches): the
+#: largest real one is a params.json with an inline category map of 100,000s of categories (a few
+#: MB). A file past it was not written by abyssexp as it is, and parsing it could take GBs.
+MAX_SMALL_JSON_BYTES = 16 << 20
+#: What one read adds while a file grows under the reader (see ``_read_bounded``).
+READ_CHUNK = 1 << 20
 
 
-def read_input_bytes(
-    path: Path, source: str, error: type[AbyssExpError], limit: int = MAX_INPUT_BYTES
-) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; anything else is one ``error``.
+class RefusedFileError(OSError):
+    """Not a regular file within its bound: ``problem`` says which (``open_regular``)."""
+
+    def __init__(self, problem: str, too_big: bool = False) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.too_big = too_big
+
+
+def open_regular(
+    path: Path | str, limit: int, *, follow: bool = True
+) -> tuple[int, os.stat_result]:
+    """Open a regular file of at most ``limit`` bytes for reading: the one check behind every
+    file abyssexp reads back (inputs, its own files and caches). Returns the descriptor (the
+    caller closes it) and its ``fstat``.
 
     Opened without blocking (a FIFO would wait for a writer for ever) and checked with ``fstat``
-    on the open descriptor, so what is checked is what is read.
+    on the open descriptor, so what is checked is what is read; ``follow=False`` refuses a
+    symlink itself (a cache planted as a link to ``/dev/zero``).
+
+    Raises:
+        FileNotFoundError: missing.
+        RefusedFileError: a folder, a device, FIFO or socket, or larger than ``limit``.
+        OSError: cannot be opened (``ELOOP``: a symlink with ``follow=False``).
     """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise error(f"{source}: file not found") from None
+        fd = os.open(path, flags)
     except IsADirectoryError:
-        raise error(f"{source}: is a folder, not a file") from None
-    except OSError as exc:
-        raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
+        raise RefusedFileError("is a folder, not a file") from None
     info = os.fstat(fd)
     problem = (
-        "is a folder, not a file"
+        RefusedFileError("is a folder, not a file")
         if stat.S_ISDIR(info.st_mode)
-        else "not a regular file (a device, FIFO or socket); give a file"
+        else RefusedFileError("not a regular file (a device, FIFO or socket); give a file")
         if not stat.S_ISREG(info.st_mode)
-        else f"{info.st_size} bytes, more than the {limit} abyssexp reads; split the file"
+        else RefusedFileError(
+            f"{info.st_size} bytes, more than the {limit} abyssexp reads", too_big=True
+        )
         if info.st_size > limit
         else None
     )
     if problem:
         os.close(fd)
-        raise error(f"{source}: {problem}")
+        raise problem
+    return fd, info
+
+
+def read_input_bytes(
+    path: Path | str,
+    source: str,
+    error: type[AbyssExpError],
+    limit: int = MAX_INPUT_BYTES,
+    fix: str = "split the file",
+) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (``open_regular``); anything else
+    is one ``error`` line (``fix`` says what to do about a file over the limit)."""
+    try:
+        fd, info = open_regular(path, limit)
+    except FileNotFoundError:
+        raise error(f"{source}: file not found") from None
+    except RefusedFileError as exc:
+        raise error(f"{source}: {exc.problem}" + (f"; {fix}" if exc.too_big else "")) from None
+    except OSError as exc:
+        raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
     with os.fdopen(fd, "rb") as handle:
         try:
-            raw = handle.read(limit + 1)
+            raw = _read_bounded(handle, info.st_size, limit)
         except OSError as exc:
             raise error(f"{source}: cannot read the file ({exc.strerror or exc})") from None
     if len(raw) > limit:
         raise error(f"{source}: grew past {limit} bytes while being read")
+    return raw
+
+
+def read_cache_bytes(path: Path | str, limit: int) -> tuple[os.stat_result, bytes] | None:
+    """A cache file's ``fstat`` and bytes; None when it is missing, a symlink (never followed),
+    not a regular file, larger than ``limit`` or unreadable: a cache is a claim, and the caller
+    rebuilds it from its sources rather than trust or report it."""
+    try:
+        fd, info = open_regular(path, limit, follow=False)
+    except OSError:
+        return None
+    try:  # os.read, not a file object: compare reads one cache per experiment
+        chunks, total, want = [], 0, info.st_size + 1
+        while total <= limit and (chunk := os.read(fd, want)):
+            chunks.append(chunk)
+            total += len(chunk)
+            want = READ_CHUNK
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return (info, b"".join(chunks)) if total <= limit else None
+
+
+def _read_bounded(handle: BinaryIO, size: int, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``handle``, allocating only what the file holds.
+
+    ``read(limit + 1)`` would reserve ``limit`` bytes of address space up front (4 GiB), which a
+    shell's ``ulimit -v`` (common on shared clusters) refuses even for a 1 KB file: read the size
+    ``fstat`` gave, then in chunks while the file grows.
+    """
+    raw = handle.read(min(size, limit) + 1)
+    while len(raw) <= limit:
+        more = handle.read(min(READ_CHUNK, limit + 1 - len(raw)))
+        if not more:
+            break
+        raw += more
     return raw
 
 
@@ -128,10 +207,12 @@ def read_json(
     error: type[AbyssExpError],
     hint: str = "",
     max_depth: int | None = MAX_DEPTH,
+    limit: int = MAX_INPUT_BYTES,
+    fix: str = "split the file",
 ) -> Any:
     """Read and parse a JSON file; a missing, unreadable, non-regular or oversized file is one
     ``error`` line too (``read_input_bytes``)."""
-    raw = read_input_bytes(Path(path), source, error)
+    raw = read_input_bytes(Path(path), source, error, limit, fix)
     return parse_json(raw, source, error, hint, max_depth)
 
 

@@ -217,3 +217,30 @@ def move_inside(source: Path, target: Path, owner: Path) -> None:
     if target.exists() or target.is_symlink():
         raise FileExistsError(errno.EEXIST, "already exists", str(target))
     os.rename(source, target)
+
+
+def path_read_from_file(value: object, root: Path, what: str) -> Path | None:
+    """A path that a file claims (``entry.json``'s ``scratch_path``), checked against the root it
+    must lie under before anything reads or writes through it.
+
+    A file was written by someone, maybe not by this abyssexp (a store copied with ``cp -a``, a
+    hand-edited or planted file): its paths are claims, not facts. Returns None when the value is
+    not a path under ``root`` at all (another host's or another scratch's experiment: not ours to
+    touch, and no error either).
+
+    Raises:
+        OutsideOwnedFolderError: the value names a place below ``root`` but leaves it (``..``) or
+            goes through a symlinked folder below it.
+    """
+    if not isinstance(value, str) or not value or "\0" in value or not os.path.isabs(value):
+        return None
+    path = Path(value)
+    root_abs = Path(os.path.abspath(root))
+    if not Path(os.path.abspath(path)).is_relative_to(root_abs) or path == root_abs:
+        return None
+    if ".." in path.parts:
+        raise OutsideOwnedFolderError(f"{what} {value}: contains '..'; not followed")
+    _refuse_links(root_abs, path.relative_to(root_abs), f"follow {what}")
+    if not Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root))):
+        raise OutsideOwnedFolderError(f"{what} {value}: resolves outside {root}; not followed")
+    return path

@@ -1,10 +1,14 @@
 """What identifies a process: its pid *and* its start time, so a reused pid is never mistaken for
-the run that recorded it (``cancel`` signals only a process that matches both)."""
+the run that recorded it; and, before ``cancel`` signals it, what it runs: a pid and a start time
+read from a record are a claim (a planted record can name any process with its real start time),
+so the process must also be ``abyssexp <command>`` holding that experiment's lock file open
+(``runs_abyssexp``)."""
 
 from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 
 def process_start(pid: int) -> int | None:
@@ -47,3 +51,50 @@ def own_identity() -> tuple[int, int | None]:
     """This process's pid and start time, to record before it can be signalled."""
     pid = os.getpid()
     return pid, process_start(pid)
+
+
+def command_line(pid: int) -> list[str] | None:
+    """The arguments ``pid`` was started with (``/proc/<pid>/cmdline``), or None when it is gone,
+    another user's, or ``/proc`` is not there."""
+    try:
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as handle:
+            raw = handle.read(1 << 16)
+    except (OSError, ValueError):
+        return None
+    return [arg.decode("utf-8", "replace") for arg in raw.split(b"\0")[:-1]] or None
+
+
+def _abyssexp_command(args: list[str]) -> str | None:
+    """The command of an ``abyssexp`` command line (``abyssexp --debug train X``, ``python -m
+    abyssexp train X``): the first argument after the program that is not a flag."""
+    for index, arg in enumerate(args):
+        script = index < 2 and os.path.basename(arg) == "abyssexp"  # python's shebang adds one
+        if script or (arg == "abyssexp" and index > 0 and args[index - 1] == "-m"):
+            rest = [a for a in args[index + 1 :] if not a.startswith("-")]
+            return rest[0] if rest else None
+    return None
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether ``pid`` has the file ``path`` open (one of ``/proc/<pid>/fd/*`` names it)."""
+    wanted = os.path.realpath(path)
+    try:
+        fds = os.listdir(f"/proc/{int(pid)}/fd")
+    except (OSError, ValueError):
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{int(pid)}/fd/{fd}") == wanted:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def runs_abyssexp(pid: int | None, start: int | None, command: str, lock_file: Path) -> bool:
+    """Whether a recorded ``pid`` and ``start`` still name ``abyssexp <command>`` of the folder
+    whose ``lock_file`` that process holds open: the identity ``cancel`` checks before SIGTERM."""
+    if not same_process(pid, start):
+        return False
+    args = command_line(int(pid or 0))
+    return bool(args) and _abyssexp_command(args or []) == command and holds_open(pid, lock_file)

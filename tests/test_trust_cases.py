@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -164,7 +163,7 @@ def test_case_5_cancel_never_signals_a_process_the_record_does_not_identify(runn
         (root / "record.json").write_text(json.dumps(record))
         result = runner.invoke(app, ["cancel", "proj/cls/1"])
         assert result.exit_code == 0, result.output
-        assert "no longer" in result.output
+        assert "nothing to stop" in result.output
         time.sleep(0.3)
         assert bystander.poll() is None, "cancel signalled an unrelated process"
         del record["pid_start"]  # a record of an older abyssexp: nothing identifies the process
@@ -177,26 +176,29 @@ def test_case_5_cancel_never_signals_a_process_the_record_does_not_identify(runn
         bystander.wait()
 
 
-def test_case_5_cancel_signals_the_process_the_record_identifies(runner, tested) -> None:
-    from abyssexp.processes import process_start
+def test_case_5_cancel_signals_the_process_the_record_identifies(runner, scratch, shapes) -> None:
+    """A real ``abyssexp train`` in a child process: its pid, start time, command line and
+    training lock all name it, so ``cancel`` stops it (issue 31 case 6 for the refusals)."""
+    from tests.training.helpers import new_tiny
 
-    root = tested()
-    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    root = new_tiny(runner, shapes, "--set", "training.epochs=500")
+    target = subprocess.Popen(
+        [sys.executable, "-m", "abyssexp", "train", str(root), "--quiet"],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        import socket
-
-        record = json.loads((root / "record.json").read_text())
-        record.update(
-            status="running",
-            pid=target.pid,
-            pid_start=process_start(target.pid),
-            host=socket.gethostname(),
-            heartbeat_unix=time.time(),
-        )
-        (root / "record.json").write_text(json.dumps(record))
-        result = runner.invoke(app, ["cancel", "proj/cls/1"])
+        deadline = time.monotonic() + 300
+        while json.loads((root / "record.json").read_text())["status"] != "running":
+            assert target.poll() is None and time.monotonic() < deadline, "training never ran"
+            time.sleep(0.5)
+        time.sleep(1)  # marked running just before its signal handlers are installed
+        result = runner.invoke(app, ["cancel", str(root)])
         assert result.exit_code == 0, result.output
-        assert target.wait(timeout=10) == -signal.SIGTERM
+        assert f"SIGTERM to pid {target.pid}" in result.output
+        target.wait(timeout=120)
+        assert json.loads((root / "record.json").read_text())["status"] == "interrupted"
     finally:
         if target.poll() is None:
             target.kill()

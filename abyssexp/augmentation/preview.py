@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abyssexp.atomic import atomic_path
+from abyssexp.config import check_outputs
+from abyssexp.owned import make_dirs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -126,6 +128,7 @@ def render_preview(
     size: tuple[int, int] | None = None,
 ) -> Path:
     """Write the grid: one row per image, the original first, then ``versions`` augmentations."""
+    check_outputs([out])  # before the minutes of rendering, never through a symlinked folder
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,7 +171,7 @@ def render_preview(
             axis.set_title(titles[column], fontsize=8)
     figure.suptitle(f"augmentation preview ({params.backend} backend)", fontsize=10)
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     with atomic_path(out) as tmp:
         figure.savefig(tmp, format="png")
     plt.close(figure)

@@ -11,6 +11,11 @@ from abyssexp.cli.app import app
 from abyssexp.cli.console import out
 from abyssexp.cli.options import ScratchOption, scratch_root
 
+#: A grid of 32 rows of 17 tiles of 299x299 pixels is ~150 MB in memory: past these the preview
+#: takes minutes and GBs, and no one reads it.
+MAX_PREVIEW_IMAGES = 32
+MAX_PREVIEW_VERSIONS = 16
+
 augment_app = typer.Typer(
     help="See what the augmentation configuration does.", no_args_is_help=True
 )
@@ -34,8 +39,18 @@ def preview_command(
             "--augmentation-configuration", help="The seed's dict; overrides the experiment's."
         ),
     ] = None,
-    images: Annotated[int, typer.Option("--images", help="Rows: training images shown.")] = 4,
-    versions: Annotated[int, typer.Option("--versions", help="Augmented versions per image.")] = 5,
+    images: Annotated[
+        int,
+        typer.Option(
+            "--images", min=1, max=MAX_PREVIEW_IMAGES, help="Rows: training images shown."
+        ),
+    ] = 4,
+    versions: Annotated[
+        int,
+        typer.Option(
+            "--versions", min=1, max=MAX_PREVIEW_VERSIONS, help="Augmented versions per image."
+        ),
+    ] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     scratch: ScratchOption = None,
 ) -> None:

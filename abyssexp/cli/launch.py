@@ -24,11 +24,14 @@ OnOption = Annotated[
         show_default=False,
     ),
 ]
+#: More runs at once than any machine has GPUs or cores for; past it a number overflows.
+MAX_PARALLEL = 1024
 ParallelOption = Annotated[
     int | None,
     typer.Option(
         "--parallel",
         min=1,
+        max=MAX_PARALLEL,
         help="--on local: runs at once (default: one per GPU; one at a time without GPUs).",
     ),
 ]

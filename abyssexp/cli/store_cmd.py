@@ -375,17 +375,22 @@ def alias_rm_command(
 
 
 @store_app.command("repair")
-def repair_command(store: StoreOption = None, json_output: JsonOption = False) -> None:
+def repair_command(
+    store: StoreOption = None, scratch: ScratchOption = None, json_output: JsonOption = False
+) -> None:
     """Rebuild registry.json from the promoted folders and finish interrupted promotions.
 
     A registry that does not parse is kept as registry.json.broken-<time>.
 
     Unregistered promotions are registered and sealed; this host's stale temporaries removed.
 
+    A promotion is recorded in its experiment only under --scratch, when that experiment's
+    checkpoint is the promoted one.
+
     Exit 1 if a problem is left (listed on stderr)."""
     from abyssexp.store.backend import open_store
 
-    report = open_store(store_root(store)).repair()
+    report = open_store(store_root(store)).repair(scratch_root(scratch))
     if json_output:
         print_json(report.to_json())
     else:

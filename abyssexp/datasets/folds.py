@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json
+from abyssexp.config import check_outputs
 from abyssexp.datasets.quick import load_coco_json
 from abyssexp.errors import InvalidInputError
 from abyssexp.jsonio import refuse_same_files
@@ -81,6 +82,7 @@ def write_fold(
         [("source", source), ("--train-out", train_out), ("--val-out", val_out)],
         InvalidInputError,
     )
+    check_outputs([train_out, val_out])  # never through a symlinked folder of the scratch
     train, val = split_fold(load_coco_json(source), folds, fold, seed)
     atomic_write_json(train_out, train, indent=None)
     atomic_write_json(val_out, val, indent=None)

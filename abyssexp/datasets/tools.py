@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json, atomic_write_text
+from abyssexp.config import check_outputs
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
 from abyssexp.datasets.quick import quick_check_coco
 from abyssexp.errors import DatasetError, InvalidInputError, first_few, shorten
+from abyssexp.owned import make_dirs
 from abyssexp.userregex import compile_user_regex
 
 MAKE_DATASETS = "make-datasets.sh"
@@ -44,6 +46,7 @@ def write_outputs(
     Raises:
         InvalidInputError: an output exists and ``force`` is not set (nothing is written).
     """
+    check_outputs(outputs)  # never through a symlinked folder of the scratch (owned.py)
     existing = [path for path in outputs if path.exists()]
     if existing and not force:
         raise InvalidInputError(
@@ -51,7 +54,7 @@ def write_outputs(
             f"({len(existing)} output(s) exist: {first_few([p.name for p in existing])})"
         )
     for path, data in outputs.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)
         atomic_write_json(path, data, indent=None)
     if outputs and command_line:
         record_command(next(iter(outputs)).parent / MAKE_DATASETS, command_line)

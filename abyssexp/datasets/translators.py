@@ -80,6 +80,7 @@ class CategoryTranslator(AnnotationTranslator):
             )
         self.mapping = {int(k): int(v) for k, v in mapping.items()}
         self.label_source = label_source
+        self._num_classes = len(set(self.mapping.values()))  # asked once per class: not a set each
 
     def filter(self, annotation: Mapping[str, Any]) -> bool:
         if "category_id" not in annotation:
@@ -92,7 +93,7 @@ class CategoryTranslator(AnnotationTranslator):
 
     @property
     def num_classes(self) -> int:
-        return len(set(self.mapping.values()))
+        return self._num_classes
 
 
 class CaptionTranslator(AnnotationTranslator):
@@ -105,6 +106,7 @@ class CaptionTranslator(AnnotationTranslator):
         for word, logit in sorted(self.mapping.items()):
             names.setdefault(logit, []).append(word)
         self.class_names = ["+".join(names.get(i, [str(i)])) for i in range(len(names))]
+        self._num_classes = len(names)
 
     def filter(self, annotation: Mapping[str, Any]) -> bool:
         return isinstance(annotation.get("caption"), str)
@@ -125,4 +127,4 @@ class CaptionTranslator(AnnotationTranslator):
 
     @property
     def num_classes(self) -> int:
-        return len(set(self.mapping.values()))
+        return self._num_classes

@@ -19,6 +19,7 @@ from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ARCHIVE_DIR, MODELS_DIR, PARAMS_FILE, ExperimentPaths
 from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.record_file import LoadedRecord, load_record
+from abyssexp.jsonio import MAX_SMALL_JSON_BYTES, read_input_bytes
 from abyssexp.schemas.record import Status
 
 
@@ -204,13 +205,16 @@ _PARAMS_TAIL = os.sep + os.path.join(MODELS_DIR, PARAMS_FILE)
 
 
 def read_params_dict(folder: Path | str) -> dict[str, Any]:
-    """params.json as a plain dict ({} when missing or broken) for --changed / --filter.
+    """params.json as a plain dict ({} when missing, broken or past its bound) for --changed /
+    --filter.
 
-    Read as bytes from a joined string, not through ``Path``: ``compare`` and ``list --changed``
-    read one per experiment."""
+    Read from a joined string, not through ``Path``: ``compare`` and ``list --changed`` read one
+    per experiment."""
     try:
-        with open(f"{folder}{_PARAMS_TAIL}", "rb") as handle:
-            data = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
+        raw = read_input_bytes(
+            f"{folder}{_PARAMS_TAIL}", "params.json", InvalidInputError, MAX_SMALL_JSON_BYTES
+        )
+        data = json.loads(raw.decode("utf-8"))
+    except (InvalidInputError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -12,6 +12,13 @@ system's clock without its stat changing: for those the bytes are read and their
 (git's "racily clean" files). A summary that is missing, stale, of another version or does not
 parse is rebuilt from the sources, so it never changes what ``compare`` shows.
 
+A summary is also a claim: it is read only as a regular file (never through a symlink, never a
+FIFO or device) of at most ``MAX_SUMMARY_BYTES``, through its schema (``schemas/summary.py``:
+strict types, no unknown keys); anything else is rebuilt. Its sources are read as bounded regular
+files too. Stat-based freshness is trusted as git trusts its index: whoever can write
+``logs/.summary.json`` can as easily edit history.csv (docs/comparing.md, "What the summary
+trusts").
+
 Writers of the sources rewrite it atomically right after theirs (``refresh_summary``: the
 history writer every epoch, ``new`` and ``train``'s provenance); ``compare`` writes back one it
 had to rebuild when it can (best-effort: a read-only scratch is read as it is).
@@ -31,6 +38,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from abyssexp.experiment.layout import (
     HISTORY_FILE,
     LOGS_DIR,
@@ -38,10 +47,18 @@ from abyssexp.experiment.layout import (
     SUMMARY_FILE,
     ExperimentPaths,
 )
+from abyssexp.jsonio import open_regular, read_cache_bytes
 from abyssexp.metric_direction import lower_is_better
+from abyssexp.schemas.summary import (
+    MAX_SUMMARY_BYTES,
+    SUMMARY_ADAPTER,
+    SUMMARY_VERSION,
+    Fingerprint,
+)
 
-#: 2: best values follow ``metric_direction`` (``val_mse`` and the like are now minimised).
-SUMMARY_VERSION = 2
+#: history.csv of a long run with many columns is MBs; one past this is not read (counts as
+#: unreadable, as a FIFO or a device in its place does).
+MAX_SOURCE_BYTES = 256 << 20
 #: Sources changed this close to the summary (or to now, when writing one back) are re-hashed:
 #: a generous bound on a file system's time-stamp tick (1-2 s on some) plus the time to write.
 RACY_NS = 3_000_000_000
@@ -80,7 +97,8 @@ def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, floa
         if not key.startswith("val_") or not finite:
             continue
         value, index = (min if lower_is_better(key) else max)(finite)
-        epoch = int(epochs[index]) if index < len(epochs) else index + 1
+        recorded = epochs[index] if index < len(epochs) else math.nan
+        epoch = int(recorded) if math.isfinite(recorded) else index + 1
         best[key] = {"value": value, "epoch": epoch}
     return best
 
@@ -94,21 +112,28 @@ def latest_provenance(data: Any) -> dict[str, Any]:
 
 
 def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
-    git = provenance.get("git") or {}
+    """What ``compare`` shows of a provenance section, each field of the type the summary's
+    schema wants (None where provenance.json holds something else: it is read from a file)."""
+    git = _of(dict, provenance.get("git")) or {}
     datasets = {
-        split: (entry or {}).get("sha256")
-        for split, entry in (provenance.get("datasets") or {}).items()
+        str(split): _of(str, (_of(dict, entry) or {}).get("sha256"))
+        for split, entry in (_of(dict, provenance.get("datasets")) or {}).items()
     }
-    if provenance.get("category_map_sha256"):
+    if _of(str, provenance.get("category_map_sha256")):
         datasets["category_map"] = provenance["category_map_sha256"]
+    gpus = _of(list, provenance.get("gpus"))
     return {
-        "commit": git.get("commit"),
-        "branch": git.get("branch"),
-        "dirty": git.get("dirty"),
-        "host": provenance.get("host"),
-        "gpus": provenance.get("gpus"),
+        "commit": _of(str, git.get("commit")),
+        "branch": _of(str, git.get("branch")),
+        "dirty": _of(bool, git.get("dirty")),
+        "host": _of(str, provenance.get("host")),
+        "gpus": gpus if gpus is not None and all(isinstance(g, str) for g in gpus) else None,
         "datasets": datasets,
     }
+
+
+def _of(kind: type, value: Any) -> Any:
+    return value if isinstance(value, kind) else None
 
 
 def _digest(history: bytes | None, provenance: bytes | None) -> dict[str, Any]:
@@ -145,10 +170,12 @@ def _sources(root: str) -> dict[str, str]:
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    """The whole file: one read of its size (a buffer of 1 MiB would cost more than the read)."""
-    chunks = []
-    while chunk := os.read(fd, size + 1):
+    """The whole file up to ``MAX_SOURCE_BYTES + 1``: one read of its size (a buffer of 1 MiB
+    would cost more than the read), then more while it grows."""
+    chunks, total = [], 0
+    while total <= MAX_SOURCE_BYTES and (chunk := os.read(fd, size + 1)):
         chunks.append(chunk)
+        total += len(chunk)
         size = 1 << 16
     return b"".join(chunks)
 
@@ -157,30 +184,32 @@ def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _read_source(path: str) -> tuple[list[Any] | None, bytes | None, bool]:
+def _read_source(path: str) -> tuple[Fingerprint | None, bytes | None, bool]:
     """(fingerprint, bytes, readable) of one source, the fingerprint taken from the open file
     before its bytes are read (a change after that makes the fingerprint stale, never the
-    other way round); a missing file is ``(None, None, True)``."""
+    other way round); a missing file is ``(None, None, True)``, one that is not a regular file
+    of at most ``MAX_SOURCE_BYTES`` unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd, stat = open_regular(path, MAX_SOURCE_BYTES)
     except FileNotFoundError:
         return None, None, True
     except OSError:
         return None, None, False
     try:
-        stat = os.fstat(fd)
         data = _read_all(fd, stat.st_size)
     except OSError:
         return None, None, False
     finally:
         os.close(fd)
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, _hash(data)], data, True
+    if len(data) > MAX_SOURCE_BYTES:
+        return None, None, False
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, _hash(data)), data, True
 
 
 def build_summary(root: str) -> tuple[dict[str, Any], bool]:
     """The summary of the experiment folder ``root``, from its sources; and whether it may be
     written (every source readable and none changed within ``RACY_NS`` of now)."""
-    fingerprints: dict[str, list[Any] | None] = {}
+    fingerprints: dict[str, Fingerprint | None] = {}
     contents: dict[str, bytes | None] = {}
     writable = True
     for key, path in _sources(root).items():
@@ -197,17 +226,11 @@ def build_summary(root: str) -> tuple[dict[str, Any], bool]:
     return summary, writable
 
 
-def _check(summary: Any, made_ns: int, root: str) -> str | None:
-    """``"clean"`` when every source still has the fingerprint ``summary`` recorded
-    (``made_ns``: the summary file's own mtime), ``"rehashed"`` when that took reading a source
-    changed close to the summary, None when it is stale or not a summary."""
-    if not isinstance(summary, dict) or summary.get("summary_version") != SUMMARY_VERSION:
-        return None
-    recorded = summary.get("sources")
-    if not isinstance(recorded, dict) or not (
-        isinstance(summary.get("validation"), dict) and isinstance(summary.get("provenance"), dict)
-    ):
-        return None
+def _check(summary: dict[str, Any], made_ns: int, root: str) -> str | None:
+    """``"clean"`` when every source still has the fingerprint ``summary`` (validated by its
+    schema) recorded (``made_ns``: the summary file's own mtime), ``"rehashed"`` when that took
+    reading a source changed close to the summary, None when it is stale."""
+    recorded = summary["sources"]
     state = "clean"
     for key, path in _sources(root).items():
         expected = recorded.get(key, False)
@@ -219,9 +242,10 @@ def _check(summary: Any, made_ns: int, root: str) -> str | None:
             continue
         except OSError:
             return None
-        if not isinstance(expected, list) or len(expected) != 5:
+        if not isinstance(expected, tuple | list):
             return None
-        if [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino] != expected[:4]:
+        expected = tuple(expected)
+        if (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino) != expected[:4]:
             return None
         if max(stat.st_mtime_ns, stat.st_ctime_ns) >= made_ns - RACY_NS:
             if _read_source(path)[0] != expected:
@@ -232,24 +256,16 @@ def _check(summary: Any, made_ns: int, root: str) -> str | None:
 
 def read_summary(root: str) -> tuple[dict[str, Any] | None, str | None]:
     """The experiment's summary and ``_check``'s verdict on it; (None, None) when it is
-    missing, does not parse or is stale."""
-    try:
-        fd = os.open(root + _SUMMARY_TAIL, os.O_RDONLY)
-    except OSError:
+    missing, stale, not a regular file within ``MAX_SUMMARY_BYTES`` (a symlink, a FIFO, a 2 GB
+    file) or not valid by its schema (``schemas/summary.py``)."""
+    read = read_cache_bytes(root + _SUMMARY_TAIL, MAX_SUMMARY_BYTES)
+    if read is None:
         return None, None
     try:
-        stat = os.fstat(fd)
-        made_ns = stat.st_mtime_ns
-        data = _read_all(fd, stat.st_size)
-    except OSError:
+        summary: dict[str, Any] = SUMMARY_ADAPTER.validate_json(read[1])  # type: ignore[assignment]
+    except (ValidationError, ValueError, RecursionError):
         return None, None
-    finally:
-        os.close(fd)
-    try:
-        summary = json.loads(data)
-    except (ValueError, RecursionError):
-        return None, None
-    state = _check(summary, made_ns, root)
+    state = _check(summary, read[0].st_mtime_ns, root)
     return (summary, state) if state else (None, None)
 
 

@@ -44,14 +44,12 @@ from abyssexp.experiment.refs import resolve_ref
 from abyssexp.jsonio import read_json
 from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.resolve import load_params_file, resolve_params
-from abyssexp.schemas.sweep import Sweep, Trial
+from abyssexp.schemas.sweep import MAX_TRIALS, Sweep, Trial
 
 if TYPE_CHECKING:
     from abyssexp.experiment.layout import ExperimentPaths
     from abyssexp.schemas.params import Params
 
-#: More trials than this is almost always a typo in a grid; split the sweep instead.
-MAX_TRIALS = 1000
 SWEEP_ID_RE = re.compile(r"^s(\d+)$")
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 

@@ -3,7 +3,8 @@
 Slurm jobs still queued or running are cancelled with one ``scancel``: a pending job never starts
 (the experiment shows ``crashed``, reason ``CANCELLED``); a running one gets SIGTERM, so training
 stops after its batch and saves ``models/recovery.keras`` (``interrupted``; ``train --resume`` or
-``sweep run`` continues it). A local run of this host gets the same SIGTERM by its pid.
+``sweep run`` continues it). A local run of this host gets the same SIGTERM by its pid, once
+that pid is checked to be ``abyssexp train`` of the experiment (``processes.runs_abyssexp``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.experiment.sweep_trials import SWEEP_ID_RE, resolve_sweep
-from abyssexp.processes import same_process
+from abyssexp.processes import runs_abyssexp
 from abyssexp.schemas.record import Record, Status
 from abyssexp.slurm import cancel, query_jobs
 
@@ -67,18 +68,22 @@ def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
         if root in active:
             done.append(Cancelled(name, f"scancel {active[root]}"))
         elif _local_run(loaded):
-            done.append(Cancelled(name, _signal_run(loaded.record)))
+            done.append(Cancelled(name, _signal_run(root, loaded.record)))
         else:
             done.append(Cancelled(name, f"nothing to stop ({loaded.status})"))
     return done
 
 
-def _signal_run(record: Record) -> str:
-    """SIGTERM to the recorded training process, only while its pid still names it (the start
-    time recorded with the pid matches ``/proc``): a reused pid or a planted record is left."""
-    if not same_process(record.pid, record.pid_start):
-        return f"nothing to stop: pid {record.pid} is no longer this run (it ended or was reused)"
-    os.kill(record.pid, signal.SIGTERM)
+def _signal_run(root: Path, record: Record) -> str:
+    """SIGTERM to the recorded training process, only while its pid still names it: the start
+    time recorded with the pid matches ``/proc``, and the process is ``abyssexp train`` holding
+    this folder's training lock. A reused pid or a planted record is left alone."""
+    if not runs_abyssexp(record.pid, record.pid_start, "train", ExperimentPaths(root).train_lock):
+        return (
+            f"nothing to stop: pid {record.pid} is not `abyssexp train` of this folder (it "
+            "ended, or its pid was reused)"
+        )
+    os.kill(int(record.pid or 0), signal.SIGTERM)
     return f"SIGTERM to pid {record.pid}"
 
 

@@ -23,8 +23,9 @@ from abyssexp.atomic import atomic_write_text
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import format_number
 from abyssexp.experiment.numbering import claim_next_number
-from abyssexp.experiment.optuna_sweep import finish_slot, pending_slots, start_slot
+from abyssexp.experiment.optuna_sweep import finish_slot, pending_slots, start_slot, study_path
 from abyssexp.experiment.record_file import utc_now
+from abyssexp.experiment.study import check_journal
 from abyssexp.experiment.sweep_trials import SweepLocation
 from abyssexp.runners.local import POLL_S, _device, _environment, plan_slots, visible_gpus
 from abyssexp.runners.targets import RunTarget
@@ -94,6 +95,7 @@ def run_slots_local(
     location: SweepLocation, parallel: int | None = None, on_event: Any = None
 ) -> list[SlotRun]:
     """Run every pending slot here, ``parallel`` at a time (default: one per GPU, or one)."""
+    check_journal(study_path(location))  # refused once here, not by every slot
     slots = plan_slots(parallel, visible_gpus())
     free, waiting = list(range(len(slots))), pending_slots(location)
     running: dict[int, tuple[subprocess.Popen, int, float]] = {}

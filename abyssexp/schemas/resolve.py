@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from abyssexp.errors import InvalidInputError, first_few, shorten
-from abyssexp.jsonio import read_json
+from abyssexp.jsonio import MAX_SMALL_JSON_BYTES, read_json
 from abyssexp.literals import parse_set_value
 from abyssexp.schemas.params import Params
 
@@ -114,10 +114,17 @@ def _check_key(parts: list[str], key: str) -> None:
 
 
 def load_params_file(path: Path) -> dict[str, Any]:
-    """Read params.json as a dict, with a clear message for a missing or broken file."""
+    """Read params.json as a dict, with a clear message for a missing, broken or oversized file
+    (bounded where it is read: parsing a 100 MB file would take GBs)."""
     if not Path(path).exists():
         raise InvalidInputError(f"{path}: params file not found")
-    data = read_json(path, str(path), InvalidInputError)
+    data = read_json(
+        path,
+        str(path),
+        InvalidInputError,
+        limit=MAX_SMALL_JSON_BYTES,
+        fix="abyssexp never writes one that large; give a large category map as a file",
+    )
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path}: params must be a JSON object")
     return data

@@ -24,6 +24,11 @@ STUDY_NAME_RE = re.compile(r"^s[0-9]+\.optuna\.journal$")
 SWEEP_VERSION = 1
 
 
+#: More trials than this is almost always a typo in a grid; split the sweep instead. Bounded
+#: where a sweep file is read too (``sweep run`` of an edited file), not only by ``sweep new``.
+MAX_TRIALS = 1000
+
+
 class Trial(BaseModel):
     """One experiment of the sweep and the values that make it differ."""
 
@@ -58,7 +63,9 @@ class OptunaSearch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trials: int = Field(description="--trials: how many trials (slots) the study runs.")
+    trials: int = Field(
+        ge=1, le=MAX_TRIALS, description="--trials: how many trials (slots) the study runs."
+    )
     metric: str = Field(description="--metric: the logged metric a finished trial tells.")
     direction: str = Field(description="--direction: maximize or minimize.")
     space: dict[str, str] = Field(description="--space: dotted param → its distribution.")
@@ -113,7 +120,9 @@ class Sweep(BaseModel):
     random_seed: int = Field(0, description="Seed of the random draws.")
     seeds: int = Field(0, description="--seeds: training seeds per point (0: params' seed).")
     folds: int = Field(0, description="--folds: K of the stratified K-fold (0: none).")
-    trials: list[Trial] = Field(default_factory=list, description="The experiments, in order.")
+    trials: list[Trial] = Field(
+        default_factory=list, max_length=MAX_TRIALS, description="The experiments, in order."
+    )
     optuna: OptunaSearch | None = Field(
         None, description="--search optuna: the study; trials are added as slots start them."
     )

@@ -104,8 +104,9 @@ class StoreBackend(Protocol):
         """Problems of the promoted model at ``root`` against its manifest (empty: intact)."""
         ...
 
-    def repair(self) -> RepairReport:
-        """Rebuild the registry from the promoted models and clean up after interrupted ones."""
+    def repair(self, scratch: Path) -> RepairReport:
+        """Rebuild the registry from the promoted models and clean up after interrupted ones;
+        promotions missing from records are recorded only for experiments under ``scratch``."""
         ...
 
     def local_folder(self) -> Path:

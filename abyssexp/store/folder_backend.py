@@ -57,10 +57,10 @@ class FolderStore(registry.RegistryOperations):
 
         return verify_tree(self.root)
 
-    def repair(self) -> RepairReport:
+    def repair(self, scratch: Path) -> RepairReport:
         from abyssexp.store.repair import repair_store
 
-        return repair_store(self.root)
+        return repair_store(self.root, scratch)
 
     def local_folder(self) -> Path:
         return self.root

@@ -62,10 +62,10 @@ class ObjectStoreBackend(registry.RegistryOperations):
 
         return verify_object_prefix(self.root)
 
-    def repair(self) -> RepairReport:
+    def repair(self, scratch: Path) -> RepairReport:
         from abyssexp.store.remote_repair import repair_object_store
 
-        return repair_object_store(self.root)
+        return repair_object_store(self.root, scratch)
 
     def local_folder(self) -> Path:
         from abyssexp.store.cache import cached_model

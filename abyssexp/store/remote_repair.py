@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.store.manifest import MANIFEST
 from abyssexp.store.objectstore import ObjectStore, connect
+from abyssexp.store.promotion import model_name
 from abyssexp.store.registry import (
     ENTRY_FILE,
     LOCK_TIMEOUT_S,
@@ -54,7 +56,7 @@ CLAIM_RE = re.compile(
 )
 
 
-def repair_object_store(store: StoreURL) -> RepairReport:
+def repair_object_store(store: StoreURL, scratch: Path) -> RepairReport:
     """See the module docstring."""
     objects = connect(store)
     report = RepairReport(store)
@@ -63,12 +65,13 @@ def repair_object_store(store: StoreURL) -> RepairReport:
     _report_strays(objects, listing, report)
     found = []
     for key in sorted(k for k in listing if ENTRY_KEY_RE.match(k)):
-        entry = _checked_entry(objects, key.rpartition("/")[0], listing, report)
-        if entry is not None:
-            found.append((store.child(key.rpartition("/")[0]), entry))
-    _rewrite_registry(objects, [row_of(entry, where) for where, entry in found], report)
-    for where, entry in found:
-        complete_record(where, entry, report)
+        checked = _checked_entry(objects, key.rpartition("/")[0], listing, report)
+        if checked is not None:
+            found.append((store.child(key.rpartition("/")[0]), *checked))
+    _rewrite_registry(objects, [row_of(entry, where) for where, entry, _ in found], report)
+    for where, entry, manifest in found:
+        digest = manifest.get(model_name(Path(str(entry.get("checkpoint")))))
+        complete_record(where, entry, report, scratch, digest)
     return report
 
 
@@ -119,7 +122,8 @@ def _report_strays(objects: ObjectStore, listing: set[str], report: RepairReport
 
 def _checked_entry(
     objects: ObjectStore, prefix: str, listing: set[str], report: RepairReport
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The entry and manifest of the promotion at ``prefix``; None (reported) if unreadable."""
     where = objects.url(prefix)
     try:
         entry = read_entry(objects, prefix)
@@ -132,13 +136,14 @@ def _checked_entry(
             "(copied by hand?); left out of the registry"
         )
         return None
-    expected = set(parse_manifest(objects.read(f"{prefix}/{MANIFEST}") or b"")) | {MANIFEST}
+    manifest = parse_manifest(objects.read(f"{prefix}/{MANIFEST}") or b"")
+    expected = set(manifest) | {MANIFEST}
     present = {k[len(prefix) + 1 :] for k in listing if k.startswith(f"{prefix}/")}
     for relative in sorted(expected - present):
         report.problems.append(f"{where}: missing: {relative}; run `abyssexp verify {where}`")
     for relative in sorted(present - expected):
         report.problems.append(f"{where}: unexpected: {relative}; run `abyssexp verify {where}`")
-    return entry
+    return entry, manifest
 
 
 def _rewrite_registry(

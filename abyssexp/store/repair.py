@@ -29,11 +29,14 @@ from typing import Any
 
 from abyssexp.atomic import atomic_copy
 from abyssexp.config import StoreURL
+from abyssexp.errors import ExperimentStateError
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.record_file import RecordUnreadableError
+from abyssexp.experiment.record_file import RecordUnreadableError, read_record
+from abyssexp.hashing import sha256_file
 from abyssexp.locks import file_lock
-from abyssexp.store.manifest import MANIFEST, seal_tree, verify_tree
-from abyssexp.store.promotion import record_promotion_once
+from abyssexp.owned import OutsideOwnedFolderError, path_read_from_file
+from abyssexp.store.manifest import MANIFEST, read_manifest, seal_tree, verify_tree
+from abyssexp.store.promotion import model_name, record_promotion_once
 from abyssexp.store.registry import (
     LOCK_FILE,
     LOCK_TIMEOUT_S,
@@ -77,7 +80,7 @@ def _dirs(folder: Path) -> list[Path]:
     )
 
 
-def repair_store(store: Path) -> RepairReport:
+def repair_store(store: Path, scratch: Path) -> RepairReport:
     """Rebuild the folder store's registry from its promoted folders; see the module docstring
     (``store.remote_repair`` for an object store, which shares the report and the rebuild)."""
     report = RepairReport(store)
@@ -95,7 +98,8 @@ def repair_store(store: Path) -> RepairReport:
         if data != old:
             write_registry(store, data)
     for folder, entry in entries:
-        complete_record(folder, entry, report)
+        digest = read_manifest(folder).get(model_name(Path(str(entry.get("checkpoint")))))
+        complete_record(folder, entry, report, scratch, digest)
     return report
 
 
@@ -213,14 +217,73 @@ def _folder_row(
     return row_of(entry, folder)
 
 
-def complete_record(folder: Path | StoreURL, entry: dict[str, Any], report: RepairReport) -> None:
-    """Record the promotion in its experiment's record when that is reachable from here."""
-    scratch = Path(str(entry.get("scratch_path") or ""))
-    paths = ExperimentPaths(scratch)
-    if scratch.name != entry["name"] or not paths.record.is_file():
-        return  # the experiment is not reachable from here (another host, or removed)
+def complete_record(
+    folder: Path | StoreURL,
+    entry: dict[str, Any],
+    report: RepairReport,
+    scratch: Path,
+    promoted_digest: str | None,
+) -> None:
+    """Record the promotion in its experiment's record when that is reachable from here.
+
+    ``entry.json`` is a claim (the store may be a copy, or hand-edited): its ``scratch_path`` must
+    be the experiment it names under this ``scratch`` root, and that experiment's checkpoint must
+    be the one promoted (``promoted_digest``, the manifest's sha256), before its record is
+    changed. A record that already lists this promotion (same time and checkpoint) elsewhere is
+    left as it is: ``folder`` is a copy of that promotion, not a missing one.
+    """
+    try:
+        paths = _promoted_experiment(entry, scratch, promoted_digest)
+    except (OutsideOwnedFolderError, ExperimentStateError) as exc:
+        report.problems.append(f"{folder}: {exc}; its promotion was not recorded")
+        return
+    if paths is None:
+        return  # another scratch's or host's experiment, or removed: not reachable from here
     try:
         if record_promotion_once(paths, folder, entry):
             report.records_completed.append(str(paths.record))
     except RecordUnreadableError as exc:
         report.problems.append(f"{exc}; its promotion to {folder} was not recorded")
+
+
+def _promoted_experiment(
+    entry: dict[str, Any], scratch: Path, promoted_digest: str | None
+) -> ExperimentPaths | None:
+    """The experiment ``entry`` claims it promoted, checked; None when it is not under
+    ``scratch`` or gone, or already lists this promotion.
+
+    Raises:
+        OutsideOwnedFolderError: its path leaves the scratch or names another experiment.
+        ExperimentStateError: its checkpoint is not the promoted one, or its record unreadable.
+    """
+    where = path_read_from_file(entry.get("scratch_path"), scratch, "entry.json scratch_path")
+    if where is None:
+        return None
+    paths = ExperimentPaths(where)
+    claimed = Path(scratch, entry["project"], entry["type"], entry["name"])
+    if Path(os.path.abspath(where)) != Path(os.path.abspath(claimed)):
+        raise OutsideOwnedFolderError(
+            f"entry.json scratch_path {where} is not the experiment it names ({claimed})"
+        )
+    if not paths.record.is_file() or paths.record.is_symlink():
+        return None
+    checkpoint = entry.get("checkpoint")
+    if any(
+        p.time == entry.get("promoted") and p.checkpoint == checkpoint
+        for p in read_record(paths.record).promotions
+    ):
+        return None  # recorded already, under the path of the store this one was copied from
+    file = paths.models / str(checkpoint)
+    if (
+        not isinstance(checkpoint, str)
+        or Path(checkpoint).name != checkpoint
+        or promoted_digest is None
+        or not file.is_file()
+        or file.is_symlink()
+        or sha256_file(file) != promoted_digest
+    ):
+        raise ExperimentStateError(
+            f"{paths.models}: holds no checkpoint {checkpoint!r} identical to the promoted one, "
+            "so the promotion cannot be checked against the experiment"
+        )
+    return paths
