@@ -220,7 +220,8 @@ def _commands(w: World) -> dict[str, Callable[[], list[str]]]:
         "archive": lambda: ["archive", EXP],
         "restore": lambda: ["restore", "proj/train/2"],
         "promote": lambda: ["promote", "proj/train/3", "--force-untested"],
-        "alias set": lambda: ["alias", "set", "proj/train", "candidate", w.name],
+        "alias set": lambda: ["alias", "set", "proj/train", "candidate", w.name]
+        + ["--accept", "constant_predictions,small_test_set"],
         "cache clear": lambda: ["cache", "clear"],
         "sweep new": lambda: [
             "sweep", "new", "proj", "train", "sw2", "--from", EXP, "--grid", "training.lr=0.001",
@@ -313,7 +314,15 @@ def test_names_read_from_files_never_leave_the_roots(runner: Any, world: World) 
     registry.write_text(json.dumps(data))
     for args in (
         ["promoted"],
-        ["alias", "set", "proj/train", "x", world.name],
+        [
+            "alias",
+            "set",
+            "proj/train",
+            "x",
+            world.name,
+            "--accept",
+            "constant_predictions,small_test_set",
+        ],
         ["store", "repair"],
     ):
         result = runner.invoke(app, args)

@@ -24,6 +24,9 @@ from abyssexp.cli import app
 from tests.conftest import write_bomb_jpeg
 from tests.serving.conftest import PromotedPair
 
+#: Tiny models tested on 24 images: moving an alias to one accepts its caveats by name.
+ACCEPT = "constant_predictions,small_test_set"
+
 httpx = pytest.importorskip("httpx", reason="httpx not installed (the serve extra)")
 
 
@@ -135,7 +138,7 @@ def test_alias_moved_mid_stream_swaps_without_dropping_a_request(
         time.sleep(1.0)
         moved = runner.invoke(
             app,
-            ["alias", "set", "proj/train", "production", pair.second.name],
+            ["alias", "set", "proj/train", "production", pair.second.name, "--accept", ACCEPT],
             env={"ABYSSEXP_STORE": str(pair.store)},
         )
         assert moved.exit_code == 0, moved.output
@@ -168,7 +171,7 @@ def test_alias_moved_mid_stream_swaps_without_dropping_a_request(
         readme.write_bytes(original + b"changed\n")
         back = runner.invoke(
             app,
-            ["alias", "set", "proj/train", "production", pair.first.name],
+            ["alias", "set", "proj/train", "production", pair.first.name, "--accept", ACCEPT],
             env={"ABYSSEXP_STORE": str(pair.store)},
         )
         assert back.exit_code == 0, back.output
@@ -292,7 +295,9 @@ def test_sigterm_answers_what_is_in_flight_and_exits_0(promoted_pair: PromotedPa
 def test_serves_an_alias_of_an_s3_store(promoted_pair: PromotedPair, s3_store, serve, runner):
     pair = promoted_pair
     root = pair.scratch / "proj" / "train" / pair.first.name
-    promoted = runner.invoke(app, ["promote", str(root), "--alias", "production"])
+    promoted = runner.invoke(
+        app, ["promote", str(root), "--alias", "production", "--accept", ACCEPT]
+    )
     assert promoted.exit_code == 0, promoted.output
     server = serve("proj/train@production", env={"ABYSSEXP_SCRATCH": str(pair.scratch)})
     answer = post_image(server.url, pair.images[0]).json()
