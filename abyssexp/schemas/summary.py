@@ -50,7 +50,7 @@ class ProvenanceDigest(TypedDict):
 class Summary(TypedDict):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
 
-    summary_version: Literal[1]
+    summary_version: Literal[2]  # SUMMARY_VERSION (a Literal needs the value)
     sources: Annotated[
         dict[Literal["history", "provenance"], Fingerprint | None],
         Field(description="Each source's fingerprint when the summary was made (None: missing)."),
