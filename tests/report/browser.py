@@ -82,7 +82,8 @@ def _devtools_port(profile: Path, process: subprocess.Popen, timeout: float = 30
 
 def load_offline(page: Path, width: int = 1280, height: int = 1400) -> PageResult:
     """Load ``page`` with the network switched off; return what happened and a screenshot."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes can still write into the profile as it exits.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
