@@ -64,7 +64,7 @@ $(MLFLOW_VENV)/.installed: pyproject.toml
 test-mlflow: install $(MLFLOW_VENV)/.installed
 	ABYSSEXP_TRAIN_PYTHON=$(abspath $(PY)) .ci/with-mlflow.sh $(MLFLOW_VENV) $(MLFLOW_PORT) \
 		$(MLFLOW_VENV)/bin/python -m pytest -p no:cacheprovider -m mlflow \
-		tests/report/test_mlflow_sync.py $(PYTEST_ARGS)
+		tests/integrations/test_mlflow_mirror.py $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/abyssexp demo --scratch ./demo-scratch

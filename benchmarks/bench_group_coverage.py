@@ -1,7 +1,7 @@
 """How often a seed group's 95 % interval covers the true mean (target: ≥ 93 % where shown).
 
 ``compare --sweep`` and the end of ``sweep run`` give a group of seeds (or folds) an interval on
-its mean (``abyssexp/experiment/group_intervals.py``). Here scores of n seeds are drawn from a
+its mean (``abyssexp/results/group_intervals.py``). Here scores of n seeds are drawn from a
 Beta model with a known mean and standard deviation, the shipped ``group_interval`` is asked
 for each draw, and the share of printed intervals that hold the true mean is counted, beside
 the share of draws for which no interval is printed ("too few to tell": a trial within 0.005 of
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from abyssexp.experiment.group_intervals import (  # noqa: E402
+from abyssexp.results.group_intervals import (  # noqa: E402
     difference,
     group_interval,
     t_quantile,

@@ -11,9 +11,21 @@ MAX_FUNCTION_LINES = 80
 #: package → packages it must never import (issue: the training run in plain parts).
 FORBIDDEN = {
     "models": {"training", "evaluation", "store", "serving", "cli"},
-    "evaluation": {"training", "store", "serving", "cli"},
+    "evaluation": {"training", "store", "serving", "cli", "results", "sweeps", "integrations"},
     # The store carries files only: exports (models, data) are made beside evaluation.
-    "store": {"models", "datasets", "augmentation", "evaluation", "training", "serving", "cli"},
+    "store": {
+        "models",
+        "datasets",
+        "augmentation",
+        "evaluation",
+        "training",
+        "serving",
+        "cli",
+        "runners",
+        "sweeps",
+        "results",
+        "integrations",
+    },
     "augmentation": {"models", "training", "evaluation", "store", "experiment", "serving"},
     # The seed's generators receive an augmenter; resizing is the data floor's (STYLE.md).
     "datasets": {
@@ -28,9 +40,38 @@ FORBIDDEN = {
     "schemas": {"datasets", "augmentation", "models", "training", "evaluation", "store", "serving"},
     # Runs are processes or Slurm jobs: nothing that builds a model.
     "runners": {"models", "evaluation", "store", "report", "serving", "cli"},
-    "experiment": {"runners", "training", "models", "evaluation", "store", "serving", "cli"},
+    # The convention (layout, names, records, checkpoints, a test result's caveats and digest):
+    # everything else builds on it, so it imports none of the jobs built on it.
+    "experiment": {
+        "runners",
+        "training",
+        "models",
+        "evaluation",
+        "store",
+        "serving",
+        "cli",
+        "sweeps",
+        "results",
+        "integrations",
+        "report",
+    },
+    # Sweeps plan and study; the runners run their slots and training trains their trials.
+    "sweeps": {"runners", "training", "models", "evaluation", "store", "serving", "cli", "results"},
+    # Results read across experiments (compare, seed groups, paired tests, winners): files only.
+    "results": {"training", "runners", "models", "store", "serving", "cli", "report"},
+    # Mirrors into other tools read the files and results; nothing that trains or evaluates.
+    "integrations": {"training", "runners", "models", "evaluation", "store", "serving", "cli"},
     # The report reads files only: no TensorFlow anywhere below it.
-    "report": {"training", "models", "datasets", "augmentation", "store", "serving", "cli"},
+    "report": {
+        "training",
+        "models",
+        "datasets",
+        "augmentation",
+        "store",
+        "serving",
+        "cli",
+        "integrations",
+    },
     # Serving answers with a model promoted (store) and read as predict reads it (evaluation):
     # it never trains, runs jobs or writes reports.
     "serving": {"training", "runners", "report", "cli"},
@@ -374,3 +415,27 @@ def test_the_direction_check_sees_the_old_rules() -> None:
     )
     words = [word for _, word in _direction_decisions(ast.parse(source))]
     assert sorted(words) == ["error", "loss", "loss", "loss", "maximize", "minimize"]
+
+
+def test_only_integrations_talk_to_other_tools() -> None:
+    """The report's "no network" holds: MLflow's client and HTTP clients are imported only in
+    ``integrations/`` (and ``serving/``, an HTTP server; the store's object backend goes through
+    fsspec)."""
+    network = ("mlflow", "http.client", "urllib.request", "requests", "httpx", "urllib3", "boto")
+    allowed = {"integrations", "serving", "cli"}
+    found = []
+    for path, tree in _modules():
+        if _package_of(path) in allowed:
+            continue
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            found += [
+                f"{path.relative_to(PACKAGE)}: {name}"
+                for name in names
+                if any(name == n or name.startswith(n + ".") for n in network)
+            ]
+    assert not found, found

@@ -31,7 +31,7 @@ def _one_line(exc: AbyssExpError) -> None:
 @_SETTINGS
 @given(st.lists(st.tuples(_KEYS, _SPACE_VALUES), max_size=3))
 def test_property_sweep_spaces_give_a_space_or_our_error(items) -> None:
-    from abyssexp.experiment.sweep_trials import parse_grid, parse_random
+    from abyssexp.sweeps.trials import parse_grid, parse_random
 
     texts = [f"{key}={value}" for key, value in items]
     for parse in (parse_grid, parse_random):
@@ -45,7 +45,7 @@ def test_a_bound_no_float_holds_is_our_error() -> None:
     # Found by the property above in a full run: 10**1000 raised OverflowError in isfinite.
     import pytest
 
-    from abyssexp.experiment.sweep_trials import parse_random
+    from abyssexp.sweeps.trials import parse_random
 
     for text in ("training.lr=randint(0,10**1000)", "training.lr=uniform(-10**400,1)"):
         with pytest.raises(AbyssExpError) as raised:

@@ -16,7 +16,7 @@ from abyssexp.cli.app import app
 from abyssexp.cli.console import err, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 from abyssexp.cli.tables import Column, print_table
-from abyssexp.experiment.result_summary import caveat_messages
+from abyssexp.experiment.result_digest import caveat_messages
 
 
 @app.command("compare")
@@ -59,12 +59,12 @@ def compare_command(
     with their 95 % intervals, epochs, time and provenance (different datasets are flagged).
     With two experiments and --metric CONDITION:METRIC, a paired test says whether B − A is
     real; with --sweep, trials that differ only by seed or fold are pooled."""
-    from abyssexp.experiment.compare import compare_experiments
+    from abyssexp.results.compare import compare_experiments
 
     refs = list(refs or [])
     location = None
     if sweep:
-        from abyssexp.experiment.sweep_trials import resolve_sweep
+        from abyssexp.sweeps.trials import resolve_sweep
 
         location = resolve_sweep(sweep, scratch_root(scratch))
         refs += [str(root) for root in location.trial_roots()]
@@ -76,14 +76,14 @@ def compare_command(
         scratch_root(scratch), refs, metric=metric, filters=filter_, status=status, tags=tag
     )
     if metric and ":" in metric and len(data["selected"]) == 2:
-        from abyssexp.evaluation.paired import paired_comparison
+        from abyssexp.results.paired import paired_comparison
 
         data["paired"] = paired_comparison(*map(Path, data["selected"]), metric)
     if location is not None:
-        from abyssexp.evaluation.winners import judged_groups, sweep_direction
+        from abyssexp.results.winners import judged_groups, sweep_direction
 
         data["groups"] = judged_groups(data, metric, sweep_direction(location, metric))
-    from abyssexp.experiment.experiment_list import collector_paused
+    from abyssexp.experiment.list_rows import collector_paused
 
     with collector_paused():  # thousands of columns of small dicts: no rescans while printing
         _render(data, metric, wide, csv_output, json_output)
@@ -93,7 +93,7 @@ def _render(
     data: dict[str, Any], metric: str | None, wide: bool, csv_output: bool, json_output: bool
 ) -> None:
     """The comparison as JSON, CSV or the table."""
-    from abyssexp.experiment.compare import comparison_rows
+    from abyssexp.results.compare import comparison_rows
 
     if json_output:
         print_json(data)
@@ -110,7 +110,7 @@ def _print_comparison(
     data: dict[str, Any], rows: list[Any], names: list[str], metric: str | None, wide: bool
 ) -> None:
     """The table, then what makes its numbers incomparable or uncertain, then the verdict."""
-    from abyssexp.experiment.compare import interval_cells
+    from abyssexp.results.compare import interval_cells
 
     if not wide:  # one write: 20,000 lines must not cost 20,000 console calls
         print_line(

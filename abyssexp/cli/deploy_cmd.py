@@ -54,7 +54,7 @@ def export_command(
 ) -> None:
     """Export a model for serving, each format checked for parity against the Keras model on
     images of its test set (max score difference and top-1 agreement go into export.json)."""
-    from abyssexp.evaluation.exports import export_checkpoint
+    from abyssexp.evaluation.export_parity import export_checkpoint
     from abyssexp.models.export import parse_formats
     from abyssexp.store.sources import resolve_export_source
 

@@ -216,12 +216,12 @@ def list_command(
     """Show every experiment at a glance: status, epochs, best metric, tests, promotion, tags.
     Slurm jobs are read with one squeue (and one sacct): queued, running, or crashed with
     Slurm's reason."""
-    from abyssexp.experiment.experiment_list import list_experiments
-    from abyssexp.experiment.listing import changed_columns, filter_rows
+    from abyssexp.experiment.list_rows import list_experiments
+    from abyssexp.experiment.param_filters import changed_columns, filter_rows
 
     root = scratch_root(scratch)
     if sweep:
-        from abyssexp.experiment.sweep_trials import resolve_sweep
+        from abyssexp.sweeps.trials import resolve_sweep
 
         location = resolve_sweep(sweep, root)
         project, experiment_type = location.sweep.project, location.sweep.type
@@ -309,7 +309,7 @@ def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
 
 def _test_cell(condition: str, result: dict[str, Any], wide: bool) -> str:
     """``cond:0.983 n=60``; wide: ``cond:0.98 [0.95–1.00] n=60`` and the caveats' codes."""
-    from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
+    from abyssexp.experiment.result_digest import caveat_codes, format_metric, interval_of
 
     value = (result or {}).get("accuracy")
     interval = interval_of(result, "accuracy")
@@ -330,7 +330,7 @@ def _cell(value: Any) -> str:
 def _print_csv(rows: list[dict[str, Any]], extra: list[str]) -> None:
     import csv
 
-    from abyssexp.experiment.experiment_list import ROW_FIELDS
+    from abyssexp.experiment.list_rows import ROW_FIELDS
 
     # Every listing field but those that only locate the experiment or its parent.
     columns = [f for f in ROW_FIELDS if f not in ("number", "path", "parent")]
@@ -490,7 +490,7 @@ def _print_tests(tests: dict[str, Any]) -> None:
     """Each test condition's metrics with their interval and n, its overlap, and its caveats."""
     if not tests:
         return
-    from abyssexp.experiment.result_summary import caveat_messages, summary_metric
+    from abyssexp.experiment.result_digest import caveat_messages, summary_metric
 
     rows = []
     for condition, result in sorted(tests.items()):

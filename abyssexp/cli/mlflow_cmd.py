@@ -50,13 +50,13 @@ def sync_command(
     from pathlib import Path
 
     from abyssexp.errors import InvalidInputError
-    from abyssexp.experiment.compare import select_experiments
-    from abyssexp.report.mlflow_sync import (
+    from abyssexp.integrations.mlflow_mirror import (
         all_experiment_folders,
         check_tracking_uri,
         load_client,
         sync_experiments,
     )
+    from abyssexp.results.compare import select_experiments
 
     root = scratch_root(scratch)
     check_tracking_uri(tracking_uri, root)

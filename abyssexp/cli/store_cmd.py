@@ -152,7 +152,7 @@ def _exporter(paths: ExperimentPaths, formats: str) -> Callable[[Path], Path]:
     chosen = parse_formats(formats)  # a bad format stops the command before anything else
 
     def make(checkpoint: Path) -> Path:
-        from abyssexp.evaluation.exports import export_experiment
+        from abyssexp.evaluation.export_parity import export_experiment
 
         return export_experiment(paths, checkpoint, chosen)
 
@@ -197,7 +197,7 @@ def promoted_command(
         Column("promoted", 3),
         Column("size", 2, justify="right"),
     ]
-    from abyssexp.experiment.result_summary import caveat_codes, caveat_messages, summary_metric
+    from abyssexp.experiment.result_digest import caveat_codes, caveat_messages, summary_metric
 
     cells, warnings = [], []
     for row in rows:
@@ -275,9 +275,9 @@ def gc_command(
     """Remove checkpoints outside the retention policy (never best or a promoted one) and report
     the disk space freed per experiment and in total."""
     from abyssexp.errors import InvalidInputError
-    from abyssexp.experiment.experiment_list import iter_experiment_dirs
     from abyssexp.experiment.gc import collect_garbage, parse_keep
     from abyssexp.experiment.layout import ExperimentPaths
+    from abyssexp.experiment.list_rows import iter_experiment_dirs
     from abyssexp.experiment.refs import resolve_ref
 
     policy = parse_keep(keep)

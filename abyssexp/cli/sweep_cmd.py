@@ -15,7 +15,7 @@ from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, scratch_r
 from abyssexp.cli.tables import Column, print_table
 
 if TYPE_CHECKING:
-    from abyssexp.experiment.sweep_trials import SweepLocation
+    from abyssexp.sweeps.trials import SweepLocation
 
 sweep_app = typer.Typer(
     name="sweep",
@@ -115,12 +115,12 @@ def sweep_new_command(
     <type>/.sweeps/sNNN.json listing them. With --search optuna, an Optuna study instead: each
     trial is asked for and created when `sweep run` starts its slot. Prints the sweep's
     reference as the last line."""
-    from abyssexp.experiment.sweep_trials import SweepRequest, create_sweep
     from abyssexp.schemas.resolve import parse_set_options
+    from abyssexp.sweeps.trials import SweepRequest, create_sweep
 
     create = create_sweep
     if search == "optuna":  # a study: each trial is asked for when `sweep run` starts its slot
-        from abyssexp.experiment.optuna_sweep import create_optuna_sweep as create
+        from abyssexp.sweeps.optuna_search import create_optuna_sweep as create
     location = create(
         SweepRequest(
             scratch=scratch_root(scratch),
@@ -180,8 +180,8 @@ def sweep_run_command(
     """Run a sweep's trials that are not completed, running or queued: here (--on local) or as
     one Slurm job array (--on slurm). An Optuna sweep runs its slots not yet started or left
     interrupted; each asks the study at its start. Run it again to pick up what is left."""
-    from abyssexp.experiment.sweep_trials import resolve_sweep
     from abyssexp.runners.targets import plan_runs
+    from abyssexp.sweeps.trials import resolve_sweep
     from abyssexp.training.plan import TrainOptions
 
     check_place(on)
@@ -204,7 +204,7 @@ def _print_winner(location: SweepLocation, scratch: Path) -> None:
     """The best trial or group so far with its interval, and whether the runner-up is
     distinguishable from it (what `compare --sweep` ends with)."""
     from abyssexp.cli.compare_cmd import winner_lines
-    from abyssexp.evaluation.winners import sweep_winner
+    from abyssexp.results.winners import sweep_winner
 
     groups = sweep_winner(scratch, location)
     for line in winner_lines(groups) if groups else []:
@@ -258,8 +258,8 @@ def sweep_slot_command(
 ) -> None:
     """Run one slot of an Optuna sweep: ask the study, create the trial, train it, tell the
     study (what `sweep run` starts for each slot, here or as a Slurm array task)."""
-    from abyssexp.experiment.sweep_trials import resolve_sweep
     from abyssexp.runners.optuna_slots import run_slot
+    from abyssexp.sweeps.trials import resolve_sweep
 
     run = run_slot(resolve_sweep(sweep, scratch_root(scratch)), index)
     print_line(f"{run.status} {run.name} (slot {index}, exit {run.exit_code})")
@@ -273,7 +273,7 @@ def sweep_list_command(
     json_output: JsonOption = False,
 ) -> None:
     """List the sweeps: id, trials, what they vary, when they were made."""
-    from abyssexp.experiment.sweep_trials import list_sweeps
+    from abyssexp.sweeps.trials import list_sweeps
 
     sweeps = list_sweeps(scratch_root(scratch), project, experiment_type)
     if json_output:

@@ -106,7 +106,7 @@ def _print_result(result: TestResult, condition: str) -> None:
     ]
     title = f"{condition}: {metrics['images']} images, checkpoint {result.checkpoint}"
     print_table(columns, rows, title)
-    from abyssexp.experiment.result_summary import missing_intervals, summary_metric
+    from abyssexp.experiment.result_digest import missing_intervals, summary_metric
 
     shown = ("accuracy", "macro_f1", "micro_f1", "mAP")
     for key in shown:

@@ -119,7 +119,7 @@ def evaluate_experiment(
     )
     folder = paths.condition(condition)
     _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision, hashes)
-    from abyssexp.experiment.result_summary import summarise_test
+    from abyssexp.experiment.result_digest import summarise_test
 
     record_test(paths.record, condition, summarise_test(metrics))
     return TestResult(condition, folder, checkpoint_path.name, metrics)
@@ -361,7 +361,7 @@ def _report_notes(metrics: dict[str, Any]) -> list[str]:
         caveats = result_caveats(metrics)
     notes += [f"warning ({c['code']}): {c['message']}" for c in caveats]
     from abyssexp.evaluation.intervals import INTERVAL_METRICS
-    from abyssexp.experiment.result_summary import missing_intervals
+    from abyssexp.experiment.result_digest import missing_intervals
 
     notes += missing_intervals(metrics, INTERVAL_METRICS)
     return ["", *notes] if notes else []
@@ -370,7 +370,7 @@ def _report_notes(metrics: dict[str, Any]) -> list[str]:
 def _with_interval(metrics: dict[str, Any], key: str) -> str:
     """``0.8333  [0.7100–0.9200] 95 %  n=29``; ``0.4600  [too few to tell]  n=4`` where no
     interval method holds (the notes say why); the value alone for old metrics."""
-    from abyssexp.experiment.result_summary import interval_label
+    from abyssexp.experiment.result_digest import interval_label
 
     interval = (metrics.get("intervals") or {}).get(key) or {}
     text = f"{metrics[key]:.4f}"

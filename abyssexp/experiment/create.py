@@ -25,7 +25,7 @@ from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
 from abyssexp.experiment.record_file import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.experiment.summary_file import refresh_summary
+from abyssexp.experiment.summary_cache import refresh_summary
 from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params

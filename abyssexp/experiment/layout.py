@@ -114,7 +114,7 @@ class ExperimentPaths:
 
     @property
     def summary(self) -> Path:
-        """What ``compare`` needs from history.csv and provenance.json (summary_file.py)."""
+        """What ``compare`` needs from history.csv and provenance.json (experiment/summary_cache.py)."""
         return self.logs / SUMMARY_FILE
 
     @property

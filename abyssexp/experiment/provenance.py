@@ -150,7 +150,7 @@ def write_train_provenance(
 
     from abyssexp.atomic import atomic_write_json, atomic_write_text
     from abyssexp.experiment.layout import REQUIREMENTS_FILE
-    from abyssexp.experiment.summary_file import refresh_summary
+    from abyssexp.experiment.summary_cache import refresh_summary
 
     if collected is None:
         collected = (*collect_provenance(command_line), all_requirements())

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError, printable
-from abyssexp.experiment.experiment_list import read_params_dict
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.listing import flatten_params
+from abyssexp.experiment.list_rows import read_params_dict
+from abyssexp.experiment.param_filters import flatten_params
 from abyssexp.experiment.record_file import load_record
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.schemas.resolve import load_params_file

@@ -14,16 +14,9 @@ import numpy as np
 from abyssexp.atomic import atomic_write_text
 from abyssexp.experiment.annotate import CONCLUSION_SECTION, PURPOSE_SECTION
 from abyssexp.experiment.caveats import result_caveats
-from abyssexp.experiment.compare import (
-    compare_experiments,
-    comparison_rows,
-    interval_cells,
-    read_history_columns,
-    read_provenance,
-)
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.experiment.result_summary import format_metric, interval_of
+from abyssexp.experiment.result_digest import format_metric, interval_of
 from abyssexp.experiment.show import describe_experiment
 from abyssexp.report.figures import (
     confusion_figure,
@@ -32,6 +25,13 @@ from abyssexp.report.figures import (
     pr_figure,
 )
 from abyssexp.report.mistakes import worst_mistakes
+from abyssexp.results.compare import (
+    compare_experiments,
+    comparison_rows,
+    interval_cells,
+    read_history_columns,
+    read_provenance,
+)
 from abyssexp.templates import template_path
 
 REPORT_FILE = "report.html"
@@ -78,7 +78,7 @@ def _diff_summary(paths: ExperimentPaths) -> str:
 
 
 def _params(info: dict[str, Any]) -> list[dict[str, Any]]:
-    from abyssexp.experiment.listing import flatten_params
+    from abyssexp.experiment.param_filters import flatten_params
 
     changed = info["params_changed"]
     rows = []
@@ -237,8 +237,8 @@ PAIRED_METRICS = ("accuracy", "macro_f1", "mAP")
 def paired_verdicts(main: ExperimentPaths, others: list[ExperimentPaths]) -> list[dict[str, Any]]:
     """Each compared experiment against the first, on every test condition both have: B − A
     with its paired 95 % interval and verdict, or no verdict and the reasons (as ``compare
-    --metric`` prints it; ``evaluation.paired``)."""
-    from abyssexp.evaluation.paired import paired_comparison
+    --metric`` prints it; ``results.paired``)."""
+    from abyssexp.results.paired import paired_comparison
 
     found = []
     tested = _conditions(main)

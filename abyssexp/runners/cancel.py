@@ -19,10 +19,10 @@ from typing import Any
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref
-from abyssexp.experiment.sweep_trials import SWEEP_ID_RE, resolve_sweep
 from abyssexp.processes import runs_abyssexp
 from abyssexp.schemas.record import Record, Status
 from abyssexp.slurm import cancel, query_jobs
+from abyssexp.sweeps.trials import SWEEP_ID_RE, resolve_sweep
 
 
 @dataclass(frozen=True)

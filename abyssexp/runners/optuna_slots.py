@@ -23,13 +23,13 @@ from abyssexp.atomic import atomic_write_text
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.naming import format_number
 from abyssexp.experiment.numbering import claim_next_number
-from abyssexp.experiment.optuna_sweep import finish_slot, pending_slots, start_slot, study_path
 from abyssexp.experiment.record_file import utc_now
-from abyssexp.experiment.study import check_journal
-from abyssexp.experiment.sweep_trials import SweepLocation
 from abyssexp.runners.local import POLL_S, _device, _environment, plan_slots, visible_gpus
 from abyssexp.runners.targets import RunTarget
 from abyssexp.schemas.record import SlurmJob, Status
+from abyssexp.sweeps.optuna_search import finish_slot, pending_slots, start_slot, study_path
+from abyssexp.sweeps.optuna_study import check_journal
+from abyssexp.sweeps.trials import SweepLocation
 from abyssexp.training.plan import TrainOptions
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def _slot_result(
     """What slot ``index`` made and how it ended, read back from the sweep file and record."""
     from abyssexp.experiment.layout import RECORD_FILE
     from abyssexp.experiment.record_file import load_record
-    from abyssexp.experiment.sweep_trials import load_sweep
+    from abyssexp.sweeps.trials import load_sweep
 
     current = SweepLocation(location.path, load_sweep(location.path))
     sweep = current.sweep

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from abyssexp.errors import ExperimentStateError
-from abyssexp.experiment.experiment_list import experiment_row
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
+from abyssexp.experiment.list_rows import experiment_row
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.experiment.sweep_trials import SweepLocation, resolve_sweep
 from abyssexp.owned import check_tree
 from abyssexp.schemas.record import Status
+from abyssexp.sweeps.trials import SweepLocation, resolve_sweep
 
 if TYPE_CHECKING:
     from abyssexp.training.plan import TrainOptions

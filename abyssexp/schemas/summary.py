@@ -1,5 +1,5 @@
 """The schema of ``logs/.summary.json``, the cache ``compare`` reads instead of history.csv and
-provenance.json (``experiment/summary_file.py`` writes and reads it).
+provenance.json (``experiment/summary_cache.py`` writes and reads it).
 
 A cache is a claim: whoever wrote the file (an older abyssexp, a hand edit, a planted file) may
 have put anything in it, so it is read through this schema, strictly (a string where a number

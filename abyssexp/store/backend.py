@@ -164,7 +164,7 @@ def promote_experiment(
         force_untested: promote without a testing condition.
         progress: called with (bytes copied, bytes in all).
         make_exports: ``promote --export``: makes the checkpoint's exports (checked for parity,
-            ``evaluation.exports``) once the plan holds and returns their folder, which the
+            ``evaluation.export_parity``) once the plan holds and returns their folder, which the
             store carries under ``export/`` like any other file.
         accepted: blocking caveat codes to promote despite (``--accept``; recorded).
 

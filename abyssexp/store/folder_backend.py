@@ -2,7 +2,7 @@
 
 ``registry.json`` is changed under ``.registry.lock`` (``store.registry``), alias moves are
 appended to ``alias-history.jsonl`` (``store.aliases``), a promotion is staged in an owned
-temporary folder and renamed into place (``store.promote``), and ``store.repair`` rebuilds the
+temporary folder and renamed into place (``store.folder_promote``), and ``store.repair`` rebuilds the
 registry from the promoted folders.
 """
 
@@ -48,7 +48,7 @@ class FolderStore(registry.RegistryOperations):
         progress: Progress | None = None,
         exports: Path | None = None,
     ) -> PromoteResult:
-        from abyssexp.store.promote import promote_to_folder
+        from abyssexp.store.folder_promote import promote_to_folder
 
         return promote_to_folder(request, self.root, move, progress, exports)
 

@@ -2,7 +2,7 @@
 the files carried, fault points, "same request" detection and recording the promotion once.
 
 ``check_request`` is the plan step (nothing changes before it passes); a backend's ``promote``
-(``store.promote`` for a folder, ``store.remote_promote`` for an object store) carries the
+(``store.folder_promote`` for a folder, ``store.remote_promote`` for an object store) carries the
 request out as a transaction and uses the rest of this module on the way.
 """
 

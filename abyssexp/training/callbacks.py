@@ -33,14 +33,14 @@ from abyssexp.experiment.checkpoints import (
     write_train_state,
 )
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.listing import flatten_params
+from abyssexp.experiment.param_filters import flatten_params
 from abyssexp.experiment.record_file import (
     promoted_checkpoints,
     read_record,
     record_epoch,
     record_heartbeat,
 )
-from abyssexp.experiment.summary_file import refresh_summary
+from abyssexp.experiment.summary_cache import refresh_summary
 from abyssexp.metric_direction import keras_mode
 from abyssexp.models.random_state import layer_random_states
 from abyssexp.schemas.record import BestMetric

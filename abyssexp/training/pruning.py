@@ -48,7 +48,7 @@ def pruning_callback(paths: ExperimentPaths, stop_flag: dict[str, Any]) -> Optun
     sweep_ref = read_record(paths.record).sweep
     if not sweep_ref:
         return None
-    from abyssexp.experiment.sweep_trials import SweepLocation, load_sweep, sweep_file
+    from abyssexp.sweeps.trials import SweepLocation, load_sweep, sweep_file
 
     project_dir = paths.root.parent
     path = sweep_file(project_dir, sweep_ref.rsplit("/", 1)[-1])
@@ -61,8 +61,8 @@ def pruning_callback(paths: ExperimentPaths, stop_flag: dict[str, Any]) -> Optun
     number = next((t.optuna_trial for t in sweep.trials if t.name == paths.name), None)
     if number is None:
         return None
-    from abyssexp.experiment.optuna_sweep import open_sweep_study
-    from abyssexp.experiment.study import trial_handle
+    from abyssexp.sweeps.optuna_search import open_sweep_study
+    from abyssexp.sweeps.optuna_study import trial_handle
 
     study = open_sweep_study(SweepLocation(path, sweep))
     return OptunaPruning(trial_handle(study, number), search.metric, stop_flag, search.pruner)

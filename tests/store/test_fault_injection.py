@@ -1,6 +1,6 @@
 """Kill a promotion (SIGKILL) at every step of its transaction in turn: the store never shows a
 half-copied model or a registry row without its folder, and a retry or ``store repair`` finishes
-the job. The kill comes from the test hook ``ABYSSEXP_FAULT_AT=<step>`` in ``store/promote.py``."""
+the job. The kill comes from the test hook ``ABYSSEXP_FAULT_AT=<step>`` in ``store/folder_promote.py``."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import pytest
 from abyssexp.cli import app
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.record_file import record_test
-from abyssexp.experiment.result_summary import summarise_test
+from abyssexp.experiment.result_digest import summarise_test
 from abyssexp.store.promotion import parse_requirement
 from tests.store.conftest import one_line_error
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from abyssexp.cli import app
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.store import promote as promote_module
+from abyssexp.store import folder_promote as promote_module
 from abyssexp.store.backend import promote_experiment
 from abyssexp.store.manifest import verify_tree
 

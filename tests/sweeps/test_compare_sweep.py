@@ -13,8 +13,8 @@ import pytest
 
 from abyssexp.cli import app
 from abyssexp.cli.compare_cmd import winner_lines
-from abyssexp.experiment.group_intervals import group_interval, t_quantile
-from abyssexp.experiment.groups import seed_groups
+from abyssexp.results.group_intervals import group_interval, t_quantile
+from abyssexp.results.seed_groups import seed_groups
 from tests.training.helpers import new_tiny
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from abyssexp.cli import app
 from abyssexp.datasets.folds import assign_folds
-from abyssexp.experiment.sweep_trials import Distribution, name_part, parse_grid, plan_trials
+from abyssexp.sweeps.trials import Distribution, name_part, parse_grid, plan_trials
 from tests.training.helpers import new_tiny, record
 
 

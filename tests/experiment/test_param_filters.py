@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from abyssexp.experiment.listing import changed_columns
+from abyssexp.experiment.param_filters import changed_columns
 
 
 def _rows(tmp_path: Path, params: list[dict]) -> list[dict]:
@@ -47,9 +47,9 @@ def test_changed_columns_of_identical_rows_is_empty(tmp_path: Path) -> None:
 
 def test_compare_reads_each_record_once(runner, scratch: Path, monkeypatch) -> None:
     """Each record is read (and validated) once per compare, not once per row and per column."""
-    import abyssexp.experiment.compare as compare
-    import abyssexp.experiment.experiment_list as registry
+    import abyssexp.experiment.list_rows as registry
     import abyssexp.experiment.record_file as record
+    import abyssexp.results.compare as compare
     from abyssexp.cli import app
 
     for lr in ("0.1", "0.2", "0.3"):

@@ -7,7 +7,7 @@ import numpy as np
 from abyssexp.evaluation.evaluate import render_report
 from abyssexp.evaluation.intervals import image_outcomes, metric_intervals
 from abyssexp.evaluation.metrics import classification_metrics
-from abyssexp.experiment.result_summary import (
+from abyssexp.experiment.result_digest import (
     format_metric,
     missing_intervals,
     summarise_test,

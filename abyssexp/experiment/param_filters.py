@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.experiment_list import collector_paused, read_params_dict
+from abyssexp.experiment.list_rows import collector_paused, read_params_dict
 
 SECTIONS = {"dataset", "model", "training", "augmentation", "callbacks", "reduce_lr_on_plateau"}
 
@@ -158,7 +158,7 @@ class RowFilter:
 
 def filterable_keys() -> set[str]:
     """Dotted params (their defaults' keys) and listing fields a ``--filter`` may name."""
-    from abyssexp.experiment.experiment_list import ROW_FIELDS
+    from abyssexp.experiment.list_rows import ROW_FIELDS
     from abyssexp.schemas.params import Params
 
     return set(flatten_params(Params().model_dump(mode="json"))) | set(ROW_FIELDS)

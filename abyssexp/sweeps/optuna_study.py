@@ -21,7 +21,7 @@ from abyssexp.owned import check_path
 if TYPE_CHECKING:
     import optuna
 
-    from abyssexp.experiment.sweep_trials import Distribution
+    from abyssexp.sweeps.trials import Distribution
 
 INSTALL_HINT = "pip install 'abyssexp[optuna]' (or pip install optuna)"
 PRUNERS = ("median",)

@@ -35,14 +35,14 @@ from typing import Any
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import AbyssExpError, InvalidInputError
-from abyssexp.experiment.compare import read_history_columns, read_provenance
-from abyssexp.experiment.experiment_list import (
+from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.experiment.list_rows import (
     experiment_row,
     iter_experiment_dirs,
     read_params_dict,
 )
-from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.listing import flatten_params
+from abyssexp.experiment.param_filters import flatten_params
+from abyssexp.results.compare import read_history_columns, read_provenance
 from abyssexp.schemas.record import Status
 
 SYNC_FILE = "mlflow.json"

@@ -335,7 +335,7 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         InvalidInputError: a bad option, key or value (nothing is created).
         ExperimentNotFoundError: ``--from`` names no experiment.
     """
-    _check_grid_search(request)  # ``--search optuna``: ``optuna_sweep.create_optuna_sweep``
+    _check_grid_search(request)  # ``--search optuna``: ``sweeps.optuna_search.create_optuna_sweep``
     project = validate_part(request.project, "project")
     experiment_type = validate_part(request.experiment_type, "experiment type")
     base = resolve_ref(request.base_ref, request.scratch)

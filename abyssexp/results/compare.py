@@ -14,20 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.experiment_list import (
+from abyssexp.experiment.jobs import apply_job_states
+from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
+from abyssexp.experiment.list_rows import (
     collector_paused,
     experiment_row,
     iter_experiment_dirs,
     parse_statuses,
 )
-from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
-from abyssexp.experiment.listing import changed_columns, filter_rows
 from abyssexp.experiment.naming import number_of
+from abyssexp.experiment.param_filters import changed_columns, filter_rows
 from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
-from abyssexp.experiment.summary_file import (
+from abyssexp.experiment.result_digest import caveat_codes, format_metric, interval_of
+from abyssexp.experiment.summary_cache import (
     best_validation,
     latest_provenance,
     load_summary,

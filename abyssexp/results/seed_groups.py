@@ -15,10 +15,10 @@ import json
 import statistics
 from typing import Any
 
-from abyssexp.experiment.compare import metric_values
-from abyssexp.experiment.group_intervals import difference, group_interval, pooled_spread
-from abyssexp.experiment.result_summary import interval_of
+from abyssexp.experiment.result_digest import interval_of
 from abyssexp.metric_direction import lower_is_better
+from abyssexp.results.compare import metric_values
+from abyssexp.results.group_intervals import difference, group_interval, pooled_spread
 
 #: Params that only say which seed or fold a trial is (``dataset.train``/``val`` already do
 #: not count as a difference in ``compare``).

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from abyssexp.cli import app
-from abyssexp.experiment import summary_file
+from abyssexp.experiment import summary_cache as summary_file
 from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.experiment.summary_file import (
+from abyssexp.experiment.summary_cache import (
     _check,
     best_validation,
     build_summary,
@@ -215,8 +215,8 @@ def test_history_parsing_is_unchanged() -> None:
 def test_training_writes_the_summary_every_epoch(trained_pair) -> None:
     """The history writer (each epoch) and train's provenance rewrite the summary after their
     own file: it is current, and says what the history and provenance say."""
-    from abyssexp.experiment.compare import read_history_columns, read_provenance
-    from abyssexp.experiment.summary_file import provenance_summary
+    from abyssexp.experiment.summary_cache import provenance_summary
+    from abyssexp.results.compare import read_history_columns, read_provenance
 
     for root in (trained_pair.first, trained_pair.second):
         paths = ExperimentPaths(Path(root))

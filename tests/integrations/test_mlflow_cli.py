@@ -1,5 +1,5 @@
 """``mlflow sync`` where MLflow is not installed (the project's own virtualenv): one line that
-says how to install it, exit 2, nothing written. The sync itself: test_mlflow_sync.py."""
+says how to install it, exit 2, nothing written. The sync itself: test_mlflow_mirror.py."""
 
 from __future__ import annotations
 

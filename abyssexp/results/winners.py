@@ -1,6 +1,6 @@
 """The winner of a sweep, judged on its noise: ``compare --sweep`` and the end of ``sweep run``.
 
-``experiment.groups`` ranks the sweep's groups (trials that differ only by seed or fold) and
+``results.seed_groups`` ranks the sweep's groups (trials that differ only by seed or fold) and
 judges the best against the runner-up on the spread of seeds. Where both are single trials and
 the metric is a test result (``CONDITION:METRIC``), the spread of seeds says nothing, but the
 two models' predictions on the same test images do: the paired test of ``compare A B`` (paired
@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.groups import seed_groups
 from abyssexp.metric_direction import MINIMIZE
+from abyssexp.results.seed_groups import seed_groups
 from abyssexp.schemas.record import Status
 
 if TYPE_CHECKING:
-    from abyssexp.experiment.sweep_trials import SweepLocation  # noqa: F401 (annotations)
+    from abyssexp.sweeps.trials import SweepLocation  # noqa: F401 (annotations)
 
 
 def _paired(data: dict[str, Any], groups: dict[str, Any], metric: str) -> dict[str, Any] | None:
     """The paired verdict of the best single trial (B) against the runner-up (A)."""
-    from abyssexp.evaluation.paired import paired_comparison
+    from abyssexp.results.paired import paired_comparison
 
     columns = data["experiments"]
     best, other = (groups[k]["indices"][0] for k in ("best", "runner_up"))
@@ -76,8 +76,8 @@ def sweep_winner(scratch: Path, location: SweepLocation) -> dict[str, Any] | Non
     An Optuna sweep is judged by its study's metric and direction; a grid by each trial's
     monitored metric.
     """
-    from abyssexp.experiment.compare import compare_experiments
-    from abyssexp.experiment.sweep_trials import SweepLocation, load_sweep
+    from abyssexp.results.compare import compare_experiments
+    from abyssexp.sweeps.trials import SweepLocation, load_sweep
 
     # read again: an Optuna sweep's slots added their trials to the file while they ran
     location = SweepLocation(location.path, load_sweep(location.path))

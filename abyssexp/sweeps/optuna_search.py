@@ -29,7 +29,12 @@ from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import current_user
 from abyssexp.experiment.record_file import load_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
-from abyssexp.experiment.sweep_trials import (
+from abyssexp.locks import file_lock
+from abyssexp.owned import make_dirs
+from abyssexp.schemas.record import Status
+from abyssexp.schemas.resolve import load_params_file, resolve_params
+from abyssexp.schemas.sweep import OptunaSearch, Sweep, Trial
+from abyssexp.sweeps.trials import (
     MAX_TRIALS,
     SweepLocation,
     SweepRequest,
@@ -38,11 +43,6 @@ from abyssexp.experiment.sweep_trials import (
     load_sweep,
     parse_random,
 )
-from abyssexp.locks import file_lock
-from abyssexp.owned import make_dirs
-from abyssexp.schemas.record import Status
-from abyssexp.schemas.resolve import load_params_file, resolve_params
-from abyssexp.schemas.sweep import OptunaSearch, Sweep, Trial
 
 if TYPE_CHECKING:
     import optuna
@@ -53,7 +53,7 @@ FINISHED = (Status.COMPLETED, Status.PRUNED, Status.FAILED, Status.CRASHED)
 
 def _check_options(request: SweepRequest) -> None:
     """``--search optuna`` takes ``--space`` and ``--trials``, not the grid's options."""
-    from abyssexp.experiment.study import PRUNERS
+    from abyssexp.sweeps.optuna_study import PRUNERS
 
     if request.grid or request.random or request.seeds or request.folds:
         raise InvalidInputError(
@@ -97,7 +97,7 @@ def create_optuna_sweep(request: SweepRequest) -> SweepLocation:
         InvalidInputError: a bad option, key, bound or metric, or Optuna is not installed.
         ExperimentNotFoundError: ``--from`` names no experiment.
     """
-    from abyssexp.experiment.study import create_study, require_optuna
+    from abyssexp.sweeps.optuna_study import create_study, require_optuna
 
     _check_options(request)
     require_optuna()
@@ -153,7 +153,7 @@ def study_path(location: SweepLocation) -> Path:
 
 
 def open_sweep_study(location: SweepLocation) -> optuna.Study:
-    from abyssexp.experiment.study import open_study
+    from abyssexp.sweeps.optuna_study import open_study
 
     search = _search(location)
     return open_study(study_path(location), search.study_name, search.pruner)
@@ -202,7 +202,7 @@ def start_slot(
 
 def _new_trial(location: SweepLocation, index: int, fields: dict[str, Any]) -> Trial:
     """Ask the study, then create the experiment; a refused one is told ``FAIL``."""
-    from abyssexp.experiment.study import ask, tell
+    from abyssexp.sweeps.optuna_study import ask, tell
 
     search = _search(location)
     study = open_sweep_study(location)
@@ -262,7 +262,7 @@ def finish_slot(location: SweepLocation, start: SlotStart) -> str:
     ``PRUNED``; failed or crashed (a killed process): ``FAIL``. Interrupted or new: nothing,
     the trial stays open for ``sweep run`` to resume.
     """
-    from abyssexp.experiment.study import tell
+    from abyssexp.sweeps.optuna_study import tell
 
     search = _search(location)
     status = load_record(start.root / RECORD_FILE).status

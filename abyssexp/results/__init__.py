@@ -1,0 +1,1 @@
+"""Results read across experiments: compare, seed groups, paired tests, summaries, caveats."""
