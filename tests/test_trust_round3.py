@@ -295,7 +295,7 @@ def _compared(runner, roots: list[Path]) -> list[Any]:
 
 def _planted(root: Path, change: Any) -> None:
     """A summary whose fingerprints are the sources' real ones (so it is used), changed."""
-    from abyssexp.experiment.summary_file import build_summary
+    from abyssexp.experiment.summary_cache import build_summary
 
     summary = json.loads(json.dumps(build_summary(str(root))[0]))
     change(summary)
@@ -564,6 +564,28 @@ def test_case_5_data_outputs_never_go_through_a_link_in_the_scratch(
     }[command]  # fmt: skip
     before = snapshot(outside)
     result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "symlink" in one_line_error(result.output)
+    assert snapshot(outside) == before
+
+
+@pytest.mark.parametrize("where", [".cache", ".cache/images"])
+def test_case_5_train_with_a_linked_image_cache_refuses_before_any_folder(
+    runner, scratch, tmp_path, where
+) -> None:
+    """``training.cache=disk`` with ``.cache`` (or the images folder in it) linked elsewhere: the
+    plan refuses in one line before a shard folder is made (it used to make 52 in the target)."""
+    result = runner.invoke(app, ["new", "proj", "cls", "cached", "--set", "training.cache=disk"])
+    assert result.exit_code == 0, result.output
+    root = Path(result.stdout.strip().splitlines()[-1])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "sentinel.txt").write_text("must stay")
+    link = scratch / where
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside, target_is_directory=True)
+    before = snapshot(outside)
+    result = runner.invoke(app, ["train", str(root), "--quiet"])
     assert result.exit_code == 1, result.output
     assert "symlink" in one_line_error(result.output)
     assert snapshot(outside) == before

@@ -24,6 +24,7 @@ import tensorflow as tf
 from abyssexp.atomic import atomic_write_bytes
 from abyssexp.datasets import image_cache
 from abyssexp.datasets.resize import resize_uint8
+from abyssexp.owned import make_dirs
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def prepare_entries(
     cached = CachedSet(entries=entries, keys=keys, size=size, written=len(missing))
     if missing:
         for shard in {Path(entries[i]).parent for i in missing}:
-            shard.mkdir(parents=True, exist_ok=True)
+            make_dirs(shard)  # never through a folder linked in meanwhile
         log.info("image cache: decoding %d of %d images into %s", len(missing), len(paths), root)
         _fill(missing, cached, paths, plan, decode)
     image_cache.mark_used(Path(e) for e in entries)

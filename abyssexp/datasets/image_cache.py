@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from abyssexp.owned import rmtree_inside, unlink_inside
+from abyssexp.owned import check_tree, rmtree_inside, unlink_inside
 
 CACHE_FOLDER = Path(".cache") / "images"
 ENTRY_SUFFIX = ".u8"
@@ -51,10 +51,18 @@ def cache_dir(scratch: Path) -> Path:
 
 def pipeline_settings(scratch: Path, cache: str, limit_gb: float) -> dict[str, object]:
     """``PipelineSpec`` fields for the ``training.cache`` param (``disk``: this scratch root's
-    image cache, bounded by ``training.cache_limit_gb``; anything else: none)."""
+    image cache, bounded by ``training.cache_limit_gb``; anything else: none).
+
+    Raises:
+        OutsideOwnedFolderError: the cache folder, or a folder in it, is a symlink.
+    """
     if cache != "disk":
         return {}
-    return {"disk_cache": cache_dir(scratch), "disk_cache_limit": int(limit_gb * 1e9)}
+    folder = cache_dir(scratch)
+    # Refused here, before a shard folder is made: a linked .cache (or a linked shard inside it)
+    # would have the cache's writes land wherever the link points.
+    check_tree(folder, verb="cache images in")
+    return {"disk_cache": folder, "disk_cache_limit": int(limit_gb * 1e9)}
 
 
 def entry_key(path: Path | str, size: tuple[int, int], kind: int) -> bytes:

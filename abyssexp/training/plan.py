@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from abyssexp.datasets import image_cache
 from abyssexp.errors import ExperimentStateError, InvalidInputError
 from abyssexp.experiment.checkpoints import epoch_checkpoints, read_train_state
 from abyssexp.experiment.layout import ExperimentPaths
@@ -148,6 +149,7 @@ def plan_training(paths: ExperimentPaths, options: TrainOptions) -> TrainingPlan
     params = resolve_train_params(paths, options)
     changes = params_changes(resolve_params(load_params_file(paths.params)), params)
     resume = start_state(paths, params, options.resume)
+    image_cache.pipeline_settings(paths.scratch, params.training.cache, 0)  # a linked .cache
     forced = any(o.flag == "--force-data" for o in record.data_overrides)
     table = load_class_table(paths, params, forced)
     labels, train_set, val_set = table.labels, table.datasets["train"], table.datasets.get("val")
@@ -175,7 +177,7 @@ def plan_training(paths: ExperimentPaths, options: TrainOptions) -> TrainingPlan
 
 def params_changes(before: Params, after: Params) -> dict[str, dict[str, Any]]:
     """``{dotted key: {"from": ..., "to": ...}}`` for every param that differs."""
-    from abyssexp.experiment.listing import flatten_params
+    from abyssexp.experiment.param_filters import flatten_params
 
     old = flatten_params(params_to_json(before))
     new = flatten_params(params_to_json(after))
