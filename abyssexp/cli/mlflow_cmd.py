@@ -40,12 +40,21 @@ def sync_command(
             help="A folder, sqlite:///FILE or http://HOST:PORT (default: MLFLOW_TRACKING_URI).",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Send every run again, also those whose files did not change since their "
+            "last sync (e.g. after deleting runs in MLflow's UI).",
+        ),
+    ] = False,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Mirror experiments into MLflow: one run each in the MLflow experiment PROJECT/TYPE,
     with params, per-epoch and test metrics, tags, note, status, parent and git commit. A
-    second sync updates the same runs and adds only new epochs."""
+    second sync updates the same runs and adds only new epochs; an experiment whose files did
+    not change since its last sync is skipped without asking the server."""
     from dataclasses import asdict
     from pathlib import Path
 
@@ -69,11 +78,14 @@ def sync_command(
         folders = all_experiment_folders(root)
     else:
         folders = [Path(row["path"]) for row in select_experiments(root, list(refs or []))]
-    results = sync_experiments(root, folders, tracking_uri, prune_missing=prune)
+    results = sync_experiments(root, folders, tracking_uri, prune_missing=prune, force=force)
     if json_output:
         print_json([asdict(r) for r in results])
         return
+    unchanged = sum(result.unchanged for result in results)
     for result in results:
+        if result.unchanged:
+            continue
         if result.deleted:
             print_line(f"deleted  {result.experiment} (folder gone)  run {result.run_id}")
         else:
@@ -81,3 +93,5 @@ def sync_command(
             print_line(
                 f"{verb}  {result.experiment}  run {result.run_id}  +{result.new_points} points"
             )
+    if unchanged:
+        print_line(f"unchanged  {unchanged} experiment(s) (files as at their last sync; --force)")

@@ -46,6 +46,8 @@ from abyssexp.results.compare import read_history_columns, read_provenance
 from abyssexp.schemas.record import Status
 
 SYNC_FILE = "mlflow.json"
+#: The files a run mirrors (``ExperimentPaths`` properties), besides ``testing/*/metrics.json``.
+MIRRORED_SOURCES = ("record", "params", "history", "provenance", "readme")
 INSTALL_HINT = "mlflow sync needs the MLflow client: pip install 'abyssexp[mlflow]'"
 #: abyssexp status → MLflow run status (no "interrupted" or "pruned" there: KILLED is closest).
 RUN_STATUS = {
@@ -93,6 +95,8 @@ class SyncResult:
     path: str
     deleted: bool = False
     notes: list[str] = field(default_factory=list)
+    #: Nothing the run mirrors changed since the last sync to this URI: no request was made.
+    unchanged: bool = False
 
 
 def load_client(tracking_uri: str | None) -> Any:
@@ -117,10 +121,17 @@ def load_client(tracking_uri: str | None) -> Any:
 
 
 def sync_experiments(
-    scratch: Path, folders: list[Path], tracking_uri: str | None, prune_missing: bool = False
+    scratch: Path,
+    folders: list[Path],
+    tracking_uri: str | None,
+    prune_missing: bool = False,
+    force: bool = False,
 ) -> list[SyncResult]:
     """Sync ``folders`` (experiment folders) into MLflow; parents go before their children.
 
+    A folder whose mirrored files (``MIRRORED_SOURCES``) have the same stat fingerprint as at
+    its last sync to this URI is skipped without a request, as git's index skips an unchanged
+    file; ``force`` sends every run again (a run deleted in MLflow's UI is made anew).
     ``prune_missing`` (``--all --prune``): also delete the runs that this scratch made on this
     host and whose experiment folder is gone.
 
@@ -133,7 +144,10 @@ def sync_experiments(
     # MLflow prints "View run at ..." lines on stdout; the CLI's output (--json) is its own.
     with contextlib.redirect_stdout(io.StringIO()), _client_errors(uri):
         client.search_experiments(max_results=1)  # unreachable: one line now, not per run
-        results = [_sync_one(client, uri, folder, scratch) for folder in ordered]
+        experiments: dict[str, str] = {}  # one lookup per MLflow experiment, not per run
+        results = [
+            _sync_one(client, uri, folder, scratch, experiments, force) for folder in ordered
+        ]
         if prune_missing:
             results += _delete_missing(client, scratch)
     return results
@@ -187,6 +201,7 @@ def _read_sync(paths: ExperimentPaths) -> dict[str, Any]:
             "run_id": entry["run_id"],
             "experiment_id": str(entry.get("experiment_id") or ""),
             "epoch": _bounded_epoch(entry.get("epoch")),
+            "sources": _fingerprint_or_none(entry.get("sources")),
         }
         for key, entry in data.items()
         if isinstance(key, str)
@@ -194,6 +209,13 @@ def _read_sync(paths: ExperimentPaths) -> dict[str, Any]:
         and isinstance(entry.get("run_id"), str)
         and RUN_ID.match(entry["run_id"])
     }
+
+
+def _fingerprint_or_none(value: Any) -> str | None:
+    """A stored fingerprint, or None when it is not one (a damaged entry re-syncs the run)."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value):
+        return value
+    return None
 
 
 def _bounded_epoch(value: Any) -> int:
@@ -264,15 +286,56 @@ def _owned_run(client: Any, run_id: str | None, experiment_id: str, folder: Path
     return next((r for r in found if r.data.tags.get("abyssexp.host", host) == host), None)
 
 
-def _sync_one(client: Any, uri: str, folder: Path, scratch: Path) -> SyncResult:
+def sources_fingerprint(paths: ExperimentPaths) -> str:
+    """The stat fingerprint (size, mtime, ctime, inode) of every file a run mirrors: taken
+    before the files are read, so a change during a sync is sent by the next one."""
+    import hashlib
+
+    files = [getattr(paths, name) for name in MIRRORED_SOURCES]
+    try:
+        files += sorted(paths.testing.glob("*/metrics.json"))
+    except OSError:
+        pass
+    lines = [str(paths.root)]  # a folder moved or copied elsewhere names another run
+    for path in files:
+        try:
+            info = os.stat(path, follow_symlinks=False)
+        except OSError:
+            lines.append(f"{path.name}:-")
+            continue
+        stamp = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
+        lines.append(f"{path.relative_to(paths.root)}:{stamp}")
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def _sync_one(
+    client: Any,
+    uri: str,
+    folder: Path,
+    scratch: Path,
+    experiments: dict[str, str],
+    force: bool = False,
+) -> SyncResult:
     from abyssexp.locks import file_lock
 
     paths = ExperimentPaths(folder)
     with file_lock(paths.logs / ".mlflow.lock", timeout=120, what="MLflow mirror state"):
-        return _sync_locked(client, uri, paths, scratch)
+        fingerprint = sources_fingerprint(paths)
+        entry = _read_sync(paths).get(safe_uri(uri)) or {}
+        if not force and entry.get("sources") == fingerprint:
+            name = "/".join(folder.parts[-3:])
+            return SyncResult(name, entry["run_id"], False, 0, str(folder), unchanged=True)
+        return _sync_locked(client, uri, paths, scratch, experiments, fingerprint)
 
 
-def _sync_locked(client: Any, uri: str, paths: ExperimentPaths, scratch: Path) -> SyncResult:
+def _sync_locked(
+    client: Any,
+    uri: str,
+    paths: ExperimentPaths,
+    scratch: Path,
+    experiments: dict[str, str],
+    fingerprint: str,
+) -> SyncResult:
     """Find or create the run, rewrite it from the folder, record its id: under the folder's
     lock, so two syncs at once update one run instead of creating two."""
     folder = paths.root
@@ -282,7 +345,10 @@ def _sync_locked(client: Any, uri: str, paths: ExperimentPaths, scratch: Path) -
     key = safe_uri(uri)
     state = {k: v for k, v in _read_sync(paths).items() if safe_uri(k) == k}
     entry = state.get(key) or {}
-    experiment_id = _mlflow_experiment(client, f"{project}/{experiment_type}")
+    mlflow_name = f"{project}/{experiment_type}"
+    if mlflow_name not in experiments:
+        experiments[mlflow_name] = _mlflow_experiment(client, mlflow_name)
+    experiment_id = experiments[mlflow_name]
     run = _owned_run(client, entry.get("run_id"), experiment_id, folder)
     if run is None or run.info.run_id != entry.get("run_id"):
         entry = {}  # another run than recorded: its epochs are not known to be there
@@ -300,7 +366,12 @@ def _sync_locked(client: Any, uri: str, paths: ExperimentPaths, scratch: Path) -
     _log_tests(client, run, paths, row)
     _set_tags(client, run, row, paths, scratch)
     _set_status(client, run_id, row, _record_field(paths, "finished"))
-    state[key] = {"run_id": run_id, "experiment_id": experiment_id, "epoch": last_epoch}
+    state[key] = {
+        "run_id": run_id,
+        "experiment_id": experiment_id,
+        "epoch": last_epoch,
+        "sources": fingerprint,
+    }
     atomic_write_json(paths.logs / SYNC_FILE, state)
     return SyncResult(name, run_id, created, points, str(folder))
 

@@ -171,12 +171,18 @@ def test_a_deleted_experiment_and_a_deleted_run(
     # --all alone deletes nothing (issue 31 case 2); --prune deletes this scratch's own runs.
     plain = {r["experiment"].rsplit("/", 1)[-1]: r for r in _sync(runner, uri, "--all")}
     assert gone.name not in plain and client.get_run(gone_run).info.lifecycle_stage == "active"
-    client.delete_run(plain[kept.name]["run_id"])
+    # Its files did not change: skipped without a request (issue 33), so --force re-sends it.
+    assert plain[kept.name]["unchanged"]
+    forced = {r["experiment"].rsplit("/", 1)[-1]: r for r in _sync(runner, uri, "--all", "--force")}
+    assert forced[kept.name]["created"] and forced[kept.name]["run_id"] != results[0]["run_id"]
+    client.delete_run(forced[kept.name]["run_id"])
     outcome = {
-        r["experiment"].rsplit("/", 1)[-1]: r for r in _sync(runner, uri, "--all", "--prune")
+        r["experiment"].rsplit("/", 1)[-1]: r
+        for r in _sync(runner, uri, "--all", "--prune", "--force")
     }
     assert (
-        outcome[kept.name]["created"] and outcome[kept.name]["run_id"] != plain[kept.name]["run_id"]
+        outcome[kept.name]["created"]
+        and outcome[kept.name]["run_id"] != forced[kept.name]["run_id"]
     )
     assert outcome[gone.name]["deleted"] and outcome[gone.name]["run_id"] == gone_run
     assert client.get_run(gone_run).info.lifecycle_stage == "deleted"
@@ -323,3 +329,50 @@ def test_concurrent_syncs_make_one_run(runner, scratch: Path, shapes, uri: str, 
     experiment = client.get_experiment_by_name(f"{project}/train")
     runs = client.search_runs([experiment.experiment_id])
     assert len([r for r in runs if r.info.run_name == root.name]) == 1
+
+
+class _CountingClient:
+    """The real client, counting the calls the mirror makes through it."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+def test_a_sync_with_nothing_changed_asks_the_server_once(
+    runner, scratch: Path, shapes, uri: str, project: str, monkeypatch
+) -> None:
+    """Issue 33: the second sync of unchanged folders is decided from their stat fingerprints
+    (one reachability request in all, none per run); a changed file re-sends its run only."""
+    import abyssexp.integrations.mlflow_mirror as mirror
+
+    roots = [_new(runner, shapes, project, name=f"n{i}") for i in range(3)]
+    first = _sync(runner, uri, *map(str, roots))
+    real = mirror.load_client
+    counting: list[_CountingClient] = []
+
+    def load(tracking_uri):
+        counting.append(_CountingClient(real(tracking_uri)))
+        return counting[-1]
+
+    monkeypatch.setattr(mirror, "load_client", load)
+    second = _sync(runner, uri, *map(str, roots))
+    assert [r["unchanged"] for r in second] == [True, True, True]
+    assert [r["run_id"] for r in second] == [r["run_id"] for r in first]
+    assert counting[-1].calls == ["search_experiments"]
+    note = runner.invoke(app, ["note", str(roots[1]), "changed purpose"])
+    assert note.exit_code == 0, note.output
+    third = _sync(runner, uri, *map(str, roots))
+    assert [r["unchanged"] for r in third] == [True, False, True]
+    assert third[1]["run_id"] == first[1]["run_id"] and not third[1]["created"]
