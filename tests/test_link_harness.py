@@ -4,9 +4,11 @@ One tiny experiment is trained, tested, promoted, swept and archived once per mo
 copies that scratch and store, plants one symlink (a folder of the scratch or store tree, or a
 lock file) pointing at a folder *outside* both roots that holds the real contents plus sentinel
 files, runs one writing or deleting command, and asserts that the outside folder is
-byte-identical afterwards and that a refusal is one line. The summary (commands x link
-positions) is written to ``link-harness-summary.txt`` in the module's temporary folder and
-printed (``pytest -s``).
+byte-identical afterwards, that every other tree (the scratch with its base experiment, other
+experiments, the archive and the cache; the store) changed only where the command works
+(``ALLOWED``), and that a refusal is one line. The summary (commands x link positions) is
+written to ``link-harness-summary.txt`` in the module's temporary folder and printed
+(``pytest -s``).
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def world(base: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     shutil.copytree(base["top"] / "store", store, symlinks=True)
     (scratch / ".cache" / "images").mkdir(parents=True, exist_ok=True)
     (scratch / ".cache" / "images" / "entry.bin").write_bytes(b"cached")
+    shutil.copytree(base["top"] / "store", tmp_path / "store-copy", symlinks=True)
     monkeypatch.setenv("ABYSSEXP_SCRATCH", str(scratch))
     monkeypatch.setenv("ABYSSEXP_STORE", str(store))
     monkeypatch.setenv("ABYSSEXP_CONFIG", str(tmp_path / "no-config.toml"))
@@ -209,10 +212,109 @@ def snapshot(folder: Path) -> dict[str, Any]:
     return found
 
 
+def stat_snapshot(folder: Path) -> dict[str, tuple[Any, ...]]:
+    """Every entry under ``folder`` by kind, size and mtime (links by target): cheap enough for
+    the ~100 MB of checkpoints each case's scratch holds, and a write changes size or mtime."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for dirpath, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(dirpath) / name
+            key = str(path.relative_to(folder))
+            info = path.lstat()
+            if path.is_symlink():
+                found[key] = ("link", os.readlink(path))
+            elif path.is_file():
+                found[key] = ("file", info.st_size, info.st_mtime_ns)
+            else:
+                found[key] = ("dir",)
+    return found
+
+
+def _trees(w: World) -> dict[str, Path]:
+    return {"scratch": w.scratch, "store": w.store}
+
+
+def _experiment_of(w: World, ref: str) -> str:
+    """``proj/train/NNN.…``, the folder a ``PROJECT/TYPE/N`` reference names, relative."""
+    number = f"{int(ref.rsplit('/', 1)[1]):03d}."
+    found = [p.name for p in (w.scratch / "proj" / "train").iterdir() if p.name.startswith(number)]
+    archived = w.scratch / ".archive" / "proj" / "train"
+    found += [p.name for p in archived.glob(number + "*")] if archived.is_dir() else []
+    return f"proj/train/{found[0]}" if found else f"proj/train/{number}"
+
+
+def allowed_changes(w: World, command: str) -> dict[str, list[str]]:
+    """Tree → the folders (relative) ``command`` may change there when it runs; nothing else in
+    the scratch or store may change (a store repair of a copied store touches neither)."""
+    exp = f"proj/train/{w.name}"
+    sweep_trials = [exp2 for exp2 in (_experiment_of(w, "proj/train/3"),)]
+    new_experiments = ["proj/train/.claims", "proj/train/.sweeps", "proj/train/+"]
+    scratch = {
+        "train": [exp],
+        "train (disk cache)": [exp, ".cache"],
+        "test": [exp, ".cache"],
+        "gc": [exp + "/models"],
+        "gc --all": ["proj/train/*/models"],
+        "rm": [_experiment_of(w, "proj/train/3"), ".archive"],
+        "archive": [exp, ".archive"],
+        "restore": [_experiment_of(w, "proj/train/2"), ".archive"],
+        "promote": sweep_trials,
+        "cache clear": [".cache"],
+        "sweep new": new_experiments,
+        "sweep run": [*new_experiments, *sweep_trials],
+        "report": [exp],
+        "note": [exp],
+        "tag": [exp],
+        "data split": [exp + "/datasets"],
+    }.get(command, [])
+    store = ["*"] if command in {"promote", "alias set", "store repair"} else []
+    return {"scratch": scratch, "store": store}
+
+
+def _is_allowed(key: str, allowed: list[str], before: dict[str, Any]) -> bool:
+    parts = key.split("/")
+    for prefix in allowed:
+        if prefix == "*":
+            return True
+        wanted = prefix.split("/")
+        if wanted[-1] == "+":  # a folder that did not exist before (a new experiment)
+            head = "/".join(parts[: len(wanted)])
+            if parts[: len(wanted) - 1] == wanted[:-1] and head not in before:
+                return True
+            continue
+        if all(w_ == "*" or w_ == k for w_, k in zip(wanted, parts, strict=False)) and len(
+            parts
+        ) >= len(wanted):
+            return True
+        if len(parts) < len(wanted) and all(
+            w_ == "*" or w_ == k for w_, k in zip(wanted, parts, strict=False)
+        ):
+            return True  # a folder on the way to an allowed one (its mtime changes)
+    return False
+
+
+def unexpected_changes(
+    w: World, allowed: dict[str, list[str]], before: dict[str, dict[str, Any]]
+) -> list[str]:
+    """What changed in the scratch or store outside ``allowed`` (``allowed_changes``, taken
+    before the command: ``rm`` removes the folder that names what it may change)."""
+    wrong = []
+    for tree, folder in _trees(w).items():
+        after = stat_snapshot(folder)
+        old = before[tree]
+        for key in sorted(set(old) | set(after)):
+            if old.get(key) != after.get(key) and not _is_allowed(key, allowed[tree], old):
+                wrong.append(f"{tree}/{key}")
+    return wrong
+
+
 def _commands(w: World) -> dict[str, Callable[[], list[str]]]:
     promoted = str(w.store / "proj" / "train" / w.name)
     return {
         "train": lambda: ["train", EXP, "--resume", "--epochs", "3", "--quiet"],
+        "train (disk cache)": lambda: [
+            "train", EXP, "--resume", "--epochs", "3", "--quiet", "--set", "training.cache=disk",
+        ],
         "test": lambda: ["test", EXP, "--coco", str(w.test_coco), "--condition", "c2"],
         "gc": lambda: ["gc", EXP, "--keep", "1"],
         "gc --all": lambda: ["gc", "--all", "--keep", "1"],
@@ -234,11 +336,19 @@ def _commands(w: World) -> dict[str, Callable[[], list[str]]]:
         "note": lambda: ["note", EXP, "a purpose", "--conclusion", "it worked"],
         "tag": lambda: ["tag", EXP, "harness"],
         "store repair": lambda: ["store", "repair"],
+        "store repair (copy)": lambda: [
+            "store", "repair", "--store", str(w.store.parent / "store-copy"),
+        ],
+        "data split": lambda: [
+            "data", "split", str(w.test_coco), "--val", "0.5",
+            "--out-dir", str(w.exp / "datasets" / "split"),
+        ],
     }  # fmt: skip
 
 
 COMMANDS = [
     "train",
+    "train (disk cache)",
     "test",
     "gc",
     "gc --all",
@@ -255,10 +365,18 @@ COMMANDS = [
     "note",
     "tag",
     "store repair",
+    "store repair (copy)",
+    "data split",
 ]
 #: Commands that would train, evaluate or convert a model where the link is not in their way:
 #: they are run against the positions of the trees they work in (the scratch, or the store).
-SLOW = {"train": "scratch", "test": "scratch", "sweep run": "scratch", "export": "store"}
+SLOW = {
+    "train": "scratch",
+    "train (disk cache)": ".cache/",
+    "test": "scratch",
+    "sweep run": "scratch",
+    "export": "store",
+}
 STORE_POSITIONS = {"store project", "store type", "store model", ".registry.lock"}
 
 
@@ -268,6 +386,8 @@ def _wanted(command: str, position: str) -> bool:
         return position not in STORE_POSITIONS
     if tree == "store":
         return position in STORE_POSITIONS
+    if tree is not None:
+        return position == tree
     return True
 
 
@@ -280,12 +400,16 @@ def test_no_command_writes_or_deletes_through_a_link(
         pytest.skip(f"{command} is checked against the {SLOW[command]} positions")
     _plant(world, _positions(world)[position])
     before = snapshot(world.outside)
+    trees = {tree: stat_snapshot(folder) for tree, folder in _trees(world).items()}
+    allowed = allowed_changes(world, command)
     result = runner.invoke(app, _commands(world)[command]())
     assert "Traceback" not in result.output, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception
     )
     assert snapshot(world.outside) == before, (command, position, result.output)
+    wrong = unexpected_changes(world, allowed, trees)
+    assert not wrong, (command, position, wrong[:10], result.output)
     verdict = "refused" if result.exit_code else "ran"
     if result.exit_code != 0 and command == "store repair" and "not followed" in result.output:
         verdict = "reported"  # repair goes on and lists every problem, the link among them
@@ -337,14 +461,17 @@ def test_summary(base: dict[str, Any]) -> None:
         pytest.skip("the harness cases did not run in this session")
     out = base["top"] / "link-harness-summary.txt"
     commands = sorted({c for c, _, _ in rows})
-    lines = [f"{len(rows)} cases ({len(commands)} commands x link positions): outside unchanged"]
+    lines = [
+        f"{len(rows)} cases ({len(commands)} commands x link positions): outside unchanged, "
+        "scratch and store changed only where the command works"
+    ]
     for command in commands:
         mine = [(p, v) for c, p, v in rows if c == command]
         refused = sum(v == "refused" for _, v in mine)
         reported = sum(v == "reported" for _, v in mine)
         extra = f", {reported} reported" if reported else ""
         lines.append(
-            f"  {command:13} {len(mine):2} positions, {refused:2} refused{extra}, all unchanged"
+            f"  {command:19} {len(mine):2} positions, {refused:2} refused{extra}, all unchanged"
         )
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
