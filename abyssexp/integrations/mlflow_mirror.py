@@ -144,10 +144,8 @@ def sync_experiments(
     # MLflow prints "View run at ..." lines on stdout; the CLI's output (--json) is its own.
     with contextlib.redirect_stdout(io.StringIO()), _client_errors(uri):
         client.search_experiments(max_results=1)  # unreachable: one line now, not per run
-        experiments: dict[str, str] = {}  # one lookup per MLflow experiment, not per run
-        results = [
-            _sync_one(client, uri, folder, scratch, experiments, force) for folder in ordered
-        ]
+        known = _Known(experiments={}, runs=_RunsByPath())  # per MLflow experiment, not per run
+        results = [_sync_one(client, uri, folder, scratch, known, force) for folder in ordered]
         if prune_missing:
             results += _delete_missing(client, scratch)
     return results
@@ -266,24 +264,16 @@ def _live_run(client: Any, run_id: str | None) -> Any:
     return None if run.info.lifecycle_stage == "deleted" else run
 
 
-def _owned_run(client: Any, run_id: str | None, experiment_id: str, folder: Path) -> Any:
+def _owned_run(
+    client: Any, run_id: str | None, experiment_id: str, folder: Path, runs: _RunsByPath
+) -> Any:
     """The live run that mirrors ``folder``: the recorded one if its ``abyssexp.path`` tag names
     this folder (a copied folder's record names the original's run), else the newest live run of
     the MLflow experiment tagged with this folder and host (a lost or damaged mlflow.json)."""
     run = _live_run(client, run_id)
     if run is not None and run.data.tags.get("abyssexp.path") == str(folder):
         return run
-    path = str(folder)
-    if "'" in path:  # MLflow's filter strings cannot quote it: a new run is made instead
-        return None
-    found = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`abyssexp.path` = '{path}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=10,
-    )
-    host = socket.gethostname()
-    return next((r for r in found if r.data.tags.get("abyssexp.host", host) == host), None)
+    return runs.run_of(client, experiment_id, folder)
 
 
 def sources_fingerprint(paths: ExperimentPaths) -> str:
@@ -308,12 +298,20 @@ def sources_fingerprint(paths: ExperimentPaths) -> str:
     return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
+@dataclass
+class _Known:
+    """What one sync learnt from the server once: MLflow experiment ids by name, runs by path."""
+
+    experiments: dict[str, str]
+    runs: _RunsByPath
+
+
 def _sync_one(
     client: Any,
     uri: str,
     folder: Path,
     scratch: Path,
-    experiments: dict[str, str],
+    known: _Known,
     force: bool = False,
 ) -> SyncResult:
     from abyssexp.locks import file_lock
@@ -325,7 +323,7 @@ def _sync_one(
         if not force and entry.get("sources") == fingerprint:
             name = "/".join(folder.parts[-3:])
             return SyncResult(name, entry["run_id"], False, 0, str(folder), unchanged=True)
-        return _sync_locked(client, uri, paths, scratch, experiments, fingerprint)
+        return _sync_locked(client, uri, paths, scratch, known, fingerprint)
 
 
 def _sync_locked(
@@ -333,7 +331,7 @@ def _sync_locked(
     uri: str,
     paths: ExperimentPaths,
     scratch: Path,
-    experiments: dict[str, str],
+    known: _Known,
     fingerprint: str,
 ) -> SyncResult:
     """Find or create the run, rewrite it from the folder, record its id: under the folder's
@@ -346,10 +344,10 @@ def _sync_locked(
     state = {k: v for k, v in _read_sync(paths).items() if safe_uri(k) == k}
     entry = state.get(key) or {}
     mlflow_name = f"{project}/{experiment_type}"
-    if mlflow_name not in experiments:
-        experiments[mlflow_name] = _mlflow_experiment(client, mlflow_name)
-    experiment_id = experiments[mlflow_name]
-    run = _owned_run(client, entry.get("run_id"), experiment_id, folder)
+    if mlflow_name not in known.experiments:
+        known.experiments[mlflow_name] = _mlflow_experiment(client, mlflow_name)
+    experiment_id = known.experiments[mlflow_name]
+    run = _owned_run(client, entry.get("run_id"), experiment_id, folder, known.runs)
     if run is None or run.info.run_id != entry.get("run_id"):
         entry = {}  # another run than recorded: its epochs are not known to be there
     created = run is None
@@ -361,10 +359,12 @@ def _sync_locked(
             tags={"abyssexp.path": str(folder), **_owner_tags(scratch)},
         )
     run_id = run.info.run_id
-    _log_params(client, run, paths)
-    points, last_epoch = _log_history(client, run_id, paths, int(entry.get("epoch") or 0))
-    _log_tests(client, run, paths, row)
-    _set_tags(client, run, row, paths, scratch)
+    batch = _RunBatch()
+    _log_params(batch, run, paths)
+    points, last_epoch = _log_history(batch, paths, int(entry.get("epoch") or 0))
+    _log_tests(batch, run, paths, row)
+    _set_tags(client, batch, run, row, paths, scratch)
+    batch.send(client, run_id)
     _set_status(client, run_id, row, _record_field(paths, "finished"))
     state[key] = {
         "run_id": run_id,
@@ -374,6 +374,65 @@ def _sync_locked(
     }
     atomic_write_json(paths.logs / SYNC_FILE, state)
     return SyncResult(name, run_id, created, points, str(folder))
+
+
+@dataclass
+class _RunBatch:
+    """What one sync logs to one run, sent in as few ``log_batch`` calls as MLflow's limits allow
+    (100 params, 100 tags, 1,000 entries per call): one call for a typical run, as a plain
+    client script would make."""
+
+    params: list[Any] = field(default_factory=list)
+    metrics: list[Any] = field(default_factory=list)
+    tags: list[Any] = field(default_factory=list)
+
+    def send(self, client: Any, run_id: str) -> None:
+        params, metrics, tags = list(self.params), list(self.metrics), list(self.tags)
+        while params or metrics or tags:
+            some_params, params = params[:100], params[100:]
+            some_tags, tags = tags[:100], tags[100:]
+            room = 1000 - len(some_params) - len(some_tags)
+            some_metrics, metrics = metrics[:room], metrics[room:]
+            client.log_batch(run_id, metrics=some_metrics, params=some_params, tags=some_tags)
+
+
+class _RunsByPath:
+    """The runs of each MLflow experiment by their ``abyssexp.path`` tag, read with one paged
+    search per experiment (not one per folder) the first time a folder has no usable record."""
+
+    #: Runs read per MLflow experiment at most (a bound on memory, not on correctness: a folder
+    #: not found here gets a new run, as one with a lost mlflow.json did before).
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self._by_experiment: dict[str, dict[str, Any]] = {}
+
+    def run_of(self, client: Any, experiment_id: str, folder: Path) -> Any:
+        if experiment_id not in self._by_experiment:
+            self._by_experiment[experiment_id] = self._read(client, experiment_id)
+        return self._by_experiment[experiment_id].get(str(folder))
+
+    def created(self, experiment_id: str, folder: Path, run: Any) -> None:
+        self._by_experiment.setdefault(experiment_id, {})[str(folder)] = run
+
+    def _read(self, client: Any, experiment_id: str) -> dict[str, Any]:
+        host, found, token, seen = socket.gethostname(), {}, None, 0
+        while seen < self.LIMIT:
+            page = client.search_runs(
+                [experiment_id],
+                order_by=["attributes.start_time DESC"],
+                max_results=1000,
+                page_token=token,
+            )
+            for run in page:
+                path = run.data.tags.get("abyssexp.path")
+                if path and path not in found and run.data.tags.get("abyssexp.host", host) == host:
+                    found[path] = run
+            seen += len(page)
+            token = getattr(page, "token", None)
+            if not token:
+                break
+        return found
 
 
 def _owner_tags(scratch: Path) -> dict[str, str]:
@@ -386,7 +445,7 @@ def _key(text: str) -> str:
     return _BAD_KEY.sub("_", text)[:250]
 
 
-def _log_params(client: Any, run: Any, paths: ExperimentPaths) -> None:
+def _log_params(batch: _RunBatch, run: Any, paths: ExperimentPaths) -> None:
     """Params not yet on the run; a value changed since (``train --set``) goes in a tag, as
     MLflow never changes a logged param."""
     from mlflow.entities import Param, RunTag
@@ -395,10 +454,8 @@ def _log_params(client: Any, run: Any, paths: ExperimentPaths) -> None:
     flat = {_key(k): _text(v) for k, v in flatten_params(read_params_dict(paths.root)).items()}
     new = [Param(k, v) for k, v in flat.items() if k not in logged]
     changed = [RunTag(f"abyssexp.param.{k}", v) for k, v in flat.items() if logged.get(k, v) != v]
-    for start in range(0, len(new), 100):
-        client.log_batch(run.info.run_id, params=new[start : start + 100])
-    if changed:
-        client.log_batch(run.info.run_id, tags=changed)
+    batch.params += new
+    batch.tags += changed
 
 
 def _text(value: Any) -> str:
@@ -406,7 +463,7 @@ def _text(value: Any) -> str:
     return text[:6000]
 
 
-def _log_history(client: Any, run_id: str, paths: ExperimentPaths, synced: int) -> tuple[int, int]:
+def _log_history(batch: _RunBatch, paths: ExperimentPaths, synced: int) -> tuple[int, int]:
     """Every history.csv value of epochs after ``synced``, at its epoch step.
 
     Returns:
@@ -424,8 +481,7 @@ def _log_history(client: Any, run_id: str, paths: ExperimentPaths, synced: int) 
         for key, values in columns.items()
         if index < len(values) and values[index] == values[index]  # NaN: no value that epoch
     ]
-    for start in range(0, len(points), 1000):
-        client.log_batch(run_id, metrics=points[start : start + 1000])
+    batch.metrics += points
     return len(points), max([synced, *epochs])
 
 
@@ -452,7 +508,7 @@ def _test_metrics(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, floa
     return found
 
 
-def _log_tests(client: Any, run: Any, paths: ExperimentPaths, row: dict[str, Any]) -> None:
+def _log_tests(batch: _RunBatch, run: Any, paths: ExperimentPaths, row: dict[str, Any]) -> None:
     """Test metrics at step 0, only those new or changed since the last sync."""
     from mlflow.entities import Metric
 
@@ -463,12 +519,16 @@ def _log_tests(client: Any, run: Any, paths: ExperimentPaths, row: dict[str, Any
         for key, value in _test_metrics(paths, row).items()
         if latest.get(key) != value
     ]
-    if metrics:
-        client.log_batch(run.info.run_id, metrics=metrics)
+    batch.metrics += metrics
 
 
 def _set_tags(
-    client: Any, run: Any, row: dict[str, Any], paths: ExperimentPaths, scratch: Path
+    client: Any,
+    batch: _RunBatch,
+    run: Any,
+    row: dict[str, Any],
+    paths: ExperimentPaths,
+    scratch: Path,
 ) -> None:
     from mlflow.entities import RunTag
 
@@ -500,7 +560,7 @@ def _set_tags(
         parent_run = _parent_run(paths, parent, client.tracking_uri)
         if parent_run:
             tags["mlflow.parentRunId"] = parent_run
-    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items() if v])
+    batch.tags += [RunTag(k, v) for k, v in tags.items() if v]
     # An empty value is no tag: one that was set before (an error since cleared) goes.
     for key in [k for k, v in tags.items() if not v and k in existing]:
         client.delete_tag(run_id, key)
