@@ -9,7 +9,8 @@ N experiments as ``bench_cli.py`` does (each with params, a 10-epoch history, a 
 times three whole processes per round, in a shuffled order:
 
 - ``sync``: ``abyssexp mlflow sync --all`` into fresh MLflow experiments (the first sync);
-- ``plain``: a script that logs the same params, per-epoch metrics and tags with ``log_batch``
+- ``plain``: a script that logs the same params, per-epoch metrics and tags (the mirror's tag
+  names and values) with ``log_batch``
   (one ``create_run`` and one ``log_batch`` per run, one experiment lookup per MLflow
   experiment): what a user would write by hand, the peer;
 - ``again``: the same ``mlflow sync --all`` a second time, nothing changed.
@@ -65,7 +66,19 @@ for folder in sorted(scratch.glob("*/*/[0-9]*")):
             step = int(row.pop("epoch"))
             metrics += [Metric(k, float(v), 0, step) for k, v in row.items() if v]
     record = json.loads((folder / "record.json").read_text())
-    tags = [RunTag("abyssexp.path", str(folder)), RunTag("status", str(record.get("status")))]
+    provenance = folder / "logs" / "provenance.json"
+    git = (json.loads(provenance.read_text()) if provenance.exists() else {}).get("git") or {}
+    values = {  # the tags the mirror sets, so that both send the same content
+        "abyssexp.experiment": f"{name}/{folder.name}", "abyssexp.path": str(folder),
+        "abyssexp.status": str(record.get("status")), "abyssexp.tags": "",
+        "mlflow.note.content": str(record.get("note") or ""),
+        "mlflow.source.git.commit": str(git.get("commit") or ""),
+        "abyssexp.git.branch": str(git.get("branch") or ""),
+        "abyssexp.git.dirty": str(git.get("dirty", "")), "abyssexp.sweep": "",
+        "abyssexp.promoted": "", "abyssexp.error": "", "abyssexp.scratch": str(scratch),
+        "abyssexp.host": "bench",
+    }
+    tags = [RunTag(k, v) for k, v in values.items() if v]
     params_list = [Param(k, v) for k, v in flat.items()]
     for start in range(0, max(len(params_list), 1), 100):
         client.log_batch(run.info.run_id, params=params_list[start : start + 100],
@@ -123,6 +136,7 @@ def one_round(size: int, top: Path, uri: str, index: int) -> dict[str, float]:
             project.rename(scratch / f"{project.name}x{index}{case}")  # fresh MLflow experiments
         scratches[case] = scratch
     env = {**os.environ, "ABYSSEXP_CONFIG": str(top / "none.toml")}
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")  # no calls home, both cases
     sync = [sys.executable, "-m", "abyssexp", "mlflow", "sync", "--all", "--tracking-uri", uri]
     order = ["sync", "plain"]
     random.shuffle(order)
