@@ -243,16 +243,9 @@ def _image_paths(
         InvalidInputError: an image file does not exist (a split that points at missing files
             would only fail later, at ``new`` or ``train``).
     """
-    from abyssexp.datasets.locate import missing_images
+    from abyssexp.datasets.locate import require_images
 
-    folder = find_image_dir(path, data["images"], image_dir)
-    missing = missing_images(data["images"], folder.path)
-    if missing:
-        raise InvalidInputError(
-            f"{path}: {len(missing)} of {len(data['images'])} image file(s) not found under "
-            f"{folder.path} ({folder.how}): {first_few([n for _, n in missing])}; give the "
-            "images folder with --image-dir"
-        )
+    folder = require_images(path, data["images"], image_dir)
     if out_dir.resolve() == path.resolve().parent and folder.path == path.resolve().parent:
         return {}
     return {

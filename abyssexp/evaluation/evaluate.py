@@ -173,8 +173,7 @@ def _test_set(
 ) -> tuple[LabelSpace, ImageClassificationDataset, ImageFolder]:
     """The label space the model was trained with, the test set read with it, and where its
     images were found (given, or where export tools put them: an ``ImageFolder``)."""
-    from abyssexp.datasets.locate import find_image_dir
-    from abyssexp.datasets.quick import load_coco_json
+    from abyssexp.datasets.locate import require_coco_images
     from abyssexp.datasets.split_datasets import (
         LabelSpace,
         dataset_for_split,
@@ -198,7 +197,7 @@ def _test_set(
     unlabelled = params.dataset.unlabelled
     if unlabelled == "zeros" and activation == "softmax":
         unlabelled = "drop"
-    folder = find_image_dir(coco_file, load_coco_json(coco_file)["images"], image_dir)
+    folder = require_coco_images(coco_file, image_dir)
     settings = params.dataset.model_copy(
         update={"unlabelled": unlabelled, "image_dir": {"test": str(folder.path)}}
     )
