@@ -344,7 +344,8 @@ def _policy_tables(table: ClassTable, options: CheckOptions) -> dict[str, Any]:
 def _stats(data: dict[str, Any], table: ClassTable, options: CheckOptions) -> dict[str, Any]:
     train = table.splits["train"]
     counts = train.trains_as
-    nonzero = [c for c in counts.values() if c]
+    # A class with no image makes the ratio infinite, not the ratio of the others: none is given.
+    empty = [name for name, count in counts.items() if not count]
     stats = {
         "images": len(data["images"]),
         "annotations": len(data["annotations"]),
@@ -357,7 +358,10 @@ def _stats(data: dict[str, Any], table: ClassTable, options: CheckOptions) -> di
         "class_counts": counts,
         "in_file": train.in_file,
         "policies": _policy_tables(table, options),
-        "imbalance_ratio": (max(nonzero) / min(nonzero)) if nonzero else None,
+        "imbalance_ratio": (
+            max(counts.values()) / min(counts.values()) if counts and not empty else None
+        ),
+        "empty_classes": empty,
         "class_table": table.to_json(),
     }
     if "val" in table.splits:

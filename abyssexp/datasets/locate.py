@@ -214,7 +214,8 @@ def missing_message(
     hint = "" if nearby else " (FOLDER: the one holding these files)"
     return (
         f"{coco_path}: {len(missing)} of {total} image file(s) not found; tried: {where}; "
-        f"missing: {first_few([name for _, name in missing], width=None)}; "
+        f"missing: {first_few([name for _, name in missing], width=None)} "
+        f"(image ids {first_few([image_id for image_id, _ in missing])}); "
         f"give the images folder: {line}{hint}"
     )
 
