@@ -213,7 +213,10 @@ def stats_command(
         print_json(stats)
         return
     files = stats["files"]
-    columns = [Column("class", key=True), *(Column(Path(f).name, justify="right") for f in files)]
+    columns = [
+        Column("class", key=True),
+        *(Column(label, justify="right") for label in stats["labels"]),
+    ]
     rows: list[list[Any]] = [
         [name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)]
         for name, per_file in stats["classes"].items()

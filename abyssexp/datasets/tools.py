@@ -107,7 +107,31 @@ def dataset_stats(paths: Sequence[Path]) -> dict[str, Any]:
     for entry in classes.values():
         for key in totals:
             entry.setdefault(key, {"images": 0, "annotations": 0})
-    return {"files": list(totals), "totals": totals, "classes": dict(sorted(classes.items()))}
+    return {
+        "files": list(totals),
+        "labels": short_labels([Path(key) for key in totals]),
+        "totals": totals,
+        "classes": dict(sorted(classes.items())),
+    }
+
+
+def short_labels(paths: Sequence[Path]) -> list[str]:
+    """The shortest trailing part of each path that tells it from the others (``train/_ann…``
+    and ``valid/_ann…`` for two Roboflow splits; the file name alone when names differ).
+
+    Example:
+        >>> short_labels([Path("a/x/c.json"), Path("b/x/c.json"), Path("d.json")])
+        ['a/x/c.json', 'b/x/c.json', 'd.json']
+    """
+    parts = [path.absolute().parts for path in paths]
+    labels = []
+    for index, own in enumerate(parts):
+        others = [p for i, p in enumerate(parts) if i != index and p != own]
+        depth = 1
+        while depth < len(own) and any(p[-depth:] == own[-depth:] for p in others):
+            depth += 1
+        labels.append("/".join(own[-depth:]))
+    return labels
 
 
 #: The key of an image that ``--group-by``'s regex does not match: a group of its own.
