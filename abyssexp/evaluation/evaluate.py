@@ -151,7 +151,7 @@ def _add_trust(
     truth = dataset.multihot() > 0
     outcomes = image_outcomes(truth, scores, metrics["activation"], decision)
     metrics["intervals"] = metric_intervals(outcomes, metrics)
-    detail = find_overlap(params, paths.root, *test_files)
+    detail = find_overlap(params, paths.root, *test_files, evaluated=set(dataset.image_ids))
     metrics.update(overlap=detail["images"], overlap_detail=detail)
     overrides = read_record(paths.record).data_overrides
     metrics["caveats"] = with_override_caveats(result_caveats(metrics), overrides)
