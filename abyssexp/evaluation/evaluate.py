@@ -117,6 +117,7 @@ def evaluate_experiment(
     hashes = _add_trust(
         paths, params, (coco_file, image_folder.path), dataset, scores, decision, metrics
     )
+    metrics["images_sha256"] = _content_fingerprint(dataset.image_ids, hashes)
     folder = paths.condition(condition)
     _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision, hashes)
     from abyssexp.experiment.result_summary import summarise_test
@@ -156,6 +157,17 @@ def _add_trust(
     overrides = read_record(paths.record).data_overrides
     metrics["caveats"] = with_override_caveats(result_caveats(metrics), overrides)
     return hash_images(dataset.image_paths)
+
+
+def _content_fingerprint(image_ids: list[Any], hashes: list[str | None]) -> str:
+    """One SHA-256 over every tested image's id and content hash: two tests of the same COCO
+    file whose images changed in between get different fingerprints (``compare`` says so)."""
+    import hashlib
+
+    lines = "\n".join(
+        f"{image_id}:{digest}" for image_id, digest in zip(image_ids, hashes, strict=True)
+    )
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def _decision_threshold(checkpoint: Path, threshold: float | None) -> float | np.ndarray:
