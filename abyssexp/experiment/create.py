@@ -20,6 +20,7 @@ from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, f
 from abyssexp.debris import owner_tag, remove_stale
 from abyssexp.errors import DatasetError, InvalidInputError
 from abyssexp.experiment import layout
+from abyssexp.experiment.annotate import check_note_text
 from abyssexp.experiment.naming import format_name, format_number, number_of, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
@@ -267,6 +268,8 @@ def stage_experiment(
     experiment_type = validate_part(request.experiment_type, "experiment type")
     parts = [validate_part(request.dataset_info, "dataset info")]
     parts += [validate_part(info, f"info {i + 1}") for i, info in enumerate(request.infos)]
+    if request.note:
+        check_note_text(request.note, "--note", "new")
 
     parent_root, base, parent_name = _parent(request)
     plan = _copy_plan(request, parent_root)
