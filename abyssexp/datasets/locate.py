@@ -248,4 +248,6 @@ def require_coco_images(
     TensorFlow, so a wrong folder costs a second, not a model load."""
     from abyssexp.datasets.quick import load_coco_json
 
+    if not Path(coco_path).is_file():
+        raise InvalidInputError(f"{coco_path}: file not found; give an existing COCO file")
     return require_images(coco_path, load_coco_json(coco_path)["images"], given, option)
