@@ -58,11 +58,12 @@ class OptionalDependencyError(AbyssExpError):
     """An optional backend (imgaug, ImageNet weights) is not available here."""
 
 
-def first_few(values: Iterable[object], shown: int = 5, width: int = 40) -> str:
+def first_few(values: Iterable[object], shown: int = 5, width: int | None = 40) -> str:
     """The first ``shown`` values for a message, then how many were left out.
 
     Messages stay one short line whatever the input holds: each value is cut to ``width``
-    characters, and a list of ten million ids reads ``1, 2, 3, 4, 5 ... and 9999995 more``.
+    characters (``None``: never cut, for file names a user must find), and a list of ten million
+    ids reads ``1, 2, 3, 4, 5 ... and 9999995 more``.
 
     Example:
         >>> first_few(range(1, 11))
@@ -72,7 +73,7 @@ def first_few(values: Iterable[object], shown: int = 5, width: int = 40) -> str:
     parts = []
     for value in items[:shown]:
         text = str(value)
-        parts.append(text if len(text) <= width else text[: width - 3] + "...")
+        parts.append(text if width is None or len(text) <= width else text[: width - 3] + "...")
     left = len(items) - shown
     return ", ".join(parts) + (f" ... and {left} more" if left > 0 else "")
 

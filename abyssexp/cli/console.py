@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from abyssexp.errors import printable
+
 # soft_wrap: a plain line (a path, a message) is never folded; tables fit themselves.
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -43,7 +45,8 @@ def print_line(text: str) -> None:
         out.file.write(text + "\n")
         out.file.flush()
         return
-    out.print(text, soft_wrap=True, markup=False, highlight=False)
+    # A value read from a file (a param, a name) may hold ESC or BEL: shown as ``?``.
+    out.print(printable(text), soft_wrap=True, markup=False, highlight=False)
 
 
 def print_json(data: Any) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, error_line, out, print_json, progress_bar
@@ -151,6 +152,15 @@ def _render(report) -> None:
         _print_class_table(stats)
         if stats["imbalance_ratio"] is not None:
             out.print(f"imbalance ratio (largest/smallest class): {stats['imbalance_ratio']:.2f}")
+        elif stats.get("empty_classes"):
+            from abyssexp.errors import first_few
+
+            empty = stats["empty_classes"]
+            out.print(
+                f"imbalance ratio: none ({len(empty)} class(es) with 0 images: "
+                f"{escape(first_few(empty))})",
+                soft_wrap=True,
+            )
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if report.ok:
@@ -203,7 +213,10 @@ def stats_command(
         print_json(stats)
         return
     files = stats["files"]
-    columns = [Column("class", key=True), *(Column(Path(f).name, justify="right") for f in files)]
+    columns = [
+        Column("class", key=True),
+        *(Column(label, justify="right") for label in stats["labels"]),
+    ]
     rows: list[list[Any]] = [
         [name, *(f"{per_file[f]['images']} ({per_file[f]['annotations']})" for f in files)]
         for name, per_file in stats["classes"].items()

@@ -103,6 +103,13 @@ def predict_command(
         list[Path] | None, typer.Argument(help="Image files or folders.", metavar="[INPUT]...")
     ] = None,
     coco: Annotated[Path | None, typer.Option("--coco", help="The images of a COCO file.")] = None,
+    image_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-dir",
+            help="--coco's images folder (default: found where export tools put them).",
+        ),
+    ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write predictions.json here.")
     ] = None,
@@ -122,7 +129,7 @@ def predict_command(
     from abyssexp.store.sources import resolve_export_source
 
     checkpoint, _ = resolve_export_source(source, scratch_root(scratch), store_root(store))
-    items = collect_inputs(list(inputs or []), coco)
+    items = collect_inputs(list(inputs or []), coco, image_dir)
     with progress_bar("predicting", quiet=json_output) as report_progress:
         result = predict_images(checkpoint, items, batch_size, top_k, progress=report_progress)
     data = result.to_json()

@@ -275,28 +275,27 @@ def gc_command(
     """Remove checkpoints outside the retention policy (never best or a promoted one) and report
     the disk space freed per experiment and in total."""
     from abyssexp.errors import InvalidInputError
-    from abyssexp.experiment.gc import collect_garbage, parse_keep
-    from abyssexp.experiment.layout import ExperimentPaths
-    from abyssexp.experiment.list_rows import iter_experiment_dirs
+    from abyssexp.experiment.gc import collect_all_garbage, collect_garbage, parse_keep
     from abyssexp.experiment.refs import resolve_ref
 
     policy = parse_keep(keep)
     root = scratch_root(scratch)
     if all_ == (ref is not None):
         raise InvalidInputError("gc: give one experiment REF or --all")
-    targets = (
-        [ExperimentPaths(folder) for _, _, folder in iter_experiment_dirs(root)]
-        if all_
-        else [resolve_ref(ref, root)]
-    )
-    reports = [collect_garbage(paths, policy, dry_run) for paths in targets]
+    if all_:
+        reports, skipped = collect_all_garbage(root, policy, dry_run)
+    else:
+        reports, skipped = [collect_garbage(resolve_ref(ref, root), policy, dry_run)], []
     total = sum(r.freed_bytes for r in reports)
+    for line in skipped:
+        err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
     if json_output:
         print_json(
             {
                 "dry_run": dry_run,
                 "freed_bytes": total,
                 "experiments": [r.to_json() for r in reports],
+                "skipped": skipped,
             }
         )
         return

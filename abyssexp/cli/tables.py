@@ -25,7 +25,7 @@ layout is simple, and ``list`` draws 5,000 rows in milliseconds instead of secon
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.cells import cell_len as _rich_cell_len
@@ -33,6 +33,7 @@ from rich.color import ColorSystem
 from rich.style import Style
 
 from abyssexp.cli.console import out, unbounded
+from abyssexp.errors import printable
 
 Cell = str | tuple[str, str]
 
@@ -55,7 +56,10 @@ def cell_len(text: str) -> int:
 
 
 def _text(cell: Cell) -> str:
-    return cell if isinstance(cell, str) else cell[0]
+    """The cell's text, control characters (ESC, BEL... from a value read from a file) shown
+    as ``?`` so no cell can drive the terminal (``errors.printable``)."""
+    text = cell if isinstance(cell, str) else cell[0]
+    return text if text.isprintable() else printable(text)
 
 
 def _natural(columns: Sequence[Column], rows: Sequence[Sequence[Cell]]) -> list[int]:
@@ -202,6 +206,7 @@ def print_table(
 ) -> None:
     """Print ``rows`` by the module's policy at ``out.width`` (every column with ``wide`` or
     in a pipe)."""
+    columns = [replace(c, header=_text(c.header)) for c in columns]
     if wide or unbounded():
         _write(_lines(columns, rows, list(range(len(columns))), title))
         return
@@ -299,7 +304,7 @@ def print_fields(title: str, fields: Sequence[tuple[str, Any]]) -> None:
     rows: list[tuple[str, str]] = []
     for name, value in fields:
         items = value if isinstance(value, list | tuple) else [value]
-        rows += [(name if n == 0 else "", str(item)) for n, item in enumerate(items)]
+        rows += [(name if n == 0 else "", _text(str(item))) for n, item in enumerate(items)]
     if not rows:
         return
     columns = [Column("field"), Column("value", key=True)]

@@ -56,13 +56,15 @@ def test_command(
 ) -> None:
     """Evaluate a checkpoint on a COCO test set: metrics, predictions, report and plots in
     testing/<condition>/."""
+    from abyssexp.datasets.locate import require_coco_images
+    from abyssexp.experiment.refs import resolve_ref
     from abyssexp.tf_runtime import load_tensorflow
 
+    paths = resolve_ref(ref, scratch_root(scratch))
+    require_coco_images(coco, image_dir)  # a wrong folder is said before TensorFlow loads
     load_tensorflow()
     from abyssexp.evaluation.evaluate import evaluate_experiment
-    from abyssexp.experiment.refs import resolve_ref
 
-    paths = resolve_ref(ref, scratch_root(scratch))
     with progress_bar("predicting", quiet=json_output) as report_progress:
         result = evaluate_experiment(
             paths,

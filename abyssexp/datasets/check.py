@@ -14,11 +14,12 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abyssexp.datasets.dialects import detect_dialect
-from abyssexp.datasets.locate import find_image_dir
+from abyssexp.datasets.locate import ImageFolder, find_image_dir, missing_message
 from abyssexp.datasets.quick import first_ids
 from abyssexp.errors import DatasetError, first_few
 
@@ -123,21 +124,21 @@ def _decode_all(
     return failures
 
 
-def _image_problems(failures: _ImageFailures, image_dir: Path) -> list[str]:
-    """One line per reason, naming the first few files and their image ids."""
+def _image_problems(
+    failures: _ImageFailures, missing_line: Callable[[list[tuple[Any, str]]], str]
+) -> list[str]:
+    """One line per reason, naming the first few files and their image ids; missing files in
+    the words every command uses (``locate.missing_message``, given as ``missing_line``)."""
 
     def named(pairs: list[tuple[Any, str]]) -> str:
         return (
-            f"{first_few([name for _, name in pairs])} "
+            f"{first_few([name for _, name in pairs], width=None)} "
             f"(image ids {first_few([image_id for image_id, _ in pairs])})"
         )
 
     problems = []
     if failures.missing:
-        problems.append(
-            f"{len(failures.missing)} image file(s) missing under {image_dir}: "
-            f"{named(failures.missing)}"
-        )
+        problems.append(missing_line(failures.missing))
     if failures.corrupt:
         problems.append(
             f"{len(failures.corrupt)} image file(s) do not decode: {named(failures.corrupt)}; "
@@ -218,10 +219,19 @@ def check_coco(
         missing = table.datasets["val"].missing_files
         if missing:
             report.problems.append(
-                f"{options.val}: {len(missing)} image file(s) missing under {val[1]}: "
-                f"{first_few([n for _, n in missing])}"
+                missing_message(
+                    options.val,
+                    val[1],
+                    missing,
+                    len(val[0]["images"]),
+                    "--val-images",
+                    val[0]["images"],
+                )
             )
-    report.problems.extend(_file_problems(dataset, folder.path, options, progress))
+    missing_line = partial(
+        missing_message, Path(path), folder, total=len(data["images"]), images=data["images"]
+    )
+    report.problems.extend(_file_problems(dataset, missing_line, options, progress))
     return report
 
 
@@ -237,7 +247,9 @@ def _load(path: Path, report: CheckReport) -> dict[str, Any] | None:
     return None if report.problems else data
 
 
-def _load_val(options: CheckOptions, report: CheckReport) -> tuple[dict[str, Any], Path] | None:
+def _load_val(
+    options: CheckOptions, report: CheckReport
+) -> tuple[dict[str, Any], ImageFolder] | None:
     """The validation file's JSON and images folder; None (its problems reported) when broken."""
     if options.val is None:
         return None
@@ -248,7 +260,7 @@ def _load_val(options: CheckOptions, report: CheckReport) -> tuple[dict[str, Any
         return None
     folder = find_image_dir(options.val, data["images"], options.val_image_dir)
     report.notes.append(f"val {folder.describe()}")
-    return data, folder.path
+    return data, folder
 
 
 def dataset_params(options: CheckOptions, path: Path, val: Path | None = None) -> DatasetParams:
@@ -273,7 +285,7 @@ def _class_table(
     path: Path,
     data: dict[str, Any],
     image_dir: Path,
-    val: tuple[dict[str, Any], Path] | None,
+    val: tuple[dict[str, Any], ImageFolder] | None,
     options: CheckOptions,
 ) -> ClassTable:
     """The class table training would use, built by the function ``new`` and ``train`` use."""
@@ -283,7 +295,7 @@ def _class_table(
 
     files, coco, folders = {"train": path}, {"train": data}, {"train": str(image_dir)}
     if val is not None and options.val is not None:
-        files["val"], coco["val"], folders["val"] = options.val, val[0], str(val[1])
+        files["val"], coco["val"], folders["val"] = options.val, val[0], str(val[1].path)
     try:
         params = dataset_params(options, path, files.get("val"))
     except ValidationError as exc:
@@ -332,7 +344,8 @@ def _policy_tables(table: ClassTable, options: CheckOptions) -> dict[str, Any]:
 def _stats(data: dict[str, Any], table: ClassTable, options: CheckOptions) -> dict[str, Any]:
     train = table.splits["train"]
     counts = train.trains_as
-    nonzero = [c for c in counts.values() if c]
+    # A class with no image makes the ratio infinite, not the ratio of the others: none is given.
+    empty = [name for name, count in counts.items() if not count]
     stats = {
         "images": len(data["images"]),
         "annotations": len(data["annotations"]),
@@ -345,7 +358,10 @@ def _stats(data: dict[str, Any], table: ClassTable, options: CheckOptions) -> di
         "class_counts": counts,
         "in_file": train.in_file,
         "policies": _policy_tables(table, options),
-        "imbalance_ratio": (max(nonzero) / min(nonzero)) if nonzero else None,
+        "imbalance_ratio": (
+            max(counts.values()) / min(counts.values()) if counts and not empty else None
+        ),
+        "empty_classes": empty,
         "class_table": table.to_json(),
     }
     if "val" in table.splits:
@@ -378,7 +394,7 @@ def _warnings(table: ClassTable) -> list[str]:
 
 def _file_problems(
     dataset: ImageClassificationDataset,
-    image_dir: Path,
+    missing_line: Callable[[list[tuple[Any, str]]], str],
     options: CheckOptions,
     progress: Callable[[int, int], None] | None,
 ) -> list[str]:
@@ -388,5 +404,5 @@ def _file_problems(
             (image_id, str(dataset.coco.imgs[image_id]["file_name"]), path)
             for image_id, path in zip(dataset.image_ids, dataset.image_paths, strict=True)
         ]
-        return _image_problems(_decode_all(images, progress, options.workers), image_dir)
-    return _image_problems(_ImageFailures(missing=list(dataset.missing_files)), image_dir)
+        return _image_problems(_decode_all(images, progress, options.workers), missing_line)
+    return _image_problems(_ImageFailures(missing=list(dataset.missing_files)), missing_line)

@@ -10,22 +10,33 @@ Annotation tools put images in different places relative to the COCO file:
 
 ``find_image_dir`` tries those folders in a fixed order on a sample of the images and says which it
 chose and why; ``resolve_image_path`` drops leading ``file_name`` components until the file is
-found, so a prefix the export added does not stop an image being found. Nothing here decodes an
-image or imports TensorFlow.
+found, so a prefix the export added does not stop an image being found. ``require_images`` is the
+one check every command that reads images runs (``data check``, ``data split``, ``test``,
+``predict --coco``, ``new``): when files are missing its message names the folders tried, every
+missing name whole, and the ``--image-dir`` line to type. Nothing here decodes an image or imports
+TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from abyssexp.errors import InvalidInputError, first_few
+
 #: How many images (spread over the file) are looked for in each candidate folder.
 SAMPLE_SIZE = 64
 _SUBSET_FILE = re.compile(r"^(?:instances|person_keypoints|captions|image_info)_(.+)\.json$")
+#: How a folder found through the images' own ``path`` fields is described.
+PATH_FIELD = "the images' path field"
+#: Bounds of the search for a missing image near the COCO file (the ``--image-dir`` suggestion).
+SEARCH_DEPTH = 4
+SEARCH_FOLDERS = 2000
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,7 @@ class ImageFolder:
     how: str
     found: int
     sampled: int
+    tried: tuple[tuple[Path, str], ...] = ()
 
     def describe(self) -> str:
         return f"images: {self.path} ({self.how}; {self.found}/{self.sampled} sampled found)"
@@ -104,20 +116,36 @@ def _sample(images: Sequence[Mapping[str, Any]], size: int = SAMPLE_SIZE) -> lis
     return [images[int(i * step)] for i in range(size)]
 
 
+def _path_field_folder(sample: Sequence[Mapping[str, Any]]) -> Path | None:
+    """The folder holding every sampled image's ``path`` file (what ``data split`` writes), or
+    None when some sampled image has no existing ``path``."""
+    given = [image.get("path") for image in sample]
+    if not given or not all(isinstance(p, str) and os.path.isfile(p) for p in given):
+        return None
+    return Path(os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in given]))
+
+
 def find_image_dir(
     coco_path: Path, images: Sequence[Mapping[str, Any]], given: Path | None = None
 ) -> ImageFolder:
     """The images folder of ``coco_path``: ``given`` (made absolute against the current
-    directory), else the first candidate folder where most sampled images are found."""
+    directory), else the folder the images' ``path`` fields point into, else the first candidate
+    folder where most sampled images are found. ``tried`` lists every folder looked at."""
     sample = _sample(images)
     if given is not None:
         path = Path(given).expanduser().absolute()
         found = sum(resolve_image_path(image, path).is_file() for image in sample)
-        return ImageFolder(path, f"given as {given}", found, len(sample))
+        how = f"given as {given}"
+        return ImageFolder(path, how, found, len(sample), ((path, how),))
+    through_path = _path_field_folder(sample)
+    if through_path is not None:
+        return ImageFolder(through_path, PATH_FIELD, len(sample), len(sample))
     best: ImageFolder | None = None
+    tried: list[tuple[Path, str]] = []
     for path, how in candidate_image_dirs(coco_path):
         if not path.is_dir():
             continue
+        tried.append((path, how))
         found = sum(resolve_image_path(image, path).is_file() for image in sample)
         if best is None or found > best.found:
             best = ImageFolder(path, how, found, len(sample))
@@ -125,10 +153,9 @@ def find_image_dir(
             break
     if best is None or best.found == 0:
         folder = coco_path.resolve().parent
-        return ImageFolder(
-            folder, "the COCO file's folder; no candidate holds the images", 0, len(sample)
-        )
-    return best
+        how = "the COCO file's folder; no candidate holds the images"
+        return ImageFolder(folder, how, 0, len(sample), tuple(tried))
+    return ImageFolder(best.path, best.how, best.found, best.sampled, tuple(tried))
 
 
 def missing_images(images: Sequence[Mapping[str, Any]], image_dir: Path) -> list[tuple[Any, str]]:
@@ -139,3 +166,88 @@ def missing_images(images: Sequence[Mapping[str, Any]], image_dir: Path) -> list
         for image in images
         if not locate_image(image, folder)[1]
     ]
+
+
+def _search_roots(coco_path: Path) -> list[Path]:
+    folder = coco_path.resolve().parent
+    return [folder.parent if folder.name == "annotations" else folder]
+
+
+def suggest_image_dir(coco_path: Path, image: Mapping[str, Any]) -> Path | None:
+    """A folder near ``coco_path`` (below its folder, or below the export's root for CVAT) where
+    ``image``'s file is found, or None. The walk is bounded (``SEARCH_DEPTH`` levels,
+    ``SEARCH_FOLDERS`` folders), skips hidden folders and never follows a symlinked folder."""
+    wanted = _parts(str(image.get("file_name", "")))[-1:]
+    if not wanted:
+        return None
+    visited = 0
+    for root in _search_roots(coco_path):
+        base = len(root.parts)
+        for folder, dirs, files in os.walk(root):
+            visited += 1
+            if visited > SEARCH_FOLDERS:
+                return None
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            if len(Path(folder).parts) - base >= SEARCH_DEPTH:
+                dirs[:] = []
+            if wanted[0] in files and locate_image({**image, "path": None}, folder)[1]:
+                return Path(folder)
+    return None
+
+
+def missing_message(
+    coco_path: Path,
+    folder: ImageFolder,
+    missing: Sequence[tuple[Any, str]],
+    total: int,
+    option: str = "--image-dir",
+    images: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """The one message for image files that are not where they were looked for: the folders
+    tried, the missing names whole (never cut: a user has to find them), and the option line to
+    type (with the folder where the first missing file was found nearby, when it was)."""
+    tried = folder.tried or ((folder.path, folder.how),)
+    where = "; ".join(f"{path} ({how})" for path, how in tried)
+    first = next((i for i in images if i.get("id") == missing[0][0]), None) if missing else None
+    nearby = suggest_image_dir(coco_path, first) if first is not None else None
+    line = f"{option} {shlex.quote(str(nearby))}" if nearby else f"{option} FOLDER"
+    hint = "" if nearby else " (FOLDER: the one holding these files)"
+    return (
+        f"{coco_path}: {len(missing)} of {total} image file(s) not found; tried: {where}; "
+        f"missing: {first_few([name for _, name in missing], width=None)} "
+        f"(image ids {first_few([image_id for image_id, _ in missing])}); "
+        f"give the images folder: {line}{hint}"
+    )
+
+
+def require_images(
+    coco_path: Path,
+    images: Sequence[Mapping[str, Any]],
+    given: Path | None = None,
+    option: str = "--image-dir",
+) -> ImageFolder:
+    """``find_image_dir``, then every image file checked to exist (nothing is decoded).
+
+    Raises:
+        InvalidInputError: some files are missing (``missing_message`` says where it looked and
+            what to type).
+    """
+    folder = find_image_dir(coco_path, images, given)
+    missing = missing_images(images, folder.path)
+    if missing:
+        raise InvalidInputError(
+            missing_message(coco_path, folder, missing, len(images), option, images)
+        )
+    return folder
+
+
+def require_coco_images(
+    coco_path: Path, given: Path | None = None, option: str = "--image-dir"
+) -> ImageFolder:
+    """``require_images`` on a COCO file read here: what ``test --coco`` runs before it loads
+    TensorFlow, so a wrong folder costs a second, not a model load."""
+    from abyssexp.datasets.quick import load_coco_json
+
+    if not Path(coco_path).is_file():
+        raise InvalidInputError(f"{coco_path}: file not found; give an existing COCO file")
+    return require_images(coco_path, load_coco_json(coco_path)["images"], given, option)

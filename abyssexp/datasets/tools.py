@@ -10,6 +10,7 @@ or imports TensorFlow.
 from __future__ import annotations
 
 import random
+import re
 import shlex
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -106,14 +107,50 @@ def dataset_stats(paths: Sequence[Path]) -> dict[str, Any]:
     for entry in classes.values():
         for key in totals:
             entry.setdefault(key, {"images": 0, "annotations": 0})
-    return {"files": list(totals), "totals": totals, "classes": dict(sorted(classes.items()))}
+    return {
+        "files": list(totals),
+        "labels": short_labels([Path(key) for key in totals]),
+        "totals": totals,
+        "classes": dict(sorted(classes.items())),
+    }
+
+
+def short_labels(paths: Sequence[Path]) -> list[str]:
+    """The shortest trailing part of each path that tells it from the others (``train/_ann…``
+    and ``valid/_ann…`` for two Roboflow splits; the file name alone when names differ).
+
+    Example:
+        >>> short_labels([Path("a/x/c.json"), Path("b/x/c.json"), Path("d.json")])
+        ['a/x/c.json', 'b/x/c.json', 'd.json']
+    """
+    parts = [path.absolute().parts for path in paths]
+    labels = []
+    for index, own in enumerate(parts):
+        others = [p for i, p in enumerate(parts) if i != index and p != own]
+        depth = 1
+        while depth < len(own) and any(p[-depth:] == own[-depth:] for p in others):
+            depth += 1
+        labels.append("/".join(own[-depth:]))
+    return labels
+
+
+#: The key of an image that ``--group-by``'s regex does not match: a group of its own.
+_OWN_GROUP = "id:"
+#: The key of an image whose first regex group took no part in the match (``(in_)?``).
+_NO_GROUP = "none:"
 
 
 def _group_key(group_by: str | None) -> Any:
     """``image → group`` from an image attribute name, or a regex over ``file_name`` (its first
     group when it has one); an image the regex does not match is its own group."""
     if group_by is None:
-        return lambda image: f"id:{image['id']}"
+        return lambda image: f"{_OWN_GROUP}{image['id']}"
+    if not group_by.strip():
+        raise InvalidInputError(
+            f"--group-by {shlex.quote(group_by)}: empty (it would put every image in one group); give an "
+            "image field or a regular expression, e.g. --group-by '^([^_]+)_' or --group-by "
+            "video_id"
+        )
     pattern = compile_user_regex(  # RE2: linear time, never catastrophic backtracking
         group_by,
         "--group-by (neither an image field nor a regular expression)",
@@ -125,10 +162,55 @@ def _group_key(group_by: str | None) -> Any:
             return f"field:{image[group_by]}"
         match = pattern.search(str(image["file_name"]))
         if match is None:
-            return f"id:{image['id']}"
-        return f"re:{match.group(1) if pattern.groups else match.group(0)}"
+            return f"{_OWN_GROUP}{image['id']}"
+        value = match.group(1) if pattern.groups else match.group(0)
+        return f"{_NO_GROUP}{image['id']}" if value is None else f"re:{value}"
 
     return key
+
+
+def _non_capturing(pattern: str) -> str:
+    """``pattern`` with its first capturing group made non-capturing (the fix to suggest)."""
+    found = re.search(r"(?<!\\)\((?!\?)", pattern)
+    return pattern if found is None else f"{pattern[: found.end()]}?:{pattern[found.end() :]}"
+
+
+def regex_groups(
+    data: Mapping[str, Any], group_by: str, splits: int = 2
+) -> tuple[dict[Any, str], list[str]]:
+    """Image id → group for ``--group-by`` (a field or a regex), and a warning naming how many
+    images the regex did not match (each is then its own group) and the fix.
+
+    Raises:
+        InvalidInputError: the regex's first group takes no part in some matches (``(in_)?``
+            would lump those images into one group), or every image lands in one group while
+            ``splits`` (more than one) are asked for.
+    """
+    key = _group_key(group_by)
+    groups = {image["id"]: key(image) for image in data["images"]}
+    names = {image["id"]: str(image["file_name"]) for image in data["images"]}
+    lumped = [names[i] for i, group in groups.items() if group.startswith(_NO_GROUP)]
+    if lumped:
+        raise InvalidInputError(
+            f"--group-by {shlex.quote(group_by)}: its first group takes no part in the match of "
+            f"{len(lumped)} image(s) ({first_few(lumped, 3, width=None)}), which would share one "
+            f"group; make optional parts non-capturing: --group-by {shlex.quote(_non_capturing(group_by))}"
+        )
+    alone = [names[i] for i, group in groups.items() if group.startswith(_OWN_GROUP)]
+    if splits > 1 and len(set(groups.values())) == 1 and len(groups) > 1:
+        raise InvalidInputError(
+            f"--group-by {shlex.quote(group_by)}: all {len(groups)} images fall in one group "
+            f"({shorten(next(iter(groups.values())), 40)}), so nothing could go to val or test; "
+            "capture the part that differs, e.g. --group-by '^([^_]+)_'"
+        )
+    warnings = []
+    if alone:
+        warnings.append(
+            f"--group-by {shlex.quote(group_by)}: {len(alone)} of {len(groups)} image(s) did not match "
+            f"({first_few(alone, 3, width=None)}); each is its own group: widen the regex if "
+            "they belong with others"
+        )
+    return groups, warnings
 
 
 def plan_split(
@@ -243,16 +325,9 @@ def _image_paths(
         InvalidInputError: an image file does not exist (a split that points at missing files
             would only fail later, at ``new`` or ``train``).
     """
-    from abyssexp.datasets.locate import missing_images
+    from abyssexp.datasets.locate import require_images
 
-    folder = find_image_dir(path, data["images"], image_dir)
-    missing = missing_images(data["images"], folder.path)
-    if missing:
-        raise InvalidInputError(
-            f"{path}: {len(missing)} of {len(data['images'])} image file(s) not found under "
-            f"{folder.path} ({folder.how}): {first_few([n for _, n in missing])}; give the "
-            "images folder with --image-dir"
-        )
+    folder = require_images(path, data["images"], image_dir)
     if out_dir.resolve() == path.resolve().parent and folder.path == path.resolve().parent:
         return {}
     return {
@@ -298,16 +373,16 @@ def split_coco(
     out_dir = (out_dir or path.parent).absolute()
     paths = _image_paths(path, data, out_dir, image_dir)
     groups: Mapping[Any, str] | None = None
+    notes: list[str] = []
     if group_by == "near":
         folder = find_image_dir(path, data["images"], image_dir).path
         groups = near_groups(data, folder)
     elif group_by is not None:
-        key = _group_key(group_by)
-        groups = {image["id"]: key(image) for image in data["images"]}
+        groups, notes = regex_groups(data, group_by, len(fractions))
     ids = plan_split(data, fractions, seed, groups)
     outputs = {out_dir / f"{prefix}.{split}.json": subset(data, ids[split], paths) for split in ids}
     counts = {split: len(found) for split, found in ids.items()}
-    return outputs, counts, share_warnings(ids, fractions, groups)
+    return outputs, counts, [*notes, *share_warnings(ids, fractions, groups)]
 
 
 def merge_coco(paths: Sequence[Path], out: Path) -> tuple[dict[str, Any], dict[str, int]]:

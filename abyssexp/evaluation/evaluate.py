@@ -117,6 +117,7 @@ def evaluate_experiment(
     hashes = _add_trust(
         paths, params, (coco_file, image_folder.path), dataset, scores, decision, metrics
     )
+    metrics["images_sha256"] = _content_fingerprint(dataset.image_ids, hashes)
     folder = paths.condition(condition)
     _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision, hashes)
     from abyssexp.experiment.result_digest import summarise_test
@@ -151,11 +152,22 @@ def _add_trust(
     truth = dataset.multihot() > 0
     outcomes = image_outcomes(truth, scores, metrics["activation"], decision)
     metrics["intervals"] = metric_intervals(outcomes, metrics)
-    detail = find_overlap(params, paths.root, *test_files)
+    detail = find_overlap(params, paths.root, *test_files, evaluated=set(dataset.image_ids))
     metrics.update(overlap=detail["images"], overlap_detail=detail)
     overrides = read_record(paths.record).data_overrides
     metrics["caveats"] = with_override_caveats(result_caveats(metrics), overrides)
     return hash_images(dataset.image_paths)
+
+
+def _content_fingerprint(image_ids: list[Any], hashes: list[str | None]) -> str:
+    """One SHA-256 over every tested image's id and content hash: two tests of the same COCO
+    file whose images changed in between get different fingerprints (``compare`` says so)."""
+    import hashlib
+
+    lines = "\n".join(
+        f"{image_id}:{digest}" for image_id, digest in zip(image_ids, hashes, strict=True)
+    )
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def _decision_threshold(checkpoint: Path, threshold: float | None) -> float | np.ndarray:
@@ -173,8 +185,7 @@ def _test_set(
 ) -> tuple[LabelSpace, ImageClassificationDataset, ImageFolder]:
     """The label space the model was trained with, the test set read with it, and where its
     images were found (given, or where export tools put them: an ``ImageFolder``)."""
-    from abyssexp.datasets.locate import find_image_dir
-    from abyssexp.datasets.quick import load_coco_json
+    from abyssexp.datasets.locate import require_coco_images
     from abyssexp.datasets.split_datasets import (
         LabelSpace,
         dataset_for_split,
@@ -198,7 +209,7 @@ def _test_set(
     unlabelled = params.dataset.unlabelled
     if unlabelled == "zeros" and activation == "softmax":
         unlabelled = "drop"
-    folder = find_image_dir(coco_file, load_coco_json(coco_file)["images"], image_dir)
+    folder = require_coco_images(coco_file, image_dir)
     settings = params.dataset.model_copy(
         update={"unlabelled": unlabelled, "image_dir": {"test": str(folder.path)}}
     )

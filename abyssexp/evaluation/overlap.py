@@ -9,7 +9,7 @@ folders with different content are not an overlap (CVAT numbers every subset's f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,13 +50,23 @@ def _split_files(params: Params, root: Path, split: str) -> tuple[Path, Path] | 
     return (coco, folder) if coco.is_file() else None
 
 
-def find_overlap(params: Params, root: Path, test_coco: Path, test_folder: Path) -> dict[str, Any]:
+def find_overlap(
+    params: Params,
+    root: Path,
+    test_coco: Path,
+    test_folder: Path,
+    evaluated: Collection[Any] | None = None,
+) -> dict[str, Any]:
     """How many images of ``test_coco`` are the same file, or have the same content, as one of
     the experiment's training or validation images.
 
+    Args:
+        evaluated: the ids of the test images the metrics count; overlap among the others (left
+            out as unlabelled, say) is counted apart, so "N of M" never has N above M.
+
     Returns:
         ``{"images": N, "same_file": a, "same_content": b, "with": {"train": x, "val": y},
-        "examples": [up to 5 test file names]}``.
+        "examples": [up to 5 test file names], "not_evaluated": k}``.
     """
     from abyssexp.datasets.leaks import split_overlap
 
@@ -68,11 +78,15 @@ def find_overlap(params: Params, root: Path, test_coco: Path, test_folder: Path)
     hit: dict[int, str] = {}
     kinds: dict[str, set[int]] = {"same file": set(), "same content": set()}
     per_split: dict[str, set[int]] = {"train": set(), "val": set()}
+    left_out: set[int] = set()
     for pair in split_overlap(splits):
         sides = {pair["a"]["file"]: pair["a"], pair["b"]["file"]: pair["b"]}
         if "test" not in sides or len(sides) < 2:
             continue  # training against validation: `new` checks that
         test = sides.pop("test")
+        if evaluated is not None and test["image_id"] not in evaluated:
+            left_out.add(test["image_id"])
+            continue
         hit[test["image_id"]] = test["file_name"]
         kinds.setdefault(pair["kind"], set()).add(test["image_id"])
         per_split[next(iter(sides))].add(test["image_id"])
@@ -82,4 +96,5 @@ def find_overlap(params: Params, root: Path, test_coco: Path, test_folder: Path)
         "same_content": len(kinds["same content"]),
         "with": {split: len(ids) for split, ids in per_split.items()},
         "examples": [hit[i] for i in sorted(hit)[:5]],
+        "not_evaluated": len(left_out),
     }

@@ -99,8 +99,11 @@ class Predictions:
         }
 
 
-def collect_inputs(items: Sequence[Path], coco: Path | None = None) -> list[PredictInput]:
-    """Image files, every image under folders (sorted), and the images of a COCO file.
+def collect_inputs(
+    items: Sequence[Path], coco: Path | None = None, image_dir: Path | None = None
+) -> list[PredictInput]:
+    """Image files, every image under folders (sorted), and the images of a COCO file (in
+    ``image_dir`` when given, else found where export tools put them).
 
     Raises:
         InvalidInputError: a path that does not exist, or no image at all.
@@ -118,21 +121,27 @@ def collect_inputs(items: Sequence[Path], coco: Path | None = None) -> list[Pred
         else:
             raise InvalidInputError(f"{item}: no such file or folder")
     if coco is not None:
-        from abyssexp.datasets.coco import resolve_image_path
-        from abyssexp.jsonio import read_json
-
-        data = read_json(coco, f"--coco {coco}", InvalidInputError, max_depth=None)
-        images = data.get("images") if isinstance(data, dict) else None
-        if not isinstance(images, list):
-            raise InvalidInputError(f"--coco {coco}: not a COCO file (no 'images' list)")
-        found += [
-            PredictInput(resolve_image_path(image, coco.parent), image.get("id"))
-            for image in images
-            if isinstance(image, dict)
-        ]
+        found += _coco_inputs(coco, image_dir)
     if not found:
         raise InvalidInputError("predict: no images given (files, folders or --coco FILE)")
     return found
+
+
+def _coco_inputs(coco: Path, image_dir: Path | None) -> list[PredictInput]:
+    """The images of a COCO file, found the way every command finds them (``require_images``)."""
+    from abyssexp.datasets.locate import require_images, resolve_image_path
+    from abyssexp.jsonio import read_json
+
+    data = read_json(coco, f"--coco {coco}", InvalidInputError, max_depth=None)
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list) or not all(
+        isinstance(image, dict) and "file_name" in image for image in images
+    ):
+        raise InvalidInputError(
+            f"--coco {coco}: not a COCO file (no 'images' list of objects with a file_name)"
+        )
+    folder = require_images(coco, images, image_dir).path
+    return [PredictInput(resolve_image_path(image, folder), image.get("id")) for image in images]
 
 
 def predict_images(

@@ -62,7 +62,7 @@ def note_experiment(
         raise InvalidInputError('note: give the purpose text, or --conclusion "..."')
     for text, what in ((purpose, "purpose"), (conclusion, "--conclusion")):
         if text is not None:
-            _check_note_text(text, what)
+            check_note_text(text, what)
     record = set_note(paths.record, purpose.strip()) if purpose is not None else None
     with file_lock(paths.root / README_LOCK, what="readme.txt"):
         text = paths.readme.read_text() if paths.readme.is_file() else ""
@@ -78,23 +78,24 @@ def note_experiment(
     return Annotated(paths.root, list(record.tags), record.note or "", paths.readme)
 
 
-def _check_note_text(text: str, what: str) -> None:
-    """A note is plain text that cannot rewrite readme.txt's sections or drive a terminal.
+def check_note_text(text: str, what: str, command: str = "note") -> None:
+    """A note is plain text that cannot rewrite readme.txt's sections or drive a terminal: the
+    one rule for ``note`` and ``new --note`` (``command`` starts the message).
 
     Raises:
         InvalidInputError: empty, holds control characters, or a line of dashes (which would
             turn the line above it into a section title of readme.txt).
     """
     if not text.strip():
-        raise InvalidInputError(f"note: the {what} is empty; give some text")
+        raise InvalidInputError(f"{command}: the {what} is empty; give some text")
     spaced = text.replace("\t", " ")
     if printable(spaced) != spaced:
         raise InvalidInputError(
-            f"note: the {what} holds control characters (terminal escapes?); give plain text"
+            f"{command}: the {what} holds control characters (terminal escapes?); give plain text"
         )
     if _UNDERLINE.search(text):
         raise InvalidInputError(
-            f"note: the {what} has a line of dashes ('---'), which would start a new section of "
+            f"{command}: the {what} has a line of dashes ('---'), which would start a new section of "
             "readme.txt; write it another way"
         )
 

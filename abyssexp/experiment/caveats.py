@@ -85,7 +85,12 @@ def _overlap(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             "overlap",
             f"{count} of {metrics.get('images')} test image(s) are also training or validation "
             f"images ({splits or 'same file or content'}): the metrics overstate the model; "
-            "`abyssexp data leaks` lists them",
+            "`abyssexp data leaks` lists them"
+            + (
+                f" (and {apart} left out of the metrics)"
+                if (apart := detail.get("not_evaluated"))
+                else ""
+            ),
             count=count,
         )
     ]

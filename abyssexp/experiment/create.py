@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text, fsync_dir
 from abyssexp.debris import owner_tag, remove_stale
-from abyssexp.errors import DatasetError, InvalidInputError, first_few
+from abyssexp.errors import DatasetError, InvalidInputError
 from abyssexp.experiment import layout
+from abyssexp.experiment.annotate import check_note_text
 from abyssexp.experiment.naming import format_name, format_number, number_of, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
 from abyssexp.experiment.provenance import collect_provenance, current_user
@@ -150,27 +151,24 @@ def _locate_images(
     Raises:
         InvalidInputError: an image file is missing (the first few are named).
     """
-    from abyssexp.datasets.locate import find_image_dir, missing_images
+    from abyssexp.datasets.locate import require_images
     from abyssexp.datasets.quick import load_coco_json
 
     dataset = params.dataset
     folders = dict(dataset.image_dir) if isinstance(dataset.image_dir, dict) else {}
     given = dict(dataset.image_dir_given or {})
+    # One split: --image-dir says it; two: each has its own option.
+    option = "--image-dir" if layout.VAL_COCO not in plan else None
     for split, name in (("train", layout.TRAIN_COCO), ("val", layout.VAL_COCO)):
         typed = _typed_image_dir(request, split)
         fresh = getattr(request, split) is not None
         if name not in plan or (typed is None and not fresh):
             continue
         images = load_coco_json(plan[name])["images"]
-        folder = find_image_dir(plan[name], images, Path(typed) if typed else None)
+        folder = require_images(
+            plan[name], images, Path(typed) if typed else None, option or f"--{split}-images"
+        )
         notes.append(f"{split} {folder.describe()}")
-        missing = missing_images(images, folder.path)
-        if missing:
-            raise InvalidInputError(
-                f"{plan[name]}: {len(missing)} of {len(images)} image file(s) not found under "
-                f"{folder.path} ({folder.how}): {first_few([n for _, n in missing])}; give the "
-                f"images folder with --image-dir (or --{split}-images)"
-            )
         folders[split] = str(folder.path)
         given[split] = typed if typed is not None else f"found: {folder.how}"
     if not folders:
@@ -270,6 +268,8 @@ def stage_experiment(
     experiment_type = validate_part(request.experiment_type, "experiment type")
     parts = [validate_part(request.dataset_info, "dataset info")]
     parts += [validate_part(info, f"info {i + 1}") for i, info in enumerate(request.infos)]
+    if request.note:
+        check_note_text(request.note, "--note", "new")
 
     parent_root, base, parent_name = _parent(request)
     plan = _copy_plan(request, parent_root)

@@ -16,7 +16,7 @@ from abyssexp.experiment.record_file import (
     promoted_checkpoints,
     read_record,
 )
-from abyssexp.owned import check_tree
+from abyssexp.owned import OutsideOwnedFolderError, check_tree
 
 
 @dataclass
@@ -80,3 +80,23 @@ def collect_garbage(paths: ExperimentPaths, policy: KeepPolicy, dry_run: bool = 
     if paths.best_checkpoint.is_file():
         report.kept.append(paths.best_checkpoint.name)  # best is never removed
     return report
+
+
+def collect_all_garbage(
+    scratch: Path, policy: KeepPolicy, dry_run: bool = False
+) -> tuple[list[GcReport], list[str]]:
+    """``collect_garbage`` on every experiment under ``scratch``; one reached through, or
+    holding, a folder link is skipped with a warning line, never the end of the whole run.
+
+    Returns:
+        The reports of the experiments collected, and one warning per experiment skipped.
+    """
+    from abyssexp.experiment.list_rows import iter_experiment_dirs
+
+    reports, skipped = [], []
+    for _, _, folder in iter_experiment_dirs(scratch):
+        try:
+            reports.append(collect_garbage(ExperimentPaths(folder), policy, dry_run))
+        except OutsideOwnedFolderError as exc:
+            skipped.append(f"skipped: {exc}")
+    return reports, skipped

@@ -117,7 +117,7 @@ def list_experiments(
 
     Args:
         scratch: the scratch root.
-        project: project name or glob; None for all.
+        project: project name or glob, or ``PROJECT/TYPE[/NNN]`` (the REF form); None for all.
         experiment_type: experiment type or glob; None for all.
         status: comma-separated statuses to keep (see ``abyssexp.schemas.record.Status``).
         sort: one of ``SORT_KEYS``, prefixed with ``-`` to reverse.
@@ -130,6 +130,9 @@ def list_experiments(
     Raises:
         InvalidInputError: an unknown status or sort key (the valid ones are listed).
     """
+    from abyssexp.experiment.refs import matches_experiment, split_list_ref
+
+    project, experiment_type, one = split_list_ref(project, experiment_type)
     wanted = parse_statuses(status) if status else None
     check_sort_key(sort)
     root = scratch / ARCHIVE_DIR if archived else scratch
@@ -141,6 +144,8 @@ def list_experiments(
         rows = [row for row in rows if row["status"] in wanted]
     if tags:
         rows = [row for row in rows if set(tags) <= set(row["tags"])]
+    if one is not None:
+        rows = [row for row in rows if matches_experiment(row["name"], one)]
     return sort_rows(rows, sort)
 
 

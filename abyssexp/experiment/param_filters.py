@@ -146,7 +146,9 @@ class RowFilter:
 
     def matches(self, actual: Any) -> bool:
         if self.op in ("=", "!="):
-            if isinstance(actual, list):  # tags=baseline: the list holds it
+            if isinstance(actual, list | tuple) and isinstance(self.value, list | tuple):
+                equal = list(actual) == list(self.value)  # input_shape=[32,32,3]: a value
+            elif isinstance(actual, list) and self.key == "tags":  # tags=baseline: holds it
                 equal = self.value in actual or self.raw in actual
             else:
                 equal = actual == self.value or str(actual) == self.raw

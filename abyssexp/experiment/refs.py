@@ -71,3 +71,38 @@ def _find(ref: str, scratch: Path) -> ExperimentPaths:
 def split_location(paths: ExperimentPaths) -> tuple[str, str]:
     """(project, experiment type) from an experiment folder's place in the scratch tree."""
     return paths.root.parent.parent.name, paths.root.parent.name
+
+
+def split_list_ref(
+    project: str | None, experiment_type: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """``list``'s PROJECT [TYPE] arguments, also given in the REF form every other command
+    takes: ``egg/fertility`` is project ``egg``, type ``fertility``; ``egg/fertility/3`` adds
+    the experiment (a number or a full name) as the third value.
+
+    Raises:
+        InvalidInputError: a REF and a TYPE both given, or more than three parts.
+
+    Example:
+        >>> split_list_ref("egg/fertility", None)
+        ('egg', 'fertility', None)
+    """
+    from abyssexp.errors import InvalidInputError
+
+    if project is None or "/" not in project:
+        return project, experiment_type, None
+    parts = [part for part in project.strip("/").split("/") if part]
+    if experiment_type is not None or not 1 <= len(parts) <= 3:
+        raise InvalidInputError(
+            f"list {project!r}{f' {experiment_type!r}' if experiment_type else ''}: give "
+            "PROJECT [TYPE] or PROJECT/TYPE[/NNN], e.g. abyssexp list egg/fertility"
+        )
+    parts += [None] * (3 - len(parts))  # type: ignore[list-item]
+    return parts[0], parts[1], parts[2]
+
+
+def matches_experiment(row_name: str, wanted: str) -> bool:
+    """Whether folder ``row_name`` is the experiment ``wanted`` names (a number or a name)."""
+    if wanted.isdigit():
+        return parse_name(row_name) is not None and number_of(row_name) == int(wanted)
+    return row_name == wanted

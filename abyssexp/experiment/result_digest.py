@@ -45,6 +45,7 @@ def summarise_test(metrics: dict[str, Any]) -> dict[str, Any]:
         overlap=metrics.get("overlap"),
         caveats=list(metrics.get("caveats") or []),
         dataset_sha256=metrics.get("dataset_sha256"),
+        images_sha256=metrics.get("images_sha256"),
         activation=metrics.get("activation"),
     )
     return summary

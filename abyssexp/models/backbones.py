@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError, OptionalDependencyError
+from abyssexp.schemas.choices import BACKBONE_TABLE
 
 if TYPE_CHECKING:
     import keras
@@ -33,53 +34,9 @@ class BackboneSpec:
 
 
 def _specs() -> dict[str, BackboneSpec]:
-    table: list[tuple[str, str, str, int, int]] = [
-        ("xception", "Xception", "xception", 299, 71),
-        ("vgg16", "VGG16", "vgg16", 224, 32),
-        ("vgg19", "VGG19", "vgg19", 224, 32),
-        ("resnet50", "ResNet50", "resnet", 224, 32),
-        ("resnet101", "ResNet101", "resnet", 224, 32),
-        ("resnet152", "ResNet152", "resnet", 224, 32),
-        ("resnet50v2", "ResNet50V2", "resnet_v2", 224, 32),
-        ("resnet101v2", "ResNet101V2", "resnet_v2", 224, 32),
-        ("resnet152v2", "ResNet152V2", "resnet_v2", 224, 32),
-        ("inceptionv3", "InceptionV3", "inception_v3", 299, 75),
-        ("inceptionresnetv2", "InceptionResNetV2", "inception_resnet_v2", 299, 75),
-        ("mobilenet", "MobileNet", "mobilenet", 224, 32),
-        ("mobilenetv2", "MobileNetV2", "mobilenet_v2", 224, 32),
-        ("mobilenetv3small", "MobileNetV3Small", "mobilenet_v3", 224, 32),
-        ("mobilenetv3large", "MobileNetV3Large", "mobilenet_v3", 224, 32),
-        ("densenet121", "DenseNet121", "densenet", 224, 32),
-        ("densenet169", "DenseNet169", "densenet", 224, 32),
-        ("densenet201", "DenseNet201", "densenet", 224, 32),
-        ("nasnetmobile", "NASNetMobile", "nasnet", 224, 32),
-        ("nasnetlarge", "NASNetLarge", "nasnet", 331, 32),
-    ]
-    for i, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600)):
-        table.append((f"efficientnetb{i}", f"EfficientNetB{i}", "efficientnet", size, 32))
-    for suffix, size in (
-        ("b0", 224),
-        ("b1", 240),
-        ("b2", 260),
-        ("b3", 300),
-        ("s", 384),
-        ("m", 480),
-        ("l", 480),
-    ):
-        table.append(
-            (
-                f"efficientnetv2{suffix}",
-                f"EfficientNetV2{suffix.upper()}",
-                "efficientnet_v2",
-                size,
-                32,
-            )
-        )
-    for size_name in ("Tiny", "Small", "Base", "Large", "XLarge"):
-        table.append((f"convnext{size_name.lower()}", f"ConvNeXt{size_name}", "convnext", 224, 32))
     return {
         name: BackboneSpec(name, ctor, module, size, minimum)
-        for name, ctor, module, size, minimum in table
+        for name, ctor, module, size, minimum in BACKBONE_TABLE
     }
 
 

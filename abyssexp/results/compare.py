@@ -271,24 +271,34 @@ def _compared(
 
 def incomparable_tests(columns: list[dict[str, Any]]) -> list[str]:
     """Test conditions whose results cannot be ranked side by side, and why: different test
-    files, different numbers of images, or different output activations."""
+    files, different image contents, different numbers of images, or different output
+    activations."""
     found = []
     for condition in sorted({k for c in columns for k in c["tests"]}):
         results = [c["tests"].get(condition) for c in columns]
-        results = [r for r in results if isinstance(r, dict)]
-        reasons = []
-        hashes = {r.get("dataset_sha256") for r in results} - {None}
-        if len(hashes) > 1:
-            reasons.append(f"different test files ({len(hashes)} different sha256)")
-        images = [r.get("images") for r in results]
-        if len(set(images) - {None}) > 1:
-            reasons.append("different numbers of images (" + " vs ".join(map(str, images)) + ")")
-        activations = {r.get("activation") for r in results} - {None}
-        if len(activations) > 1:
-            reasons.append(f"different activations ({' vs '.join(sorted(activations))})")
+        reasons = _incomparable(results)
         if reasons:
             found.append(f"{condition}: {'; '.join(reasons)}")
     return found
+
+
+def _incomparable(results: list[Any]) -> list[str]:
+    """Why the results of one condition cannot be ranked side by side (empty: they can)."""
+    results = [r for r in results if isinstance(r, dict)]
+    reasons = []
+    hashes = {r.get("dataset_sha256") for r in results} - {None}
+    if len(hashes) > 1:
+        reasons.append(f"different test files ({len(hashes)} different sha256)")
+    contents = {r.get("images_sha256") for r in results} - {None}
+    if len(hashes) <= 1 and len(contents) > 1:  # same file, images changed between the tests
+        reasons.append(f"different image contents ({len(contents)} different fingerprints)")
+    images = [r.get("images") for r in results]
+    if len(set(images) - {None}) > 1:
+        reasons.append("different numbers of images (" + " vs ".join(map(str, images)) + ")")
+    activations = {r.get("activation") for r in results} - {None}
+    if len(activations) > 1:
+        reasons.append(f"different activations ({' vs '.join(sorted(activations))})")
+    return reasons
 
 
 TEST_METRICS = ("accuracy", "macro_f1", "mAP")
@@ -326,6 +336,9 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
         if any(caveat_codes(r) for r in results):
             codes = [", ".join(caveat_codes(r)) or "none" for r in results]
             rows.append(("test", f"{condition}:caveats", codes))
+        if _incomparable(results):
+            marks = ["not comparable" if r else None for r in results]
+            rows.append(("test", f"{condition}:comparable", marks))
     for key, values in data["params"].items():
         rows.append(("params", key, values))
     rows.append(("provenance", "commit", [c["provenance"]["commit"] for c in columns]))

@@ -13,6 +13,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from abyssexp.schemas.choices import (
+    BACKBONE_NAMES,
+    OPTIMIZER_NAMES,
+    backbone_key,
+    unknown_choice,
+)
+
 SCHEMA_VERSION = 1
 
 Range = tuple[float, float]
@@ -273,6 +280,15 @@ class ModelParams(_Strict):
     )
     jit_compile: bool = Field(False, description="Compile the train step with XLA.")
 
+    @field_validator("backbone")
+    @classmethod
+    def _backbone(cls, v: str) -> str:
+        if backbone_key(v) not in BACKBONE_NAMES:
+            raise ValueError(
+                unknown_choice("backbone", v, BACKBONE_NAMES, "`abyssexp backbones` lists them")
+            )
+        return v
+
     @field_validator("input_shape")
     @classmethod
     def _three_channels(cls, value: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
@@ -315,6 +331,15 @@ class TrainingParams(_Strict):
         default_factory=dict,
         description="Keyword arguments of the optimizer, checked against its signature.",
     )
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer(cls, v: str) -> str:
+        if v.lower() not in OPTIMIZER_NAMES:
+            valid = ", ".join(sorted(OPTIMIZER_NAMES))
+            raise ValueError(unknown_choice("optimizer", v, OPTIMIZER_NAMES, f"valid: {valid}"))
+        return v
+
     loss: Literal["auto", "categorical_crossentropy", "binary_crossentropy", "focal"] = Field(
         "auto",
         description="auto: categorical cross-entropy for softmax, binary for sigmoid; or focal.",

@@ -7,6 +7,7 @@ Validation errors become one ``field.path: message (got value)`` line per proble
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,52 @@ def format_validation_error(error: ValidationError, source: str | None = None) -
             if isinstance(got, dict) or problem["type"] == "missing"
             else f" (got {shorten(repr(got))})"
         )
+        if problem["type"] in ("model_type", "dict_type") and not isinstance(got, dict):
+            message = _section_hint(problem["loc"]) or message
         lines.append(f"{prefix}{loc or '<params>'}: {message}{shown}")
     if len(problems) > _MAX_LINES:
         lines.append(f"{prefix}... and {len(problems) - _MAX_LINES} more problems")
     return lines
+
+
+def _section_hint(loc: tuple[Any, ...]) -> str | None:
+    """For a section given a plain value (``--set augmentation.cutmix=true``): what to type
+    instead, its fields with their defaults (``--set augmentation.cutmix.alpha=1.0``)."""
+    from pydantic import BaseModel
+
+    model: Any = Params
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(str(part))
+        if field is None:
+            return None
+        model = next(
+            (
+                t
+                for t in (field.annotation, *getattr(field.annotation, "__args__", ()))
+                if isinstance(t, type) and issubclass(t, BaseModel)
+            ),
+            None,
+        )
+        if model is None:
+            return None
+    key = ".".join(str(part) for part in loc)
+    fields = [
+        f"--set {key}.{name}={_typed(field.default)}" for name, field in model.model_fields.items()
+    ]
+    return (
+        f"a section, not a value; set its fields ({first_few(fields, 3, width=None)}) or all "
+        f"defaults with --set '{key}={{}}'"
+    )
+
+
+def _typed(value: Any) -> str:
+    """``value`` as typed after ``--set key=`` (a string plain, anything else as JSON)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return str(value)
 
 
 def validate_params(data: Mapping[str, Any], source: str | None = None) -> Params:

@@ -87,6 +87,11 @@ class StoreBackend(Protocol):
         """The moves of ``ALIAS`` or ``PROJECT/TYPE@ALIAS`` (all when None), oldest first."""
         ...
 
+    def check_destination(self, request: PromotionRequest) -> None:
+        """Refuse a destination the promotion could not write (a folder link on the way),
+        before anything slow (``--export``) is made for it."""
+        ...
+
     def promote(
         self,
         request: PromotionRequest,
@@ -183,6 +188,7 @@ def promote_experiment(
     )
     backend = open_store(store)
     backend.prepare_registry()  # a broken registry stops us before anything changes
+    backend.check_destination(request)  # a linked project folder too, before the export
     exports = make_exports(request.checkpoint) if make_exports else None
     result = backend.promote(request, move=move, progress=progress, exports=exports)
     return replace(result, caveats=request.caveats, exports=export_parity(exports))

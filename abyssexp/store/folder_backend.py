@@ -40,6 +40,11 @@ class FolderStore(registry.RegistryOperations):
     def alias_history(self, reference: str | None = None) -> list[dict[str, Any]]:
         return aliases.filter_moves(aliases.read_history(self.root), reference)
 
+    def check_destination(self, request: PromotionRequest) -> None:
+        from abyssexp.store.folder_promote import destination_of
+
+        destination_of(request, self.root)
+
     def promote(
         self,
         request: PromotionRequest,

@@ -134,6 +134,18 @@ def _register(store: Path, destination: Path, entry: dict[str, Any]) -> None:
         ) from None
 
 
+def destination_of(request: PromotionRequest, store: Path) -> Path:
+    """Where ``request`` is promoted in the folder store ``store``, checked to be reached
+    without a folder link (``owned.check_path``).
+
+    Raises:
+        OutsideOwnedFolderError: a linked project or type folder, or a linked destination.
+    """
+    destination = own_root(store) / request.project / request.experiment_type / request.paths.name
+    check_path(destination, verb="promote into", final=True)
+    return destination
+
+
 def promote_to_folder(
     request: PromotionRequest,
     store: Path,
@@ -158,9 +170,8 @@ def promote_to_folder(
     """
     paths = request.paths
     checkpoint_path, aliases = request.checkpoint, request.aliases
-    type_dir = own_root(store) / request.project / request.experiment_type
-    destination = type_dir / paths.name
-    check_path(destination, verb="promote into", final=True)
+    destination = destination_of(request, store)
+    type_dir = destination.parent
     registry = prepare_registry(store)  # a broken registry stops us before anything changes
     if os.path.lexists(destination):
         return _finish_interrupted(

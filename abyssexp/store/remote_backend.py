@@ -45,6 +45,9 @@ class ObjectStoreBackend(registry.RegistryOperations):
     def alias_history(self, reference: str | None = None) -> list[dict[str, Any]]:
         return aliases.filter_moves(remote_registry.read_moves(self.root), reference)
 
+    def check_destination(self, request: PromotionRequest) -> None:
+        """An object store has no folder links: every key is its own."""
+
     def promote(
         self,
         request: PromotionRequest,

@@ -85,7 +85,7 @@ def test_missing_and_corrupt_images(runner, shapes, tmp_path: Path) -> None:
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert any(
-        p.startswith("2 image file(s) missing") and "image ids 1, 2" in p
+        p.startswith(f"{path}: 2 of 48 image file(s) not found") and "image ids 1, 2)" in p
         for p in report["problems"]
     )
     assert any(p.startswith("1 image file(s) do not decode") for p in report["problems"])
@@ -157,9 +157,10 @@ def test_missing_and_undecodable_images_are_named_by_file(runner, shapes, tmp_pa
     result = runner.invoke(app, ["data", "check", str(path), "--json"])
     assert result.exit_code == 1
     problems = json.loads(result.stdout)["problems"]
-    assert problems[0] == (
-        f"7 image file(s) missing under {path.parent}: {', '.join(names[:5])} ... and 2 more "
-        "(image ids 1, 2, 3, 4, 5 ... and 2 more)"
+    assert problems[0].startswith(f"{path}: 7 of {len(names)} image file(s) not found; tried: ")
+    assert (
+        f"missing: {', '.join(names[:5])} ... and 2 more (image ids 1, 2, 3, 4, 5 ... and 2 more)"
+        in problems[0]
     )
     assert problems[1].startswith(f"1 image file(s) do not decode: {names[7]} (image ids 8)")
     assert "first: cannot decode the image" in problems[1]

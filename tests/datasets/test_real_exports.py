@@ -201,3 +201,17 @@ def test_one_class_dataset_is_not_usable(runner, coco_factory, tmp_path) -> None
     )
     result = runner.invoke(app, ["data", "check", str(path)])
     assert result.exit_code == 1 and "only 1 class with images" in result.output
+
+
+def test_class_with_no_images_has_no_imbalance_ratio(runner, tmp_path) -> None:
+    # Issue 30: "imbalance ratio 1.00" was printed with a class of 0 images.
+    files = write_cvat_export(tmp_path / "export", {"train": 4})
+    data = json.loads(files["train"].read_text())
+    data["categories"].append({"id": 3, "name": "bird", "supercategory": ""})
+    files["train"].write_text(json.dumps(data))
+    result = runner.invoke(app, ["data", "check", str(files["train"])])
+    assert "imbalance ratio (largest/smallest class)" not in result.output, result.output
+    assert "imbalance ratio: none (1 class(es) with 0 images: bird)" in result.output
+    report = json.loads(runner.invoke(app, ["data", "check", str(files["train"]), "--json"]).stdout)
+    assert report["stats"]["imbalance_ratio"] is None
+    assert report["stats"]["empty_classes"] == ["bird"]

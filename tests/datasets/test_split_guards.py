@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from abyssexp.cli import app
 from tests.datasets.fixtures_exports import write_burst_export, write_label_studio_export
 
@@ -101,3 +103,53 @@ def test_images_elsewhere_need_image_dir_and_missing_files_are_refused(runner, t
     (pictures / next(pictures.iterdir()).name).unlink()
     one_gone = _split(runner, path, "--image-dir", str(pictures), "--force")
     assert one_gone.exit_code == 2 and "1 of 12 image file(s) not found" in one_gone.output
+
+
+def _fertile_export(tmp_path: Path) -> Path:
+    """20 eggs, each shot as ``fertile_<id>.jpg`` and ``in_fertile_<id>.jpg``, and 4 others."""
+    from tests.conftest import make_coco
+
+    rng = np.random.default_rng(0)
+    names = [f"{p}fertile_{100000000 + i:09d}.jpg" for i in range(20) for p in ("", "in_")]
+    names += [f"other_{i}.jpg" for i in range(4)]
+    images = [
+        {"id": i + 1, "file_name": n, "pixels": rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)}
+        for i, n in enumerate(names)
+    ]
+    annotations = [{"id": i + 1, "image_id": i + 1, "category_id": 1 + i % 2} for i in range(44)]
+    categories = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    return make_coco(tmp_path / "eggs", images, annotations, categories)
+
+
+def test_group_by_optional_group_is_refused_with_the_fix(runner, tmp_path) -> None:
+    # Issue 30: '^(in_)?fertile_(\d{9})' lumped 20 images into the group 're:None' silently.
+    path = _fertile_export(tmp_path)
+    result = _split(runner, path, "--group-by", r"^(in_)?fertile_(\d{9})")
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert "takes no part in the match of 20 image(s)" in flat, result.output
+    assert r"--group-by '^(?:in_)?fertile_(\d{9})'" in flat
+    assert not (tmp_path / "eggs" / "coco.train.json").exists()
+
+
+def test_group_by_says_how_many_images_did_not_match(runner, tmp_path) -> None:
+    path = _fertile_export(tmp_path)
+    result = _split(runner, path, "--group-by", r"^(?:in_)?fertile_(\d{9})", "--json")
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "4 of 44 image(s) did not match (other_0.jpg, other_1.jpg, other_2.jpg" in flat
+    splits = _outputs(tmp_path / "eggs")
+    where = {i["file_name"]: s for s, data in splits.items() for i in data["images"]}
+    for egg in range(20):
+        name = f"fertile_{100000000 + egg:09d}.jpg"
+        assert where[name] == where[f"in_{name}"]  # one egg, one split
+
+
+def test_group_by_empty_or_one_group_is_refused(runner, tmp_path) -> None:
+    # Issue 31 case 16: --group-by "" wrote 60/0/0.
+    path = _fertile_export(tmp_path)
+    for pattern, message in (("", "empty"), ("jpg", "all 44 images fall in one group")):
+        result = _split(runner, path, "--group-by", pattern)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+    assert not (tmp_path / "eggs" / "coco.train.json").exists()

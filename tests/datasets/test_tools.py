@@ -159,3 +159,17 @@ def test_data_tools_do_not_import_tensorflow(tmp_path) -> None:
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
     ) % (str(tmp_path / "s"), str(tmp_path / "m.json"))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_stats_columns_tell_same_named_files_apart(runner, tmp_path) -> None:
+    # Issue 30: two Roboflow splits were both headed "_annotations.coco.json".
+    from tests.datasets.fixtures_exports import write_roboflow_export
+
+    files = write_roboflow_export(tmp_path / "rf", {"train": 4, "valid": 2})
+    args = ["data", "stats", str(files["train"]), str(files["valid"])]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "train/_annotations.coco.json" in result.output, result.output
+    assert "valid/_annotations.coco.json" in result.output
+    labels = json.loads(runner.invoke(app, [*args, "--json"]).stdout)["labels"]
+    assert labels == ["train/_annotations.coco.json", "valid/_annotations.coco.json"]

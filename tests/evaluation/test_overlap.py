@@ -52,3 +52,24 @@ def test_same_file_or_content_count_equal_names_with_other_content_do_not(
     caveats = result_caveats({"images": 24, "overlap": 24, "overlap_detail": itself})
     assert [c["code"] for c in caveats] == ["overlap", "small_test_set"]
     assert "24 of 24 test image(s) are also training or validation images" in caveats[0]["message"]
+
+
+def test_overlap_counts_only_the_images_the_metrics_count(
+    runner, scratch: Path, shapes, tmp_path: Path
+) -> None:
+    # Issue 30: "25 of 23 test image(s)": overlap counted images the metrics left out.
+    made = runner.invoke(
+        app,
+        ["new", "proj", "cls", "ds", "--train", str(shapes["train"]), "--val", str(shapes["val"])],
+    )
+    assert made.exit_code == 0, made.output
+    root = Path(made.stdout.strip().splitlines()[-1])
+    params = validate_params(load_params_file(root / "models" / "params.json"), "params")
+    ids = [image["id"] for image in json.loads(shapes["val"].read_text())["images"]]
+    evaluated = set(ids[: len(ids) - 4])  # four left out (unlabelled, say)
+    detail = find_overlap(params, root, shapes["val"], shapes["val"].parent, evaluated)
+    assert detail["images"] == len(evaluated) and detail["not_evaluated"] == 4
+    metrics = {"images": len(evaluated), "overlap": detail["images"], "overlap_detail": detail}
+    message = result_caveats(metrics)[0]["message"]
+    assert f"{len(evaluated)} of {len(evaluated)} test image(s)" in message
+    assert "(and 4 left out of the metrics)" in message

@@ -288,7 +288,7 @@ def test_a_planted_direction_in_the_sweep_file_is_refused(runner, scratch: Path,
     sweep = json.loads(path.read_text())
     sweep["optuna"]["direction"] = "sideways"
     path.write_text(json.dumps(sweep))
-    for args in (["sweep", "run", ref], ["compare", "--sweep", ref]):
+    for args in (["sweep", "run", ref], ["sweep", "slot", ref, "0"], ["compare", "--sweep", ref]):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         assert "field optuna.direction" in result.output and "'sideways'" in result.output
