@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from abyssexp.errors import AbyssExpError
-from abyssexp.experiment.layout import SWEEPS_DIR, ExperimentPaths
+from abyssexp.experiment.layout import SWEEPS_DIR, VAL_COCO, ExperimentPaths
 from abyssexp.experiment.record_file import read_record
 
 logger = logging.getLogger(__name__)
@@ -73,3 +73,20 @@ def save_heldout_predictions(paths: ExperimentPaths) -> Path | None:
     result = evaluate_experiment(paths, coco, HELDOUT_CONDITION, image_dir=image_dir)
     logger.info("out-of-fold predictions written to %s", result.folder)
     return result.folder / "predictions.json"
+
+
+def save_heldout_after_training(paths: ExperimentPaths) -> list[str]:
+    """``save_heldout_predictions`` as training calls it once a run completed: a failure leaves
+    the trained model completed and comes back as a warning that gives the command making the
+    predictions by hand (the model is fine; only the file ``data label-issues`` reads is missing).
+    """
+    try:
+        save_heldout_predictions(paths)
+    except Exception as exc:  # noqa: BLE001 - any failure: the training itself succeeded
+        logger.warning("out-of-fold predictions of %s not saved", paths.root, exc_info=True)
+        return [
+            f"out-of-fold predictions not saved ({type(exc).__name__}: {str(exc)[:120]}); "
+            f"`abyssexp test {paths.root} --coco {paths.datasets / VAL_COCO} "
+            f"--condition {HELDOUT_CONDITION}` makes them"
+        ]
+    return []

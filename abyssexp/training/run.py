@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_path, atomic_write_text
 from abyssexp.errors import AbyssExpError, ExperimentStateError
+from abyssexp.evaluation.heldout import save_heldout_after_training
 from abyssexp.experiment.layout import ExperimentPaths, disk_usage
 from abyssexp.experiment.provenance import collect_in_background
 from abyssexp.experiment.record_file import (
@@ -148,7 +149,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
             )
         mark_completed(paths.record, disk_bytes=disk_usage(paths.root))
         result.status = Status.COMPLETED.value
-        result.warnings += _save_heldout(paths)
+        result.warnings += save_heldout_after_training(paths)
         return result
     except KeyboardInterrupt:
         mark_interrupted(paths.record, "stopped at once (KeyboardInterrupt)")
@@ -160,26 +161,6 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
     finally:
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
-
-
-def _save_heldout(paths: ExperimentPaths) -> list[str]:
-    """A fold trial's out-of-fold predictions (``evaluation/heldout.py``), once it completed.
-
-    A failure here leaves the trained model completed and says how to make them by hand: the
-    model is fine, only the file ``data label-issues`` reads is missing.
-    """
-    from abyssexp.evaluation.heldout import HELDOUT_CONDITION, save_heldout_predictions
-    from abyssexp.experiment.layout import VAL_COCO
-
-    try:
-        save_heldout_predictions(paths)
-    except Exception as exc:  # noqa: BLE001 - any failure: the training itself succeeded
-        return [
-            f"out-of-fold predictions not saved ({type(exc).__name__}: {str(exc)[:120]}); "
-            f"`abyssexp test {paths.root} --coco {paths.datasets / VAL_COCO} "
-            f"--condition {HELDOUT_CONDITION}` makes them"
-        ]
-    return []
 
 
 def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
