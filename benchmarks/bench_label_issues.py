@@ -84,7 +84,7 @@ def run_case(
     from abyssexp.training.plan import TrainOptions, plan_training
     from abyssexp.training.run import train_experiment
 
-    name = f"r{round(rate * 100)}s{seed}"
+    name = _name(rate, seed)
     noisy = work / f"{name}.json"
     flipped = flip_labels(data["train"], noisy, rate, seed)
     size = options.size
@@ -117,6 +117,10 @@ def run_case(
         "oof_accuracy": _oof_accuracy(scratch, sweep, truth),
         "seconds": trained,
     }
+
+
+def _name(rate: float, seed: int) -> str:
+    return f"r{round(rate * 100)}s{seed}"
 
 
 def _true_labels(source: Path) -> dict[int, str]:
@@ -154,6 +158,7 @@ def main() -> None:
     parser.add_argument("--rates", default="0.05,0.15")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--ranked-by", default="self_confidence")
+    parser.add_argument("--show-run", action="store_true", help="Print the command's output too.")
     options = parser.parse_args()
     from abyssexp.datasets.synthetic import write_shapes_dataset
 
@@ -177,6 +182,13 @@ def main() -> None:
         rows.append((f"{label} flagged", _cell([r["flagged"] for r in runs])))
         rows.append((f"{label} training s", _cell([r["seconds"] for r in runs])))
     table(rows, "label issues from out-of-fold predictions (bench_label_issues.py)")
+    if options.show_run:  # the command on the last case's sweep, as docs/data.md shows it
+        shown = subprocess.run(
+            [sys.executable, "-m", "abyssexp", "data", "label-issues", f"bench/{_name(rate, 0)}/s001",
+             "--top", "8"], env={**env, "COLUMNS": "80"}, capture_output=True, text=True,
+        )  # fmt: skip
+        print(f"\n$ abyssexp data label-issues bench/{_name(rate, 0)}/s001 --top 8")
+        print(shown.stdout + shown.stderr)
 
 
 if __name__ == "__main__":
