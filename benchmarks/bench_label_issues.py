@@ -36,9 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
 
 TINY = [
-    "--set", "model.backbone=mobilenet", "--set", "model.init_weights=none",
-    "--set", "dataset.map_by=supercategory", "--set", "callbacks.pr_curves=false",
-    "--set", "callbacks.tfpn=false", "--set", "callbacks.log_images=0",
+    "--set", "model.init_weights=none", "--set", "dataset.map_by=supercategory",
+    "--set", "callbacks.pr_curves=false", "--set", "callbacks.tfpn=false",
+    "--set", "callbacks.log_images=0", "--set", "training.lr_schedule=cosine",
+]  # fmt: skip
+#: The demo's light augmentation (``abyssexp demo``): what lets a model from scratch learn shapes.
+AUGMENT = [
+    "--set", "augmentation.enabled=true", "--set", "augmentation.flip_lr=true",
+    "--set", "augmentation.flip_ud=true", "--set", "augmentation.some_of=1",
 ]  # fmt: skip
 
 
@@ -90,7 +95,8 @@ def run_case(
     size = options.size
     base = abyssexp(
         "new", "bench", name, "shapes", "--train", str(noisy), "--val", str(data["val"]),
-        *TINY, "--set", f"model.input_shape=[{size},{size},3]",
+        *TINY, *AUGMENT, "--set", f"model.input_shape=[{size},{size},3]",
+        "--set", f"model.backbone={options.backbone}",
         "--set", f"training.epochs={options.epochs}", "--set", f"training.batch_size={options.batch}",
         "--set", f"training.lr={options.lr}", env=env,
     )  # fmt: skip
@@ -115,6 +121,7 @@ def run_case(
         "flipped": len(flipped),
         "suggestion_right": sum(correct) / len(correct) if correct else float("nan"),
         "oof_accuracy": _oof_accuracy(scratch, sweep, truth),
+        "agreement_with_given": result.agreement,
         "seconds": trained,
     }
 
@@ -149,13 +156,14 @@ def _cell(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--backbone", default="mobilenetv3small")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--rates", default="0.05,0.15")
+    parser.add_argument("--rates", default="0.15,0.05")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--ranked-by", default="self_confidence")
     parser.add_argument("--show-run", action="store_true", help="Print the command's output too.")
@@ -170,24 +178,26 @@ def main() -> None:
         work / "shapes", {"train": options.images, "val": 30}, size=options.size, seed=3
     )
     rows = [
-        ("setup", f"{options.images} shapes images {options.size}px, 3 classes, mobilenet "
+        ("setup", f"{options.images} shapes images {options.size}px, 3 classes, {options.backbone} "
          f"(no weights), {options.epochs} epochs, {options.folds}-fold, "
          f"ranked by {options.ranked_by}, {options.repeats} draw(s) per rate"),
     ]  # fmt: skip
-    for rate in (float(r) for r in options.rates.split(",")):
+    rates = [float(r) for r in options.rates.split(",")]
+    for rate in rates:
         runs = [run_case(work, data, rate, seed, options, env) for seed in range(options.repeats)]
         label = f"{rate:.0%} flipped ({runs[0]['flipped']} images)"
-        for key in ("precision", "recall", "precision_at_k", "suggestion_right", "oof_accuracy"):
+        keys = ("precision", "recall", "precision_at_k", "suggestion_right", "oof_accuracy")
+        for key in (*keys, "agreement_with_given"):
             rows.append((f"{label} {key}", _cell([r[key] for r in runs])))
         rows.append((f"{label} flagged", _cell([r["flagged"] for r in runs])))
         rows.append((f"{label} training s", _cell([r["seconds"] for r in runs])))
     table(rows, "label issues from out-of-fold predictions (bench_label_issues.py)")
     if options.show_run:  # the command on the last case's sweep, as docs/data.md shows it
         shown = subprocess.run(
-            [sys.executable, "-m", "abyssexp", "data", "label-issues", f"bench/{_name(rate, 0)}/s001",
+            [sys.executable, "-m", "abyssexp", "data", "label-issues", f"bench/{_name(rates[0], 0)}/s001",
              "--top", "8"], env={**env, "COLUMNS": "80"}, capture_output=True, text=True,
         )  # fmt: skip
-        print(f"\n$ abyssexp data label-issues bench/{_name(rate, 0)}/s001 --top 8")
+        print(f"\n$ abyssexp data label-issues bench/{_name(rates[0], 0)}/s001 --top 8")
         print(shown.stdout + shown.stderr)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from abyssexp.cli.console import err, print_json, print_line
 from abyssexp.cli.data_cmd import data_app
@@ -85,5 +86,7 @@ def _print_issues(result, top: int) -> None:
         f"folds' out-of-fold predictions{shown} (score: lower is more likely wrong)",
         markup=False,
     )
+    if result.warning():
+        err.print(f"[yellow]warning:[/] {escape(result.warning())}", soft_wrap=True)
     if result.skipped:
         err.print(f"{result.skipped} image(s) without exactly one label not ranked", markup=False)

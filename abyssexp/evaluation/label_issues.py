@@ -40,6 +40,8 @@ RANKINGS = ("self_confidence", "normalized_margin")
 ISSUE_FIELD = "abyssexp_label_issue"
 #: The review files' default folder, ``.sweeps/<id>.label-issues/`` (never ``s*.json``).
 REVIEW_SUFFIX = ".label-issues"
+#: How far above the most-common-label rate the models' agreement must be to count as skill.
+SKILL_MARGIN = 0.05
 
 
 def require_cleanlab() -> None:
@@ -105,6 +107,10 @@ class LabelIssues:
     trials: list[str]
     issues: list[LabelIssue]
     skipped: int = 0
+    #: Share of ranked images whose out-of-fold suggestion is their given label, and the share a
+    #: model answering the most common label everywhere would reach: the models' skill.
+    agreement: float | None = None
+    majority: float | None = None
     coco: dict[str, Any] = field(default_factory=dict, repr=False)
     #: Where the review files go by default: ``.sweeps/<id>.label-issues/`` beside the sweep.
     review_dir: Path | None = None
@@ -117,10 +123,27 @@ class LabelIssues:
             "images": self.images,
             "flagged": len(self.issues),
             "skipped": self.skipped,
+            "agreement": self.agreement,
+            "majority": self.majority,
+            "warning": self.warning(),
             "class_names": self.class_names,
             "trials": self.trials,
             "issues": [issue.to_json() for issue in self.issues],
         }
+
+    def warning(self) -> str | None:
+        """A warning when the out-of-fold models did no better than always answering the most
+        common label: their disagreement then says nothing about the labels."""
+        if self.agreement is None or self.majority is None:
+            return None
+        if self.agreement > self.majority + SKILL_MARGIN:
+            return None
+        return (
+            f"the out-of-fold models agree with {self.agreement:.0%} of the given labels, no "
+            f"better than always answering the most common one ({self.majority:.0%}): they "
+            "learned too little for their disagreement to point at wrong labels; train the fold "
+            "sweep longer or on more images (or from pretrained weights) and rank again"
+        )
 
 
 def find_sweep_label_issues(
@@ -297,8 +320,11 @@ def rank_label_issues(oof: OutOfFold, ranked_by: str, sweep: str = "") -> LabelI
                 score=round(float(scores[int(position)]), 6),
             )
         )
+    agreement, majority = _skill(oof, keep, multilabel)
     return LabelIssues(
         sweep=sweep,
+        agreement=agreement,
+        majority=majority,
         activation=oof.activation,
         ranked_by=ranked_by,
         images=len(keep),
@@ -308,6 +334,20 @@ def rank_label_issues(oof: OutOfFold, ranked_by: str, sweep: str = "") -> LabelI
         skipped=len(oof.given) - len(keep),
         coco=oof.coco,
     )
+
+
+def _skill(oof: OutOfFold, keep: list[int], multilabel: bool) -> tuple[float, float]:
+    """(share of images whose suggestion equals the given label(s), share of the commonest
+    given label (set)): what the models know beyond the class frequencies."""
+    from collections import Counter
+
+    if not keep:
+        return 0.0, 0.0
+    given = [tuple(sorted(oof.class_names[c] for c in oof.given[i])) for i in keep]
+    agree = sum(
+        tuple(sorted(_suggested(oof, i, multilabel))) == g for i, g in zip(keep, given, strict=True)
+    )
+    return agree / len(keep), Counter(given).most_common(1)[0][1] / len(keep)
 
 
 def _suggested(oof: OutOfFold, i: int, multilabel: bool) -> list[str]:

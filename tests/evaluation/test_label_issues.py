@@ -102,6 +102,17 @@ def test_softmax_images_without_one_label_are_counted_not_ranked() -> None:
     assert sorted(i.image_id for i in result.issues) == planted
 
 
+def test_models_that_learned_nothing_are_said_to() -> None:
+    oof, _ = _planted()
+    assert rank_label_issues(oof, "self_confidence").warning() is None
+    oof.probs[:] = [0.2, 0.5, 0.3]  # one answer for every image, as an untrained model gives
+    oof.predicted = [["pointy"]] * len(oof.predicted)
+    result = rank_label_issues(oof, "self_confidence")
+    assert result.agreement == pytest.approx(1 / 3, abs=0.05)
+    assert "learned too little" in result.warning()
+    assert result.to_json()["warning"] == result.warning()
+
+
 def test_suspects_coco_keeps_the_suspects_their_annotations_and_every_category() -> None:
     oof, planted = _planted()
     coco = suspects_coco(rank_label_issues(oof, "self_confidence"))
