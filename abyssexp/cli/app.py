@@ -167,6 +167,7 @@ def _register() -> None:
         demo_cmd,
         deploy_cmd,
         experiments_cmd,
+        labels_cmd,
         mlflow_cmd,
         serve_cmd,
         store_cmd,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_path, atomic_write_text
 from abyssexp.errors import AbyssExpError, ExperimentStateError
+from abyssexp.evaluation.heldout import save_heldout_after_training
 from abyssexp.experiment.layout import ExperimentPaths, disk_usage
 from abyssexp.experiment.provenance import collect_in_background
 from abyssexp.experiment.record_file import (
@@ -148,6 +149,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
             )
         mark_completed(paths.record, disk_bytes=disk_usage(paths.root))
         result.status = Status.COMPLETED.value
+        result.warnings += save_heldout_after_training(paths)
         return result
     except KeyboardInterrupt:
         mark_interrupted(paths.record, "stopped at once (KeyboardInterrupt)")

@@ -24,7 +24,8 @@ def test_every_command_in_the_docs_exists() -> None:
         for block in re.findall(r"```[a-z]*\n(.*?)```", path.read_text(), flags=re.S):
             for line in block.splitlines():
                 match = re.match(
-                    r"^\s*(?:\$ )?abyssexp (?:--debug )?((?:data|augment) [a-z]+|[a-z]+)\b", line
+                    r"^\s*(?:\$ )?abyssexp (?:--debug )?((?:data|augment) [a-z][a-z-]*|[a-z]+)\b",
+                    line,
                 )
                 if match:
                     commands.add(match.group(1))
