@@ -83,9 +83,9 @@ def run_case(
     work: Path, data: dict[str, Path], rate: float, seed: int, options: Any, env: dict[str, str]
 ) -> dict[str, float]:
     """One flip rate, one draw: make the noisy file, the base, the fold sweep; train; rank."""
-    from abyssexp.evaluation.label_issues import find_sweep_label_issues
     from abyssexp.experiment.layout import ExperimentPaths
-    from abyssexp.experiment.sweep_trials import resolve_sweep
+    from abyssexp.results.label_issues import find_sweep_label_issues
+    from abyssexp.sweeps.trials import resolve_sweep
     from abyssexp.training.plan import TrainOptions, plan_training
     from abyssexp.training.run import train_experiment
 
@@ -138,7 +138,7 @@ def _true_labels(source: Path) -> dict[int, str]:
 
 def _oof_accuracy(scratch: Path, sweep: str, truth: dict[int, str]) -> float:
     """Out-of-fold top-1 accuracy against the labels before the flips."""
-    from abyssexp.experiment.sweep_trials import resolve_sweep
+    from abyssexp.sweeps.trials import resolve_sweep
 
     right = seen = 0
     for root in resolve_sweep(sweep, scratch).trial_roots():

@@ -42,8 +42,8 @@ def label_issues_command(
     predictions, with cleanlab (the optional extra labels). Writes a page of thumbnails, a COCO
     file of the suspects to review in the annotation tool, and the JSON."""
     from abyssexp.config import check_outputs
-    from abyssexp.evaluation.label_issues import find_sweep_label_issues
     from abyssexp.report.label_issues_page import write_review_files
+    from abyssexp.results.label_issues import find_sweep_label_issues
 
     if out_dir is not None:
         check_outputs([out_dir])

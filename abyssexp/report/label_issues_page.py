@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json, atomic_write_text
-from abyssexp.evaluation.label_issues import LabelIssues, write_suspects_coco
 from abyssexp.report.mistakes import thumbnail_uri
+from abyssexp.results.label_issues import LabelIssues, write_suspects_coco
 from abyssexp.templates import template_path
 
 PAGE_FILE = "label-issues.html"

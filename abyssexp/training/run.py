@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from abyssexp.atomic import atomic_path, atomic_write_text
 from abyssexp.errors import AbyssExpError, ExperimentStateError
-from abyssexp.evaluation.heldout import save_heldout_after_training
 from abyssexp.experiment.layout import ExperimentPaths, disk_usage
 from abyssexp.experiment.provenance import collect_in_background
 from abyssexp.experiment.record_file import (
@@ -32,6 +31,7 @@ from abyssexp.experiment.record_file import (
 from abyssexp.frame_stack import call_with_room
 from abyssexp.locks import release_lock, try_lock
 from abyssexp.schemas.record import Status
+from abyssexp.training.heldout import save_heldout_after_training
 from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, start_state
 from abyssexp.training.start_files import run_command_line, write_run_files
 

@@ -1,4 +1,5 @@
-"""A fold trial's out-of-fold predictions: ``testing/heldout/`` of every ``--folds`` trial.
+"""A fold trial's held-out fold: which images it never trained on, and the test condition its
+out-of-fold predictions are saved under (``testing/heldout/``, by ``training.heldout``).
 
 Each trial of ``sweep new --folds K`` trains on K-1 folds and validates on the one it holds out,
 so its predictions for that fold are out-of-fold: made by a model that never trained on those
@@ -13,14 +14,11 @@ finding needs, and they stay out-of-fold for training.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from abyssexp.errors import AbyssExpError
-from abyssexp.experiment.layout import SWEEPS_DIR, VAL_COCO, ExperimentPaths
+from abyssexp.experiment.layout import SWEEPS_DIR, ExperimentPaths
 from abyssexp.experiment.record_file import read_record
-
-logger = logging.getLogger(__name__)
 
 #: The test condition holding a fold trial's out-of-fold predictions.
 HELDOUT_CONDITION = "heldout"
@@ -29,7 +27,7 @@ HELDOUT_CONDITION = "heldout"
 def trial_fold(paths: ExperimentPaths) -> int | None:
     """The fold a sweep trial holds out, read from its sweep file; None for anything else
     (not a trial, a sweep without folds, a sweep file that cannot be read)."""
-    from abyssexp.experiment.sweep_trials import load_sweep
+    from abyssexp.sweeps.trials import load_sweep
 
     try:
         sweep_ref = read_record(paths.record).sweep
@@ -56,37 +54,3 @@ def heldout_inputs(paths: ExperimentPaths) -> tuple[Path, Path | None]:
     params = validate_params(load_params_file(paths.params), str(paths.params))
     val = resolve_split_path(params.dataset, "val", paths.root)
     return val, split_image_dir(params.dataset, "val", paths.root)
-
-
-def save_heldout_predictions(paths: ExperimentPaths) -> Path | None:
-    """Test a completed fold trial's best checkpoint on its held-out fold into
-    ``testing/heldout/``; None (and nothing written) for an experiment that is not a fold trial.
-
-    Returns:
-        The condition's ``predictions.json``.
-    """
-    if trial_fold(paths) is None:
-        return None
-    from abyssexp.evaluation.evaluate import evaluate_experiment
-
-    coco, image_dir = heldout_inputs(paths)
-    result = evaluate_experiment(paths, coco, HELDOUT_CONDITION, image_dir=image_dir)
-    logger.info("out-of-fold predictions written to %s", result.folder)
-    return result.folder / "predictions.json"
-
-
-def save_heldout_after_training(paths: ExperimentPaths) -> list[str]:
-    """``save_heldout_predictions`` as training calls it once a run completed: a failure leaves
-    the trained model completed and comes back as a warning that gives the command making the
-    predictions by hand (the model is fine; only the file ``data label-issues`` reads is missing).
-    """
-    try:
-        save_heldout_predictions(paths)
-    except Exception as exc:  # noqa: BLE001 - any failure: the training itself succeeded
-        logger.warning("out-of-fold predictions of %s not saved", paths.root, exc_info=True)
-        return [
-            f"out-of-fold predictions not saved ({type(exc).__name__}: {str(exc)[:120]}); "
-            f"`abyssexp test {paths.root} --coco {paths.datasets / VAL_COCO} "
-            f"--condition {HELDOUT_CONDITION}` makes them"
-        ]
-    return []

@@ -25,10 +25,10 @@ import numpy as np
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import InvalidInputError
-from abyssexp.evaluation.heldout import HELDOUT_CONDITION, heldout_inputs
 from abyssexp.experiment.layout import VAL_COCO, ExperimentPaths
-from abyssexp.experiment.sweep_trials import SweepLocation, resolve_sweep
 from abyssexp.jsonio import read_json
+from abyssexp.sweeps.heldout import HELDOUT_CONDITION, heldout_inputs
+from abyssexp.sweeps.trials import SweepLocation, resolve_sweep
 
 logger = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from abyssexp.cli import app
-from abyssexp.evaluation.label_issues import (
+from abyssexp.report.label_issues_page import write_review_files
+from abyssexp.results.label_issues import (
     ISSUE_FIELD,
     OutOfFold,
     rank_label_issues,
     suspects_coco,
 )
-from abyssexp.report.label_issues_page import write_review_files
 from tests.training.helpers import new_tiny
 
 pytest.importorskip("cleanlab", reason="cleanlab is in the dev extra")
