@@ -1,11 +1,11 @@
 """Image hashes cached by file, beside the image cache: ``<scratch>/.cache/hashes.json``.
 
 Each entry is keyed by a stat fingerprint (the file's real path, size and mtime in nanoseconds,
-as the image cache keys its entries) and holds the file's SHA-256 and its perceptual hash
-(``near_duplicates.perceptual_hash``). A second check of the same files reads one JSON file and
+as the image cache keys its entries) and holds the file's SHA-256 and its image hashes
+(``near_duplicates.image_signature``). A second check of the same files reads one JSON file and
 stats each image: no bytes read, nothing decoded. A file whose stat changed is hashed again
 (SHA-256 first: when that content is already known under another name or place, its perceptual
-hash is reused and nothing is decoded either).
+hashes are reused and nothing is decoded either).
 
 The file is a claim: read through ``schemas/hash_cache.py`` and bounded (entries, bytes), rebuilt
 when it does not validate; written atomically. Two processes updating it at once each write a
@@ -25,7 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from abyssexp.atomic import atomic_write_bytes
-from abyssexp.datasets.near_duplicates import HASH_KIND, perceptual_hash
+from abyssexp.datasets.near_duplicates import HASH_KIND, Signature, image_signature
 from abyssexp.hashing import sha256_file
 from abyssexp.schemas.hash_cache import (
     HASH_CACHE_ADAPTER,
@@ -45,6 +45,20 @@ _UNDECODED = ""
 def hash_cache_path(scratch: Path) -> Path:
     """The hash cache file under a scratch root (beside the image cache)."""
     return Path(scratch) / HASH_CACHE_FILE
+
+
+def open_hash_cache(scratch: Path | None = None) -> HashCache:
+    """The hash cache of ``scratch`` (default: the configured scratch root); an in-memory one,
+    kept by nobody, when no scratch root can be resolved."""
+    from abyssexp.config import resolve_roots
+    from abyssexp.errors import AbyssExpError
+
+    try:
+        root = Path(scratch) if scratch is not None else Path(resolve_roots().scratch.path)
+    except (AbyssExpError, OSError, TypeError) as exc:
+        log.info("hash cache kept in memory only: %s", exc)
+        return HashCache(None)
+    return HashCache(hash_cache_path(root))
 
 
 def stat_key(path: Path | str) -> str | None:
@@ -89,19 +103,19 @@ class HashCache:
                 self._changed = True
         return [self._hit(k)[0] if k in self.entries else None for k in keys]
 
-    def phashes(self, paths: Sequence[Path], workers: int = 8) -> list[int | None]:
-        """The perceptual hash of each file (None: unreadable or not an image), decoding only
-        files whose content has no hash yet."""
+    def signatures(self, paths: Sequence[Path], workers: int = 8) -> list[Signature | None]:
+        """The hashes of each image (None: unreadable or not an image), decoding only files
+        whose content has none yet."""
         digests = self.digests(paths, workers)
         keys = [stat_key(p) for p in paths]
         known = {e[0]: e[1] for e in self.entries.values() if e[1] is not None}
         todo = {d: p for d, p, k in zip(digests, paths, keys, strict=True) if d and d not in known}
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            computed = list(pool.map(perceptual_hash, todo.values()))
+            computed = list(pool.map(image_signature, todo.values()))
         self.decoded += len(todo)
         for digest, value in zip(todo, computed, strict=True):
-            known[digest] = _UNDECODED if value is None else f"{value:016x}"
-        result: list[int | None] = []
+            known[digest] = _UNDECODED if value is None else "".join(f"{v:016x}" for v in value)
+        result: list[Signature | None] = []
         for key, digest in zip(keys, digests, strict=True):
             if key is None or digest is None:
                 result.append(None)
@@ -109,7 +123,7 @@ class HashCache:
             entry = self.entries[key]
             if entry[1] is None:
                 entry[1], self._changed = known[digest], True
-            result.append(int(entry[1], 16) if entry[1] else None)
+            result.append(_signature(entry[1]))
         return result
 
     def _hit(self, key: str) -> list:
@@ -139,6 +153,12 @@ class HashCache:
             log.warning("hash cache %s not written: %s", self.path, exc)
             return
         self._changed = False
+
+
+def _signature(text: str) -> Signature | None:
+    if not text:
+        return None
+    return (int(text[:16], 16), int(text[16:32], 16), int(text[32:], 16))
 
 
 def _digest(path: Path) -> str | None:

@@ -1,10 +1,12 @@
 """Near-duplicate images: the perceptual hash, and a sub-quadratic search for close hashes.
 
-The hash was chosen by measurement (``benchmarks/bench_near_duplicates.py``, figures in
-docs/performance.md): a 64-bit perceptual hash (``imagehash.phash``: the 8×8 lowest frequencies
-of the 32×32 grey image's DCT, one bit per coefficient above the median) of the image as it is
-shown (EXIF orientation applied), within ``NEAR_DISTANCE`` differing bits. On real photos and the
-synthetic shapes it finds ≥ 0.98 of the copies re-encoded at JPEG quality 50–95 or resized
+The rule was chosen by measurement (``benchmarks/bench_near_duplicates.py``, figures in
+docs/performance.md), on the image as it is shown (EXIF orientation applied): two images are
+near-duplicates when their 64-bit perceptual hashes (``imagehash.phash``: the 8×8 lowest
+frequencies of the 32×32 grey image's DCT, one bit per coefficient above the median) differ in at
+most ``NEAR_DISTANCE`` bits, or their difference and wavelet hashes both differ in at most
+``AGREEMENT_DISTANCE`` (flat images, where the perceptual hash is unstable). On real photos and
+the synthetic shapes this finds ≥ 0.98 of the copies re-encoded at JPEG quality 50–95 or resized
 0.5–2× at precision ≥ 0.99, where the difference hash used before found 0.56–0.72 (it flips on
 flat areas and ignores the EXIF orientation). Crops of 10 % are the known weak spot (measured).
 
@@ -25,19 +27,27 @@ if TYPE_CHECKING:
     import numpy as np
 
 #: Differing bits of 64 within which two perceptual hashes are near-duplicates (the measured
-#: choice: recall ≥ 0.98 on re-encoding and resizing, no false pair at 7 bits or fewer).
+#: choice: recall ≥ 0.98 on re-encoding and resizing, one false pair in 210 distinct images).
 NEAR_DISTANCE = 8
-#: What the cached hashes are (a different hash invalidates the cache).
-HASH_KIND = "phash64-exif"
-#: Longest side Pillow's JPEG draft mode may reduce an image to before hashing (the hash is
-#: computed at 32×32; decoding at 1/8 scale is 10× cheaper for a photo).
+#: ...or within which both the difference and the wavelet hash agree: on flat images (a smooth
+#: gradient, a plain background) the perceptual hash's median threshold splits near-zero DCT
+#: coefficients, and a re-encoding flips half its bits, where those two hashes hold.
+AGREEMENT_DISTANCE = 6
+#: What the cached signatures are (a different kind invalidates the cache).
+HASH_KIND = "phash+dhash+whash64-exif"
+#: Longest side Pillow's JPEG draft mode may reduce an image to before hashing (the hashes are
+#: computed at 32×32 or less; decoding at 1/8 scale is several times cheaper for a photo).
 DRAFT_SIDE = 64
 _CHUNKS = 4
 _CHUNK_BITS = 16
 
+#: An image's signature: its perceptual, difference and wavelet hashes (64 bits each).
+Signature = tuple[int, int, int]
 
-def perceptual_hash(path: Path | str) -> int | None:
-    """The 64-bit perceptual hash of the image as shown, or None when it does not decode."""
+
+def image_signature(path: Path | str) -> Signature | None:
+    """The hashes of the image as shown (EXIF orientation applied), or None when it does not
+    decode."""
     import imagehash
     from PIL import Image, ImageOps
 
@@ -47,7 +57,26 @@ def perceptual_hash(path: Path | str) -> int | None:
             shown = ImageOps.exif_transpose(image).convert("L")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None  # unreadable, or a decompression bomb: counted as not decoded by the caller
-    return int(str(imagehash.phash(shown)), 16)
+    hashes = (imagehash.phash(shown), imagehash.dhash(shown), imagehash.whash(shown))
+    return tuple(int(str(h), 16) for h in hashes)  # type: ignore[return-value]
+
+
+def near_duplicate_pairs(
+    signatures: Sequence[Signature], max_distance: int = NEAR_DISTANCE
+) -> list[tuple[int, int, int]]:
+    """Pairs ``(i, j, perceptual distance)``, ``i < j``, of near-duplicate images: perceptual
+    hashes within ``max_distance`` bits, or difference and wavelet hashes both within
+    ``AGREEMENT_DISTANCE``."""
+    import numpy as np
+
+    found = {(i, j): d for i, j, d in close_pairs([s[0] for s in signatures], max_distance)}
+    wavelet = np.asarray([s[2] for s in signatures], dtype=np.uint64)
+    for i, j, _ in close_pairs([s[1] for s in signatures], AGREEMENT_DISTANCE):
+        if (i, j) not in found and int(_popcount(wavelet[[i]] ^ wavelet[[j]])[0]) <= (
+            AGREEMENT_DISTANCE
+        ):
+            found[i, j] = (signatures[i][0] ^ signatures[j][0]).bit_count()
+    return [(i, j, d) for (i, j), d in sorted(found.items())]
 
 
 def _popcount(values: np.ndarray) -> np.ndarray:

@@ -23,22 +23,25 @@ MAX_BYTES = 64 << 20
 _STRICT = ConfigDict(extra="forbid", strict=True)
 StatKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-Phash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
-#: SHA-256 of the bytes, the perceptual hash (None: not computed yet, or "" : did not decode),
+#: The perceptual, difference and wavelet hashes, 16 hex digits each.
+SignatureHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{48}$")]
+#: SHA-256 of the bytes, the image's hashes (None: not computed yet, "": did not decode),
 #: and when the entry was last used (Unix seconds).
-Entry = tuple[Digest, Phash | Literal[""] | None, Annotated[int, Field(ge=0)]]
+Entry = tuple[Digest, SignatureHex | Literal[""] | None, Annotated[int, Field(ge=0)]]
 
 
 class HashCacheFile(TypedDict):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
 
     hash_cache_version: Literal[1]  # HASH_CACHE_VERSION (a Literal needs the value)
-    hash_kind: Annotated[str, Field(description="Which perceptual hash the entries hold.")]
+    hash_kind: Annotated[
+        str, Field(description="Which hashes the entries hold (near_duplicates.HASH_KIND).")
+    ]
     entries: Annotated[
         dict[StatKey, Entry],
         Field(
             description="Per file (a digest of its real path, size and mtime): its SHA-256, its "
-            "perceptual hash and when the entry was last used.",
+            "image hashes and when the entry was last used.",
             max_length=MAX_ENTRIES,
         ),
     ]
