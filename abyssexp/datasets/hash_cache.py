@@ -49,7 +49,8 @@ def hash_cache_path(scratch: Path) -> Path:
 
 def open_hash_cache(scratch: Path | None = None) -> HashCache:
     """The hash cache of ``scratch`` (default: the configured scratch root); an in-memory one,
-    kept by nobody, when no scratch root can be resolved."""
+    kept by nobody, when no scratch root can be resolved or it is not a folder yet (checking
+    data never creates a scratch root)."""
     from abyssexp.config import resolve_roots
     from abyssexp.errors import AbyssExpError
 
@@ -57,6 +58,9 @@ def open_hash_cache(scratch: Path | None = None) -> HashCache:
         root = Path(scratch) if scratch is not None else Path(resolve_roots().scratch.path)
     except (AbyssExpError, OSError, TypeError) as exc:
         log.info("hash cache kept in memory only: %s", exc)
+        return HashCache(None)
+    if not root.is_dir():
+        log.info("hash cache kept in memory only: scratch root %s is not a folder", root)
         return HashCache(None)
     return HashCache(hash_cache_path(root))
 
