@@ -274,9 +274,8 @@ class SplitLeaks:
         """One line per later split with near-duplicates of an earlier one, with the fix."""
         lines = []
         for first, second, pairs in self._by_split_pair(self.near or []):
-            example = first_few(
-                [f"{p['a']['file_name']} ~ {p['b']['file_name']}" for p in pairs], 2, width=120
-            )
+            named = [_later_first(p, second) for p in pairs]
+            example = first_few([f"{a} ~ {b}" for a, b in named], 2, width=120)
             lines.append(
                 f"{self.files[second]}: {len(pairs)} near-duplicate pair(s) of "
                 f"{SPLIT_WORDS[second]} and {SPLIT_WORDS[first]} images ({example}); its score "
@@ -308,6 +307,14 @@ class SplitLeaks:
                 str(self.files[second].absolute()),
             ]
         )
+
+
+def _later_first(pair: dict[str, Any], split: str) -> tuple[str, str]:
+    """The pair's file names, the one in ``split`` first."""
+    a, b = pair["a"], pair["b"]
+    return (
+        (a["file_name"], b["file_name"]) if a["file"] == split else (b["file_name"], a["file_name"])
+    )
 
 
 def check_split_leaks(
