@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from abyssexp.datasets import synthetic  # noqa: E402
 from abyssexp.datasets.near_duplicates import (  # noqa: E402
     AGREEMENT_DISTANCE,
+    CONFIRM_DISTANCE,
     NEAR_DISTANCE,
     close_pairs,
     image_signature,
@@ -156,12 +157,16 @@ CANDIDATES: dict[str, Rule] = {
     "pHash<=6": lambda d: d[1] <= 6,
     "pHash<=8": lambda d: d[1] <= 8,
     "pHash<=10": lambda d: d[1] <= 10,
-    "pHash<=8 & wHash<=12": lambda d: (d[1] <= 8) & (d[3] <= 12),
-    f"pHash<={NEAR_DISTANCE} | d&wHash<={AGREEMENT_DISTANCE} (chosen)": lambda d: (
-        (d[1] <= NEAR_DISTANCE) | ((d[2] <= AGREEMENT_DISTANCE) & (d[3] <= AGREEMENT_DISTANCE))
+    "pHash<=8 | d&wHash<=6": lambda d: (d[1] <= 8) | ((d[2] <= 6) & (d[3] <= 6)),
+    "pHash<=8 & wHash<=10 | d&wHash<=4": lambda d: (
+        ((d[1] <= 8) & (d[3] <= 10)) | ((d[2] <= 4) & (d[3] <= 4))
     ),
-    "pHash<=8 & wHash<=12 | d&wHash<=6": lambda d: (
-        ((d[1] <= 8) & (d[3] <= 12)) | ((d[2] <= 6) & (d[3] <= 6))
+    (
+        f"pHash<={NEAR_DISTANCE} & wHash<={CONFIRM_DISTANCE} | d&wHash<={AGREEMENT_DISTANCE} "
+        "(chosen)"
+    ): lambda d: (
+        ((d[1] <= NEAR_DISTANCE) & (d[3] <= CONFIRM_DISTANCE))
+        | ((d[2] <= AGREEMENT_DISTANCE) & (d[3] <= AGREEMENT_DISTANCE))
     ),
 }
 
