@@ -10,7 +10,8 @@ from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, error_line, out, print_json, progress_bar
-from abyssexp.cli.options import JsonOption
+from abyssexp.cli.options import JsonOption, NoNearCheckOption
+from abyssexp.datasets.near_duplicates import NEAR_DISTANCE
 
 data_app = typer.Typer(help="Inspect and prepare COCO classification data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -78,6 +79,14 @@ def check_command(
     no_decode: Annotated[
         bool, typer.Option("--no-decode", help="Skip decoding the images (existence only).")
     ] = False,
+    test: Annotated[
+        Path | None,
+        typer.Option("--test", help="A test COCO file, checked for images the others share."),
+    ] = None,
+    test_images: Annotated[
+        Path | None, typer.Option("--test-images", help="Images folder of --test.")
+    ] = None,
+    no_near_check: NoNearCheckOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Check ids, dangling annotations, the category map, the class table and every image file;
@@ -85,7 +94,9 @@ def check_command(
     trains (after the unlabelled and multilabel policies; "in the file" beside it when they
     differ). Exit 0 when usable as it trains (every class has training images, and validation
     images with --val, background included; 2+ classes or a background; unique class names;
-    every file decodes), else 1 with one line per problem and its fix."""
+    every file decodes; no image in two of the splits given), else 1 with one line per problem
+    and its fix. With --val/--test, near-duplicates across the splits are warned of (cached
+    perceptual hashes; --no-near-check skips that)."""
     from abyssexp.datasets.check import CheckOptions, check_coco
 
     _check_choices(
@@ -108,6 +119,9 @@ def check_command(
         multilabel=multilabel,
         val=val,
         val_image_dir=val_images,
+        test=test,
+        test_image_dir=test_images,
+        near_check=not no_near_check,
         decode=not no_decode,
     )
     with progress_bar("decoding images", quiet=json_output or no_decode) as report_progress:
@@ -118,15 +132,18 @@ def check_command(
         _render(report)
     if not report.ok:
         if not json_output:
-            named = [str(coco_file), *([str(val)] if val else [])]
-            for problem in report.problems:
-                error_line(
-                    problem if problem.startswith(tuple(named)) else f"{coco_file}: {problem}"
-                )
-            if report.stats:  # a file that did not even parse is its one error line
-                count = len(report.problems)
-                out.print(f"[red]not usable[/] as it trains: {count} problem(s) above")
+            _render_problems(report, [coco_file, *(f for f in (val, test) if f)])
         raise typer.Exit(1)
+
+
+def _render_problems(report: Any, named: list[Path]) -> None:
+    """One error line per problem (prefixed with the checked file unless it names one)."""
+    prefixes = tuple(str(path) for path in named)
+    for problem in report.problems:
+        error_line(problem if problem.startswith(prefixes) else f"{named[0]}: {problem}")
+    if report.stats:  # a file that did not even parse is its one error line
+        count = len(report.problems)
+        out.print(f"[red]not usable[/] as it trains: {count} problem(s) above")
 
 
 def _check_choices(*choices: tuple[str, str | None, tuple[str | None, ...]]) -> None:
@@ -312,12 +329,15 @@ def leaks_command(
         bool, typer.Option("--near", help="Also find near-duplicates (decodes every image).")
     ] = False,
     max_distance: Annotated[
-        int, typer.Option("--max-distance", min=0, max=64, help="Differing bits of 64 for --near.")
-    ] = 4,
+        int,
+        typer.Option(
+            "--max-distance", min=0, max=64, help="Perceptual-hash bits of 64 for --near."
+        ),
+    ] = NEAR_DISTANCE,
     json_output: JsonOption = False,
 ) -> None:
     """Find images in two splits: same file_name, same content (sha256), and with --near
-    near-duplicates (difference hash). Exit 1 when any is found."""
+    near-duplicates (perceptual hashes, cached; see docs/data.md). Exit 1 when any is found."""
     from abyssexp.datasets.leaks import find_leaks
     from abyssexp.errors import InvalidInputError, first_few
 

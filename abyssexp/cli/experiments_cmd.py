@@ -15,7 +15,14 @@ from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, human_bytes, print_json, print_line
-from abyssexp.cli.options import JsonOption, ScratchOption, SetOption, StoreOption, scratch_root
+from abyssexp.cli.options import (
+    JsonOption,
+    NoNearCheckOption,
+    ScratchOption,
+    SetOption,
+    StoreOption,
+    scratch_root,
+)
 from abyssexp.cli.tables import Column, print_fields, print_table
 
 if TYPE_CHECKING:
@@ -102,13 +109,15 @@ def new_command(
             "--allow-leaks", help="Create it although val images are training images (recorded)."
         ),
     ] = False,
+    no_near_check: NoNearCheckOption = False,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a numbered experiment: NNN.DATASET_INFO.INFO... with datasets/, logs/, models/,
     testing/ and readme.txt. Finds each split's images folder (or takes the one given), records
     it absolute and checks every image file exists; refuses data `data check` finds not usable
-    and val images that are training images. Prints its path as the last line."""
+    and val images that are training images; warns of near-duplicates across the splits
+    (--no-near-check skips that). Prints its path as the last line."""
     from abyssexp.experiment.create import NewExperimentRequest, create_experiment
     from abyssexp.schemas.resolve import parse_set_options
 
@@ -131,6 +140,7 @@ def new_command(
             command_line=["abyssexp", *sys.argv[1:]],
             force_data=force_data,
             allow_leaks=allow_leaks,
+            near_check=not no_near_check,
         )
     )
     _print_created(created, json_output)

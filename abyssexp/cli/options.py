@@ -39,6 +39,16 @@ SetOption = Annotated[
 ]
 
 
+NoNearCheckOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-near-check",
+        help="Skip looking for near-duplicate images across the splits (identical ones are "
+        "still checked).",
+    ),
+]
+
+
 def scratch_root(scratch: Path | None) -> Path:
     from abyssexp.config import resolve_roots
 

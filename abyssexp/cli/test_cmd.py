@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, print_json, print_line, progress_bar
-from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
+from abyssexp.cli.options import JsonOption, NoNearCheckOption, ScratchOption, scratch_root
 
 if TYPE_CHECKING:
     from abyssexp.evaluation.evaluate import TestResult
@@ -51,11 +51,13 @@ def test_command(
         str | None,
         typer.Option("--tta", help="Test-time augmentation: flip (mean of image and mirror)."),
     ] = None,
+    no_near_check: NoNearCheckOption = False,
     scratch: ScratchOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Evaluate a checkpoint on a COCO test set: metrics, predictions, report and plots in
-    testing/<condition>/."""
+    testing/<condition>/. Test images that are training or validation images are counted
+    (identical, and near-duplicates unless --no-near-check) and shown as caveats."""
     from abyssexp.datasets.locate import require_coco_images
     from abyssexp.experiment.refs import resolve_ref
     from abyssexp.tf_runtime import load_tensorflow
@@ -76,6 +78,7 @@ def test_command(
             batch_size=batch_size,
             image_dir=image_dir,
             progress=report_progress,
+            near_check=not no_near_check,
         )
     if json_output:
         print_json(result.to_json())

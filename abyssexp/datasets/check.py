@@ -168,6 +168,13 @@ class CheckOptions:
     multilabel: str = "drop"
     val: Path | None = None
     val_image_dir: Path | None = None
+    #: A test file: only checked for images it shares with the other splits.
+    test: Path | None = None
+    test_image_dir: Path | None = None
+    #: Look for near-duplicates across the splits (warnings); identical images always count.
+    near_check: bool = True
+    #: The scratch root whose hash cache is used (None: the configured one).
+    scratch: Path | None = None
     decode: bool = True
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
@@ -232,7 +239,45 @@ def check_coco(
         missing_message, Path(path), folder, total=len(data["images"]), images=data["images"]
     )
     report.problems.extend(_file_problems(dataset, missing_line, options, progress))
+    if val is not None or options.test is not None:
+        _leak_verdict(Path(path), folder.path, val, options, report)
     return report
+
+
+def _leak_verdict(
+    path: Path,
+    folder: Path,
+    val: tuple[dict[str, Any], ImageFolder] | None,
+    options: CheckOptions,
+    report: CheckReport,
+) -> None:
+    """Images shared by the splits: identical ones are problems, near-duplicates warnings (the
+    verdict ``new`` acts on: ``leaks.check_split_leaks``)."""
+    from abyssexp.datasets.hash_cache import open_hash_cache
+    from abyssexp.datasets.leaks import check_split_leaks
+
+    splits = {"train": (path, folder)}
+    if val is not None and options.val is not None:
+        splits["val"] = (options.val, val[1].path)
+    if options.test is not None:
+        test_report = CheckReport(options.test)
+        data = _load(options.test, test_report)
+        if data is None:
+            report.problems.extend(f"{options.test}: {p}" for p in test_report.problems)
+            return
+        test_folder = find_image_dir(options.test, data["images"], options.test_image_dir)
+        report.notes.append(f"test {test_folder.describe()}")
+        splits["test"] = (options.test, test_folder.path)
+    if len(splits) < 2:
+        return
+    leaks = check_split_leaks(splits, options.near_check, open_hash_cache(options.scratch))
+    report.problems.extend(leaks.problems())
+    report.warnings.extend(leaks.warnings())
+    report.stats["leaks"] = {
+        "identical": len(leaks.identical),
+        "near": None if leaks.near is None else len(leaks.near),
+        "undecoded": leaks.undecoded,
+    }
 
 
 def _load(path: Path, report: CheckReport) -> dict[str, Any] | None:

@@ -1,27 +1,31 @@
 """``abyssexp data leaks``: images that appear in two splits.
 
 Three kinds, cheapest first: the same ``file_name``; the same file content (sha256); with
-``near``, near-duplicates by a 64-bit difference hash (dHash: the image at 9×8 grey pixels, one bit
-per horizontal neighbour pair), within ``max_distance`` differing bits. Only ``near`` decodes
-images (reduced with JPEG draft mode); nothing imports TensorFlow.
+``near``, near-duplicates by a 64-bit perceptual hash (``near_duplicates.py``: chosen by
+measurement), within ``max_distance`` differing bits. Only ``near`` decodes images (reduced with
+JPEG draft mode, and only those not in the hash cache); nothing imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from abyssexp.datasets.hash_cache import open_hash_cache
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
+from abyssexp.datasets.near_duplicates import NEAR_DISTANCE, near_duplicate_pairs
 from abyssexp.datasets.quick import quick_check_coco
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import InvalidInputError, first_few
 from abyssexp.hashing import sha256_file
 from abyssexp.jsonio import refuse_same_files
+
+if TYPE_CHECKING:
+    from abyssexp.datasets.hash_cache import HashCache
 
 
 @dataclass(frozen=True)
@@ -42,20 +46,6 @@ def _images(paths: Sequence[Path]) -> list[SplitImage]:
             for i in data["images"]
         ]
     return found
-
-
-def dhash(path: Path) -> int | None:
-    """The 64-bit difference hash of an image, or None when it does not open."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.draft("L", (32, 32))
-            grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BOX))
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None  # unreadable, or a decompression bomb: counted as not decoded by the caller
-    bits = (grey[:, 1:] > grey[:, :-1]).flatten()
-    return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
 
 def _pairs_by(images: list[SplitImage], key: Any, kind: str) -> list[dict[str, Any]]:
@@ -86,7 +76,7 @@ def _pair(kind: str, a: SplitImage, b: SplitImage, distance: int | None = None) 
 
 
 def find_leaks(
-    paths: Sequence[Path], near: bool = False, max_distance: int = 4, workers: int = 8
+    paths: Sequence[Path], near: bool = False, max_distance: int = NEAR_DISTANCE, workers: int = 8
 ) -> dict[str, Any]:
     """Every pair of images in two different files that are the same or nearly the same.
 
@@ -105,11 +95,11 @@ def find_leaks(
         leaks += _pairs_by(images, lambda i: content[id(i)], "same content")
         undecoded: list[str] = []
         if near:
-            hashes = list(pool.map(lambda i: dhash(i.path), images))
-            leaks += _near_pairs(images, hashes, content, max_distance)
-            undecoded = [
-                f"{i.split}:{i.file_name}" for i, h in zip(images, hashes, strict=True) if h is None
-            ]
+            cache = open_hash_cache()
+            pairs, missed = near_pairs(images, cache, max_distance)
+            cache.save()
+            leaks += pairs
+            undecoded = [f"{i.split}:{i.file_name}" for i in missed]
     return {
         "undecoded": undecoded,
         "files": [str(p) for p in paths],
@@ -122,31 +112,28 @@ def find_leaks(
     }
 
 
-def _near_pairs(
-    images: list[SplitImage], hashes: list[int | None], content: dict[int, Any], max_distance: int
-) -> list[dict[str, Any]]:
-    """Pairs in different files whose hashes differ in at most ``max_distance`` bits (and whose
-    content differs: identical files are reported once, as "same content")."""
-    valid = [(img, h) for img, h in zip(images, hashes, strict=True) if h is not None]
-    if not valid:
-        return []
-    values = np.array([h for _, h in valid], dtype=np.uint64)
-    splits = np.array([img.split for img, _ in valid])
+def near_pairs(
+    images: Sequence[SplitImage], hashes: HashCache, max_distance: int = NEAR_DISTANCE
+) -> tuple[list[dict[str, Any]], list[SplitImage]]:
+    """Pairs of near-duplicates (``near_duplicate_pairs``) in different splits whose content
+    differs (identical files are reported as such, once), and the
+    images that did not decode.
+    """
+    paths = [i.path for i in images]
+    values = hashes.signatures(paths)
+    digests = hashes.digests(paths)
+    valid = [k for k, v in enumerate(values) if v is not None]
     pairs = []
-    for index, (image, value) in enumerate(valid):
-        later = values[index + 1 :] ^ np.uint64(value)
-        distance = np.unpackbits(later.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-        close = np.flatnonzero((distance <= max_distance) & (splits[index + 1 :] != image.split))
-        for offset in close:
-            other = valid[index + 1 + offset][0]
-            if content[id(image)] is not None and content[id(image)] == content[id(other)]:
-                continue
-            pairs.append(_pair("near duplicate", image, other, int(distance[offset])))
-    return pairs
+    for a, b, distance in near_duplicate_pairs([values[k] for k in valid], max_distance):
+        first, second = images[valid[a]], images[valid[b]]
+        if first.split == second.split or digests[valid[a]] == digests[valid[b]]:
+            continue
+        pairs.append(_pair("near duplicate", first, second, distance))
+    return pairs, [i for i, v in zip(images, values, strict=True) if v is None]
 
 
 def split_overlap(
-    splits: Mapping[str, tuple[Path, Path]], workers: int = 8
+    splits: Mapping[str, tuple[Path, Path]], workers: int = 8, hashes: HashCache | None = None
 ) -> list[dict[str, Any]]:
     """Pairs of images in two splits that are the same file or have the same content.
 
@@ -157,14 +144,9 @@ def split_overlap(
 
     Args:
         splits: per split, its COCO file and its images folder.
+        hashes: where known digests are read (and new ones kept); None: computed here.
     """
-    images = []
-    for split, (coco, folder) in splits.items():
-        data = quick_check_coco(coco)
-        images += [
-            SplitImage(split, i["id"], str(i["file_name"]), resolve_image_path(i, folder))
-            for i in data["images"]
-        ]
+    images = _split_images(splits)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         sizes = dict(zip(map(id, images), pool.map(_size, images), strict=True))
         splits_of_size: dict[int, set[str]] = defaultdict(set)
@@ -172,7 +154,12 @@ def split_overlap(
             if sizes[id(image)] is not None:
                 splits_of_size[sizes[id(image)]].add(image.split)
         candidates = [i for i in images if len(splits_of_size.get(sizes[id(i)], ())) > 1]
-        digests = dict(zip(map(id, candidates), pool.map(_digest, candidates), strict=True))
+        found = (
+            hashes.digests([i.path for i in candidates], workers)
+            if hashes is not None
+            else list(pool.map(_digest, candidates))
+        )
+        digests = dict(zip(map(id, candidates), found, strict=True))
     pairs = _pairs_by(images, lambda i: _real_path(i.path), "same file")
     seen = {(p["a"]["file"], p["a"]["image_id"], p["b"]["file"], p["b"]["image_id"]) for p in pairs}
     for pair in _pairs_by(candidates, lambda i: digests[id(i)], "same content"):
@@ -180,6 +167,17 @@ def split_overlap(
         if key not in seen:
             pairs.append(pair)
     return pairs
+
+
+def _split_images(splits: Mapping[str, tuple[Path, Path]]) -> list[SplitImage]:
+    images = []
+    for split, (coco, folder) in splits.items():
+        data = quick_check_coco(coco)
+        images += [
+            SplitImage(split, i["id"], str(i["file_name"]), resolve_image_path(i, folder))
+            for i in data["images"]
+        ]
+    return images
 
 
 def _size(image: SplitImage) -> int | None:
@@ -203,15 +201,17 @@ def _real_path(path: Path) -> str | None:
         return None
 
 
-def near_clusters(paths: Sequence[Path], max_distance: int, workers: int = 8) -> list[int]:
-    """A cluster number per image: images whose difference hashes differ in at most
-    ``max_distance`` bits are linked, and linked images (transitively) share a cluster. An
+def near_clusters(
+    paths: Sequence[Path], max_distance: int = NEAR_DISTANCE, hashes: HashCache | None = None
+) -> list[int]:
+    """A cluster number per image: near-duplicates (``near_duplicate_pairs``) are linked, and linked images (transitively) share a cluster. An
     image that does not decode is alone in its cluster.
 
-    Costs one decode per image (JPEG draft mode) and n²/2 XORs done a row at a time in numpy.
+    Costs one decode per image not in the hash cache, and a multi-index search (not n²).
     """
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        hashes = list(pool.map(dhash, paths))
+    hashes = hashes or open_hash_cache()
+    values = hashes.signatures(paths)
+    hashes.save()
     parent = list(range(len(paths)))
 
     def root(i: int) -> int:
@@ -220,13 +220,126 @@ def near_clusters(paths: Sequence[Path], max_distance: int, workers: int = 8) ->
             i = parent[i]
         return i
 
-    valid = [i for i, h in enumerate(hashes) if h is not None]
-    values = np.array([hashes[i] for i in valid], dtype=np.uint64)
-    for row, index in enumerate(valid[:-1]):
-        later = values[row + 1 :] ^ values[row]
-        distance = np.unpackbits(later.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-        for offset in np.flatnonzero(distance <= max_distance):
-            a, b = root(index), root(valid[row + 1 + int(offset)])
-            if a != b:
-                parent[b] = a
+    valid = [i for i, h in enumerate(values) if h is not None]
+    for a, b, _ in near_duplicate_pairs([values[i] for i in valid], max_distance):
+        first, second = root(valid[a]), root(valid[b])
+        if first != second:
+            parent[second] = first
     return [root(i) for i in range(len(paths))]
+
+
+#: How a split is named in the leak messages.
+SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
+#: The option that skips the near-duplicate check (``data check``, ``new``, ``test``).
+NO_NEAR_CHECK = "--no-near-check"
+
+
+@dataclass(frozen=True)
+class SplitLeaks:
+    """The leak verdict on the splits a command is given, the one ``data check``, ``new`` and
+    ``test`` act on: identical images (same file or content) refuse, near-duplicates warn.
+
+    Attributes:
+        files: each split's COCO file, as the user named it.
+        identical: pairs of the same file or the same content in two splits.
+        near: near-duplicate pairs in two splits (None: not checked).
+        undecoded: images the near-duplicate check could not decode.
+    """
+
+    files: dict[str, Path]
+    identical: list[dict[str, Any]]
+    near: list[dict[str, Any]] | None
+    undecoded: int = 0
+
+    def problems(self) -> list[str]:
+        """One line per later split that shares identical images with an earlier one."""
+        lines = []
+        for first, second, pairs in self._by_split_pair(self.identical):
+            kinds = {
+                k: sum(1 for p in pairs if p["kind"] == k) for k in ("same file", "same content")
+            }
+            example = first_few(
+                [f"{p['a']['file_name']} = {p['b']['file_name']}" for p in pairs], 2, width=120
+            )
+            lines.append(
+                f"{self.files[second]}: {len(pairs)} {SPLIT_WORDS[second]} image(s) are also "
+                f"{SPLIT_WORDS[first]} images ({kinds['same file']} same file, "
+                f"{kinds['same content']} same content; {example}); a {SPLIT_WORDS[second]} "
+                f"score on them measures memory, not skill; see them with "
+                f"`{self._leaks_command(first, second)}`"
+            )
+        return lines
+
+    def warnings(self) -> list[str]:
+        """One line per later split with near-duplicates of an earlier one, with the fix."""
+        lines = []
+        for first, second, pairs in self._by_split_pair(self.near or []):
+            named = [_later_first(p, second) for p in pairs]
+            example = first_few([f"{a} ~ {b}" for a, b in named], 2, width=120)
+            lines.append(
+                f"{self.files[second]}: {len(pairs)} near-duplicate pair(s) of "
+                f"{SPLIT_WORDS[second]} and {SPLIT_WORDS[first]} images ({example}); its score "
+                f"flatters the model: split with `abyssexp data split --group-by near`, see them "
+                f"with `{self._leaks_command(first, second)} --near` ({NO_NEAR_CHECK} skips this)"
+            )
+        return lines
+
+    def _by_split_pair(
+        self, pairs: list[dict[str, Any]]
+    ) -> list[tuple[str, str, list[dict[str, Any]]]]:
+        order = list(self.files)
+        grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for pair in pairs:
+            a, b = sorted((pair["a"]["file"], pair["b"]["file"]), key=order.index)
+            grouped[a, b].append(pair)
+        return [
+            (a, b, grouped[a, b])
+            for a, b in sorted(grouped, key=lambda k: (order.index(k[1]), order.index(k[0])))
+        ]
+
+    def _leaks_command(self, first: str, second: str) -> str:
+        return shlex.join(
+            [
+                "abyssexp",
+                "data",
+                "leaks",
+                str(self.files[first].absolute()),
+                str(self.files[second].absolute()),
+            ]
+        )
+
+
+def _later_first(pair: dict[str, Any], split: str) -> tuple[str, str]:
+    """The pair's file names, the one in ``split`` first."""
+    a, b = pair["a"], pair["b"]
+    return (
+        (a["file_name"], b["file_name"]) if a["file"] == split else (b["file_name"], a["file_name"])
+    )
+
+
+def check_split_leaks(
+    splits: Mapping[str, tuple[Path, Path]],
+    near: bool = True,
+    hashes: HashCache | None = None,
+) -> SplitLeaks:
+    """The leak verdict on ``splits`` (per split: its COCO file and images folder; the first is
+    the training split): identical images by ``split_overlap``, and near-duplicates by the
+    cached perceptual hashes unless ``near`` is False.
+    """
+    hashes = hashes or open_hash_cache()
+    identical = split_overlap(splits, hashes=hashes)
+    found = None
+    undecoded: list[SplitImage] = []
+    if near:
+        found, undecoded = near_pairs(_split_images(splits), hashes)
+        same = {_pair_key(p) for p in identical}
+        found = [p for p in found if _pair_key(p) not in same]
+    hashes.save()
+    files = {split: coco for split, (coco, _) in splits.items()}
+    return SplitLeaks(files, identical, found, len(undecoded))
+
+
+def _pair_key(pair: dict[str, Any]) -> frozenset[tuple[str, int]]:
+    return frozenset(
+        ((pair["a"]["file"], pair["a"]["image_id"]), (pair["b"]["file"], pair["b"]["image_id"]))
+    )

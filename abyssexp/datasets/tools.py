@@ -20,6 +20,7 @@ from typing import Any
 from abyssexp.atomic import atomic_write_json, atomic_write_text
 from abyssexp.config import check_outputs
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
+from abyssexp.datasets.near_duplicates import NEAR_DISTANCE
 from abyssexp.datasets.quick import quick_check_coco
 from abyssexp.errors import DatasetError, InvalidInputError, first_few, shorten
 from abyssexp.owned import make_dirs
@@ -29,9 +30,6 @@ MAKE_DATASETS = "make-datasets.sh"
 #: ``data split`` says so when a split's share of the images misses the requested one by more
 #: than this (a fraction of all images): grouping assigns whole groups, so shares drift.
 SHARE_TOLERANCE = 0.05
-#: ``--group-by near``: images whose 64-bit difference hashes differ in at most this many bits
-#: are one group (the ``data leaks --near`` default; burst shots of one scene differ by 0-4).
-NEAR_DISTANCE = 4
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _SCRIPT_HEADER = (
     "#!/bin/sh\n# How the datasets beside this script were made (abyssexp data).\nset -e\n"
@@ -339,9 +337,9 @@ def _image_paths(
 def near_groups(
     data: Mapping[str, Any], image_dir: Path, max_distance: int = NEAR_DISTANCE
 ) -> dict[Any, str]:
-    """Image id → group for ``--group-by near``: images linked by difference hashes within
-    ``max_distance`` bits, transitively (a burst of photos is one group); an image that does not
-    decode is its own group."""
+    """Image id → group for ``--group-by near``: near-duplicates (``near_duplicates.py``, the
+    rule ``data check``, ``new`` and ``data leaks --near`` use) linked transitively (a burst of
+    photos is one group); an image that does not decode is its own group."""
     from abyssexp.datasets.leaks import near_clusters
 
     paths = [resolve_image_path(image, image_dir) for image in data["images"]]

@@ -54,6 +54,7 @@ def evaluate_experiment(
     image_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     tta: str | None = None,
+    near_check: bool = True,
 ) -> TestResult:
     """Predict ``coco_file`` with a checkpoint and write every artefact of the condition.
 
@@ -68,6 +69,8 @@ def evaluate_experiment(
         image_dir: where the test images are; default: found where export tools put them.
         progress: called with (batches done, batches in all).
         tta: ``flip``: average the scores of each image and its left-right mirror.
+        near_check: also count test images that are near-duplicates of training or validation
+            images (a caveat; identical ones are always counted).
 
     Returns:
         The condition's folder, the checkpoint used and the metrics.
@@ -76,15 +79,7 @@ def evaluate_experiment(
         InvalidInputError: a bad option, a missing file, or no labelled test image.
         ExperimentStateError: the checkpoint does not exist.
     """
-    validate_part(condition, "--condition")
-    if tta not in (None, "flip"):
-        raise InvalidInputError(
-            f"--tta: the only test-time augmentation is flip. Received: {tta!r}"
-        )
-    if threshold is not None and not 0.0 < threshold < 1.0:
-        raise InvalidInputError(f"--threshold must be between 0 and 1. Received: {threshold}")
-    if not coco_file.is_file():
-        raise InvalidInputError(f"--coco {coco_file}: file not found")
+    _check_options(condition, tta, threshold, coco_file)
     params = validate_params(load_params_file(paths.params), str(paths.params))
     checkpoint_path = resolve_checkpoint(paths, checkpoint)
     decision = _decision_threshold(checkpoint_path, threshold)
@@ -114,9 +109,8 @@ def evaluate_experiment(
         softmax_multilabel=params.dataset.softmax_multilabel if activation == "softmax" else None,
         images_found=image_folder.describe(),
     )
-    hashes = _add_trust(
-        paths, params, (coco_file, image_folder.path), dataset, scores, decision, metrics
-    )
+    trust = (scores, decision, near_check)
+    hashes = _add_trust(paths, params, (coco_file, image_folder.path), dataset, trust, metrics)
     metrics["images_sha256"] = _content_fingerprint(dataset.image_ids, hashes)
     folder = paths.condition(condition)
     _write_condition(folder, coco_file, dataset, scores, truth, metrics, decision, hashes)
@@ -126,37 +120,66 @@ def evaluate_experiment(
     return TestResult(condition, folder, checkpoint_path.name, metrics)
 
 
+def _check_options(
+    condition: str, tta: str | None, threshold: float | None, coco_file: Path
+) -> None:
+    """Refuse a bad option before anything is loaded."""
+    validate_part(condition, "--condition")
+    if tta not in (None, "flip"):
+        raise InvalidInputError(
+            f"--tta: the only test-time augmentation is flip. Received: {tta!r}"
+        )
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        raise InvalidInputError(f"--threshold must be between 0 and 1. Received: {threshold}")
+    if not coco_file.is_file():
+        raise InvalidInputError(f"--coco {coco_file}: file not found")
+
+
 def _add_trust(
     paths: ExperimentPaths,
     params: Params,
     test_files: tuple[Path, Path],
     dataset: ImageClassificationDataset,
-    scores: np.ndarray,
-    decision: float | np.ndarray,
+    predicted: tuple[np.ndarray, float | np.ndarray, bool],
     metrics: dict[str, Any],
 ) -> list[str | None]:
     """What says how far to trust the metrics, added to them: a 95 % interval and n per metric,
-    the overlap with the experiment's training and validation images, and the caveats.
+    the overlap with the experiment's training and validation images (identical, and near
+    unless skipped), and the caveats.
 
     Args:
         test_files: the test COCO file and its images folder.
+        predicted: the scores, the decision threshold(s), and whether to look for
+            near-duplicates.
 
     Returns:
         The SHA-256 of every test image (predictions.json keeps them, for paired comparisons).
     """
+    from abyssexp.datasets.hash_cache import open_hash_cache
     from abyssexp.evaluation.intervals import image_outcomes, metric_intervals
-    from abyssexp.evaluation.overlap import find_overlap, hash_images
+    from abyssexp.evaluation.overlap import find_overlap
     from abyssexp.experiment.caveats import result_caveats, with_override_caveats
     from abyssexp.experiment.record_file import read_record
 
+    scores, decision, near_check = predicted
     truth = dataset.multihot() > 0
     outcomes = image_outcomes(truth, scores, metrics["activation"], decision)
     metrics["intervals"] = metric_intervals(outcomes, metrics)
-    detail = find_overlap(params, paths.root, *test_files, evaluated=set(dataset.image_ids))
+    hashes = open_hash_cache(paths.scratch)
+    detail = find_overlap(
+        params,
+        paths.root,
+        *test_files,
+        near=near_check,
+        hashes=hashes,
+        evaluated=set(dataset.image_ids),
+    )
     metrics.update(overlap=detail["images"], overlap_detail=detail)
     overrides = read_record(paths.record).data_overrides
     metrics["caveats"] = with_override_caveats(result_caveats(metrics), overrides)
-    return hash_images(dataset.image_paths)
+    digests = hashes.digests(dataset.image_paths)  # read from the cache find_overlap filled
+    hashes.save()
+    return digests
 
 
 def _content_fingerprint(image_ids: list[Any], hashes: list[str | None]) -> str:

@@ -16,6 +16,7 @@ CAVEAT_CODES = {
     "unlabelled_left_out": "test images without a label were left out",
     "multilabel_dropped": "test images with several labels were left out (softmax, drop)",
     "overlap": "test images are also training or validation images",
+    "near_duplicates": "test images are near-duplicates of training or validation images",
     "small_test_set": "fewer test images in all than datasets.small_data.MIN_TEST_IMAGES",
     "small_class": "a class with fewer test images than datasets.small_data.MIN_EVAL_PER_CLASS",
     "data_override": "the experiment was made with `new --force-data` or `--allow-leaks`",
@@ -96,6 +97,24 @@ def _overlap(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _near(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    detail = metrics.get("overlap_detail") or {}
+    count = detail.get("near")
+    if not count or not isinstance(count, int):
+        return []
+    examples = "; ".join(str(e) for e in (detail.get("near_examples") or [])[:2])
+    return [
+        caveat(
+            "near_duplicates",
+            f"{count} of {metrics.get('images')} test image(s) are near-duplicates of training "
+            f"or validation images (e.g. {examples or '?'}): the metrics may overstate the "
+            "model; `abyssexp data split --group-by near` keeps them in one split, `abyssexp "
+            "data leaks TRAIN VAL TEST --near` lists them",
+            count=count,
+        )
+    ]
+
+
 def _small(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     from abyssexp.datasets.small_data import MIN_EVAL_PER_CLASS, MIN_TEST_IMAGES
 
@@ -136,7 +155,7 @@ def result_caveats(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     if metrics.get("predicted_classes") == 1 and (metrics.get("images") or 0) > 1:
         found.append(caveat("constant_predictions", constant_model_warning("test image")))
-    return found + _left_out(metrics) + _overlap(metrics) + _small(metrics)
+    return found + _left_out(metrics) + _overlap(metrics) + _near(metrics) + _small(metrics)
 
 
 def override_caveats(overrides: list[Any]) -> list[dict[str, Any]]:

@@ -58,6 +58,8 @@ class NewExperimentRequest:
     force_data: bool = False
     #: Create it although training and validation images overlap (recorded in the record).
     allow_leaks: bool = False
+    #: Look for near-duplicates across the splits (a warning); ``--no-near-check`` skips it.
+    near_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -432,4 +434,6 @@ def _check_data(
         notes,
         force_data=request.force_data,
         allow_leaks=request.allow_leaks,
+        near_check=request.near_check,
+        scratch=request.scratch,
     )

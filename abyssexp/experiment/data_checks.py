@@ -7,13 +7,12 @@ them.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abyssexp.errors import DatasetError, InvalidInputError, first_few
+from abyssexp.errors import DatasetError, InvalidInputError
 from abyssexp.schemas.params import Params
 
 if TYPE_CHECKING:
@@ -47,6 +46,8 @@ def check_new_data(
     notes: list[str],
     force_data: bool = False,
     allow_leaks: bool = False,
+    near_check: bool = True,
+    scratch: Path | None = None,
 ) -> DataFindings:
     """The class-table verdict and the overlap guard on ``new``'s files (``train``, ``val``).
 
@@ -57,6 +58,8 @@ def check_new_data(
         notes: what was found and decided is appended here.
         force_data: create it although the verdict is "not usable" (recorded).
         allow_leaks: create it although images are in both splits (recorded).
+        near_check: also look for near-duplicates across the splits (a warning, recorded).
+        scratch: the scratch root whose hash cache is used (default: the configured one).
 
     Raises:
         InvalidInputError: not usable, or overlapping splits, without the flag that allows it.
@@ -78,7 +81,7 @@ def check_new_data(
         if table.problems:
             findings.overrides.append({"flag": FORCE_DATA, "problems": list(table.problems)})
     if "val" in files:
-        _overlap_guard(params, files, root, allow_leaks, findings)
+        _overlap_guard(params, files, root, allow_leaks, findings, near_check, scratch)
     return findings
 
 
@@ -114,10 +117,14 @@ def _overlap_guard(
     root: Path,
     allow: bool,
     findings: DataFindings,
+    near_check: bool = True,
+    scratch: Path | None = None,
 ) -> None:
     """Refuse images that are in the training and the validation split (same file, or same
-    content), naming the ``data leaks`` command that lists them."""
-    from abyssexp.datasets.leaks import split_overlap
+    content), naming the ``data leaks`` command that lists them; warn of near-duplicates (the
+    verdict ``data check --val`` gives: ``datasets.leaks.check_split_leaks``)."""
+    from abyssexp.datasets.hash_cache import open_hash_cache
+    from abyssexp.datasets.leaks import check_split_leaks
     from abyssexp.datasets.locate import find_image_dir
     from abyssexp.datasets.quick import load_coco_json
     from abyssexp.datasets.split_datasets import split_image_dir
@@ -128,25 +135,15 @@ def _overlap_guard(
         if folder is None:
             folder = find_image_dir(files[split], load_coco_json(files[split])["images"]).path
         folders[split] = (files[split], folder)
-    pairs = split_overlap(folders)
-    if not pairs:
+    leaks = check_split_leaks(folders, near=near_check, hashes=open_hash_cache(scratch))
+    findings.warnings.extend(leaks.warnings())
+    problems = leaks.problems()
+    if not problems:
         return
-    command = shlex.join(
-        ["abyssexp", "data", "leaks", str(files["train"].absolute()), str(files["val"].absolute())]
-    )
-    kinds = {
-        kind: sum(1 for p in pairs if p["kind"] == kind) for kind in ("same file", "same content")
-    }
-    example = first_few(
-        [f"{p['a']['file_name']} = {p['b']['file_name']}" for p in pairs], 2, width=120
-    )
-    line = (
-        f"{files['val']}: {len(pairs)} validation image(s) are also training images "
-        f"({kinds['same file']} same file, {kinds['same content']} same content; {example}); a "
-        f"validation score on them measures memory, not skill; see them with `{command}`"
-    )
     if not allow:
         raise InvalidInputError(
-            line, problems=[line, f"(pass {ALLOW_LEAKS} to create it anyway; recorded)"]
+            problems[0], problems=[*problems, f"(pass {ALLOW_LEAKS} to create it anyway; recorded)"]
         )
-    findings.overrides.append({"flag": ALLOW_LEAKS, "problems": [line], "pairs": len(pairs)})
+    findings.overrides.append(
+        {"flag": ALLOW_LEAKS, "problems": problems, "pairs": len(leaks.identical)}
+    )

@@ -67,7 +67,7 @@ def test_overlap_counts_only_the_images_the_metrics_count(
     params = validate_params(load_params_file(root / "models" / "params.json"), "params")
     ids = [image["id"] for image in json.loads(shapes["val"].read_text())["images"]]
     evaluated = set(ids[: len(ids) - 4])  # four left out (unlabelled, say)
-    detail = find_overlap(params, root, shapes["val"], shapes["val"].parent, evaluated)
+    detail = find_overlap(params, root, shapes["val"], shapes["val"].parent, evaluated=evaluated)
     assert detail["images"] == len(evaluated) and detail["not_evaluated"] == 4
     metrics = {"images": len(evaluated), "overlap": detail["images"], "overlap_detail": detail}
     message = result_caveats(metrics)[0]["message"]
