@@ -374,3 +374,57 @@ def test_the_direction_check_sees_the_old_rules() -> None:
     )
     words = [word for _, word in _direction_decisions(ast.parse(source))]
     assert sorted(words) == ["error", "loss", "loss", "loss", "maximize", "minimize"]
+
+
+#: Modules that may parse JSON themselves (``json.load``/``json.loads``), with why. Every file
+#: abyssexp writes is read through its schema in ``schemas/`` (``schemas/files.py`` and
+#: ``jsonio``: bounded, then validated); the rest are readers of their own file or parse text
+#: that is not a file (issue 32). The list only shrinks.
+JSON_PARSERS: dict[str, str] = {
+    "jsonio.py": "the bounded parse under every reader",
+    "literals.py": "a --set value typed on the command line, not a file",
+    "models/export.py": "Keras's model.to_json() string, not a file",
+    "experiment/record_file.py": "record.json's one reader (schemas/record.py)",
+    "experiment/checkpoints.py": "train_state.json's one reader (schemas/train_state.py)",
+    "experiment/experiment_list.py": "params.json raw for listings (read_params_dict, bounded)",
+    "store/registry.py": "registry.json's one reader (parse_registry)",
+    "store/aliases.py": "alias-history.jsonl's reader (one JSON object a line)",
+    "store/remote_registry.py": "alias-history.jsonl on an object store",
+    "store/temporaries.py": "a staging folder's owner file (not yet a schema)",
+    "store/remote_claims.py": "an object store claim's owner (not yet a schema)",
+    "evaluation/thresholds.py": "thresholds.json's reader (not yet a schema)",
+    "evaluation/evaluate.py": "class_names.json and category_map.json (not yet a schema)",
+    "evaluation/predict.py": "class_names.json for predict (not yet a schema)",
+    "cli/completion.py": "shell completion reads record/registry/params raw to stay fast",
+}
+
+
+def _json_parses(tree: ast.Module) -> list[int]:
+    """Lines that call ``json.loads``/``json.load`` (or either imported bare)."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) in ("json.loads", "json.load", "loads", "load")
+    ]
+
+
+def test_files_are_read_through_their_schemas() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) not in JSON_PARSERS
+        for line in _json_parses(tree)
+    ]
+    assert not found, found
+    stale = [
+        module
+        for module in JSON_PARSERS
+        if not _json_parses(ast.parse((PACKAGE / module).read_text()))
+    ]
+    assert not stale, f"allowed but parse no JSON any more (remove them): {stale}"
+
+
+def test_the_json_check_sees_raw_reads() -> None:
+    source = "a = json.loads(path.read_text())\nb = json.load(handle)\nc = loads(raw)\n"
+    assert _json_parses(ast.parse(source)) == [1, 2, 3]

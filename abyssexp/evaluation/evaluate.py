@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text
+from abyssexp.atomic import atomic_copy, atomic_write_text
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.checkpoints import resolve_checkpoint
 from abyssexp.experiment.layout import TEST_COCO, ExperimentPaths
@@ -264,13 +264,15 @@ def _write_condition(
     ``compare`` matches images by), metrics, report and plots."""
     from abyssexp.evaluation.metrics import predicted_labels
     from abyssexp.evaluation.plots import plot_confusion_matrix, plot_pr_curves
+    from abyssexp.schemas.results import write_test_result
 
     names = metrics["class_names"]
     folder.mkdir(parents=True, exist_ok=True)
     atomic_copy(coco_file, folder / TEST_COCO)
     chosen = predicted_labels(scores, metrics["activation"], threshold)
-    atomic_write_json(
-        folder / "predictions.json",
+    write_test_result(
+        folder,
+        metrics,
         [
             {
                 "image_id": int(image_id),
@@ -285,7 +287,6 @@ def _write_condition(
             )
         ],
     )
-    atomic_write_json(folder / "metrics.json", metrics)
     atomic_write_text(folder / "report.txt", render_report(metrics))
     plot_pr_curves(truth, scores, metrics, folder / "pr_curves.png")
     plot_confusion_matrix(metrics, folder / "confusion_matrix.png")

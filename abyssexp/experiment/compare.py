@@ -7,7 +7,6 @@ logs/history.csv, logs/provenance.json): no TensorFlow, no network.
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -29,12 +28,12 @@ from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
 from abyssexp.experiment.summary_file import (
     best_validation,
-    latest_provenance,
     load_summary,
     parse_history,
     provenance_summary,
 )
 from abyssexp.metric_direction import sign
+from abyssexp.schemas.provenance import latest_section, load_provenance
 
 __all__ = ["best_validation", "provenance_summary", "read_history_columns"]
 
@@ -144,11 +143,7 @@ def _throughput(record: dict[str, Any]) -> float | None:
 
 def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
     """The latest provenance section (``train``, else ``new``) of logs/provenance.json."""
-    try:
-        data = json.loads(paths.provenance.read_text())
-    except (OSError, ValueError):
-        return {}
-    return latest_provenance(data)
+    return latest_section(load_provenance(paths.provenance))
 
 
 def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.summary_file import refresh_summary
 from abyssexp.owned import make_dirs, rmtree_inside
 from abyssexp.schemas.params import Params
+from abyssexp.schemas.provenance import write_provenance
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
 from abyssexp.templates import render_template
 
@@ -328,7 +329,7 @@ def _fill(
     atomic_write_json(paths.params, params_to_json(params))
     command_line = list(request.command_line or sys.argv)
     facts, diff = provenance or collect_provenance(command_line)
-    atomic_write_json(paths.provenance, {"new": {**facts, "command_line": command_line}})
+    write_provenance(paths.provenance, {"new": {**facts, "command_line": command_line}})
     refresh_summary(paths)  # what `compare` reads from the provenance
     if diff:
         atomic_write_text(paths.git_diff, diff)

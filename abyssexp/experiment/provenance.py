@@ -145,29 +145,24 @@ def write_train_provenance(
     and requirements.txt, for a training run; ``facts`` adds what only training knows.
     ``collected``: from ``collect_in_background`` (for this ``command_line``), else collected
     now."""
-    import json
     import time
 
-    from abyssexp.atomic import atomic_write_json, atomic_write_text
+    from abyssexp.atomic import atomic_write_text
     from abyssexp.experiment.layout import REQUIREMENTS_FILE
     from abyssexp.experiment.summary_file import refresh_summary
+    from abyssexp.schemas.provenance import ProvenanceFile, load_provenance, write_provenance
 
     if collected is None:
         collected = (*collect_provenance(command_line), all_requirements())
     provenance, diff, requirements = collected
     provenance = dict(provenance)
     provenance.update(facts)
-    existing: dict[str, Any] = {}
-    if paths.provenance.is_file():
-        try:
-            existing = json.loads(paths.provenance.read_text())
-        except json.JSONDecodeError:
-            existing = {}
+    existing = load_provenance(paths.provenance) or ProvenanceFile()
     existing["train"] = provenance
     existing.setdefault("train_runs", []).append(
         {"time": time.time(), "command_line": provenance["command_line"], "git": provenance["git"]}
     )
-    atomic_write_json(paths.provenance, existing)
+    write_provenance(paths.provenance, existing)
     refresh_summary(paths)  # what `compare` reads from the provenance
     atomic_write_text(paths.git_diff, diff)
     atomic_write_text(paths.logs / REQUIREMENTS_FILE, requirements)

@@ -49,6 +49,7 @@ from abyssexp.experiment.layout import (
 )
 from abyssexp.jsonio import open_regular, read_cache_bytes
 from abyssexp.metric_direction import lower_is_better
+from abyssexp.schemas.provenance import latest_section, parse_provenance
 from abyssexp.schemas.summary import (
     MAX_SUMMARY_BYTES,
     SUMMARY_ADAPTER,
@@ -103,14 +104,6 @@ def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, floa
     return best
 
 
-def latest_provenance(data: Any) -> dict[str, Any]:
-    """The latest section (``train``, else ``new``) of logs/provenance.json's data."""
-    if not isinstance(data, dict):
-        return {}
-    latest = data.get("train") or data.get("new") or {}
-    return latest if isinstance(latest, dict) else {}
-
-
 def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
     """What ``compare`` shows of a provenance section, each field of the type the summary's
     schema wants (None where provenance.json holds something else: it is read from a file)."""
@@ -145,15 +138,10 @@ def _digest(history: bytes | None, provenance: bytes | None) -> dict[str, Any]:
             columns = parse_history(history.decode("utf-8"), for_best_validation)
         except (UnicodeDecodeError, csv.Error):
             columns = {}
-    data: Any = None
-    if provenance is not None:
-        try:
-            data = json.loads(provenance.decode("utf-8"))
-        except (ValueError, RecursionError):
-            data = None
+    data = parse_provenance(provenance) if provenance is not None else None
     return {
         "validation": best_validation(columns),
-        "provenance": provenance_summary(latest_provenance(data)),
+        "provenance": provenance_summary(latest_section(data)),
     }
 
 

@@ -43,7 +43,9 @@ from abyssexp.experiment.experiment_list import (
 )
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
+from abyssexp.experiment.record_file import load_record
 from abyssexp.schemas.record import Status
+from abyssexp.schemas.results import METRICS_FILE, load_test_metrics
 
 SYNC_FILE = "mlflow.json"
 INSTALL_HINT = "mlflow sync needs the MLflow client: pip install 'abyssexp[mlflow]'"
@@ -160,10 +162,7 @@ def all_experiment_folders(scratch: Path) -> list[Path]:
 
 
 def _created(folder: Path) -> str:
-    try:
-        return str(json.loads((folder / "record.json").read_text()).get("created") or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
+    return _record_field(ExperimentPaths(folder), "created")
 
 
 def _read_sync(paths: ExperimentPaths) -> dict[str, Any]:
@@ -366,11 +365,10 @@ def _test_metrics(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, floa
         for metric, value in (summary or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 found[_key(f"test/{condition}/{metric}")] = float(value)
-        try:
-            metrics = json.loads((paths.testing / condition / "metrics.json").read_text())
-        except (OSError, ValueError):
+        metrics = load_test_metrics(paths.testing / condition / METRICS_FILE)
+        if metrics is None:
             continue
-        intervals = metrics.get("intervals") if isinstance(metrics, dict) else None
+        intervals = metrics.get("intervals")
         for metric, interval in (intervals or {}).items():
             if not isinstance(interval, dict):
                 continue
@@ -468,18 +466,14 @@ def _caveat_tags(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, str]:
 
 
 def _record_overrides(paths: ExperimentPaths) -> list[dict[str, Any]]:
-    try:
-        found = json.loads(paths.record.read_text()).get("data_overrides") or []
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [o for o in found if isinstance(o, dict)] if isinstance(found, list) else []
+    record = load_record(paths.record).record
+    return [o.model_dump(mode="json") for o in record.data_overrides] if record else []
 
 
 def _record_field(paths: ExperimentPaths, name: str) -> str:
-    try:
-        return str(json.loads(paths.record.read_text()).get(name) or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
+    """A field of the record as text; empty when unset or the record does not read."""
+    record = load_record(paths.record).record
+    return str(getattr(record, name, None) or "") if record else ""
 
 
 def _parent_run(paths: ExperimentPaths, parent: str, uri: str) -> str | None:

@@ -19,6 +19,7 @@ Object stores have no rename, no append and no lock, so:
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import re
@@ -107,7 +108,7 @@ def update_registry(
         if got is None:
             raise unreadable(objects, "missing (deleted since this command started)")
         data = parse_registry(got[0], lambda problem: unreadable(objects, problem))
-        before = json.loads(json.dumps(data["aliases"]))
+        before = copy.deepcopy(data["aliases"])
         change(data)
         if objects.replace(REGISTRY_FILE, encode(data), got[1]):
             write_moves(objects, alias_moves(before, data["aliases"], via))
