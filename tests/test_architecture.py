@@ -428,3 +428,62 @@ def test_files_are_read_through_their_schemas() -> None:
 def test_the_json_check_sees_raw_reads() -> None:
     source = "a = json.loads(path.read_text())\nb = json.load(handle)\nc = loads(raw)\n"
     assert _json_parses(ast.parse(source)) == [1, 2, 3]
+
+
+#: Process liveness has one home (issue 32): the identity (host, pid, start time) and whether its
+#: owner is gone are decided in processes.py, which alone reads /proc/<pid>/stat, sends signal 0
+#: or asks the host's name; debris, temporaries, claims and records call ``owner_state``.
+LIVENESS_HOME = "processes.py"
+
+
+def _liveness_decisions(tree: ast.Module) -> list[tuple[int, str]]:
+    """``def process_start``/``pid_alive``/``owner_state``, ``gethostname()``, ``os.kill(x, 0)``
+    and ``/proc/`` paths: the ways a module can answer "is it gone?" on its own."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name in (
+            "process_start",
+            "pid_alive",
+            "owner_state",
+            "same_process",
+        ):
+            found.append((node.lineno, f"def {node.name}"))
+        elif isinstance(node, ast.Call):
+            name = ast.unparse(node.func)
+            if name.endswith("gethostname"):
+                found.append((node.lineno, name))
+            elif name == "os.kill" and len(node.args) == 2 and ast.unparse(node.args[1]) == "0":
+                found.append((node.lineno, "os.kill(pid, 0)"))
+        elif isinstance(node, ast.Constant) and "/proc/" in str(node.value):
+            found.append((node.lineno, "/proc/"))
+    return found
+
+
+#: (module, what) that decide nothing about liveness, each with its reason.
+LIVENESS_ALLOWED = {
+    # A remote claim's state (live/stale/other host) maps processes.owner_state's answer.
+    ("store/remote_claims.py", "def owner_state"): "translates processes.owner_state",
+}
+
+
+def test_one_module_says_whether_a_process_is_gone() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line} {what}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) != LIVENESS_HOME
+        for line, what in _liveness_decisions(tree)
+        if (str(path.relative_to(PACKAGE)), what) not in LIVENESS_ALLOWED
+    ]
+    assert not found, found
+
+
+def test_the_liveness_check_sees_the_old_copies() -> None:
+    # The copies this replaced (remote_claims.process_start, temporaries' hostname test).
+    source = (
+        "def process_start(pid):\n"
+        '    return open(f"/proc/{pid}/stat")\n'
+        "a = host == socket.gethostname()\n"
+        "os.kill(pid, 0)\n"
+    )
+    whats = [what for _, what in _liveness_decisions(ast.parse(source))]
+    assert sorted(whats) == ["/proc/", "def process_start", "os.kill(pid, 0)", "socket.gethostname"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from abyssexp.experiment.record_file import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.summary_file import refresh_summary
 from abyssexp.owned import make_dirs, rmtree_inside
+from abyssexp.processes import this_host
 from abyssexp.schemas.params import Params
 from abyssexp.schemas.provenance import write_provenance
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
@@ -347,7 +347,7 @@ def _fill(
                 "number": experiment.number,
                 "created": created,
                 "user": current_user(),
-                "host": socket.gethostname(),
+                "host": this_host(),
                 "parent": experiment.parent or "(none)",
                 "command_line": shlex.join(command_line),
                 "note": request.note or "(no purpose given: pass --note)",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import getpass
 import os
 import platform
-import socket
 import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from abyssexp.processes import this_host
 
 if TYPE_CHECKING:
     from abyssexp.experiment.layout import ExperimentPaths
@@ -96,7 +97,7 @@ def collect_provenance(command_line: list[str] | None = None) -> tuple[dict[str,
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "packages": package_versions(),
-            "host": socket.gethostname(),
+            "host": this_host(),
             "user": current_user(),
             "cwd": str(Path.cwd()),
             "command_line": command_line if command_line is not None else list(sys.argv),

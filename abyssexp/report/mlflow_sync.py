@@ -25,7 +25,6 @@ import io
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from abyssexp.experiment.experiment_list import (
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import flatten_params
 from abyssexp.experiment.record_file import load_record
+from abyssexp.processes import this_host
 from abyssexp.schemas.record import Status
 from abyssexp.schemas.results import METRICS_FILE, load_test_metrics
 
@@ -259,7 +259,7 @@ def _owned_run(client: Any, run_id: str | None, experiment_id: str, folder: Path
         order_by=["attributes.start_time DESC"],
         max_results=10,
     )
-    host = socket.gethostname()
+    host = this_host()
     return next((r for r in found if r.data.tags.get("abyssexp.host", host) == host), None)
 
 
@@ -306,7 +306,7 @@ def _sync_locked(client: Any, uri: str, paths: ExperimentPaths, scratch: Path) -
 
 def _owner_tags(scratch: Path) -> dict[str, str]:
     """Which scratch and host made a run: the mirror deletes only runs that name its own."""
-    return {"abyssexp.scratch": str(scratch.resolve()), "abyssexp.host": socket.gethostname()}
+    return {"abyssexp.scratch": str(scratch.resolve()), "abyssexp.host": this_host()}
 
 
 def _key(text: str) -> str:

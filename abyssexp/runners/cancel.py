@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.experiment.sweep_trials import SWEEP_ID_RE, resolve_sweep
-from abyssexp.processes import runs_abyssexp
+from abyssexp.processes import runs_abyssexp, this_host
 from abyssexp.schemas.record import Record, Status
 from abyssexp.slurm import cancel, query_jobs
 
@@ -92,6 +91,6 @@ def _local_run(loaded: LoadedRecord) -> bool:
     return (
         record is not None
         and loaded.status == Status.RUNNING.value
-        and record.host == socket.gethostname()
+        and record.host == this_host()
         and bool(record.pid)
     )

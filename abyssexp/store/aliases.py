@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError, StoreError
+from abyssexp.processes import this_host
 
 HISTORY_FILE = "alias-history.jsonl"
 
@@ -41,7 +41,7 @@ def alias_moves(before: dict[str, Any], after: dict[str, Any], via: str) -> list
                         "from": old.get(alias),
                         "to": new.get(alias),
                         "user": current_user(),
-                        "host": socket.gethostname(),
+                        "host": this_host(),
                         "via": via,
                     }
                 )

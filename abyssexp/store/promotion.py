@@ -12,7 +12,6 @@ import math
 import os
 import re
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from abyssexp.experiment.refs import split_location
 from abyssexp.hashing import sha256_file
 from abyssexp.metric_direction import in_unit_interval
 from abyssexp.owned import check_inside
+from abyssexp.processes import this_host
 from abyssexp.schemas.export_manifest import load_export_manifest
 from abyssexp.schemas.record import Promotion
 from abyssexp.schemas.results import METRICS_FILE, load_test_metrics, read_test_metrics
@@ -357,7 +357,7 @@ def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
         "scratch_path": str(request.paths.root),
         "promoted": utc_now(),
         "promoted_unix": time.time(),
-        "host": socket.gethostname(),
+        "host": this_host(),
         "tests": request.tests,
         "caveats": request.caveats or {},
         "accepted_caveats": request.accepted,
