@@ -487,3 +487,52 @@ def test_the_liveness_check_sees_the_old_copies() -> None:
     )
     whats = [what for _, what in _liveness_decisions(ast.parse(source))]
     assert sorted(whats) == ["/proc/", "def process_start", "os.kill(pid, 0)", "socket.gethostname"]
+
+
+#: Path ownership has one checker (``owned.check_inside``: an explicit owner) and one symlink
+#: walk (``owned._refuse_links``); ``check_path`` is check_inside with the registered root as the
+#: owner (issue 32).
+SYMLINK_WALK = ("owned.py", "_refuse_links")
+
+
+def _symlink_walks(tree: ast.Module) -> list[str]:
+    """Functions with a loop over a path's ``parts`` that tests each step for a symlink."""
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for loop in ast.walk(function):
+            if not isinstance(loop, ast.For) or "parts" not in ast.unparse(loop.iter):
+                continue
+            calls = {ast.unparse(c.func) for c in ast.walk(loop) if isinstance(c, ast.Call)}
+            if any(c.endswith(("is_symlink", "islink")) for c in calls):
+                found.append(function.name)
+                break
+    return found
+
+
+def test_one_symlink_walk_and_one_ownership_checker() -> None:
+    walks = [
+        (str(path.relative_to(PACKAGE)), name)
+        for path, tree in _modules()
+        for name in _symlink_walks(tree)
+    ]
+    assert walks == [SYMLINK_WALK], walks
+    owned = ast.parse((PACKAGE / "owned.py").read_text())
+    check_path = next(
+        n for n in ast.walk(owned) if isinstance(n, ast.FunctionDef) and n.name == "check_path"
+    )
+    calls = {ast.unparse(c.func) for c in ast.walk(check_path) if isinstance(c, ast.Call)}
+    assert "check_inside" in calls and "_refuse_links" not in calls
+
+
+def test_the_walk_check_sees_the_old_copy() -> None:
+    # check_inside's own walk, which this replaced.
+    source = (
+        "def check_inside(path, owner):\n"
+        "    for part in relative.parts:\n"
+        "        current = current / part\n"
+        "        if current.is_symlink():\n"
+        "            raise OutsideOwnedFolderError(current)\n"
+    )
+    assert _symlink_walks(ast.parse(source)) == ["check_inside"]
