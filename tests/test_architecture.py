@@ -536,3 +536,39 @@ def test_the_walk_check_sees_the_old_copy() -> None:
         "            raise OutsideOwnedFolderError(current)\n"
     )
     assert _symlink_walks(ast.parse(source)) == ["check_inside"]
+
+
+#: history.csv has one parser (issue 32): experiment/history.py reads every CSV abyssexp reads
+#: back, and only layout.py names the file.
+HISTORY_PARSER = "experiment/history.py"
+
+
+def _csv_readers(tree: ast.Module) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) in ("csv.reader", "csv.DictReader", "reader", "DictReader")
+    ]
+
+
+def test_one_module_parses_history_csv() -> None:
+    readers = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) != HISTORY_PARSER
+        for line in _csv_readers(tree)
+    ]
+    assert not readers, readers
+    named = [
+        str(path.relative_to(PACKAGE))
+        for path, tree in _modules()
+        if "history.csv" in _string_constants(tree)
+    ]
+    assert named == ["experiment/layout.py"], named
+
+
+def test_the_history_check_sees_the_old_parsers() -> None:
+    # callbacks.read_history and optuna_sweep.best_value read rows with DictReader.
+    source = "rows = list(csv.DictReader(handle))\nreader = csv.reader(io.StringIO(text))\n"
+    assert sorted(_csv_readers(ast.parse(source))) == [1, 2]

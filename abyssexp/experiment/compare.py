@@ -7,7 +7,6 @@ logs/history.csv, logs/provenance.json): no TensorFlow, no network.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from abyssexp.experiment.experiment_list import (
     iter_experiment_dirs,
     parse_statuses,
 )
+from abyssexp.experiment.history import read_history_columns
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.listing import changed_columns, filter_rows
@@ -29,7 +29,6 @@ from abyssexp.experiment.result_summary import caveat_codes, format_metric, inte
 from abyssexp.experiment.summary_file import (
     best_validation,
     load_summary,
-    parse_history,
     provenance_summary,
 )
 from abyssexp.metric_direction import sign
@@ -108,19 +107,6 @@ def _selected(
             "`abyssexp list` shows what exists"
         )
     return rows, records
-
-
-def read_history_columns(
-    path: Path, wanted: Callable[[str], bool] | None = None
-) -> dict[str, list[float]]:
-    """logs/history.csv as columns of floats (NaN where a row has no value); ``wanted``: only
-    the columns it accepts."""
-    try:
-        with open(path, newline="") as handle:
-            text = handle.read()
-    except OSError:
-        return {}
-    return parse_history(text, wanted)
 
 
 def _seconds(record: dict[str, Any]) -> float | None:
