@@ -572,3 +572,36 @@ def test_the_history_check_sees_the_old_parsers() -> None:
     # callbacks.read_history and optuna_sweep.best_value read rows with DictReader.
     source = "rows = list(csv.DictReader(handle))\nreader = csv.reader(io.StringIO(text))\n"
     assert sorted(_csv_readers(ast.parse(source))) == [1, 2]
+
+
+#: "Which experiments" has one home (issue 32): experiment/selection.py turns REFS, patterns,
+#: ``--all`` and ``--sweep`` into folders for gc, mlflow sync, compare, list --sweep, winners and
+#: the runners. Walking the scratch tree or a sweep's trials to select is done only there.
+SELECTION_HOME = "experiment/selection.py"
+#: (module, call) that select nothing, each with its reason.
+SELECTION_ALLOWED = {
+    ("experiment/experiment_list.py", "iter_experiment_dirs"): "defines it; `list` walks a type",
+    ("experiment/optuna_sweep.py", "trial_roots"): "pairs each trial with its folder",
+    ("runners/optuna_slots.py", "trial_roots"): "pairs each trial with its folder",
+}
+
+
+def _selections(tree: ast.Module) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = ast.unparse(node.func).rsplit(".", 1)[-1]
+            if name in ("iter_experiment_dirs", "trial_roots"):
+                found.append((node.lineno, name))
+    return found
+
+
+def test_one_module_selects_experiments() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line} {name}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) != SELECTION_HOME
+        for line, name in _selections(tree)
+        if (str(path.relative_to(PACKAGE)), name) not in SELECTION_ALLOWED
+    ]
+    assert not found, found

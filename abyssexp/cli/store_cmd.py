@@ -274,21 +274,15 @@ def gc_command(
 ) -> None:
     """Remove checkpoints outside the retention policy (never best or a promoted one) and report
     the disk space freed per experiment and in total."""
-    from abyssexp.errors import InvalidInputError
-    from abyssexp.experiment.experiment_list import iter_experiment_dirs
     from abyssexp.experiment.gc import collect_garbage, parse_keep
     from abyssexp.experiment.layout import ExperimentPaths
-    from abyssexp.experiment.refs import resolve_ref
+    from abyssexp.experiment.selection import Selection, select_roots
 
     policy = parse_keep(keep)
     root = scratch_root(scratch)
-    if all_ == (ref is not None):
-        raise InvalidInputError("gc: give one experiment REF or --all")
-    targets = (
-        [ExperimentPaths(folder) for _, _, folder in iter_experiment_dirs(root)]
-        if all_
-        else [resolve_ref(ref, root)]
-    )
+    selection = Selection(refs=(ref,) if ref is not None else (), every=all_)
+    roots = select_roots(root, selection, "gc: give one experiment REF or --all")
+    targets = [ExperimentPaths(folder) for folder in roots]
     reports = [collect_garbage(paths, policy, dry_run) for paths in targets]
     total = sum(r.freed_bytes for r in reports)
     if json_output:

@@ -37,7 +37,6 @@ from abyssexp.errors import AbyssExpError, InvalidInputError
 from abyssexp.experiment.compare import read_history_columns, read_provenance
 from abyssexp.experiment.experiment_list import (
     experiment_row,
-    iter_experiment_dirs,
     read_params_dict,
 )
 from abyssexp.experiment.layout import ExperimentPaths
@@ -155,10 +154,6 @@ def _client_errors(uri: str) -> Iterator[None]:
             f"mlflow sync: {safe_uri(uri)}: {type(exc).__name__}: {first[:300]}; check that "
             "the tracking server runs and the store is writable (--tracking-uri)"
         ) from None
-
-
-def all_experiment_folders(scratch: Path) -> list[Path]:
-    return [folder for _, _, folder in iter_experiment_dirs(scratch)]
 
 
 def _created(folder: Path) -> str:

@@ -17,8 +17,7 @@ from typing import Any
 
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record_file import LoadedRecord, load_record
-from abyssexp.experiment.refs import resolve_ref
-from abyssexp.experiment.sweep_trials import SWEEP_ID_RE, resolve_sweep
+from abyssexp.experiment.selection import Selection, select_roots
 from abyssexp.processes import runs_abyssexp, this_host
 from abyssexp.schemas.record import Record, Status
 from abyssexp.slurm import cancel, query_jobs
@@ -35,10 +34,6 @@ class Cancelled:
         return dict(self.__dict__)
 
 
-def _is_sweep(ref: str) -> bool:
-    return ref.endswith(".json") or bool(SWEEP_ID_RE.match(ref.strip("/").split("/")[-1]))
-
-
 def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
     """Stop every queued or running run of the experiments and sweeps named.
 
@@ -46,13 +41,9 @@ def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
         ExperimentNotFoundError: a reference names nothing.
         SlurmError: ``scancel`` refused.
     """
-    roots: list[Path] = []
-    for ref in refs:
-        if _is_sweep(ref):
-            roots += resolve_sweep(ref, scratch).trial_roots()
-        else:
-            roots.append(resolve_ref(ref, scratch).root)
-    records = {root: load_record(ExperimentPaths(root).record) for root in dict.fromkeys(roots)}
+    selection = Selection(refs=tuple(refs), sweeps_as_refs=True)
+    roots = select_roots(scratch, selection, "cancel: name experiments or sweeps (REFS)")
+    records = {root: load_record(ExperimentPaths(root).record) for root in roots}
     jobs = {
         root: loaded.record.slurm.job_id
         for root, loaded in records.items()
