@@ -334,6 +334,10 @@ def _complete_parameters(command: str, callback: Callable[..., Any]) -> None:
             if hasattr(info, "shell_complete") and info.shell_complete is None:
                 if getattr(info, "autocompletion", None) is None:
                     info.shell_complete = _adapted(COMPLETERS[name])
+        if name in hints:
+            # The evaluated annotation replaces its text (``from __future__ import
+            # annotations``): evaluated again, the text would make a new typer.Option.
+            callback.__annotations__[name] = hints[name]
 
 
 def _adapted(completer: Completer) -> Callable[[Any, Any, str], list[CompletionItem]]:

@@ -29,6 +29,7 @@ from typing import Any
 from abyssexp import processes
 from abyssexp.errors import StoreError
 from abyssexp.experiment.record_file import utc_now
+from abyssexp.schemas.process_owner import parse_owner as parse_process_owner
 from abyssexp.store.objectstore import ObjectStore
 from abyssexp.store.registry import ENTRY_FILE
 from abyssexp.store.temporaries import LIVE, OTHER_HOST, STALE
@@ -73,11 +74,8 @@ def describe(objects: ObjectStore, claim: str, owner: dict[str, Any], state: str
 
 
 def parse_owner(raw: bytes) -> dict[str, Any]:
-    try:
-        owner = json.loads(raw)
-    except ValueError:
-        return {}
-    return owner if isinstance(owner, dict) else {}
+    """A claim's owner (``schemas/process_owner.py``); empty when it is not one."""
+    return dict(parse_process_owner(raw) or {})
 
 
 def take_claim(objects: ObjectStore, type_key: str, name: str) -> Claim:

@@ -16,7 +16,6 @@ owner file (from an older abyssexp) is removed once it is older than ``ORPHAN_AG
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 import uuid
@@ -32,6 +31,7 @@ from abyssexp.locks import release_lock, try_lock
 from abyssexp.owned import rmtree_inside, unlink_inside
 from abyssexp.processes import GONE, own_identity, owner_state, this_host
 from abyssexp.processes import LIVE as PROCESS_LIVE
+from abyssexp.schemas.process_owner import load_owner
 
 TMP_PREFIX = ".tmp-"
 OWNER_SUFFIX = ".owner.json"
@@ -137,12 +137,14 @@ def classify(temporary: Path, now: float | None = None) -> Temporary:
 
 def _by_owner_file(subject: Path, owner: Path, now: float) -> Temporary:
     held = _lock_held(owner)
+    data = load_owner(owner)
     try:
-        data = json.loads(owner.read_text())
-        host, pid, started = str(data["host"]), int(data["pid"]), str(data.get("started"))
+        if data is None:
+            raise ValueError(owner)
+        host, pid, started = data["host"], data["pid"], str(data.get("started"))
         start = data.get("process_start")  # absent in owner files of older versions
         start = int(start) if start is not None else None
-    except (OSError, ValueError, KeyError, TypeError):
+    except ValueError:
         if held:
             return Temporary(subject, LIVE)
         old = now - subject.lstat().st_mtime > ORPHAN_AGE_S

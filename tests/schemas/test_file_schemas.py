@@ -100,3 +100,18 @@ def test_an_old_store_entry_reads_with_its_fields() -> None:
 def test_a_broken_store_entry_says_what_is_wrong(raw: bytes, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         parse_entry(raw)
+
+
+def test_owner_files_of_every_version_read(tmp_path: Path) -> None:
+    from abyssexp.schemas.process_owner import load_owner, parse_owner
+
+    # A promotion temporary's owner file before the start time was kept.
+    path = tmp_path / ".tmp-001-x-abc.owner.json"
+    path.write_text('{"host": "gpu01", "pid": 4242, "started": "2026-10-01T12:00:00Z"}')
+    owner = load_owner(path)
+    assert owner is not None and owner["pid"] == 4242 and "process_start" not in owner
+    # An object store claim: its start time is text.
+    claim = b'{"host": "gpu01", "pid": 7, "process_start": "123456", "id": "ab12"}'
+    assert (parse_owner(claim) or {}).get("process_start") == "123456"
+    assert parse_owner(b'{"host": "gpu01"}') is None  # no pid: not an owner abyssexp wrote
+    assert parse_owner(b"not json") is None
