@@ -390,9 +390,6 @@ JSON_PARSERS: dict[str, str] = {
     "store/registry.py": "registry.json's one reader (parse_registry)",
     "store/aliases.py": "alias-history.jsonl's reader (one JSON object a line)",
     "store/remote_registry.py": "alias-history.jsonl on an object store",
-    "evaluation/thresholds.py": "thresholds.json's reader (not yet a schema)",
-    "evaluation/evaluate.py": "class_names.json and category_map.json (not yet a schema)",
-    "evaluation/predict.py": "class_names.json for predict (not yet a schema)",
     "cli/completion.py": "shell completion reads record/registry/params raw to stay fast",
 }
 

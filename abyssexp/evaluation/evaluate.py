@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,11 +181,12 @@ def _test_set(
         with_background,
     )
     from abyssexp.datasets.translators import CategoryTranslator
+    from abyssexp.schemas.model_files import read_category_map, read_class_names
 
-    class_names = json.loads(paths.class_names.read_text()) if paths.class_names.is_file() else None
+    class_names = read_class_names(paths.class_names)
     labels = label_space_from_params(params.dataset, paths.root)
-    if paths.category_map.is_file():
-        mapping = json.loads(paths.category_map.read_text())
+    mapping = read_category_map(paths.category_map)
+    if mapping is not None:
         count = len(set(mapping.values()))
         saved = LabelSpace(
             CategoryTranslator(mapping, label_source=params.dataset.label_source),

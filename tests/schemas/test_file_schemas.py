@@ -115,3 +115,25 @@ def test_owner_files_of_every_version_read(tmp_path: Path) -> None:
     assert (parse_owner(claim) or {}).get("process_start") == "123456"
     assert parse_owner(b'{"host": "gpu01"}') is None  # no pid: not an owner abyssexp wrote
     assert parse_owner(b"not json") is None
+
+
+def test_model_files_read_and_a_wrong_one_is_one_line(tmp_path: Path) -> None:
+    from abyssexp.errors import InvalidInputError
+    from abyssexp.schemas.model_files import (
+        read_category_map,
+        read_class_names,
+        read_thresholds_file,
+    )
+
+    (tmp_path / "class_names.json").write_text('["boxy", "pointy", "round"]')
+    (tmp_path / "category_map.json").write_text('{"1": 0, "2": 1, "7": 1}')
+    # thresholds.json as the first sigmoid models wrote it: no policy, no class names.
+    (tmp_path / "thresholds.json").write_text('{"checkpoint": "best.keras", "thresholds": [0.5]}')
+    assert read_class_names(tmp_path / "class_names.json") == ["boxy", "pointy", "round"]
+    assert read_category_map(tmp_path / "category_map.json") == {"1": 0, "2": 1, "7": 1}
+    assert (read_thresholds_file(tmp_path / "thresholds.json") or {}).get("thresholds") == [0.5]
+    assert read_class_names(tmp_path / "absent.json") is None
+    (tmp_path / "bad.json").write_text('{"checkpoint": "best.keras", "thresholds": "high"}')
+    with pytest.raises(InvalidInputError, match="field thresholds") as caught:
+        read_thresholds_file(tmp_path / "bad.json")
+    assert "\n" not in str(caught.value)
