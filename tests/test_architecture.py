@@ -388,8 +388,6 @@ JSON_PARSERS: dict[str, str] = {
     "experiment/checkpoints.py": "train_state.json's one reader (schemas/train_state.py)",
     "experiment/experiment_list.py": "params.json raw for listings (read_params_dict, bounded)",
     "store/registry.py": "registry.json's one reader (parse_registry)",
-    "store/aliases.py": "alias-history.jsonl's reader (one JSON object a line)",
-    "store/remote_registry.py": "alias-history.jsonl on an object store",
     "cli/completion.py": "shell completion reads record/registry/params raw to stay fast",
 }
 

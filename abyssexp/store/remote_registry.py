@@ -30,6 +30,7 @@ from typing import Any
 
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
+from abyssexp.schemas.alias_history import AliasMove, parse_moves
 from abyssexp.store.aliases import alias_moves
 from abyssexp.store.objectstore import ObjectStore, connect
 from abyssexp.store.registry import (
@@ -131,18 +132,15 @@ def write_moves(objects: ObjectStore, lines: list[dict[str, Any]]) -> None:
     objects.write(key, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode())
 
 
-def read_moves(store: StoreURL) -> list[dict[str, Any]]:
+def read_moves(store: StoreURL) -> list[AliasMove]:
     """Every alias move of the store, oldest first."""
     objects = connect(store)
-    moves = []
+    moves: list[AliasMove] = []
     for key in sorted(objects.list(HISTORY_PREFIX.rstrip("/"))):
         raw = objects.read(f"{HISTORY_PREFIX}{key}") or b""
-        for number, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
-            try:
-                moves.append(json.loads(line))
-            except ValueError:
-                raise StoreError(
-                    f"{objects.url(HISTORY_PREFIX + key)}:{number}: does not parse; fix or "
-                    "remove that object"
-                ) from None
+        where = objects.url(HISTORY_PREFIX + key)
+        try:
+            moves += parse_moves(raw.decode("utf-8", "replace"), where, "fix or remove that object")
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
     return moves

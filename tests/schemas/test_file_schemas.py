@@ -137,3 +137,16 @@ def test_model_files_read_and_a_wrong_one_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="field thresholds") as caught:
         read_thresholds_file(tmp_path / "bad.json")
     assert "\n" not in str(caught.value)
+
+
+def test_alias_history_lines_read_and_a_torn_last_line_is_skipped() -> None:
+    from abyssexp.schemas.alias_history import parse_moves
+
+    text = (
+        '{"alias": "production", "from": null, "location": "demo/shapes", "to": "001-first", '
+        '"via": "promote"}\n{"alias": "produ'
+    )
+    moves = parse_moves(text, "alias-history.jsonl", "fix it", torn_last=True)
+    assert [m["to"] for m in moves] == ["001-first"] and moves[0]["from"] is None
+    with pytest.raises(ValueError, match=r"alias-history.jsonl:2: does not parse; fix it"):
+        parse_moves(text, "alias-history.jsonl", "fix it")
