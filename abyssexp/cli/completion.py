@@ -321,23 +321,22 @@ def _complete_parameters(command: str, callback: Callable[..., Any]) -> None:
     """Set ``shell_complete`` on the ``typer.Option``/``typer.Argument`` of ``callback``'s
     parameters that ``COMPLETERS`` names (read from its annotations or defaults)."""
     import inspect
-    import typing
 
-    parameters = inspect.signature(callback).parameters
-    names = [n for n in parameters if n in COMPLETERS and (command, n) not in NOT_COMPLETED]
+    names = [n for n in inspect.signature(callback).parameters if n in COMPLETERS]
+    names = [n for n in names if (command, n) not in NOT_COMPLETED]
     if not names:
         return
-    hints = typing.get_type_hints(callback, include_extras=True)
+    # Evaluated as Typer evaluates them (a command's own ``__signature__`` included).
+    parameters = inspect.signature(callback, eval_str=True).parameters
     for name in names:
-        infos = [*getattr(hints.get(name), "__metadata__", ()), parameters[name].default]
-        for info in infos:
+        annotation, default = parameters[name].annotation, parameters[name].default
+        for info in (*getattr(annotation, "__metadata__", ()), default):
             if hasattr(info, "shell_complete") and info.shell_complete is None:
                 if getattr(info, "autocompletion", None) is None:
                     info.shell_complete = _adapted(COMPLETERS[name])
-        if name in hints:
-            # The evaluated annotation replaces its text (``from __future__ import
-            # annotations``): evaluated again, the text would make a new typer.Option.
-            callback.__annotations__[name] = hints[name]
+        # The evaluated annotation replaces its text (``from __future__ import annotations``):
+        # evaluated again, the text would make a new typer.Option, without the completer.
+        callback.__annotations__[name] = annotation
 
 
 def _adapted(completer: Completer) -> Callable[[Any, Any, str], list[CompletionItem]]:
