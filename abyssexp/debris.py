@@ -10,16 +10,15 @@ owner's, or another host's, is left alone.
 from __future__ import annotations
 
 import os
-import socket
 import zlib
 from pathlib import Path
 
 from abyssexp.owned import rmtree_inside
-from abyssexp.processes import own_identity, same_process
+from abyssexp.processes import GONE, own_identity, owner_state, this_host
 
 
 def _host_id() -> str:
-    return f"h{zlib.crc32(socket.gethostname().encode()) % 1_000_000:06d}"
+    return f"h{zlib.crc32(this_host().encode()) % 1_000_000:06d}"
 
 
 def owner_tag() -> str:
@@ -33,7 +32,8 @@ def is_stale(tag: str) -> bool:
     parts = tag.split("-")
     if len(parts) != 3 or parts[0] != _host_id() or not (parts[1] + parts[2]).isdigit():
         return False  # another host's, or not a tag: never ours to remove
-    return not same_process(int(parts[1]), int(parts[2]))
+    start = int(parts[2]) or None  # 0: the start time could not be read
+    return owner_state(this_host(), int(parts[1]), start) == GONE
 
 
 def remove_stale(folder: Path, prefix: str, owner: Path) -> list[Path]:

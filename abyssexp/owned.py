@@ -54,6 +54,7 @@ def root_of(path: Path) -> Path | None:
 
 
 def _refuse_links(start: Path, relative: Path, verb: str) -> None:
+    """The one symlink walk: raise at the first symlink from ``start`` down ``relative``."""
     current = start
     for part in relative.parts:
         current = current / part
@@ -65,21 +66,16 @@ def _refuse_links(start: Path, relative: Path, verb: str) -> None:
 
 
 def check_path(path: Path, *, verb: str = "write", final: bool = False) -> None:
-    """Raise if a folder between ``path``'s registered root and ``path`` is a symlink (``path``
-    itself too when ``final``), or the path has a ``..`` part. Unregistered paths pass.
+    """``check_inside`` with the registered root that holds ``path`` as its owner, for writers
+    that are given a path without its owner (``atomic``, ``make_dirs``, lock files). A path
+    under no registered root is the user's (``--out``): it passes, as the module says.
 
     Raises:
         OutsideOwnedFolderError: a symlink on the way, or a ``..`` part below a root.
     """
     root = root_of(path)
-    if root is None:
-        return
-    if ".." in Path(path).parts:
-        raise OutsideOwnedFolderError(
-            f"{path}: contains '..'; refusing to {verb} it. Give the path without '..'"
-        )
-    relative = Path(os.path.abspath(path)).relative_to(root)
-    _refuse_links(root, relative if final else relative.parent, verb)
+    if root is not None:
+        check_inside(path, root, verb=verb, final=final)
 
 
 def check_tree(folder: Path, *, verb: str = "use") -> None:
@@ -125,8 +121,9 @@ def open_lock_file(path: Path) -> int:
         ) from None
 
 
-def check_inside(path: Path, owner: Path, *, verb: str = "delete") -> None:
-    """Raise unless ``path``'s folder is ``owner`` or a real (non-symlink) folder inside it.
+def check_inside(path: Path, owner: Path, *, verb: str = "delete", final: bool = False) -> None:
+    """The one ownership check: raise unless ``path``'s folder (``path`` itself too when
+    ``final``) is ``owner`` or a real (non-symlink) folder inside it.
 
     Raises:
         OutsideOwnedFolderError: a folder on the way is a symlink, the path has a ``..`` part,
@@ -137,23 +134,17 @@ def check_inside(path: Path, owner: Path, *, verb: str = "delete") -> None:
             f"{path}: contains '..'; refusing to {verb} it. Give the path without '..'"
         )
     check_path(owner, verb=verb, final=True)  # the owner itself is reached without a link
-    owner_real = Path(os.path.realpath(owner))
-    absolute = Path(os.path.abspath(path))
+    owner_abs = Path(os.path.abspath(owner))
+    walked = Path(os.path.abspath(path))
+    walked = walked if final else walked.parent
     try:
-        relative = absolute.parent.relative_to(Path(os.path.abspath(owner)))
+        relative = walked.relative_to(owner_abs)
     except ValueError:
         raise OutsideOwnedFolderError(
             f"{path}: not inside {owner}; refusing to {verb} it"
         ) from None
-    current = Path(os.path.abspath(owner))
-    for part in relative.parts:
-        current = current / part
-        if current.is_symlink():
-            raise OutsideOwnedFolderError(
-                f"{current}: is a symlink (to {os.path.realpath(current)}); refusing to {verb} "
-                "through it. Replace it with a real folder, or remove the link yourself"
-            )
-    if not Path(os.path.realpath(absolute.parent)).is_relative_to(owner_real):
+    _refuse_links(owner_abs, relative, verb)
+    if not Path(os.path.realpath(walked)).is_relative_to(Path(os.path.realpath(owner))):
         raise OutsideOwnedFolderError(f"{path}: resolves outside {owner}; refusing to {verb} it")
 
 

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 from pathlib import Path
+from typing import Literal
+
+#: What ``owner_state`` says of the process that left something (a record, a temporary, a claim).
+LIVE, GONE, ELSEWHERE = "live", "gone", "elsewhere"
+OwnerState = Literal["live", "gone", "elsewhere"]
 
 
 def process_start(pid: int) -> int | None:
@@ -45,6 +51,33 @@ def same_process(pid: int | None, start: int | None) -> bool:
     if not pid or pid <= 0 or start is None:
         return False
     return process_start(pid) == start
+
+
+def this_host() -> str:
+    """The name this host records as an owner's ``host``."""
+    return socket.gethostname()
+
+
+def owner_state(host: str | None, pid: int | None, start: int | None = None) -> OwnerState:
+    """Whether the process ``host``/``pid``/``start`` that left something is still there: the
+    one answer to "is its owner gone?" behind a record's ``crashed``, a killed command's debris,
+    a promotion's temporary and an object store claim.
+
+    ``GONE`` only when this host can tell: the pid is free, or names another process now (its
+    start time, when both are known, differs). Another host's process, or a pid that is not one
+    (0, negative, missing), is ``ELSEWHERE``: never this host's to call dead.
+
+    Args:
+        host: the host that recorded it (``this_host()`` there).
+        pid: its pid.
+        start: its start time (``process_start``); None when not recorded.
+    """
+    if host != this_host() or not pid or pid <= 0:
+        return ELSEWHERE
+    if not pid_alive(pid):
+        return GONE
+    now = process_start(pid) if start is not None else None
+    return GONE if now is not None and now != start else LIVE
 
 
 def own_identity() -> tuple[int, int | None]:

@@ -439,3 +439,261 @@ def test_only_integrations_talk_to_other_tools() -> None:
                 if any(name == n or name.startswith(n + ".") for n in network)
             ]
     assert not found, found
+
+
+#: Modules that may parse JSON themselves (``json.load``/``json.loads``), with why. Every file
+#: abyssexp writes is read through its schema in ``schemas/`` (``schemas/files.py`` and
+#: ``jsonio``: bounded, then validated); the rest are readers of their own file or parse text
+#: that is not a file (issue 32). The list only shrinks.
+JSON_PARSERS: dict[str, str] = {
+    "jsonio.py": "the bounded parse under every reader",
+    "literals.py": "a --set value typed on the command line, not a file",
+    "models/export.py": "Keras's model.to_json() string, not a file",
+    "experiment/record_file.py": "record.json's one reader (schemas/record.py)",
+    "experiment/checkpoints.py": "train_state.json's one reader (schemas/train_state.py)",
+    "experiment/list_rows.py": "params.json raw for listings (read_params_dict, bounded)",
+    "store/registry.py": "registry.json's one reader (parse_registry)",
+    "cli/completion.py": "shell completion reads record/registry/params raw to stay fast",
+}
+
+
+def _json_parses(tree: ast.Module) -> list[int]:
+    """Lines that call ``json.loads``/``json.load`` (or either imported bare)."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) in ("json.loads", "json.load", "loads", "load")
+    ]
+
+
+def test_files_are_read_through_their_schemas() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) not in JSON_PARSERS
+        for line in _json_parses(tree)
+    ]
+    assert not found, found
+    stale = [
+        module
+        for module in JSON_PARSERS
+        if not _json_parses(ast.parse((PACKAGE / module).read_text()))
+    ]
+    assert not stale, f"allowed but parse no JSON any more (remove them): {stale}"
+
+
+def test_the_json_check_sees_raw_reads() -> None:
+    source = "a = json.loads(path.read_text())\nb = json.load(handle)\nc = loads(raw)\n"
+    assert _json_parses(ast.parse(source)) == [1, 2, 3]
+
+
+#: Process liveness has one home (issue 32): the identity (host, pid, start time) and whether its
+#: owner is gone are decided in processes.py, which alone reads /proc/<pid>/stat, sends signal 0
+#: or asks the host's name; debris, temporaries, claims and records call ``owner_state``.
+LIVENESS_HOME = "processes.py"
+
+
+def _liveness_decisions(tree: ast.Module) -> list[tuple[int, str]]:
+    """``def process_start``/``pid_alive``/``owner_state``, ``gethostname()``, ``os.kill(x, 0)``
+    and ``/proc/`` paths: the ways a module can answer "is it gone?" on its own."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name in (
+            "process_start",
+            "pid_alive",
+            "owner_state",
+            "same_process",
+        ):
+            found.append((node.lineno, f"def {node.name}"))
+        elif isinstance(node, ast.Call):
+            name = ast.unparse(node.func)
+            if name.endswith("gethostname"):
+                found.append((node.lineno, name))
+            elif name == "os.kill" and len(node.args) == 2 and ast.unparse(node.args[1]) == "0":
+                found.append((node.lineno, "os.kill(pid, 0)"))
+        elif isinstance(node, ast.Constant) and "/proc/" in str(node.value):
+            found.append((node.lineno, "/proc/"))
+    return found
+
+
+#: (module, what) that decide nothing about liveness, each with its reason.
+LIVENESS_ALLOWED = {
+    # A remote claim's state (live/stale/other host) maps processes.owner_state's answer.
+    ("store/remote_claims.py", "def owner_state"): "translates processes.owner_state",
+}
+
+
+def test_one_module_says_whether_a_process_is_gone() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line} {what}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) != LIVENESS_HOME
+        for line, what in _liveness_decisions(tree)
+        if (str(path.relative_to(PACKAGE)), what) not in LIVENESS_ALLOWED
+    ]
+    assert not found, found
+
+
+def test_the_liveness_check_sees_the_old_copies() -> None:
+    # The copies this replaced (remote_claims.process_start, temporaries' hostname test).
+    source = (
+        "def process_start(pid):\n"
+        '    return open(f"/proc/{pid}/stat")\n'
+        "a = host == socket.gethostname()\n"
+        "os.kill(pid, 0)\n"
+    )
+    whats = [what for _, what in _liveness_decisions(ast.parse(source))]
+    assert sorted(whats) == ["/proc/", "def process_start", "os.kill(pid, 0)", "socket.gethostname"]
+
+
+#: Path ownership has one checker (``owned.check_inside``: an explicit owner) and one symlink
+#: walk (``owned._refuse_links``); ``check_path`` is check_inside with the registered root as the
+#: owner (issue 32).
+SYMLINK_WALK = ("owned.py", "_refuse_links")
+
+
+def _symlink_walks(tree: ast.Module) -> list[str]:
+    """Functions with a loop over a path's ``parts`` that tests each step for a symlink."""
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for loop in ast.walk(function):
+            if not isinstance(loop, ast.For) or "parts" not in ast.unparse(loop.iter):
+                continue
+            calls = {ast.unparse(c.func) for c in ast.walk(loop) if isinstance(c, ast.Call)}
+            if any(c.endswith(("is_symlink", "islink")) for c in calls):
+                found.append(function.name)
+                break
+    return found
+
+
+def test_one_symlink_walk_and_one_ownership_checker() -> None:
+    walks = [
+        (str(path.relative_to(PACKAGE)), name)
+        for path, tree in _modules()
+        for name in _symlink_walks(tree)
+    ]
+    assert walks == [SYMLINK_WALK], walks
+    owned = ast.parse((PACKAGE / "owned.py").read_text())
+    check_path = next(
+        n for n in ast.walk(owned) if isinstance(n, ast.FunctionDef) and n.name == "check_path"
+    )
+    calls = {ast.unparse(c.func) for c in ast.walk(check_path) if isinstance(c, ast.Call)}
+    assert "check_inside" in calls and "_refuse_links" not in calls
+
+
+def test_the_walk_check_sees_the_old_copy() -> None:
+    # check_inside's own walk, which this replaced.
+    source = (
+        "def check_inside(path, owner):\n"
+        "    for part in relative.parts:\n"
+        "        current = current / part\n"
+        "        if current.is_symlink():\n"
+        "            raise OutsideOwnedFolderError(current)\n"
+    )
+    assert _symlink_walks(ast.parse(source)) == ["check_inside"]
+
+
+#: history.csv has one parser (issue 32): experiment/history.py reads every CSV abyssexp reads
+#: back, and only layout.py names the file.
+HISTORY_PARSER = "experiment/history.py"
+
+
+def _csv_readers(tree: ast.Module) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) in ("csv.reader", "csv.DictReader", "reader", "DictReader")
+    ]
+
+
+def test_one_module_parses_history_csv() -> None:
+    readers = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) != HISTORY_PARSER
+        for line in _csv_readers(tree)
+    ]
+    assert not readers, readers
+    named = [
+        str(path.relative_to(PACKAGE))
+        for path, tree in _modules()
+        if "history.csv" in _string_constants(tree)
+    ]
+    assert named == ["experiment/layout.py"], named
+
+
+def test_the_history_check_sees_the_old_parsers() -> None:
+    # callbacks.read_history and optuna_sweep.best_value read rows with DictReader.
+    source = "rows = list(csv.DictReader(handle))\nreader = csv.reader(io.StringIO(text))\n"
+    assert sorted(_csv_readers(ast.parse(source))) == [1, 2]
+
+
+#: "Which experiments" has one home (issue 32): sweeps/selection.py turns REFS, patterns,
+#: ``--all`` and ``--sweep`` into folders for gc, mlflow sync, compare, list --sweep, winners and
+#: the runners. Walking the scratch tree or a sweep's trials to select is done only there.
+SELECTION_HOME = "sweeps/selection.py"
+#: (module, call) that select nothing, each with its reason.
+SELECTION_ALLOWED = {
+    ("experiment/list_rows.py", "iter_experiment_dirs"): "defines it; `list` walks a type",
+    (
+        "experiment/gc.py",
+        "iter_experiment_dirs",
+    ): "gc --all walks each project, skipping a linked one",
+    ("sweeps/optuna_search.py", "trial_roots"): "pairs each trial with its folder",
+    ("runners/optuna_slots.py", "trial_roots"): "pairs each trial with its folder",
+}
+
+
+def _selections(tree: ast.Module) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = ast.unparse(node.func).rsplit(".", 1)[-1]
+            if name in ("iter_experiment_dirs", "trial_roots"):
+                found.append((node.lineno, name))
+    return found
+
+
+def test_one_module_selects_experiments() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line} {name}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) != SELECTION_HOME
+        for line, name in _selections(tree)
+        if (str(path.relative_to(PACKAGE)), name) not in SELECTION_ALLOWED
+    ]
+    assert not found, found
+
+
+#: Typer's and Click's private API (issue 32, item 5): each use listed with why; the list only
+#: shrinks. ``typer.rich_utils`` builds help tables no public setting reaches (cli/help.py).
+PRIVATE_CLI_API = {("cli/help.py", "rich_utils.Table"): "option names whole at 80 columns"}
+
+
+def _private_cli_uses(tree: ast.Module) -> list[str]:
+    """Attributes of Typer/Click that start with ``_`` (``_main_shell_completion``,
+    ``_custom_shell_complete``), and anything of ``typer.rich_utils``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if node.attr in ("_main_shell_completion", "_custom_shell_complete"):
+                found.append(node.attr)
+            elif ast.unparse(node.value) == "rich_utils":
+                found.append(f"rich_utils.{node.attr}")
+    return found
+
+
+def test_no_private_typer_or_click_api() -> None:
+    found = sorted(
+        {
+            (str(path.relative_to(PACKAGE)), use)
+            for path, tree in _modules()
+            for use in _private_cli_uses(tree)
+        }
+        - set(PRIVATE_CLI_API)
+    )
+    assert not found, found

@@ -121,3 +121,25 @@ def test_make_writable_inside_skips_symlinks(owner: Path, outside: Path) -> None
         assert stat.S_IMODE(outside.stat().st_mode) == 0o555
     finally:
         os.chmod(outside, 0o755)
+
+
+def test_the_one_checker_checks_the_path_itself_when_final(owner: Path, outside: Path) -> None:
+    link = owner / "models" / "linked"
+    link.symlink_to(outside, target_is_directory=True)
+    check_inside(link, owner)  # its folder (models/) is real: unlinking the link is fine
+    with pytest.raises(OutsideOwnedFolderError, match="is a symlink"):
+        check_inside(link, owner, verb="write", final=True)
+
+
+def test_check_path_is_the_checker_with_the_registered_root(
+    owner: Path, outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from abyssexp import owned
+
+    monkeypatch.setattr(owned, "_ROOTS", set())
+    (owner / "models" / "linked").symlink_to(outside, target_is_directory=True)
+    target = owner / "models" / "linked" / "file.json"
+    owned.check_path(target)  # no root registered: the user's path, not checked
+    owned.own_root(owner)
+    with pytest.raises(OutsideOwnedFolderError, match="is a symlink"):
+        owned.check_path(target)

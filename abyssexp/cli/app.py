@@ -49,15 +49,11 @@ class ErrorBoundaryGroup(TyperGroup):
 
         return lifecycle_order(super().list_commands(ctx))
 
-    def _main_shell_completion(
-        self, ctx_args: Any, prog_name: str, complete_var: Any = None
-    ) -> None:
-        """The shell asks for completions: names of experiments, aliases, sweeps, conditions
-        and ``--set`` keys too (``abyssexp.cli.completion``)."""
-        from abyssexp.cli.completion import install_completers
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from abyssexp.cli.help import option_names_kept_whole
 
-        install_completers(self)
-        super()._main_shell_completion(ctx_args, prog_name, complete_var)
+        with option_names_kept_whole():
+            super().format_help(ctx, formatter)
 
     def invoke(self, ctx: Any) -> Any:
         from abyssexp.cli.console import error_line
@@ -192,10 +188,12 @@ def _one_line_summaries(typer_app: typer.Typer) -> None:
 
 
 def _help_panels() -> None:
-    from abyssexp.cli.help import assign_panels, install_help_rendering
+    from abyssexp.cli.completion import install_completers
+    from abyssexp.cli.help import assign_panels, use_help_classes
 
     assign_panels(app)
-    install_help_rendering()
+    use_help_classes(app)
+    install_completers(app)  # names of experiments, aliases, sweeps, conditions, --set keys
 
 
 _register()

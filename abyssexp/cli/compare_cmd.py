@@ -60,18 +60,18 @@ def compare_command(
     With two experiments and --metric CONDITION:METRIC, a paired test says whether B − A is
     real; with --sweep, trials that differ only by seed or fold are pooled."""
     from abyssexp.results.compare import compare_experiments
+    from abyssexp.sweeps.selection import Selection, select_roots
 
-    refs = list(refs or [])
     location = None
     if sweep:
         from abyssexp.sweeps.trials import resolve_sweep
 
         location = resolve_sweep(sweep, scratch_root(scratch))
-        refs += [str(root) for root in location.trial_roots()]
-    if not refs:
-        from abyssexp.errors import InvalidInputError
-
-        raise InvalidInputError("compare: name experiments (REF...) or a sweep (--sweep ID)")
+    usage = "compare: name experiments (REF...) or a sweep (--sweep ID)"
+    refs = list(refs or [])  # patterns stay as given: compare says when one matches nothing
+    if sweep or not refs:
+        trials = select_roots(scratch_root(scratch), Selection(sweep=sweep), usage, location)
+        refs += [str(root) for root in trials]
     data = compare_experiments(
         scratch_root(scratch), refs, metric=metric, filters=filter_, status=status, tags=tag
     )

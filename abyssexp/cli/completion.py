@@ -4,8 +4,9 @@ current values.
 
 Everything here reads folder listings and small JSON files: no TensorFlow, no record parsing
 for thousands of experiments (5,000 experiments complete in milliseconds). ``COMPLETERS`` is
-the one table that says which parameter completes what; ``install_completers`` attaches it to
-the Click commands when the shell asks (``_ABYSSEXP_COMPLETE=complete_bash|complete_zsh``).
+the one table that says which parameter completes what; ``install_completers`` gives each such
+parameter Typer's documented ``shell_complete`` callback when the CLI is registered, and Click
+calls it when the shell asks (``_ABYSSEXP_COMPLETE=complete_bash|complete_zsh``).
 """
 
 from __future__ import annotations
@@ -304,16 +305,38 @@ COMPLETERS: dict[str, Completer] = {
 NOT_COMPLETED = {("fold", "source")}  # sweep fold SOURCE is a COCO file: the shell's files
 
 
-def install_completers(group: Any) -> None:
-    """Attach ``COMPLETERS`` to every command of the Click ``group`` (recursively)."""
-    for name, command in getattr(group, "commands", {}).items():
-        install_completers(command)
-        for param in getattr(command, "params", []):
-            completer = COMPLETERS.get(param.name or "")
-            if completer is None or (name, param.name) in NOT_COMPLETED:
-                continue
-            if getattr(param, "_custom_shell_complete", None) is None:
-                param._custom_shell_complete = _adapted(completer)
+def install_completers(typer_app: Any) -> None:
+    """Give every parameter named in ``COMPLETERS``, of every command of ``typer_app`` (its
+    groups' too), Typer's documented ``shell_complete`` callback, before Typer builds the
+    Click commands (``cli.app``); a parameter that declares its own completion keeps it."""
+    for info in typer_app.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")
+        _complete_parameters(name, info.callback)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            install_completers(group.typer_instance)
+
+
+def _complete_parameters(command: str, callback: Callable[..., Any]) -> None:
+    """Set ``shell_complete`` on the ``typer.Option``/``typer.Argument`` of ``callback``'s
+    parameters that ``COMPLETERS`` names (read from its annotations or defaults)."""
+    import inspect
+
+    names = [n for n in inspect.signature(callback).parameters if n in COMPLETERS]
+    names = [n for n in names if (command, n) not in NOT_COMPLETED]
+    if not names:
+        return
+    # Evaluated as Typer evaluates them (a command's own ``__signature__`` included).
+    parameters = inspect.signature(callback, eval_str=True).parameters
+    for name in names:
+        annotation, default = parameters[name].annotation, parameters[name].default
+        for info in (*getattr(annotation, "__metadata__", ()), default):
+            if hasattr(info, "shell_complete") and info.shell_complete is None:
+                if getattr(info, "autocompletion", None) is None:
+                    info.shell_complete = _adapted(COMPLETERS[name])
+        # The evaluated annotation replaces its text (``from __future__ import annotations``):
+        # evaluated again, the text would make a new typer.Option, without the completer.
+        callback.__annotations__[name] = annotation
 
 
 def _adapted(completer: Completer) -> Callable[[Any, Any, str], list[CompletionItem]]:

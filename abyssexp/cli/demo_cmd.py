@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import shlex
 import sys
 import time
@@ -130,9 +129,9 @@ def demo_command(
             *common,
         ]
     )
-    metrics = json.loads(
-        (Path(experiment) / "testing" / "shapes-test" / "metrics.json").read_text()
-    )
+    from abyssexp.schemas.results import METRICS_FILE, read_test_metrics
+
+    metrics = read_test_metrics(Path(experiment) / "testing" / "shapes-test" / METRICS_FILE)
     _run(
         [
             "promote",

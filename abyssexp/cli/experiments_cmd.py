@@ -240,7 +240,10 @@ def list_command(
         root, project, experiment_type, status=status, sort=sort, tags=tag, archived=archived
     )
     if sweep:
-        names = {trial.name for trial in location.sweep.trials}
+        from abyssexp.sweeps.selection import Selection, select_roots
+
+        trials = select_roots(root, Selection(sweep=sweep), "list --sweep ID", location)
+        names = {folder.name for folder in trials}
         rows = [row for row in rows if row["name"] in names]
     if filter_:
         rows = filter_rows(rows, filter_)

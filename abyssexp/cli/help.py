@@ -7,7 +7,11 @@ Panels print in the order of ``PANEL_ORDER``, and commands in the order they are
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from typer.core import TyperCommand, TyperGroup
 
 #: The lifecycle, in the order a person meets it.
 PANEL_ORDER = ("Start", "Run", "Judge", "Keep", "Organise", "Setup")
@@ -72,20 +76,22 @@ def lifecycle_order(names: list[str]) -> list[str]:
     return sorted(names, key=key)
 
 
-def keep_option_names_whole() -> None:
+@contextmanager
+def option_names_kept_whole() -> Iterator[None]:
     """Typer draws options as a Rich table that shrinks every column alike at 80 columns
-    (``--augmentation-configurat…``). Its tables get ``no_wrap`` on the name columns, so Rich
-    narrows (and wraps) the type and help text instead and names stay whole. Installed
-    when help is first drawn, so commands that print no help never import Typer's renderer."""
+    (``--augmentation-configurat…``). While help is drawn, its tables get ``no_wrap`` on the
+    name columns, so Rich narrows (and wraps) the type and help text instead and names stay
+    whole; Typer's own table is back as soon as the help is drawn.
+
+    The one use of Typer's internals left (issue 32, item 5): no public Typer or Rich setting
+    reaches the columns of the tables ``typer.rich_utils`` builds, so its ``Table`` is swapped
+    for the length of one help text. Without it help reads the same except that, at 80
+    columns, long option names are cut with "…" (``tests/cli/test_help.py`` holds this).
+    """
     from rich.table import Table
     from typer import rich_utils
 
-    if getattr(rich_utils.Table, "keeps_names_whole", False):
-        return
-
     class HelpTable(Table):
-        keeps_names_whole = True
-
         def add_row(self, *renderables: Any, **kwargs: Any) -> None:
             super().add_row(*renderables, **kwargs)
             # Options: names | type (folds: "<int range> [1<=x<=100000]") | help.
@@ -99,21 +105,39 @@ def keep_option_names_whole() -> None:
             if options:
                 self.columns[-2].ratio = 1
 
+    original = rich_utils.Table
     rich_utils.Table = HelpTable  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        rich_utils.Table = original  # type: ignore[misc]
 
 
-def install_help_rendering() -> None:
-    """Make every Typer command and group draw its help through ``keep_option_names_whole``."""
-    from typer.core import TyperCommand, TyperGroup
+class HelpCommand(TyperCommand):
+    """Every abyssexp command: its help drawn with option names whole (Click's public
+    ``format_help`` hook, the class given to Typer through ``cls``)."""
 
-    for cls in (TyperCommand, TyperGroup):
-        if getattr(cls.format_help, "abyssexp", False):
-            continue
-        original = cls.format_help
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with option_names_kept_whole():
+            super().format_help(ctx, formatter)
 
-        def format_help(self: Any, ctx: Any, formatter: Any, _original: Any = original) -> None:
-            keep_option_names_whole()
-            return _original(self, ctx, formatter)
 
-        format_help.abyssexp = True  # type: ignore[attr-defined]
-        cls.format_help = format_help  # type: ignore[method-assign]
+class HelpGroup(TyperGroup):
+    """Every abyssexp command group (``data``, ``sweep``, ``store``...), as ``HelpCommand``."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with option_names_kept_whole():
+            super().format_help(ctx, formatter)
+
+
+def use_help_classes(typer_app: Any) -> None:
+    """Give every command and group of ``typer_app`` that names no class of its own
+    ``HelpCommand``/``HelpGroup`` (Typer's public ``cls``), before Typer builds them."""
+    for command in typer_app.registered_commands:
+        if not isinstance(command.cls, type) or command.cls is TyperCommand:
+            command.cls = HelpCommand  # (Typer's default is a placeholder, or TyperCommand)
+    for group in typer_app.registered_groups:
+        if not isinstance(group.cls, type) or group.cls is TyperGroup:
+            group.cls = HelpGroup
+        if group.typer_instance is not None:
+            use_help_classes(group.typer_instance)

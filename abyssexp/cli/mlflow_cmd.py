@@ -56,28 +56,25 @@ def sync_command(
     second sync updates the same runs and adds only new epochs; an experiment whose files did
     not change since its last sync is skipped without asking the server."""
     from dataclasses import asdict
-    from pathlib import Path
 
     from abyssexp.errors import InvalidInputError
     from abyssexp.integrations.mlflow_mirror import (
-        all_experiment_folders,
         check_tracking_uri,
         load_client,
         sync_experiments,
     )
-    from abyssexp.results.compare import select_experiments
+    from abyssexp.sweeps.selection import Selection, select_roots
 
     root = scratch_root(scratch)
     check_tracking_uri(tracking_uri, root)
+    selection = Selection(refs=tuple(refs or []), every=all_)
+    usage = "mlflow sync: give experiments (REFS) or --all, one of the two"
     if bool(refs) == all_:
-        raise InvalidInputError("mlflow sync: give experiments (REFS) or --all, one of the two")
+        raise InvalidInputError(usage)
     if prune and not all_:
         raise InvalidInputError("mlflow sync --prune: only with --all (every experiment)")
     load_client(tracking_uri)  # says how to install MLflow before reading any experiment
-    if all_:
-        folders = all_experiment_folders(root)
-    else:
-        folders = [Path(row["path"]) for row in select_experiments(root, list(refs or []))]
+    folders = select_roots(root, selection, usage)
     results = sync_experiments(root, folders, tracking_uri, prune_missing=prune, force=force)
     if json_output:
         print_json([asdict(r) for r in results])

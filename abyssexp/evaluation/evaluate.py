@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abyssexp.atomic import atomic_copy, atomic_write_json, atomic_write_text
+from abyssexp.atomic import atomic_copy, atomic_write_text
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.checkpoints import resolve_checkpoint
 from abyssexp.experiment.layout import TEST_COCO, ExperimentPaths
@@ -216,11 +215,12 @@ def _test_set(
         with_background,
     )
     from abyssexp.datasets.translators import CategoryTranslator
+    from abyssexp.schemas.model_files import read_category_map, read_class_names
 
-    class_names = json.loads(paths.class_names.read_text()) if paths.class_names.is_file() else None
+    class_names = read_class_names(paths.class_names)
     labels = label_space_from_params(params.dataset, paths.root)
-    if paths.category_map.is_file():
-        mapping = json.loads(paths.category_map.read_text())
+    mapping = read_category_map(paths.category_map)
+    if mapping is not None:
         count = len(set(mapping.values()))
         saved = LabelSpace(
             CategoryTranslator(mapping, label_source=params.dataset.label_source),
@@ -298,13 +298,15 @@ def _write_condition(
     ``compare`` matches images by), metrics, report and plots."""
     from abyssexp.evaluation.metrics import predicted_labels
     from abyssexp.evaluation.plots import plot_confusion_matrix, plot_pr_curves
+    from abyssexp.schemas.results import write_test_result
 
     names = metrics["class_names"]
     folder.mkdir(parents=True, exist_ok=True)
     atomic_copy(coco_file, folder / TEST_COCO)
     chosen = predicted_labels(scores, metrics["activation"], threshold)
-    atomic_write_json(
-        folder / "predictions.json",
+    write_test_result(
+        folder,
+        metrics,
         [
             {
                 "image_id": int(image_id),
@@ -319,7 +321,6 @@ def _write_condition(
             )
         ],
     )
-    atomic_write_json(folder / "metrics.json", metrics)
     atomic_write_text(folder / "report.txt", render_report(metrics))
     plot_pr_curves(truth, scores, metrics, folder / "pr_curves.png")
     plot_confusion_matrix(metrics, folder / "confusion_matrix.png")

@@ -11,7 +11,6 @@ experiment) is ``store.sources``'s to say.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
@@ -24,6 +23,8 @@ from abyssexp.errors import StoreError
 from abyssexp.experiment.layout import PREDICTIONS_FILE, ExperimentPaths
 from abyssexp.experiment.promoted import EXPORT_MANIFEST
 from abyssexp.owned import rmtree_inside
+from abyssexp.schemas.export_manifest import load_export_manifest
+from abyssexp.schemas.results import load_predictions
 
 PARITY_IMAGES = 16
 
@@ -74,7 +75,7 @@ def export_experiment(
     folder = paths.exports / checkpoint.stem
     manifest = folder / EXPORT_MANIFEST
     if folder.is_dir() and manifest.is_file():
-        done = set(json.loads(manifest.read_text()).get("formats", {}))
+        done = set((load_export_manifest(manifest) or {}).get("formats", {}))
         missing = sorted(set(formats) - done)
         if missing:
             raise StoreError(
@@ -104,11 +105,8 @@ def _test_image_paths(testing: Path | None) -> list[Path]:
         return []
     found: list[Path] = []
     for predictions in sorted(testing.glob(f"*/{PREDICTIONS_FILE}")):
-        try:
-            rows = json.loads(predictions.read_text())
-        except (OSError, ValueError):
-            continue
-        found += [Path(r["file"]) for r in rows if isinstance(r, dict) and "file" in r]
+        rows = load_predictions(predictions) or []
+        found += [Path(r["file"]) for r in rows if "file" in r]
         if len(found) >= PARITY_IMAGES * 2:
             break
     return [p for p in found if p.is_file()][: PARITY_IMAGES * 2]

@@ -8,7 +8,6 @@ per-class thresholds in ``thresholds.json`` there when present, else 0.5.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy as np
 from abyssexp.errors import InvalidInputError
 from abyssexp.evaluation.thresholds import read_thresholds
 from abyssexp.experiment.layout import CLASS_NAMES_FILE
+from abyssexp.schemas.model_files import read_class_names
 
 if TYPE_CHECKING:
     import keras
@@ -195,7 +195,9 @@ class ScoresMeaning:
         ``class_names.json`` (else ``class_<i>``) and ``thresholds.json``."""
         count = int(model.output_shape[-1])
         activation = model.get_layer("head_activation").get_config().get("activation", "softmax")
-        names = _beside(model_path, CLASS_NAMES_FILE) or [f"class_{i}" for i in range(count)]
+        names = read_class_names(model_path.parent / CLASS_NAMES_FILE) or [
+            f"class_{i}" for i in range(count)
+        ]
         return cls(
             class_names=[str(n) for n in names],
             activation=activation if isinstance(activation, str) else "softmax",
@@ -225,11 +227,3 @@ def predict_with(
     started = time.monotonic()
     scores = model.predict(batches, verbose=0, callbacks=[Progress()])
     return np.asarray(scores, dtype=np.float64), time.monotonic() - started
-
-
-def _beside(model_path: Path, name: str) -> Any:
-    path = model_path.parent / name
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
-        raise InvalidInputError(f"{path}: does not parse; restore it beside the model") from None

@@ -8,9 +8,8 @@ promoted copy of it) unless ``--threshold`` is given; ``report.txt`` lists them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -101,15 +100,9 @@ def write_thresholds(
 
 def read_thresholds(model_path: Path) -> list[float] | None:
     """The thresholds saved for ``model_path`` (or its promoted copy ``model.keras``), if any."""
-    path = model_path.parent / THRESHOLDS_FILE
-    if not path.is_file():
-        return None
-    try:
-        data: Any = json.loads(path.read_text())
-        if model_path.name not in (data["checkpoint"], MODEL_FILE):
-            return None
-        return [float(t) for t in data["thresholds"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        from abyssexp.errors import InvalidInputError
+    from abyssexp.schemas.model_files import read_thresholds_file
 
-        raise InvalidInputError(f"{path}: does not parse; restore it or delete it") from None
+    data = read_thresholds_file(model_path.parent / THRESHOLDS_FILE)
+    if data is None or model_path.name not in (data["checkpoint"], MODEL_FILE):
+        return None
+    return list(data["thresholds"])

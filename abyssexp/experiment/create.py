@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,9 @@ from abyssexp.experiment.record_file import create_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.summary_cache import refresh_summary
 from abyssexp.owned import make_dirs, rmtree_inside
+from abyssexp.processes import this_host
 from abyssexp.schemas.params import Params
+from abyssexp.schemas.provenance import write_provenance
 from abyssexp.schemas.resolve import load_params_file, params_to_json, resolve_params
 from abyssexp.templates import render_template
 
@@ -330,7 +331,7 @@ def _fill(
     atomic_write_json(paths.params, params_to_json(params))
     command_line = list(request.command_line or sys.argv)
     facts, diff = provenance or collect_provenance(command_line)
-    atomic_write_json(paths.provenance, {"new": {**facts, "command_line": command_line}})
+    write_provenance(paths.provenance, {"new": {**facts, "command_line": command_line}})
     refresh_summary(paths)  # what `compare` reads from the provenance
     if diff:
         atomic_write_text(paths.git_diff, diff)
@@ -348,7 +349,7 @@ def _fill(
                 "number": experiment.number,
                 "created": created,
                 "user": current_user(),
-                "host": socket.gethostname(),
+                "host": this_host(),
                 "parent": experiment.parent or "(none)",
                 "command_line": shlex.join(command_line),
                 "note": request.note or "(no purpose given: pass --note)",

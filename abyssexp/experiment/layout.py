@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abyssexp.experiment.checkpoints import BEST_CHECKPOINT, RECOVERY_CHECKPOINT, checkpoint_name
+from abyssexp.schemas.results import METRICS_FILE as METRICS_FILE
+from abyssexp.schemas.results import PREDICTIONS_FILE as PREDICTIONS_FILE
 
 DATASETS_DIR = "datasets"
 LOGS_DIR = "logs"
 MODELS_DIR = "models"
 TESTING_DIR = "testing"
 EXPORTS_DIR = "exports"
-PREDICTIONS_FILE = "predictions.json"
 THRESHOLDS_FILE = "thresholds.json"  # per-class thresholds of best.keras (sigmoid models)
 README_FILE = "readme.txt"
 RECORD_FILE = "record.json"

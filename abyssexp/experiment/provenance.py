@@ -5,12 +5,13 @@ from __future__ import annotations
 import getpass
 import os
 import platform
-import socket
 import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from abyssexp.processes import this_host
 
 if TYPE_CHECKING:
     from abyssexp.experiment.layout import ExperimentPaths
@@ -96,7 +97,7 @@ def collect_provenance(command_line: list[str] | None = None) -> tuple[dict[str,
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "packages": package_versions(),
-            "host": socket.gethostname(),
+            "host": this_host(),
             "user": current_user(),
             "cwd": str(Path.cwd()),
             "command_line": command_line if command_line is not None else list(sys.argv),
@@ -145,29 +146,24 @@ def write_train_provenance(
     and requirements.txt, for a training run; ``facts`` adds what only training knows.
     ``collected``: from ``collect_in_background`` (for this ``command_line``), else collected
     now."""
-    import json
     import time
 
-    from abyssexp.atomic import atomic_write_json, atomic_write_text
+    from abyssexp.atomic import atomic_write_text
     from abyssexp.experiment.layout import REQUIREMENTS_FILE
     from abyssexp.experiment.summary_cache import refresh_summary
+    from abyssexp.schemas.provenance import ProvenanceFile, load_provenance, write_provenance
 
     if collected is None:
         collected = (*collect_provenance(command_line), all_requirements())
     provenance, diff, requirements = collected
     provenance = dict(provenance)
     provenance.update(facts)
-    existing: dict[str, Any] = {}
-    if paths.provenance.is_file():
-        try:
-            existing = json.loads(paths.provenance.read_text())
-        except json.JSONDecodeError:
-            existing = {}
+    existing = load_provenance(paths.provenance) or ProvenanceFile()
     existing["train"] = provenance
     existing.setdefault("train_runs", []).append(
         {"time": time.time(), "command_line": provenance["command_line"], "git": provenance["git"]}
     )
-    atomic_write_json(paths.provenance, existing)
+    write_provenance(paths.provenance, existing)
     refresh_summary(paths)  # what `compare` reads from the provenance
     atomic_write_text(paths.git_diff, diff)
     atomic_write_text(paths.logs / REQUIREMENTS_FILE, requirements)

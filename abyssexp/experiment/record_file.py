@@ -9,7 +9,6 @@ that list many experiments use ``load_record`` and show that one as ``unreadable
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pydantic import ValidationError
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import ExperimentStateError
 from abyssexp.locks import file_lock
-from abyssexp.processes import own_identity, pid_alive
+from abyssexp.processes import GONE, own_identity, owner_state, this_host
 from abyssexp.schemas.record import (
     RECORD_VERSION,
     BestMetric,
@@ -129,7 +128,7 @@ def mark_running(path: Path, epochs_total: int) -> Record:
     def change(record: Record) -> None:
         record.status = Status.RUNNING
         record.pid, record.pid_start = own_identity()
-        record.host = socket.gethostname()
+        record.host = this_host()
         record.heartbeat_unix = time.time()
         record.started = utc_now()
         record.epochs_total = epochs_total
@@ -265,9 +264,8 @@ def effective_status(record: Record | dict[str, Any], now: float | None = None) 
     if record.status != Status.RUNNING:
         return record.status.value
     now = time.time() if now is None else now
-    if record.host == socket.gethostname() and record.pid:
-        if not pid_alive(record.pid):
-            return Status.CRASHED.value
+    if owner_state(record.host, record.pid, record.pid_start) == GONE:
+        return Status.CRASHED.value
     if record.heartbeat_unix is not None and now - record.heartbeat_unix > STALE_HEARTBEAT_S:
         return Status.CRASHED.value
     return record.status.value

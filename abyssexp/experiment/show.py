@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from abyssexp.experiment.list_rows import read_params_dict
 from abyssexp.experiment.param_filters import flatten_params
 from abyssexp.experiment.record_file import load_record
 from abyssexp.experiment.refs import resolve_ref
+from abyssexp.schemas.provenance import latest_section, load_provenance
 from abyssexp.schemas.resolve import load_params_file
 
 
@@ -68,11 +68,7 @@ def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
                 entry["parent"] = parent_flat.get(key)
                 entry["differs_from_parent"] = differs_from_parent
             changed[key] = entry
-    try:
-        provenance = json.loads(paths.provenance.read_text())
-    except (OSError, json.JSONDecodeError):
-        provenance = {}
-    latest = provenance.get("train") or provenance.get("new") or {}
+    latest = latest_section(load_provenance(paths.provenance))
     return {
         "path": str(paths.root),
         "record": record,

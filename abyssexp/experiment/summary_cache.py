@@ -28,18 +28,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import math
 import os
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
+from abyssexp.experiment.history import parse_history
 from abyssexp.experiment.layout import (
     HISTORY_FILE,
     LOGS_DIR,
@@ -49,6 +48,7 @@ from abyssexp.experiment.layout import (
 )
 from abyssexp.jsonio import open_regular, read_cache_bytes
 from abyssexp.metric_direction import lower_is_better
+from abyssexp.schemas.provenance import latest_section, parse_provenance
 from abyssexp.schemas.summary import (
     MAX_SUMMARY_BYTES,
     SUMMARY_ADAPTER,
@@ -63,25 +63,6 @@ MAX_SOURCE_BYTES = 256 << 20
 #: a generous bound on a file system's time-stamp tick (1-2 s on some) plus the time to write.
 RACY_NS = 3_000_000_000
 _log = logging.getLogger(__name__)
-
-
-def parse_history(text: str, wanted: Callable[[str], bool] | None = None) -> dict[str, list[float]]:
-    """history.csv's text as columns of floats (NaN where a row has no value); ``wanted``: only
-    the columns it accepts. Plain rows, not dicts: ``compare`` reads one per experiment."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, [])
-    rows = [row for row in reader if row]  # blank lines are no rows
-    where = {  # a repeated name: the last
-        key: index for index, key in enumerate(header) if key and (wanted is None or wanted(key))
-    }
-    return {key: [_number(row, index) for row in rows] for key, index in where.items()}
-
-
-def _number(row: list[str], index: int) -> float:
-    try:
-        return float(row[index] or "nan") if index < len(row) else math.nan
-    except ValueError:
-        return math.nan
 
 
 def for_best_validation(key: str) -> bool:
@@ -101,14 +82,6 @@ def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, floa
         epoch = int(recorded) if math.isfinite(recorded) else index + 1
         best[key] = {"value": value, "epoch": epoch}
     return best
-
-
-def latest_provenance(data: Any) -> dict[str, Any]:
-    """The latest section (``train``, else ``new``) of logs/provenance.json's data."""
-    if not isinstance(data, dict):
-        return {}
-    latest = data.get("train") or data.get("new") or {}
-    return latest if isinstance(latest, dict) else {}
 
 
 def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
@@ -145,15 +118,10 @@ def _digest(history: bytes | None, provenance: bytes | None) -> dict[str, Any]:
             columns = parse_history(history.decode("utf-8"), for_best_validation)
         except (UnicodeDecodeError, csv.Error):
             columns = {}
-    data: Any = None
-    if provenance is not None:
-        try:
-            data = json.loads(provenance.decode("utf-8"))
-        except (ValueError, RecursionError):
-            data = None
+    data = parse_provenance(provenance) if provenance is not None else None
     return {
         "validation": best_validation(columns),
-        "provenance": provenance_summary(latest_provenance(data)),
+        "provenance": provenance_summary(latest_section(data)),
     }
 
 

@@ -25,7 +25,6 @@ import io
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,12 +37,14 @@ from abyssexp.errors import AbyssExpError, InvalidInputError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.list_rows import (
     experiment_row,
-    iter_experiment_dirs,
     read_params_dict,
 )
 from abyssexp.experiment.param_filters import flatten_params
+from abyssexp.experiment.record_file import load_record
+from abyssexp.processes import this_host
 from abyssexp.results.compare import read_history_columns, read_provenance
 from abyssexp.schemas.record import Status
+from abyssexp.schemas.results import METRICS_FILE, load_test_metrics
 
 SYNC_FILE = "mlflow.json"
 #: The files a run mirrors (``ExperimentPaths`` properties), besides ``testing/*/metrics.json``.
@@ -167,15 +168,8 @@ def _client_errors(uri: str) -> Iterator[None]:
         ) from None
 
 
-def all_experiment_folders(scratch: Path) -> list[Path]:
-    return [folder for _, _, folder in iter_experiment_dirs(scratch)]
-
-
 def _created(folder: Path) -> str:
-    try:
-        return str(json.loads((folder / "record.json").read_text()).get("created") or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
+    return _record_field(ExperimentPaths(folder), "created")
 
 
 def _read_sync(paths: ExperimentPaths) -> dict[str, Any]:
@@ -416,7 +410,7 @@ class _RunsByPath:
         self._by_experiment.setdefault(experiment_id, {})[str(folder)] = run
 
     def _read(self, client: Any, experiment_id: str) -> dict[str, Any]:
-        host, found, token, seen = socket.gethostname(), {}, None, 0
+        host, found, token, seen = this_host(), {}, None, 0
         while seen < self.LIMIT:
             page = client.search_runs(
                 [experiment_id],
@@ -437,7 +431,7 @@ class _RunsByPath:
 
 def _owner_tags(scratch: Path) -> dict[str, str]:
     """Which scratch and host made a run: the mirror deletes only runs that name its own."""
-    return {"abyssexp.scratch": str(scratch.resolve()), "abyssexp.host": socket.gethostname()}
+    return {"abyssexp.scratch": str(scratch.resolve()), "abyssexp.host": this_host()}
 
 
 def _key(text: str) -> str:
@@ -493,11 +487,10 @@ def _test_metrics(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, floa
         for metric, value in (summary or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 found[_key(f"test/{condition}/{metric}")] = float(value)
-        try:
-            metrics = json.loads((paths.testing / condition / "metrics.json").read_text())
-        except (OSError, ValueError):
+        metrics = load_test_metrics(paths.testing / condition / METRICS_FILE)
+        if metrics is None:
             continue
-        intervals = metrics.get("intervals") if isinstance(metrics, dict) else None
+        intervals = metrics.get("intervals")
         for metric, interval in (intervals or {}).items():
             if not isinstance(interval, dict):
                 continue
@@ -599,18 +592,14 @@ def _caveat_tags(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, str]:
 
 
 def _record_overrides(paths: ExperimentPaths) -> list[dict[str, Any]]:
-    try:
-        found = json.loads(paths.record.read_text()).get("data_overrides") or []
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [o for o in found if isinstance(o, dict)] if isinstance(found, list) else []
+    record = load_record(paths.record).record
+    return [o.model_dump(mode="json") for o in record.data_overrides] if record else []
 
 
 def _record_field(paths: ExperimentPaths, name: str) -> str:
-    try:
-        return str(json.loads(paths.record.read_text()).get(name) or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
+    """A field of the record as text; empty when unset or the record does not read."""
+    record = load_record(paths.record).record
+    return str(getattr(record, name, None) or "") if record else ""
 
 
 def _parent_run(paths: ExperimentPaths, parent: str, uri: str) -> str | None:

@@ -32,6 +32,12 @@ from abyssexp.results.compare import (
     read_history_columns,
     read_provenance,
 )
+from abyssexp.schemas.results import (
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    load_predictions,
+    load_test_metrics,
+)
 from abyssexp.templates import template_path
 
 REPORT_FILE = "report.html"
@@ -97,14 +103,10 @@ def _params(info: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _condition(folder: Path) -> dict[str, Any] | None:
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError):
+    metrics = load_test_metrics(folder / METRICS_FILE)
+    if metrics is None:
         return None
-    try:
-        predictions = json.loads((folder / "predictions.json").read_text())
-    except (OSError, ValueError):
-        predictions = []
+    predictions = load_predictions(folder / PREDICTIONS_FILE) or []
     names = list(metrics.get("class_names") or metrics.get("per_class", {}).keys())
     curves = []
     if predictions:
@@ -267,15 +269,12 @@ def paired_verdicts(main: ExperimentPaths, others: list[ExperimentPaths]) -> lis
 def _conditions(paths: ExperimentPaths) -> set[str]:
     if not paths.testing.is_dir():
         return set()
-    return {p.name for p in paths.testing.iterdir() if (p / "metrics.json").is_file()}
+    return {p.name for p in paths.testing.iterdir() if (p / METRICS_FILE).is_file()}
 
 
 def _has_metric(paths: ExperimentPaths, condition: str, metric: str) -> bool:
-    try:
-        metrics = json.loads((paths.condition(condition) / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(metrics, dict) and metrics.get(metric) is not None
+    metrics = load_test_metrics(paths.condition(condition) / METRICS_FILE)
+    return metrics is not None and metrics.get(metric) is not None
 
 
 def render_report(experiments: list[dict[str, Any]], comparison: Any) -> str:

@@ -6,56 +6,33 @@ logs/history.csv, logs/provenance.json): no TensorFlow, no network.
 
 from __future__ import annotations
 
-import fnmatch
-import json
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
+from abyssexp.experiment.history import read_history_columns
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.list_rows import (
     collector_paused,
     experiment_row,
-    iter_experiment_dirs,
     parse_statuses,
 )
-from abyssexp.experiment.naming import number_of
 from abyssexp.experiment.param_filters import changed_columns, filter_rows
 from abyssexp.experiment.record_file import LoadedRecord, load_record
-from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.experiment.refs import split_location
 from abyssexp.experiment.result_digest import caveat_codes, format_metric, interval_of
 from abyssexp.experiment.summary_cache import (
     best_validation,
-    latest_provenance,
     load_summary,
-    parse_history,
     provenance_summary,
 )
 from abyssexp.metric_direction import sign
+from abyssexp.schemas.provenance import latest_section, load_provenance
+from abyssexp.sweeps.selection import Selection, select_roots
 
 __all__ = ["best_validation", "provenance_summary", "read_history_columns"]
-
-_GLOB = set("*?[")
-
-
-def _matching(ref: str, scratch: Path) -> list[tuple[str, str, Path]]:
-    """``PROJECT/TYPE/NAME`` with glob characters: every experiment it matches."""
-    parts = ref.strip("/").split("/")
-    if len(parts) not in (2, 3):
-        raise InvalidInputError(
-            f"experiment pattern {ref!r}: expected PROJECT/TYPE[/NAME] with * ? [...], "
-            "e.g. shapes/classification/*"
-        )
-    name = parts[2] if len(parts) == 3 else "*"
-    found = []
-    for project, experiment_type, folder in iter_experiment_dirs(scratch, parts[0], parts[1]):
-        number = folder.name.split(".", 1)[0].lstrip("0") or "0"
-        if fnmatch.fnmatchcase(folder.name, name) or fnmatch.fnmatchcase(number, name):
-            found.append((project, experiment_type, folder))
-    return sorted(found, key=lambda f: (f[0], f[1], number_of(f[2].name) or 0, f[2].name))
 
 
 def select_experiments(
@@ -86,16 +63,11 @@ def _selected(
     wanted = parse_statuses(status) if status else None
     rows: list[dict[str, Any]] = []
     records: dict[str, LoadedRecord] = {}
-    for ref in refs:
-        if _GLOB & set(ref) and not Path(ref).is_dir():
-            found = _matching(ref, scratch)
-        else:
-            paths = resolve_ref(ref, scratch)
-            found = [(*split_location(paths), paths.root)]
-        for project, experiment_type, folder in found:
-            if str(folder) not in records:
-                records[str(folder)] = loaded = load_record(folder / RECORD_FILE)
-                rows.append(experiment_row(project, experiment_type, folder, loaded))
+    usage = "compare: name experiments (REF...) or a sweep (--sweep ID)"
+    for folder in select_roots(scratch, Selection(refs=tuple(refs)), usage):
+        records[str(folder)] = loaded = load_record(folder / RECORD_FILE)
+        project, experiment_type = split_location(ExperimentPaths(folder))
+        rows.append(experiment_row(project, experiment_type, folder, loaded))
     apply_job_states(rows)
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
@@ -109,19 +81,6 @@ def _selected(
             "`abyssexp list` shows what exists"
         )
     return rows, records
-
-
-def read_history_columns(
-    path: Path, wanted: Callable[[str], bool] | None = None
-) -> dict[str, list[float]]:
-    """logs/history.csv as columns of floats (NaN where a row has no value); ``wanted``: only
-    the columns it accepts."""
-    try:
-        with open(path, newline="") as handle:
-            text = handle.read()
-    except OSError:
-        return {}
-    return parse_history(text, wanted)
 
 
 def _seconds(record: dict[str, Any]) -> float | None:
@@ -144,11 +103,7 @@ def _throughput(record: dict[str, Any]) -> float | None:
 
 def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
     """The latest provenance section (``train``, else ``new``) of logs/provenance.json."""
-    try:
-        data = json.loads(paths.provenance.read_text())
-    except (OSError, ValueError):
-        return {}
-    return latest_provenance(data)
+    return latest_section(load_provenance(paths.provenance))
 
 
 def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str, Any]:

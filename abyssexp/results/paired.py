@@ -11,7 +11,6 @@ per-image files, and only for these two experiments.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,19 @@ import numpy as np
 
 from abyssexp.evaluation.intervals import INTERVAL_METRICS, image_outcomes, paired_difference
 from abyssexp.experiment.layout import ExperimentPaths
-
-PREDICTIONS = "predictions.json"
-METRICS = "metrics.json"
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+from abyssexp.schemas.results import (
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    ConditionMetrics,
+    Prediction,
+    load_predictions,
+    load_test_metrics,
+)
 
 
-def _tested(root: Path, condition: str) -> tuple[dict | None, list | None]:
+def _tested(root: Path, condition: str) -> tuple[ConditionMetrics | None, list[Prediction] | None]:
     folder = ExperimentPaths(root).condition(condition)
-    metrics, predictions = _read(folder / METRICS), _read(folder / PREDICTIONS)
-    return (
-        metrics if isinstance(metrics, dict) else None,
-        predictions if isinstance(predictions, list) else None,
-    )
+    return load_test_metrics(folder / METRICS_FILE), load_predictions(folder / PREDICTIONS_FILE)
 
 
 def _image_keys(predictions: list[dict[str, Any]]) -> list[tuple[Any, Any]] | None:

@@ -77,11 +77,13 @@ def sweep_winner(scratch: Path, location: SweepLocation) -> dict[str, Any] | Non
     monitored metric.
     """
     from abyssexp.results.compare import compare_experiments
+    from abyssexp.sweeps.selection import Selection, select_roots
     from abyssexp.sweeps.trials import SweepLocation, load_sweep
 
     # read again: an Optuna sweep's slots added their trials to the file while they ran
     location = SweepLocation(location.path, load_sweep(location.path))
-    roots = [str(root) for root in location.trial_roots() if root.is_dir()]
+    trials = select_roots(scratch, Selection(sweep=str(location.path)), "sweep", location)
+    roots = [str(root) for root in trials if root.is_dir()]
     metric = location.sweep.optuna.metric if location.sweep.optuna else None
     try:
         data = compare_experiments(scratch, roots, metric=metric, status=Status.COMPLETED.value)

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.record_file import LoadedRecord, load_record
-from abyssexp.experiment.refs import resolve_ref
-from abyssexp.processes import runs_abyssexp
+from abyssexp.processes import runs_abyssexp, this_host
 from abyssexp.schemas.record import Record, Status
 from abyssexp.slurm import cancel, query_jobs
-from abyssexp.sweeps.trials import SWEEP_ID_RE, resolve_sweep
+from abyssexp.sweeps.selection import Selection, select_roots
 
 
 @dataclass(frozen=True)
@@ -36,10 +34,6 @@ class Cancelled:
         return dict(self.__dict__)
 
 
-def _is_sweep(ref: str) -> bool:
-    return ref.endswith(".json") or bool(SWEEP_ID_RE.match(ref.strip("/").split("/")[-1]))
-
-
 def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
     """Stop every queued or running run of the experiments and sweeps named.
 
@@ -47,13 +41,9 @@ def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
         ExperimentNotFoundError: a reference names nothing.
         SlurmError: ``scancel`` refused.
     """
-    roots: list[Path] = []
-    for ref in refs:
-        if _is_sweep(ref):
-            roots += resolve_sweep(ref, scratch).trial_roots()
-        else:
-            roots.append(resolve_ref(ref, scratch).root)
-    records = {root: load_record(ExperimentPaths(root).record) for root in dict.fromkeys(roots)}
+    selection = Selection(refs=tuple(refs), sweeps_as_refs=True)
+    roots = select_roots(scratch, selection, "cancel: name experiments or sweeps (REFS)")
+    records = {root: load_record(ExperimentPaths(root).record) for root in roots}
     jobs = {
         root: loaded.record.slurm.job_id
         for root, loaded in records.items()
@@ -92,6 +82,6 @@ def _local_run(loaded: LoadedRecord) -> bool:
     return (
         record is not None
         and loaded.status == Status.RUNNING.value
-        and record.host == socket.gethostname()
+        and record.host == this_host()
         and bool(record.pid)
     )

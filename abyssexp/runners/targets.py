@@ -18,9 +18,10 @@ from abyssexp.errors import ExperimentStateError
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
 from abyssexp.experiment.list_rows import experiment_row
-from abyssexp.experiment.refs import resolve_ref, split_location
+from abyssexp.experiment.refs import split_location
 from abyssexp.owned import check_tree
 from abyssexp.schemas.record import Status
+from abyssexp.sweeps.selection import Selection, select_roots
 from abyssexp.sweeps.trials import SweepLocation, resolve_sweep
 
 if TYPE_CHECKING:
@@ -68,9 +69,11 @@ def plan_runs(
         InvalidInputError: a train option or a param is invalid.
     """
     location = resolve_sweep(sweep, scratch) if sweep else None
-    roots = location.trial_roots() if location else [resolve_ref(r, scratch).root for r in refs]
+    # A sweep's own trials only (``sweep run``), else the experiments named (``train``).
+    selection = Selection(refs=() if location else tuple(refs), sweep=sweep)
+    roots = select_roots(scratch, selection, "train: name experiments (REFS)", location)
     rows = []
-    for root in dict.fromkeys(roots):
+    for root in roots:
         check_tree(root)  # the link rule (owned.py): a trial reached through a link is refused
         if not (root / RECORD_FILE).is_file():
             raise ExperimentStateError(f"{root}: trial missing (removed or archived?)")

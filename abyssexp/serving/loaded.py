@@ -8,7 +8,6 @@ says which (its checksum).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -198,13 +197,11 @@ def _served(
 def _parity(exports: Path) -> dict[str, Any] | None:
     """The exports' parity figures (``export/export.json``), if the model was exported."""
     from abyssexp.experiment.promoted import EXPORT_MANIFEST
+    from abyssexp.schemas.export_manifest import load_export_manifest
 
-    try:
-        data = json.loads((exports / EXPORT_MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    formats = data.get("formats") if isinstance(data, dict) else None
-    if not isinstance(formats, dict):
+    data = load_export_manifest(exports / EXPORT_MANIFEST)
+    formats = data.get("formats") if data is not None else None
+    if formats is None:
         return None
     keep = ("max_abs_difference", "top1_agreement", "images_per_second")
     return {

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError, StoreError
+from abyssexp.jsonio import read_input_bytes
+from abyssexp.processes import this_host
+from abyssexp.schemas.alias_history import AliasMove, parse_moves
 
 HISTORY_FILE = "alias-history.jsonl"
 
@@ -41,7 +43,7 @@ def alias_moves(before: dict[str, Any], after: dict[str, Any], via: str) -> list
                         "from": old.get(alias),
                         "to": new.get(alias),
                         "user": current_user(),
-                        "host": socket.gethostname(),
+                        "host": this_host(),
                         "via": via,
                     }
                 )
@@ -60,7 +62,7 @@ def record_moves(store: Path, before: dict[str, Any], after: dict[str, Any], via
         os.fsync(handle.fileno())
 
 
-def read_history(store: Path) -> list[dict[str, Any]]:
+def read_history(store: Path) -> list[AliasMove]:
     """Every alias move of a folder store, oldest first (an object store's:
     ``remote_registry.read_moves``).
 
@@ -70,16 +72,11 @@ def read_history(store: Path) -> list[dict[str, Any]]:
     path = store / HISTORY_FILE
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    moves = []
-    for number, line in enumerate(lines, 1):
-        try:
-            moves.append(json.loads(line))
-        except ValueError:
-            if number == len(lines):
-                break
-            raise StoreError(f"{path}:{number}: does not parse; fix or remove that line") from None
-    return moves
+    text = read_input_bytes(path, str(path), StoreError).decode("utf-8", "replace")
+    try:
+        return list(parse_moves(text, str(path), "fix or remove that line", torn_last=True))
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def filter_moves(moves: list[dict[str, Any]], reference: str | None) -> list[dict[str, Any]]:

@@ -8,12 +8,10 @@ request out as a transaction and uses the rest of this module on the way.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,11 +33,13 @@ from abyssexp.experiment.record_file import (
 )
 from abyssexp.experiment.refs import split_location
 from abyssexp.hashing import sha256_file
-from abyssexp.jsonio import read_json
 from abyssexp.metric_direction import in_unit_interval
 from abyssexp.owned import check_inside
+from abyssexp.processes import this_host
+from abyssexp.schemas.export_manifest import load_export_manifest
 from abyssexp.schemas.record import Promotion
-from abyssexp.store.registry import ENTRY_VERSION
+from abyssexp.schemas.results import METRICS_FILE, load_test_metrics, read_test_metrics
+from abyssexp.schemas.store_entry import ENTRY_VERSION
 
 REQUIRE_RE = re.compile(
     r"^(?P<condition>[^:]+):(?P<metric>[^\s<>=]+)\s*(?P<op>>=|<=|>|<|==)\s*(?P<value>[-+0-9.eE]+)$"
@@ -128,7 +128,7 @@ def parse_requirement(text: str, require_on: str = "value") -> Requirement:
 
 
 def _read_metrics(paths: ExperimentPaths, requirement: Requirement) -> tuple[Path, dict]:
-    metrics_file = paths.condition(requirement.condition) / "metrics.json"
+    metrics_file = paths.condition(requirement.condition) / METRICS_FILE
     if not metrics_file.is_file():
         tested = (
             sorted(p.name for p in paths.testing.iterdir() if p.is_dir())
@@ -139,10 +139,7 @@ def _read_metrics(paths: ExperimentPaths, requirement: Requirement) -> tuple[Pat
             f"--require {requirement}: no testing condition {requirement.condition!r} "
             f"(tested: {', '.join(tested) or 'none'}); run `abyssexp test` first"
         )
-    metrics = read_json(metrics_file, str(metrics_file), StoreError, max_depth=16)
-    if not isinstance(metrics, dict):
-        raise StoreError(f"{metrics_file}: not a JSON object; run `abyssexp test` again")
-    return metrics_file, metrics
+    return metrics_file, dict(read_test_metrics(metrics_file, StoreError))
 
 
 def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
@@ -341,11 +338,8 @@ def test_caveats(
     for condition, summary in tested.items():
         caveats = (summary or {}).get("caveats")
         if caveats is None:
-            try:
-                metrics = json.loads((paths.condition(condition) / "metrics.json").read_text())
-            except (OSError, ValueError):
-                metrics = None
-            caveats = result_caveats(metrics) if isinstance(metrics, dict) else []
+            metrics = load_test_metrics(paths.condition(condition) / METRICS_FILE)
+            caveats = result_caveats(dict(metrics)) if metrics is not None else []
         caveats = with_override_caveats(list(caveats), overrides or [])
         if caveats:
             found[condition] = list(caveats)
@@ -363,7 +357,7 @@ def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
         "scratch_path": str(request.paths.root),
         "promoted": utc_now(),
         "promoted_unix": time.time(),
-        "host": socket.gethostname(),
+        "host": this_host(),
         "tests": request.tests,
         "caveats": request.caveats or {},
         "accepted_caveats": request.accepted,
@@ -427,7 +421,4 @@ def export_parity(folder: Path | None) -> dict[str, Any]:
     ``{format: {max_abs_difference, top1_agreement, bytes, ...}}``; empty when none."""
     if folder is None:
         return {}
-    try:
-        return dict(json.loads((folder / EXPORT_MANIFEST).read_text()).get("formats", {}))
-    except (OSError, ValueError, AttributeError):
-        return {}
+    return dict((load_export_manifest(folder / EXPORT_MANIFEST) or {}).get("formats", {}))

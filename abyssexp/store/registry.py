@@ -18,6 +18,8 @@ registrations reach the lock in, so the registry and a rebuild from the entries 
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,14 +29,14 @@ from abyssexp.atomic import atomic_write_json
 from abyssexp.config import StoreURL
 from abyssexp.errors import StoreError
 from abyssexp.experiment.promoted import ENTRY_FILE
-from abyssexp.hashing import sha256_file
+from abyssexp.jsonio import read_input_bytes
 from abyssexp.locks import file_lock
+from abyssexp.schemas.store_entry import MAX_ENTRY_BYTES, StoreEntry, parse_entry
 from abyssexp.store import aliases
 from abyssexp.store.manifest import MANIFEST, read_manifest
 
 REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
-ENTRY_VERSION = 1
 REGISTRY_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
 #: A registry change: edits the registry dict in place (it may run more than once).
@@ -202,7 +204,7 @@ def update_registry(store: Path, change: Change, via: str = "promote") -> dict[s
         if not (store / REGISTRY_FILE).exists():
             raise _unreadable(store, "missing (deleted since this command started)")
         data = read_registry(store)
-        before = json.loads(json.dumps(data["aliases"]))
+        before = copy.deepcopy(data["aliases"])
         change(data)
         write_registry(store, data)
         from abyssexp.store.aliases import record_moves
@@ -211,25 +213,26 @@ def update_registry(store: Path, change: Change, via: str = "promote") -> dict[s
         return data
 
 
-def read_entry(folder: Path) -> dict[str, Any]:
+def read_entry(folder: Path) -> StoreEntry:
     """A promoted folder's ``entry.json``, checked against the folder's manifest.
 
     Raises:
         EntryUnreadableError: missing, not JSON, or its sha256 is not the manifest's.
     """
     path = folder / ENTRY_FILE
+    if path.is_symlink():
+        raise EntryUnreadableError(f"{path}: differs from {folder / MANIFEST}")
+    if not path.exists():
+        raise EntryUnreadableError(f"{path}: missing")
+    raw = read_input_bytes(path, str(path), EntryUnreadableError, MAX_ENTRY_BYTES)
     try:
-        entry = json.loads(path.read_bytes())
+        entry = parse_entry(raw)
         listed = read_manifest(folder).get(ENTRY_FILE)
     except FileNotFoundError as exc:
         raise EntryUnreadableError(f"{exc.filename}: missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+    except (ValueError, OSError) as exc:
         raise EntryUnreadableError(f"{path}: cannot be read ({exc})") from None
-    if not isinstance(entry, dict) or not all(
-        isinstance(entry.get(k), str) for k in ("project", "type", "name")
-    ):
-        raise EntryUnreadableError(f"{path}: expected an object with project, type and name")
-    if listed is None or path.is_symlink() or sha256_file(path) != listed:
+    if listed is None or hashlib.sha256(raw).hexdigest() != listed:
         raise EntryUnreadableError(f"{path}: differs from {folder / MANIFEST}")
     return entry
 

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from abyssexp import processes
 from abyssexp.errors import StoreError
 from abyssexp.experiment.record_file import utc_now
-from abyssexp.processes import pid_alive
+from abyssexp.schemas.process_owner import parse_owner as parse_process_owner
 from abyssexp.store.objectstore import ObjectStore
 from abyssexp.store.registry import ENTRY_FILE
 from abyssexp.store.temporaries import LIVE, OTHER_HOST, STALE
@@ -44,16 +43,6 @@ def claim_key(type_key: str, name: str) -> str:
     return f"{type_key}/{CLAIM_PREFIX}{name}{CLAIM_SUFFIX}"
 
 
-def process_start(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, from /proc); None if unknown."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rpartition(")")[2].split()
-        return fields[19]  # field 22 of stat(5): starttime
-    except (OSError, IndexError):
-        return None
-
-
 @dataclass
 class Claim:
     key: str
@@ -63,16 +52,13 @@ class Claim:
 
 def owner_state(owner: dict[str, Any]) -> str:
     """``LIVE``, ``STALE`` (this host's process, gone) or ``OTHER_HOST``."""
-    if owner.get("host") != socket.gethostname():
-        return OTHER_HOST
     try:
         pid = int(owner["pid"])
+        start = int(owner["process_start"]) if owner.get("process_start") else None
     except (KeyError, TypeError, ValueError):
         return OTHER_HOST  # not a claim abyssexp wrote: left to a person
-    started = owner.get("process_start")
-    if not pid_alive(pid) or (started and process_start(pid) not in (None, started)):
-        return STALE
-    return LIVE
+    state = processes.owner_state(owner.get("host"), pid, start)
+    return {processes.GONE: STALE, processes.LIVE: LIVE}.get(state, OTHER_HOST)
 
 
 def describe(objects: ObjectStore, claim: str, owner: dict[str, Any], state: str) -> str:
@@ -88,11 +74,8 @@ def describe(objects: ObjectStore, claim: str, owner: dict[str, Any], state: str
 
 
 def parse_owner(raw: bytes) -> dict[str, Any]:
-    try:
-        owner = json.loads(raw)
-    except ValueError:
-        return {}
-    return owner if isinstance(owner, dict) else {}
+    """A claim's owner (``schemas/process_owner.py``); empty when it is not one."""
+    return dict(parse_process_owner(raw) or {})
 
 
 def take_claim(objects: ObjectStore, type_key: str, name: str) -> Claim:
@@ -102,11 +85,13 @@ def take_claim(objects: ObjectStore, type_key: str, name: str) -> Claim:
         StoreError: a live promotion, or another host's, holds the claim.
     """
     key = claim_key(type_key, name)
+    pid, start = processes.own_identity()
     owner = {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
+        "host": processes.this_host(),
+        "pid": pid,
         "started": utc_now(),
-        "process_start": process_start(os.getpid()),
+        # Text, as every version wrote it: an older abyssexp compares it as a string.
+        "process_start": str(start) if start is not None else None,
         "id": uuid.uuid4().hex,
     }
     body = (json.dumps(owner, indent=2) + "\n").encode()

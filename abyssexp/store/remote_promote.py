@@ -22,7 +22,6 @@ that the same ``promote`` again, or ``store repair``, registers.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.hashing import sha256_file
+from abyssexp.schemas.store_entry import StoreEntry, parse_entry
 from abyssexp.store.manifest import MANIFEST
 from abyssexp.store.objectstore import ObjectStore, connect
 from abyssexp.store.promotion import (
@@ -75,7 +75,7 @@ def parse_manifest(raw: bytes) -> dict[str, str]:
     return entries
 
 
-def read_entry(objects: ObjectStore, key: str) -> dict[str, Any]:
+def read_entry(objects: ObjectStore, key: str) -> StoreEntry:
     """The entry of the promoted model at ``key`` (``""``: the store's root is the model),
     checked against its manifest.
 
@@ -89,13 +89,9 @@ def read_entry(objects: ObjectStore, key: str) -> dict[str, Any]:
         missing = ENTRY_FILE if raw is None else MANIFEST
         raise EntryUnreadableError(f"{objects.url(prefix + missing)}: missing")
     try:
-        entry = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise EntryUnreadableError(f"{where}: cannot be read ({exc})") from None
-    if not isinstance(entry, dict) or not all(
-        isinstance(entry.get(k), str) for k in ("project", "type", "name")
-    ):
-        raise EntryUnreadableError(f"{where}: expected an object with project, type and name")
+        entry = parse_entry(raw)
+    except ValueError as exc:
+        raise EntryUnreadableError(f"{where}: {exc}") from None
     if parse_manifest(manifest).get(ENTRY_FILE) != hashlib.sha256(raw).hexdigest():
         raise EntryUnreadableError(f"{where}: differs from {objects.url(prefix + MANIFEST)}")
     return entry

@@ -19,6 +19,7 @@ Object stores have no rename, no append and no lock, so:
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import re
@@ -29,6 +30,7 @@ from typing import Any
 
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
+from abyssexp.schemas.alias_history import AliasMove, parse_moves
 from abyssexp.store.aliases import alias_moves
 from abyssexp.store.objectstore import ObjectStore, connect
 from abyssexp.store.registry import (
@@ -107,7 +109,7 @@ def update_registry(
         if got is None:
             raise unreadable(objects, "missing (deleted since this command started)")
         data = parse_registry(got[0], lambda problem: unreadable(objects, problem))
-        before = json.loads(json.dumps(data["aliases"]))
+        before = copy.deepcopy(data["aliases"])
         change(data)
         if objects.replace(REGISTRY_FILE, encode(data), got[1]):
             write_moves(objects, alias_moves(before, data["aliases"], via))
@@ -130,18 +132,15 @@ def write_moves(objects: ObjectStore, lines: list[dict[str, Any]]) -> None:
     objects.write(key, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode())
 
 
-def read_moves(store: StoreURL) -> list[dict[str, Any]]:
+def read_moves(store: StoreURL) -> list[AliasMove]:
     """Every alias move of the store, oldest first."""
     objects = connect(store)
-    moves = []
+    moves: list[AliasMove] = []
     for key in sorted(objects.list(HISTORY_PREFIX.rstrip("/"))):
         raw = objects.read(f"{HISTORY_PREFIX}{key}") or b""
-        for number, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
-            try:
-                moves.append(json.loads(line))
-            except ValueError:
-                raise StoreError(
-                    f"{objects.url(HISTORY_PREFIX + key)}:{number}: does not parse; fix or "
-                    "remove that object"
-                ) from None
+        where = objects.url(HISTORY_PREFIX + key)
+        try:
+            moves += parse_moves(raw.decode("utf-8", "replace"), where, "fix or remove that object")
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
     return moves

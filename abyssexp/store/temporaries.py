@@ -16,9 +16,7 @@ owner file (from an older abyssexp) is removed once it is older than ``ORPHAN_AG
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +29,9 @@ from abyssexp.atomic import atomic_write_json
 from abyssexp.experiment.record_file import utc_now
 from abyssexp.locks import release_lock, try_lock
 from abyssexp.owned import rmtree_inside, unlink_inside
-from abyssexp.processes import pid_alive
+from abyssexp.processes import GONE, own_identity, owner_state, this_host
+from abyssexp.processes import LIVE as PROCESS_LIVE
+from abyssexp.schemas.process_owner import load_owner
 
 TMP_PREFIX = ".tmp-"
 OWNER_SUFFIX = ".owner.json"
@@ -61,8 +61,10 @@ def claimed_temporary(type_dir: Path, name: str) -> Iterator[Path]:
     """
     temporary = type_dir / f"{TMP_PREFIX}{name}-{uuid.uuid4().hex[:12]}"
     owner = owner_file_of(temporary)
+    pid, start = own_identity()
     atomic_write_json(
-        owner, {"host": socket.gethostname(), "pid": os.getpid(), "started": utc_now()}
+        owner,
+        {"host": this_host(), "pid": pid, "started": utc_now(), "process_start": start},
     )
     fd = try_lock(owner)  # a fresh random name: nobody else holds it
     try:
@@ -135,20 +137,25 @@ def classify(temporary: Path, now: float | None = None) -> Temporary:
 
 def _by_owner_file(subject: Path, owner: Path, now: float) -> Temporary:
     held = _lock_held(owner)
+    data = load_owner(owner)
     try:
-        data = json.loads(owner.read_text())
-        host, pid, started = str(data["host"]), int(data["pid"]), str(data.get("started"))
-    except (OSError, ValueError, KeyError, TypeError):
+        if data is None:
+            raise ValueError(owner)
+        host, pid, started = data["host"], data["pid"], str(data.get("started"))
+        start = data.get("process_start")  # absent in owner files of older versions
+        start = int(start) if start is not None else None
+    except ValueError:
         if held:
             return Temporary(subject, LIVE)
         old = now - subject.lstat().st_mtime > ORPHAN_AGE_S
         return Temporary(subject, STALE if old else UNKNOWN)
     found = Temporary(subject, LIVE, host, pid, started)
-    if held or held is None and host == socket.gethostname() and pid_alive(pid):
+    state = owner_state(host, pid, start)
+    if held or held is None and state == PROCESS_LIVE:
         return found
-    if host != socket.gethostname():
+    if host != this_host():
         found.state = OTHER_HOST
-    elif not pid_alive(pid):
+    elif state == GONE:
         found.state = STALE
     return found
 

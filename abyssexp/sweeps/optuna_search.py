@@ -12,8 +12,6 @@ for a pruned one, ``FAIL`` for one that failed or was killed. An interrupted tri
 
 from __future__ import annotations
 
-import csv
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from abyssexp import metric_direction
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.create import publish_experiment, stage_experiment
+from abyssexp.experiment.history import best_in_history
 from abyssexp.experiment.layout import RECORD_FILE, SWEEPS_DIR, ExperimentPaths
 from abyssexp.experiment.naming import format_number, validate_part
 from abyssexp.experiment.numbering import claim_next_number, release_claim
@@ -237,22 +236,8 @@ def _new_trial(location: SweepLocation, index: int, fields: dict[str, Any]) -> T
 
 def best_value(root: Path, metric: str, direction: str) -> float | None:
     """The best finite value of ``metric`` in the trial's ``logs/history.csv``."""
-    try:
-        with open(root / "logs" / "history.csv", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        return None
-    values = []
-    for row in rows:
-        try:
-            value = float(row.get(metric) or "nan")
-        except ValueError:
-            continue
-        if math.isfinite(value):
-            values.append(value)
-    if not values:
-        return None
-    return min(values) if direction == metric_direction.MINIMIZE else max(values)
+    history = ExperimentPaths(root).history
+    return best_in_history(history, metric, direction == metric_direction.MINIMIZE)
 
 
 def finish_slot(location: SweepLocation, start: SlotStart) -> str:

@@ -32,6 +32,7 @@ from abyssexp.experiment.checkpoints import (
     retained_epochs,
     write_train_state,
 )
+from abyssexp.experiment.history import read_history_rows
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.param_filters import flatten_params
 from abyssexp.experiment.record_file import (
@@ -59,13 +60,6 @@ def is_better(value: float, best: float | None, mode: str) -> bool:
     if best is None:
         return True
     return value < best if mode == "min" else value > best
-
-
-def read_history(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -431,7 +425,7 @@ def make_callbacks(
         fmt=params.training.checkpoint_format,
         best_value=resume.best_value if resume else None,
         best_epoch=resume.best_epoch if resume else None,
-        history_rows=read_history(paths.history) if resume else [],
+        history_rows=read_history_rows(paths.history) if resume else [],
         epochs_total=plan.epochs_total,
         protected=lambda: promoted,
     )

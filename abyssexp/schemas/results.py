@@ -1,0 +1,121 @@
+"""The schemas of a test result, ``testing/<condition>/metrics.json`` and ``predictions.json``,
+and their one reader and writer (``evaluation/evaluate.py`` makes them).
+
+Typed dicts, not models: ``compare``, the report and the MLflow mirror use a result as the dict
+it always was, and a condition's predictions hold one row per test image. Every field is
+optional and unknown keys are kept: a result tested by any earlier abyssexp (before intervals,
+caveats, image hashes or per-class counts were written) still reads, while a field that is
+present has its type (a hand edit that puts text where a number belongs is refused).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, NotRequired
+
+from pydantic import ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict
+
+from abyssexp.atomic import atomic_write_json
+from abyssexp.errors import AbyssExpError
+from abyssexp.jsonio import MAX_INPUT_BYTES
+from abyssexp.schemas.files import FileUnreadableError, load_file, read_file
+
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.json"
+#: A softmax confusion matrix of 5,000 classes is 25 M numbers: the largest metrics.json.
+MAX_METRICS_BYTES = 1 << 28
+#: predictions.json holds a score per class per image: as large as a test set's COCO file.
+MAX_PREDICTIONS_BYTES = MAX_INPUT_BYTES
+
+_KEEP = ConfigDict(extra="allow")
+
+
+class ClassMetrics(TypedDict):
+    __pydantic_config__ = _KEEP  # type: ignore[misc]
+
+    precision: NotRequired[float]
+    recall: NotRequired[float]
+    f1: NotRequired[float]
+    support: NotRequired[int]
+    average_precision: NotRequired[float | None]
+    tp: NotRequired[int]
+    fp: NotRequired[int]
+    tn: NotRequired[int]
+    fn: NotRequired[int]
+
+
+class ConditionMetrics(TypedDict):
+    """``metrics.json``: what ``evaluation.metrics`` measured and what says how far to trust it."""
+
+    __pydantic_config__ = _KEEP  # type: ignore[misc]
+
+    activation: NotRequired[Annotated[str, Field(description="softmax or sigmoid.")]]
+    images: NotRequired[Annotated[int, Field(description="Images counted.")]]
+    class_names: NotRequired[list[str]]
+    threshold: NotRequired[float | list[float] | None]
+    per_class: NotRequired[dict[str, ClassMetrics]]
+    accuracy: NotRequired[float]
+    macro_f1: NotRequired[float]
+    micro_f1: NotRequired[float]
+    weighted_f1: NotRequired[float]
+    mAP: NotRequired[float | None]
+    confusion_matrix: NotRequired[list[Any]]
+    checkpoint: NotRequired[str]
+    condition: NotRequired[str]
+    dataset: NotRequired[str]
+    dataset_sha256: NotRequired[
+        Annotated[str | None, Field(description="sha256 of the test COCO file.")]
+    ]
+    intervals: NotRequired[
+        Annotated[dict[str, dict[str, Any]], Field(description="95 % interval and n per metric.")]
+    ]
+    caveats: NotRequired[list[dict[str, Any]]]
+
+
+class Prediction(TypedDict):
+    """One row of ``predictions.json``: one test image."""
+
+    __pydantic_config__ = _KEEP  # type: ignore[misc]
+
+    image_id: NotRequired[int]
+    file: NotRequired[str]
+    sha256: NotRequired[
+        Annotated[str | None, Field(description="The image's content hash (paired compare).")]
+    ]
+    scores: NotRequired[dict[str, float]]
+    predicted: NotRequired[list[str]]
+    true: NotRequired[list[str]]
+
+
+METRICS_ADAPTER: TypeAdapter[ConditionMetrics] = TypeAdapter(ConditionMetrics)
+PREDICTIONS_ADAPTER: TypeAdapter[list[Prediction]] = TypeAdapter(list[Prediction])
+_FIX = "test the experiment again (`abyssexp test`) to rewrite it"
+
+
+def read_test_metrics(
+    path: Path, error: type[AbyssExpError] = FileUnreadableError
+) -> ConditionMetrics:
+    """A condition's ``metrics.json``.
+
+    Raises:
+        error: missing, too big, not JSON or not a metrics object (one line).
+    """
+    return read_file(path, METRICS_ADAPTER, MAX_METRICS_BYTES, error, fix=_FIX)
+
+
+def load_test_metrics(path: Path) -> ConditionMetrics | None:
+    """``read_test_metrics``, or None (a listing shows such a result as untested)."""
+    return load_file(path, METRICS_ADAPTER, MAX_METRICS_BYTES)
+
+
+def load_predictions(path: Path) -> list[Prediction] | None:
+    """A condition's ``predictions.json``, or None when missing or not its shape."""
+    return load_file(path, PREDICTIONS_ADAPTER, MAX_PREDICTIONS_BYTES)
+
+
+def write_test_result(folder: Path, metrics: dict[str, Any], predictions: list[Any]) -> None:
+    """Write a condition's ``predictions.json`` and ``metrics.json`` (metrics last: a folder
+    with a metrics.json holds a whole result)."""
+    atomic_write_json(folder / PREDICTIONS_FILE, predictions)
+    atomic_write_json(folder / METRICS_FILE, metrics)
