@@ -227,13 +227,20 @@ def list_command(
         project, experiment_type = location.sweep.project, location.sweep.type
         changed = True  # a sweep's point is what differs between its trials
     rows = list_experiments(
-        root, project, experiment_type, status=status, sort=sort, tags=tag, archived=archived
+        root,
+        project,
+        experiment_type,
+        status=status,
+        sort=sort,
+        tags=tag,
+        archived=archived,
+        params=bool(filter_) or changed,
     )
     if sweep:
         names = {trial.name for trial in location.sweep.trials}
         rows = [row for row in rows if row["name"] in names]
     if filter_:
-        rows = filter_rows(rows, filter_)
+        rows = filter_rows(rows, filter_, keep_flat=changed)
     extra: list[str] = changed_columns(rows) if changed else []
     if json_output:
         print_json(rows)

@@ -16,21 +16,19 @@ from typing import Any
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.experiment_list import (
     collector_paused,
-    experiment_row,
     iter_experiment_dirs,
     parse_statuses,
 )
+from abyssexp.experiment.index import Indexed, indexed
 from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
+from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import changed_columns, filter_rows
 from abyssexp.experiment.naming import number_of
-from abyssexp.experiment.record_file import LoadedRecord, load_record
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
 from abyssexp.experiment.summary_file import (
     best_validation,
     latest_provenance,
-    load_summary,
     parse_history,
     provenance_summary,
 )
@@ -71,7 +69,7 @@ def select_experiments(
         InvalidInputError: a bad pattern, status or filter; nothing selected.
         ExperimentNotFoundError: a plain reference names no experiment.
     """
-    rows, _ = _selected(scratch, refs, filters, status, tags)
+    rows, _ = _selected(scratch, refs, filters, status, tags, compared=False)
     return rows
 
 
@@ -81,34 +79,43 @@ def _selected(
     filters: list[str] | None,
     status: str | None,
     tags: list[str] | None,
-) -> tuple[list[dict[str, Any]], dict[str, LoadedRecord]]:
-    """``select_experiments`` and the records it read, by path (each is read once)."""
+    compared: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, Indexed]]:
+    """``select_experiments`` and what the index gave of each, by path (``compared``: also
+    the params, times and summary ``compare`` shows; each experiment is read once). Rows keep
+    their params (``_flat``) for ``changed_columns`` when ``compared``."""
     wanted = parse_statuses(status) if status else None
-    rows: list[dict[str, Any]] = []
-    records: dict[str, LoadedRecord] = {}
+    found: dict[str, tuple[str, str, Path]] = {}
     for ref in refs:
         if _GLOB & set(ref) and not Path(ref).is_dir():
-            found = _matching(ref, scratch)
+            matched = _matching(ref, scratch)
         else:
             paths = resolve_ref(ref, scratch)
-            found = [(*split_location(paths), paths.root)]
-        for project, experiment_type, folder in found:
-            if str(folder) not in records:
-                records[str(folder)] = loaded = load_record(folder / RECORD_FILE)
-                rows.append(experiment_row(project, experiment_type, folder, loaded))
+            matched = [(*split_location(paths), paths.root)]
+        for project, experiment_type, folder in matched:
+            found.setdefault(str(folder), (project, experiment_type, folder))
+    params = compared or bool(filters)
+    items = indexed(found.values(), params=params, summary=compared)
+    rows = [item.row for item in items]
+    if params:
+        for item in items:
+            item.row["_flat"] = item.flat
     apply_job_states(rows)
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
     if tags:
         rows = [row for row in rows if set(tags) <= set(row["tags"])]
     if filters:
-        rows = filter_rows(rows, filters)
+        rows = filter_rows(rows, filters, keep_flat=compared)
+    if not compared:
+        for row in rows:
+            row.pop("_flat", None)
     if not rows:
         raise InvalidInputError(
             f"compare: nothing matches {' '.join(refs)} with these options; "
             "`abyssexp list` shows what exists"
         )
-    return rows, records
+    return rows, {item.row["path"]: item for item in items}
 
 
 def read_history_columns(
@@ -151,20 +158,9 @@ def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
     return latest_provenance(data)
 
 
-def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str, Any]:
-    loaded = loaded or load_record(ExperimentPaths(Path(row["path"])).record)
-    record = loaded.record
-    times = (
-        {
-            "started": record.started,
-            "finished": record.finished,
-            "train_seconds": record.train_seconds,
-            "train_images": record.train_images,
-        }
-        if record
-        else {}
-    )
-    summary = load_summary(row["path"])  # history and provenance, unless they changed
+def _column(row: dict[str, Any], item: Indexed) -> dict[str, Any]:
+    times = item.times or {}
+    summary = item.summary or {}  # history and provenance, from the index unless they changed
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
         "path": row["path"],
@@ -246,7 +242,7 @@ def _compared(
 ) -> dict[str, Any]:
     """``compare_experiments``' work, done while the cycle collector is paused."""
     rows, records = _selected(scratch, refs, filters, status, tags)
-    columns = [_column(row, records.pop(row["path"], None)) for row in rows]
+    columns = [_column(row, records.pop(row["path"])) for row in rows]
     selected = [column["path"] for column in columns]  # A, B, ... as given
     if metric:
         values = metric_values(columns, metric)

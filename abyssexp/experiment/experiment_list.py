@@ -18,7 +18,7 @@ from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ARCHIVE_DIR, MODELS_DIR, PARAMS_FILE, ExperimentPaths
 from abyssexp.experiment.naming import parse_name
-from abyssexp.experiment.record_file import LoadedRecord, load_record
+from abyssexp.experiment.record_file import LoadedRecord, load_record, running_status
 from abyssexp.jsonio import MAX_SMALL_JSON_BYTES, read_input_bytes
 from abyssexp.schemas.record import Status
 
@@ -69,19 +69,24 @@ def experiment_row(
     """One listing row from ``record.json`` (``loaded``: the record when the caller has read it
     already, so that ``compare`` reads each record once)."""
     loaded = loaded or load_record(ExperimentPaths(folder).record)
-    name = parse_name(folder.name)
+    return located_row(project, experiment_type, folder.name, str(folder), record_fields(loaded))
+
+
+def record_fields(loaded: LoadedRecord) -> dict[str, Any]:
+    """The fields of a listing row that come from record.json, with the record's own status
+    (and, while it is ``running``, what ``running_status`` needs): the part of a row the index
+    keeps (``schemas/index.py``' ``RowFields``), since the shown status changes with time."""
     record = loaded.record.to_json() if loaded.record else {}
     best = record.get("best") or {}
-    tests = record.get("tests") or {}
     promotions = record.get("promotions") or []
     note = printable(str(record.get("note") or "")).strip().splitlines()
+    running = loaded.record is not None and loaded.record.status == Status.RUNNING
+    live = loaded.record if running else None
     return {
-        "project": project,
-        "type": experiment_type,
-        "name": folder.name,
-        "number": name.number if name else None,
-        "path": str(folder),
-        "status": loaded.status,
+        "status": loaded.record.status.value if loaded.record else Status.UNREADABLE.value,
+        "live": {"host": live.host, "pid": live.pid, "heartbeat_unix": live.heartbeat_unix}
+        if live
+        else None,
         "created": record.get("created"),
         "parent": record.get("parent"),
         "epochs_done": record.get("epochs_done", 0),
@@ -89,17 +94,54 @@ def experiment_row(
         "best_metric": best.get("metric"),
         "best_value": best.get("value"),
         "best_epoch": best.get("epoch"),
-        "tests": tests,
+        "tests": record.get("tests") or {},
         "promoted": bool(promotions),
         "aliases": sorted({a for p in promotions for a in p.get("aliases", [])}),
         "disk_bytes": record.get("disk_bytes"),
         "note": note[0] if note else "",
         "tags": list(record.get("tags") or []),
         "error": loaded.problem or record.get("error"),
-        "changed": {},
         "started": record.get("started"),
         "sweep": record.get("sweep"),
         "slurm": record.get("slurm"),
+    }
+
+
+def located_row(
+    project: str, experiment_type: str, name: str, path: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """A listing row: the experiment's place and ``record_fields``, its status as shown now
+    (a ``running`` one whose process is gone is ``crashed``). The keys' order is the order of
+    ``list --json``."""
+    live = fields["live"]
+    parsed = parse_name(name)
+    return {
+        "project": project,
+        "type": experiment_type,
+        "name": name,
+        "number": parsed.number if parsed else None,
+        "path": path,
+        "status": running_status(live["host"], live["pid"], live["heartbeat_unix"])
+        if live
+        else fields["status"],
+        "created": fields["created"],
+        "parent": fields["parent"],
+        "epochs_done": fields["epochs_done"],
+        "epochs_total": fields["epochs_total"],
+        "best_metric": fields["best_metric"],
+        "best_value": fields["best_value"],
+        "best_epoch": fields["best_epoch"],
+        "tests": fields["tests"],
+        "promoted": fields["promoted"],
+        "aliases": fields["aliases"],
+        "disk_bytes": fields["disk_bytes"],
+        "note": fields["note"],
+        "tags": fields["tags"],
+        "error": fields["error"],
+        "changed": {},
+        "started": fields["started"],
+        "sweep": fields["sweep"],
+        "slurm": fields["slurm"],
         "status_reason": None,
     }
 
@@ -112,8 +154,10 @@ def list_experiments(
     sort: str = "created",
     tags: list[str] | None = None,
     archived: bool = False,
+    params: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rows for ``abyssexp list``.
+    """Rows for ``abyssexp list``, from each type folder's index (``experiment/index.py``)
+    where its entries are current, else from the experiments' files.
 
     Args:
         scratch: the scratch root.
@@ -123,6 +167,8 @@ def list_experiments(
         sort: one of ``SORT_KEYS``, prefixed with ``-`` to reverse.
         tags: keep experiments carrying every one of these tags.
         archived: list ``<scratch>/.archive/`` instead of the scratch tree.
+        params: give each row its flattened params as ``row["_flat"]`` (for ``--filter`` and
+            ``--changed``, which take them off).
 
     Returns:
         One dict per experiment, sorted.
@@ -135,13 +181,23 @@ def list_experiments(
     root = scratch / ARCHIVE_DIR if archived else scratch
     with collector_paused():
         found = iter_experiment_dirs(root, project, experiment_type)
-        rows = [experiment_row(p, t, f) for p, t, f in found]
+        rows = _indexed_rows(found, params)
     apply_job_states(rows)  # one squeue/sacct for every row with a Slurm job
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
     if tags:
         rows = [row for row in rows if set(tags) <= set(row["tags"])]
     return sort_rows(rows, sort)
+
+
+def _indexed_rows(found: Iterator[tuple[str, str, Path]], params: bool) -> list[dict[str, Any]]:
+    from abyssexp.experiment.index import indexed  # it builds rows with this module
+
+    items = indexed(found, params=params, complete=True)
+    if params:
+        for item in items:
+            item.row["_flat"] = item.flat
+    return [item.row for item in items]
 
 
 #: The fields of a listing row (``--filter`` may name them).

@@ -264,13 +264,21 @@ def effective_status(record: Record | dict[str, Any], now: float | None = None) 
         record = Record.model_validate(record)
     if record.status != Status.RUNNING:
         return record.status.value
+    return running_status(record.host, record.pid, record.heartbeat_unix, now)
+
+
+def running_status(
+    host: str | None, pid: int | None, heartbeat_unix: float | None, now: float | None = None
+) -> str:
+    """``running``, or ``crashed`` when the process is gone (on this host) or its heartbeat is
+    stale: what a ``running`` record shows (the index keeps these three fields for it)."""
     now = time.time() if now is None else now
-    if record.host == socket.gethostname() and record.pid:
-        if not pid_alive(record.pid):
+    if host == socket.gethostname() and pid:
+        if not pid_alive(pid):
             return Status.CRASHED.value
-    if record.heartbeat_unix is not None and now - record.heartbeat_unix > STALE_HEARTBEAT_S:
+    if heartbeat_unix is not None and now - heartbeat_unix > STALE_HEARTBEAT_S:
         return Status.CRASHED.value
-    return record.status.value
+    return Status.RUNNING.value
 
 
 def status_with_job(
