@@ -5,6 +5,7 @@ None of these import TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -152,6 +153,7 @@ def _print_created(created: NewExperiment, json_output: bool) -> None:
     typer.echo(str(created.path))
 
 
+@functools.cache
 def _status_style(status: str) -> str:
     from abyssexp.schemas.record import Status
 

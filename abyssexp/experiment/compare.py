@@ -23,7 +23,7 @@ from abyssexp.experiment.index import Indexed, indexed
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.listing import changed_columns, filter_rows
-from abyssexp.experiment.naming import number_of
+from abyssexp.experiment.naming import number_of, parse_name
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_summary import caveat_codes, format_metric, interval_of
 from abyssexp.experiment.summary_file import (
@@ -95,7 +95,11 @@ def _selected(
         for project, experiment_type, folder in matched:
             found.setdefault(str(folder), (project, experiment_type, folder))
     params = compared or bool(filters)
-    items = indexed(found.values(), params=params, summary=compared)
+    located = [
+        (project, experiment_type, str(folder.parent), folder.name, _number(folder.name))
+        for project, experiment_type, folder in found.values()
+    ]
+    items = indexed(located, params=params, summary=compared)
     rows = [item.row for item in items]
     if params:
         for item in items:
@@ -116,6 +120,11 @@ def _selected(
             "`abyssexp list` shows what exists"
         )
     return rows, {item.row["path"]: item for item in items}
+
+
+def _number(name: str) -> int | None:
+    parsed = parse_name(name)
+    return parsed.number if parsed else None
 
 
 def read_history_columns(

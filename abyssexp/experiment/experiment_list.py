@@ -52,6 +52,17 @@ def iter_experiment_dirs(
     scratch: Path, project: str | None = None, experiment_type: str | None = None
 ) -> Iterator[tuple[str, str, Path]]:
     """(project, type, folder) for every experiment folder, patterns allowed in the filters."""
+    for project_name, type_name, type_folder, name, _ in experiment_folders(
+        scratch, project, experiment_type
+    ):
+        yield project_name, type_name, Path(type_folder + os.sep + name)
+
+
+def experiment_folders(
+    scratch: Path, project: str | None = None, experiment_type: str | None = None
+) -> Iterator[tuple[str, str, str, str, int | None]]:
+    """(project, type, type folder, name, number) of every experiment folder, as text: listing
+    20,000 experiments makes no ``Path`` for each."""
     for project_entry in _subdirs(scratch):
         if project and not fnmatch.fnmatchcase(project_entry.name, project):
             continue
@@ -59,8 +70,15 @@ def iter_experiment_dirs(
             if experiment_type and not fnmatch.fnmatchcase(type_entry.name, experiment_type):
                 continue
             for entry in _subdirs(Path(type_entry.path)):
-                if parse_name(entry.name):
-                    yield project_entry.name, type_entry.name, Path(entry.path)
+                parsed = parse_name(entry.name)
+                if parsed:
+                    yield (
+                        project_entry.name,
+                        type_entry.name,
+                        type_entry.path,
+                        entry.name,
+                        parsed.number,
+                    )
 
 
 def experiment_row(
@@ -69,7 +87,10 @@ def experiment_row(
     """One listing row from ``record.json`` (``loaded``: the record when the caller has read it
     already, so that ``compare`` reads each record once)."""
     loaded = loaded or load_record(ExperimentPaths(folder).record)
-    return located_row(project, experiment_type, folder.name, str(folder), record_fields(loaded))
+    parsed = parse_name(folder.name)
+    number = parsed.number if parsed else None
+    fields = record_fields(loaded)
+    return located_row(project, experiment_type, folder.name, number, str(folder), fields)
 
 
 def record_fields(loaded: LoadedRecord) -> dict[str, Any]:
@@ -108,18 +129,22 @@ def record_fields(loaded: LoadedRecord) -> dict[str, Any]:
 
 
 def located_row(
-    project: str, experiment_type: str, name: str, path: str, fields: dict[str, Any]
+    project: str,
+    experiment_type: str,
+    name: str,
+    number: int | None,
+    path: str,
+    fields: dict[str, Any],
 ) -> dict[str, Any]:
     """A listing row: the experiment's place and ``record_fields``, its status as shown now
     (a ``running`` one whose process is gone is ``crashed``). The keys' order is the order of
     ``list --json``."""
     live = fields["live"]
-    parsed = parse_name(name)
     return {
         "project": project,
         "type": experiment_type,
         "name": name,
-        "number": parsed.number if parsed else None,
+        "number": number,
         "path": path,
         "status": running_status(live["host"], live["pid"], live["heartbeat_unix"])
         if live
@@ -180,7 +205,7 @@ def list_experiments(
     check_sort_key(sort)
     root = scratch / ARCHIVE_DIR if archived else scratch
     with collector_paused():
-        found = iter_experiment_dirs(root, project, experiment_type)
+        found = experiment_folders(root, project, experiment_type)
         rows = _indexed_rows(found, params)
     apply_job_states(rows)  # one squeue/sacct for every row with a Slurm job
     if wanted:
@@ -190,7 +215,9 @@ def list_experiments(
     return sort_rows(rows, sort)
 
 
-def _indexed_rows(found: Iterator[tuple[str, str, Path]], params: bool) -> list[dict[str, Any]]:
+def _indexed_rows(
+    found: Iterator[tuple[str, str, str, str, int | None]], params: bool
+) -> list[dict[str, Any]]:
     from abyssexp.experiment.index import indexed  # it builds rows with this module
 
     items = indexed(found, params=params, complete=True)

@@ -292,12 +292,13 @@ def _times(loaded: LoadedRecord) -> dict[str, Any]:
 
 
 def indexed(
-    found: Iterable[tuple[str, str, Path]],
+    found: Iterable[tuple[str, str, str, str, int | None]],
     params: bool = False,
     summary: bool = False,
     complete: bool = False,
 ) -> list[Indexed]:
-    """Each experiment of ``found`` (project, type, folder) as the index gives it: its row, and
+    """Each experiment of ``found`` (project, type, type folder, name, number: as
+    ``experiment_list.experiment_folders`` gives them) as the index gives it: its row, and
     its params (``params``) or its times and summary (``summary``) when asked for; every index
     that changed is written back (``complete``: ``found`` is every experiment of its type
     folders, so entries of experiments no longer there go).
@@ -307,13 +308,12 @@ def indexed(
     """
     reader = _Reader()
     result = []
-    for project, experiment_type, folder in found:
-        root = str(folder)
-        parent, name = os.path.split(root)
+    for project, experiment_type, parent, name, number in found:
+        root = parent + os.sep + name
         index = reader.folder(parent, params)
         index.seen.add(name)
         fields, times = reader.record(index, name, root)
-        item = Indexed(located_row(project, experiment_type, name, root, fields))
+        item = Indexed(located_row(project, experiment_type, name, number, root, fields))
         if params:
             item.flat = reader.params(index, name, root)
         if summary:

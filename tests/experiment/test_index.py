@@ -98,7 +98,9 @@ def experiments(runner, scratch: Path) -> list[ExperimentPaths]:
         record["promotions"] = [{"path": "x", "aliases": ["prod"]}]
 
     _edit_json(made[0].record, finished)
-    _edit_json(made[1].record, lambda r: r.update(status="running", pid=7, host="gone", heartbeat_unix=1.0))
+    _edit_json(
+        made[1].record, lambda r: r.update(status="running", pid=7, host="gone", heartbeat_unix=1.0)
+    )
     _edit_json(made[6].record, lambda r: r.update(epochs_done="3", heartbeat_unix=None))
     made[7].record.write_text("{broken")
     _settle()
@@ -306,9 +308,9 @@ def _parts(delta: tuple[dict, list[str]]) -> tuple[dict, frozenset[str]]:
 def test_indexed_reads_each_source_once_per_change(experiments, scratch: Path, monkeypatch) -> None:
     """With a current index, a command opens no experiment's files: it stats them."""
     from abyssexp.experiment import index as module
-    from abyssexp.experiment.experiment_list import iter_experiment_dirs
+    from abyssexp.experiment.experiment_list import experiment_folders
 
-    found = list(iter_experiment_dirs(scratch))
+    found = list(experiment_folders(scratch))
     indexed(found, params=True, summary=True, complete=True)
     _settle()
     indexed(found, params=True, summary=True, complete=True)
