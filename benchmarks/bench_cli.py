@@ -109,7 +109,7 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, flo
 #: 0.8 s, list --changed --csv 1.5 s, compare's second run 2 s, CPU).
 SCALING_COMMANDS = {
     "list": ["list"],
-    "list --filter": ["list", "--filter", "training.lr<1.1e-3"],
+    "list --filter": ["list", "--filter", "training.lr<1e-3"],
     "list --changed": ["list", "--changed"],
     "list --changed --csv": ["list", "--changed", "--csv"],
     "compare '*/cls'": ["compare", "*/cls"],
