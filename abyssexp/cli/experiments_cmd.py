@@ -218,7 +218,7 @@ def list_command(
     """Show every experiment at a glance: status, epochs, best metric, tests, promotion, tags.
     Slurm jobs are read with one squeue (and one sacct): queued, running, or crashed with
     Slurm's reason."""
-    from abyssexp.experiment.experiment_list import list_experiments
+    from abyssexp.experiment.index import list_experiments
     from abyssexp.experiment.listing import changed_columns, filter_rows
 
     root = scratch_root(scratch)
@@ -228,16 +228,8 @@ def list_command(
         location = resolve_sweep(sweep, root)
         project, experiment_type = location.sweep.project, location.sweep.type
         changed = True  # a sweep's point is what differs between its trials
-    rows = list_experiments(
-        root,
-        project,
-        experiment_type,
-        status=status,
-        sort=sort,
-        tags=tag,
-        archived=archived,
-        params=bool(filter_) or changed,
-    )
+    params = bool(filter_) or changed  # each row's params from the index, for these two
+    rows = list_experiments(root, project, experiment_type, status, sort, tag, archived, params)
     if sweep:
         names = {trial.name for trial in location.sweep.trials}
         rows = [row for row in rows if row["name"] in names]

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError, printable
-from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import ARCHIVE_DIR, MODELS_DIR, PARAMS_FILE, ExperimentPaths
+from abyssexp.experiment.layout import MODELS_DIR, PARAMS_FILE, ExperimentPaths
 from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.record_file import LoadedRecord, load_record, running_status
 from abyssexp.jsonio import MAX_SMALL_JSON_BYTES, read_input_bytes
@@ -169,62 +168,6 @@ def located_row(
         "slurm": fields["slurm"],
         "status_reason": None,
     }
-
-
-def list_experiments(
-    scratch: Path,
-    project: str | None = None,
-    experiment_type: str | None = None,
-    status: str | None = None,
-    sort: str = "created",
-    tags: list[str] | None = None,
-    archived: bool = False,
-    params: bool = False,
-) -> list[dict[str, Any]]:
-    """Rows for ``abyssexp list``, from each type folder's index (``experiment/index.py``)
-    where its entries are current, else from the experiments' files.
-
-    Args:
-        scratch: the scratch root.
-        project: project name or glob; None for all.
-        experiment_type: experiment type or glob; None for all.
-        status: comma-separated statuses to keep (see ``abyssexp.schemas.record.Status``).
-        sort: one of ``SORT_KEYS``, prefixed with ``-`` to reverse.
-        tags: keep experiments carrying every one of these tags.
-        archived: list ``<scratch>/.archive/`` instead of the scratch tree.
-        params: give each row its flattened params as ``row["_flat"]`` (for ``--filter`` and
-            ``--changed``, which take them off).
-
-    Returns:
-        One dict per experiment, sorted.
-
-    Raises:
-        InvalidInputError: an unknown status or sort key (the valid ones are listed).
-    """
-    wanted = parse_statuses(status) if status else None
-    check_sort_key(sort)
-    root = scratch / ARCHIVE_DIR if archived else scratch
-    with collector_paused():
-        found = experiment_folders(root, project, experiment_type)
-        rows = _indexed_rows(found, params)
-    apply_job_states(rows)  # one squeue/sacct for every row with a Slurm job
-    if wanted:
-        rows = [row for row in rows if row["status"] in wanted]
-    if tags:
-        rows = [row for row in rows if set(tags) <= set(row["tags"])]
-    return sort_rows(rows, sort)
-
-
-def _indexed_rows(
-    found: Iterator[tuple[str, str, str, str, int | None]], params: bool
-) -> list[dict[str, Any]]:
-    from abyssexp.experiment.index import indexed  # it builds rows with this module
-
-    items = indexed(found, params=params, complete=True)
-    if params:
-        for item in items:
-            item.row["_flat"] = item.flat
-    return [item.row for item in items]
 
 
 #: The fields of a listing row (``--filter`` may name them).

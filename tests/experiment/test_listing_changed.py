@@ -49,6 +49,7 @@ def test_compare_reads_each_record_once(runner, scratch: Path, monkeypatch) -> N
     """Each record is read (and validated) once per compare, not once per row and per column."""
     import abyssexp.experiment.compare as compare
     import abyssexp.experiment.experiment_list as registry
+    import abyssexp.experiment.index as index
     import abyssexp.experiment.record_file as record
     from abyssexp.cli import app
 
@@ -62,7 +63,7 @@ def test_compare_reads_each_record_once(runner, scratch: Path, monkeypatch) -> N
         reads.append(str(path))
         return real(path)
 
-    for module in (record, registry, compare):
+    for module in (record, registry, compare, index):
         monkeypatch.setattr(module, "load_record", counted, raising=False)
     data = compare.compare_experiments(scratch, ["p/t/*"])
     assert len(data["experiments"]) == 3
