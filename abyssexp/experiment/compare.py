@@ -99,7 +99,7 @@ def _selected(
         (project, experiment_type, str(folder.parent), folder.name, _number(folder.name))
         for project, experiment_type, folder in found.values()
     ]
-    items = indexed(located, params=params, summary=compared)
+    items = indexed(located, params=params, summary=compared, root=scratch)
     rows = [item.row for item in items]
     if params:
         for item in items:

@@ -307,12 +307,15 @@ def indexed(
     params: bool = False,
     summary: bool = False,
     complete: bool = False,
+    root: Path | None = None,
 ) -> list[Indexed]:
     """Each experiment of ``found`` (project, type, type folder, name, number: as
     ``experiment_list.experiment_folders`` gives them) as the index gives it: its row, and
     its params (``params``) or its times and summary (``summary``) when asked for; every index
     that changed is written back (``complete``: ``found`` is every experiment of its type
-    folders, so entries of experiments no longer there go).
+    folders, so entries of experiments no longer there go; ``root``: the scratch, or its
+    archive, the only place whose type folders get an index: a folder given by its path
+    elsewhere is read without one).
 
     The same rows, params and summaries as reading every experiment's files: a part of an entry
     is used only while its sources have the stat it recorded.
@@ -332,7 +335,8 @@ def indexed(
             item.summary = reader.summary(index, name, root)
         result.append(item)
     for index in reader.folders.values():
-        index.write(complete)
+        if root is not None and Path(index.folder).parent.parent == root:
+            index.write(complete)
     return result
 
 
@@ -371,7 +375,7 @@ def list_experiments(
     root = scratch / ARCHIVE_DIR if archived else scratch
     with collector_paused():
         found = experiment_folders(root, project, experiment_type)
-        rows = _indexed_rows(found, params)
+        rows = _indexed_rows(found, params, root)
     apply_job_states(rows)  # one squeue/sacct for every row with a Slurm job
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
@@ -381,11 +385,9 @@ def list_experiments(
 
 
 def _indexed_rows(
-    found: Iterator[tuple[str, str, str, str, int | None]], params: bool
+    found: Iterator[tuple[str, str, str, str, int | None]], params: bool, root: Path
 ) -> list[dict[str, Any]]:
-    from abyssexp.experiment.index import indexed  # it builds rows with this module
-
-    items = indexed(found, params=params, complete=True)
+    items = indexed(found, params=params, complete=True, root=root)
     if params:
         for item in items:
             item.row["_flat"] = item.flat

@@ -311,9 +311,9 @@ def test_indexed_reads_each_source_once_per_change(experiments, scratch: Path, m
     from abyssexp.experiment.experiment_list import experiment_folders
 
     found = list(experiment_folders(scratch))
-    indexed(found, params=True, summary=True, complete=True)
+    indexed(found, params=True, summary=True, complete=True, root=scratch)
     _settle()
-    indexed(found, params=True, summary=True, complete=True)
+    indexed(found, params=True, summary=True, complete=True, root=scratch)
     opened: list[str] = []
     for name in ("load_record", "read_params_dict", "current_summary"):
         original = getattr(module, name)
@@ -323,7 +323,7 @@ def test_indexed_reads_each_source_once_per_change(experiments, scratch: Path, m
             return original(path)
 
         monkeypatch.setattr(module, name, spy)
-    items = indexed(found, params=True, summary=True, complete=True)
+    items = indexed(found, params=True, summary=True, complete=True, root=scratch)
     broken = str(experiments[7].record)
     assert set(opened) <= {broken, str(experiments[7].root)}
     assert len(items) == len(experiments)
