@@ -323,16 +323,16 @@ def indexed(
     reader = _Reader()
     result = []
     for project, experiment_type, parent, name, number in found:
-        root = parent + os.sep + name
+        folder = parent + os.sep + name
         index = reader.folder(parent, params)
         index.seen.add(name)
-        fields, times = reader.record(index, name, root)
-        item = Indexed(located_row(project, experiment_type, name, number, root, fields))
+        fields, times = reader.record(index, name, folder)
+        item = Indexed(located_row(project, experiment_type, name, number, folder, fields))
         if params:
-            item.flat = reader.params(index, name, root)
+            item.flat = reader.params(index, name, folder)
         if summary:
             item.times = times
-            item.summary = reader.summary(index, name, root)
+            item.summary = reader.summary(index, name, folder)
         result.append(item)
     for index in reader.folders.values():
         if root is not None and Path(index.folder).parent.parent == root:
