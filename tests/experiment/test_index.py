@@ -327,3 +327,25 @@ def test_indexed_reads_each_source_once_per_change(experiments, scratch: Path, m
     broken = str(experiments[7].record)
     assert set(opened) <= {broken, str(experiments[7].root)}
     assert len(items) == len(experiments)
+
+
+def test_archive_has_its_own_index_and_outside_folders_none(
+    runner, experiments, scratch: Path, tmp_path: Path
+) -> None:
+    """Archiving moves an experiment out of the type folder's index (its entry goes at the next
+    `list`) into the archive's; a folder given by its path outside the scratch is read without
+    writing an index beside it."""
+    archived = runner.invoke(app, ["archive", str(experiments[3].root)])
+    assert archived.exit_code == 0, archived.output
+    listed = [runner.invoke(app, ["list", "--archived", "--json"]).output for _ in range(2)]
+    assert listed[0] == listed[1] and experiments[3].root.name in listed[0]
+    assert (scratch / ".archive" / "p" / "t" / INDEX_FILE).is_file()
+    runner.invoke(app, ["list"])
+    assert experiments[3].root.name not in _index(scratch)["entries"]
+    outside = tmp_path / "elsewhere" / "q" / "u"
+    outside.mkdir(parents=True)
+    copy = outside / experiments[0].root.name
+    subprocess.run(["cp", "-a", str(experiments[0].root), str(copy)], check=True)
+    compared = runner.invoke(app, ["compare", str(copy), str(experiments[1].root)])
+    assert compared.exit_code == 0, compared.output
+    assert not (outside / INDEX_FILE).exists()
