@@ -309,11 +309,12 @@ def _pairs(
                 continue
             text = f"{columns[i].header}: {_text(row[i])}"
             painted = paint(text, row[i][1]) if isinstance(row[i], tuple) else text
-            if length and length + 2 + cell_len(text) > width:
+            size = cell_len(text)
+            if length and length + 2 + size > width:
                 lines.append(current)
                 current, length = "", 0
             current += "  " + painted
-            length += 2 + cell_len(text)
+            length += 2 + size
         if current:
             lines.append(current)
     return lines

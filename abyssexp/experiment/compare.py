@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.experiment_list import (
     collector_paused,
-    iter_experiment_dirs,
+    experiment_folders,
     parse_statuses,
 )
 from abyssexp.experiment.index import Indexed, indexed
@@ -39,8 +40,9 @@ __all__ = ["best_validation", "provenance_summary", "read_history_columns"]
 _GLOB = set("*?[")
 
 
-def _matching(ref: str, scratch: Path) -> list[tuple[str, str, Path]]:
-    """``PROJECT/TYPE/NAME`` with glob characters: every experiment it matches."""
+def _matching(ref: str, scratch: Path) -> list[tuple[str, str, str, str, int | None]]:
+    """``PROJECT/TYPE/NAME`` with glob characters: every experiment it matches, as
+    ``experiment_folders`` gives them (no ``Path`` per experiment)."""
     parts = ref.strip("/").split("/")
     if len(parts) not in (2, 3):
         raise InvalidInputError(
@@ -49,11 +51,12 @@ def _matching(ref: str, scratch: Path) -> list[tuple[str, str, Path]]:
         )
     name = parts[2] if len(parts) == 3 else "*"
     found = []
-    for project, experiment_type, folder in iter_experiment_dirs(scratch, parts[0], parts[1]):
-        number = folder.name.split(".", 1)[0].lstrip("0") or "0"
-        if fnmatch.fnmatchcase(folder.name, name) or fnmatch.fnmatchcase(number, name):
-            found.append((project, experiment_type, folder))
-    return sorted(found, key=lambda f: (f[0], f[1], number_of(f[2].name) or 0, f[2].name))
+    for located in experiment_folders(scratch, parts[0], parts[1]):
+        folder = located[3]
+        number = folder.split(".", 1)[0].lstrip("0") or "0"
+        if fnmatch.fnmatchcase(folder, name) or fnmatch.fnmatchcase(number, name):
+            found.append(located)
+    return sorted(found, key=lambda f: (f[0], f[1], number_of(f[3]) or 0, f[3]))
 
 
 def select_experiments(
@@ -85,21 +88,18 @@ def _selected(
     the params, times and summary ``compare`` shows; each experiment is read once). Rows keep
     their params (``_flat``) for ``changed_columns`` when ``compared``."""
     wanted = parse_statuses(status) if status else None
-    found: dict[str, tuple[str, str, Path]] = {}
+    found: dict[str, tuple[str, str, str, str, int | None]] = {}
     for ref in refs:
         if _GLOB & set(ref) and not Path(ref).is_dir():
             matched = _matching(ref, scratch)
         else:
             paths = resolve_ref(ref, scratch)
-            matched = [(*split_location(paths), paths.root)]
-        for project, experiment_type, folder in matched:
-            found.setdefault(str(folder), (project, experiment_type, folder))
+            root = paths.root
+            matched = [(*split_location(paths), str(root.parent), root.name, _number(root.name))]
+        for located in matched:
+            found.setdefault(located[2] + os.sep + located[3], located)
     params = compared or bool(filters)
-    located = [
-        (project, experiment_type, str(folder.parent), folder.name, _number(folder.name))
-        for project, experiment_type, folder in found.values()
-    ]
-    items = indexed(located, params=params, summary=compared, root=scratch)
+    items = indexed(found.values(), params=params, summary=compared, root=scratch)
     rows = [item.row for item in items]
     if params:
         for item in items:

@@ -267,7 +267,8 @@ class _Reader:
             stats, keep = (None, None), False
         part = _decoded(SUMMARY_PART_ADAPTER, text) if keep and text is not None else None
         if part is not None and (part["history"], part["provenance_file"]) == stats:
-            return digest(part)
+            # pydantic already shares the keys it reads (its string cache): no interning
+            return {"validation": part["validation"], "provenance": part["provenance"]}
         summary = current_summary(root)
         made = tuple(
             None if f is None else tuple(f[:4])
