@@ -5,6 +5,7 @@ None of these import TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -162,6 +163,7 @@ def _print_created(created: NewExperiment, json_output: bool) -> None:
     typer.echo(str(created.path))
 
 
+@functools.cache
 def _status_style(status: str) -> str:
     from abyssexp.schemas.record import Status
 
@@ -226,7 +228,7 @@ def list_command(
     """Show every experiment at a glance: status, epochs, best metric, tests, promotion, tags.
     Slurm jobs are read with one squeue (and one sacct): queued, running, or crashed with
     Slurm's reason."""
-    from abyssexp.experiment.list_rows import list_experiments
+    from abyssexp.experiment.index import list_experiments
     from abyssexp.experiment.param_filters import changed_columns, filter_rows
 
     root = scratch_root(scratch)
@@ -236,9 +238,8 @@ def list_command(
         location = resolve_sweep(sweep, root)
         project, experiment_type = location.sweep.project, location.sweep.type
         changed = True  # a sweep's point is what differs between its trials
-    rows = list_experiments(
-        root, project, experiment_type, status=status, sort=sort, tags=tag, archived=archived
-    )
+    params = bool(filter_) or changed  # each row's params from the index, for these two
+    rows = list_experiments(root, project, experiment_type, status, sort, tag, archived, params)
     if sweep:
         from abyssexp.sweeps.selection import Selection, select_roots
 
@@ -246,7 +247,7 @@ def list_command(
         names = {folder.name for folder in trials}
         rows = [row for row in rows if row["name"] in names]
     if filter_:
-        rows = filter_rows(rows, filter_)
+        rows = filter_rows(rows, filter_, keep_flat=changed)
     extra: list[str] = changed_columns(rows) if changed else []
     if json_output:
         print_json(rows)

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError, printable
-from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import ARCHIVE_DIR, MODELS_DIR, PARAMS_FILE, ExperimentPaths
+from abyssexp.experiment.layout import MODELS_DIR, PARAMS_FILE, ExperimentPaths
 from abyssexp.experiment.naming import parse_name
-from abyssexp.experiment.record_file import LoadedRecord, load_record
+from abyssexp.experiment.record_file import LoadedRecord, load_record, running_status
 from abyssexp.jsonio import MAX_SMALL_JSON_BYTES, read_input_bytes
 from abyssexp.schemas.record import Status
 
@@ -52,6 +51,17 @@ def iter_experiment_dirs(
     scratch: Path, project: str | None = None, experiment_type: str | None = None
 ) -> Iterator[tuple[str, str, Path]]:
     """(project, type, folder) for every experiment folder, patterns allowed in the filters."""
+    for project_name, type_name, type_folder, name, _ in experiment_folders(
+        scratch, project, experiment_type
+    ):
+        yield project_name, type_name, Path(type_folder + os.sep + name)
+
+
+def experiment_folders(
+    scratch: Path, project: str | None = None, experiment_type: str | None = None
+) -> Iterator[tuple[str, str, str, str, int | None]]:
+    """(project, type, type folder, name, number) of every experiment folder, as text: listing
+    20,000 experiments makes no ``Path`` for each."""
     for project_entry in _subdirs(scratch):
         if project and not fnmatch.fnmatchcase(project_entry.name, project):
             continue
@@ -59,8 +69,15 @@ def iter_experiment_dirs(
             if experiment_type and not fnmatch.fnmatchcase(type_entry.name, experiment_type):
                 continue
             for entry in _subdirs(Path(type_entry.path)):
-                if parse_name(entry.name):
-                    yield project_entry.name, type_entry.name, Path(entry.path)
+                parsed = parse_name(entry.name)
+                if parsed:
+                    yield (
+                        project_entry.name,
+                        type_entry.name,
+                        type_entry.path,
+                        entry.name,
+                        parsed.number,
+                    )
 
 
 def experiment_row(
@@ -69,19 +86,32 @@ def experiment_row(
     """One listing row from ``record.json`` (``loaded``: the record when the caller has read it
     already, so that ``compare`` reads each record once)."""
     loaded = loaded or load_record(ExperimentPaths(folder).record)
-    name = parse_name(folder.name)
+    parsed = parse_name(folder.name)
+    number = parsed.number if parsed else None
+    fields = record_fields(loaded)
+    return located_row(project, experiment_type, folder.name, number, str(folder), fields)
+
+
+def record_fields(loaded: LoadedRecord) -> dict[str, Any]:
+    """The fields of a listing row that come from record.json, with the record's own status
+    (and, while it is ``running``, what ``running_status`` needs): the part of a row the index
+    keeps (``schemas/index.py``' ``RowFields``), since the shown status changes with time."""
     record = loaded.record.to_json() if loaded.record else {}
     best = record.get("best") or {}
-    tests = record.get("tests") or {}
     promotions = record.get("promotions") or []
     note = printable(str(record.get("note") or "")).strip().splitlines()
+    running = loaded.record is not None and loaded.record.status == Status.RUNNING
+    live = loaded.record if running else None
     return {
-        "project": project,
-        "type": experiment_type,
-        "name": folder.name,
-        "number": name.number if name else None,
-        "path": str(folder),
-        "status": loaded.status,
+        "status": loaded.record.status.value if loaded.record else Status.UNREADABLE.value,
+        "live": {
+            "host": live.host,
+            "pid": live.pid,
+            "heartbeat_unix": live.heartbeat_unix,
+            "pid_start": live.pid_start,
+        }
+        if live
+        else None,
         "created": record.get("created"),
         "parent": record.get("parent"),
         "epochs_done": record.get("epochs_done", 0),
@@ -89,64 +119,62 @@ def experiment_row(
         "best_metric": best.get("metric"),
         "best_value": best.get("value"),
         "best_epoch": best.get("epoch"),
-        "tests": tests,
+        "tests": record.get("tests") or {},
         "promoted": bool(promotions),
         "aliases": sorted({a for p in promotions for a in p.get("aliases", [])}),
         "disk_bytes": record.get("disk_bytes"),
         "note": note[0] if note else "",
         "tags": list(record.get("tags") or []),
         "error": loaded.problem or record.get("error"),
-        "changed": {},
         "started": record.get("started"),
         "sweep": record.get("sweep"),
         "slurm": record.get("slurm"),
-        "status_reason": None,
     }
 
 
-def list_experiments(
-    scratch: Path,
-    project: str | None = None,
-    experiment_type: str | None = None,
-    status: str | None = None,
-    sort: str = "created",
-    tags: list[str] | None = None,
-    archived: bool = False,
-) -> list[dict[str, Any]]:
-    """Rows for ``abyssexp list``.
-
-    Args:
-        scratch: the scratch root.
-        project: project name or glob, or ``PROJECT/TYPE[/NNN]`` (the REF form); None for all.
-        experiment_type: experiment type or glob; None for all.
-        status: comma-separated statuses to keep (see ``abyssexp.schemas.record.Status``).
-        sort: one of ``SORT_KEYS``, prefixed with ``-`` to reverse.
-        tags: keep experiments carrying every one of these tags.
-        archived: list ``<scratch>/.archive/`` instead of the scratch tree.
-
-    Returns:
-        One dict per experiment, sorted.
-
-    Raises:
-        InvalidInputError: an unknown status or sort key (the valid ones are listed).
-    """
-    from abyssexp.experiment.refs import matches_experiment, split_list_ref
-
-    project, experiment_type, one = split_list_ref(project, experiment_type)
-    wanted = parse_statuses(status) if status else None
-    check_sort_key(sort)
-    root = scratch / ARCHIVE_DIR if archived else scratch
-    with collector_paused():
-        found = iter_experiment_dirs(root, project, experiment_type)
-        rows = [experiment_row(p, t, f) for p, t, f in found]
-    apply_job_states(rows)  # one squeue/sacct for every row with a Slurm job
-    if wanted:
-        rows = [row for row in rows if row["status"] in wanted]
-    if tags:
-        rows = [row for row in rows if set(tags) <= set(row["tags"])]
-    if one is not None:
-        rows = [row for row in rows if matches_experiment(row["name"], one)]
-    return sort_rows(rows, sort)
+def located_row(
+    project: str,
+    experiment_type: str,
+    name: str,
+    number: int | None,
+    path: str,
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    """A listing row: the experiment's place and ``record_fields``, its status as shown now
+    (a ``running`` one whose process is gone is ``crashed``). The keys' order is the order of
+    ``list --json``."""
+    live = fields["live"]
+    return {
+        "project": project,
+        "type": experiment_type,
+        "name": name,
+        "number": number,
+        "path": path,
+        "status": running_status(
+            live["host"], live["pid"], live["heartbeat_unix"], pid_start=live["pid_start"]
+        )
+        if live
+        else fields["status"],
+        "created": fields["created"],
+        "parent": fields["parent"],
+        "epochs_done": fields["epochs_done"],
+        "epochs_total": fields["epochs_total"],
+        "best_metric": fields["best_metric"],
+        "best_value": fields["best_value"],
+        "best_epoch": fields["best_epoch"],
+        "tests": fields["tests"],
+        "promoted": fields["promoted"],
+        "aliases": fields["aliases"],
+        "disk_bytes": fields["disk_bytes"],
+        "note": fields["note"],
+        "tags": fields["tags"],
+        "error": fields["error"],
+        "changed": {},
+        "started": fields["started"],
+        "sweep": fields["sweep"],
+        "slurm": fields["slurm"],
+        "status_reason": None,
+    }
 
 
 #: The fields of a listing row (``--filter`` may name them).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,55 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+class Delta(Mapping[str, Any]):
+    """An experiment's flattened params as a difference from a base shared by every experiment
+    of the command (``set``: keys whose JSON text differs from the base's, or that the base
+    lacks; ``unset``: base keys it lacks). ``listing`` compares two deltas of one base by their
+    differences alone; anything else reads it as the mapping it stands for."""
+
+    __slots__ = ("base", "set", "unset")
+
+    def __init__(self, base: dict[str, Any], set_: dict[str, Any], unset: frozenset[str]) -> None:
+        self.base, self.set, self.unset = base, set_, unset
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.set:
+            return self.set[key]
+        if key in self.unset:
+            raise KeyError(key)
+        return self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (k for k in self.base if k not in self.unset and k not in self.set)
+        yield from self.set
+
+    def __len__(self) -> int:
+        return len(self.base) - len(self.unset) + sum(k not in self.base for k in self.set)
+
+    def differing_keys(self) -> set[str]:
+        """The keys where this mapping may differ from its base."""
+        return self.set.keys() | self.unset
+
+
+def delta_of(flat: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``flat`` as (set, unset) against ``base``: a value is left to the base only when its
+    JSON text is the base's (``1`` and ``1.0``, ``-0.0`` and ``0.0``, or a dict's key order
+    differ), so that what is shown from the base is what the experiment's file holds."""
+    set_ = {k: v for k, v in flat.items() if k not in base or not _identical(v, base[k])}
+    return set_, [k for k in base if k not in flat]
+
+
+def _identical(value: Any, other: Any) -> bool:
+    kind = type(value)
+    if kind is not type(other):
+        return False
+    if kind is float:
+        return repr(value) == repr(other)
+    if kind in _PLAIN:
+        return value == other
+    return json.dumps(value) == json.dumps(other)
 
 
 def _flat_for(row: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +137,23 @@ def _differences(flat: dict[str, Any], reference: dict[str, Any]) -> dict[str, A
     return mine
 
 
+def _own(flat: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any]:
+    """The params where ``flat`` differs from the reference (a param it lacks counts as null).
+    Two deltas of one base can differ only where either differs from the base: only those
+    keys are compared (the index's params; the same answer as comparing them whole)."""
+    if isinstance(flat, Delta) and isinstance(reference, Delta) and flat.base is reference.base:
+        keys = flat.differing_keys() | reference.differing_keys()
+        flat = {k: flat[k] for k in keys if k in flat}
+        reference = {k: reference[k] for k in keys if k in reference}
+    mine = _differences(flat, reference)  # type: ignore[arg-type]
+    mine.update(
+        (key, None)
+        for key in reference
+        if key not in flat and reference[key] is not None and key not in _HIDDEN
+    )
+    return mine
+
+
 def changed_columns(rows: list[dict[str, Any]]) -> list[str]:
     """Params whose values differ between the rows; each row gains ``row["changed"]``.
 
@@ -108,12 +174,7 @@ def _changed_columns(rows: list[dict[str, Any]]) -> list[str]:
         row.pop("_flat", None)
         if reference is None:
             reference = flat
-        mine = _differences(flat, reference)
-        mine.update(
-            (key, None)
-            for key in reference
-            if key not in flat and reference[key] is not None and key not in _HIDDEN
-        )
+        mine = _own(flat, reference)
         differing.update(mine)
         own.append(mine)
     columns = sorted(differing)
@@ -211,8 +272,12 @@ def parse_filters(filters: list[str]) -> list[RowFilter]:
 ROW_FIELDS_SHOWN = ("status", "epochs_done", "best_value", "best_metric", "tags", "note")
 
 
-def filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
+def filter_rows(
+    rows: list[dict[str, Any]], filters: list[str], keep_flat: bool = False
+) -> list[dict[str, Any]]:
     """Keep rows where every ``KEY OP VALUE`` holds for a param (dotted) or a listing field.
+    ``keep_flat``: the kept rows keep their params (``row["_flat"]``, as the index gave them or
+    as read) for ``changed_columns``.
 
     Example: ``training.lr<1e-3``, ``model.backbone=mobilenet``, ``epochs_done>=10``.
     """
@@ -222,7 +287,8 @@ def filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str
         flat = _flat_for(row) if any(f.key not in row for f in wanted) else {}
         if all(f.matches(row[f.key] if f.key in row else flat.get(f.key)) for f in wanted):
             kept.append(row)
-        row.pop("_flat", None)
+        if not keep_flat:
+            row.pop("_flat", None)
     for row in rows:
         row.setdefault("changed", {})
     return kept

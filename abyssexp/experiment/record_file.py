@@ -263,12 +263,25 @@ def effective_status(record: Record | dict[str, Any], now: float | None = None) 
         record = Record.model_validate(record)
     if record.status != Status.RUNNING:
         return record.status.value
+    return running_status(record.host, record.pid, record.heartbeat_unix, now, record.pid_start)
+
+
+def running_status(
+    host: str | None,
+    pid: int | None,
+    heartbeat_unix: float | None,
+    now: float | None = None,
+    pid_start: int | None = None,
+) -> str:
+    """``running``, or ``crashed`` when the process is gone (``processes.owner_state``: on this
+    host, by pid and start time) or its heartbeat is stale: what a ``running`` record shows (the
+    index keeps these fields for it)."""
     now = time.time() if now is None else now
-    if owner_state(record.host, record.pid, record.pid_start) == GONE:
+    if owner_state(host, pid, pid_start) == GONE:
         return Status.CRASHED.value
-    if record.heartbeat_unix is not None and now - record.heartbeat_unix > STALE_HEARTBEAT_S:
+    if heartbeat_unix is not None and now - heartbeat_unix > STALE_HEARTBEAT_S:
         return Status.CRASHED.value
-    return record.status.value
+    return Status.RUNNING.value
 
 
 def status_with_job(

@@ -260,11 +260,22 @@ def load_summary(root: str) -> dict[str, Any]:
     ``provenance``): from its summary when that is current, else from the sources, the summary
     then written back when that is safe (also one that was current only after re-hashing a
     source, so that the next reader need not)."""
+    return digest(current_summary(root))
+
+
+def current_summary(root: str) -> dict[str, Any]:
+    """``load_summary``'s summary whole, with its sources' fingerprints (the index keeps their
+    stats beside what it shows)."""
     summary, state = read_summary(root)
     if summary is None or state != "clean":
         summary, writable = build_summary(root)
         if writable:
             write_summary(root, summary)
+    return summary
+
+
+def digest(summary: dict[str, Any]) -> dict[str, Any]:
+    """What ``compare`` shows of a summary, its keys shared between experiments."""
     return {key: _shared(summary[key]) for key in ("validation", "provenance")}
 
 

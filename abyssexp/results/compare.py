@@ -6,33 +6,55 @@ logs/history.csv, logs/provenance.json): no TensorFlow, no network.
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.history import read_history_columns
+from abyssexp.experiment.index import Indexed, indexed
 from abyssexp.experiment.jobs import apply_job_states
-from abyssexp.experiment.layout import RECORD_FILE, ExperimentPaths
+from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.list_rows import (
     collector_paused,
-    experiment_row,
+    experiment_folders,
     parse_statuses,
 )
+from abyssexp.experiment.naming import number_of, parse_name
 from abyssexp.experiment.param_filters import changed_columns, filter_rows
-from abyssexp.experiment.record_file import LoadedRecord, load_record
-from abyssexp.experiment.refs import split_location
+from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_digest import caveat_codes, format_metric, interval_of
 from abyssexp.experiment.summary_cache import (
     best_validation,
-    load_summary,
     provenance_summary,
 )
 from abyssexp.metric_direction import sign
 from abyssexp.schemas.provenance import latest_section, load_provenance
-from abyssexp.sweeps.selection import Selection, select_roots
 
 __all__ = ["best_validation", "provenance_summary", "read_history_columns"]
+
+_GLOB = set("*?[")
+
+
+def _matching(ref: str, scratch: Path) -> list[tuple[str, str, str, str, int | None]]:
+    """``PROJECT/TYPE/NAME`` with glob characters: every experiment it matches, as
+    ``experiment_folders`` gives them (no ``Path`` per experiment)."""
+    parts = ref.strip("/").split("/")
+    if len(parts) not in (2, 3):
+        raise InvalidInputError(
+            f"experiment pattern {ref!r}: expected PROJECT/TYPE[/NAME] with * ? [...], "
+            "e.g. shapes/classification/*"
+        )
+    name = parts[2] if len(parts) == 3 else "*"
+    found = []
+    for located in experiment_folders(scratch, parts[0], parts[1]):
+        folder = located[3]
+        number = folder.split(".", 1)[0].lstrip("0") or "0"
+        if fnmatch.fnmatchcase(folder, name) or fnmatch.fnmatchcase(number, name):
+            found.append(located)
+    return sorted(found, key=lambda f: (f[0], f[1], number_of(f[3]) or 0, f[3]))
 
 
 def select_experiments(
@@ -48,7 +70,7 @@ def select_experiments(
         InvalidInputError: a bad pattern, status or filter; nothing selected.
         ExperimentNotFoundError: a plain reference names no experiment.
     """
-    rows, _ = _selected(scratch, refs, filters, status, tags)
+    rows, _ = _selected(scratch, refs, filters, status, tags, compared=False)
     return rows
 
 
@@ -58,29 +80,49 @@ def _selected(
     filters: list[str] | None,
     status: str | None,
     tags: list[str] | None,
-) -> tuple[list[dict[str, Any]], dict[str, LoadedRecord]]:
-    """``select_experiments`` and the records it read, by path (each is read once)."""
+    compared: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, Indexed]]:
+    """``select_experiments`` and what the index gave of each, by path (``compared``: also
+    the params, times and summary ``compare`` shows; each experiment is read once). Rows keep
+    their params (``_flat``) for ``changed_columns`` when ``compared``."""
     wanted = parse_statuses(status) if status else None
-    rows: list[dict[str, Any]] = []
-    records: dict[str, LoadedRecord] = {}
-    usage = "compare: name experiments (REF...) or a sweep (--sweep ID)"
-    for folder in select_roots(scratch, Selection(refs=tuple(refs)), usage):
-        records[str(folder)] = loaded = load_record(folder / RECORD_FILE)
-        project, experiment_type = split_location(ExperimentPaths(folder))
-        rows.append(experiment_row(project, experiment_type, folder, loaded))
+    found: dict[str, tuple[str, str, str, str, int | None]] = {}
+    for ref in refs:
+        if _GLOB & set(ref) and not Path(ref).is_dir():
+            matched = _matching(ref, scratch)
+        else:
+            paths = resolve_ref(ref, scratch)
+            root = paths.root
+            matched = [(*split_location(paths), str(root.parent), root.name, _number(root.name))]
+        for located in matched:
+            found.setdefault(located[2] + os.sep + located[3], located)
+    params = compared or bool(filters)
+    items = indexed(found.values(), params=params, summary=compared, root=scratch)
+    rows = [item.row for item in items]
+    if params:
+        for item in items:
+            item.row["_flat"] = item.flat
     apply_job_states(rows)
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
     if tags:
         rows = [row for row in rows if set(tags) <= set(row["tags"])]
     if filters:
-        rows = filter_rows(rows, filters)
+        rows = filter_rows(rows, filters, keep_flat=compared)
+    if not compared:
+        for row in rows:
+            row.pop("_flat", None)
     if not rows:
         raise InvalidInputError(
             f"compare: nothing matches {' '.join(refs)} with these options; "
             "`abyssexp list` shows what exists"
         )
-    return rows, records
+    return rows, {item.row["path"]: item for item in items}
+
+
+def _number(name: str) -> int | None:
+    parsed = parse_name(name)
+    return parsed.number if parsed else None
 
 
 def _seconds(record: dict[str, Any]) -> float | None:
@@ -106,20 +148,9 @@ def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
     return latest_section(load_provenance(paths.provenance))
 
 
-def _column(row: dict[str, Any], loaded: LoadedRecord | None = None) -> dict[str, Any]:
-    loaded = loaded or load_record(ExperimentPaths(Path(row["path"])).record)
-    record = loaded.record
-    times = (
-        {
-            "started": record.started,
-            "finished": record.finished,
-            "train_seconds": record.train_seconds,
-            "train_images": record.train_images,
-        }
-        if record
-        else {}
-    )
-    summary = load_summary(row["path"])  # history and provenance, unless they changed
+def _column(row: dict[str, Any], item: Indexed) -> dict[str, Any]:
+    times = item.times or {}
+    summary = item.summary or {}  # history and provenance, from the index unless they changed
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
         "path": row["path"],
@@ -201,7 +232,7 @@ def _compared(
 ) -> dict[str, Any]:
     """``compare_experiments``' work, done while the cycle collector is paused."""
     rows, records = _selected(scratch, refs, filters, status, tags)
-    columns = [_column(row, records.pop(row["path"], None)) for row in rows]
+    columns = [_column(row, records.pop(row["path"])) for row in rows]
     selected = [column["path"] for column in columns]  # A, B, ... as given
     if metric:
         values = metric_values(columns, metric)

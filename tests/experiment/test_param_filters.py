@@ -47,6 +47,7 @@ def test_changed_columns_of_identical_rows_is_empty(tmp_path: Path) -> None:
 
 def test_compare_reads_each_record_once(runner, scratch: Path, monkeypatch) -> None:
     """Each record is read (and validated) once per compare, not once per row and per column."""
+    import abyssexp.experiment.index as index
     import abyssexp.experiment.list_rows as registry
     import abyssexp.experiment.record_file as record
     import abyssexp.results.compare as compare
@@ -62,7 +63,7 @@ def test_compare_reads_each_record_once(runner, scratch: Path, monkeypatch) -> N
         reads.append(str(path))
         return real(path)
 
-    for module in (record, registry, compare):
+    for module in (record, registry, compare, index):
         monkeypatch.setattr(module, "load_record", counted, raising=False)
     data = compare.compare_experiments(scratch, ["p/t/*"])
     assert len(data["experiments"]) == 3

@@ -107,7 +107,7 @@ def test_grid_of_lr_and_seeds_completes_on_slurm(
 
     # One squeue and one sacct (or scontrol where there is no accounting) for all six.
     import abyssexp.slurm
-    from abyssexp.experiment.list_rows import list_experiments
+    from abyssexp.experiment.index import list_experiments
 
     calls: Counter[str] = Counter()
     real = abyssexp.slurm.run_slurm
