@@ -453,6 +453,7 @@ JSON_PARSERS: dict[str, str] = {
     "experiment/checkpoints.py": "train_state.json's one reader (schemas/train_state.py)",
     "experiment/list_rows.py": "params.json raw for listings (read_params_dict, bounded)",
     "store/registry.py": "registry.json's one reader (parse_registry)",
+    "experiment/index.py": ".index.json's reader (schemas/index.py); the params base it holds",
     "cli/completion.py": "shell completion reads record/registry/params raw to stay fast",
 }
 
