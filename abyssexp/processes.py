@@ -94,7 +94,7 @@ def holds_open(pid: int, path: Path) -> bool:
 def runs_abyssexp(pid: int | None, start: int | None, command: str, lock_file: Path) -> bool:
     """Whether a recorded ``pid`` and ``start`` still name ``abyssexp <command>`` of the folder
     whose ``lock_file`` that process holds open: the identity ``cancel`` checks before SIGTERM."""
-    if not same_process(pid, start):
+    if pid is None or not same_process(pid, start):
         return False
-    args = command_line(int(pid or 0))
+    args = command_line(pid)
     return bool(args) and _abyssexp_command(args or []) == command and holds_open(pid, lock_file)

@@ -30,7 +30,8 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _flat_for(row: dict[str, Any]) -> dict[str, Any]:
     if "_flat" not in row:
         row["_flat"] = flatten_params(read_params_dict(Path(row["path"])))
-    return row["_flat"]
+    flat: dict[str, Any] = row["_flat"]
+    return flat
 
 
 _PLAIN = frozenset((str, int, bool, float, type(None)))
@@ -69,7 +70,7 @@ def _same_text(value: Any, reference: Any) -> bool:
             _same_text(item, reference[key]) for key, item in value.items()
         )
     if kind in _PLAIN:
-        return value == reference
+        return bool(value == reference)
     return json.dumps(value, sort_keys=True) == json.dumps(reference, sort_keys=True)
 
 

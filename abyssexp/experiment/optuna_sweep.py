@@ -30,7 +30,6 @@ from abyssexp.experiment.provenance import current_user
 from abyssexp.experiment.record_file import load_record, utc_now
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.sweep_trials import (
-    MAX_TRIALS,
     SweepLocation,
     SweepRequest,
     TrialPlan,
@@ -42,7 +41,7 @@ from abyssexp.locks import file_lock
 from abyssexp.owned import make_dirs
 from abyssexp.schemas.record import Status
 from abyssexp.schemas.resolve import load_params_file, resolve_params
-from abyssexp.schemas.sweep import OptunaSearch, Sweep, Trial
+from abyssexp.schemas.sweep import MAX_TRIALS, OptunaSearch, Sweep, Trial
 
 if TYPE_CHECKING:
     import optuna
@@ -197,6 +196,7 @@ def start_slot(
         made = _new_trial(current, index, fields or {})
         sweep.trials = sorted([*sweep.trials, made], key=lambda t: t.index)
         atomic_write_json(location.path, sweep.to_json())
+    assert made.optuna_trial is not None  # _new_trial asks the study (None is a grid trial's)
     return SlotStart(current.type_dir / made.name, prefix + made.name, made.optuna_trial, False)
 
 

@@ -130,7 +130,8 @@ def collect_in_background(command_line: list[str]) -> Callable[[], Collected]:
         thread.join()
         if "error" in result:
             raise result["error"]
-        return result["value"]
+        value: Collected = result["value"]
+        return value
 
     return wait
 

@@ -94,7 +94,10 @@ def clean_stale_temporaries(folder: Path) -> None:
 
 
 def _stage(
-    temporary: Path, plan: list[tuple[Path, str]], entry: dict[str, Any], advance: Callable
+    temporary: Path,
+    plan: list[tuple[Path, str]],
+    entry: dict[str, Any],
+    advance: Callable[[int], None],
 ) -> None:
     """Copy, write the entry and the manifest, verify, fsync, make the files read-only."""
     digests = {}

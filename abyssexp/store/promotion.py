@@ -127,7 +127,7 @@ def parse_requirement(text: str, require_on: str = "value") -> Requirement:
     return Requirement(match["condition"], metric, match["op"], value, bound)
 
 
-def _read_metrics(paths: ExperimentPaths, requirement: Requirement) -> tuple[Path, dict]:
+def _read_metrics(paths: ExperimentPaths, requirement: Requirement) -> tuple[Path, dict[str, Any]]:
     metrics_file = paths.condition(requirement.condition) / "metrics.json"
     if not metrics_file.is_file():
         tested = (
@@ -165,7 +165,7 @@ def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
     return _checked_number(float(value), requirement, metrics_file)
 
 
-def _interval_bound(metrics: dict, requirement: Requirement, metrics_file: Path) -> float:
+def _interval_bound(metrics: dict[str, Any], requirement: Requirement, metrics_file: Path) -> float:
     interval = (metrics.get("intervals") or {}).get(requirement.metric)
     if not isinstance(interval, dict):
         raise StoreError(
@@ -246,7 +246,7 @@ def model_name(checkpoint: Path) -> str:
 
 
 def record_promotion_once(
-    paths: ExperimentPaths, destination: Path | StoreURL, entry: dict
+    paths: ExperimentPaths, destination: Path | StoreURL, entry: dict[str, Any]
 ) -> bool:
     """Add the promotion to the experiment's record unless it is there; returns whether added."""
     if any(p.path == str(destination) for p in read_record(paths.record).promotions):
@@ -331,13 +331,13 @@ def check_request(
 
 def test_caveats(
     paths: ExperimentPaths, tested: dict[str, Any], overrides: list[Any] | None = None
-) -> dict[str, list[dict]]:
+) -> dict[str, list[dict[str, Any]]]:
     """The caveats of every test condition: the record's, else (a result tested before caveats
     were stored) worked out from the condition's metrics.json; each with the experiment's data
     overrides (``new --force-data``) when the result does not already say them."""
     from abyssexp.experiment.caveats import result_caveats, with_override_caveats
 
-    found: dict[str, list[dict]] = {}
+    found: dict[str, list[dict[str, Any]]] = {}
     for condition, summary in tested.items():
         caveats = (summary or {}).get("caveats")
         if caveats is None:

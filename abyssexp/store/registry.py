@@ -26,7 +26,7 @@ from typing import Any
 from abyssexp.atomic import atomic_write_json
 from abyssexp.config import StoreURL
 from abyssexp.errors import StoreError
-from abyssexp.experiment.promoted import ENTRY_FILE
+from abyssexp.experiment.promoted import ENTRY_FILE as ENTRY_FILE  # re-exported
 from abyssexp.hashing import sha256_file
 from abyssexp.locks import file_lock
 from abyssexp.store import aliases
@@ -287,7 +287,9 @@ def promoted_rows(
     return rows
 
 
-def sorted_rows(rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict]:
+def sorted_rows(
+    rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """``rows`` in the order of ``before`` (by path), new ones after by promotion time."""
     position = {m.get("path"): i for i, m in enumerate(before)}
     return sorted(rows, key=lambda m: (position.get(m["path"], len(position)), _order(m)))

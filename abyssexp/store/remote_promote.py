@@ -54,13 +54,13 @@ from abyssexp.store.registry import (
     row_of,
 )
 from abyssexp.store.remote_claims import (
-    LIVE,
     claim_key,
     claimed_prefix,
     owner_state,
     parse_owner,
 )
 from abyssexp.store.remote_registry import encode, prepare_registry, update_registry
+from abyssexp.store.temporaries import LIVE
 
 #: Where ``ABYSSEXP_FAULT_AT`` (``promotion.FAULT_ENV``) can kill a promotion to an object store.
 REMOTE_FAULT_STEPS = ("copied-one-file", "uploaded", "committed", "registered", "recorded")
@@ -147,7 +147,7 @@ def _upload(
     objects: ObjectStore,
     key: str,
     plan: list[tuple[Path, str]],
-    entry: dict,
+    entry: dict[str, Any],
     advance: Callable[[int], None],
 ) -> bytes:
     """Upload, read back and compare every file, then the manifest; returns the entry's bytes."""

@@ -40,8 +40,6 @@ from abyssexp.store.registry import (
 from abyssexp.store.remote_claims import (
     CLAIM_PREFIX,
     CLAIM_SUFFIX,
-    LIVE,
-    STALE,
     claimed_prefix,
     describe,
     owner_state,
@@ -50,6 +48,7 @@ from abyssexp.store.remote_claims import (
 from abyssexp.store.remote_promote import parse_manifest, read_entry
 from abyssexp.store.remote_registry import ENTRY_KEY_RE, encode, unreadable
 from abyssexp.store.repair import RepairReport, complete_record, rebuild_registry
+from abyssexp.store.temporaries import LIVE, STALE
 
 CLAIM_RE = re.compile(
     rf"^(?P<type_key>[^/]+/[^/]+)/{re.escape(CLAIM_PREFIX)}(?P<name>[^/]+){re.escape(CLAIM_SUFFIX)}$"
