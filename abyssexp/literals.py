@@ -189,7 +189,7 @@ def _evaluate(node: ast.AST, what: str, text: str) -> Any:
             _refuse(node, what, text)
         result = {}
         for key_node, value_node in zip(node.keys, node.values, strict=True):
-            key = _evaluate(key_node, what, text)  # type: ignore[arg-type]
+            key = _evaluate(key_node, what, text)  # type: ignore[arg-type]  # None (``**``) refused
             if isinstance(key, list | dict) or (isinstance(key, tuple) and not _hashable(key)):
                 raise InvalidInputError(
                     f"{what}: dict keys must be numbers, strings or tuples of them. "

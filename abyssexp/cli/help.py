@@ -99,7 +99,7 @@ def keep_option_names_whole() -> None:
             if options:
                 self.columns[-2].ratio = 1
 
-    rich_utils.Table = HelpTable  # type: ignore[misc]
+    rich_utils.Table = HelpTable  # type: ignore[misc]  # private API patched (issue 32 item 5)
 
 
 def install_help_rendering() -> None:
@@ -115,5 +115,5 @@ def install_help_rendering() -> None:
             keep_option_names_whole()
             return _original(self, ctx, formatter)
 
-        format_help.abyssexp = True  # type: ignore[attr-defined]
-        cls.format_help = format_help  # type: ignore[method-assign]
+        format_help.abyssexp = True  # type: ignore[attr-defined]  # a marker: patched once
+        cls.format_help = format_help  # type: ignore[method-assign]  # the patch (item 5)

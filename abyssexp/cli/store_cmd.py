@@ -286,7 +286,7 @@ def gc_command(
         raise InvalidInputError("gc: give one experiment REF or --all")
     targets = (
         [ExperimentPaths(folder) for _, _, folder in iter_experiment_dirs(root)]
-        if all_
+        if all_ or ref is None  # the same as all_ after the check above
         else [resolve_ref(ref, root)]
     )
     reports = [collect_garbage(paths, policy, dry_run) for paths in targets]

@@ -75,7 +75,7 @@ def _pairs_by(images: list[SplitImage], key: Any, kind: str) -> list[dict[str, A
 
 
 def _pair(kind: str, a: SplitImage, b: SplitImage, distance: int | None = None) -> dict[str, Any]:
-    entry = {
+    entry: dict[str, Any] = {
         "kind": kind,
         "a": {"file": a.split, "image_id": a.image_id, "file_name": a.file_name},
         "b": {"file": b.split, "image_id": b.image_id, "file_name": b.file_name},
@@ -169,9 +169,10 @@ def split_overlap(
         sizes = dict(zip(map(id, images), pool.map(_size, images), strict=True))
         splits_of_size: dict[int, set[str]] = defaultdict(set)
         for image in images:
-            if sizes[id(image)] is not None:
-                splits_of_size[sizes[id(image)]].add(image.split)
-        candidates = [i for i in images if len(splits_of_size.get(sizes[id(i)], ())) > 1]
+            size = sizes[id(image)]
+            if size is not None:
+                splits_of_size[size].add(image.split)
+        candidates = [i for i in images if len(splits_of_size.get(sizes[id(i)] or -1, ())) > 1]
         digests = dict(zip(map(id, candidates), pool.map(_digest, candidates), strict=True))
     pairs = _pairs_by(images, lambda i: _real_path(i.path), "same file")
     seen = {(p["a"]["file"], p["a"]["image_id"], p["b"]["file"], p["b"]["image_id"]) for p in pairs}

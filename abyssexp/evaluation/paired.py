@@ -61,8 +61,8 @@ def _set_reasons(metrics: list[dict], predictions: list[list]) -> list[str]:
         )
     if a.get("class_names") != b.get("class_names"):
         reasons.append("different classes")
-    keys = [_image_keys(p) for p in predictions]
-    if any(k is None for k in keys):
+    keys = [k for k in (_image_keys(p) for p in predictions) if k is not None]
+    if len(keys) < len(predictions):
         reasons.append(
             "tested before per-image hashes were kept; run `abyssexp test` again on both"
         )
@@ -127,8 +127,8 @@ def paired_comparison(first: Path, second: Path, metric: str) -> dict[str, Any]:
     if missing:
         answer["reasons"] = missing
         return answer
-    metrics = [m for m, _ in tested]
-    predictions = [p for _, p in tested]
+    metrics = [m for m, _ in tested if m is not None]  # every one, after ``missing``
+    predictions = [p for _, p in tested if p is not None]
     answer["reasons"] = _set_reasons(metrics, predictions)
     if answer["reasons"]:
         return answer

@@ -223,7 +223,8 @@ def _curves(experiments: list[dict[str, Any]]) -> list[dict[str, str]]:
 def _split_rows(rows: list[tuple[str, str, list[Any]]]) -> dict[str, list[Any]]:
     """ "What differs": the rows whose values differ, and those equal in every experiment
     (folded away, counted)."""
-    differ, equal = [], []
+    differ: list[Any] = []
+    equal: list[Any] = []
     for row in rows:
         values = [json.dumps(v, sort_keys=True, default=str) for v in row[2]]
         (equal if len(set(values)) <= 1 else differ).append(row)

@@ -452,7 +452,11 @@ def make_callbacks(
             )
         )
     curves = params.callbacks.pr_curves or params.callbacks.tfpn
-    if inputs.validation is not None and (curves or plan.monitor == "val_macro_f1"):
+    if (
+        inputs.validation is not None
+        and plan.val_set is not None
+        and (curves or plan.monitor == "val_macro_f1")
+    ):
         callbacks.append(
             ValidationCurves(
                 inputs.validation,
