@@ -14,6 +14,26 @@ from abyssexp.tf_runtime import configure_tensorflow_environment
 configure_tensorflow_environment()  # what the CLI runs with
 os.environ.setdefault("COLUMNS", "200")
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "abyss-original"
+#: Fixtures that train models (once per test process): a test using one, directly or through
+#: another fixture, is marked ``slow`` so that ``make test-fast`` never trains.
+TRAINING_FIXTURES = frozenset({"trained_pair", "promoted_pair"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run a test that trains through a shared fixture without the ``slow`` mark."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests train (fixtures "
+            + ", ".join(sorted(TRAINING_FIXTURES))
+            + ") but are not marked slow; add @pytest.mark.slow: "
+            + ", ".join(unmarked)
+        )
 
 
 @pytest.fixture
