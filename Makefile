@@ -33,7 +33,7 @@ format: install
 OWN_TARGETS := imgaug or browser or slurm or mlflow
 
 # The inner loop: no training and no services (not `slow`, not `s3`), on two cores, no lint.
-# README.md ("Tests") has the measured times.
+# README.md ("Development") has the measured times.
 test-fast: install
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not s3 and not ($(OWN_TARGETS))" \
 		--durations=20 $(PYTEST_ARGS)
