@@ -8,7 +8,7 @@ MLFLOW_PORT ?= 5057
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-imgaug test-browser test-slurm test-mlflow lint format demo bench docs clean
+.PHONY: install test test-fast test-imgaug test-browser test-slurm test-mlflow lint format demo bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,17 +18,30 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# mypy's settings (strict on schemas, store, experiment, sweeps, results and the ground modules)
+# are in pyproject.toml.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
 
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# Tests marked s3 start moto's S3 server (the dev extra) on 127.0.0.1 themselves and stop it.
+# Tests that need a virtualenv or a service of their own run in the targets below.
+OWN_TARGETS := imgaug or browser or slurm or mlflow
+
+# The inner loop: no training and no services (not `slow`, not `s3`), on two cores, no lint.
+# README.md ("Development") has the measured times.
+test-fast: install
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not s3 and not ($(OWN_TARGETS))" \
+		--durations=20 $(PYTEST_ARGS)
+
+# Everything but the targets below; tests marked s3 start moto's S3 server (the dev extra) on
+# 127.0.0.1 themselves and stop it. The 20 slowest tests are printed at the end.
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile -m "not imgaug and not browser and not slurm and not mlflow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not ($(OWN_TARGETS))" --durations=20 $(PYTEST_ARGS)
 
 # Sweeps on a real Slurm: a one-node slurmctld + slurmd (+ munge) on this host, installed with
 # apt-get when missing, started for the tests and stopped after them (.ci/with-slurm.sh).

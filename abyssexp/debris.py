@@ -39,7 +39,7 @@ def is_stale(tag: str) -> bool:
 def remove_stale(folder: Path, prefix: str, owner: Path) -> list[Path]:
     """Remove the entries ``<prefix><tag>.<rest>`` of ``folder`` whose owner is gone; returns
     them. Removal goes through ``owned.py`` (inside ``owner``, never through a link)."""
-    removed = []
+    removed: list[Path] = []
     try:
         names = sorted(os.listdir(folder))
     except OSError:

@@ -46,4 +46,5 @@ def call_with_room(function: Callable[..., Result], *args: Any, **kwargs: Any) -
     touched, so it costs no memory. On an interpreter that keeps frames otherwise this is an
     ordinary call (a frame that asks for more stack than it uses is always valid).
     """
-    return _roomy_call(function, args, kwargs)
+    result: Result = _roomy_call(function, args, kwargs)
+    return result

@@ -14,6 +14,7 @@ import ast
 import json
 import math
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from abyssexp.errors import InvalidInputError, shorten
@@ -26,7 +27,7 @@ _NAMED_CONSTANTS: dict[str, Any] = {
     "true": True,
     "false": False,
 }
-_BINARY_OPS = {
+_BINARY_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -35,7 +36,10 @@ _BINARY_OPS = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY_OPS = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_UNARY_OPS: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
 # Every expression costs a bounded time and memory, however it nests: ((9**999)**999)**999 has
 # small exponents, but its value would take gigabytes. Limits far above any real argument:
 _MAX_TEXT = 100_000  # characters
@@ -185,7 +189,7 @@ def _evaluate(node: ast.AST, what: str, text: str) -> Any:
             _refuse(node, what, text)
         result = {}
         for key_node, value_node in zip(node.keys, node.values, strict=True):
-            key = _evaluate(key_node, what, text)  # type: ignore[arg-type]
+            key = _evaluate(key_node, what, text)  # type: ignore[arg-type]  # None (``**``) refused
             if isinstance(key, list | dict) or (isinstance(key, tuple) and not _hashable(key)):
                 raise InvalidInputError(
                     f"{what}: dict keys must be numbers, strings or tuples of them. "

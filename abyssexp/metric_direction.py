@@ -13,6 +13,8 @@ No NumPy, no TensorFlow: ``list`` and ``show`` read summaries through it.
 
 from __future__ import annotations
 
+from typing import Literal
+
 #: The coverage every interval and verdict of abyssexp claims.
 LEVEL = 0.95
 
@@ -54,7 +56,7 @@ def direction(metric: str) -> str:
     return MINIMIZE if lower_is_better(metric) else MAXIMIZE
 
 
-def keras_mode(metric: str) -> str:
+def keras_mode(metric: str) -> Literal["min", "max"]:
     """``min`` or ``max`` for a Keras callback's ``mode`` (never Keras' own ``auto``, which
     guesses from the metric objects and fails on metrics computed outside them)."""
     return "min" if lower_is_better(metric) else "max"

@@ -10,11 +10,13 @@ import errno
 import os
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 #: What ``owner_state`` says of the process that left something (a record, a temporary, a claim).
-LIVE, GONE, ELSEWHERE = "live", "gone", "elsewhere"
 OwnerState = Literal["live", "gone", "elsewhere"]
+LIVE: Final = "live"
+GONE: Final = "gone"
+ELSEWHERE: Final = "elsewhere"
 
 
 def process_start(pid: int) -> int | None:
@@ -127,7 +129,7 @@ def holds_open(pid: int, path: Path) -> bool:
 def runs_abyssexp(pid: int | None, start: int | None, command: str, lock_file: Path) -> bool:
     """Whether a recorded ``pid`` and ``start`` still name ``abyssexp <command>`` of the folder
     whose ``lock_file`` that process holds open: the identity ``cancel`` checks before SIGTERM."""
-    if not same_process(pid, start):
+    if pid is None or not same_process(pid, start):
         return False
-    args = command_line(int(pid or 0))
+    args = command_line(pid)
     return bool(args) and _abyssexp_command(args or []) == command and holds_open(pid, lock_file)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,26 @@ from abyssexp.tf_runtime import configure_tensorflow_environment
 configure_tensorflow_environment()  # what the CLI runs with
 os.environ.setdefault("COLUMNS", "200")
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "abyss-original"
+#: Fixtures that train models (once per run): a test using one, directly or through
+#: another fixture, is marked ``slow`` so that ``make test-fast`` never trains.
+TRAINING_FIXTURES = frozenset({"trained_pair", "promoted_pair"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run a test that trains through a shared fixture without the ``slow`` mark."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests train (fixtures "
+            + ", ".join(sorted(TRAINING_FIXTURES))
+            + ") but are not marked slow; add @pytest.mark.slow: "
+            + ", ".join(unmarked)
+        )
 
 
 @pytest.fixture
@@ -25,13 +48,33 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+@contextmanager
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A folder shared by every test process of the run (pytest-xdist's workers included),
+    held under a lock while the caller fills it: the first process builds, the others wait and
+    find it built (its ``done.json``). The folder is the caller's to fill and to read back."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    folder = base / f"shared-{name}"
+    folder.mkdir(exist_ok=True)
+    with open(base / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A small embedded shapes dataset (real JPEGs, 32×32)."""
+    """A small embedded shapes dataset (real JPEGs, 32×32), written once per run."""
     from abyssexp.datasets.synthetic import write_shapes_dataset
 
-    out = tmp_path_factory.mktemp("shapes")
-    return write_shapes_dataset(out, {"train": 48, "val": 24, "test": 24}, size=32, seed=1)
+    with built_once(tmp_path_factory, "shapes") as out:
+        done = out / "done.json"
+        if done.exists():
+            return {split: Path(path) for split, path in json.loads(done.read_text()).items()}
+        files = write_shapes_dataset(out, {"train": 48, "val": 24, "test": 24}, size=32, seed=1)
+        done.write_text(json.dumps({split: str(path) for split, path in files.items()}))
+        return files
 
 
 @pytest.fixture
@@ -92,16 +135,32 @@ def write_bomb_jpeg(path: Path, width: int = 65000, height: int = 65000) -> Path
 def trained_pair(shapes: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Two tiny experiments trained for 2 epochs and tested (condition ``shapes-test``): the
     first tagged ``baseline`` with lr 0.002, the second made ``--from`` it with lr 0.001. Built
-    once per test process (a minute on two cores) and shared by the compare, report and
-    TensorBoard tests; treat it as read-only."""
+    once per run (a minute on two cores; the test processes of ``-n 2`` share it) and shared
+    by the compare, report, TensorBoard, width and serving tests; treat it as read-only."""
     from types import SimpleNamespace
 
+    with built_once(tmp_path_factory, "trained") as base:
+        done = base / "done.json"
+        if not done.exists():
+            _train_pair(base, shapes, done)
+        built = json.loads(done.read_text())
+    first, second = Path(built["first"]), Path(built["second"])
+    outputs = {
+        (command, root): SimpleNamespace(**built["outputs"][f"{command} {index}"])
+        for command in ("train", "test")
+        for index, root in enumerate((first, second))
+    }
+    return SimpleNamespace(scratch=base / "scratch", first=first, second=second, outputs=outputs)
+
+
+def _train_pair(base: Path, shapes: dict[str, Path], done: Path) -> None:
+    """Train and test ``trained_pair``'s experiments under ``base``; ``done`` records their
+    folders and what ``train``/``test`` printed (stdout, stderr, output) for the width tests."""
     from typer.testing import CliRunner
 
     from abyssexp.cli import app
     from tests.training.helpers import new_tiny
 
-    base = tmp_path_factory.mktemp("trained")
     scratch = base / "scratch"
     runner = CliRunner()
     with pytest.MonkeyPatch.context() as patch:
@@ -118,7 +177,7 @@ def trained_pair(shapes: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
             name=name,
         )
         outputs = {}
-        for root in (first, second):
+        for index, root in enumerate((first, second)):
             for args in (
                 ["train", str(root)],
                 ["test", str(root), "--coco", str(shapes["test"]), "--condition", "shapes-test"],
@@ -126,6 +185,10 @@ def trained_pair(shapes: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
                 # At 80 columns, as in a narrow terminal: the width tests read these outputs.
                 result = runner.invoke(app, args, env={"COLUMNS": "80"})
                 assert result.exit_code == 0, result.output
-                outputs[(args[0], root)] = result
+                outputs[f"{args[0]} {index}"] = {
+                    "stdout": result.stdout,
+                    "stderr": result.stderr,
+                    "output": result.output,
+                }
         assert runner.invoke(app, ["tag", str(first), "baseline"]).exit_code == 0
-    return SimpleNamespace(scratch=scratch, first=first, second=second, outputs=outputs)
+    done.write_text(json.dumps({"first": str(first), "second": str(second), "outputs": outputs}))

@@ -4,6 +4,7 @@ checkpoint files and record statuses each live in one module."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "abyssexp"
@@ -82,8 +83,17 @@ FORBIDDEN = {
 LAZY_REEXPORTS = {("datasets/__init__.py", "augmentation")}
 
 
-def _modules() -> list[tuple[Path, ast.Module]]:
-    return [(path, ast.parse(path.read_text())) for path in sorted(PACKAGE.rglob("*.py"))]
+@functools.cache
+def _modules() -> tuple[tuple[Path, ast.Module], ...]:
+    """Every module of the package, parsed once per test process (the checks only read the
+    trees; parsing ~180 files for each test made this file ~12 s)."""
+    return tuple((path, ast.parse(path.read_text())) for path in sorted(PACKAGE.rglob("*.py")))
+
+
+@functools.cache
+def _walk(tree: ast.AST) -> tuple[ast.AST, ...]:
+    """Every node below ``tree``, walked once per tree (each check walks the whole package)."""
+    return tuple(ast.walk(tree))
 
 
 def _package_of(path: Path) -> str:
@@ -92,7 +102,7 @@ def _package_of(path: Path) -> str:
 
 def _imported_packages(tree: ast.Module, top_level_only: bool = False) -> set[str]:
     found = set()
-    nodes = tree.body if top_level_only else ast.walk(tree)
+    nodes = tree.body if top_level_only else _walk(tree)
     for node in nodes:
         names = []
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -158,7 +168,7 @@ def test_nothing_imports_the_cli() -> None:
 def test_no_function_is_too_long() -> None:
     long = []
     for path, tree in _modules():
-        for node in ast.walk(tree):
+        for node in _walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_FUNCTION_LINES:
@@ -168,7 +178,7 @@ def test_no_function_is_too_long() -> None:
 
 def _string_constants(tree: ast.Module) -> set[str]:
     return {
-        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        n.value for n in _walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
     }
 
 
@@ -211,14 +221,14 @@ def _runtime_imports(module: str, tree: ast.Module) -> set[str]:
     left out; imports inside functions included: they run too)."""
     skipped = {
         id(inner)
-        for node in ast.walk(tree)
+        for node in _walk(tree)
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
         for statement in node.body
         for inner in ast.walk(statement)
     }
     package = module.rsplit(".", 1)[0]
     found = set()
-    for node in ast.walk(tree):
+    for node in _walk(tree):
         if id(node) in skipped:
             continue
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -289,7 +299,7 @@ def test_only_open_store_asks_which_backend() -> None:
     allowed = {"store/backend.py"}
     found = []
     for path, tree in _modules():
-        for node in ast.walk(tree):
+        for node in _walk(tree):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
@@ -343,7 +353,7 @@ def test_core_parameters_are_typed() -> None:
     untyped = []
     for path, tree in _modules():
         module = str(path.relative_to(PACKAGE))
-        for node in ast.walk(tree):
+        for node in _walk(tree):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             for argument in _parameters(node):
@@ -380,7 +390,7 @@ def _direction_decisions(tree: ast.Module) -> list[tuple[int, str]]:
     """``"loss" in name``, ``name.endswith("error")``, ``== "minimize"`` and the bare words
     ``minimize``/``maximize``: the ways a module can decide a direction on its own."""
     found = []
-    for node in ast.walk(tree):
+    for node in _walk(tree):
         words: list[ast.expr] = []
         if isinstance(node, ast.Compare):
             words = [node.left, *node.comparators]

@@ -1,5 +1,7 @@
 """TensorFlow process settings: defaults only where the user has set nothing."""
 
+import pytest
+
 from abyssexp.tf_runtime import configure_tensorflow_environment
 
 
@@ -47,6 +49,7 @@ def _load_tensorflow_in_a_subprocess(*extra: str) -> str:
     return result.stderr
 
 
+@pytest.mark.slow
 def test_tensorflow_start_up_noise_never_reaches_the_terminal() -> None:
     quiet = _load_tensorflow_in_a_subprocess()
     for noise in ("oneDNN", "cuda", "cuInit", "absl::InitializeLog"):

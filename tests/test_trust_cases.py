@@ -177,6 +177,7 @@ def test_case_5_cancel_never_signals_a_process_the_record_does_not_identify(runn
         bystander.wait()
 
 
+@pytest.mark.slow
 def test_case_5_cancel_signals_the_process_the_record_identifies(runner, scratch, shapes) -> None:
     """A real ``abyssexp train`` in a child process: its pid, start time, command line and
     training lock all name it, so ``cancel`` stops it (issue 31 case 6 for the refusals)."""

@@ -249,6 +249,7 @@ def test_case_14_bounded_read_returns_the_whole_file_and_refuses_past_the_limit(
 # --- case 13: a huge params.json ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_case_13_a_huge_params_json_is_bounded_where_it_is_read(runner, tested) -> None:
     import tracemalloc
 

@@ -118,7 +118,7 @@ def batch_recipes(
     mixers = make_mixers(params, seed)
     if layer is None and not mixers:
         return None
-    rate = params.randaugment.rate if layer is not None else 1.0
+    rate = params.randaugment.rate if layer is not None and params.randaugment else 1.0
 
     def recipes(
         images: tf.Tensor, targets: tf.Tensor, pair: tf.Tensor

@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import tensorflow as tf
 
 if TYPE_CHECKING:
     from abyssexp.schemas.params import AugmentationParams
+
+
+Setting = TypeVar("Setting")
+
+
+def _set(value: Setting | None) -> Setting:
+    """An op's range: ``ops`` names only the ops whose range is set (checked while tracing)."""
+    if value is None:
+        raise ValueError("an augmentation op was picked without its range")
+    return value
 
 
 def _uniform(seed: tf.Tensor, shape: Any, low: float, high: float) -> tf.Tensor:
@@ -163,11 +173,11 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, params: AugmentationParams
         angle = tf.zeros([b])
         warp = tf.zeros([b], tf.bool)
         if "scale" in picked:
-            draw = _uniform(seeds[6], [b], *params.scale)
+            draw = _uniform(seeds[6], [b], *_set(params.scale))
             zoom = tf.where(picked["scale"], draw, zoom)
             warp |= picked["scale"]
         if "rotate" in picked:
-            draw = _uniform(seeds[7], [b], *params.rotate)
+            draw = _uniform(seeds[7], [b], *_set(params.rotate))
             angle = tf.where(picked["rotate"], draw, angle)
             warp |= picked["rotate"]
         index = tf.where(warp)
@@ -184,22 +194,22 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, params: AugmentationParams
         images = tf.cond(tf.size(index) > 0, do_warp, lambda: images)
     if "gblur" in picked:
         images = _on_subset(
-            images, picked["gblur"], lambda x: gaussian_blur(x, seeds[3], params.gblur)
+            images, picked["gblur"], lambda x: gaussian_blur(x, seeds[3], _set(params.gblur))
         )
     if "avgblur" in picked:
         images = _on_subset(
-            images, picked["avgblur"], lambda x: average_blur(x, seeds[4], params.avgblur)
+            images, picked["avgblur"], lambda x: average_blur(x, seeds[4], _set(params.avgblur))
         )
     if "gnoise" in picked:
         images = _on_subset(
-            images, picked["gnoise"], lambda x: gaussian_noise(x, seeds[5], params.gnoise)
+            images, picked["gnoise"], lambda x: gaussian_noise(x, seeds[5], _set(params.gnoise))
         )
     gain = tf.ones([b, 1, 1, 3])
     if "bright" in picked:
-        factor = _uniform(seeds[8], [b, 1, 1, 1], *params.bright)
+        factor = _uniform(seeds[8], [b, 1, 1, 1], *_set(params.bright))
         gain *= tf.where(picked["bright"][:, None, None, None], factor, 1.0)
     if "colour_shift" in picked:
-        factor = _uniform(seeds[9], [b, 1, 1, 3], *params.colour_shift)
+        factor = _uniform(seeds[9], [b, 1, 1, 3], *_set(params.colour_shift))
         gain *= tf.where(picked["colour_shift"][:, None, None, None], factor, 1.0)
     if "bright" in picked or "colour_shift" in picked:
         images = images * gain
@@ -459,10 +469,10 @@ def _pixel_ops(
     # For the ops that draw their own values (blurs, fresh noise without a bank): gblur and
     # avgblur never both run, and gaussian_noise draws from split children of it.
     op_seed = seed + tf.constant([0, 104729], tf.int64)
-    batch = maybe("gblur", lambda x: gaussian_blur(x, op_seed, params.gblur), batch)
-    batch = maybe("avgblur", lambda x: average_blur(x, op_seed, params.avgblur), batch)
+    batch = maybe("gblur", lambda x: gaussian_blur(x, op_seed, _set(params.gblur)), batch)
+    batch = maybe("avgblur", lambda x: average_blur(x, op_seed, _set(params.avgblur)), batch)
     if bank is None:
-        batch = maybe("gnoise", lambda x: gaussian_noise(x, op_seed, params.gnoise), batch)
+        batch = maybe("gnoise", lambda x: gaussian_noise(x, op_seed, _set(params.gnoise)), batch)
     else:
 
         def add_bank_noise(x: tf.Tensor) -> tf.Tensor:

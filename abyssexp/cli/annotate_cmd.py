@@ -5,13 +5,17 @@ No TensorFlow.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from abyssexp.cli.app import app
 from abyssexp.cli.console import err, human_bytes, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
+
+if TYPE_CHECKING:  # the results' types only: the commands import their modules when they run
+    from abyssexp.experiment.annotate import Annotated as AnnotatedExperiment
+    from abyssexp.experiment.archive import Moved
 
 RefArgument = Annotated[
     str, typer.Argument(help="Experiment: folder, PROJECT/TYPE/NNN or PROJECT/TYPE/NAME.")
@@ -69,13 +73,13 @@ def note_command(
     _print_annotated(done, json_output)
 
 
-def _print_annotated(done: object, json_output: bool) -> None:
+def _print_annotated(done: AnnotatedExperiment, json_output: bool) -> None:
     if json_output:
-        print_json(done.to_json())  # type: ignore[attr-defined]
+        print_json(done.to_json())
         return
-    tags = ", ".join(done.tags) or "(none)"  # type: ignore[attr-defined]
+    tags = ", ".join(done.tags) or "(none)"
     err.print(f"tags: {tags}", soft_wrap=True, markup=False)
-    print_line(str(done.path))  # type: ignore[attr-defined]
+    print_line(str(done.path))
 
 
 @app.command("archive")
@@ -103,12 +107,12 @@ def restore_command(
     _print_moved("restored", moved, json_output)
 
 
-def _print_moved(verb: str, moved: object, json_output: bool) -> None:
+def _print_moved(verb: str, moved: Moved, json_output: bool) -> None:
     if json_output:
-        print_json(moved.to_json())  # type: ignore[attr-defined]
+        print_json(moved.to_json())
         return
-    err.print(f"{verb} {moved.source}", soft_wrap=True, markup=False)  # type: ignore[attr-defined]
-    print_line(str(moved.target))  # type: ignore[attr-defined]
+    err.print(f"{verb} {moved.source}", soft_wrap=True, markup=False)
+    print_line(str(moved.target))
 
 
 @app.command("rm")

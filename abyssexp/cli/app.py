@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 try:  # Typer 0.2x parses with its own copy of click; older Typer with click itself
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - depends on the installed Typer
-    from click.exceptions import UsageError
+    from click.exceptions import UsageError  # type: ignore[assignment]  # click's, same role
 
     class NoArgsIsHelpError(UsageError):  # type: ignore[no-redef]  # absent before click 8.2
         pass

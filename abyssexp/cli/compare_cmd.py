@@ -78,7 +78,8 @@ def compare_command(
     if metric and ":" in metric and len(data["selected"]) == 2:
         from abyssexp.results.paired import paired_comparison
 
-        data["paired"] = paired_comparison(*map(Path, data["selected"]), metric)
+        first, second = (Path(root) for root in data["selected"])
+        data["paired"] = paired_comparison(first, second, metric)
     if location is not None:
         from abyssexp.results.winners import judged_groups, sweep_direction
 
@@ -188,7 +189,7 @@ def _print_paired(paired: dict[str, Any], data: dict[str, Any]) -> None:
         return
     result = paired["result"]
     columns = [Column("field", key=True), Column("value", justify="right")]
-    cells = [
+    cells: list[list[Any]] = [
         ["A " + a, f"{result['a']:.4f}"],
         ["B " + b, f"{result['b']:.4f}"],
         ["B − A", _difference(result)],

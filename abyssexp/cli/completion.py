@@ -101,7 +101,9 @@ def complete_aliases(ctx: Any, incomplete: str) -> list[CompletionItem]:
 
     try:
         store = store_root(_param(ctx, "store"))
-        data = json.loads((Path(store) / "registry.json").read_text())
+        if not isinstance(store, Path):  # an object store: not asked while a person waits
+            return []
+        data = json.loads((store / "registry.json").read_text())
     except Exception:  # noqa: BLE001 - no store, an object store, or an unreadable registry
         return []
     items = []

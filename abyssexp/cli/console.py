@@ -27,7 +27,7 @@ def fit_to_environment() -> None:
     columns = os.environ.get("COLUMNS", "")
     _WIDTH["given"] = columns.isdigit()
     for console in (out, err):
-        console.width = int(columns) if columns.isdigit() else None  # type: ignore[assignment]
+        console.width = int(columns) if columns.isdigit() else None  # type: ignore[assignment]  # None: measure again
 
 
 def unbounded() -> bool:

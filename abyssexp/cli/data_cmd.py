@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -367,7 +368,7 @@ def leaks_command(
 
 
 def _report_written(
-    written: list[Path], counts: dict[str, int], json_output: bool, warnings: list[str] = ()
+    written: list[Path], counts: dict[str, int], json_output: bool, warnings: Sequence[str] = ()
 ) -> None:
     if json_output:
         print_json({"written": [str(p) for p in written], "counts": counts, "warnings": warnings})

@@ -11,7 +11,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -23,7 +23,7 @@ DEMO_SIZE = 64
 
 
 class _Tee(io.TextIOBase):
-    def __init__(self, *streams: io.TextIOBase) -> None:
+    def __init__(self, *streams: TextIO) -> None:
         self.streams = streams
 
     def write(self, text: str) -> int:
@@ -147,7 +147,7 @@ def demo_command(
     )
     _run(["list", *common])
     _run(["promoted", "--store", str(store)])
-    _print_summary(time.monotonic() - started, metrics, experiment, store)
+    _print_summary(time.monotonic() - started, dict(metrics), experiment, store)
 
 
 def _print_summary(seconds: float, metrics: dict, experiment: str, store: Path) -> None:

@@ -38,7 +38,7 @@ def config_command(
     from abyssexp.config import resolve_roots
 
     roots = resolve_roots(scratch, store)
-    data = {
+    data: dict[str, Any] = {
         "scratch": {"path": str(roots.scratch.path), "source": roots.scratch.source},
         "store": {"path": str(roots.store.path), "source": roots.store.source},
         "config_file": str(roots.config_file),
@@ -167,7 +167,7 @@ def _print_created(created: NewExperiment, json_output: bool) -> None:
 def _status_style(status: str) -> str:
     from abyssexp.schemas.record import Status
 
-    return {
+    styles: dict[str, str] = {
         Status.COMPLETED: "green",
         Status.RUNNING: "cyan",
         Status.FAILED: "red",
@@ -177,7 +177,8 @@ def _status_style(status: str) -> str:
         Status.PRUNED: "magenta",
         Status.NEW: "dim",
         Status.QUEUED: "blue",
-    }.get(status, "")
+    }
+    return styles.get(status, "")
 
 
 WideOption = Annotated[

@@ -48,7 +48,8 @@ def label_issues_command(
     if out_dir is not None:
         check_outputs([out_dir])
     result = find_sweep_label_issues(sweep, scratch_root(scratch), ranked_by)
-    files = write_review_files(result, (out_dir or result.review_dir).absolute())
+    target = out_dir if out_dir is not None else result.review_dir
+    files = write_review_files(result, Path(str(target)).absolute())
     if json_output:
         print_json({**result.to_json(), "files": files.to_json()})
         return

@@ -131,7 +131,7 @@ def with_slurm_flags(*, max_running: bool = False) -> Callable[[Callable], Calla
             given["sbatch_args"] = tuple(given.get("sbatch_args") or ())
             return command(**kwargs, slurm=given)
 
-        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]  # inspect reads it
         return wrapper
 
     return decorate

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -52,7 +52,8 @@ NoNearCheckOption = Annotated[
 def scratch_root(scratch: Path | None) -> Path:
     from abyssexp.config import resolve_roots
 
-    return resolve_roots(scratch=scratch).scratch.path
+    # Only the store may be a URL: the scratch is always a folder.
+    return cast(Path, resolve_roots(scratch=scratch).scratch.path)
 
 
 def store_root(store: str | None) -> Path | StoreURL:

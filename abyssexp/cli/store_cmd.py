@@ -282,7 +282,7 @@ def gc_command(
     root = scratch_root(scratch)
     if all_ == (ref is not None):
         raise InvalidInputError("gc: give one experiment REF or --all")
-    if all_:
+    if all_ or ref is None:  # (None only with --all, after the check above)
         reports, skipped = collect_all_garbage(root, policy, dry_run)
     else:
         reports, skipped = [collect_garbage(resolve_ref(ref, root), policy, dry_run)], []

@@ -204,8 +204,9 @@ def check_coco(
     if data is None:
         return report
     dialect = detect_dialect(data, Path(path))
-    if dialect.describe():
-        report.notes.append(dialect.describe())
+    described = dialect.describe()
+    if described:
+        report.notes.append(described)
     folder = find_image_dir(Path(path), data["images"], options.image_dir)
     report.notes.append(folder.describe())
     _placeholder_note(Path(path), data, options, report)
@@ -224,7 +225,7 @@ def check_coco(
     report.notes.extend(table.notes)
     if "val" in table.datasets:
         missing = table.datasets["val"].missing_files
-        if missing:
+        if missing and val is not None and options.val is not None:
             report.problems.append(
                 missing_message(
                     options.val,
@@ -316,13 +317,13 @@ def dataset_params(options: CheckOptions, path: Path, val: Path | None = None) -
         train=str(path),
         val=str(val) if val is not None else None,
         category_map=options.category_map,
-        map_by=options.map_by,  # type: ignore[arg-type]
-        translator=options.translator,  # type: ignore[arg-type]
+        map_by=options.map_by,
+        translator=options.translator,
         caption_map=options.caption_map,
-        label_source=options.label_source,  # type: ignore[arg-type]
-        unlabelled=options.unlabelled,  # type: ignore[arg-type]
+        label_source=options.label_source,
+        unlabelled=options.unlabelled,
         background_name=options.background_name,
-        softmax_multilabel=options.multilabel,  # type: ignore[arg-type]
+        softmax_multilabel=options.multilabel,
     )
 
 

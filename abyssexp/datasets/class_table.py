@@ -177,8 +177,9 @@ def _counts(split: str, dataset: ImageClassificationDataset, labels: LabelSpace)
     names = labels.class_names
     trains_as = {names[k]: v for k, v in dataset.class_counts.items()}
     in_file = {names[k]: dataset.file_class_counts.get(k, 0) for k in range(len(names))}
-    if _added_background(labels):
-        in_file[names[labels.background_logit]] = len(dataset.unlabelled_ids)  # type: ignore[index]
+    logit = labels.background_logit
+    if logit is not None and _added_background(labels):
+        in_file[names[logit]] = len(dataset.unlabelled_ids)
     return SplitCounts(
         split=split,
         path=dataset.coco_path,
@@ -200,7 +201,8 @@ def _added_background(labels: LabelSpace) -> bool:
 
 def _background_name(table: ClassTable) -> str | None:
     labels = table.labels
-    return labels.class_names[labels.background_logit] if _added_background(labels) else None
+    logit = labels.background_logit
+    return labels.class_names[logit] if logit is not None and _added_background(labels) else None
 
 
 def _verdict(table: ClassTable, fix: dict[str, str]) -> list[str]:

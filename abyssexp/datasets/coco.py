@@ -182,7 +182,7 @@ class ImageClassificationDataset:
                     self.dropped_unlabelled += 1
                     continue
                 if unlabelled == "background":
-                    labels = [int(background_logit)]  # type: ignore[arg-type]
+                    labels = [int(background_logit)]  # type: ignore[arg-type]  # set: __init__ checks
             if len(labels) > 1:
                 self.multilabel_ids.append(image_id)
                 if multilabel == "refuse":
@@ -206,7 +206,7 @@ class ImageClassificationDataset:
 
     @property
     def num_classes(self) -> int:
-        return int(self._num_classes)
+        return int(self._num_classes or 0)  # set in __init__ (counted when not given)
 
     @property
     def class_names(self) -> list[str]:

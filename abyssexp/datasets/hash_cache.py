@@ -55,7 +55,7 @@ def open_hash_cache(scratch: Path | None = None) -> HashCache:
     from abyssexp.errors import AbyssExpError
 
     try:
-        root = Path(scratch) if scratch is not None else Path(resolve_roots().scratch.path)
+        root = Path(scratch) if scratch is not None else Path(str(resolve_roots().scratch.path))
     except (AbyssExpError, OSError, TypeError) as exc:
         log.info("hash cache kept in memory only: %s", exc)
         return HashCache(None)
@@ -112,13 +112,16 @@ class HashCache:
         whose content has none yet."""
         digests = self.digests(paths, workers)
         keys = [stat_key(p) for p in paths]
-        known = {e[0]: e[1] for e in self.entries.values() if e[1] is not None}
+        known: dict[str, str] = {}
+        for digest_known, hashed in self.entries.values():
+            if hashed is not None:
+                known[digest_known] = hashed
         todo = {d: p for d, p, k in zip(digests, paths, keys, strict=True) if d and d not in known}
         with ThreadPoolExecutor(max_workers=workers) as pool:
             computed = list(pool.map(image_signature, todo.values()))
         self.decoded += len(todo)
-        for digest, value in zip(todo, computed, strict=True):
-            known[digest] = _UNDECODED if value is None else "".join(f"{v:016x}" for v in value)
+        for new_digest, value in zip(todo, computed, strict=True):
+            known[new_digest] = _UNDECODED if value is None else "".join(f"{v:016x}" for v in value)
         result: list[Signature | None] = []
         for key, digest in zip(keys, digests, strict=True):
             if key is None or digest is None:
@@ -152,7 +155,8 @@ class HashCache:
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.path, HASH_CACHE_ADAPTER.dump_json(document), durable=False)
+            payload = HASH_CACHE_ADAPTER.dump_json(document)  # type: ignore[arg-type]  # built to its schema above
+            atomic_write_bytes(self.path, payload, durable=False)
         except OSError as exc:
             log.warning("hash cache %s not written: %s", self.path, exc)
             return

@@ -30,6 +30,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from abyssexp.owned import check_tree, rmtree_inside, unlink_inside
 
@@ -49,7 +50,7 @@ def cache_dir(scratch: Path) -> Path:
     return Path(scratch) / CACHE_FOLDER
 
 
-def pipeline_settings(scratch: Path, cache: str, limit_gb: float) -> dict[str, object]:
+def pipeline_settings(scratch: Path, cache: str, limit_gb: float) -> dict[str, Any]:
     """``PipelineSpec`` fields for the ``training.cache`` param (``disk``: this scratch root's
     image cache, bounded by ``training.cache_limit_gb``; anything else: none).
 
@@ -129,7 +130,7 @@ class CacheInfo:
 
 def _entries(root: Path) -> list[tuple[float, int, Path]]:
     """(mtime, size, path) of every file in the cache, temporaries of killed writers included."""
-    found = []
+    found: list[Any] = []
     if not root.is_dir() or root.is_symlink():
         return found
     for shard in os.scandir(root):

@@ -63,7 +63,7 @@ def max_image_pixels() -> int:
     return value
 
 
-def _too_large(path: str | Path, declared: str, limit: int) -> ImageTooLargeError:
+def _too_large(path: ImageSource, declared: str, limit: int) -> ImageTooLargeError:
     return ImageTooLargeError(
         f"{path}: image is {declared}, over the limit of {limit} pixels; if it is real, set "
         f"{MAX_PIXELS_ENV} higher"

@@ -65,7 +65,7 @@ def _pairs_by(images: list[SplitImage], key: Any, kind: str) -> list[dict[str, A
 
 
 def _pair(kind: str, a: SplitImage, b: SplitImage, distance: int | None = None) -> dict[str, Any]:
-    entry = {
+    entry: dict[str, Any] = {
         "kind": kind,
         "a": {"file": a.split, "image_id": a.image_id, "file_name": a.file_name},
         "b": {"file": b.split, "image_id": b.image_id, "file_name": b.file_name},
@@ -124,7 +124,8 @@ def near_pairs(
     digests = hashes.digests(paths)
     valid = [k for k, v in enumerate(values) if v is not None]
     pairs = []
-    for a, b, distance in near_duplicate_pairs([values[k] for k in valid], max_distance):
+    present = [value for value in values if value is not None]  # the valid ones, in order
+    for a, b, distance in near_duplicate_pairs(present, max_distance):
         first, second = images[valid[a]], images[valid[b]]
         if first.split == second.split or digests[valid[a]] == digests[valid[b]]:
             continue
@@ -151,9 +152,10 @@ def split_overlap(
         sizes = dict(zip(map(id, images), pool.map(_size, images), strict=True))
         splits_of_size: dict[int, set[str]] = defaultdict(set)
         for image in images:
-            if sizes[id(image)] is not None:
-                splits_of_size[sizes[id(image)]].add(image.split)
-        candidates = [i for i in images if len(splits_of_size.get(sizes[id(i)], ())) > 1]
+            size = sizes[id(image)]
+            if size is not None:
+                splits_of_size[size].add(image.split)
+        candidates = [i for i in images if len(splits_of_size.get(sizes[id(i)] or -1, ())) > 1]
         found = (
             hashes.digests([i.path for i in candidates], workers)
             if hashes is not None
@@ -221,7 +223,8 @@ def near_clusters(
         return i
 
     valid = [i for i, h in enumerate(values) if h is not None]
-    for a, b, _ in near_duplicate_pairs([values[i] for i in valid], max_distance):
+    present = [value for value in values if value is not None]  # the valid ones, in order
+    for a, b, _ in near_duplicate_pairs(present, max_distance):
         first, second = root(valid[a]), root(valid[b])
         if first != second:
             parent[second] = first

@@ -120,9 +120,10 @@ def _path_field_folder(sample: Sequence[Mapping[str, Any]]) -> Path | None:
     """The folder holding every sampled image's ``path`` file (what ``data split`` writes), or
     None when some sampled image has no existing ``path``."""
     given = [image.get("path") for image in sample]
-    if not given or not all(isinstance(p, str) and os.path.isfile(p) for p in given):
+    paths = [p for p in given if isinstance(p, str) and os.path.isfile(p)]
+    if not given or len(paths) != len(given):
         return None
-    return Path(os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in given]))
+    return Path(os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]))
 
 
 def find_image_dir(

@@ -102,7 +102,7 @@ def probe_all(paths: Sequence[Path], workers: int = 8) -> list[ImageProbe]:
             else ""
         )
         raise DatasetError(first + more)
-    return probes
+    return [probe for probe in probes if isinstance(probe, ImageProbe)]  # every one, now
 
 
 def decode_plan(

@@ -430,7 +430,7 @@ def _merge_categories(
     where: dict[str, Path],
 ) -> dict[int, int]:
     """This file's category id → the merged id, adding new names; refuses a conflict."""
-    mapping = {}
+    mapping: dict[Any, Any] = {}
     for category in data.get("categories", []):
         name = str(category["name"])
         supercategory = category.get("supercategory") or ""

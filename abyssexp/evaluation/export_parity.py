@@ -75,7 +75,8 @@ def export_experiment(
     folder = paths.exports / checkpoint.stem
     manifest = folder / EXPORT_MANIFEST
     if folder.is_dir() and manifest.is_file():
-        done = set((load_export_manifest(manifest) or {}).get("formats", {}))
+        loaded = load_export_manifest(manifest)
+        done = set(loaded.get("formats", {})) if loaded else set()
         missing = sorted(set(formats) - done)
         if missing:
             raise StoreError(

@@ -104,12 +104,12 @@ def image_outcomes(
     n, k = truth.shape
     hits: dict[str, np.ndarray] = {}
     if activation == "softmax":
-        counted = truth.any(axis=1)
+        counted = np.asarray(truth.any(axis=1))
         hits["accuracy"] = (truth & predicted).any(axis=1).astype(np.float32)
         ranks = np.argsort(-scores, axis=1)  # as metrics._softmax_agreement ranks them
         for top in (3, 5):
             if top < k:
-                hit = np.take_along_axis(truth, ranks[:, :top], axis=1).any(axis=1)
+                hit = np.asarray(np.take_along_axis(truth, ranks[:, :top], axis=1).any(axis=1))
                 hits[f"top_{top}_accuracy"] = hit.astype(np.float32)
     else:
         counted = np.ones(n, dtype=bool)
@@ -328,7 +328,10 @@ def _joined(first: Outcomes, second: Outcomes) -> Outcomes:
     """The images of both, first's then second's."""
     return Outcomes(
         first.activation,
-        *(np.r_[getattr(first, f), getattr(second, f)] for f in ("truth", "scores", "tp", "fp")),
+        np.r_[first.truth, second.truth],
+        np.r_[first.scores, second.scores],
+        np.r_[first.tp, second.tp],
+        np.r_[first.fp, second.fp],
         np.r_[first.fn, second.fn],
         {
             name: np.r_[hits, second.hits[name]]
@@ -400,7 +403,7 @@ def _bootstrapped(
         entry.update(resamples=len(samples), seed=seed, draw_level=DRAW_LEVEL)
         if metric != "mAP":
             entry["prior_images"] = PRIOR_IMAGES
-    if reason is not None:
+    if reason is not None or low is None or high is None:  # no bounds without a reason
         return {**entry, "reason": reason}
     low, high = max(0.0, min(low, value)), min(1.0, max(high, value))
     return {**entry, "low": low, "high": high}

@@ -162,7 +162,7 @@ def _softmax_agreement(
     ranks = np.argsort(-scores, axis=1)
     for top in top_k:
         if top < k:
-            in_top = np.take_along_axis(truth, ranks[:, :top], axis=1).any(axis=1)
+            in_top = np.asarray(np.take_along_axis(truth, ranks[:, :top], axis=1).any(axis=1))
             result[f"top_{top}_accuracy"] = (
                 float(in_top[labelled].mean()) if labelled.any() else 0.0
             )

@@ -226,7 +226,7 @@ def refusal_lines(
     then the flag that accepts them all."""
     codes = ",".join(sorted({str(item.get("code")) for _, item in blocked}))
     lines = [
-        f"{condition}: {item.get('code')}: {item.get('message') or CAVEAT_CODES.get(item.get('code'), '')}"
+        f"{condition}: {item.get('code')}: {item.get('message') or CAVEAT_CODES.get(str(item.get('code')), '')}"
         for condition, item in blocked
     ]
     return [

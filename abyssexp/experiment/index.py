@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -220,7 +220,9 @@ class _Reader:
             index.drop_params()
             index.base_text = self.base_text
 
-    def record(self, index: _Folder, name: str, root: str) -> tuple[dict[str, Any], dict | None]:
+    def record(
+        self, index: _Folder, name: str, root: str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The row's record fields and times, from the entry while record.json has its stat."""
         old = (index.entries.get(name) or {}).get("record")
         try:
@@ -288,7 +290,7 @@ class _Reader:
 def _decoded(adapter: Any, text: str) -> dict[str, Any] | None:
     """A part's JSON text as its schema validates it; None when it does not."""
     try:
-        return adapter.validate_json(text)
+        return cast(dict[str, Any], adapter.validate_json(text))
     except (ValidationError, ValueError, RecursionError):
         return None
 

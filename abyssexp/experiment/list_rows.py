@@ -22,7 +22,7 @@ from abyssexp.jsonio import MAX_SMALL_JSON_BYTES, read_input_bytes
 from abyssexp.schemas.record import Status
 
 
-def _subdirs(path: Path) -> Iterator[os.DirEntry]:
+def _subdirs(path: Path) -> Iterator[os.DirEntry[str]]:
     try:
         with os.scandir(path) as entries:
             for entry in entries:

@@ -72,14 +72,16 @@ def _identical(value: Any, other: Any) -> bool:
     if kind is float:
         return repr(value) == repr(other)
     if kind in _PLAIN:
-        return value == other
-    return json.dumps(value) == json.dumps(other)
+        return bool(value == other)
+    same: bool = json.dumps(value) == json.dumps(other)
+    return same
 
 
 def _flat_for(row: dict[str, Any]) -> dict[str, Any]:
     if "_flat" not in row:
         row["_flat"] = flatten_params(read_params_dict(Path(row["path"])))
-    return row["_flat"]
+    flat: dict[str, Any] = row["_flat"]
+    return flat
 
 
 _PLAIN = frozenset((str, int, bool, float, type(None)))
@@ -118,7 +120,7 @@ def _same_text(value: Any, reference: Any) -> bool:
             _same_text(item, reference[key]) for key, item in value.items()
         )
     if kind in _PLAIN:
-        return value == reference
+        return bool(value == reference)
     return json.dumps(value, sort_keys=True) == json.dumps(reference, sort_keys=True)
 
 

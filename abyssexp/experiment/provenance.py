@@ -131,7 +131,8 @@ def collect_in_background(command_line: list[str]) -> Callable[[], Collected]:
         thread.join()
         if "error" in result:
             raise result["error"]
-        return result["value"]
+        value: Collected = result["value"]
+        return value
 
     return wait
 
@@ -158,7 +159,7 @@ def write_train_provenance(
     provenance, diff, requirements = collected
     provenance = dict(provenance)
     provenance.update(facts)
-    existing = load_provenance(paths.provenance) or ProvenanceFile()
+    existing = load_provenance(paths.provenance) or ProvenanceFile()  # type: ignore[typeddict-item]  # pydantic's config key, not a field
     existing["train"] = provenance
     existing.setdefault("train_runs", []).append(
         {"time": time.time(), "command_line": provenance["command_line"], "git": provenance["git"]}

@@ -98,7 +98,11 @@ def missing_intervals(result: dict[str, Any] | None, metrics: tuple[str, ...]) -
     by_reason: dict[str, list[str]] = {}
     for metric in metrics:
         interval = interval_of(result, metric)
-        if interval_label(interval) and isinstance((result or {}).get(metric), int | float):
+        if (
+            interval is not None
+            and interval_label(interval)
+            and isinstance((result or {}).get(metric), int | float)
+        ):
             by_reason.setdefault(str(interval["reason"]), []).append(metric)
     lines = []
     for why, names in by_reason.items():

@@ -37,7 +37,9 @@ def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
 
     paths: ExperimentPaths = resolve_ref(ref, scratch)
     loaded = load_record(paths.record)
-    record = loaded.record.to_json() if loaded.record else {"problem": loaded.problem}
+    record: dict[str, Any] = (
+        loaded.record.to_json() if loaded.record else {"problem": loaded.problem}
+    )
     record["status"] = loaded.status
     if isinstance(record.get("note"), str):
         record["note"] = printable(record["note"])  # never terminal escapes from the file

@@ -230,7 +230,7 @@ def read_summary(root: str) -> tuple[dict[str, Any] | None, str | None]:
     if read is None:
         return None, None
     try:
-        summary: dict[str, Any] = SUMMARY_ADAPTER.validate_json(read[1])  # type: ignore[assignment]
+        summary: dict[str, Any] = dict(SUMMARY_ADAPTER.validate_json(read[1]))
     except (ValidationError, ValueError, RecursionError):
         return None, None
     state = _check(summary, read[0].st_mtime_ns, root)

@@ -113,9 +113,7 @@ def _built_quietly(constructor: Callable[..., keras.Model], kwargs: dict[str, An
     return built
 
 
-def create_backbone(
-    name: str, input_shape: tuple[int, int, int], weights: str | None
-) -> keras.Model:
+def create_backbone(name: str, input_shape: tuple[int, ...], weights: str | None) -> keras.Model:
     """Build ``keras.applications.<Backbone>(include_top=False)``.
 
     ``weights`` is ``"imagenet"``, ``None`` or a weights file path. Offline, the ImageNet download

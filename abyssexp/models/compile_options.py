@@ -62,7 +62,7 @@ def check_optimizer(name: str, args: dict[str, Any]) -> None:
         raise InvalidInputError(
             f"training.optimizer: unknown optimizer {name!r} (valid: {', '.join(sorted(classes))})"
         )
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+    valid = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
     if "learning_rate" in args or "lr" in args:
         raise InvalidInputError(
             "training.optimizer_args: do not set the learning rate here; use training.lr "

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -103,10 +103,12 @@ def _params(info: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _condition(folder: Path) -> dict[str, Any] | None:
-    metrics = load_test_metrics(folder / METRICS_FILE)
-    if metrics is None:
+    loaded = load_test_metrics(folder / METRICS_FILE)
+    if loaded is None:
         return None
-    predictions = load_predictions(folder / PREDICTIONS_FILE) or []
+    # The typed result read as a plain dict below (old files hold more keys than the schema).
+    metrics = cast(dict[str, Any], loaded)
+    predictions = cast(list[dict[str, Any]], load_predictions(folder / PREDICTIONS_FILE) or [])
     names = list(metrics.get("class_names") or metrics.get("per_class", {}).keys())
     curves = []
     if predictions:
@@ -225,7 +227,8 @@ def _curves(experiments: list[dict[str, Any]]) -> list[dict[str, str]]:
 def _split_rows(rows: list[tuple[str, str, list[Any]]]) -> dict[str, list[Any]]:
     """ "What differs": the rows whose values differ, and those equal in every experiment
     (folded away, counted)."""
-    differ, equal = [], []
+    differ: list[Any] = []
+    equal: list[Any] = []
     for row in rows:
         values = [json.dumps(v, sort_keys=True, default=str) for v in row[2]]
         (equal if len(set(values)) <= 1 else differ).append(row)

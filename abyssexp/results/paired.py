@@ -12,7 +12,7 @@ per-image files, and only for these two experiments.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def _image_keys(predictions: list[dict[str, Any]]) -> list[tuple[Any, Any]] | No
     return keys
 
 
-def _set_reasons(metrics: list[dict], predictions: list[list]) -> list[str]:
+def _set_reasons(metrics: list[Any], predictions: list[Any]) -> list[str]:
     """Why two test results do not cover the same images (empty: they do)."""
     a, b = metrics
     reasons = []
@@ -54,8 +54,8 @@ def _set_reasons(metrics: list[dict], predictions: list[list]) -> list[str]:
         )
     if a.get("class_names") != b.get("class_names"):
         reasons.append("different classes")
-    keys = [_image_keys(p) for p in predictions]
-    if any(k is None for k in keys):
+    keys = [k for k in (_image_keys(p) for p in predictions) if k is not None]
+    if len(keys) < len(predictions):
         reasons.append(
             "tested before per-image hashes were kept; run `abyssexp test` again on both"
         )
@@ -72,7 +72,7 @@ def _set_reasons(metrics: list[dict], predictions: list[list]) -> list[str]:
     return reasons
 
 
-def _outcomes(metrics: dict[str, Any], predictions: list[dict], order: list[tuple]) -> Any:
+def _outcomes(metrics: Any, predictions: list[Any], order: list[tuple[Any, ...]]) -> Any:
     """One model's outcomes with its images in ``order`` (image id, sha256)."""
     names = list(metrics["class_names"])
     by_key = {(p["image_id"], p["sha256"]): p for p in predictions}
@@ -120,12 +120,12 @@ def paired_comparison(first: Path, second: Path, metric: str) -> dict[str, Any]:
     if missing:
         answer["reasons"] = missing
         return answer
-    metrics = [m for m, _ in tested]
-    predictions = [p for _, p in tested]
+    metrics = [m for m, _ in tested if m is not None]  # every one, after ``missing``
+    predictions = [p for _, p in tested if p is not None]
     answer["reasons"] = _set_reasons(metrics, predictions)
     if answer["reasons"]:
         return answer
-    order = _image_keys(predictions[0]) or []
+    order = _image_keys(cast(list[dict[str, Any]], predictions[0])) or []
     a, b = (_outcomes(m, p, order) for m, p in zip(metrics, predictions, strict=True))
     answer["result"] = paired_difference(a, b, name)
     answer["verdict"] = answer["result"]["verdict"]

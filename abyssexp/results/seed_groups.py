@@ -62,7 +62,9 @@ def _interval(group: dict[str, Any], data: dict[str, Any], metric: str) -> dict[
     return found
 
 
-def _verdict(best: dict[str, Any], other: dict[str, Any], found: list[dict]) -> dict[str, Any]:
+def _verdict(
+    best: dict[str, Any], other: dict[str, Any], found: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Is ``best`` distinguishable from ``other`` on the sweep's noise? ``distinguishable`` is
     None when nothing measured it."""
     pooled = pooled_spread([g["values"] for g in found])

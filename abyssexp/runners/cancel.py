@@ -57,7 +57,7 @@ def cancel_runs(scratch: Path, refs: list[str]) -> list[Cancelled]:
         name = f"{root.parent.parent.name}/{root.parent.name}/{root.name}"
         if root in active:
             done.append(Cancelled(name, f"scancel {active[root]}"))
-        elif _local_run(loaded):
+        elif loaded.record is not None and _local_run(loaded):
             done.append(Cancelled(name, _signal_run(root, loaded.record)))
         else:
             done.append(Cancelled(name, f"nothing to stop ({loaded.status})"))

@@ -9,14 +9,14 @@ audits is never silently shortened.
 
 from __future__ import annotations
 
-from typing import Annotated, NotRequired
+from typing import Annotated, Any, NotRequired
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 # "from" is a keyword: the functional form, configured by ``with_config``.
 AliasMove = with_config(ConfigDict(extra="allow"))(
-    TypedDict(
+    TypedDict(  # type: ignore[operator]  # the functional form ("from" is a keyword)
         "AliasMove",
         {
             "time": NotRequired[Annotated[str, Field(description="When (UTC, ISO 8601).")]],
@@ -30,10 +30,10 @@ AliasMove = with_config(ConfigDict(extra="allow"))(
         },
     )
 )
-MOVE_ADAPTER: TypeAdapter[AliasMove] = TypeAdapter(AliasMove)
+MOVE_ADAPTER: TypeAdapter[Any] = TypeAdapter(AliasMove)
 
 
-def parse_moves(text: str, where: str, fix: str, torn_last: bool = False) -> list[AliasMove]:
+def parse_moves(text: str, where: str, fix: str, torn_last: bool = False) -> list[dict[str, Any]]:
     """The moves in ``text``, oldest first.
 
     Args:

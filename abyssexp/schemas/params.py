@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -131,7 +131,10 @@ def _logged_name(metric: str) -> str:
     return "accuracy" if metric in ("acc", "accuracy") else metric
 
 
-def _require_finite(value: Any, name: str) -> Any:
+Checked = TypeVar("Checked")
+
+
+def _require_finite(value: Checked, name: str) -> Checked:
     """Free-form settings (optimizer_args, ...) hold only finite numbers; walked without recursion."""
     stack = [value]
     while stack:

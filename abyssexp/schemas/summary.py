@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 #: 2: best values follow ``metric_direction`` (``val_mse`` and the like are now minimised).
@@ -27,16 +27,14 @@ _STRICT = ConfigDict(extra="forbid", strict=True)
 Fingerprint = tuple[int, int, int, int, str]
 
 
+@with_config(_STRICT)
 class BestValidation(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
-
     value: Annotated[float, Field(description="The best value of the column over the epochs.")]
     epoch: Annotated[int, Field(description="The epoch that reached it.")]
 
 
+@with_config(_STRICT)
 class ProvenanceDigest(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
-
     commit: Annotated[str | None, Field(description="Git commit of the latest run.")]
     branch: Annotated[str | None, Field(description="Git branch of the latest run.")]
     dirty: Annotated[bool | None, Field(description="Whether the work tree had changes.")]
@@ -47,9 +45,8 @@ class ProvenanceDigest(TypedDict):
     ]
 
 
+@with_config(_STRICT)
 class Summary(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
-
     summary_version: Literal[2]  # SUMMARY_VERSION (a Literal needs the value)
     sources: Annotated[
         dict[Literal["history", "provenance"], Fingerprint | None],

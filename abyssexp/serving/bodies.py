@@ -71,7 +71,7 @@ def _parse_multipart(body: bytes, boundary: bytes, max_parts: int) -> list[Part]
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     parts: list[Part] = []
-    current = {"data": bytearray(), "field": b"", "name": b""}
+    current: dict[str, bytes | bytearray] = {"data": bytearray(), "field": b"", "name": b""}
     headers: dict[bytes, bytes] = {}
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
@@ -105,7 +105,7 @@ def _parse_multipart(body: bytes, boundary: bytes, max_parts: int) -> list[Part]
         "on_part_data": on_part_data,
         "on_part_end": on_part_end,
     }
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]  # its TypedDict, same keys
     try:
         parser.write(body)
         parser.finalize()

@@ -200,9 +200,9 @@ def _parity(exports: Path) -> dict[str, Any] | None:
     from abyssexp.schemas.export_manifest import load_export_manifest
 
     data = load_export_manifest(exports / EXPORT_MANIFEST)
-    formats = data.get("formats") if data is not None else None
-    if formats is None:
+    if data is None or data.get("formats") is None:
         return None
+    formats = data["formats"]
     keep = ("max_abs_difference", "top1_agreement", "images_per_second")
     return {
         "parity_images": data.get("parity_images"),

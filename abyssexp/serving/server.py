@@ -47,7 +47,7 @@ def serve(options: ServeOptions, model: ServedModel | None = None) -> None:
         access_log=False,  # /metrics counts every request; a line per request is noise
         log_config=None,  # the command line's logging, not uvicorn's own
         lifespan="on",
-        timeout_graceful_shutdown=max(options.timeout_s, 1.0) + 5.0,
+        timeout_graceful_shutdown=max(options.timeout_s, 1.0) + 5.0,  # type: ignore[arg-type]  # typed int; an asyncio timeout
         limit_max_requests=None,
     )
     server = uvicorn.Server(config)

@@ -37,8 +37,11 @@ if TYPE_CHECKING:
 class StoreBackend(Protocol):
     """The operations the commands need from a store, whatever holds it."""
 
-    #: The store root (or, for ``verify`` and ``local_folder``, one promoted model's location).
-    root: Path | StoreURL
+    @property
+    def root(self) -> Path | StoreURL:
+        """The store root (or, for ``verify`` and ``local_folder``, one promoted model's
+        location); read-only, as the frozen backends hold it."""
+        ...
 
     def read_registry(self) -> dict[str, Any]:
         """The registry; empty when the store holds nothing yet.

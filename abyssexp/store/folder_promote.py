@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,10 @@ def clean_stale_temporaries(folder: Path) -> None:
 
 
 def _stage(
-    temporary: Path, plan: list[tuple[Path, str]], entry: dict[str, Any], advance: Callable
+    temporary: Path,
+    plan: list[tuple[Path, str]],
+    entry: Mapping[str, Any],
+    advance: Callable[[int], None],
 ) -> None:
     """Copy, write the entry and the manifest, verify, fsync, make the files read-only."""
     digests = {}
@@ -118,7 +121,7 @@ def _stage(
             os.chmod(Path(dirpath) / name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
-def _register(store: Path, destination: Path, entry: dict[str, Any]) -> None:
+def _register(store: Path, destination: Path, entry: Mapping[str, Any]) -> None:
     try:
         update_registry(store, lambda data: index_row(data, row_of(entry, destination)))
     except (ExperimentStateError, RegistryUnreadableError) as exc:
@@ -203,7 +206,7 @@ def _complete(
     paths: ExperimentPaths,
     store: Path,
     destination: Path,
-    entry: dict[str, Any],
+    entry: Mapping[str, Any],
     checkpoint_path: Path,
     move: bool,
 ) -> int:
@@ -263,7 +266,7 @@ def _finish_interrupted(
     return _finished(destination, entry, freed)
 
 
-def _finished(destination: Path, entry: dict[str, Any], freed: int) -> PromoteResult:
+def _finished(destination: Path, entry: Mapping[str, Any], freed: int) -> PromoteResult:
     files = len(read_manifest(destination)) + 1
     return PromoteResult(
         destination,

@@ -12,7 +12,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from abyssexp.experiment.promoted import MANIFEST
+from abyssexp.experiment.promoted import (
+    MANIFEST as MANIFEST,  # re-exported: the store reads it here
+)
 from abyssexp.hashing import sha256_file
 
 FILE_MODE = 0o444

@@ -16,6 +16,7 @@ Two writes are conditional, and the store's guarantees rest on them (S3 has hono
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,7 +100,7 @@ class ObjectStore:
         """The object's bytes; None when there is no such object."""
         with self._failures(key, "reading"):
             try:
-                return self.fs.cat_file(self._path(key))
+                return bytes(self.fs.cat_file(self._path(key)))
             except FileNotFoundError:
                 self._check_bucket(key)
                 return None
@@ -124,7 +125,7 @@ class ObjectStore:
 
     def exists(self, key: str) -> bool:
         with self._failures(key, "looking up"):
-            return self.fs.exists(self._path(key))
+            return bool(self.fs.exists(self._path(key)))
 
     def write(self, key: str, data: bytes) -> None:
         with self._failures(key, "writing"):
@@ -155,7 +156,7 @@ class ObjectStore:
     def upload(self, local: Path, key: str, advance: Callable[[int], None]) -> None:
         from fsspec.callbacks import Callback
 
-        class _Progress(Callback):
+        class _Progress(Callback):  # type: ignore[misc]  # fsspec ships no types: Callback is Any
             def relative_update(self, inc: int = 1) -> None:
                 advance(inc)
 
@@ -199,7 +200,7 @@ class ObjectStore:
             if path.startswith(prefix) and info.get("type") != "directory"
         }
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:  # ``list`` here is the method above
         if not keys:
             return
         with self._failures(keys[0], f"deleting {len(keys)} object(s)"):

@@ -13,7 +13,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ def parse_requirement(text: str, require_on: str = "value") -> Requirement:
     return Requirement(match["condition"], metric, match["op"], value, bound)
 
 
-def _read_metrics(paths: ExperimentPaths, requirement: Requirement) -> tuple[Path, dict]:
+def _read_metrics(paths: ExperimentPaths, requirement: Requirement) -> tuple[Path, dict[str, Any]]:
     metrics_file = paths.condition(requirement.condition) / METRICS_FILE
     if not metrics_file.is_file():
         tested = (
@@ -162,7 +162,7 @@ def _measured(paths: ExperimentPaths, requirement: Requirement) -> float:
     return _checked_number(float(value), requirement, metrics_file)
 
 
-def _interval_bound(metrics: dict, requirement: Requirement, metrics_file: Path) -> float:
+def _interval_bound(metrics: dict[str, Any], requirement: Requirement, metrics_file: Path) -> float:
     interval = (metrics.get("intervals") or {}).get(requirement.metric)
     if not isinstance(interval, dict):
         raise StoreError(
@@ -243,7 +243,7 @@ def model_name(checkpoint: Path) -> str:
 
 
 def record_promotion_once(
-    paths: ExperimentPaths, destination: Path | StoreURL, entry: dict
+    paths: ExperimentPaths, destination: Path | StoreURL, entry: Mapping[str, Any]
 ) -> bool:
     """Add the promotion to the experiment's record unless it is there; returns whether added."""
     if any(p.path == str(destination) for p in read_record(paths.record).promotions):
@@ -328,13 +328,13 @@ def check_request(
 
 def test_caveats(
     paths: ExperimentPaths, tested: dict[str, Any], overrides: list[Any] | None = None
-) -> dict[str, list[dict]]:
+) -> dict[str, list[dict[str, Any]]]:
     """The caveats of every test condition: the record's, else (a result tested before caveats
     were stored) worked out from the condition's metrics.json; each with the experiment's data
     overrides (``new --force-data``) when the result does not already say them."""
     from abyssexp.experiment.caveats import result_caveats, with_override_caveats
 
-    found: dict[str, list[dict]] = {}
+    found: dict[str, list[dict[str, Any]]] = {}
     for condition, summary in tested.items():
         caveats = (summary or {}).get("caveats")
         if caveats is None:
@@ -380,7 +380,7 @@ def progress_counter(total: int, progress: Progress | None) -> Callable[[int], N
 
 def check_same_request(
     destination: Path | StoreURL,
-    entry: dict[str, Any],
+    entry: Mapping[str, Any],
     paths: ExperimentPaths,
     checkpoint_path: Path,
     aliases: list[str],
@@ -421,4 +421,5 @@ def export_parity(folder: Path | None) -> dict[str, Any]:
     ``{format: {max_abs_difference, top1_agreement, bytes, ...}}``; empty when none."""
     if folder is None:
         return {}
-    return dict((load_export_manifest(folder / EXPORT_MANIFEST) or {}).get("formats", {}))
+    manifest = load_export_manifest(folder / EXPORT_MANIFEST)
+    return dict(manifest.get("formats", {})) if manifest else {}

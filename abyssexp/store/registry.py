@@ -21,14 +21,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.config import StoreURL
 from abyssexp.errors import StoreError
-from abyssexp.experiment.promoted import ENTRY_FILE
+from abyssexp.experiment.promoted import ENTRY_FILE as ENTRY_FILE  # re-exported
 from abyssexp.jsonio import read_input_bytes
 from abyssexp.locks import file_lock
 from abyssexp.schemas.store_entry import MAX_ENTRY_BYTES, StoreEntry, parse_entry
@@ -237,7 +237,7 @@ def read_entry(folder: Path) -> StoreEntry:
     return entry
 
 
-def row_of(entry: dict[str, Any], folder: Path | StoreURL) -> dict[str, Any]:
+def row_of(entry: Mapping[str, Any], folder: Path | StoreURL) -> dict[str, Any]:
     """The registry row of a promoted folder (or object prefix): its entry and where it is."""
     return {**entry, "path": str(folder)}
 
@@ -290,7 +290,9 @@ def promoted_rows(
     return rows
 
 
-def sorted_rows(rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict]:
+def sorted_rows(
+    rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """``rows`` in the order of ``before`` (by path), new ones after by promotion time."""
     position = {m.get("path"): i for i, m in enumerate(before)}
     return sorted(rows, key=lambda m: (position.get(m["path"], len(position)), _order(m)))

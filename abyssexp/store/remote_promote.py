@@ -22,7 +22,7 @@ that the same ``promote`` again, or ``store repair``, registers.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +54,13 @@ from abyssexp.store.registry import (
     row_of,
 )
 from abyssexp.store.remote_claims import (
-    LIVE,
     claim_key,
     claimed_prefix,
     owner_state,
     parse_owner,
 )
 from abyssexp.store.remote_registry import encode, prepare_registry, update_registry
+from abyssexp.store.temporaries import LIVE
 
 #: Where ``ABYSSEXP_FAULT_AT`` (``promotion.FAULT_ENV``) can kill a promotion to an object store.
 REMOTE_FAULT_STEPS = ("copied-one-file", "uploaded", "committed", "registered", "recorded")
@@ -143,7 +143,7 @@ def _upload(
     objects: ObjectStore,
     key: str,
     plan: list[tuple[Path, str]],
-    entry: dict,
+    entry: Mapping[str, Any],
     advance: Callable[[int], None],
 ) -> bytes:
     """Upload, read back and compare every file, then the manifest; returns the entry's bytes."""
@@ -170,7 +170,7 @@ def _upload(
     return entry_bytes
 
 
-def _register(objects: ObjectStore, destination: StoreURL, entry: dict[str, Any]) -> None:
+def _register(objects: ObjectStore, destination: StoreURL, entry: Mapping[str, Any]) -> None:
     try:
         update_registry(objects, lambda data: index_row(data, row_of(entry, destination)))
     except (ExperimentStateError, RegistryUnreadableError) as exc:
@@ -181,7 +181,7 @@ def _register(objects: ObjectStore, destination: StoreURL, entry: dict[str, Any]
 
 
 def _complete(
-    request: PromotionRequest, objects: ObjectStore, key: str, entry: dict[str, Any], move: bool
+    request: PromotionRequest, objects: ObjectStore, key: str, entry: Mapping[str, Any], move: bool
 ) -> int:
     """Register, record, then ``--move``; each is idempotent."""
     destination = objects.root.child(key)

@@ -25,7 +25,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from abyssexp.config import StoreURL
@@ -45,7 +45,7 @@ HISTORY_PREFIX = "alias-history/"
 ENTRY_KEY_RE = re.compile(r"^(?P<project>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)/entry\.json$")
 
 
-def encode(data: dict[str, Any]) -> bytes:
+def encode(data: Mapping[str, Any]) -> bytes:
     return (json.dumps(data, indent=2) + "\n").encode()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,6 @@ from abyssexp.store.registry import (
 from abyssexp.store.remote_claims import (
     CLAIM_PREFIX,
     CLAIM_SUFFIX,
-    LIVE,
-    STALE,
     claimed_prefix,
     describe,
     owner_state,
@@ -50,6 +49,7 @@ from abyssexp.store.remote_claims import (
 from abyssexp.store.remote_promote import parse_manifest, read_entry
 from abyssexp.store.remote_registry import ENTRY_KEY_RE, encode, unreadable
 from abyssexp.store.repair import RepairReport, complete_record, rebuild_registry
+from abyssexp.store.temporaries import LIVE, STALE
 
 CLAIM_RE = re.compile(
     rf"^(?P<type_key>[^/]+/[^/]+)/{re.escape(CLAIM_PREFIX)}(?P<name>[^/]+){re.escape(CLAIM_SUFFIX)}$"
@@ -122,7 +122,7 @@ def _report_strays(objects: ObjectStore, listing: set[str], report: RepairReport
 
 def _checked_entry(
     objects: ObjectStore, prefix: str, listing: set[str], report: RepairReport
-) -> tuple[dict[str, Any], dict[str, str]] | None:
+) -> tuple[Mapping[str, Any], dict[str, str]] | None:
     """The entry and manifest of the promotion at ``prefix``; None (reported) if unreadable."""
     where = objects.url(prefix)
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,7 @@ def _folder_row(
 
 def complete_record(
     folder: Path | StoreURL,
-    entry: dict[str, Any],
+    entry: Mapping[str, Any],
     report: RepairReport,
     scratch: Path,
     promoted_digest: str | None,
@@ -233,7 +234,7 @@ def complete_record(
     left as it is: ``folder`` is a copy of that promotion, not a missing one.
     """
     try:
-        paths = _promoted_experiment(entry, scratch, promoted_digest)
+        paths = _promoted_experiment(dict(entry), scratch, promoted_digest)
     except (OutsideOwnedFolderError, ExperimentStateError) as exc:
         report.problems.append(f"{folder}: {exc}; its promotion was not recorded")
         return

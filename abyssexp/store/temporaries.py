@@ -162,7 +162,7 @@ def _by_owner_file(subject: Path, owner: Path, now: float) -> Temporary:
 
 def scan_temporaries(type_dir: Path) -> list[Temporary]:
     """Every temporary (and owner file left without one) in a project/type folder."""
-    found = []
+    found: list[Temporary] = []
     if not type_dir.is_dir() or type_dir.is_symlink():
         return found
     now = time.time()
@@ -183,7 +183,8 @@ def scan_temporaries(type_dir: Path) -> list[Temporary]:
 
 def remove_stale(type_dir: Path) -> tuple[list[Temporary], list[Temporary]]:
     """Remove the stale temporaries of ``type_dir``; returns (removed, left)."""
-    removed, left = [], []
+    removed: list[Temporary] = []
+    left: list[Temporary] = []
     for temporary in scan_temporaries(type_dir):
         if temporary.state != STALE:
             left.append(temporary)

@@ -32,9 +32,8 @@ from abyssexp.locks import file_lock
 from abyssexp.owned import make_dirs
 from abyssexp.schemas.record import Status
 from abyssexp.schemas.resolve import load_params_file, resolve_params
-from abyssexp.schemas.sweep import OptunaSearch, Sweep, Trial
+from abyssexp.schemas.sweep import MAX_TRIALS, OptunaSearch, Sweep, Trial
 from abyssexp.sweeps.trials import (
-    MAX_TRIALS,
     SweepLocation,
     SweepRequest,
     TrialPlan,
@@ -196,6 +195,7 @@ def start_slot(
         made = _new_trial(current, index, fields or {})
         sweep.trials = sorted([*sweep.trials, made], key=lambda t: t.index)
         atomic_write_json(location.path, sweep.to_json())
+    assert made.optuna_trial is not None  # _new_trial asks the study (None is a grid trial's)
     return SlotStart(current.type_dir / made.name, prefix + made.name, made.optuna_trial, False)
 
 

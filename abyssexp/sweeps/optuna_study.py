@@ -54,7 +54,9 @@ def _storage(path: Path) -> optuna.storages.JournalStorage:
     import optuna
 
     check_journal(path)
-    backend = optuna.storages.journal.JournalFileBackend(str(path))
+    from optuna.storages.journal import JournalFileBackend
+
+    backend = JournalFileBackend(str(path))
     return optuna.storages.JournalStorage(backend)
 
 
@@ -75,7 +77,10 @@ def create_study(path: Path, name: str, direction: str, pruner: str | None) -> N
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     optuna.create_study(
-        storage=_storage(path), study_name=name, direction=direction, pruner=_pruner(pruner)
+        storage=_storage(path),
+        study_name=name,
+        direction=optuna.study.StudyDirection[direction.upper()],  # checked by the sweep schema
+        pruner=_pruner(pruner),
     )
 
 

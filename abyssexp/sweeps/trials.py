@@ -111,7 +111,9 @@ class Distribution:
 def split_values(text: str) -> list[str]:
     """``1e-3,[1,2],'a,b'`` → ``["1e-3", "[1,2]", "'a,b'"]``: commas inside brackets or quotes
     do not split."""
-    parts, depth, quote, current = [], 0, "", []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for char in text:
         if quote:
             quote = "" if char == quote else quote
@@ -176,7 +178,7 @@ def parse_random(items: Sequence[str], option: str = "--random") -> dict[str, Di
             raise InvalidInputError(f"{option} {shorten(key)}: given twice; give one distribution")
         match = re.fullmatch(r"(\w+)\((.*)\)", rest)
         kind = match[1] if match else ""
-        if kind not in DISTRIBUTIONS:
+        if match is None or kind not in DISTRIBUTIONS:
             raise InvalidInputError(
                 f"{option} {shorten(repr(item))}: expected one of "
                 f"{', '.join(d + '(...)' for d in DISTRIBUTIONS)}"

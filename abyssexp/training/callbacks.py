@@ -445,8 +445,8 @@ def make_callbacks(
                 first_epoch=params.training.init_epoch,
             )
         )
-    curves = params.callbacks.pr_curves or params.callbacks.tfpn
-    if inputs.validation is not None and (curves or plan.monitor == "val_macro_f1"):
+    curves = params.callbacks.pr_curves or params.callbacks.tfpn or plan.monitor == "val_macro_f1"
+    if inputs.validation is not None and plan.val_set is not None and curves:
         callbacks.append(
             ValidationCurves(
                 inputs.validation,

@@ -137,7 +137,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
             mark_interrupted(paths.record, f"stopped by {stop_flag.get('signal')}")
             result.status = Status.INTERRUPTED.value
             return result
-        if inputs.validation is not None:
+        if inputs.validation is not None and plan.val_set is not None:
             from abyssexp.evaluation.thresholds import save_validation_thresholds
 
             save_validation_thresholds(

@@ -50,6 +50,7 @@ def test_recipes_are_off_by_default_and_in_the_schema() -> None:
         assert key in docs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["mixup", "cutmix"])
 def test_mixed_targets_are_convex_combinations_summing_to_one(shapes, recipe: str) -> None:
     plain = _batches(shapes, None, training=False)
@@ -73,6 +74,7 @@ def test_sigmoid_targets_become_soft_targets_in_zero_one(shapes) -> None:
     assert ((targets > 0.01) & (targets < 0.99)).any()
 
 
+@pytest.mark.slow
 def test_randaugment_changes_pixels_the_same_way_for_a_seed(shapes) -> None:
     config = {"randaugment": {"num_ops": 2, "magnitude": 0.6}}
     plain = _batches(shapes, None)
@@ -88,6 +90,7 @@ def test_randaugment_changes_pixels_the_same_way_for_a_seed(shapes) -> None:
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(plain, first, strict=True))
 
 
+@pytest.mark.slow
 def test_randaugment_rate_zero_leaves_images_alone(shapes) -> None:
     plain = _batches(shapes, None)
     none = _batches(shapes, {"randaugment": {"rate": 0.0}})

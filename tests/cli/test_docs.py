@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from abyssexp.cli.docs import render_cli_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,6 +15,7 @@ def test_cli_doc_is_generated_from_the_app() -> None:
     )
 
 
+@pytest.mark.slow
 def test_every_command_in_the_docs_exists() -> None:
     """Each `abyssexp <command>` shown in a code block of the docs or README answers --help."""
     import re

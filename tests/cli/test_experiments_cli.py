@@ -204,6 +204,7 @@ FAST_COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", FAST_COMMANDS, ids=lambda a: " ".join(a))
 def test_fast_commands_never_import_tensorflow(tmp_path: Path, args) -> None:
     code = (

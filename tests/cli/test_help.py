@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import typer
 
 from abyssexp.cli import app
@@ -40,6 +41,7 @@ def test_every_command_has_a_panel() -> None:
     assert not missing, f"add these commands to abyssexp.cli.help.PANELS: {missing}"
 
 
+@pytest.mark.slow
 def test_option_names_are_never_cut_at_80_columns(runner) -> None:
     root = typer.main.get_command(app)
     for path, command in _commands(root):

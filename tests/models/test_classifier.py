@@ -8,6 +8,7 @@ import pytest
 from abyssexp.errors import InvalidInputError, OptionalDependencyError
 
 
+@pytest.mark.slow
 def test_seed_constructor_as_written_and_fit_generator(shapes, tmp_path: Path) -> None:
     from abyssexp import ImageClassifier
     from abyssexp.datasets import batching_gen, lambda_gen, multihot_gen
@@ -76,6 +77,7 @@ def test_seed_constructor_as_written_and_fit_generator(shapes, tmp_path: Path) -
     )
 
 
+@pytest.mark.slow
 def test_l12_reg_really_regularises() -> None:
     import keras
 
@@ -153,6 +155,7 @@ def test_trainable_head_and_patterns() -> None:
     assert trainable and all(name.startswith("conv_pw_13") for name in trainable)
 
 
+@pytest.mark.slow
 def test_weights_file_and_warm_start(tmp_path: Path) -> None:
     from abyssexp import ImageClassifier
     from abyssexp.models.classifier import backbone_of

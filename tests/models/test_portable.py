@@ -81,6 +81,7 @@ def test_trained_model_loads_and_predicts_with_keras_alone(
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_checkpoints_with_the_old_custom_preprocess_layer_still_load(tmp_path: Path) -> None:
     import keras
 

@@ -210,6 +210,7 @@ def test_without_optuna_the_search_says_how_to_install_it(runner, scratch: Path,
     assert "imported optuna: False" in grid.stderr and "imported tensorflow: False" in grid.stderr
 
 
+@pytest.mark.slow
 def test_list_and_show_of_sweeps_never_import_optuna(runner, scratch: Path, shapes) -> None:
     base = new_tiny(runner, shapes, name="base")
     new = ["sweep", "new", "proj", "hpo", "tiny", "--from", str(base), "--search", "optuna"]

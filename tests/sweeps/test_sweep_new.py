@@ -163,6 +163,7 @@ def test_grid_values_and_name_parts() -> None:
     assert name_part("training.mixed_precision", True) == "mixed_precisiontrue"
 
 
+@pytest.mark.slow
 def test_a_sweep_of_100_trials_is_created_in_seconds(runner, scratch: Path, shapes) -> None:
     base = new_tiny(runner, shapes)
     # CPU time, not wall time: CI runs this beside trainings on two cores (benchmarks/

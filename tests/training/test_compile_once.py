@@ -59,6 +59,7 @@ def test_the_seed_constructor_compiles_and_compile_false_only_builds() -> None:
     assert built.model.compiled and built.model.loss == "categorical_crossentropy"
 
 
+@pytest.mark.slow
 def test_load_is_a_real_constructor(tmp_path: Path) -> None:
     from abyssexp import ImageClassifier
 
