@@ -113,9 +113,9 @@ class HashCache:
         digests = self.digests(paths, workers)
         keys = [stat_key(p) for p in paths]
         known: dict[str, str] = {}
-        for digest_known, hashed in self.entries.values():
-            if hashed is not None:
-                known[digest_known] = hashed
+        for entry in self.entries.values():  # [digest, hashes or None, ...]
+            if entry[1] is not None:
+                known[entry[0]] = entry[1]
         todo = {d: p for d, p, k in zip(digests, paths, keys, strict=True) if d and d not in known}
         with ThreadPoolExecutor(max_workers=workers) as pool:
             computed = list(pool.map(image_signature, todo.values()))
