@@ -367,7 +367,11 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         fold_files = _write_folds(request, base, sweep_id, work, base_params)
         command_line = list(request.command_line or sys.argv)
         provenance = collect_provenance(command_line)
-        with deferred_sync():  # hidden until published: one flush for every trial's files
+        from abyssexp.datasets.leaks import verdicts_shared  # numpy: only when trials are made
+
+        # Hidden until published: one flush for every trial's files; trials of one dataset
+        # share one leak verdict.
+        with deferred_sync(), verdicts_shared():
             for index, trial in enumerate(trials):
                 trial_request = _trial_request(request, trial, index, sweep_id, fold_files)
                 fields = {"sweep": f"{project}/{experiment_type}/{sweep_id}"}
