@@ -83,6 +83,8 @@ def _measure(
         texts = [cell if isinstance(cell, str) else cell[0] for cell in cells]
         joined = "".join(texts)
         plain[i] = joined.isascii() and joined.isprintable()
+        if not plain[i]:  # control characters are shown as ``?``: measure what is shown
+            texts = [_text(text) for text in texts]
         measure = len if plain[i] else cell_len
         widths[i] = max(widths[i], max(map(measure, texts), default=0))
     return widths, plain
@@ -215,10 +217,9 @@ def _lines(
         cells = []
         for i, w, pad in zip(shown, widths, pads, strict=True):
             cell = row[i]
-            if isinstance(cell, str):
-                cells.append(pad(cell, w))
-            else:
-                cells.append(paint(pad(cell[0], w), cell[1]))
+            text = cell if isinstance(cell, str) else cell[0]
+            text = text if plain[i] else _text(text)
+            cells.append(pad(text, w) if isinstance(cell, str) else paint(pad(text, w), cell[1]))
         lines.append("│ " + " │ ".join(cells) + " │")
     lines.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
     return lines
