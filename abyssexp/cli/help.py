@@ -106,11 +106,11 @@ def option_names_kept_whole() -> Iterator[None]:
                 self.columns[-2].ratio = 1
 
     original = rich_utils.Table
-    rich_utils.Table = HelpTable  # type: ignore[misc]
+    rich_utils.Table = HelpTable  # type: ignore[misc]  # the one private use left (issue 32)
     try:
         yield
     finally:
-        rich_utils.Table = original  # type: ignore[misc]
+        rich_utils.Table = original  # type: ignore[misc]  # the one private use left (issue 32)
 
 
 class HelpCommand(TyperCommand):

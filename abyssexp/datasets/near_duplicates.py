@@ -64,7 +64,7 @@ def image_signature(path: Path | str) -> Signature | None:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None  # unreadable, or a decompression bomb: counted as not decoded by the caller
     hashes = (imagehash.phash(shown), imagehash.dhash(shown), imagehash.whash(shown))
-    return tuple(int(str(h), 16) for h in hashes)  # type: ignore[return-value]
+    return tuple(int(str(h), 16) for h in hashes)  # type: ignore[return-value]  # three hashes, as stored
 
 
 def near_duplicate_pairs(

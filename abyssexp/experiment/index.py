@@ -116,7 +116,7 @@ def _load(path: str) -> dict[str, Any] | None:
     if read is None:
         return None
     try:
-        return INDEX_ADAPTER.validate_json(read[1])  # type: ignore[return-value]
+        return INDEX_ADAPTER.validate_json(read[1])  # type: ignore[return-value]  # the adapter validates to the file's TypedDict
     except (ValidationError, ValueError, RecursionError):
         return None
 

@@ -147,7 +147,7 @@ def _own(flat: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any
         keys = flat.differing_keys() | reference.differing_keys()
         flat = {k: flat[k] for k in keys if k in flat}
         reference = {k: reference[k] for k in keys if k in reference}
-    mine = _differences(flat, reference)  # type: ignore[arg-type]
+    mine = _differences(flat, reference)  # type: ignore[arg-type]  # flat values are JSON scalars
     mine.update(
         (key, None)
         for key in reference

@@ -97,7 +97,7 @@ def split_list_ref(
             f"list {project!r}{f' {experiment_type!r}' if experiment_type else ''}: give "
             "PROJECT [TYPE] or PROJECT/TYPE[/NNN], e.g. abyssexp list egg/fertility"
         )
-    parts += [None] * (3 - len(parts))  # type: ignore[list-item]
+    parts += [None] * (3 - len(parts))  # type: ignore[list-item]  # missing parts are None
     return parts[0], parts[1], parts[2]
 
 

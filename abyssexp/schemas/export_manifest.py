@@ -18,7 +18,7 @@ from abyssexp.schemas.files import load_file
 
 
 class ExportManifest(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
 
     source: NotRequired[str | None]
     parity_images: NotRequired[int | None]

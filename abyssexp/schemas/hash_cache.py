@@ -31,7 +31,7 @@ Entry = tuple[Digest, SignatureHex | Literal[""] | None, Annotated[int, Field(ge
 
 
 class HashCacheFile(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     hash_cache_version: Literal[1]  # HASH_CACHE_VERSION (a Literal needs the value)
     hash_kind: Annotated[

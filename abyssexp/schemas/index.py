@@ -32,7 +32,7 @@ Stat = tuple[int, int, int, int]
 class Live(TypedDict):
     """What decides whether a ``running`` record's process is still alive."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     host: Annotated[str | None, Field(description="The host that ran it.")]
     pid: Annotated[int | None, Field(description="Its process id there.")]
@@ -43,7 +43,7 @@ class Live(TypedDict):
 class Times(TypedDict):
     """What ``compare`` shows of a run's time."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     started: Annotated[str | None, Field(description="When the last train started (UTC).")]
     finished: Annotated[str | None, Field(description="When it finished (UTC).")]
@@ -55,7 +55,7 @@ class RowFields(TypedDict):
     """A listing row's fields that come from record.json (``experiment_list.experiment_row``);
     the location (project, type, name, number, path) comes from the folder itself."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     status: Annotated[str, Field(description="The record's status (running: see live).")]
     live: Annotated[Live | None, Field(description="A running record's process.")]
@@ -79,7 +79,7 @@ class RowFields(TypedDict):
 
 
 class RecordPart(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     stat: Annotated[Stat, Field(description="record.json's stat when the row was made.")]
     row: RowFields
@@ -90,7 +90,7 @@ class ParamsPart(TypedDict):
     """The flattened params as a difference from the index's base (JSON text in the entry,
     validated only by the commands that use params)."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     stat: Annotated[Stat | None, Field(description="params.json's stat (None: missing).")]
     set: Annotated[dict[str, Any], Field(description="Params whose JSON text is not the base's.")]
@@ -101,7 +101,7 @@ class SummaryPart(TypedDict):
     """What ``compare`` shows from history.csv and provenance.json (JSON text in the entry,
     validated only by ``compare``)."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     history: Annotated[Stat | None, Field(description="logs/history.csv's stat (None: missing).")]
     provenance_file: Annotated[
@@ -115,7 +115,7 @@ class Entry(TypedDict):
     """One experiment folder's entry; a part is None when it could not be kept (its source
     changed too recently to trust its stat, or did not read)."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     record: RecordPart | None
     params: Annotated[str | None, Field(description="A ParamsPart as JSON text.")]
@@ -123,7 +123,7 @@ class Entry(TypedDict):
 
 
 class Index(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     index_version: Literal[1]  # INDEX_VERSION (a Literal needs the value)
     base: Annotated[

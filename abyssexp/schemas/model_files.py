@@ -19,7 +19,7 @@ from abyssexp.schemas.files import read_file
 
 
 class Thresholds(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
 
     checkpoint: str
     thresholds: list[float]

@@ -21,7 +21,7 @@ MAX_OWNER_BYTES = 1 << 16
 
 
 class ProcessOwner(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
 
     host: Annotated[str, Field(description="The host that ran the process.")]
     pid: Annotated[int, Field(description="Its pid on that host.")]

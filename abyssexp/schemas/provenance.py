@@ -25,7 +25,7 @@ Section = dict[str, Any]
 
 
 class ProvenanceFile(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
 
     new: NotRequired[Annotated[Section | None, Field(description="Facts of `abyssexp new`.")]]
     train: NotRequired[

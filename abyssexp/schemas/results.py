@@ -32,7 +32,7 @@ _KEEP = ConfigDict(extra="allow")
 
 
 class ClassMetrics(TypedDict):
-    __pydantic_config__ = _KEEP  # type: ignore[misc]
+    __pydantic_config__ = _KEEP  # type: ignore[misc]  # pydantic's config key, not a field
 
     precision: NotRequired[float]
     recall: NotRequired[float]
@@ -48,7 +48,7 @@ class ClassMetrics(TypedDict):
 class ConditionMetrics(TypedDict):
     """``metrics.json``: what ``evaluation.metrics`` measured and what says how far to trust it."""
 
-    __pydantic_config__ = _KEEP  # type: ignore[misc]
+    __pydantic_config__ = _KEEP  # type: ignore[misc]  # pydantic's config key, not a field
 
     activation: NotRequired[Annotated[str, Field(description="softmax or sigmoid.")]]
     images: NotRequired[Annotated[int, Field(description="Images counted.")]]
@@ -76,7 +76,7 @@ class ConditionMetrics(TypedDict):
 class Prediction(TypedDict):
     """One row of ``predictions.json``: one test image."""
 
-    __pydantic_config__ = _KEEP  # type: ignore[misc]
+    __pydantic_config__ = _KEEP  # type: ignore[misc]  # pydantic's config key, not a field
 
     image_id: NotRequired[int]
     file: NotRequired[str]

@@ -22,7 +22,7 @@ MAX_ENTRY_BYTES = MAX_SMALL_JSON_BYTES
 
 
 class StoreEntry(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
 
     project: Annotated[str, Field(description="The experiment's project.")]
     type: Annotated[str, Field(description="The experiment's type.")]
