@@ -66,11 +66,13 @@ test-imgaug: $(IMGAUG_VENV)/.installed
 # `mlflow sync` against a real tracking server: MLflow in a virtualenv of its own (abyssexp in it
 # without TensorFlow: sync never trains), `mlflow server` on 127.0.0.1 with a sqlite backend,
 # started and stopped by .ci/with-mlflow.sh; the tests train in the project's virtualenv.
-$(MLFLOW_VENV)/.installed: pyproject.toml
+# imagehash: `new` checks near-duplicates across splits.
+$(MLFLOW_VENV)/.installed: pyproject.toml Makefile
 	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
 	$(MLFLOW_VENV)/bin/python -m pip install -q --upgrade pip
 	$(MLFLOW_VENV)/bin/python -m pip install -q "mlflow>=2.10" "pytest>=8" "typer>=0.12" \
-		"rich>=13" "pydantic>=2.6" "gitpython>=3.1" "pycocotools>=2.0.7" "jinja2>=3.1"
+		"rich>=13" "pydantic>=2.6" "gitpython>=3.1" "pycocotools>=2.0.7" "jinja2>=3.1" \
+		"imagehash>=4.3"
 	$(MLFLOW_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
