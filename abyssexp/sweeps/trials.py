@@ -368,10 +368,11 @@ def create_sweep(request: SweepRequest) -> SweepLocation:
         command_line = list(request.command_line or sys.argv)
         provenance = collect_provenance(command_line)
         from abyssexp.datasets.leaks import verdicts_shared  # numpy: only when trials are made
+        from abyssexp.experiment.list_rows import collector_paused
 
         # Hidden until published: one flush for every trial's files; trials of one dataset
         # share one leak verdict.
-        with deferred_sync(), verdicts_shared():
+        with deferred_sync(), verdicts_shared(), collector_paused():  # no cycles made here
             for index, trial in enumerate(trials):
                 trial_request = _trial_request(request, trial, index, sweep_id, fold_files)
                 fields = {"sweep": f"{project}/{experiment_type}/{sweep_id}"}
