@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -164,19 +163,18 @@ def test_grid_values_and_name_parts() -> None:
 
 
 @pytest.mark.slow
-def test_a_sweep_of_100_trials_is_created_in_seconds(runner, scratch: Path, shapes) -> None:
+def test_a_sweep_of_100_trials_makes_100_experiments(runner, scratch: Path, shapes) -> None:
+    # How fast is benchmarks/bench_sweeps.py's to say (docs/performance.md), not a timed test:
+    # in CI this thread once spent 24 s of CPU, most of it in the kernel syncing 1,400 files
+    # while trainings wrote beside it, for ~1 s of work on an idle host.
     base = new_tiny(runner, shapes)
-    # CPU time of this thread, not wall time: CI runs this beside trainings on two cores
-    # (benchmarks/bench_sweeps.py measures the wall time), and a long-lived test worker may still
-    # run threads of earlier tests, which the process's CPU time would count (27.8 s once in CI
-    # for ~1 s of work); 1-2 s on an idle host.
-    started = time.thread_time()
     result = _sweep(runner, "--from", str(base), "--grid", "training.lr=" + ",".join(
         f"{i}e-4" for i in range(1, 26)), "--seeds", "4")  # fmt: skip
-    seconds = time.thread_time() - started
     assert result.exit_code == 0, result.output
-    assert len(json.loads((scratch / "proj/grid/.sweeps/s001.json").read_text())["trials"]) == 100
-    assert seconds < 10, f"sweep new of 100 trials took {seconds:.1f} s of CPU (aim: < 3 s)"
+    trials = json.loads((scratch / "proj/grid/.sweeps/s001.json").read_text())["trials"]
+    assert len(trials) == 100
+    made = sorted(p.name for p in (scratch / "proj/grid").iterdir() if not p.name.startswith("."))
+    assert len(made) == 100 and made[0].startswith("001.") and made[-1].startswith("100.")
 
 
 def test_list_and_compare_show_the_sweep_together(runner, scratch: Path, shapes) -> None:
