@@ -212,17 +212,30 @@ def _lines(
         lines.append("┡" + "╇".join("━" * (w + 2) for w in widths) + "┩")
     else:
         lines.append("┌" + "┬".join("─" * (w + 2) for w in widths) + "┐")
-    pads = [_padder(plain[i], columns[i].justify) for i in shown]
-    for row in rows:
-        cells = []
-        for i, w, pad in zip(shown, widths, pads, strict=True):
-            cell = row[i]
-            text = cell if isinstance(cell, str) else cell[0]
-            text = text if plain[i] else _text(text)
-            cells.append(pad(text, w) if isinstance(cell, str) else paint(pad(text, w), cell[1]))
-        lines.append("│ " + " │ ".join(cells) + " │")
+    padded = [
+        _column_cells(rows, i, w, plain[i], columns[i].justify, paint)
+        for i, w in zip(shown, widths, strict=True)
+    ]
+    lines.extend("│ " + " │ ".join(cells) + " │" for cells in zip(*padded, strict=True))
     lines.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
     return lines
+
+
+def _column_cells(
+    rows: Sequence[Sequence[Cell]], index: int, width: int, plain: bool, justify: str, paint: Any
+) -> list[str]:
+    """One column's cells padded to ``width`` and painted: a column at a time, so a column of
+    plain strings (nearly every one) is padded by ``str.ljust`` in one ``map``."""
+    pad = _padder(plain, justify)
+    cells = [row[index] for row in rows]
+    if plain and all(type(cell) is str for cell in cells):
+        return list(map(pad, cells, [width] * len(cells)))
+    padded = []
+    for cell in cells:
+        text = cell if isinstance(cell, str) else cell[0]
+        text = pad(text if plain else _text(text), width)
+        padded.append(text if isinstance(cell, str) else paint(text, cell[1]))
+    return padded
 
 
 def print_table(

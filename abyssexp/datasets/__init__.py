@@ -13,24 +13,18 @@ dict); the name here is a lazy re-export, so the data floor never imports augmen
 
 from typing import Any
 
-from abyssexp.datasets.generators import (
-    augmented_gen,
-    batching_gen,
-    enforce_one_vs_all,
-    lambda_gen,
-    lamda_gen,
-    multihot_gen,
-)
-
-__all__ = [
-    "augmentation_gen",
+#: The seed's generator names, re-exported on first use: importing any ``abyssexp.datasets``
+#: module (``list`` and ``--help`` import a few constants) must not cost numpy's import.
+_GENERATORS = (
     "augmented_gen",
     "batching_gen",
     "enforce_one_vs_all",
     "lambda_gen",
     "lamda_gen",
     "multihot_gen",
-]
+)
+
+__all__ = ["augmentation_gen", *_GENERATORS]
 
 
 def __getattr__(name: str) -> Any:
@@ -38,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from abyssexp.augmentation import augmentation_gen
 
         return augmentation_gen
+    if name in _GENERATORS:
+        from abyssexp.datasets import generators
+
+        return getattr(generators, name)
     raise AttributeError(f"module 'abyssexp.datasets' has no attribute {name!r}")

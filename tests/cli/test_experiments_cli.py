@@ -231,6 +231,24 @@ def test_fast_commands_never_import_tensorflow(tmp_path: Path, args) -> None:
     assert "LOADED []" in result.stdout, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--json"]], ids=" ".join)
+def test_help_and_list_never_import_numpy(tmp_path: Path, args) -> None:
+    # numpy's import is ~70 ms of a `list` that aims at 0.5 s for 20,000 experiments: a constant
+    # read from `abyssexp.datasets` once pulled it in through the package's seed re-exports.
+    code = (
+        "import sys\n"
+        "from abyssexp.cli.app import app\n"
+        "try:\n"
+        f"    app({args!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED', [m for m in ('numpy', 'PIL') if m in sys.modules])\n"
+    )
+    env = {"ABYSSEXP_SCRATCH": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "LOADED []" in result.stdout, result.stdout + result.stderr
+
+
 def test_debug_shows_traceback(runner, scratch: Path) -> None:
     result = runner.invoke(app, ["--debug", "show", "p/t/9"])
     assert result.exit_code != 0
