@@ -656,6 +656,10 @@ SELECTION_ALLOWED = {
     ): "gc --all walks each project, skipping a linked one",
     ("sweeps/optuna_search.py", "trial_roots"): "pairs each trial with its folder",
     ("runners/optuna_slots.py", "trial_roots"): "pairs each trial with its folder",
+    (
+        "results/compare.py",
+        "matching_folders",
+    ): "the same matcher, as text for the index (20,000 rows make no Path)",
 }
 
 
@@ -664,7 +668,7 @@ def _selections(tree: ast.Module) -> list[tuple[int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = ast.unparse(node.func).rsplit(".", 1)[-1]
-            if name in ("iter_experiment_dirs", "trial_roots"):
+            if name in ("iter_experiment_dirs", "trial_roots", "matching_folders"):
                 found.append((node.lineno, name))
     return found
 
@@ -678,6 +682,16 @@ def test_one_module_selects_experiments() -> None:
         if (str(path.relative_to(PACKAGE)), name) not in SELECTION_ALLOWED
     ]
     assert not found, found
+
+
+def test_one_matcher_of_experiment_patterns() -> None:
+    # compare and sweeps/selection each parsed PROJECT/TYPE[/NAME] patterns once (issue 32, D3).
+    texts = [
+        str(path.relative_to(PACKAGE))
+        for path, _ in _modules()
+        if "expected PROJECT/TYPE[/NAME]" in path.read_text()
+    ]
+    assert texts == ["experiment/list_rows.py"], texts
 
 
 #: Typer's and Click's private API (issue 32, item 5): each use listed with why; the list only

@@ -59,7 +59,7 @@ def iter_experiment_dirs(
 
 def experiment_folders(
     scratch: Path, project: str | None = None, experiment_type: str | None = None
-) -> Iterator[tuple[str, str, str, str, int | None]]:
+) -> Iterator[Located]:
     """(project, type, type folder, name, number) of every experiment folder, as text: listing
     20,000 experiments makes no ``Path`` for each."""
     for project_entry in _subdirs(scratch):
@@ -78,6 +78,42 @@ def experiment_folders(
                         entry.name,
                         parsed.number,
                     )
+
+
+#: (project, type, type folder, name, number): an experiment folder as ``experiment_folders``
+#: gives it, as text.
+Located = tuple[str, str, str, str, int | None]
+
+_GLOB = frozenset("*?[")
+
+
+def is_pattern(ref: str) -> bool:
+    """Whether ``ref`` is a glob pattern (and not a folder whose name holds such a character)."""
+    return bool(_GLOB & set(ref)) and not Path(ref).is_dir()
+
+
+def matching_folders(ref: str, scratch: Path) -> list[Located]:
+    """``PROJECT/TYPE[/NAME]`` with glob characters: every experiment it matches (by its folder
+    name or its number), sorted by project, type and number. The one matcher of patterns:
+    ``compare``'s selection and ``sweeps.selection`` (gc, mlflow sync, list --sweep) use it.
+
+    Raises:
+        InvalidInputError: the pattern has not two or three parts.
+    """
+    parts = ref.strip("/").split("/")
+    if len(parts) not in (2, 3):
+        raise InvalidInputError(
+            f"experiment pattern {ref!r}: expected PROJECT/TYPE[/NAME] with * ? [...], "
+            "e.g. shapes/classification/*"
+        )
+    name = parts[2] if len(parts) == 3 else "*"
+    found = []
+    for located in experiment_folders(scratch, parts[0], parts[1]):
+        folder = located[3]
+        number = folder.split(".", 1)[0].lstrip("0") or "0"
+        if fnmatch.fnmatchcase(folder, name) or fnmatch.fnmatchcase(number, name):
+            found.append(located)
+    return sorted(found, key=lambda f: (f[0], f[1], f[4] or 0, f[3]))
 
 
 def experiment_row(

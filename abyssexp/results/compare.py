@@ -6,7 +6,6 @@ logs/history.csv, logs/provenance.json): no TensorFlow, no network.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +18,11 @@ from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.list_rows import (
     collector_paused,
-    experiment_folders,
+    is_pattern,
+    matching_folders,
     parse_statuses,
 )
-from abyssexp.experiment.naming import number_of, parse_name
+from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.param_filters import changed_columns, filter_rows
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_digest import caveat_codes, format_metric, interval_of
@@ -34,27 +34,6 @@ from abyssexp.metric_direction import sign
 from abyssexp.schemas.provenance import latest_section, load_provenance
 
 __all__ = ["best_validation", "provenance_summary", "read_history_columns"]
-
-_GLOB = set("*?[")
-
-
-def _matching(ref: str, scratch: Path) -> list[tuple[str, str, str, str, int | None]]:
-    """``PROJECT/TYPE/NAME`` with glob characters: every experiment it matches, as
-    ``experiment_folders`` gives them (no ``Path`` per experiment)."""
-    parts = ref.strip("/").split("/")
-    if len(parts) not in (2, 3):
-        raise InvalidInputError(
-            f"experiment pattern {ref!r}: expected PROJECT/TYPE[/NAME] with * ? [...], "
-            "e.g. shapes/classification/*"
-        )
-    name = parts[2] if len(parts) == 3 else "*"
-    found = []
-    for located in experiment_folders(scratch, parts[0], parts[1]):
-        folder = located[3]
-        number = folder.split(".", 1)[0].lstrip("0") or "0"
-        if fnmatch.fnmatchcase(folder, name) or fnmatch.fnmatchcase(number, name):
-            found.append(located)
-    return sorted(found, key=lambda f: (f[0], f[1], number_of(f[3]) or 0, f[3]))
 
 
 def select_experiments(
@@ -88,8 +67,8 @@ def _selected(
     wanted = parse_statuses(status) if status else None
     found: dict[str, tuple[str, str, str, str, int | None]] = {}
     for ref in refs:
-        if _GLOB & set(ref) and not Path(ref).is_dir():
-            matched = _matching(ref, scratch)
+        if is_pattern(ref):
+            matched = matching_folders(ref, scratch)
         else:
             paths = resolve_ref(ref, scratch)
             root = paths.root

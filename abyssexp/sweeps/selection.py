@@ -13,17 +13,14 @@ folders come back in the order named, each once. Filters on the rows (``--status
 
 from __future__ import annotations
 
-import fnmatch
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.list_rows import iter_experiment_dirs
-from abyssexp.experiment.naming import number_of
+from abyssexp.experiment.list_rows import is_pattern, iter_experiment_dirs, matching_folders
 from abyssexp.experiment.refs import resolve_ref
 from abyssexp.sweeps.trials import SWEEP_ID_RE, SweepLocation, resolve_sweep
-
-_GLOB = set("*?[")
 
 
 @dataclass(frozen=True)
@@ -48,33 +45,14 @@ def is_sweep_ref(ref: str) -> bool:
     return ref.endswith(".json") or bool(SWEEP_ID_RE.match(ref.strip("/").split("/")[-1]))
 
 
-def matching(ref: str, scratch: Path) -> list[tuple[str, str, Path]]:
-    """``PROJECT/TYPE/NAME`` with glob characters: every experiment it matches."""
-    parts = ref.strip("/").split("/")
-    if len(parts) not in (2, 3):
-        raise InvalidInputError(
-            f"experiment pattern {ref!r}: expected PROJECT/TYPE[/NAME] with * ? [...], "
-            "e.g. shapes/classification/*"
-        )
-    name = parts[2] if len(parts) == 3 else "*"
-    found = []
-    for project, experiment_type, folder in iter_experiment_dirs(scratch, parts[0], parts[1]):
-        number = folder.name.split(".", 1)[0].lstrip("0") or "0"
-        if fnmatch.fnmatchcase(folder.name, name) or fnmatch.fnmatchcase(number, name):
-            found.append((project, experiment_type, folder))
-    return sorted(found, key=lambda f: (f[0], f[1], number_of(f[2].name) or 0, f[2].name))
-
-
-def is_pattern(ref: str) -> bool:
-    """Whether ``ref`` is a glob pattern (and not a folder whose name holds such a character)."""
-    return bool(_GLOB & set(ref)) and not Path(ref).is_dir()
-
-
 def _roots_of(ref: str, scratch: Path, sweeps: bool) -> list[Path]:
     if sweeps and is_sweep_ref(ref):
         return resolve_sweep(ref, scratch).trial_roots()
     if is_pattern(ref):
-        return [folder for _, _, folder in matching(ref, scratch)]
+        return [
+            Path(f"{parent}{os.sep}{name}")
+            for _, _, parent, name, _ in matching_folders(ref, scratch)
+        ]
     return [resolve_ref(ref, scratch).root]
 
 
