@@ -66,15 +66,8 @@ def delta_of(flat: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any]
 
 
 def _identical(value: Any, other: Any) -> bool:
-    kind = type(value)
-    if kind is not type(other):
-        return False
-    if kind is float:
-        return repr(value) == repr(other)
-    if kind in _PLAIN:
-        return bool(value == other)
-    same: bool = json.dumps(value) == json.dumps(other)
-    return same
+    """Whether ``value`` and ``other`` have the same JSON text, a dict's key order included."""
+    return _same_text(value, other, ordered=True)
 
 
 def _flat_for(row: dict[str, Any]) -> dict[str, Any]:
@@ -101,11 +94,12 @@ def _same(value: Any, reference: Any) -> bool:
     return _same_text(value, reference)
 
 
-def _same_text(value: Any, reference: Any) -> bool:
-    """Whether two values have the same ``json.dumps(..., sort_keys=True)``, compared part by
-    part rather than printed (``compare`` makes this check for every list and dict param of
-    every experiment): a float's text is its ``repr`` (``-0.0`` and ``0.0`` differ inside a list),
-    other plain values by equality of one type."""
+def _same_text(value: Any, reference: Any, ordered: bool = False) -> bool:
+    """Whether two values have the same ``json.dumps(..., sort_keys=True)`` (``ordered``: the
+    same ``json.dumps``, a dict's key order included), compared part by part rather than
+    printed (``compare`` makes this check for every list and dict param of every experiment): a
+    float's text is its ``repr`` (``-0.0`` and ``0.0`` differ inside a list), other plain values
+    by equality of one type."""
     kind = type(value)
     if kind is not type(reference):
         return False
@@ -113,15 +107,17 @@ def _same_text(value: Any, reference: Any) -> bool:
         return repr(value) == repr(reference)
     if kind is list:
         return len(value) == len(reference) and all(
-            _same_text(a, b) for a, b in zip(value, reference, strict=True)
+            _same_text(a, b, ordered) for a, b in zip(value, reference, strict=True)
         )
     if kind is dict and all(type(k) is str for k in value):
-        return value.keys() == reference.keys() and all(
-            _same_text(item, reference[key]) for key, item in value.items()
+        keys_equal = list(value) == list(reference) if ordered else value.keys() == reference.keys()
+        return keys_equal and all(
+            _same_text(item, reference[key], ordered) for key, item in value.items()
         )
     if kind in _PLAIN:
         return bool(value == reference)
-    return json.dumps(value, sort_keys=True) == json.dumps(reference, sort_keys=True)
+    sort_keys = not ordered
+    return json.dumps(value, sort_keys=sort_keys) == json.dumps(reference, sort_keys=sort_keys)
 
 
 def _differences(flat: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
