@@ -244,9 +244,9 @@ def verify_command(
 ) -> None:
     """Re-check a promoted model against its MANIFEST.sha256 (in an object store, every object
     is read back and hashed). Exit 1 on any difference."""
-    from abyssexp.store.backend import open_store
+    from abyssexp.store.backend import open_promoted
 
-    problems = open_store(store_path, "verify").verify()
+    problems = open_promoted(store_path, "verify").verify()
     if json_output:
         print_json({"path": str(store_path), "ok": not problems, "problems": problems})
     elif not problems:

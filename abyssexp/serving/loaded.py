@@ -20,7 +20,7 @@ import numpy as np
 from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.experiment.promoted import PromotedPaths, is_promoted_folder
 from abyssexp.hashing import sha256_file
-from abyssexp.store.backend import open_store
+from abyssexp.store.backend import open_promoted, open_store
 
 if TYPE_CHECKING:
     from abyssexp.config import StoreURL
@@ -109,14 +109,14 @@ def load_promoted(location: str | Path | StoreURL, options: ServeOptions) -> Ser
         StoreError: any file differs from the manifest (the model is not loaded), or the
             export ``options.format`` asks for is not there.
     """
-    backend = open_store(location, "model")
-    problems = backend.verify()
+    promoted = open_promoted(location, "model")
+    problems = promoted.verify()
     if problems:
         raise StoreError(
             f"{location}: does not match its manifest ({problems[0]}"
             f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); not loaded"
         )
-    paths = PromotedPaths(backend.local_folder())
+    paths = PromotedPaths(promoted.local_folder())
     from abyssexp.store.manifest import read_manifest
     from abyssexp.store.registry import read_entry
 

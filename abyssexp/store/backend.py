@@ -1,4 +1,6 @@
-"""One store, several backends: the ``StoreBackend`` protocol and ``open_store``.
+"""One store, several backends: ``open_store`` picks the ``StoreBackend`` of a root, and
+``open_promoted`` the ``PromotedModel`` of one promoted model's location (both interfaces are
+``store.interface``'s).
 
 A store root is a folder (``FolderStore``: a lock file guards ``registry.json``, promotions are
 staged in a temporary folder and renamed into place) or an object-store URL
@@ -13,9 +15,10 @@ result, fault points, "same request" detection and record-once in ``store.promot
 registry's shape, rows and alias rules in ``store.registry``; alias history lines in
 ``store.aliases``; the repair report and the registry rebuild in ``store.repair``.
 
-Adding a backend (see docs/architecture.md): write a class with these methods, add its URL
-scheme to ``config.OBJECT_STORE_SCHEMES`` (so ``parse_store`` accepts it) and to ``BACKENDS``
-below, and copy ``tests/store/test_object_store.py`` onto a server of the new kind.
+Adding a backend (see docs/architecture.md): subclass ``StoreBackend`` and ``PromotedModel``,
+add its URL scheme to ``config.OBJECT_STORE_SCHEMES`` (so ``parse_store`` accepts it) and to
+``BACKENDS`` and ``PROMOTED_MODELS`` below, and copy ``tests/store/test_object_store.py`` onto
+a server of the new kind.
 """
 
 from __future__ import annotations
@@ -23,104 +26,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from abyssexp.config import StoreURL, parse_store
+from abyssexp.store.interface import PromotedModel, StoreBackend
 
 if TYPE_CHECKING:
     from abyssexp.experiment.layout import ExperimentPaths
-    from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest, Requirement
-    from abyssexp.store.registry import Change
-    from abyssexp.store.repair import RepairReport
+    from abyssexp.store.promotion import Progress, PromoteResult, Requirement
 
-
-class StoreBackend(Protocol):
-    """The operations the commands need from a store, whatever holds it."""
-
-    @property
-    def root(self) -> Path | StoreURL:
-        """The store root (or, for ``verify`` and ``local_folder``, one promoted model's
-        location); read-only, as the frozen backends hold it."""
-        ...
-
-    def read_registry(self) -> dict[str, Any]:
-        """The registry; empty when the store holds nothing yet.
-
-        Raises:
-            RegistryUnreadableError: it does not parse, or is missing while models are promoted.
-        """
-        ...
-
-    def prepare_registry(self) -> dict[str, Any]:
-        """The registry, created empty first when there is none (a promotion's plan step)."""
-        ...
-
-    def update_registry(self, change: Change, via: str = "promote") -> dict[str, Any]:
-        """Apply ``change`` atomically against concurrent writers (a lock, or compare-and-swap),
-        and record every alias it moves in the alias history (``via``: by what command).
-
-        Raises:
-            RegistryUnreadableError: the registry is missing or does not parse.
-            ExperimentStateError: other writers kept it busy for ``registry.LOCK_TIMEOUT_S``.
-        """
-        ...
-
-    def list_promoted(
-        self, project: str | None = None, experiment_type: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Registry rows with the aliases that point at each now."""
-        ...
-
-    def resolve_alias(self, reference: str) -> Path | StoreURL:
-        """``PROJECT/TYPE@ALIAS`` → the promoted model's location."""
-        ...
-
-    def set_alias(
-        self, location: str, alias: str, name: str, accepted: frozenset[str] = frozenset()
-    ) -> dict[str, Any]:
-        """Point ``alias`` of ``location`` (``PROJECT/TYPE``) at the promoted model ``name``;
-        its blocking caveats must be named in ``accepted`` (recorded in the alias history)."""
-        ...
-
-    def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
-        """Remove ``alias`` of ``location``; the models stay promoted."""
-        ...
-
-    def alias_history(self, reference: str | None = None) -> list[dict[str, Any]]:
-        """The moves of ``ALIAS`` or ``PROJECT/TYPE@ALIAS`` (all when None), oldest first."""
-        ...
-
-    def check_destination(self, request: PromotionRequest) -> None:
-        """Refuse a destination the promotion could not write (a folder link on the way),
-        before anything slow (``--export``) is made for it."""
-        ...
-
-    def promote(
-        self,
-        request: PromotionRequest,
-        *,
-        move: bool = False,
-        progress: Progress | None = None,
-        exports: Path | None = None,
-    ) -> PromoteResult:
-        """Carry out a checked promotion as a transaction (claim, copy or upload, verify,
-        commit, register, record), or finish this request's interrupted one. ``exports``: a
-        folder of exports made beforehand, carried under ``export/``."""
-        ...
-
-    def verify(self) -> list[str]:
-        """Problems of the promoted model at ``root`` against its manifest (empty: intact)."""
-        ...
-
-    def repair(self, scratch: Path) -> RepairReport:
-        """Rebuild the registry from the promoted models and clean up after interrupted ones;
-        promotions missing from records are recorded only for experiments under ``scratch``."""
-        ...
-
-    def local_folder(self) -> Path:
-        """The promoted model at ``root`` as a local folder (downloaded into the cache and
-        checked against its manifest when the store is remote)."""
-        ...
+__all__ = ["PromotedModel", "StoreBackend", "open_promoted", "open_store", "promote_experiment"]
 
 
 def _object_store(root: StoreURL) -> StoreBackend:
@@ -129,8 +44,16 @@ def _object_store(root: StoreURL) -> StoreBackend:
     return ObjectStoreBackend(root)
 
 
+def _object_model(location: StoreURL) -> PromotedModel:
+    from abyssexp.store.remote_backend import ObjectStoreModel
+
+    return ObjectStoreModel(location)
+
+
 #: URL scheme → the backend of a store at such a URL (a plain path is a ``FolderStore``).
 BACKENDS: dict[str, Callable[[StoreURL], StoreBackend]] = {"s3": _object_store}
+#: URL scheme → a promoted model at such a URL (a plain path is a ``FolderModel``).
+PROMOTED_MODELS: dict[str, Callable[[StoreURL], PromotedModel]] = {"s3": _object_model}
 
 
 def open_store(root: str | Path | StoreURL, what: str = "store") -> StoreBackend:
@@ -146,6 +69,21 @@ def open_store(root: str | Path | StoreURL, what: str = "store") -> StoreBackend
     from abyssexp.store.folder_backend import FolderStore
 
     return FolderStore(target)
+
+
+def open_promoted(location: str | Path | StoreURL, what: str = "model") -> PromotedModel:
+    """The promoted model at ``location``: a folder, or a URL whose scheme ``PROMOTED_MODELS``
+    knows.
+
+    Raises:
+        InvalidInputError: a URL of a scheme abyssexp cannot read (``what`` names the input).
+    """
+    target = parse_store(location, what) if isinstance(location, str) else location
+    if isinstance(target, StoreURL):
+        return PROMOTED_MODELS[target.scheme](target)
+    from abyssexp.store.folder_backend import FolderModel
+
+    return FolderModel(target)
 
 
 def promote_experiment(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abyssexp.store import aliases, registry
+from abyssexp.store.interface import PromotedModel, StoreBackend
 
 if TYPE_CHECKING:
     from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class FolderStore(registry.RegistryOperations):
-    """The store (or one promoted folder) at ``root``; see the module docstring."""
+class FolderStore(StoreBackend):
+    """The store at ``root``; see the module docstring."""
 
     root: Path
 
@@ -57,15 +58,22 @@ class FolderStore(registry.RegistryOperations):
 
         return promote_to_folder(request, self.root, move, progress, exports)
 
-    def verify(self) -> list[str]:
-        from abyssexp.store.manifest import verify_tree
-
-        return verify_tree(self.root)
-
     def repair(self, scratch: Path) -> RepairReport:
         from abyssexp.store.repair import repair_store
 
         return repair_store(self.root, scratch)
 
+
+@dataclass(frozen=True)
+class FolderModel(PromotedModel):
+    """A promoted model in the folder ``location``."""
+
+    location: Path
+
+    def verify(self) -> list[str]:
+        from abyssexp.store.manifest import verify_tree
+
+        return verify_tree(self.location)
+
     def local_folder(self) -> Path:
-        return self.root
+        return self.location

@@ -32,7 +32,6 @@ from abyssexp.experiment.promoted import ENTRY_FILE as ENTRY_FILE  # re-exported
 from abyssexp.jsonio import read_input_bytes
 from abyssexp.locks import file_lock
 from abyssexp.schemas.store_entry import MAX_ENTRY_BYTES, StoreEntry, parse_entry
-from abyssexp.store import aliases
 from abyssexp.store.manifest import MANIFEST, read_manifest
 
 REGISTRY_FILE = "registry.json"
@@ -327,34 +326,3 @@ def alias_path(data: dict[str, Any], reference: str, store: object) -> str:
         ):
             return str(model["path"])
     raise InvalidInputError(f"{reference}: the alias points at {names[alias]}, not in the registry")
-
-
-class RegistryOperations:
-    """The operations every backend derives from its own ``read_registry`` and
-    ``update_registry``: listing, and setting or removing an alias (the alias rules are
-    ``store.registry``'s and ``store.aliases``', the same for every backend)."""
-
-    root: Path | StoreURL
-
-    def __str__(self) -> str:
-        return str(self.root)
-
-    def read_registry(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def update_registry(self, change: Change, via: str = "promote") -> dict[str, Any]:
-        raise NotImplementedError
-
-    def list_promoted(
-        self, project: str | None = None, experiment_type: str | None = None
-    ) -> list[dict[str, Any]]:
-        return promoted_rows(self.read_registry(), project, experiment_type)
-
-    def set_alias(
-        self, location: str, alias: str, name: str, accepted: frozenset[str] = frozenset()
-    ) -> dict[str, Any]:
-        via = "alias set" + (f" --accept {','.join(sorted(accepted))}" if accepted else "")
-        return self.update_registry(aliases.setting(location, alias, name, accepted), via=via)
-
-    def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
-        return self.update_registry(aliases.removing(location, alias), via="alias rm")

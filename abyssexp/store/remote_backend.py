@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from abyssexp.config import StoreURL, parse_store
 from abyssexp.store import aliases, registry, remote_registry
+from abyssexp.store.interface import PromotedModel, StoreBackend
 
 if TYPE_CHECKING:
     from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class ObjectStoreBackend(registry.RegistryOperations):
-    """The store (or one promoted model) at the URL ``root``; see the module docstring."""
+class ObjectStoreBackend(StoreBackend):
+    """The store at the URL ``root``; see the module docstring."""
 
     root: StoreURL
 
@@ -60,17 +61,25 @@ class ObjectStoreBackend(registry.RegistryOperations):
 
         return promote_to_object_store(request, self.root, move, progress, exports)
 
-    def verify(self) -> list[str]:
-        from abyssexp.store.remote_promote import verify_object_prefix
-
-        return verify_object_prefix(self.root)
-
     def repair(self, scratch: Path) -> RepairReport:
         from abyssexp.store.remote_repair import repair_object_store
 
         return repair_object_store(self.root, scratch)
 
+
+@dataclass(frozen=True)
+class ObjectStoreModel(PromotedModel):
+    """A promoted model under the URL ``location``: read back and hashed to verify, downloaded
+    into the local cache (``store.cache``) to be used."""
+
+    location: StoreURL
+
+    def verify(self) -> list[str]:
+        from abyssexp.store.remote_promote import verify_object_prefix
+
+        return verify_object_prefix(self.location)
+
     def local_folder(self) -> Path:
         from abyssexp.store.cache import cached_model
 
-        return cached_model(self.root)
+        return cached_model(self.location)

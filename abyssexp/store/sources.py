@@ -2,7 +2,7 @@
 checkpoint file, a promoted folder, a promoted model's URL (``s3://...``), ``PROJECT/TYPE@ALIAS``
 or an experiment reference.
 
-A model in an object store is downloaded into the local cache first (``StoreBackend.
+A model in an object store is downloaded into the local cache first (``PromotedModel.
 local_folder``: checked against its manifest); an alias is resolved by the store's registry.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from abyssexp.config import StoreURL
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.promoted import PromotedPaths, is_promoted_folder
-from abyssexp.store.backend import open_store
+from abyssexp.store.backend import open_promoted, open_store
 
 
 def resolve_export_source(
@@ -26,9 +26,9 @@ def resolve_export_source(
     downloaded into the local cache first (``store.cache``), checked against its manifest."""
     path = Path(source)
     if "://" in source:
-        path = open_store(source, "model").local_folder()
+        path = open_promoted(source, "model").local_folder()
     elif "@" in source and not path.exists():
-        path = open_store(open_store(store).resolve_alias(source)).local_folder()
+        path = open_promoted(open_store(store).resolve_alias(source)).local_folder()
     if path.is_file() and path.suffix == ".keras":
         return path, None
     if is_promoted_folder(path):
