@@ -360,7 +360,7 @@ def leaks_command(
         if report["undecoded"]:
             out.print(
                 f"{len(report['undecoded'])} images could not be decoded for --near (not "
-                f"compared): {first_few(report['undecoded'], 3)}",
+                f"compared): {first_few(report['undecoded'], 3, width=None)}",
                 markup=False,
             )
     if report["leaks"]:

@@ -22,7 +22,7 @@ from abyssexp.datasets.hash_cache import open_hash_cache
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
 from abyssexp.datasets.near_duplicates import NEAR_DISTANCE, near_duplicate_pairs
 from abyssexp.datasets.quick import quick_check_coco
-from abyssexp.errors import InvalidInputError, first_few
+from abyssexp.errors import InvalidInputError, first_few, shorten
 from abyssexp.hashing import sha256_file
 from abyssexp.jsonio import refuse_same_files
 
@@ -264,7 +264,9 @@ class SplitLeaks:
                 k: sum(1 for p in pairs if p["kind"] == k) for k in ("same file", "same content")
             }
             example = first_few(
-                [f"{p['a']['file_name']} = {p['b']['file_name']}" for p in pairs], 2, width=120
+                [f"{_whole(p['a']['file_name'])} = {_whole(p['b']['file_name'])}" for p in pairs],
+                2,
+                width=None,
             )
             lines.append(
                 f"{self.files[second]}: {len(pairs)} {SPLIT_WORDS[second]} image(s) are also "
@@ -280,7 +282,7 @@ class SplitLeaks:
         lines = []
         for first, second, pairs in self._by_split_pair(self.near or []):
             named = [_later_first(p, second) for p in pairs]
-            example = first_few([f"{a} ~ {b}" for a, b in named], 2, width=120)
+            example = first_few([f"{_whole(a)} ~ {_whole(b)}" for a, b in named], 2, width=None)
             lines.append(
                 f"{self.files[second]}: {len(pairs)} near-duplicate pair(s) of "
                 f"{SPLIT_WORDS[second]} and {SPLIT_WORDS[first]} images ({example}); its score "
@@ -312,6 +314,16 @@ class SplitLeaks:
                 str(self.files[second].absolute()),
             ]
         )
+
+
+#: A file name in a message is shown whole up to this many characters (a path's length on
+#: Linux): the user must find the file; a longer one was not a real file's name.
+_NAME_LIMIT = 4096
+
+
+def _whole(name: str) -> str:
+    """``name`` for a message: whole (never cut to fit a line), within ``_NAME_LIMIT``."""
+    return name if len(name) <= _NAME_LIMIT else shorten(name, _NAME_LIMIT)
 
 
 def _later_first(pair: dict[str, Any], split: str) -> tuple[str, str]:

@@ -96,7 +96,7 @@ def probe_all(paths: Sequence[Path], workers: int = 8) -> list[ImageProbe]:
     if failed:
         first = str(failed[0][1])
         more = (
-            f" ({len(failed)} image files fail: {first_few([Path(p).name for p, _ in failed])}; "
+            f" ({len(failed)} image files fail: {first_few([Path(p).name for p, _ in failed], width=None)}; "
             "`abyssexp data check` lists them)"
             if len(failed) > 1
             else ""

@@ -50,7 +50,7 @@ def write_outputs(
     if existing and not force:
         raise InvalidInputError(
             f"{existing[0]}: already exists; pass --force to overwrite it, or write elsewhere "
-            f"({len(existing)} output(s) exist: {first_few([p.name for p in existing])})"
+            f"({len(existing)} output(s) exist: {first_few([p.name for p in existing], width=None)})"
         )
     for path, data in outputs.items():
         make_dirs(path.parent)

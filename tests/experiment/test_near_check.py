@@ -101,6 +101,28 @@ def test_new_warns_of_near_duplicates_with_the_fix(runner, scratch, tmp_path) ->
     assert "2 near-duplicate pair(s)" in " ".join(checked.output.split())
 
 
+def test_the_example_pairs_name_each_file_whole(runner, scratch, tmp_path) -> None:
+    # A real Roboflow export's names run to 70 characters; the second of each pair was cut at
+    # 120 characters of the pair ("fertile_1720665371876_jpg.rf.022320ef43ae76406bc5...").
+    files = _splits(tmp_path, "near")
+    train = json.loads(files["train"].read_text())["images"]
+    data = json.loads(files["valid"].read_text())
+    for index in (2, 3):  # names as long as the real export's
+        image = data["images"][index]
+        long_name = (
+            f"in_fertile_17206653718{index}6_jpg.rf.022320ef43ae76406bc5d0c1a2b3c4d5e6f7.jpg"
+        )
+        (files["valid"].parent / image["file_name"]).rename(files["valid"].parent / long_name)
+        image["file_name"] = long_name
+    files["valid"].write_text(json.dumps(data))
+    names = [image["file_name"] for image in (train[2], train[3], *data["images"][2:4])]
+    checked = runner.invoke(
+        app, ["data", "check", str(files["train"]), "--val", str(files["valid"]), "--json"]
+    )
+    warning = next(w for w in json.loads(checked.stdout)["warnings"] if "near-dup" in w)
+    assert all(name in warning for name in names), (names, warning)
+
+
 def test_data_check_test_split_counts_identical_and_near(runner, scratch, tmp_path) -> None:
     files = write_roboflow_export(tmp_path / "rf", {"train": 24, "valid": 12, "test": 6})
     test = files["test"]
