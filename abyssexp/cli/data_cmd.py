@@ -257,8 +257,8 @@ def split_command(
         typer.Option(
             "--group-by",
             help="Keep images of a group in one split: an image field, a regex over "
-            "file_name (its first group), e.g. '^([^_]+)_', or near (near-duplicates: "
-            "difference hashes within 4 bits).",
+            "file_name (its first group), e.g. '^([^_]+)_', or near (near-duplicates, "
+            "linked: the rule of data leaks --near, docs/data.md).",
         ),
     ] = None,
     image_dir: ImageDirOption = None,
