@@ -100,6 +100,7 @@ bench: install
 	$(PY) benchmarks/bench_bn_recompute.py
 	$(PY) benchmarks/bench_finetune.py
 	$(PY) benchmarks/bench_overhead.py
+	$(PY) benchmarks/bench_callbacks.py
 	$(PY) benchmarks/bench_gpu.py
 
 docs: install
