@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from abyssexp.datasets import synthetic  # noqa: E402
 from abyssexp.datasets.near_duplicates import (  # noqa: E402
     AGREEMENT_DISTANCE,
+    CHROMA_DISTANCE,
     CONFIRM_DISTANCE,
     NEAR_DISTANCE,
     close_pairs,
@@ -135,20 +136,37 @@ def previous_dhash(path: Path) -> int:
 
 
 def hashes_of(paths: list[Path]) -> np.ndarray:
-    """Per image: the previous dHash, then phash, dhash and whash of the image as shown."""
+    """Per image: the previous dHash, then phash, dhash and whash of the image as shown, and
+    its chroma."""
     rows = []
     for path in paths:
-        signature = image_signature(path) or (0, 0, 0)
+        signature = image_signature(path) or (0, 0, 0, 0)
         rows.append((previous_dhash(path), *signature))
     return np.array(rows, dtype=np.uint64)
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bit distances of every row of ``a`` to every row of ``b``, per hash: (4, len a, len b)."""
-    return np.bitwise_count(a.T[:, :, None] ^ b.T[:, None, :])
+    """Distances of every row of ``a`` to every row of ``b``: bits per hash, then the chroma
+    distance (``near_duplicates.chroma_distance``): (5, len a, len b)."""
+    bits = np.bitwise_count(a.T[:4, :, None] ^ b.T[:4, None, :]).astype(np.int64)
+    first, second = a[:, 4].astype(np.int64), b[:, 4].astype(np.int64)
+    red = np.abs((first[:, None] >> 8) - (second[None, :] >> 8))
+    green = np.abs((first[:, None] & 0xFF) - (second[None, :] & 0xFF))
+    return np.concatenate([bits, np.maximum(red, green)[None]])
 
 
 Rule = Callable[[np.ndarray], np.ndarray]
+
+
+def _hashes_rule(
+    d: np.ndarray,
+    near: int = NEAR_DISTANCE,
+    agreement: int = AGREEMENT_DISTANCE,
+    confirm: int = CONFIRM_DISTANCE,
+) -> np.ndarray:
+    return ((d[1] <= near) & (d[3] <= confirm)) | ((d[2] <= agreement) & (d[3] <= agreement))
+
+
 CANDIDATES: dict[str, Rule] = {
     "dHash<=4 (before)": lambda d: d[0] <= 4,
     "dHash<=8 (before)": lambda d: d[0] <= 8,
@@ -161,13 +179,19 @@ CANDIDATES: dict[str, Rule] = {
     "pHash<=8 & wHash<=10 | d&wHash<=4": lambda d: (
         ((d[1] <= 8) & (d[3] <= 10)) | ((d[2] <= 4) & (d[3] <= 4))
     ),
-    (
-        f"pHash<={NEAR_DISTANCE} & wHash<={CONFIRM_DISTANCE} | d&wHash<={AGREEMENT_DISTANCE} "
-        "(chosen)"
-    ): lambda d: (
-        ((d[1] <= NEAR_DISTANCE) & (d[3] <= CONFIRM_DISTANCE))
-        | ((d[2] <= AGREEMENT_DISTANCE) & (d[3] <= AGREEMENT_DISTANCE))
+    "pHash<=8 & wHash<=16 | d&wHash<=4 (before chroma)": lambda d: _hashes_rule(d, 8),
+    "... & chroma<=6": lambda d: _hashes_rule(d, 8) & (d[4] <= 6),
+    "... & chroma<=12": lambda d: _hashes_rule(d, 8) & (d[4] <= 12),
+    "... & chroma<=20": lambda d: _hashes_rule(d, 8) & (d[4] <= 20),
+    "pHash<=10 & wHash<=16 | d&wHash<=6, chroma<=8": lambda d: _hashes_rule(d, 10, 6) & (d[4] <= 8),
+    "pHash<=10 & wHash<=20 | d&wHash<=4, chroma<=8": lambda d: (
+        _hashes_rule(d, 10, 4, 20) & (d[4] <= 8)
     ),
+    "pHash<=12 & wHash<=16 | d&wHash<=4, chroma<=8": lambda d: _hashes_rule(d, 12) & (d[4] <= 8),
+    (
+        f"pHash<={NEAR_DISTANCE} & wHash<={CONFIRM_DISTANCE} | d&wHash<={AGREEMENT_DISTANCE}, "
+        f"chroma<={CHROMA_DISTANCE} (chosen)"
+    ): lambda d: _hashes_rule(d) & (d[4] <= CHROMA_DISTANCE),
 }
 
 

@@ -166,7 +166,7 @@ class HashCache:
 def _signature(text: str) -> Signature | None:
     if not text:
         return None
-    return (int(text[:16], 16), int(text[16:32], 16), int(text[32:], 16))
+    return (int(text[:16], 16), int(text[16:32], 16), int(text[32:48], 16), int(text[48:], 16))
 
 
 def _digest(path: Path) -> str | None:

@@ -23,8 +23,8 @@ MAX_BYTES = 64 << 20
 _STRICT = ConfigDict(extra="forbid", strict=True)
 StatKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-#: The perceptual, difference and wavelet hashes, 16 hex digits each.
-SignatureHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{48}$")]
+#: The perceptual, difference and wavelet hashes and the chroma, 16 hex digits each.
+SignatureHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 #: SHA-256 of the bytes, the image's hashes (None: not computed yet, "": did not decode),
 #: and when the entry was last used (Unix seconds).
 Entry = tuple[Digest, SignatureHex | Literal[""] | None, Annotated[int, Field(ge=0)]]

@@ -87,6 +87,33 @@ def test_exif_rotation_and_resizing_are_the_same_picture(tmp_path: Path) -> None
     assert {(i, j) for i, j, _ in pairs} == {(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)}
 
 
+def _candled_egg(tmp_path: Path, name: str, colour: tuple[int, int, int]) -> Path:
+    """A dark, smooth picture of one lit egg (a real export's candling photos): a soft ellipse
+    of ``colour`` on near-black, whose grey image is the same whatever the hue."""
+    from PIL import ImageDraw, ImageFilter
+
+    picture = Image.new("RGB", (224, 224), (8, 8, 10))
+    ImageDraw.Draw(picture).ellipse((62, 40, 162, 190), fill=colour)
+    path = tmp_path / f"{name}.jpg"
+    picture.filter(ImageFilter.GaussianBlur(12)).save(path, quality=90)
+    return path
+
+
+def test_eggs_of_different_colours_are_not_near_duplicates(tmp_path: Path) -> None:
+    # In a real Roboflow export a yellow and a red candled egg were 2 bits apart in perceptual
+    # hash (grey images): the colour check tells them apart, and keeps a copy of either.
+    yellow = _candled_egg(tmp_path, "yellow", (150, 135, 30))
+    red = _candled_egg(tmp_path, "red", (150, 40, 25))
+    with Image.open(yellow) as image:
+        image.save(tmp_path / "yellow-again.jpg", quality=50)
+    paths = [yellow, red, tmp_path / "yellow-again.jpg"]
+    signatures = HashCache(None).signatures(paths)
+    assert all(s is not None for s in signatures)
+    grey_close = (signatures[0][0] ^ signatures[1][0]).bit_count() <= 10
+    assert grey_close  # the case the colour check is for
+    assert {(i, j) for i, j, _ in near_duplicate_pairs(signatures)} == {(0, 2)}
+
+
 def test_second_check_decodes_nothing_and_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
     _, sources, folder = _copies(tmp_path, count=12)
     scratch = tmp_path / "scratch"
