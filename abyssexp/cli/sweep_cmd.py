@@ -313,11 +313,18 @@ def sweep_fold_command(
     val_out: Annotated[Path, typer.Option("--val-out", help="Where the fold goes.")] = Path(
         "coco.val.json"
     ),
+    image_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-dir", help="Images folder (default: found where export tools put them)."
+        ),
+    ] = None,
 ) -> None:
-    """Write one fold of a stratified K-fold split (what a fold trial's make-datasets.sh runs)."""
+    """Write one fold of a stratified K-fold split (what a fold trial's make-datasets.sh runs).
+    Images of the same content stay in one fold."""
     from abyssexp.datasets.folds import write_fold
 
-    train, val = write_fold(source, folds, fold, seed, train_out, val_out)
+    train, val = write_fold(source, folds, fold, seed, train_out, val_out, image_dir)
     err.print(f"fold {fold} of {folds}: {train} training, {val} validation images", markup=False)
 
 

@@ -1,16 +1,20 @@
 """Stratified K-fold of a COCO file: fold ``k`` is the validation set, the other folds train.
 
-Reads and writes JSON only (no pycocotools, no TensorFlow). Each image is assigned to a stratum
-by its rarest category (images without a label form a stratum of their own), each stratum is
-shuffled with the seed and dealt round-robin over the folds, the rotation carrying on from one
-stratum to the next so the folds differ in size by at most one image. The same file, K and seed
-always give the same folds.
+No pycocotools, no TensorFlow. Images with the same content (the same bytes under other names,
+as annotation tools export them) are one unit, never split across folds: ``new`` refuses a trial
+whose validation images are also training images. Each unit is assigned to a stratum by its
+rarest category (units without a label form a stratum of their own), each stratum is shuffled
+with the seed and dealt round-robin over the folds, the rotation carrying on from one stratum to
+the next, so folds of single images differ in size by at most one (a unit of several images is
+dealt whole). The same file, images, K and seed always give the same folds; a file without
+duplicates gives the folds it gave before units existed.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +25,11 @@ from abyssexp.errors import InvalidInputError
 from abyssexp.jsonio import refuse_same_files
 
 
-def assign_folds(coco: dict[str, Any], folds: int, seed: int) -> dict[int, int]:
-    """``{image id: fold}`` for every image of ``coco``.
+def assign_folds(
+    coco: dict[str, Any], folds: int, seed: int, groups: Mapping[int, str] | None = None
+) -> dict[int, int]:
+    """``{image id: fold}`` for every image of ``coco``; images of one ``groups`` key (e.g. the
+    same content: ``content_groups``) go to one fold.
 
     Raises:
         InvalidInputError: fewer than 2 folds, or fewer images than folds.
@@ -38,29 +45,59 @@ def assign_folds(coco: dict[str, Any], folds: int, seed: int) -> dict[int, int]:
     for annotation in coco["annotations"]:
         if annotation.get("category_id") is not None:
             labels[annotation["image_id"]].add(annotation["category_id"])
-    frequency = Counter(category for cats in labels.values() for category in cats)
-    strata: dict[Any, list[int]] = defaultdict(list)
+    units: dict[Any, list[int]] = defaultdict(list)  # in order of each unit's first image
     for image_id in images:
-        cats = labels.get(image_id)
+        units[groups.get(image_id, image_id) if groups else image_id].append(image_id)
+    frequency = Counter(category for cats in labels.values() for category in cats)
+    strata: dict[Any, list[list[int]]] = defaultdict(list)
+    for members in units.values():
+        cats = set().union(*(labels.get(i, set()) for i in members))
         key = min(cats, key=lambda c: (frequency[c], c)) if cats else None
-        strata[key].append(image_id)
+        strata[key].append(members)
     rng = random.Random(seed)
     assignment: dict[int, int] = {}
     position = 0
     for key in sorted(strata, key=lambda k: (k is None, k if k is not None else 0)):
-        members = strata[key]
-        rng.shuffle(members)
-        for image_id in members:
-            assignment[image_id] = position % folds
+        stratum = strata[key]
+        rng.shuffle(stratum)
+        for members in stratum:
+            for image_id in members:
+                assignment[image_id] = position % folds
             position += 1
     return assignment
 
 
-def split_fold(coco: dict[str, Any], folds: int, fold: int, seed: int) -> tuple[dict, dict]:
-    """(training part, validation part) of ``coco`` for one fold."""
+def content_groups(
+    coco: dict[str, Any], image_dir: Path, scratch: Path | None = None
+) -> dict[int, str]:
+    """``{image id: SHA-256}`` of every image whose file is found (the hash cache of
+    ``scratch`` reads each file once); an image not found is left out (its own unit)."""
+    from abyssexp.datasets.hash_cache import open_hash_cache
+    from abyssexp.datasets.locate import locate_image
+
+    ids, paths = [], []
+    for image in coco["images"]:
+        path, found = locate_image(image, str(image_dir))
+        if found:
+            ids.append(image["id"])
+            paths.append(Path(path))
+    hashes = open_hash_cache(scratch)
+    digests = hashes.digests(paths)
+    hashes.save()
+    return {i: d for i, d in zip(ids, digests, strict=True) if d is not None}
+
+
+def split_fold(
+    coco: dict[str, Any],
+    folds: int,
+    fold: int,
+    seed: int,
+    groups: Mapping[int, str] | None = None,
+) -> tuple[dict, dict]:
+    """(training part, validation part) of ``coco`` for one fold (``groups``: ``assign_folds``)."""
     if not 0 <= fold < folds:
         raise InvalidInputError(f"--fold: expected 0..{folds - 1}. Received: {fold}")
-    assignment = assign_folds(coco, folds, seed)
+    assignment = assign_folds(coco, folds, seed, groups)
     held = {image_id for image_id, k in assignment.items() if k == fold}
     rest = {key: value for key, value in coco.items() if key not in ("images", "annotations")}
 
@@ -75,15 +112,27 @@ def split_fold(coco: dict[str, Any], folds: int, fold: int, seed: int) -> tuple[
 
 
 def write_fold(
-    source: Path, folds: int, fold: int, seed: int, train_out: Path, val_out: Path
+    source: Path,
+    folds: int,
+    fold: int,
+    seed: int,
+    train_out: Path,
+    val_out: Path,
+    image_dir: Path | None = None,
 ) -> tuple[int, int]:
-    """Write fold ``fold`` of ``source`` as two COCO files; returns (train, val) image counts."""
+    """Write fold ``fold`` of ``source`` as two COCO files, images of the same content kept in
+    one fold (``image_dir``: where the images are; default: found as every command finds them);
+    returns (train, val) image counts."""
+    from abyssexp.datasets.locate import find_image_dir
+
     refuse_same_files(
         [("source", source), ("--train-out", train_out), ("--val-out", val_out)],
         InvalidInputError,
     )
     check_outputs([train_out, val_out])  # never through a symlinked folder of the scratch
-    train, val = split_fold(load_coco_json(source), folds, fold, seed)
+    coco = load_coco_json(source)
+    folder = find_image_dir(source, coco["images"], image_dir).path
+    train, val = split_fold(coco, folds, fold, seed, content_groups(coco, folder))
     atomic_write_json(train_out, train, indent=None)
     atomic_write_json(val_out, val, indent=None)
     return len(train["images"]), len(val["images"])

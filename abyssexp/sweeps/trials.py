@@ -508,18 +508,18 @@ def _write_folds(
         folder = work / f"fold{fold}"
         folder.mkdir()
         train, val = folder / TRAIN_COCO, folder / VAL_COCO
-        write_fold(source, request.folds, fold, seed, train, val)
+        write_fold(source, request.folds, fold, seed, train, val, Path(image_dir))
         script = folder / MAKE_DATASETS
         command = [
             "abyssexp", "sweep", "fold", str(source), "--folds", str(request.folds),
-            "--fold", str(fold), "--seed", str(seed),
+            "--fold", str(fold), "--seed", str(seed), "--image-dir", str(image_dir),
             "--train-out", TRAIN_COCO, "--val-out", VAL_COCO,
         ]  # fmt: skip
         atomic_write_text(
             script,
             "#!/usr/bin/env bash\n"
             f"# Sweep {sweep_id}: fold {fold} of a stratified {request.folds}-fold split "
-            f"(seed {seed}) of\n# {source}\n"
+            f"(seed {seed}; images of the same content in one fold) of\n# {source}\n"
             f"# {TRAIN_COCO} holds the other folds, {VAL_COCO} this one (the validation set).\n"
             "set -euo pipefail\n"
             'cd "$(dirname "$0")"\n'

@@ -141,6 +141,59 @@ def test_fold_assignment_keeps_class_proportions() -> None:
         assert sum(1 for i in members if i >= 45) == 5  # 15 rare images, 5 per fold
 
 
+def test_images_of_one_content_stay_in_one_fold() -> None:
+    images = [{"id": i, "file_name": f"{i}.jpg"} for i in range(60)]
+    annotations = [{"image_id": i, "category_id": 1 if i < 45 else 2} for i in range(60)]
+    coco = {"images": images, "annotations": annotations}
+    # A file without duplicates keeps the folds it had before units existed.
+    assert assign_folds(coco, 3, 0, {i: f"own{i}" for i in range(60)}) == assign_folds(coco, 3, 0)
+    twins = {i: f"content{i % 20}" for i in range(60)}  # 20 contents, 3 names each
+    folds = assign_folds(coco, 3, 0, twins)
+    for content in set(twins.values()):
+        assert len({folds[i] for i, c in twins.items() if c == content}) == 1
+
+
+def test_a_fold_sweep_keeps_exported_duplicates_together(
+    runner, scratch: Path, shapes, tmp_path: Path
+) -> None:
+    # A real Roboflow export holds the same bytes under two names; folds dealt image by image
+    # put them in a fold's training and validation files, and `new` refused the trial.
+    import shutil
+
+    data = json.loads(shapes["train"].read_text())
+    folder = shapes["train"].parent
+    copies = tmp_path / "dups"
+    copies.mkdir()
+    extra_images, extra_annotations = [], []
+    for image in data["images"]:
+        (copies / image["file_name"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / image["file_name"], copies / image["file_name"])
+    for index, image in enumerate(data["images"][:12]):
+        twin = str(Path(image["file_name"]).parent / f"twin_{index}_jpg.rf.{index:032x}.jpg")
+        shutil.copyfile(folder / image["file_name"], copies / twin)
+        extra_images.append({**image, "id": 10_000 + index, "file_name": twin})
+        extra_annotations += [
+            {**a, "id": 10_000 + a["id"], "image_id": 10_000 + index}
+            for a in data["annotations"]
+            if a["image_id"] == image["id"]
+        ]
+    data["images"] += extra_images
+    data["annotations"] += extra_annotations
+    (copies / "coco.json").write_text(json.dumps(data))
+    shapes_with_twins = {**shapes, "train": copies / "coco.json"}
+    base = new_tiny(runner, shapes_with_twins, "--allow-leaks")
+    result = _sweep(runner, "--from", str(base), "--folds", "3")
+    assert result.exit_code == 0, result.output
+    for root in sorted((scratch / "proj" / "grid").glob("*.tiny.fold*")):
+        val = json.loads((root / "datasets" / "coco.val.json").read_text())
+        train = json.loads((root / "datasets" / "coco.train.json").read_text())
+        val_ids = {image["id"] for image in val["images"]}
+        train_ids = {image["id"] for image in train["images"]}
+        for index, image in enumerate(data["images"][:12]):
+            pair = {image["id"], 10_000 + index}
+            assert pair <= val_ids or pair <= train_ids, (root.name, pair)
+
+
 def test_random_draws_are_in_range_and_reproducible() -> None:
     space = {"training.lr": Distribution("loguniform", (1e-4, 1e-2), "loguniform(1e-4,1e-2)")}
     first = plan_trials({"model.dropout": [0.1, 0.2]}, space, 4, 0, 0, base_seed=0, random_seed=3)
