@@ -49,6 +49,14 @@ FoldsOption = Annotated[
         "--folds", help="Stratified K-fold of the training file (val = fold): 0 (none) or 2..1000."
     ),
 ]
+FoldGroupOption = Annotated[
+    str | None,
+    typer.Option(
+        "--group-by",
+        help="Folds keep these groups whole (images of one content always): near "
+        "(near-duplicates: bursts, re-encodings), an image field, or a regex over file_name.",
+    ),
+]
 
 
 SearchOption = Annotated[
@@ -98,6 +106,7 @@ def sweep_new_command(
     trials: TrialsOption = 0,
     seeds: SeedsOption = 0,
     folds: FoldsOption = 0,
+    group_by: FoldGroupOption = None,
     random_seed: Annotated[
         int, typer.Option("--random-seed", help="Seed of the random draws and of the folds.")
     ] = 0,
@@ -134,6 +143,7 @@ def sweep_new_command(
             trials=trials,
             seeds=seeds,
             folds=folds,
+            fold_group_by=group_by,
             random_seed=random_seed,
             overrides=parse_set_options(set_ or []),
             note=note,
@@ -319,12 +329,13 @@ def sweep_fold_command(
             "--image-dir", help="Images folder (default: found where export tools put them)."
         ),
     ] = None,
+    group_by: FoldGroupOption = None,
 ) -> None:
     """Write one fold of a stratified K-fold split (what a fold trial's make-datasets.sh runs).
     Images of the same content stay in one fold."""
     from abyssexp.datasets.folds import write_fold
 
-    train, val = write_fold(source, folds, fold, seed, train_out, val_out, image_dir)
+    train, val = write_fold(source, folds, fold, seed, train_out, val_out, image_dir, group_by)
     err.print(f"fold {fold} of {folds}: {train} training, {val} validation images", markup=False)
 
 

@@ -87,6 +87,41 @@ def content_groups(
     return {i: d for i, d in zip(ids, digests, strict=True) if d is not None}
 
 
+def fold_groups(
+    coco: dict[str, Any], image_dir: Path, group_by: str | None = None
+) -> dict[int, str]:
+    """The units ``assign_folds`` deals: images of one content always; with ``group_by`` also
+    near-duplicates (``near``: the rule of ``data leaks --near``, linked) or an image field or a
+    regex over ``file_name`` (``data split --group-by``'s), joined with the content groups (a
+    unit that shares an image's content with another is one unit with it).
+
+    Raises:
+        InvalidInputError: a ``group_by`` regex that ``data split`` refuses too.
+    """
+    content = content_groups(coco, image_dir)
+    if group_by is None:
+        return content
+    from abyssexp.datasets.tools import near_groups, regex_groups
+
+    if group_by == "near":
+        chosen = near_groups(coco, image_dir)
+    else:
+        chosen = regex_groups(coco, group_by)[0]
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.get(key, key) != key:
+            key = parent[key]
+        return key
+
+    for image_id, key in chosen.items():
+        if image_id in content:
+            a, b = root(f"g:{key}"), root(f"c:{content[image_id]}")
+            if a != b:
+                parent[b] = a
+    return {image_id: root(f"g:{key}") for image_id, key in chosen.items()}
+
+
 def split_fold(
     coco: dict[str, Any],
     folds: int,
@@ -119,10 +154,12 @@ def write_fold(
     train_out: Path,
     val_out: Path,
     image_dir: Path | None = None,
+    group_by: str | None = None,
 ) -> tuple[int, int]:
     """Write fold ``fold`` of ``source`` as two COCO files, images of the same content kept in
-    one fold (``image_dir``: where the images are; default: found as every command finds them);
-    returns (train, val) image counts."""
+    one fold (``image_dir``: where the images are; default: found as every command finds them;
+    ``group_by``: also keep these groups whole, ``fold_groups``); returns (train, val) image
+    counts."""
     from abyssexp.datasets.locate import find_image_dir
 
     refuse_same_files(
@@ -132,7 +169,7 @@ def write_fold(
     check_outputs([train_out, val_out])  # never through a symlinked folder of the scratch
     coco = load_coco_json(source)
     folder = find_image_dir(source, coco["images"], image_dir).path
-    train, val = split_fold(coco, folds, fold, seed, content_groups(coco, folder))
+    train, val = split_fold(coco, folds, fold, seed, fold_groups(coco, folder, group_by))
     atomic_write_json(train_out, train, indent=None)
     atomic_write_json(val_out, val, indent=None)
     return len(train["images"]), len(val["images"])

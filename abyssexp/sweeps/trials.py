@@ -69,6 +69,7 @@ class SweepRequest:
     trials: int = 0
     seeds: int = 0
     folds: int = 0
+    fold_group_by: str | None = None
     random_seed: int = 0
     overrides: Sequence[tuple[str, Any]] = ()
     note: str = ""
@@ -496,6 +497,11 @@ def _write_folds(
 ) -> dict[int, tuple[Path, Path, Path, str]]:
     """Each fold's training and validation files and its make-datasets.sh, in ``work``."""
     if not request.folds:
+        if request.fold_group_by is not None:
+            raise InvalidInputError(
+                f"--group-by {shlex.quote(request.fold_group_by)}: it keeps groups whole in "
+                "folds; add --folds K (e.g. --folds 5)"
+            )
         return {}
     from abyssexp.datasets.folds import write_fold
     from abyssexp.datasets.split_datasets import resolve_split_path, split_image_dir
@@ -508,11 +514,13 @@ def _write_folds(
         folder = work / f"fold{fold}"
         folder.mkdir()
         train, val = folder / TRAIN_COCO, folder / VAL_COCO
-        write_fold(source, request.folds, fold, seed, train, val, Path(image_dir))
+        group_by = request.fold_group_by
+        write_fold(source, request.folds, fold, seed, train, val, Path(image_dir), group_by)
         script = folder / MAKE_DATASETS
         command = [
             "abyssexp", "sweep", "fold", str(source), "--folds", str(request.folds),
             "--fold", str(fold), "--seed", str(seed), "--image-dir", str(image_dir),
+            *(["--group-by", group_by] if group_by is not None else []),
             "--train-out", TRAIN_COCO, "--val-out", VAL_COCO,
         ]  # fmt: skip
         atomic_write_text(

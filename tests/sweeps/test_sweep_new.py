@@ -153,24 +153,26 @@ def test_images_of_one_content_stay_in_one_fold() -> None:
         assert len({folds[i] for i, c in twins.items() if c == content}) == 1
 
 
-def test_a_fold_sweep_keeps_exported_duplicates_together(
-    runner, scratch: Path, shapes, tmp_path: Path
-) -> None:
-    # A real Roboflow export holds the same bytes under two names; folds dealt image by image
-    # put them in a fold's training and validation files, and `new` refused the trial.
+def _with_twins(shapes, folder: Path, reencode: bool) -> Path:
+    """The shapes training file and 12 more images: copies of its first 12 under other names,
+    the same bytes (an export's duplicates) or saved again at JPEG quality 70 (``reencode``)."""
     import shutil
 
+    from PIL import Image
+
     data = json.loads(shapes["train"].read_text())
-    folder = shapes["train"].parent
-    copies = tmp_path / "dups"
-    copies.mkdir()
+    source = shapes["train"].parent
     extra_images, extra_annotations = [], []
     for image in data["images"]:
-        (copies / image["file_name"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / image["file_name"], copies / image["file_name"])
+        (folder / image["file_name"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / image["file_name"], folder / image["file_name"])
     for index, image in enumerate(data["images"][:12]):
         twin = str(Path(image["file_name"]).parent / f"twin_{index}_jpg.rf.{index:032x}.jpg")
-        shutil.copyfile(folder / image["file_name"], copies / twin)
+        if reencode:
+            with Image.open(source / image["file_name"]) as picture:
+                picture.save(folder / twin, quality=70)
+        else:
+            shutil.copyfile(source / image["file_name"], folder / twin)
         extra_images.append({**image, "id": 10_000 + index, "file_name": twin})
         extra_annotations += [
             {**a, "id": 10_000 + a["id"], "image_id": 10_000 + index}
@@ -179,19 +181,50 @@ def test_a_fold_sweep_keeps_exported_duplicates_together(
         ]
     data["images"] += extra_images
     data["annotations"] += extra_annotations
-    (copies / "coco.json").write_text(json.dumps(data))
-    shapes_with_twins = {**shapes, "train": copies / "coco.json"}
-    base = new_tiny(runner, shapes_with_twins, "--allow-leaks")
-    result = _sweep(runner, "--from", str(base), "--folds", "3")
-    assert result.exit_code == 0, result.output
-    for root in sorted((scratch / "proj" / "grid").glob("*.tiny.fold*")):
+    (folder / "coco.json").write_text(json.dumps(data))
+    return folder / "coco.json"
+
+
+def _twins_share_their_folds(scratch: Path, train_file: Path) -> None:
+    data = json.loads(train_file.read_text())
+    roots = sorted((scratch / "proj" / "grid").glob("*.tiny.fold*"))
+    assert len(roots) == 3
+    for root in roots:
         val = json.loads((root / "datasets" / "coco.val.json").read_text())
-        train = json.loads((root / "datasets" / "coco.train.json").read_text())
         val_ids = {image["id"] for image in val["images"]}
-        train_ids = {image["id"] for image in train["images"]}
         for index, image in enumerate(data["images"][:12]):
             pair = {image["id"], 10_000 + index}
-            assert pair <= val_ids or pair <= train_ids, (root.name, pair)
+            assert pair <= val_ids or not pair & val_ids, (root.name, pair)
+
+
+def test_a_fold_sweep_keeps_exported_duplicates_together(
+    runner, scratch: Path, shapes, tmp_path: Path
+) -> None:
+    # A real Roboflow export holds the same bytes under two names; folds dealt image by image
+    # put them in a fold's training and validation files, and `new` refused the trial.
+    train_file = _with_twins(shapes, tmp_path, reencode=False)
+    base = new_tiny(runner, {**shapes, "train": train_file}, "--allow-leaks")
+    result = _sweep(runner, "--from", str(base), "--folds", "3")
+    assert result.exit_code == 0, result.output
+    _twins_share_their_folds(scratch, train_file)
+
+
+def test_group_by_near_keeps_reencoded_copies_in_one_fold(
+    runner, scratch: Path, shapes, tmp_path: Path
+) -> None:
+    # Bursts and re-encodings are not refused by `new`, but a fold that validates on the twin of
+    # a training image predicts from memory (a real export's folds scored 1.000 out of fold).
+    train_file = _with_twins(shapes, tmp_path, reencode=True)
+    base = new_tiny(runner, {**shapes, "train": train_file})
+    refused = _sweep(
+        runner, "--from", str(base), "--grid", "training.lr=1e-3,5e-4", "--group-by", "near"
+    )
+    assert refused.exit_code == 2 and "add --folds K" in refused.output
+    result = _sweep(runner, "--from", str(base), "--folds", "3", "--group-by", "near")
+    assert result.exit_code == 0, result.output
+    _twins_share_their_folds(scratch, train_file)
+    script = next((scratch / "proj" / "grid").glob("*.fold0")) / "datasets" / "make-datasets.sh"
+    assert "--group-by near" in script.read_text()
 
 
 def test_random_draws_are_in_range_and_reproducible() -> None:
