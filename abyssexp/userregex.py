@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from abyssexp.errors import InvalidInputError
+from abyssexp.errors import InvalidInputError, printable
 
 #: Memory RE2 may use for one compiled pattern.
 MAX_MEM = 8 << 20
@@ -33,6 +33,8 @@ def compile_user_regex(text: str, what: str, example: str) -> Any:
         return re2.compile(text, options)
     except re2.error as exc:
         why = exc.args[0].decode(errors="replace") if exc.args else "invalid"
+        # RE2 quotes the pattern's text, which may hold a newline: the message stays one line
+        why = printable(why.replace("\n", "\\n").replace("\r", "\\r"))
         raise InvalidInputError(
             f"{what} {shown}: not a valid regular expression ({why}; backreferences and "
             f"look-arounds are not supported, matching is linear-time); e.g. {example}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from abyssexp.errors import AbyssExpError
@@ -58,6 +58,7 @@ _REGEX_PIECES = st.sampled_from(["a", "(a+)+", "(a|a)*", "^", "$", ".*", "(", ")
 
 @_SETTINGS
 @given(st.one_of(st.text(max_size=40), st.lists(_REGEX_PIECES, max_size=12).map("".join)))
+@example(")\n")  # RE2 quoted the pattern, newline and all, into a two-line message
 def test_property_group_by_compiles_or_refuses_and_matches_in_linear_time(pattern) -> None:
     from abyssexp.userregex import compile_user_regex
 
