@@ -143,13 +143,36 @@ def sync_experiments(
     uri = client.tracking_uri if hasattr(client, "tracking_uri") else str(tracking_uri)
     ordered = sorted(folders, key=lambda f: (_created(f), str(f)))
     # MLflow prints "View run at ..." lines on stdout; the CLI's output (--json) is its own.
-    with contextlib.redirect_stdout(io.StringIO()), _client_errors(uri):
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_client_logs(), _client_errors(uri):
         client.search_experiments(max_results=1)  # unreachable: one line now, not per run
         known = _Known(experiments={}, runs=_RunsByPath())  # per MLflow experiment, not per run
         results = [_sync_one(client, uri, folder, scratch, known, force) for folder in ordered]
         if prune_missing:
             results += _delete_missing(client, scratch)
     return results
+
+
+#: Loggers of the client's own that log an error, traceback and all, before raising it
+#: (``mlflow.store.db.utils`` on a read-only sqlite store): the raised error becomes one line.
+_CLIENT_LOGGERS = ("mlflow", "alembic", "sqlalchemy")
+
+
+@contextlib.contextmanager
+def _quiet_client_logs() -> Iterator[None]:
+    """Hold back the client libraries' log records while a sync talks to them (their setup
+    chatter, and an error logged with its traceback before it is raised); ``_client_errors``
+    turns the error itself into one line."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in _CLIENT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -313,6 +313,39 @@ def test_a_closed_port_is_one_line_in_seconds(runner, scratch: Path, shapes) -> 
     assert not (root / "logs" / "mlflow.json").exists()
 
 
+def test_a_read_only_sqlite_store_is_one_line_in_seconds(
+    runner, scratch: Path, shapes, tmp_path: Path
+) -> None:
+    """Issue 31 case 9: a read-only sqlite store took 125 s, then a traceback. As root a file's
+    mode does not stop writes; an immutable file (``chattr +i``) does."""
+    import shutil
+    import time
+
+    root = _new(runner, shapes, "readonly", name="ro")
+    database = tmp_path / "ro.db"
+    uri = f"sqlite:///{database}"
+    _sync(runner, uri, str(root))
+    assert runner.invoke(app, ["note", str(root), "changed since"]).exit_code == 0
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(database)]).returncode != 0:
+        pytest.skip("chattr +i is not available here (a read-only store for root needs it)")
+    try:
+        start = time.monotonic()
+        done = subprocess.run(  # a new process: MLflow's log handlers write to the real stderr
+            [sys.executable, "-m", "abyssexp", "mlflow", "sync", str(root), "--tracking-uri", uri],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "ABYSSEXP_SCRATCH": str(scratch), "COLUMNS": "80"},
+        )
+        took = time.monotonic() - start
+    finally:
+        subprocess.run([chattr, "-i", str(database)])
+    assert took < 60 and done.returncode == 1, (took, done.stderr)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and "readonly database" in lines[0], done.stderr
+    assert "store is writable" in lines[0] and "Traceback" not in done.stderr
+
+
 def test_concurrent_syncs_make_one_run(runner, scratch: Path, shapes, uri: str, project) -> None:
     """Issue 31 case 3: four syncs at once created duplicate runs (no lock)."""
     root = _new(runner, shapes, project, name="race")
