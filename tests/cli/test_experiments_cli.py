@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from abyssexp.cli import app
+from tests.cli.imports import make_experiment, modules_loaded_by
 
 
 def test_new_prints_path_last_and_list_shows_it(runner, scratch: Path, shapes) -> None:
@@ -207,46 +208,15 @@ FAST_COMMANDS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("args", FAST_COMMANDS, ids=lambda a: " ".join(a))
 def test_fast_commands_never_import_tensorflow(tmp_path: Path, args) -> None:
-    code = (
-        "import sys\n"
-        "from abyssexp.cli.app import app\n"
-        "try:\n"
-        f"    app({args!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
-        "print('LOADED', bad)\n"
-    )
-    env = {
-        "ABYSSEXP_SCRATCH": str(tmp_path / "s"),
-        "ABYSSEXP_STORE": str(tmp_path / "store"),
-        "ABYSSEXP_CONFIG": str(tmp_path / "none"),
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "abyssexp", "new", "p", "t", "d"], env=env, capture_output=True
-    )
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert "LOADED []" in result.stdout, result.stdout + result.stderr
+    make_experiment(tmp_path)
+    assert modules_loaded_by(args, ("tensorflow", "keras"), tmp_path) == []
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--json"]], ids=" ".join)
 def test_help_and_list_never_import_numpy(tmp_path: Path, args) -> None:
     # numpy's import is ~70 ms of a `list` that aims at 0.5 s for 20,000 experiments: a constant
     # read from `abyssexp.datasets` once pulled it in through the package's seed re-exports.
-    code = (
-        "import sys\n"
-        "from abyssexp.cli.app import app\n"
-        "try:\n"
-        f"    app({args!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print('LOADED', [m for m in ('numpy', 'PIL') if m in sys.modules])\n"
-    )
-    env = {"ABYSSEXP_SCRATCH": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert "LOADED []" in result.stdout, result.stdout + result.stderr
+    assert modules_loaded_by(args, ("numpy", "PIL"), tmp_path) == []
 
 
 def test_debug_shows_traceback(runner, scratch: Path) -> None:

@@ -3,14 +3,13 @@ that must stay light import neither TensorFlow nor the server stack; request bod
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from abyssexp.cli import app
 from abyssexp.serving.bodies import BodyError, split_parts
+from tests.cli.imports import modules_loaded_by
 from tests.store.conftest import one_line_error
 
 HEAVY = ("tensorflow", "keras", "starlette", "uvicorn", "prometheus_client", "httpx")
@@ -20,25 +19,7 @@ HEAVY = ("tensorflow", "keras", "starlette", "uvicorn", "prometheus_client", "ht
     "args", [["--help"], ["serve", "--help"], ["new", "p", "t", "d"], ["list"]], ids=" ".join
 )
 def test_light_commands_import_no_tensorflow_and_no_server(tmp_path: Path, args) -> None:
-    code = (
-        "import sys\n"
-        "from abyssexp.cli.app import app\n"
-        "try:\n"
-        f"    app({args!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules])\n"
-    )
-    env = {
-        "ABYSSEXP_SCRATCH": str(tmp_path / "s"),
-        "ABYSSEXP_STORE": str(tmp_path / "store"),
-        "ABYSSEXP_CONFIG": str(tmp_path / "none"),
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert "LOADED []" in result.stdout, result.stdout + result.stderr
+    assert modules_loaded_by(args, HEAVY, tmp_path) == []
 
 
 @pytest.mark.parametrize(
