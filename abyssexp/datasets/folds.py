@@ -146,6 +146,17 @@ def split_fold(
     return part(False), part(True)
 
 
+def source_fold_groups(
+    source: Path, image_dir: Path | None = None, group_by: str | None = None
+) -> dict[int, str]:
+    """``fold_groups`` of the COCO file ``source``: made once, then given to ``write_fold`` for
+    each of its folds (hashing every image, and with ``near`` comparing them, is the cost)."""
+    from abyssexp.datasets.locate import find_image_dir
+
+    coco = load_coco_json(source)
+    return fold_groups(coco, find_image_dir(source, coco["images"], image_dir).path, group_by)
+
+
 def write_fold(
     source: Path,
     folds: int,
@@ -155,11 +166,13 @@ def write_fold(
     val_out: Path,
     image_dir: Path | None = None,
     group_by: str | None = None,
+    groups: Mapping[int, str] | None = None,
 ) -> tuple[int, int]:
     """Write fold ``fold`` of ``source`` as two COCO files, images of the same content kept in
     one fold (``image_dir``: where the images are; default: found as every command finds them;
-    ``group_by``: also keep these groups whole, ``fold_groups``); returns (train, val) image
-    counts."""
+    ``group_by``: also keep these groups whole, ``fold_groups``; ``groups``: those units when
+    the caller made them already, as ``source_fold_groups`` does once for every fold of a
+    sweep); returns (train, val) image counts."""
     from abyssexp.datasets.locate import find_image_dir
 
     refuse_same_files(
@@ -168,8 +181,9 @@ def write_fold(
     )
     check_outputs([train_out, val_out])  # never through a symlinked folder of the scratch
     coco = load_coco_json(source)
-    folder = find_image_dir(source, coco["images"], image_dir).path
-    train, val = split_fold(coco, folds, fold, seed, fold_groups(coco, folder, group_by))
+    if groups is None:
+        groups = fold_groups(coco, find_image_dir(source, coco["images"], image_dir).path, group_by)
+    train, val = split_fold(coco, folds, fold, seed, groups)
     atomic_write_json(train_out, train, indent=None)
     atomic_write_json(val_out, val, indent=None)
     return len(train["images"]), len(val["images"])

@@ -503,19 +503,20 @@ def _write_folds(
                 "folds; add --folds K (e.g. --folds 5)"
             )
         return {}
-    from abyssexp.datasets.folds import write_fold
+    from abyssexp.datasets.folds import source_fold_groups, write_fold
     from abyssexp.datasets.split_datasets import resolve_split_path, split_image_dir
 
     source = resolve_split_path(base_params.dataset, "train", base.root)
     image_dir = split_image_dir(base_params.dataset, "train", base.root) or source.parent
     seed = request.random_seed
+    group_by = request.fold_group_by
+    groups = source_fold_groups(source, Path(image_dir), group_by)  # once for every fold
     files = {}
     for fold in range(request.folds):
         folder = work / f"fold{fold}"
         folder.mkdir()
         train, val = folder / TRAIN_COCO, folder / VAL_COCO
-        group_by = request.fold_group_by
-        write_fold(source, request.folds, fold, seed, train, val, Path(image_dir), group_by)
+        write_fold(source, request.folds, fold, seed, train, val, Path(image_dir), group_by, groups)
         script = folder / MAKE_DATASETS
         command = [
             "abyssexp", "sweep", "fold", str(source), "--folds", str(request.folds),

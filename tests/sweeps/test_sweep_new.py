@@ -210,7 +210,7 @@ def test_a_fold_sweep_keeps_exported_duplicates_together(
 
 
 def test_group_by_near_keeps_reencoded_copies_in_one_fold(
-    runner, scratch: Path, shapes, tmp_path: Path
+    runner, scratch: Path, shapes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Bursts and re-encodings are not refused by `new`, but a fold that validates on the twin of
     # a training image predicts from memory (a real export's folds scored 1.000 out of fold).
@@ -220,8 +220,16 @@ def test_group_by_near_keeps_reencoded_copies_in_one_fold(
         runner, "--from", str(base), "--grid", "training.lr=1e-3,5e-4", "--group-by", "near"
     )
     assert refused.exit_code == 2 and "add --folds K" in refused.output
+    from abyssexp.datasets import folds
+
+    made = []  # the units are made once for the sweep, not once per fold
+    real_fold_groups = folds.fold_groups
+    monkeypatch.setattr(
+        folds, "fold_groups", lambda *a, **k: made.append(1) or real_fold_groups(*a, **k)
+    )
     result = _sweep(runner, "--from", str(base), "--folds", "3", "--group-by", "near")
     assert result.exit_code == 0, result.output
+    assert len(made) == 1
     _twins_share_their_folds(scratch, train_file)
     script = next((scratch / "proj" / "grid").glob("*.fold0")) / "datasets" / "make-datasets.sh"
     assert "--group-by near" in script.read_text()
