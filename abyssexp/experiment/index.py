@@ -63,9 +63,12 @@ from abyssexp.jsonio import read_cache_bytes
 from abyssexp.schemas.index import (
     INDEX_ADAPTER,
     INDEX_VERSION,
+    LIVE_KEYS,
     MAX_INDEX_BYTES,
     PARAMS_PART_ADAPTER,
+    ROW_KEYS,
     SUMMARY_PART_ADAPTER,
+    TIMES_KEYS,
 )
 
 INDEX_FILE = ".index.json"
@@ -229,14 +232,14 @@ class _Reader:
             stat = _stat(root + _RECORD)
         except OSError:
             stat = old = None
-        if old is not None and stat is not None and old["stat"] == stat:
-            return old["row"], old["times"]
+        if old is not None and stat is not None and old[0] == stat:
+            return _row_fields(old[1]), dict(zip(TIMES_KEYS, old[2], strict=True))
         loaded = load_record(Path(root + _RECORD))
         fields, times = record_fields(loaded), _times(loaded)
-        keep = loaded.record is not None and stat is not None and _stable(stat, self.now_ns)
-        index.keep(
-            name, "record", {"stat": stat, "row": fields, "times": times} if keep else None, old
-        )
+        part = None
+        if loaded.record is not None and stat is not None and _stable(stat, self.now_ns):
+            part = _record_part(stat, fields, times)
+        index.keep(name, "record", part, old)
         return fields, times
 
     def params(self, index: _Folder, name: str, root: str) -> Delta:
@@ -285,6 +288,22 @@ class _Reader:
         }
         index.keep(name, "summary", json.dumps(stored, ensure_ascii=False) if keep else None, text)
         return digest(summary)
+
+
+def _row_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row's fields from the index's array form (``schemas/index.py``' ``Row``)."""
+    fields = dict(zip(ROW_KEYS, row, strict=True))
+    if fields["live"] is not None:
+        fields["live"] = dict(zip(LIVE_KEYS, fields["live"], strict=True))
+    return fields
+
+
+def _record_part(stat: Stat, fields: dict[str, Any], times: dict[str, Any]) -> tuple[Any, ...]:
+    """The index's array form of a record part: (stat, row, times)."""
+    row = [fields[key] for key in ROW_KEYS]
+    live = fields["live"]
+    row[1] = None if live is None else tuple(live[key] for key in LIVE_KEYS)
+    return (stat, tuple(row), tuple(times[key] for key in TIMES_KEYS))
 
 
 def _decoded(adapter: Any, text: str) -> dict[str, Any] | None:

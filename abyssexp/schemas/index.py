@@ -18,7 +18,8 @@ from typing_extensions import TypedDict
 from abyssexp.schemas.summary import BestValidation, ProvenanceDigest
 
 #: 1: rows, flattened params as a difference from a base, and compare's summaries.
-INDEX_VERSION = 1
+#: 2: the record part (stat, row, times) as arrays (``Row``), not objects.
+INDEX_VERSION = 2
 #: About 1 KiB per experiment: 256 MiB is far more than any type folder's experiments need.
 #: A larger file was not written by abyssexp, and is rebuilt unread.
 MAX_INDEX_BYTES = 256 << 20
@@ -29,61 +30,48 @@ _STRICT = ConfigDict(extra="forbid", strict=True)
 Stat = tuple[int, int, int, int]
 
 
-class Live(TypedDict):
-    """What decides whether a ``running`` record's process is still alive."""
+#: A ``running`` record's process (what decides whether it is still alive), in this order:
+#: host, pid, last heartbeat (Unix s), start time (``processes.py``).
+Live = tuple[str | None, int | None, float | None, int | None]
+LIVE_KEYS = ("host", "pid", "heartbeat_unix", "pid_start")
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
+#: What ``compare`` shows of a run's time, in this order: when the last train started and
+#: finished (UTC), fitting time and images fitted over every train.
+Times = tuple[str | None, str | None, float | None, int | None]
+TIMES_KEYS = ("started", "finished", "train_seconds", "train_images")
 
-    host: Annotated[str | None, Field(description="The host that ran it.")]
-    pid: Annotated[int | None, Field(description="Its process id there.")]
-    heartbeat_unix: Annotated[float | None, Field(description="Its last heartbeat (Unix s).")]
-    pid_start: Annotated[int | None, Field(description="Its start time (processes.py).")]
+#: A listing row's fields that come from record.json (``list_rows.record_fields``), as an array
+#: in the order of ``ROW_KEYS``: the location (project, type, name, number, path) comes from
+#: the folder itself. Arrays, not objects: 20,000 rows validate in half the time (issue 33).
+Row = tuple[
+    str,  # status: the record's own (running: see live)
+    Live | None,  # live: a running record's process
+    str | None,  # created
+    str | None,  # parent
+    int,  # epochs_done
+    int | None,  # epochs_total
+    str | None,  # best_metric
+    float | None,  # best_value
+    int | None,  # best_epoch
+    dict[str, dict[str, Any]],  # tests
+    bool,  # promoted
+    list[str],  # aliases
+    int | None,  # disk_bytes
+    str,  # note
+    list[str],  # tags
+    str | None,  # error
+    str | None,  # started
+    str | None,  # sweep
+    dict[str, str | None] | None,  # slurm
+]
+ROW_KEYS = (
+    "status", "live", "created", "parent", "epochs_done", "epochs_total", "best_metric",
+    "best_value", "best_epoch", "tests", "promoted", "aliases", "disk_bytes", "note", "tags",
+    "error", "started", "sweep", "slurm",
+)  # fmt: skip
 
-
-class Times(TypedDict):
-    """What ``compare`` shows of a run's time."""
-
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
-
-    started: Annotated[str | None, Field(description="When the last train started (UTC).")]
-    finished: Annotated[str | None, Field(description="When it finished (UTC).")]
-    train_seconds: Annotated[float | None, Field(description="Fitting time over every train.")]
-    train_images: Annotated[int | None, Field(description="Images fitted over every train.")]
-
-
-class RowFields(TypedDict):
-    """A listing row's fields that come from record.json (``experiment_list.experiment_row``);
-    the location (project, type, name, number, path) comes from the folder itself."""
-
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
-
-    status: Annotated[str, Field(description="The record's status (running: see live).")]
-    live: Annotated[Live | None, Field(description="A running record's process.")]
-    created: str | None
-    parent: str | None
-    epochs_done: int
-    epochs_total: int | None
-    best_metric: str | None
-    best_value: float | None
-    best_epoch: int | None
-    tests: dict[str, dict[str, Any]]
-    promoted: bool
-    aliases: list[str]
-    disk_bytes: int | None
-    note: str
-    tags: list[str]
-    error: str | None
-    started: str | None
-    sweep: str | None
-    slurm: dict[str, str | None] | None
-
-
-class RecordPart(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
-
-    stat: Annotated[Stat, Field(description="record.json's stat when the row was made.")]
-    row: RowFields
-    times: Times
+#: record.json's stat when the row was made, the row, the record's times.
+RecordPart = tuple[Stat, Row, Times]
 
 
 class ParamsPart(TypedDict):
@@ -117,7 +105,7 @@ class Entry(TypedDict):
 
     __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
-    record: RecordPart | None
+    record: Annotated[RecordPart | None, Field(description="(stat, Row, Times) of record.json.")]
     params: Annotated[str | None, Field(description="A ParamsPart as JSON text.")]
     summary: Annotated[str | None, Field(description="A SummaryPart as JSON text.")]
 
@@ -125,7 +113,7 @@ class Entry(TypedDict):
 class Index(TypedDict):
     __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
-    index_version: Literal[1]  # INDEX_VERSION (a Literal needs the value)
+    index_version: Literal[2]  # INDEX_VERSION (a Literal needs the value)
     base: Annotated[
         str, Field(description="JSON text of the flattened params the deltas are taken from.")
     ]

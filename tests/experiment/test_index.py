@@ -20,7 +20,7 @@ from abyssexp.experiment import summary_cache as summary_file
 from abyssexp.experiment.index import INDEX_FILE, indexed
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.param_filters import Delta, _own, delta_of
-from abyssexp.schemas.index import INDEX_ADAPTER
+from abyssexp.schemas.index import INDEX_ADAPTER, ROW_KEYS
 
 HISTORY = "epoch,loss,val_loss,val_accuracy\n1,0.9,0.80,0.50\n2,0.7,0.60,0.70\n3,0.6,0.65,0.75\n"
 OUTPUTS = (
@@ -204,14 +204,14 @@ def test_damaged_index_is_rebuilt(runner, experiments, scratch: Path, damage: by
 @pytest.mark.parametrize(
     "forge",
     [
-        lambda e: e["record"]["row"].update(epochs_done="3"),
-        lambda e: e["record"]["row"].update(extra=1),
-        lambda e: e["record"].update(stat=[1, 2, 3]),
+        lambda e: e["record"][1].__setitem__(ROW_KEYS.index("epochs_done"), "3"),
+        lambda e: e["record"][1].append(1),
+        lambda e: e["record"].__setitem__(0, [1, 2, 3]),
         lambda e: e.update(params="{not json"),
         lambda e: e.update(params=json.dumps({"stat": None, "set": {}, "unset": "x"})),
         lambda e: e.update(summary=json.dumps({"history": None})),
     ],
-    ids=["type", "unknown-key", "short-stat", "params-text", "params-shape", "summary-shape"],
+    ids=["type", "extra-field", "short-stat", "params-text", "params-shape", "summary-shape"],
 )
 def test_entry_not_valid_by_its_schema_is_not_used(runner, experiments, scratch, forge) -> None:
     reference = _without_index(runner, scratch)
@@ -222,6 +222,34 @@ def test_entry_not_valid_by_its_schema_is_not_used(runner, experiments, scratch,
             forge(entry)
     path.write_text(json.dumps(data))
     assert _outputs(runner) == reference
+
+
+def test_row_keys_are_the_fields_a_record_gives(experiments) -> None:
+    """The index keeps a row as an array in ``ROW_KEYS``' order: the order is the one place
+    the array's meaning lives, so it must name every field ``record_fields`` gives, once."""
+    from abyssexp.experiment.list_rows import record_fields
+    from abyssexp.experiment.record_file import load_record
+
+    assert tuple(record_fields(load_record(experiments[0].record))) == ROW_KEYS
+
+
+def test_index_of_the_first_version_is_rebuilt(runner, experiments, scratch: Path) -> None:
+    """An index written before rows were arrays (version 1, rows as objects) is not read."""
+    reference = _without_index(runner, scratch)
+    path = _indexes(scratch)[0]
+    data = json.loads(path.read_text())
+    data["index_version"] = 1
+    for entry in data["entries"].values():
+        if entry["record"]:
+            stat, row, times = entry["record"]
+            entry["record"] = {
+                "stat": stat,
+                "row": dict(zip(ROW_KEYS, row, strict=True)),
+                "times": times,
+            }
+    path.write_text(json.dumps(data))
+    assert _outputs(runner) == reference
+    assert _index(scratch)["index_version"] == 2
 
 
 def test_index_that_is_not_a_regular_file(runner, experiments, scratch: Path) -> None:
