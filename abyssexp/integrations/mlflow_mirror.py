@@ -43,6 +43,12 @@ from abyssexp.experiment.param_filters import flatten_params
 from abyssexp.experiment.record_file import load_record
 from abyssexp.processes import this_host
 from abyssexp.results.compare import read_history_columns, read_provenance
+from abyssexp.schemas.mirror_state import (
+    MAX_SYNC_FILE_BYTES,
+    RUN_ID_PATTERN,
+    MirrorEntry,
+    mirror_entries,
+)
 from abyssexp.schemas.record import Status
 from abyssexp.schemas.results import METRICS_FILE, load_test_metrics
 
@@ -65,9 +71,7 @@ RUN_STATUS = {
 _TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 #: An MLflow run id (a UUID's hex): anything else read from mlflow.json is not one.
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-#: mlflow.json holds a few lines per tracking URI: a larger file is not ours.
-MAX_SYNC_FILE_BYTES = 1 << 20
+RUN_ID = re.compile(RUN_ID_PATTERN)
 #: MLflow's HTTP client retries 7 times with a growing backoff (minutes on a closed port) and
 #: waits 120 s per request; a sync says what is wrong in seconds instead (each overridable).
 HTTP_LIMITS = {
@@ -196,10 +200,10 @@ def _created(folder: Path) -> str:
 
 
 def _read_sync(paths: ExperimentPaths) -> dict[str, Any]:
-    """``logs/mlflow.json`` as ``{uri: {run_id, experiment_id, epoch}}``, read as a bounded
-    regular file (a FIFO or ``/dev/zero`` there is not read). It is a cache of what MLflow
-    holds: an entry that does not validate is left out, and the run is found again by its
-    tags (``_owned_run``)."""
+    """``logs/mlflow.json`` as ``{uri: {run_id, experiment_id, epoch, sources}}``, read as a
+    bounded regular file (a FIFO or ``/dev/zero`` there is not read), each entry through its
+    schema (``schemas/mirror_state.py``). It is a cache of what MLflow holds: an entry that does
+    not validate is left out, and the run is found again by its tags (``_owned_run``)."""
     from abyssexp.jsonio import parse_json, read_input_bytes
 
     try:
@@ -209,34 +213,7 @@ def _read_sync(paths: ExperimentPaths) -> dict[str, Any]:
         data = parse_json(raw, SYNC_FILE, MirrorError, max_depth=4)
     except MirrorError:
         return {}
-    if not isinstance(data, dict):
-        return {}
-    return {
-        key: {
-            "run_id": entry["run_id"],
-            "experiment_id": str(entry.get("experiment_id") or ""),
-            "epoch": _bounded_epoch(entry.get("epoch")),
-            "sources": _fingerprint_or_none(entry.get("sources")),
-        }
-        for key, entry in data.items()
-        if isinstance(key, str)
-        and isinstance(entry, dict)
-        and isinstance(entry.get("run_id"), str)
-        and RUN_ID.match(entry["run_id"])
-    }
-
-
-def _fingerprint_or_none(value: Any) -> str | None:
-    """A stored fingerprint, or None when it is not one (a damaged entry re-syncs the run)."""
-    if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value):
-        return value
-    return None
-
-
-def _bounded_epoch(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**9:
-        return value
-    return 0
+    return mirror_entries(data)
 
 
 def safe_uri(uri: str) -> str:
@@ -383,12 +360,10 @@ def _sync_locked(
     _set_tags(client, batch, run, row, paths, scratch)
     batch.send(client, run_id)
     _set_status(client, run_id, row, _record_field(paths, "finished"))
-    state[key] = {
-        "run_id": run_id,
-        "experiment_id": experiment_id,
-        "epoch": last_epoch,
-        "sources": fingerprint,
-    }
+    synced = MirrorEntry(
+        run_id=run_id, experiment_id=experiment_id, epoch=last_epoch, sources=fingerprint
+    )
+    state[key] = synced.model_dump()
     atomic_write_json(paths.logs / SYNC_FILE, state)
     return SyncResult(name, run_id, created, points, str(folder))
 
