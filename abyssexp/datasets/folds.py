@@ -56,14 +56,20 @@ def assign_folds(
         strata[key].append(members)
     rng = random.Random(seed)
     assignment: dict[int, int] = {}
-    position = 0
+    sizes = [0] * folds  # images dealt to each fold so far
+    turn = 0  # the fold whose turn it is: dealing single images is plain round-robin
     for key in sorted(strata, key=lambda k: (k is None, k if k is not None else 0)):
         stratum = strata[key]
         rng.shuffle(stratum)
+        stratum.sort(key=len, reverse=True)  # stable: single images keep the shuffled order
         for members in stratum:
+            # The emptiest fold, from the one whose turn it is: a large group goes where it
+            # evens the folds out (folds of bursts were 64 to 619 images dealt in turn).
+            fold = min(range(folds), key=lambda f: (sizes[f], (f - turn) % folds))
             for image_id in members:
-                assignment[image_id] = position % folds
-            position += 1
+                assignment[image_id] = fold
+            sizes[fold] += len(members)
+            turn = (fold + 1) % folds
     return assignment
 
 

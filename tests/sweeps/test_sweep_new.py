@@ -153,6 +153,23 @@ def test_images_of_one_content_stay_in_one_fold() -> None:
         assert len({folds[i] for i, c in twins.items() if c == content}) == 1
 
 
+def test_groups_of_many_images_are_dealt_to_even_out_the_folds() -> None:
+    """Bursts kept whole were dealt in turn like single images: a real export's folds held out
+    64 to 619 images. Each unit, largest first, now goes to the emptiest fold."""
+    images = [{"id": i, "file_name": f"{i}.jpg"} for i in range(1000)]
+    annotations = [{"image_id": i, "category_id": 1 + i % 2} for i in range(1000)]
+    coco = {"images": images, "annotations": annotations}
+    # Two bursts of 150 images each (one per class), 20 of 10 and 500 single images.
+    groups = {i: "a" for i in range(0, 300, 2)} | {i: "b" for i in range(1, 300, 2)}
+    groups |= {i: f"s{(i - 300) // 10}" for i in range(300, 500)}
+    folds = assign_folds(coco, 5, seed=0, groups=groups)
+    sizes = sorted(list(folds.values()).count(f) for f in range(5))
+    # Dealt in turn: 131 to 456 images. Now no fold is a whole burst larger than another.
+    assert sizes[-1] - sizes[0] <= 150, sizes
+    for group in set(groups.values()):
+        assert len({folds[i] for i, g in groups.items() if g == group}) == 1
+
+
 def _with_twins(shapes, folder: Path, reencode: bool) -> Path:
     """The shapes training file and 12 more images: copies of its first 12 under other names,
     the same bytes (an export's duplicates) or saved again at JPEG quality 70 (``reencode``)."""
