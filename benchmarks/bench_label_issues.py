@@ -10,6 +10,13 @@ the same ``plan_training``/``train_experiment`` as ``abyssexp train`` (one Tenso
 all of them), and each saves its out-of-fold predictions as it completes. Then
 ``find_sweep_label_issues`` ranks them with cleanlab, as the command does.
 
+With ``--pretrain N`` (the default: 2,500) the fold models start from weights learned first on N
+*other* shapes images (another seed, clean labels) at the 6-way *category* task, then fine-tuned
+in two phases (head only for ``--freeze`` epochs, then everything at a tenth of the rate): the
+stand-in for ImageNet weights, which cannot be downloaded here, as in ``bench_finetune.py``.
+Confident learning ranks by how sure good models are; from scratch, on a thousand images, the
+models are not good enough (docs/performance.md). ``--pretrain 0`` trains from scratch.
+
 Printed per case: precision and recall of the flagged set, precision at k (the first k of the
 ranking, k = the number flipped), the out-of-fold accuracy against the true labels, and the
 time; with ``--repeats`` > 1 each is the median over repeats (different flip draws) with its
@@ -36,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
 
 TINY = [
-    "--set", "model.init_weights=none", "--set", "dataset.map_by=supercategory",
+    "--set", "dataset.map_by=supercategory",
     "--set", "callbacks.pr_curves=false", "--set", "callbacks.tfpn=false",
     "--set", "callbacks.log_images=0", "--set", "training.lr_schedule=cosine",
 ]  # fmt: skip
@@ -79,8 +86,61 @@ def flip_labels(source: Path, target: Path, rate: float, seed: int) -> set[int]:
     return flipped
 
 
+def pretrain(work: Path, bench_train: Path, options: Any, env: dict[str, str]) -> list[str]:
+    """Train the backbone on ``options.pretrain`` other images at the 6-way category task; the
+    ``--set`` options that start a fold model from it (``model.init_weights=none`` when
+    ``--pretrain 0``). Images near-duplicate to one of ``bench_train`` (flat synthetic shapes
+    meet often: 61 of 1,500 with seeds 11 and 3) are left out, so the pretrained model never
+    saw the true label of an image whose label the benchmark flips."""
+    if not options.pretrain:
+        return ["--set", "model.init_weights=none"]
+    from abyssexp.datasets.leaks import find_leaks
+    from abyssexp.datasets.synthetic import write_shapes_dataset
+
+    size = options.size
+    other = write_shapes_dataset(
+        work / "pretrain", {"train": options.pretrain, "val": 150}, size=size, seed=11
+    )
+    near = find_leaks([other["train"], bench_train], near=True)["leaks"]
+    seen = {
+        side["image_id"]
+        for leak in near
+        if leak["kind"] != "same file_name"
+        for side in (leak["a"], leak["b"])
+        if side["file"] == str(other["train"])
+    }
+    coco = json.loads(other["train"].read_text())
+    coco["images"] = [i for i in coco["images"] if i["id"] not in seen]
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] not in seen]
+    kept = other["train"].with_name("coco.pretrain.json")
+    kept.write_text(json.dumps(coco))
+    options.pretrain_kept = len(coco["images"])
+    root = abyssexp(
+        "new", "bench", "pretrain", "category", "--train", str(kept),
+        "--val", str(other["val"]), *TINY, *AUGMENT, "--set", "model.init_weights=none",
+        "--set", "dataset.map_by=category", "--set", f"model.input_shape=[{size},{size},3]",
+        "--set", f"model.backbone={options.backbone}",
+        "--set", f"training.epochs={options.pretrain_epochs}",
+        "--set", f"training.batch_size={options.batch}", "--set", f"training.lr={options.lr}",
+        env=env,
+    )  # fmt: skip
+    abyssexp("train", root, "--quiet", env=env)
+    weights = Path(root) / "models" / "best.keras"
+    return [
+        "--set", f"model.init_weights={weights}",
+        "--set", f"training.freeze_backbone_epochs={options.freeze}",
+        "--set", f"training.finetune_lr={options.lr / 10}",
+    ]  # fmt: skip
+
+
 def run_case(
-    work: Path, data: dict[str, Path], rate: float, seed: int, options: Any, env: dict[str, str]
+    work: Path,
+    data: dict[str, Path],
+    rate: float,
+    seed: int,
+    options: Any,
+    env: dict[str, str],
+    init: list[str],
 ) -> dict[str, float]:
     """One flip rate, one draw: make the noisy file, the base, the fold sweep; train; rank."""
     from abyssexp.experiment.layout import ExperimentPaths
@@ -96,7 +156,7 @@ def run_case(
     base = abyssexp(
         "new", "bench", name, "shapes", "--train", str(noisy), "--val", str(data["val"]),
         *TINY, *AUGMENT, "--set", f"model.input_shape=[{size},{size},3]",
-        "--set", f"model.backbone={options.backbone}",
+        "--set", f"model.backbone={options.backbone}", *init,
         "--set", f"training.epochs={options.epochs}", "--set", f"training.batch_size={options.batch}",
         "--set", f"training.lr={options.lr}", env=env,
     )  # fmt: skip
@@ -163,6 +223,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--pretrain", type=int, default=2500, help="0: from scratch.")
+    parser.add_argument("--pretrain-epochs", type=int, default=20)
+    parser.add_argument("--freeze", type=int, default=2, help="Head-only epochs after pretraining.")
     parser.add_argument("--rates", default="0.15,0.05")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--ranked-by", default="self_confidence")
@@ -177,14 +240,25 @@ def main() -> None:
     data = write_shapes_dataset(
         work / "shapes", {"train": options.images, "val": 30}, size=options.size, seed=3
     )
+    started = time.perf_counter()
+    init = pretrain(work, data["train"], options, env)
+    pretrained = time.perf_counter() - started
+    start = (
+        f"pretrained on {options.pretrain_kept} other images ({options.pretrain_epochs} epochs, "
+        f"{pretrained:.0f} s), head only {options.freeze} epochs"
+        if options.pretrain
+        else "no weights"
+    )
     rows = [
         ("setup", f"{options.images} shapes images {options.size}px, 3 classes, {options.backbone} "
-         f"(no weights), {options.epochs} epochs, {options.folds}-fold, "
+         f"({start}), {options.epochs} epochs, {options.folds}-fold, "
          f"ranked by {options.ranked_by}, {options.repeats} draw(s) per rate"),
     ]  # fmt: skip
     rates = [float(r) for r in options.rates.split(",")]
     for rate in rates:
-        runs = [run_case(work, data, rate, seed, options, env) for seed in range(options.repeats)]
+        runs = [
+            run_case(work, data, rate, seed, options, env, init) for seed in range(options.repeats)
+        ]
         label = f"{rate:.0%} flipped ({runs[0]['flipped']} images)"
         keys = ("precision", "recall", "precision_at_k", "suggestion_right", "oof_accuracy")
         for key in (*keys, "agreement_with_given"):
