@@ -63,10 +63,8 @@ from abyssexp.jsonio import read_cache_bytes
 from abyssexp.schemas.index import (
     INDEX_ADAPTER,
     INDEX_VERSION,
-    LIVE_KEYS,
     MAX_INDEX_BYTES,
     PARAMS_PART_ADAPTER,
-    ROW_KEYS,
     SUMMARY_PART_ADAPTER,
     TIMES_KEYS,
 )
@@ -225,20 +223,21 @@ class _Reader:
 
     def record(
         self, index: _Folder, name: str, root: str
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The row's record fields and times, from the entry while record.json has its stat."""
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The row's record fields and times (arrays: ``schemas/index.py``' ``Row`` and
+        ``Times``), from the entry while record.json has its stat."""
         old = (index.entries.get(name) or {}).get("record")
         try:
             stat = _stat(root + _RECORD)
         except OSError:
             stat = old = None
         if old is not None and stat is not None and old[0] == stat:
-            return _row_fields(old[1]), dict(zip(TIMES_KEYS, old[2], strict=True))
+            return old[1], old[2]
         loaded = load_record(Path(root + _RECORD))
         fields, times = record_fields(loaded), _times(loaded)
         part = None
         if loaded.record is not None and stat is not None and _stable(stat, self.now_ns):
-            part = _record_part(stat, fields, times)
+            part = (stat, fields, times)
         index.keep(name, "record", part, old)
         return fields, times
 
@@ -290,22 +289,6 @@ class _Reader:
         return digest(summary)
 
 
-def _row_fields(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A row's fields from the index's array form (``schemas/index.py``' ``Row``)."""
-    fields = dict(zip(ROW_KEYS, row, strict=True))
-    if fields["live"] is not None:
-        fields["live"] = dict(zip(LIVE_KEYS, fields["live"], strict=True))
-    return fields
-
-
-def _record_part(stat: Stat, fields: dict[str, Any], times: dict[str, Any]) -> tuple[Any, ...]:
-    """The index's array form of a record part: (stat, row, times)."""
-    row = [fields[key] for key in ROW_KEYS]
-    live = fields["live"]
-    row[1] = None if live is None else tuple(live[key] for key in LIVE_KEYS)
-    return (stat, tuple(row), tuple(times[key] for key in TIMES_KEYS))
-
-
 def _decoded(adapter: Any, text: str) -> dict[str, Any] | None:
     """A part's JSON text as its schema validates it; None when it does not."""
     try:
@@ -314,14 +297,12 @@ def _decoded(adapter: Any, text: str) -> dict[str, Any] | None:
         return None
 
 
-def _times(loaded: LoadedRecord) -> dict[str, Any]:
+def _times(loaded: LoadedRecord) -> tuple[Any, ...]:
+    """The record's times in ``TIMES_KEYS`` order (the index's ``Times`` array)."""
     record = loaded.record
-    return {
-        "started": record.started if record else None,
-        "finished": record.finished if record else None,
-        "train_seconds": record.train_seconds if record else None,
-        "train_images": record.train_images if record else None,
-    }
+    if record is None:
+        return (None, None, None, None)
+    return (record.started, record.finished, record.train_seconds, record.train_images)
 
 
 def indexed(
@@ -353,7 +334,7 @@ def indexed(
         if params:
             item.flat = reader.params(index, name, folder)
         if summary:
-            item.times = times
+            item.times = dict(zip(TIMES_KEYS, times, strict=True))
             item.summary = reader.summary(index, name, folder)
         result.append(item)
     for index in reader.folders.values():

@@ -9,7 +9,7 @@ import fnmatch
 import gc
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -128,44 +128,38 @@ def experiment_row(
     return located_row(project, experiment_type, folder.name, number, str(folder), fields)
 
 
-def record_fields(loaded: LoadedRecord) -> dict[str, Any]:
-    """The fields of a listing row that come from record.json, with the record's own status
-    (and, while it is ``running``, what ``running_status`` needs): the part of a row the index
-    keeps (``schemas/index.py``' ``RowFields``), since the shown status changes with time."""
+def record_fields(loaded: LoadedRecord) -> tuple[Any, ...]:
+    """The fields of a listing row that come from record.json, as an array in the order of
+    ``schemas/index.py``' ``ROW_KEYS`` (the form the index keeps, since the shown status changes
+    with time): the record's own status and, while it is ``running``, what ``running_status``
+    needs (host, pid, heartbeat, process start)."""
     record = loaded.record.to_json() if loaded.record else {}
     best = record.get("best") or {}
     promotions = record.get("promotions") or []
     note = printable(str(record.get("note") or "")).strip().splitlines()
     running = loaded.record is not None and loaded.record.status == Status.RUNNING
     live = loaded.record if running else None
-    return {
-        "status": loaded.record.status.value if loaded.record else Status.UNREADABLE.value,
-        "live": {
-            "host": live.host,
-            "pid": live.pid,
-            "heartbeat_unix": live.heartbeat_unix,
-            "pid_start": live.pid_start,
-        }
-        if live
-        else None,
-        "created": record.get("created"),
-        "parent": record.get("parent"),
-        "epochs_done": record.get("epochs_done", 0),
-        "epochs_total": record.get("epochs_total"),
-        "best_metric": best.get("metric"),
-        "best_value": best.get("value"),
-        "best_epoch": best.get("epoch"),
-        "tests": record.get("tests") or {},
-        "promoted": bool(promotions),
-        "aliases": sorted({a for p in promotions for a in p.get("aliases", [])}),
-        "disk_bytes": record.get("disk_bytes"),
-        "note": note[0] if note else "",
-        "tags": list(record.get("tags") or []),
-        "error": loaded.problem or record.get("error"),
-        "started": record.get("started"),
-        "sweep": record.get("sweep"),
-        "slurm": record.get("slurm"),
-    }
+    return (
+        loaded.record.status.value if loaded.record else Status.UNREADABLE.value,
+        (live.host, live.pid, live.heartbeat_unix, live.pid_start) if live else None,
+        record.get("created"),
+        record.get("parent"),
+        record.get("epochs_done", 0),
+        record.get("epochs_total"),
+        best.get("metric"),
+        best.get("value"),
+        best.get("epoch"),
+        record.get("tests") or {},
+        bool(promotions),
+        sorted({a for p in promotions for a in p.get("aliases", [])}),
+        record.get("disk_bytes"),
+        note[0] if note else "",
+        list(record.get("tags") or []),
+        loaded.problem or record.get("error"),
+        record.get("started"),
+        record.get("sweep"),
+        record.get("slurm"),
+    )
 
 
 def located_row(
@@ -174,41 +168,41 @@ def located_row(
     name: str,
     number: int | None,
     path: str,
-    fields: dict[str, Any],
+    fields: Sequence[Any],
 ) -> dict[str, Any]:
-    """A listing row: the experiment's place and ``record_fields``, its status as shown now
+    """A listing row: the experiment's place and ``record_fields`` (an array: the index keeps
+    it as it is, and 20,000 rows are made here without a dict between), its status as shown now
     (a ``running`` one whose process is gone is ``crashed``). The keys' order is the order of
     ``list --json``."""
-    live = fields["live"]
+    (
+        status, live, created, parent, epochs_done, epochs_total, best_metric, best_value,
+        best_epoch, tests, promoted, aliases, disk_bytes, note, tags, error, started, sweep, slurm,
+    ) = fields  # fmt: skip
     return {
         "project": project,
         "type": experiment_type,
         "name": name,
         "number": number,
         "path": path,
-        "status": running_status(
-            live["host"], live["pid"], live["heartbeat_unix"], pid_start=live["pid_start"]
-        )
-        if live
-        else fields["status"],
-        "created": fields["created"],
-        "parent": fields["parent"],
-        "epochs_done": fields["epochs_done"],
-        "epochs_total": fields["epochs_total"],
-        "best_metric": fields["best_metric"],
-        "best_value": fields["best_value"],
-        "best_epoch": fields["best_epoch"],
-        "tests": fields["tests"],
-        "promoted": fields["promoted"],
-        "aliases": fields["aliases"],
-        "disk_bytes": fields["disk_bytes"],
-        "note": fields["note"],
-        "tags": fields["tags"],
-        "error": fields["error"],
+        "status": running_status(live[0], live[1], live[2], pid_start=live[3]) if live else status,
+        "created": created,
+        "parent": parent,
+        "epochs_done": epochs_done,
+        "epochs_total": epochs_total,
+        "best_metric": best_metric,
+        "best_value": best_value,
+        "best_epoch": best_epoch,
+        "tests": tests,
+        "promoted": promoted,
+        "aliases": aliases,
+        "disk_bytes": disk_bytes,
+        "note": note,
+        "tags": tags,
+        "error": error,
         "changed": {},
-        "started": fields["started"],
-        "sweep": fields["sweep"],
-        "slurm": fields["slurm"],
+        "started": started,
+        "sweep": sweep,
+        "slurm": slurm,
         "status_reason": None,
     }
 

@@ -33,7 +33,6 @@ Stat = tuple[int, int, int, int]
 #: A ``running`` record's process (what decides whether it is still alive), in this order:
 #: host, pid, last heartbeat (Unix s), start time (``processes.py``).
 Live = tuple[str | None, int | None, float | None, int | None]
-LIVE_KEYS = ("host", "pid", "heartbeat_unix", "pid_start")
 
 #: What ``compare`` shows of a run's time, in this order: when the last train started and
 #: finished (UTC), fitting time and images fitted over every train.

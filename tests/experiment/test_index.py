@@ -225,12 +225,19 @@ def test_entry_not_valid_by_its_schema_is_not_used(runner, experiments, scratch,
 
 
 def test_row_keys_are_the_fields_a_record_gives(experiments) -> None:
-    """The index keeps a row as an array in ``ROW_KEYS``' order: the order is the one place
-    the array's meaning lives, so it must name every field ``record_fields`` gives, once."""
-    from abyssexp.experiment.list_rows import record_fields
+    """The index keeps a row as an array in ``ROW_KEYS``' order: ``record_fields`` makes it and
+    ``located_row`` reads it by position, so both must agree with that order (the one place the
+    array's meaning is written)."""
+    from abyssexp.experiment.list_rows import located_row, record_fields
     from abyssexp.experiment.record_file import load_record
 
-    assert tuple(record_fields(load_record(experiments[0].record))) == ROW_KEYS
+    assert len(record_fields(load_record(experiments[0].record))) == len(ROW_KEYS)
+    marks = tuple(None if key == "live" else f"value of {key}" for key in ROW_KEYS)
+    row = located_row("p", "t", "001.d", 1, "/x", marks)
+    placed = [key for key in row if key in ROW_KEYS]
+    assert all(row[key] == f"value of {key}" for key in placed if key != "live")
+    assert set(ROW_KEYS) - set(placed) == {"live"}  # it decides the status instead
+    assert placed == [key for key in ROW_KEYS if key != "live"]  # list --json keeps the order
 
 
 def test_index_of_the_first_version_is_rebuilt(runner, experiments, scratch: Path) -> None:
