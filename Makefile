@@ -84,8 +84,12 @@ test-mlflow: install $(MLFLOW_VENV)/.installed
 demo: install
 	$(VENV)/bin/abyssexp demo --scratch ./demo-scratch
 
-bench: install
+bench: install $(MLFLOW_VENV)/.installed
 	$(PY) benchmarks/bench_cli.py
+	$(MLFLOW_VENV)/bin/python benchmarks/bench_search_runs.py  # MLflow's search_runs, the peer
+	$(MLFLOW_VENV)/bin/python benchmarks/bench_mlflow_sync.py
+	$(PY) benchmarks/bench_near_duplicates.py
+	$(PY) benchmarks/bench_label_issues.py
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_cache.py
 	$(PY) benchmarks/bench_data_check.py
