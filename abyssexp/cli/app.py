@@ -49,11 +49,21 @@ class ErrorBoundaryGroup(TyperGroup):
 
         return lifecycle_order(super().list_commands(ctx))
 
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        from abyssexp.cli.help import option_names_kept_whole
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Click's public hook for the command list: one section per lifecycle panel, the
+        names in one aligned column across the sections."""
+        from abyssexp.cli.help import panel_sections
 
-        with option_names_kept_whole():
-            super().format_help(ctx, formatter)
+        commands = {name: self.get_command(ctx, name) for name in self.list_commands(ctx)}
+        shown = {name: c for name, c in commands.items() if c is not None and not c.hidden}
+        if not shown:
+            return
+        width = max(len(name) for name in shown)
+        limit = formatter.width - 6 - width
+        for panel, members in panel_sections(list(shown)):
+            rows = [(n.ljust(width), shown[n].get_short_help_str(limit)) for n in members]
+            with formatter.section(panel):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: Any) -> Any:
         from abyssexp.cli.console import error_line
@@ -110,6 +120,9 @@ app = typer.Typer(
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    # Click's formatter draws help (Typer's public switch): it keeps long option names whole
+    # at 80 columns with no reach into Typer's Rich tables (issue 32, item 5).
+    rich_markup_mode=None,
 )
 
 
@@ -174,7 +187,7 @@ def _register() -> None:
 
 
 def _one_line_summaries(typer_app: typer.Typer) -> None:
-    """Command lists show each command's first paragraph as one line that Rich wraps to the
+    """Command lists show each command's first paragraph as one line that Click wraps to the
     terminal, not the docstring's own line breaks (ragged at 80 columns)."""
     import inspect
 
@@ -184,21 +197,23 @@ def _one_line_summaries(typer_app: typer.Typer) -> None:
             command.short_help = " ".join(doc.split("\n\n")[0].split())
     for group in typer_app.registered_groups:
         if group.typer_instance is not None:
+            info = group.typer_instance.info
+            text = group.help if isinstance(group.help, str) else info.help
+            if isinstance(text, str) and not isinstance(info.short_help, str):  # not given
+                # (Typer's default is a placeholder object, not None)
+                info.short_help = " ".join(text.split("\n\n")[0].split())
             _one_line_summaries(group.typer_instance)
 
 
-def _help_panels() -> None:
+def _completers() -> None:
     from abyssexp.cli.completion import install_completers
-    from abyssexp.cli.help import assign_panels, use_help_classes
 
-    assign_panels(app)
-    use_help_classes(app)
     install_completers(app)  # names of experiments, aliases, sweeps, conditions, --set keys
 
 
 _register()
 _one_line_summaries(app)
-_help_panels()
+_completers()
 
 
 def main() -> None:
