@@ -464,7 +464,6 @@ JSON_PARSERS: dict[str, str] = {
     "experiment/list_rows.py": "params.json raw for listings (read_params_dict, bounded)",
     "store/registry.py": "registry.json's one reader (parse_registry)",
     "experiment/index.py": ".index.json's reader (schemas/index.py); the params base it holds",
-    "cli/completion.py": "shell completion reads record/registry/params raw to stay fast",
 }
 
 

@@ -55,12 +55,15 @@ def _types(scratch: Path) -> Iterator[str]:
 
 
 def _status(folder: Path) -> str | None:
-    try:
-        record = json.loads((folder / "record.json").read_text())
-    except (OSError, ValueError):
+    """The status (and note) beside a name, read through the record's one reader."""
+    from abyssexp.errors import printable
+    from abyssexp.experiment.record_file import load_record
+
+    loaded = load_record(folder / "record.json")
+    if loaded.record is None:
         return None
-    note = record.get("note") or ""
-    return f"{record.get('status', '?')}" + (f": {note}" if note else "")
+    note = " ".join(printable(loaded.record.note or "").split())
+    return loaded.record.status.value + (f": {note}" if note else "")
 
 
 def complete_experiments(ctx: Any, incomplete: str) -> list[CompletionItem]:
@@ -103,7 +106,9 @@ def complete_aliases(ctx: Any, incomplete: str) -> list[CompletionItem]:
         store = store_root(_param(ctx, "store"))
         if not isinstance(store, Path):  # an object store: not asked while a person waits
             return []
-        data = json.loads((store / "registry.json").read_text())
+        from abyssexp.store.registry import read_registry
+
+        data = read_registry(store)  # validated, aliases included
     except Exception:  # noqa: BLE001 - no store, an object store, or an unreadable registry
         return []
     items = []
@@ -248,11 +253,9 @@ def _current_params(ctx: Any) -> dict[str, Any] | None:
     root = _referenced(ctx)
     if root is None:
         return None
-    try:
-        data = json.loads((root / "models" / "params.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    from abyssexp.experiment.list_rows import read_params_dict
+
+    return read_params_dict(root) or None  # bounded; {} when missing or broken
 
 
 def _lookup(data: dict[str, Any], key: str) -> tuple[bool, Any]:
