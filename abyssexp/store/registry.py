@@ -31,12 +31,13 @@ from abyssexp.errors import StoreError
 from abyssexp.experiment.promoted import ENTRY_FILE as ENTRY_FILE  # re-exported
 from abyssexp.jsonio import read_input_bytes
 from abyssexp.locks import file_lock
+from abyssexp.schemas.registry import REGISTRY_VERSION as REGISTRY_VERSION  # re-exported
+from abyssexp.schemas.registry import registry_problem
 from abyssexp.schemas.store_entry import MAX_ENTRY_BYTES, StoreEntry, parse_entry
 from abyssexp.store.manifest import MANIFEST, read_manifest
 
 REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
-REGISTRY_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
 #: A registry change: edits the registry dict in place (it may run more than once).
 Change = Callable[[dict[str, Any]], None]
@@ -126,51 +127,12 @@ def parse_registry(
     if not isinstance(data, dict):
         raise unreadable(f"expected a JSON object. Received: {type(data).__name__}")
     data.setdefault("version", REGISTRY_VERSION)
-    models = data.setdefault("models", [])
-    aliases = data.setdefault("aliases", {})
-    if not isinstance(models, list) or not all(
-        isinstance(m, dict) and all(isinstance(m.get(k), str) for k in ("path", "name"))
-        for m in models
-    ):
-        raise unreadable("field models: expected a list of objects with path and name")
-    for index, model in enumerate(models):
-        problem = _row_problem(model)
-        if problem:
-            raise unreadable(f"field models[{index}] ({model['name'][:40]!r}): {problem}")
-    if not isinstance(aliases, dict) or not all(
-        isinstance(names, dict) and all(isinstance(n, str) for n in names.values())
-        for names in aliases.values()
-    ):
-        raise unreadable("field aliases: expected {project/type: {alias: name}}")
+    data.setdefault("models", [])
+    data.setdefault("aliases", {})
+    problem = registry_problem(data)
+    if problem:
+        raise unreadable(problem)
     return data
-
-
-#: What every reader of a row (``promoted``, aliases, repair) relies on, and its type.
-_ROW_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "project": str,
-    "type": str,
-    "checkpoint": str,
-    "promoted": str,
-    "bytes": int,
-    "tests": dict,
-}
-
-
-def _row_problem(model: dict[str, Any]) -> str | None:
-    """What is wrong with one registry row, or None: the fields a listing reads have their types
-    when present (readers treat a missing one as unknown), tests are {condition: {metric: number}}."""
-    for field, kind in _ROW_FIELDS.items():
-        value = model.get(field)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            return f"field {field}: expected {getattr(kind, '__name__', kind)}"
-    for condition, metrics in (model.get("tests") or {}).items():
-        if not isinstance(metrics, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool)
-            for k, v in metrics.items()
-            if k == "accuracy"
-        ):
-            return f"field tests.{str(condition)[:40]}: expected {{metric: number}}"
-    return None
 
 
 def prepare_registry(store: Path) -> dict[str, Any]:

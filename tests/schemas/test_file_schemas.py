@@ -4,6 +4,7 @@ is one line naming the file and the field, or "absent" for readers that list."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -150,3 +151,40 @@ def test_alias_history_lines_read_and_a_torn_last_line_is_skipped() -> None:
     assert [m["to"] for m in moves] == ["001-first"] and moves[0]["from"] is None
     with pytest.raises(ValueError, match=r"alias-history.jsonl:2: does not parse; fix it"):
         parse_moves(text, "alias-history.jsonl", "fix it")
+
+
+def _registry_error(problem: str) -> ValueError:
+    return ValueError(problem)
+
+
+def test_an_old_registry_reads_with_its_rows_whole() -> None:
+    from abyssexp.store.registry import REGISTRY_VERSION, parse_registry
+
+    data = parse_registry((OLD / "registry_v1.json").read_bytes(), _registry_error)
+    assert data["version"] == REGISTRY_VERSION  # written before the registry had a version
+    first, second = data["models"]
+    assert "project" not in first and first["checkpoint"] == "best.keras"
+    assert second["written_by"] == "an earlier abyssexp"  # unknown keys kept
+    assert second["tests"]["test"]["accuracy"] == 1
+    assert data["aliases"] == {"demo/shapes": {"production": "002-second"}}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d["models"][1].update(bytes="12"), r"models\[1\] \('002-second'\): field bytes"),
+        (lambda d: d["models"][1].update(bytes=True), "field bytes"),
+        (lambda d: d["models"][1]["tests"]["test"].update(accuracy=True), "tests.test.accuracy"),
+        (lambda d: d["models"][0].pop("path"), r"models\[0\] \('001-first'\): field path"),
+        (lambda d: d["models"].append([]), r"field models\[2\]: "),
+        (lambda d: d["aliases"]["demo/shapes"].update(candidate=3), "field aliases"),
+        (lambda d: d.update(models={}), "field models"),
+    ],
+)
+def test_a_registry_off_its_schema_says_which_row_and_field(change, problem) -> None:
+    from abyssexp.store.registry import parse_registry
+
+    data = json.loads((OLD / "registry_v1.json").read_text())
+    change(data)
+    with pytest.raises(ValueError, match=problem):
+        parse_registry(json.dumps(data).encode(), _registry_error)
