@@ -12,40 +12,44 @@ from __future__ import annotations
 
 from typing import Any, NotRequired
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 REGISTRY_VERSION = 1
 
 
-class TestMetrics(TypedDict):
+@with_config(ConfigDict(extra="allow", strict=True))
+class ConditionMetrics(TypedDict):
     """One test condition of a row: its metrics by name; ``accuracy`` (what ``promoted``
     shows) is a number when present."""
-
-    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]  # pydantic's config key, not a field
 
     accuracy: NotRequired[float | None]
 
 
+@with_config(ConfigDict(extra="allow", strict=True))
 class RegistryRow(TypedDict):
     """One promoted folder: its entry plus ``path`` (relative to the store root on disk)."""
-
-    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]  # pydantic's config key, not a field
 
     path: str
     name: str
     project: NotRequired[str | None]
     type: NotRequired[str | None]
+    entry_version: NotRequired[int]
     checkpoint: NotRequired[str | None]
+    scratch_path: NotRequired[str | None]
     promoted: NotRequired[str | None]
+    promoted_unix: NotRequired[float | None]
+    host: NotRequired[str | None]
     bytes: NotRequired[int | None]
-    tests: NotRequired[dict[str, TestMetrics] | None]
+    tests: NotRequired[dict[str, ConditionMetrics] | None]
+    caveats: NotRequired[dict[str, Any] | None]
+    accepted_caveats: NotRequired[Any]
+    aliases_at_promotion: NotRequired[list[str] | None]
 
 
+@with_config(ConfigDict(extra="allow", strict=True))
 class Registry(TypedDict):
     """The whole file. ``aliases`` is ``{project/type: {alias: row name}}``."""
-
-    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]  # pydantic's config key, not a field
 
     version: int
     models: list[RegistryRow]

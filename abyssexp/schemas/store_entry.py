@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, NotRequired
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from abyssexp.jsonio import MAX_DEPTH, MAX_SMALL_JSON_BYTES, json_depth
@@ -21,9 +21,8 @@ ENTRY_VERSION = 1
 MAX_ENTRY_BYTES = MAX_SMALL_JSON_BYTES
 
 
+@with_config(ConfigDict(extra="allow"))
 class StoreEntry(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
-
     project: Annotated[str, Field(description="The experiment's project.")]
     type: Annotated[str, Field(description="The experiment's type.")]
     name: Annotated[str, Field(description="The experiment's folder name (NNN-name).")]

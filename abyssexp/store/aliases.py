@@ -21,6 +21,7 @@ from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.jsonio import read_input_bytes
 from abyssexp.processes import this_host
 from abyssexp.schemas.alias_history import AliasMove, parse_moves
+from abyssexp.schemas.registry import Registry
 
 HISTORY_FILE = "alias-history.jsonl"
 
@@ -94,7 +95,7 @@ def filter_moves(moves: list[dict[str, Any]], reference: str | None) -> list[dic
 
 def setting(
     location: str, alias: str, name: str, accepted: frozenset[str] = frozenset()
-) -> Callable[[dict[str, Any]], None]:
+) -> Callable[[Registry], None]:
     """The registry change that points ``alias`` of ``location`` (``project/type``) at the
     promoted model ``name`` (``StoreBackend.set_alias``). The model's blocking caveats (copied
     into its entry at promotion) must each be named in ``accepted``, as for ``promote``: an
@@ -109,7 +110,7 @@ def setting(
 
     validate_part(alias, "alias")
 
-    def change(data: dict[str, Any]) -> None:
+    def change(data: Registry) -> None:
         project, _, experiment_type = location.partition("/")
         rows = {
             m["name"]: m
@@ -129,11 +130,11 @@ def setting(
     return change
 
 
-def removing(location: str, alias: str) -> Callable[[dict[str, Any]], None]:
+def removing(location: str, alias: str) -> Callable[[Registry], None]:
     """The registry change that removes ``alias`` of ``location`` (``StoreBackend.remove_alias``);
     the models stay promoted."""
 
-    def change(data: dict[str, Any]) -> None:
+    def change(data: Registry) -> None:
         names = data["aliases"].get(location, {})
         if alias not in names:
             raise InvalidInputError(

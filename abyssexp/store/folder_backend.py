@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from abyssexp.schemas.registry import Registry
 from abyssexp.store import aliases, registry
 from abyssexp.store.interface import PromotedModel, StoreBackend
 
@@ -26,13 +27,13 @@ class FolderStore(StoreBackend):
 
     root: Path
 
-    def read_registry(self) -> dict[str, Any]:
+    def read_registry(self) -> Registry:
         return registry.read_registry(self.root)
 
-    def prepare_registry(self) -> dict[str, Any]:
+    def prepare_registry(self) -> Registry:
         return registry.prepare_registry(self.root)
 
-    def update_registry(self, change: registry.Change, via: str = "promote") -> dict[str, Any]:
+    def update_registry(self, change: registry.Change, via: str = "promote") -> Registry:
         return registry.update_registry(self.root, change, via)
 
     def resolve_alias(self, reference: str) -> Path:

@@ -32,6 +32,7 @@ from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.hashing import CHUNK, sha256_file
 from abyssexp.owned import check_path, make_dirs, own_root
+from abyssexp.schemas.registry import Registry
 from abyssexp.store.manifest import MANIFEST, read_manifest, seal_tree, verify_tree
 from abyssexp.store.promotion import (
     Progress,
@@ -226,7 +227,7 @@ def _finish_interrupted(
     destination: Path,
     checkpoint_path: Path,
     aliases: list[str],
-    registry: dict[str, Any],
+    registry: Registry,
     move: bool,
 ) -> PromoteResult:
     """The destination exists: finish it when it is this request's interrupted promotion."""

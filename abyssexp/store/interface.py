@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from abyssexp.config import StoreURL
+    from abyssexp.schemas.registry import Registry
     from abyssexp.store.promotion import Progress, PromoteResult, PromotionRequest
     from abyssexp.store.registry import Change
     from abyssexp.store.repair import RepairReport
@@ -29,7 +30,7 @@ class StoreBackend(ABC):
         return str(self.root)
 
     @abstractmethod
-    def read_registry(self) -> dict[str, Any]:
+    def read_registry(self) -> Registry:
         """The registry; empty when the store holds nothing yet.
 
         Raises:
@@ -37,11 +38,11 @@ class StoreBackend(ABC):
         """
 
     @abstractmethod
-    def prepare_registry(self) -> dict[str, Any]:
+    def prepare_registry(self) -> Registry:
         """The registry, created empty first when there is none (a promotion's plan step)."""
 
     @abstractmethod
-    def update_registry(self, change: Change, via: str = "promote") -> dict[str, Any]:
+    def update_registry(self, change: Change, via: str = "promote") -> Registry:
         """Apply ``change`` atomically against concurrent writers (a lock, or compare-and-swap),
         and record every alias it moves in the alias history (``via``: by what command).
 
@@ -91,7 +92,7 @@ class StoreBackend(ABC):
 
     def set_alias(
         self, location: str, alias: str, name: str, accepted: frozenset[str] = frozenset()
-    ) -> dict[str, Any]:
+    ) -> Registry:
         """Point ``alias`` of ``location`` (``PROJECT/TYPE``) at the promoted model ``name``;
         its blocking caveats must be named in ``accepted`` (recorded in the alias history)."""
         from abyssexp.store import aliases
@@ -99,7 +100,7 @@ class StoreBackend(ABC):
         via = "alias set" + (f" --accept {','.join(sorted(accepted))}" if accepted else "")
         return self.update_registry(aliases.setting(location, alias, name, accepted), via=via)
 
-    def remove_alias(self, location: str, alias: str) -> dict[str, Any]:
+    def remove_alias(self, location: str, alias: str) -> Registry:
         """Remove ``alias`` of ``location``; the models stay promoted."""
         from abyssexp.store import aliases
 

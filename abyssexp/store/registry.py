@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from abyssexp.atomic import atomic_write_json
 from abyssexp.config import StoreURL
@@ -32,7 +32,7 @@ from abyssexp.experiment.promoted import ENTRY_FILE as ENTRY_FILE  # re-exported
 from abyssexp.jsonio import read_input_bytes
 from abyssexp.locks import file_lock
 from abyssexp.schemas.registry import REGISTRY_VERSION as REGISTRY_VERSION  # re-exported
-from abyssexp.schemas.registry import registry_problem
+from abyssexp.schemas.registry import Registry, RegistryRow, registry_problem
 from abyssexp.schemas.store_entry import MAX_ENTRY_BYTES, StoreEntry, parse_entry
 from abyssexp.store.manifest import MANIFEST, read_manifest
 
@@ -40,7 +40,7 @@ REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
 LOCK_TIMEOUT_S = 120.0
 #: A registry change: edits the registry dict in place (it may run more than once).
-Change = Callable[[dict[str, Any]], None]
+Change = Callable[[Registry], None]
 
 
 class RegistryUnreadableError(StoreError):
@@ -64,11 +64,11 @@ def _unreadable(store: Path, problem: str) -> RegistryUnreadableError:
     )
 
 
-def empty_registry() -> dict[str, Any]:
+def empty_registry() -> Registry:
     return {"version": REGISTRY_VERSION, "models": [], "aliases": {}}
 
 
-def read_registry(store: Path) -> dict[str, Any]:
+def read_registry(store: Path) -> Registry:
     """The registry of the folder store ``store``; empty when it holds nothing yet.
 
     Raises:
@@ -105,7 +105,7 @@ def row_relative(text: str, unreadable: Callable[[str], RegistryUnreadableError]
     return Path(*parts)
 
 
-def write_registry(store: Path, data: dict[str, Any]) -> None:
+def write_registry(store: Path, data: Registry) -> None:
     """Write ``data`` (rows with absolute paths, as read) with each row's path relative to the
     store root; the caller holds the lock."""
 
@@ -116,9 +116,7 @@ def write_registry(store: Path, data: dict[str, Any]) -> None:
     atomic_write_json(store / REGISTRY_FILE, {**data, "models": rows})
 
 
-def parse_registry(
-    raw: bytes, unreadable: Callable[[str], RegistryUnreadableError]
-) -> dict[str, Any]:
+def parse_registry(raw: bytes, unreadable: Callable[[str], RegistryUnreadableError]) -> Registry:
     """The registry in ``raw``, its shape checked; ``unreadable(problem)`` makes the error."""
     try:
         data = json.loads(raw)
@@ -132,10 +130,10 @@ def parse_registry(
     problem = registry_problem(data)
     if problem:
         raise unreadable(problem)
-    return data
+    return cast(Registry, data)  # validated as one just above
 
 
-def prepare_registry(store: Path) -> dict[str, Any]:
+def prepare_registry(store: Path) -> Registry:
     """The registry, created empty first when the store has none yet (a promotion's plan step).
 
     Once it exists, a missing registry means a deleted one, so ``update_registry`` stops.
@@ -150,7 +148,7 @@ def prepare_registry(store: Path) -> dict[str, Any]:
         return data
 
 
-def update_registry(store: Path, change: Change, via: str = "promote") -> dict[str, Any]:
+def update_registry(store: Path, change: Change, via: str = "promote") -> Registry:
     """Apply ``change`` to the registry under its lock and rewrite it atomically; every alias
     it moves gets a line in the append-only ``alias-history.jsonl`` (``via`` says by what).
     (An object store: a compare-and-swap instead of the lock, ``store.remote_registry``.)
@@ -198,16 +196,16 @@ def read_entry(folder: Path) -> StoreEntry:
     return entry
 
 
-def row_of(entry: Mapping[str, Any], folder: Path | StoreURL) -> dict[str, Any]:
+def row_of(entry: Mapping[str, Any], folder: Path | StoreURL) -> RegistryRow:
     """The registry row of a promoted folder (or object prefix): its entry and where it is."""
-    return {**entry, "path": str(folder)}
+    return cast(RegistryRow, {**entry, "path": str(folder)})  # an entry has name (its schema)
 
 
-def _order(row: dict[str, Any]) -> tuple[float, str]:
+def _order(row: RegistryRow) -> tuple[float, str]:
     return float(row.get("promoted_unix") or 0.0), str(row.get("name"))
 
 
-def index_row(data: dict[str, Any], row: dict[str, Any], *, assign_aliases: bool = True) -> None:
+def index_row(data: Registry, row: RegistryRow, *, assign_aliases: bool = True) -> None:
     """Add (or replace, by path) one row; give it the aliases it asked for at promotion unless a
     more recently promoted model holds them."""
     data["models"] = [m for m in data["models"] if m.get("path") != row["path"]] + [row]
@@ -228,12 +226,12 @@ def index_row(data: dict[str, Any], row: dict[str, Any], *, assign_aliases: bool
             names[alias] = row["name"]
 
 
-def find_row(data: dict[str, Any], folder: Path | StoreURL) -> dict[str, Any] | None:
+def find_row(data: Registry, folder: Path | StoreURL) -> RegistryRow | None:
     return next((m for m in data["models"] if m.get("path") == str(folder)), None)
 
 
 def promoted_rows(
-    data: dict[str, Any], project: str | None = None, experiment_type: str | None = None
+    data: Registry, project: str | None = None, experiment_type: str | None = None
 ) -> list[dict[str, Any]]:
     """The rows of registry ``data`` (of one project and type, when given), each with the
     aliases that point at it now (``StoreBackend.list_promoted``)."""
@@ -251,15 +249,13 @@ def promoted_rows(
     return rows
 
 
-def sorted_rows(
-    rows: Iterable[dict[str, Any]], before: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+def sorted_rows(rows: Iterable[RegistryRow], before: list[RegistryRow]) -> list[RegistryRow]:
     """``rows`` in the order of ``before`` (by path), new ones after by promotion time."""
     position = {m.get("path"): i for i, m in enumerate(before)}
     return sorted(rows, key=lambda m: (position.get(m["path"], len(position)), _order(m)))
 
 
-def alias_path(data: dict[str, Any], reference: str, store: object) -> str:
+def alias_path(data: Registry, reference: str, store: object) -> str:
     """``project/type@alias`` → the ``path`` of the row the alias points at in registry
     ``data`` of ``store`` (``StoreBackend.resolve_alias`` makes it a folder or a URL).
 

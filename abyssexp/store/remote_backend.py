@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from abyssexp.config import StoreURL, parse_store
+from abyssexp.schemas.registry import Registry
 from abyssexp.store import aliases, registry, remote_registry
 from abyssexp.store.interface import PromotedModel, StoreBackend
 
@@ -28,13 +29,13 @@ class ObjectStoreBackend(StoreBackend):
 
     root: StoreURL
 
-    def read_registry(self) -> dict[str, Any]:
+    def read_registry(self) -> Registry:
         return remote_registry.read_registry(self.root)
 
-    def prepare_registry(self) -> dict[str, Any]:
+    def prepare_registry(self) -> Registry:
         return remote_registry.prepare_registry(self.root)
 
-    def update_registry(self, change: registry.Change, via: str = "promote") -> dict[str, Any]:
+    def update_registry(self, change: registry.Change, via: str = "promote") -> Registry:
         return remote_registry.update_registry(self.root, change, via)
 
     def resolve_alias(self, reference: str) -> StoreURL:

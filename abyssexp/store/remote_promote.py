@@ -29,6 +29,7 @@ from typing import Any
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.hashing import sha256_file
+from abyssexp.schemas.registry import Registry
 from abyssexp.schemas.store_entry import StoreEntry, parse_entry
 from abyssexp.store.manifest import MANIFEST
 from abyssexp.store.objectstore import ObjectStore, connect
@@ -206,7 +207,7 @@ def _finish_interrupted(
     request: PromotionRequest,
     objects: ObjectStore,
     key: str,
-    registry: dict[str, Any],
+    registry: Registry,
     move: bool,
 ) -> PromoteResult:
     """The entry exists: finish it when it is this request's interrupted promotion."""

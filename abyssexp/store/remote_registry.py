@@ -25,17 +25,19 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.schemas.alias_history import AliasMove, parse_moves
+from abyssexp.schemas.registry import Registry
 from abyssexp.store.aliases import alias_moves
 from abyssexp.store.objectstore import ObjectStore, connect
 from abyssexp.store.registry import (
     LOCK_TIMEOUT_S,
     REGISTRY_FILE,
+    Change,
     RegistryUnreadableError,
     empty_registry,
     parse_registry,
@@ -62,7 +64,7 @@ def entry_keys(objects: ObjectStore) -> list[str]:
     return sorted(key for key in objects.list() if ENTRY_KEY_RE.match(key))
 
 
-def read_tagged(objects: ObjectStore) -> tuple[dict[str, Any], str | None]:
+def read_tagged(objects: ObjectStore) -> tuple[Registry, str | None]:
     """The registry and its ETag (None: there is none yet, and the store holds no entry).
 
     Raises:
@@ -77,11 +79,11 @@ def read_tagged(objects: ObjectStore) -> tuple[dict[str, Any], str | None]:
     return parse_registry(raw, lambda problem: unreadable(objects, problem)), etag
 
 
-def read_registry(store: StoreURL) -> dict[str, Any]:
+def read_registry(store: StoreURL) -> Registry:
     return read_tagged(connect(store))[0]
 
 
-def prepare_registry(store: StoreURL | ObjectStore) -> dict[str, Any]:
+def prepare_registry(store: StoreURL | ObjectStore) -> Registry:
     """The registry, created empty (only if absent) when the store has none yet."""
     objects = store if isinstance(store, ObjectStore) else connect(store)
     data, etag = read_tagged(objects)
@@ -91,8 +93,8 @@ def prepare_registry(store: StoreURL | ObjectStore) -> dict[str, Any]:
 
 
 def update_registry(
-    store: StoreURL | ObjectStore, change: Callable[[dict[str, Any]], None], via: str = "promote"
-) -> dict[str, Any]:
+    store: StoreURL | ObjectStore, change: Change, via: str = "promote"
+) -> Registry:
     """Apply ``change`` to the registry by compare-and-swap (module docstring), then write the
     history object of the aliases it moved. ``change`` may run more than once, each time on the
     registry as it is then.

@@ -26,6 +26,7 @@ from typing import Any
 
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
+from abyssexp.schemas.registry import RegistryRow
 from abyssexp.store.manifest import MANIFEST
 from abyssexp.store.objectstore import ObjectStore, connect
 from abyssexp.store.promotion import model_name
@@ -146,9 +147,7 @@ def _checked_entry(
     return entry, manifest
 
 
-def _rewrite_registry(
-    objects: ObjectStore, rows: list[dict[str, Any]], report: RepairReport
-) -> None:
+def _rewrite_registry(objects: ObjectStore, rows: list[RegistryRow], report: RepairReport) -> None:
     """Rebuild the registry from ``rows`` and write it by compare-and-swap."""
     deadline = time.monotonic() + LOCK_TIMEOUT_S
     while True:

@@ -36,6 +36,7 @@ from abyssexp.experiment.record_file import RecordUnreadableError, read_record
 from abyssexp.hashing import sha256_file
 from abyssexp.locks import file_lock
 from abyssexp.owned import OutsideOwnedFolderError, path_read_from_file
+from abyssexp.schemas.registry import Registry, RegistryRow
 from abyssexp.store.manifest import MANIFEST, read_manifest, seal_tree, verify_tree
 from abyssexp.store.promotion import model_name, record_promotion_once
 from abyssexp.store.registry import (
@@ -89,7 +90,7 @@ def repair_store(store: Path, scratch: Path) -> RepairReport:
         return report
     with file_lock(store / LOCK_FILE, timeout=LOCK_TIMEOUT_S, what="store registry"):
         try:
-            old: dict[str, Any] | None = read_registry(store)
+            old: Registry | None = read_registry(store)
         except RegistryUnreadableError:
             old = None
             if (store / REGISTRY_FILE).exists():
@@ -105,8 +106,8 @@ def repair_store(store: Path, scratch: Path) -> RepairReport:
 
 
 def rebuild_registry(
-    old: dict[str, Any] | None, rows: list[dict[str, Any]], report: RepairReport
-) -> dict[str, Any]:
+    old: Registry | None, rows: list[RegistryRow], report: RepairReport
+) -> Registry:
     """The registry indexing ``rows`` (one per promoted model found), keeping what ``old`` (None:
     unreadable) knew that the entries cannot tell; notes the differences in ``report``."""
     data = empty_registry()
@@ -118,11 +119,12 @@ def rebuild_registry(
             for key, aliases in old["aliases"].items()
             if (kept := {a: n for a, n in aliases.items() if (*key.split("/", 1), n) in names})
         }
-    known = {m["path"] for m in (old or {}).get("models", [])}
+    old_models: list[RegistryRow] = old["models"] if old is not None else []
+    known = {m["path"] for m in old_models}
     before = {k: dict(v) for k, v in data["aliases"].items()}
     for row in sorted(rows, key=lambda r: (float(r.get("promoted_unix") or 0), r["name"])):
         index_row(data, row, assign_aliases=old is None or row["path"] not in known)
-    data["models"] = sorted_rows(data["models"], (old or {}).get("models", []))
+    data["models"] = sorted_rows(data["models"], old_models)
     report.indexed = len(data["models"])
     report.added = sorted(r["path"] for r in rows if r["path"] not in known)
     report.dropped = sorted(known - {r["path"] for r in rows})
@@ -147,11 +149,12 @@ def _keep_aside(registry: Path) -> Path:
 
 
 def _scan(
-    store: Path, old: dict[str, Any] | None, report: RepairReport
-) -> tuple[list[dict[str, Any]], list[tuple[Path, dict[str, Any]]]]:
+    store: Path, old: Registry | None, report: RepairReport
+) -> tuple[list[RegistryRow], list[tuple[Path, dict[str, Any]]]]:
     """Registry rows of every promoted folder, and the (folder, entry) pairs they came from."""
-    old_rows = {m["path"]: m for m in (old or {}).get("models", [])}
-    rows, entries = [], []
+    old_rows = {m["path"]: m for m in (old["models"] if old is not None else [])}
+    rows: list[RegistryRow] = []
+    entries: list[tuple[Path, dict[str, Any]]] = []
     for project_dir in _dirs(store):
         for type_dir in _dirs(project_dir):
             removed, left = remove_stale(type_dir)
@@ -173,13 +176,13 @@ def _scan(
                     if row is not None:
                         rows.append(row)
                         if "entry_version" in row:
-                            entries.append((entry_path, row))
+                            entries.append((entry_path, dict(row)))
     return rows, entries
 
 
 def _folder_row(
-    folder: Path, old_rows: dict[str, dict[str, Any]], report: RepairReport
-) -> dict[str, Any] | None:
+    folder: Path, old_rows: dict[str, RegistryRow], report: RepairReport
+) -> RegistryRow | None:
     if not (folder / MANIFEST).is_file():
         report.problems.append(f"{folder}: no {MANIFEST}, not a promoted folder; left alone")
         return None
