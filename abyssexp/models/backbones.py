@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BackboneSpec:
     name: str
-    constructor: str  # attribute of keras.applications
+    constructor: str  # attribute of keras.applications, or module:function (tinycnn)
     module: str  # keras.applications submodule holding preprocess_input
     input_size: int
     min_size: int = 32
@@ -113,17 +113,28 @@ def _built_quietly(constructor: Callable[..., keras.Model], kwargs: dict[str, An
     return built
 
 
+def _constructor(spec: BackboneSpec) -> Callable[..., keras.Model]:
+    """``keras.applications.<constructor>``, or ``module:function`` for one of abyssexp's own."""
+    import importlib
+
+    import keras
+
+    module, _, function = spec.constructor.rpartition(":")
+    if module:
+        return getattr(importlib.import_module(module), function)
+    return getattr(keras.applications, spec.constructor)
+
+
 def create_backbone(name: str, input_shape: tuple[int, ...], weights: str | None) -> keras.Model:
     """Build ``keras.applications.<Backbone>(include_top=False)``.
 
     ``weights`` is ``"imagenet"``, ``None`` or a weights file path. Offline, the ImageNet download
     fails with one line naming the file to place in ``~/.keras/models/``.
     """
-    import keras
 
     spec = get_backbone_spec(name)
     check_min_size(name, input_shape)
-    constructor = getattr(keras.applications, spec.constructor)
+    constructor = _constructor(spec)
     kwargs: dict[str, Any] = {"include_top": False, "weights": weights, "input_shape": input_shape}
     try:
         return _built_quietly(constructor, kwargs)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-#: (name, keras.applications constructor, its submodule, default input size, minimum size).
+#: (name, keras.applications constructor (or ``module:function``), the keras.applications
+#: submodule of its preprocess_input, default input size, minimum size).
 BACKBONE_TABLE: tuple[tuple[str, str, str, int, int], ...] = (
     ("xception", "Xception", "xception", 299, 71),
     ("vgg16", "VGG16", "vgg16", 224, 32),
@@ -53,6 +54,9 @@ BACKBONE_TABLE: tuple[tuple[str, str, str, int, int], ...] = (
         (f"convnext{size.lower()}", f"ConvNeXt{size}", "convnext", 224, 32)
         for size in ("Tiny", "Small", "Base", "Large", "XLarge")
     ),
+    # Not keras.applications: three conv blocks (abyssexp.models.tiny_backbone), for smoke
+    # tests and CI on CPU, as timm's ``test_*`` models; mobilenet's [-1, 1] preprocessing.
+    ("tinycnn", "abyssexp.models.tiny_backbone:tiny_cnn", "mobilenet", 32, 8),
 )
 BACKBONE_NAMES: frozenset[str] = frozenset(row[0] for row in BACKBONE_TABLE)
 #: Keras 3's optimizers by lower-case class name (the test compares them with Keras's own).

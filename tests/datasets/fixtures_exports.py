@@ -193,7 +193,7 @@ def write_label_studio_export(
 
 TINY = [
     "--set",
-    "model.backbone=mobilenet",
+    "model.backbone=tinycnn",
     "--set",
     "model.init_weights=none",
     "--set",

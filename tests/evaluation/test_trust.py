@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}
 SETTINGS = [
-    "model.backbone=mobilenet",
+    "model.backbone=tinycnn",
     "model.init_weights=none",
     "model.input_shape=[32,32,3]",
     "model.bn_momentum=0.5",

@@ -109,7 +109,7 @@ def test_sync_three_experiments_a_sweep_trial_and_a_promoted_one(
     main = runs[trained.name]
     assert main.info.status == "FINISHED"
     assert main.data.params["training.epochs"] == "2"
-    assert main.data.params["model.backbone"] == "mobilenet"
+    assert main.data.params["model.backbone"] == "tinycnn"
     assert len(client.get_metric_history(main.info.run_id, "loss")) == 2
     assert [m.step for m in client.get_metric_history(main.info.run_id, "val_loss")] == [1, 2]
     test_keys = [k for k in main.data.metrics if k.startswith("test/shapes/")]

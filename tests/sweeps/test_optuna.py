@@ -26,7 +26,7 @@ LIGHT = [
 SPACE = [
     "--space", "training.lr=loguniform(1e-4,1e-2)",
     "--space", "model.dropout=uniform(0,0.5)",
-    "--space", "model.backbone=choice(mobilenet)",
+    "--space", "model.backbone=choice(tinycnn)",
 ]  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from abyssexp.cli import app
 
 TINY = [
     "--set",
-    "model.backbone=mobilenet",
+    "model.backbone=tinycnn",
     "--set",
     "model.init_weights=none",
     "--set",

@@ -25,7 +25,7 @@ def test_hparams_tab_holds_the_flattened_params_and_final_metrics(trained_pair) 
     start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
     hparams = dict(start.hparams)
     assert hparams["training.lr"].number_value == pytest.approx(0.002)
-    assert hparams["model.backbone"].string_value == "mobilenet"
+    assert hparams["model.backbone"].string_value == "tinycnn"
     assert hparams["training.epochs"].number_value == 2
     assert start.group_name or start.hparams  # a session the HParams tab lists
     final = logs.Tensors("hparams/val_loss")
