@@ -16,6 +16,29 @@ from abyssexp.tf_runtime import configure_tensorflow_environment
 
 configure_tensorflow_environment()  # what the CLI runs with
 os.environ.setdefault("COLUMNS", "200")
+
+
+def _command_built_once() -> None:
+    """Typer's ``CliRunner.invoke`` builds the Click command tree of the app again on every call
+    (0.2 s for abyssexp's 44 commands: their annotations evaluated anew), ten times what most
+    commands take to run. A process of ours builds it once; so does a test process now: the
+    tree is built once per app and reused, as Click's own runner reuses a command. (Typer's
+    testing module looks the builder up by the name it imports it under.)"""
+    import typer.main
+    import typer.testing
+
+    built: dict[int, tuple[Any, Any]] = {}
+
+    def command_of(app: Any) -> Any:
+        key = id(app)
+        if key not in built or built[key][0] is not app:
+            built[key] = (app, typer.main.get_command(app))
+        return built[key][1]
+
+    typer.testing._get_command = command_of  # type: ignore[attr-defined]
+
+
+_command_built_once()
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "abyss-original"
 #: Fixtures that train models (once per run): a test using one, directly or through
 #: another fixture, is marked ``slow`` so that ``make test-fast`` never trains.
