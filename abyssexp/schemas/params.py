@@ -252,7 +252,8 @@ class ModelParams(_Strict):
 
     backbone: str = Field(
         "xception",
-        description="Lower-case keras.applications name (abyssexp backbones lists them).",
+        description="Lower-case keras.applications name, or tinycnn (three conv blocks, for "
+        "smoke tests on a CPU); abyssexp backbones lists them.",
     )
     output_activation: Literal["softmax", "sigmoid"] = Field(
         "softmax", description="softmax for one label per image, sigmoid for multilabel."
