@@ -161,7 +161,7 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, params: AugmentationParams
     if params.flip_ud:
         flip = tf.random.stateless_uniform([b], seed=seeds[1]) < 0.5
         images = tf.where(flip[:, None, None, None], tf.reverse(images, [1]), images)
-    ops = params.group_ops()
+    ops = _group_ops(params)
     if not ops:
         return tf.clip_by_value(images, 0.0, 255.0)
     chosen = select_ops(seeds[2], b, len(ops), params.some_of)
@@ -370,7 +370,7 @@ def augment_image(
         output_size = (int(image.shape[0]), int(image.shape[1]))
     out_h, out_w = output_size
     seed = tf.cast(seed, tf.int64)
-    ops = params.group_ops()
+    ops = _group_ops(params)
     draws = tf.random.stateless_uniform([_SCORES + len(ops)], seed=seed)
     low, high = _draw_ranges(params)
     values = low + (high - low) * draws[:_SCORES]
@@ -491,6 +491,15 @@ def _pixel_ops(
         pixels = tf.matmul(tf.reshape(batch, [-1, 3]), tf.linalg.diag(gain))
         batch = tf.reshape(pixels, [1, out_h, out_w, 3])
     return batch
+
+
+@tf.autograph.experimental.do_not_convert
+def _group_ops(params: AugmentationParams) -> list[str]:
+    """``params.group_ops()`` run as plain Python inside a graph function: left to autograph,
+    the pydantic model's methods were sometimes converted too, and a converted field validator
+    failed (``tf___gain() missing 2 required positional arguments``) depending on which graphs
+    the process had traced before."""
+    return params.group_ops()
 
 
 def _draw_ranges(params: AugmentationParams) -> tuple[np.ndarray, np.ndarray]:
