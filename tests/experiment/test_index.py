@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -67,8 +68,30 @@ def _edit_json(path: Path, change) -> None:
     path.write_text(json.dumps(data, indent=2))
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """The experiments of ``experiments``, made once per module: each test gets a copy."""
+    from typer.testing import CliRunner
+
+    base = tmp_path_factory.mktemp("index-template")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ABYSSEXP_SCRATCH", str(base / "scratch"))
+        patch.setenv("ABYSSEXP_STORE", str(base / "store"))
+        patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
+        made = _varied_experiments(CliRunner())
+    return base / "scratch", [paths.root.relative_to(base / "scratch") for paths in made]
+
+
 @pytest.fixture
-def experiments(runner, scratch: Path) -> list[ExperimentPaths]:
+def experiments(template: tuple[Path, list[Path]], scratch: Path) -> list[ExperimentPaths]:
+    """A copy of the module's varied experiments in this test's scratch (no index yet)."""
+    source, folders = template
+    shutil.copytree(source, scratch, symlinks=True)
+    _settle()
+    return [ExperimentPaths(scratch / folder) for folder in folders]
+
+
+def _varied_experiments(runner) -> list[ExperimentPaths]:
     """Experiments made varied on purpose: histories, a train provenance, params with lists,
     NaN, a dict in another key order, a missing section, params that are not JSON or missing,
     tests, tags and notes, a running record whose process is gone, a record that does not
@@ -103,7 +126,6 @@ def experiments(runner, scratch: Path) -> list[ExperimentPaths]:
     )
     _edit_json(made[6].record, lambda r: r.update(epochs_done="3", heartbeat_unix=None))
     made[7].record.write_text("{broken")
-    _settle()
     return made
 
 
