@@ -529,7 +529,11 @@ def _four_images(coco_factory, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "command", ["split", "split --force", "merge", "from-folders", "sweep fold", "preview"]
+    "command",
+    [
+        *("split", "split --force", "merge", "from-folders", "sweep fold"),
+        pytest.param("preview", marks=pytest.mark.slow),  # augments with TensorFlow: 3.6 s
+    ],
 )
 def test_case_5_data_outputs_never_go_through_a_link_in_the_scratch(
     runner, scratch, coco_factory, tmp_path, command

@@ -58,6 +58,7 @@ def _flat(value=100.0, size=24):
     return np.full((N, size, size, 3), value, np.float32)
 
 
+@pytest.mark.slow  # TensorFlow graphs for seconds (the batch form 3.7 s)
 def test_seed_string_verbatim_is_accepted() -> None:
     params = config_from_any(SEED_STRING)
     assert params.gnoise == (0.0, 12.75) and params.some_of is None and params.enabled

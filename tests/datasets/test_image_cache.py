@@ -113,6 +113,7 @@ def test_corrupt_entries_are_never_used_and_are_rebuilt(
     assert victim.read_bytes() == good
 
 
+@pytest.mark.slow  # a TensorFlow pipeline for seconds
 def test_augmented_training_stores_twice_the_input_size(dataset, tmp_path) -> None:
     from abyssexp.augmentation import config_from_any
     from abyssexp.augmentation.tf_backend import image_augmenter_fn
