@@ -168,7 +168,7 @@ def backbones_command(
     pattern: Annotated[str | None, typer.Argument(help="Glob, e.g. 'efficientnet*'.")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """List the backbones (keras.applications and tinycnn), their default input size and preprocessing."""
+    """List the backbones (keras.applications, and tinycnn for tests): input size, preprocessing."""
     from abyssexp.tf_runtime import load_tensorflow
 
     load_tensorflow()

@@ -15,6 +15,8 @@ from typing import Any, NotRequired
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from abyssexp.schemas.store_entry import PromotionFields
+
 REGISTRY_VERSION = 1
 
 
@@ -27,24 +29,15 @@ class ConditionMetrics(TypedDict):
 
 
 @with_config(ConfigDict(extra="allow", strict=True))
-class RegistryRow(TypedDict):
-    """One promoted folder: its entry plus ``path`` (relative to the store root on disk)."""
+class RegistryRow(PromotionFields):
+    """One promoted folder: its entry's fields plus ``path`` (relative to the store root on
+    disk); project and type may be missing from rows of an early registry."""
 
     path: str
     name: str
     project: NotRequired[str | None]
     type: NotRequired[str | None]
-    entry_version: NotRequired[int]
-    checkpoint: NotRequired[str | None]
-    scratch_path: NotRequired[str | None]
-    promoted: NotRequired[str | None]
-    promoted_unix: NotRequired[float | None]
-    host: NotRequired[str | None]
-    bytes: NotRequired[int | None]
     tests: NotRequired[dict[str, ConditionMetrics] | None]
-    caveats: NotRequired[dict[str, Any] | None]
-    accepted_caveats: NotRequired[Any]
-    aliases_at_promotion: NotRequired[list[str] | None]
 
 
 @with_config(ConfigDict(extra="allow", strict=True))

@@ -21,22 +21,27 @@ ENTRY_VERSION = 1
 MAX_ENTRY_BYTES = MAX_SMALL_JSON_BYTES
 
 
-@with_config(ConfigDict(extra="allow"))
-class StoreEntry(TypedDict):
-    project: Annotated[str, Field(description="The experiment's project.")]
-    type: Annotated[str, Field(description="The experiment's type.")]
-    name: Annotated[str, Field(description="The experiment's folder name (NNN-name).")]
+class PromotionFields(TypedDict):
+    """What an entry and its registry row (``schemas/registry.py``) share, each optional."""
+
     entry_version: NotRequired[int]
     checkpoint: NotRequired[str | None]
     scratch_path: NotRequired[str | None]
     promoted: NotRequired[str | None]
     promoted_unix: NotRequired[float | None]
     host: NotRequired[str | None]
-    tests: NotRequired[dict[str, Any] | None]
     caveats: NotRequired[dict[str, Any] | None]
     accepted_caveats: NotRequired[Any]
     bytes: NotRequired[int | None]
     aliases_at_promotion: NotRequired[list[str] | None]
+
+
+@with_config(ConfigDict(extra="allow"))
+class StoreEntry(PromotionFields):
+    project: Annotated[str, Field(description="The experiment's project.")]
+    type: Annotated[str, Field(description="The experiment's type.")]
+    name: Annotated[str, Field(description="The experiment's folder name (NNN-name).")]
+    tests: NotRequired[dict[str, Any] | None]
 
 
 ENTRY_ADAPTER: TypeAdapter[StoreEntry] = TypeAdapter(StoreEntry)
