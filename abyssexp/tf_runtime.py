@@ -79,51 +79,94 @@ def load_tensorflow() -> None:
     cuInit" and absl's "All log messages before absl::InitializeLog()" are written by C++ before
     ``TF_CPP_MIN_LOG_LEVEL`` applies. They are shown with ``--verbose``, or when the import fails.
     """
-    if _STATE["verbose"] or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules:
         return
-    with _stderr_held():
-        import tensorflow as tf
+    with _sklearn_hidden():
+        if _STATE["verbose"]:
+            import tensorflow  # noqa: F401
 
-        tf.config.list_physical_devices("GPU")
+            return
+        with _stderr_held():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")
+
+
+@contextmanager
+def _sklearn_hidden() -> Iterator[None]:
+    """``import sklearn`` fails inside the block, as where scikit-learn is not installed.
+
+    Keras imports scikit-learn, and SciPy with it, for its scikit-learn wrappers whenever it is
+    installed: 0.9 s of a 6 s TensorFlow start (``docs/performance.md``), paid by every command
+    that trains, tests or predicts, for wrappers abyssexp never uses. Keras falls back to "no
+    scikit-learn" (its wrappers then say so if called); after the block ``import sklearn`` works
+    again, for cleanlab (``labels``) and anything else. Nothing changes where scikit-learn is
+    loaded already or not installed.
+    """
+    if "sklearn" in sys.modules:
+        yield
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # the import system's "absent"
+    try:
+        yield
+    finally:
+        if "sklearn" in sys.modules and sys.modules["sklearn"] is None:
+            del sys.modules["sklearn"]
+
+
+#: Modules whose first import the CLI wraps: TensorFlow's with its start-up noise held and
+#: scikit-learn hidden, Keras's (when it comes first and imports TensorFlow itself) with
+#: scikit-learn hidden.
+_WRAPPED = ("tensorflow", "keras")
 
 
 class _QuietLoader(importlib.abc.Loader):
-    """TensorFlow's own loader, run with stderr held (see ``load_tensorflow``)."""
+    """The real loader, run with scikit-learn hidden and, for TensorFlow, stderr held (see
+    ``load_tensorflow``)."""
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, real: Any, name: str) -> None:
         self.real = real
+        self.name = name
 
     def create_module(self, spec: Any) -> Any:
         return self.real.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
-        with _stderr_held():
-            self.real.exec_module(module)
-            module.config.list_physical_devices("GPU")  # cuInit speaks here, once
+        with _sklearn_hidden():
+            if self.name != "tensorflow" or _STATE["verbose"]:
+                self.real.exec_module(module)
+                return
+            with _stderr_held():
+                self.real.exec_module(module)
+                module.config.list_physical_devices("GPU")  # cuInit speaks here, once
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` the first time anything imports it (Keras, a command, a library
-    module) and hands back its spec with the quiet loader; then steps aside."""
+    """Finds ``tensorflow`` and ``keras`` the first time anything imports them (a command, a
+    library module, one another) and hands back their specs with the quiet loader; then steps
+    aside."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "tensorflow":
+        if name not in _WRAPPED or name in self.seen:
             return None
-        if self in sys.meta_path:
+        self.seen.add(name)
+        if self.seen.issuperset(_WRAPPED) and self in sys.meta_path:
             sys.meta_path.remove(self)
-        if _STATE["verbose"]:
-            return None
-        spec = importlib.util.find_spec(name)
+        spec = importlib.util.find_spec(name)  # this finder answers None for it now
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _QuietLoader(spec.loader)
+        spec.loader = _QuietLoader(spec.loader, name)
         return spec
 
 
 def quiet_tensorflow_imports() -> None:
-    """Make every later TensorFlow import in this process quiet, whichever command or module
-    makes it: the CLI calls this once, so no command can forget (``predict``, ``export``,
-    ``promote --export``, ``sweep run`` and the child processes of ``--on local`` included)."""
+    """Make every later TensorFlow (and Keras) import in this process quiet and free of
+    scikit-learn, whichever command or module makes it: the CLI calls this once, so no command
+    can forget (``predict``, ``export``, ``promote --export``, ``sweep run`` and the child
+    processes of ``--on local`` included)."""
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietFinder) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietFinder())
