@@ -5,7 +5,6 @@ them resumes exactly."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -173,7 +172,7 @@ RECIPES = [
 def test_a_run_with_the_recipes_resumes_exactly(
     runner, scratch: Path, shapes, placement: str
 ) -> None:
-    from tests.training.test_interruption import DETERMINISTIC, INTERRUPTING_DRIVER, _run, _train
+    from tests.training.test_interruption import DETERMINISTIC, _train, straight_then_interrupted
 
     where = ["--set", f"augmentation.placement={placement}"]
     recipes = RECIPES
@@ -183,10 +182,7 @@ def test_a_run_with_the_recipes_resumes_exactly(
         recipes = RECIPES[:6]
     straight = new_tiny(runner, shapes, *DETERMINISTIC, *recipes, *where, name="straight")
     cut = new_tiny(runner, shapes, *DETERMINISTIC, *recipes, *where, name="cut")
-    done = _train(straight, scratch)
-    assert done.returncode == 0, done.stderr[-3000:]
-    interrupted = _run([sys.executable, "-c", INTERRUPTING_DRIVER, str(cut)], scratch)
-    assert interrupted.returncode == 0, interrupted.stderr[-3000:]
+    straight_then_interrupted(straight, cut, scratch)
     assert record(cut)["status"] == "interrupted"
     resumed = _train(cut, scratch, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -34,8 +34,12 @@ DETERMINISTIC = [
 
 # Trains like `abyssexp train`, but sends itself SIGTERM after batch 2 of epoch 2 (0-based
 # epoch 1): the interruption lands mid-epoch every time, not at a moment chosen by timing.
+# Roots after the first are trained to the end before it, in the same process: one TensorFlow
+# start for the uninterrupted run and the cut one (each plans, builds and seeds afresh from its
+# params, as a new process does).
 INTERRUPTING_DRIVER = """
 import os, signal, sys
+from pathlib import Path
 import keras
 from abyssexp.tf_runtime import configure_tensorflow_environment
 configure_tensorflow_environment()
@@ -50,10 +54,27 @@ class SignalMidEpoch(keras.callbacks.Callback):
         if self.epoch == 1 and batch == 2:
             os.kill(os.getpid(), signal.SIGTERM)
 
-plan = plan_training(ExperimentPaths(__import__("pathlib").Path(sys.argv[1])), TrainOptions())
-result = train_experiment(plan, extra_callbacks=[SignalMidEpoch()])
+def train(root, callbacks):
+    plan = plan_training(ExperimentPaths(Path(root)), TrainOptions())
+    return train_experiment(plan, extra_callbacks=callbacks)
+
+for root in sys.argv[2:]:
+    done = train(root, [])
+    print(done.status, done.epochs_done)
+result = train(sys.argv[1], [SignalMidEpoch()])
 print(result.status, result.epochs_done)
 """
+
+
+def straight_then_interrupted(
+    straight: Path, cut: Path, scratch: Path
+) -> subprocess.CompletedProcess:
+    """``straight`` trained uninterrupted, then ``cut`` stopped by SIGTERM in epoch 2, in one
+    process; its last line says how ``cut`` ended."""
+    done = _run([sys.executable, "-c", INTERRUPTING_DRIVER, str(cut), str(straight)], scratch)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[:2] == ["completed", "3"], done.stdout
+    return done
 
 
 def _run(args: list[str], scratch: Path) -> subprocess.CompletedProcess:
@@ -71,11 +92,7 @@ def test_partial_epoch_is_discarded_and_resume_continues_the_same_order(
 ) -> None:
     straight = new_tiny(runner, shapes, *DETERMINISTIC, name="straight")
     cut = new_tiny(runner, shapes, *DETERMINISTIC, name="cut")
-    done = _train(straight, scratch)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    interrupted = _run([sys.executable, "-c", INTERRUPTING_DRIVER, str(cut)], scratch)
-    assert interrupted.returncode == 0, interrupted.stderr[-3000:]
+    interrupted = straight_then_interrupted(straight, cut, scratch)
     assert interrupted.stdout.split()[-2:] == ["interrupted", "1"]
     # Epoch 2 was cut at batch 3 of 6: no history row, no checkpoint, the state at epoch 1.
     assert [row["epoch"] for row in history(cut)] == ["1"]

@@ -23,7 +23,7 @@ from abyssexp.errors import ExperimentStateError
 from abyssexp.experiment.checkpoints import read_train_state, write_train_state
 from abyssexp.experiment.layout import ExperimentPaths
 from tests.training.helpers import history, new_tiny, record
-from tests.training.test_interruption import INTERRUPTING_DRIVER
+from tests.training.test_interruption import straight_then_interrupted
 
 EXACT = [
     "--set",
@@ -83,12 +83,9 @@ def test_resumed_run_has_the_history_of_the_uninterrupted_one(
     settings = [*EXACT, *(arg for item in RECIPES[recipe] for arg in ("--set", item))]
     straight = new_tiny(runner, shapes, *settings, name="straight")
     cut = new_tiny(runner, shapes, *settings, name="cut")
-    done = _train(straight, scratch)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    # SIGTERM to itself after batch 3 of epoch 2: a real signal through train's own handler.
-    interrupted = _run([sys.executable, "-c", INTERRUPTING_DRIVER, str(cut)], scratch)
-    assert interrupted.returncode == 0, interrupted.stderr[-3000:]
+    # The straight run, then SIGTERM to itself after batch 3 of epoch 2 in the cut one: a real
+    # signal through train's own handler.
+    interrupted = straight_then_interrupted(straight, cut, scratch)
     assert interrupted.stdout.split()[-2:] == ["interrupted", "1"]
     if recipe == "plain":  # a train_state.json from before layer random states were saved
         _as_version_1(cut / "models" / "train_state.json")
