@@ -694,14 +694,9 @@ def test_one_matcher_of_experiment_patterns() -> None:
 
 
 #: Typer's and Click's private API (issue 32, item 5): each use listed with why; the list only
-#: shrinks. Help is drawn by Click's formatter (``rich_markup_mode=None``), so no help internals
-#: are left; what is left is two exception classes.
-PRIVATE_CLI_API: dict[tuple[str, str], str] = {
-    ("cli/app.py", "typer._click.exceptions"): (
-        "UsageError and NoArgsIsHelpError, to make a usage error one line: Typer >= 0.20 "
-        "vendors Click there and re-exports only BadParameter (click's own with older Typer)"
-    ),
-}
+#: shrinks, and is empty. Help is drawn by Click's formatter (``rich_markup_mode=None``); the
+#: usage error is reached through ``typer.BadParameter`` (``cli/app.py``).
+PRIVATE_CLI_API: dict[tuple[str, str], str] = {}
 
 
 def _private_cli_uses(tree: ast.Module) -> list[str]:
@@ -717,6 +712,8 @@ def _private_cli_uses(tree: ast.Module) -> list[str]:
                 found.append(f"rich_utils.{node.attr}")
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("typer._"):
             found.append(node.module or "")
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("typer._")]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("rich_utils"):
             found.append(node.module or "")
         elif isinstance(node, ast.ImportFrom) and any(a.name == "rich_utils" for a in node.names):
@@ -734,3 +731,22 @@ def test_no_private_typer_or_click_api() -> None:
         - set(PRIVATE_CLI_API)
     )
     assert not found, found
+
+
+def test_the_usage_error_caught_is_the_one_typer_raises() -> None:
+    """``cli/app.py`` finds Click's ``UsageError`` through ``typer.BadParameter``; it must be
+    the class Typer's parser raises for a missing option as well as a bad value."""
+    import typer
+    from typer.testing import CliRunner
+
+    from abyssexp.cli.app import UsageError
+
+    probe = typer.Typer()
+
+    @probe.command()
+    def needs(count: int = typer.Option(...)) -> None:  # pragma: no cover - never runs
+        pass
+
+    for args in ([], ["--count", "x"]):
+        result = CliRunner().invoke(probe, args, standalone_mode=False)
+        assert isinstance(result.exception, UsageError), repr(result.exception)

@@ -9,19 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 
 import typer
 from typer.core import TyperGroup
-
-try:  # Typer 0.2x parses with its own copy of click; older Typer with click itself
-    from typer._click.exceptions import NoArgsIsHelpError, UsageError
-except ImportError:  # pragma: no cover - depends on the installed Typer
-    from click.exceptions import UsageError  # type: ignore[assignment]  # click's, same role
-
-    class NoArgsIsHelpError(UsageError):  # type: ignore[no-redef]  # absent before click 8.2
-        pass
-
 
 from abyssexp.errors import AbyssExpError, InvalidInputError
 from abyssexp.tf_runtime import (
@@ -29,6 +20,28 @@ from abyssexp.tf_runtime import (
     quiet_tensorflow_imports,
     show_tensorflow_messages,
 )
+
+#: Click's usage error (a bad option or value), reached through its public subclass
+#: ``typer.BadParameter``: Typer >= 0.20 parses with a copy of Click kept in a private module,
+#: older Typer with Click itself, and either way this is the class it raises.
+UsageError: type[Exception] = next(
+    cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError"
+)
+
+
+class _Usage(Protocol):
+    """What a Click usage error carries: its command's context and its one-line message."""
+
+    ctx: Any
+
+    def format_message(self) -> str: ...
+
+
+def _asks_for_help(exc: Exception) -> bool:
+    """Click's "no arguments: show the help" (a group's ``no_args_is_help``), raised as a usage
+    error of its own class (Click >= 8.2), which Typer does not export: known by its name."""
+    return type(exc).__name__ == "NoArgsIsHelpError"
+
 
 configure_tensorflow_environment()  # before any command imports TensorFlow
 quiet_tensorflow_imports()  # whichever command imports it, its C++ start-up noise stays out
@@ -85,10 +98,13 @@ class ErrorBoundaryGroup(TyperGroup):
         except UsageError as exc:
             # A bad option or value of a command (`--top-k 0`, a missing `--coco`): one line
             # like every other error, not Typer's usage box; a bare group still shows its help.
-            if debug_enabled() or isinstance(exc, NoArgsIsHelpError):
+            if debug_enabled() or _asks_for_help(exc):
                 raise
-            command = exc.ctx.command_path if exc.ctx else "abyssexp"
-            error_line(f"{command}: {exc.format_message()} (`{command} --help` lists the options)")
+            usage = cast(_Usage, exc)
+            command = usage.ctx.command_path if usage.ctx else "abyssexp"
+            error_line(
+                f"{command}: {usage.format_message()} (`{command} --help` lists the options)"
+            )
             raise typer.Exit(2) from None
         except BrokenPipeError:
             # The reader went away (`abyssexp list | head`): nothing left to say to it.
