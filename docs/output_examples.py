@@ -2,8 +2,8 @@
 
     python docs/output_examples.py        # rewrites the generated part of docs/output.md
 
-Two tiny experiments are made, trained (for two epochs, on a 32-pixel shapes dataset), tested
-and one promoted, in ``/tmp/abyssexp-docs`` (a fixed folder, so the paths shown never change);
+Two tiny experiments (the ``tinycnn`` backbone) are made, trained (for two epochs, on a
+32-pixel shapes dataset), tested and one promoted, in ``/tmp/abyssexp-docs`` (a fixed folder, so the paths shown never change);
 then ``list``, ``show``, ``compare`` and the train log are captured as they print: at 80
 columns (``COLUMNS=80``, what a terminal of that width gets) and in a pipe.
 ``tests/cli/test_output_docs.py`` runs this again and checks docs/output.md still matches it
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BASE = Path("/tmp/abyssexp-docs")
 TINY = [
-    *("--set", "model.backbone=mobilenet", "--set", "model.init_weights=none"),
+    *("--set", "model.backbone=tinycnn", "--set", "model.init_weights=none"),
     *("--set", "model.input_shape=[32,32,3]", "--set", "training.batch_size=16"),
     *("--set", "dataset.map_by=supercategory", "--set", "training.epochs=2"),
 ]
