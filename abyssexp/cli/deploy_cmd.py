@@ -68,9 +68,9 @@ def export_command(
         out_dir = testing.parent / "exports" / checkpoint.stem
     report = export_checkpoint(checkpoint, out_dir, chosen, testing, tolerance)
     if json_output:
-        print_json({"out": str(out_dir), **report})
+        print_json({"out": str(out_dir), **report.to_json()})
         return
-    print_parity(str(out_dir), report["formats"])
+    print_parity(str(out_dir), report.formats)
 
 
 def print_parity(title: str, formats: dict[str, Any]) -> None:

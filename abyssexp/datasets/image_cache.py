@@ -30,7 +30,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from abyssexp.owned import check_tree, rmtree_inside, unlink_inside
 
@@ -50,7 +50,14 @@ def cache_dir(scratch: Path) -> Path:
     return Path(scratch) / CACHE_FOLDER
 
 
-def pipeline_settings(scratch: Path, cache: str, limit_gb: float) -> dict[str, Any]:
+class CacheSettings(TypedDict, total=False):
+    """The ``PipelineSpec`` fields of the disk cache; empty when there is none."""
+
+    disk_cache: Path
+    disk_cache_limit: int
+
+
+def pipeline_settings(scratch: Path, cache: str, limit_gb: float) -> CacheSettings:
     """``PipelineSpec`` fields for the ``training.cache`` param (``disk``: this scratch root's
     image cache, bounded by ``training.cache_limit_gb``; anything else: none).
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from abyssexp.datasets.hash_cache import open_hash_cache
 from abyssexp.datasets.locate import find_image_dir, resolve_image_path
@@ -77,9 +77,20 @@ def _pair(kind: str, a: SplitImage, b: SplitImage, distance: int | None = None) 
     return entry
 
 
+class LeakReport(TypedDict):
+    """What ``find_leaks`` found: the pairs (``leak_entry``), their count by kind, and the
+    images that could not be decoded for the near-duplicate comparison."""
+
+    undecoded: list[str]
+    files: list[str]
+    images: int
+    leaks: list[dict[str, Any]]
+    counts: dict[str, int]
+
+
 def find_leaks(
     paths: Sequence[Path], near: bool = False, max_distance: int = NEAR_DISTANCE, workers: int = 8
-) -> dict[str, Any]:
+) -> LeakReport:
     """Every pair of images in two different files that are the same or nearly the same.
 
     Raises:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import keras
 
     from abyssexp.datasets.coco import ImageClassificationDataset
+    from abyssexp.datasets.image_cache import CacheSettings
     from abyssexp.datasets.locate import ImageFolder
     from abyssexp.datasets.split_datasets import LabelSpace
     from abyssexp.schemas.params import Params
@@ -244,7 +245,7 @@ def _test_set(
     return labels, dataset, folder
 
 
-def _disk_cache(paths: ExperimentPaths, params: Params) -> dict[str, Any]:
+def _disk_cache(paths: ExperimentPaths, params: Params) -> CacheSettings:
     """The shared image cache, as the experiment's ``training.cache`` asks (the test set's
     entries are shared with every other experiment tested on it)."""
     from abyssexp.datasets.image_cache import pipeline_settings
@@ -259,7 +260,7 @@ def _predict(
     batch: int,
     progress: Callable[[int, int], None] | None,
     tta: str | None = None,
-    disk_cache: dict[str, Any] | None = None,
+    disk_cache: CacheSettings | None = None,
 ) -> tuple[np.ndarray, float]:
     """Scores for every image of ``dataset`` (float64) and the seconds it took; with ``tta``
     ``flip``, the mean of the image's and its mirror's scores. ``disk_cache``: the

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from abyssexp.owned import rmtree_inside
 from abyssexp.schemas.export_manifest import load_export_manifest
 from abyssexp.schemas.results import load_predictions
 
+if TYPE_CHECKING:
+    from abyssexp.models.export import ExportReport
+
 PARITY_IMAGES = 16
 
 
@@ -35,7 +38,7 @@ def export_checkpoint(
     formats: list[str],
     testing: Path | None,
     tolerance: float | None = None,
-) -> dict[str, Any]:
+) -> ExportReport:
     """Export ``checkpoint`` into ``out_dir`` (which must not exist), checked on test images.
 
     Returns:
@@ -61,7 +64,7 @@ def export_checkpoint(
     finally:
         if os.path.lexists(temporary):
             rmtree_inside(temporary, out_dir.parent)
-    return report.to_json()
+    return report
 
 
 def export_experiment(

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -464,7 +464,33 @@ def _differing_images(first: Outcomes, second: Outcomes, metric: str) -> int | N
     return int((predicted[0] != predicted[1]).any(axis=1).sum())
 
 
-def paired_too_few(first: Outcomes, second: Outcomes, metric: str, result: dict) -> str | None:
+class PairedDifference(TypedDict):
+    """B − A for a metric on the same images: both values, the difference and its interval
+    (``level``, ``method``, ``resamples``, ``seed``); for accuracy McNemar's ``p_value`` and the
+    images only A (``a_only``) or only B (``b_only``) got right; the ``verdict``, and the
+    ``reason`` when it is ``too few to tell``."""
+
+    metric: str
+    a: float
+    b: float
+    difference: float
+    low: float | None
+    high: float | None
+    n: int
+    level: float
+    method: str
+    resamples: int
+    seed: int
+    a_only: NotRequired[int]
+    b_only: NotRequired[int]
+    p_value: NotRequired[float]
+    reason: NotRequired[str]
+    verdict: NotRequired[str]
+
+
+def paired_too_few(
+    first: Outcomes, second: Outcomes, metric: str, result: PairedDifference
+) -> str | None:
     """Why no verdict could be evidence either way (None: one can).
 
     So few images differ that even all of them going one way would not be significant
@@ -488,15 +514,10 @@ def paired_difference(
     metric: str,
     resamples: int = RESAMPLES,
     seed: int = SEED,
-) -> dict[str, Any]:
+) -> PairedDifference:
     """B − A for ``metric`` on the same images (row i of both is the same image), with a paired
-    percentile-bootstrap interval and, for accuracy, McNemar's exact test.
-
-    Returns:
-        ``{metric, a, b, difference, low, high, n, level, method, resamples, seed, verdict,
-        reason?, p_value?, a_only?, b_only?}``; ``a_only``/``b_only``: images only A (only B)
-        got right; ``reason``: why the verdict is ``too few to tell``.
-    """
+    percentile-bootstrap interval and, for accuracy, McNemar's exact test; its ``verdict`` is
+    always set."""
     counts = resample_counts(first.images, resamples, seed)
     whole = np.ones((1, first.images), dtype=np.float32)
     a_samples = metric_samples(first, counts, [metric])[metric]
@@ -504,7 +525,7 @@ def paired_difference(
     a_value = float(metric_samples(first, whole, [metric])[metric][0])
     b_value = float(metric_samples(second, whole, [metric])[metric][0])
     low, high = _percentiles(b_samples - a_samples)
-    result: dict[str, Any] = {
+    result: PairedDifference = {
         "metric": metric,
         "a": a_value,
         "b": b_value,
@@ -522,7 +543,8 @@ def paired_difference(
         a_right = first.hits["accuracy"][counted] > 0
         b_right = second.hits["accuracy"][counted] > 0
         a_only, b_only = int((a_right & ~b_right).sum()), int((b_right & ~a_right).sum())
-        result.update(a_only=a_only, b_only=b_only, p_value=mcnemar_exact(a_only, b_only))
+        result["a_only"], result["b_only"] = a_only, b_only
+        result["p_value"] = mcnemar_exact(a_only, b_only)
     reason = paired_too_few(first, second, metric, result)
     if reason is not None:
         result["reason"] = reason
@@ -530,7 +552,7 @@ def paired_difference(
     return result
 
 
-def paired_verdict(result: dict[str, Any]) -> str:
+def paired_verdict(result: PairedDifference) -> str:
     """``B better``, ``A better`` or ``no significant difference`` at 95 %: the interval of
     B − A must exclude 0 and, for accuracy, McNemar's test must agree (p < 0.05);
     ``too few to tell`` when ``result`` has a ``reason`` (``paired_too_few``)."""

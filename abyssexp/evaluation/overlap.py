@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     from abyssexp.datasets.hash_cache import HashCache
@@ -37,6 +37,24 @@ def _split_files(params: Params, root: Path, split: str) -> tuple[Path, Path] | 
     return (coco, folder) if coco.is_file() else None
 
 
+#: What ``find_overlap`` counts (``with`` is a keyword, hence the call form): test images that
+#: are the same file or content as a training/validation image, per split, a few examples, the
+#: near-duplicates (None: not looked for) and those left out of the metrics.
+OverlapDetail = TypedDict(
+    "OverlapDetail",
+    {
+        "images": int,
+        "same_file": int,
+        "same_content": int,
+        "with": dict[str, int],
+        "examples": list[str],
+        "near": int | None,
+        "near_examples": list[str],
+        "not_evaluated": int,
+    },
+)
+
+
 def find_overlap(
     params: Params,
     root: Path,
@@ -45,7 +63,7 @@ def find_overlap(
     near: bool = True,
     hashes: HashCache | None = None,
     evaluated: Collection[Any] | None = None,
-) -> dict[str, Any]:
+) -> OverlapDetail:
     """How many images of ``test_coco`` are the same file, or have the same content, as one of
     the experiment's training or validation images, and (``near``) how many more are
     near-duplicates of one (the verdict ``data check`` and ``new`` give, on cached hashes).
@@ -55,9 +73,8 @@ def find_overlap(
             out as unlabelled, say) is counted apart, so "N of M" never has N above M.
 
     Returns:
-        ``{"images": N, "same_file": a, "same_content": b, "with": {"train": x, "val": y},
-        "examples": [up to 5 test file names], "near": n or None, "near_examples": [up to 2
-        "test ~ train" pairs], "not_evaluated": k}``.
+        An ``OverlapDetail``: ``with`` counts per split (``train``, ``val``), up to 5 test file
+        names as examples and up to 2 "test ~ train" near pairs.
     """
     from abyssexp.datasets.leaks import check_split_leaks
 

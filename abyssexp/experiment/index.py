@@ -68,6 +68,7 @@ from abyssexp.schemas.index import (
     SUMMARY_PART_ADAPTER,
     TIMES_KEYS,
 )
+from abyssexp.schemas.summary import SummaryDigest
 
 INDEX_FILE = ".index.json"
 #: Sources changed this close to the moment they were stat'ed are not kept in the index: a
@@ -91,7 +92,7 @@ class Indexed:
     row: dict[str, Any]
     times: dict[str, Any] | None = None
     flat: Delta | None = None
-    summary: dict[str, Any] | None = None
+    summary: SummaryDigest | None = None
 
 
 def _stat(path: str) -> Stat | None:
@@ -261,7 +262,7 @@ class _Reader:
         index.keep(name, "params", json.dumps(stored, ensure_ascii=False) if keep else None, text)
         return Delta(self.base, set_, frozenset(unset))
 
-    def summary(self, index: _Folder, name: str, root: str) -> dict[str, Any]:
+    def summary(self, index: _Folder, name: str, root: str) -> SummaryDigest:
         """``compare``'s summary, from the entry while history.csv and provenance.json have
         their stats; else from the summary file (``summary_file``), which checks its own."""
         text = (index.entries.get(name) or {}).get("summary")

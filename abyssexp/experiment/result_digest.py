@@ -10,6 +10,7 @@ listing commands import this module.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 #: The metrics a record's summary keeps (compare and promote read them without metrics.json).
@@ -58,7 +59,7 @@ def interval_of(result: dict[str, Any] | None, metric: str) -> dict[str, Any] | 
     return found if isinstance(found, dict) else None
 
 
-def interval_label(interval: dict[str, Any] | None) -> str | None:
+def interval_label(interval: Mapping[str, Any] | None) -> str | None:
     """What replaces the bounds when the interval has none and says why (``reason``):
     ``constant predictions``, else ``too few to tell``; None when it has bounds, or is an old
     result without a reason."""
@@ -71,7 +72,7 @@ def interval_label(interval: dict[str, Any] | None) -> str | None:
     return CONSTANT_PREDICTIONS if reason == CONSTANT_PREDICTIONS else TOO_FEW_TO_TELL
 
 
-def format_metric(value: Any, interval: dict[str, Any] | None = None, digits: int = 2) -> str:
+def format_metric(value: Any, interval: Mapping[str, Any] | None = None, digits: int = 2) -> str:
     """``0.83 [0.71–0.92] n=29``; ``0.46 [too few to tell] n=4`` where no interval method holds;
     a result without an interval (tested before intervals existed) is the value alone. Three
     digits when the interval is narrower than 0.02."""

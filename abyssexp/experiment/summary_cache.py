@@ -34,7 +34,7 @@ import math
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -53,7 +53,11 @@ from abyssexp.schemas.summary import (
     MAX_SUMMARY_BYTES,
     SUMMARY_ADAPTER,
     SUMMARY_VERSION,
+    BestValidation,
     Fingerprint,
+    ProvenanceDigest,
+    Summary,
+    SummaryDigest,
 )
 
 #: history.csv of a long run with many columns is MBs; one past this is not read (counts as
@@ -69,10 +73,10 @@ def for_best_validation(key: str) -> bool:
     return key == "epoch" or key.startswith("val_")
 
 
-def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, float | int]]:
+def best_validation(history: dict[str, list[float]]) -> dict[str, BestValidation]:
     """Best value and its epoch of every ``val_*`` column."""
     epochs = history.get("epoch") or []
-    best: dict[str, dict[str, float | int]] = {}
+    best: dict[str, BestValidation] = {}
     for key, values in history.items():
         finite = [(v, i) for i, v in enumerate(values) if not math.isnan(v)]
         if not key.startswith("val_") or not finite:
@@ -84,7 +88,7 @@ def best_validation(history: dict[str, list[float]]) -> dict[str, dict[str, floa
     return best
 
 
-def provenance_summary(provenance: dict[str, Any]) -> dict[str, Any]:
+def provenance_summary(provenance: dict[str, Any]) -> ProvenanceDigest:
     """What ``compare`` shows of a provenance section, each field of the type the summary's
     schema wants (None where provenance.json holds something else: it is read from a file)."""
     git = _of(dict, provenance.get("git")) or {}
@@ -109,7 +113,7 @@ def _of(kind: type, value: Any) -> Any:
     return value if isinstance(value, kind) else None
 
 
-def _digest(history: bytes | None, provenance: bytes | None) -> dict[str, Any]:
+def _digest(history: bytes | None, provenance: bytes | None) -> SummaryDigest:
     """What ``compare`` shows from the two sources (missing or unreadable ones count as empty,
     as ``compare`` always read them)."""
     columns: dict[str, list[float]] = {}
@@ -174,7 +178,7 @@ def _read_source(path: str) -> tuple[Fingerprint | None, bytes | None, bool]:
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, _hash(data)), data, True
 
 
-def build_summary(root: str) -> tuple[dict[str, Any], bool]:
+def build_summary(root: str) -> tuple[Summary, bool]:
     """The summary of the experiment folder ``root``, from its sources; and whether it may be
     written (every source readable and none changed within ``RACY_NS`` of now)."""
     fingerprints: dict[str, Fingerprint | None] = {}
@@ -186,19 +190,21 @@ def build_summary(root: str) -> tuple[dict[str, Any], bool]:
     recent = time.time_ns() - RACY_NS
     if any(f and max(f[1], f[2]) >= recent for f in fingerprints.values()):
         writable = False
-    summary = {
+    shown = _digest(contents["history"], contents["provenance"])
+    summary: Summary = {
         "summary_version": SUMMARY_VERSION,
-        "sources": fingerprints,
-        **_digest(contents["history"], contents["provenance"]),
+        "sources": {"history": fingerprints["history"], "provenance": fingerprints["provenance"]},
+        "validation": shown["validation"],
+        "provenance": shown["provenance"],
     }
     return summary, writable
 
 
-def _check(summary: dict[str, Any], made_ns: int, root: str) -> str | None:
+def _check(summary: Summary, made_ns: int, root: str) -> str | None:
     """``"clean"`` when every source still has the fingerprint ``summary`` (validated by its
     schema) recorded (``made_ns``: the summary file's own mtime), ``"rehashed"`` when that took
     reading a source changed close to the summary, None when it is stale."""
-    recorded = summary["sources"]
+    recorded = cast(dict[str, Any], summary["sources"])
     state = "clean"
     for key, path in _sources(root).items():
         expected = recorded.get(key, False)
@@ -222,7 +228,7 @@ def _check(summary: dict[str, Any], made_ns: int, root: str) -> str | None:
     return state
 
 
-def read_summary(root: str) -> tuple[dict[str, Any] | None, str | None]:
+def read_summary(root: str) -> tuple[Summary | None, str | None]:
     """The experiment's summary and ``_check``'s verdict on it; (None, None) when it is
     missing, stale, not a regular file within ``MAX_SUMMARY_BYTES`` (a symlink, a FIFO, a 2 GB
     file) or not valid by its schema (``schemas/summary.py``)."""
@@ -230,14 +236,14 @@ def read_summary(root: str) -> tuple[dict[str, Any] | None, str | None]:
     if read is None:
         return None, None
     try:
-        summary: dict[str, Any] = dict(SUMMARY_ADAPTER.validate_json(read[1]))
+        summary = SUMMARY_ADAPTER.validate_json(read[1])
     except (ValidationError, ValueError, RecursionError):
         return None, None
     state = _check(summary, read[0].st_mtime_ns, root)
     return (summary, state) if state else (None, None)
 
 
-def write_summary(root: str, summary: dict[str, Any]) -> bool:
+def write_summary(root: str, summary: Summary) -> bool:
     """Write ``summary`` atomically into ``root``'s logs folder if there is one; False when it
     could not be written (read-only, not ours): the caller goes on without it."""
     from abyssexp.atomic import atomic_write_text
@@ -255,7 +261,7 @@ def write_summary(root: str, summary: dict[str, Any]) -> bool:
     return True
 
 
-def load_summary(root: str) -> dict[str, Any]:
+def load_summary(root: str) -> SummaryDigest:
     """What ``compare`` shows from the experiment's history and provenance (``validation`` and
     ``provenance``): from its summary when that is current, else from the sources, the summary
     then written back when that is safe (also one that was current only after re-hashing a
@@ -263,7 +269,7 @@ def load_summary(root: str) -> dict[str, Any]:
     return digest(current_summary(root))
 
 
-def current_summary(root: str) -> dict[str, Any]:
+def current_summary(root: str) -> Summary:
     """``load_summary``'s summary whole, with its sources' fingerprints (the index keeps their
     stats beside what it shows)."""
     summary, state = read_summary(root)
@@ -274,9 +280,12 @@ def current_summary(root: str) -> dict[str, Any]:
     return summary
 
 
-def digest(summary: dict[str, Any]) -> dict[str, Any]:
+def digest(summary: Summary) -> SummaryDigest:
     """What ``compare`` shows of a summary, its keys shared between experiments."""
-    return {key: _shared(summary[key]) for key in ("validation", "provenance")}
+    return {
+        "validation": _shared(summary["validation"]),
+        "provenance": _shared(summary["provenance"]),
+    }
 
 
 def _shared(value: Any) -> Any:

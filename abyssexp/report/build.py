@@ -253,8 +253,8 @@ def paired_verdicts(main: ExperimentPaths, others: list[ExperimentPaths]) -> lis
                 (m for m in PAIRED_METRICS if _has_metric(main, condition, m)), "accuracy"
             )
             answer = paired_comparison(main.root, other.root, f"{condition}:{metric}")
-            result = answer.get("result") or {}
-            difference = result.get("difference")
+            result = answer["result"]
+            difference = result["difference"] if result else None
             found.append(
                 {
                     "pair": f"[{index}] − [1]",

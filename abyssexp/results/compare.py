@@ -129,7 +129,7 @@ def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
 
 def _column(row: dict[str, Any], item: Indexed) -> dict[str, Any]:
     times = item.times or {}
-    summary = item.summary or {}  # history and provenance, from the index unless they changed
+    summary = item.summary  # history and provenance, from the index unless they changed
     return {
         "experiment": f"{row['project']}/{row['type']}/{row['name']}",
         "path": row["path"],
@@ -145,9 +145,9 @@ def _column(row: dict[str, Any], item: Indexed) -> dict[str, Any]:
             "value": row["best_value"],
             "epoch": row["best_epoch"],
         },
-        "validation": summary["validation"],
+        "validation": summary["validation"] if summary else {},
         "tests": row["tests"],
-        "provenance": summary["provenance"],
+        "provenance": summary["provenance"] if summary else {},
     }
 
 

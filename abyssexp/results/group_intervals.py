@@ -21,7 +21,7 @@ import functools
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from abyssexp.metric_direction import LEVEL, in_unit_interval, lower_is_better
 
@@ -106,7 +106,16 @@ def _t_interval(values: Sequence[float]) -> tuple[float, float]:
     return mean - half, mean + half
 
 
-def group_interval(values: Sequence[float], metric: str) -> dict[str, Any]:
+class GroupInterval(TypedDict):
+    """The interval on a group's mean (``low``/``high`` None: none holds) and how it was made,
+    or why there is none (``interval``)."""
+
+    low: float | None
+    high: float | None
+    interval: str
+
+
+def group_interval(values: Sequence[float], metric: str) -> GroupInterval:
     """The interval on the mean of a group of two or more trials, and how it was made.
 
     Returns:

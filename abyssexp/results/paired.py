@@ -12,11 +12,16 @@ per-image files, and only for these two experiments.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
-from abyssexp.evaluation.intervals import INTERVAL_METRICS, image_outcomes, paired_difference
+from abyssexp.evaluation.intervals import (
+    INTERVAL_METRICS,
+    PairedDifference,
+    image_outcomes,
+    paired_difference,
+)
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.schemas.results import (
     METRICS_FILE,
@@ -84,7 +89,19 @@ def _outcomes(metrics: Any, predictions: list[Any], order: list[tuple[Any, ...]]
     return image_outcomes(truth, scores, metrics["activation"], threshold)
 
 
-def paired_comparison(first: Path, second: Path, metric: str) -> dict[str, Any]:
+class PairedComparison(TypedDict):
+    """``compare --paired``'s answer: B − A on the same images under one condition."""
+
+    a: str
+    b: str
+    condition: str
+    metric: str
+    verdict: str | None
+    reasons: list[str]
+    result: PairedDifference | None
+
+
+def paired_comparison(first: Path, second: Path, metric: str) -> PairedComparison:
     """B − A (``second`` minus ``first``) for ``CONDITION:METRIC``, with a verdict, or no
     verdict and the reasons.
 
@@ -94,7 +111,7 @@ def paired_comparison(first: Path, second: Path, metric: str) -> dict[str, Any]:
         result's ``reason`` says why) or None (not comparable).
     """
     condition, _, name = metric.partition(":")
-    answer: dict[str, Any] = {
+    answer: PairedComparison = {
         "a": str(first),
         "b": str(second),
         "condition": condition,
@@ -127,6 +144,6 @@ def paired_comparison(first: Path, second: Path, metric: str) -> dict[str, Any]:
         return answer
     order = _image_keys(cast(list[dict[str, Any]], predictions[0])) or []
     a, b = (_outcomes(m, p, order) for m, p in zip(metrics, predictions, strict=True))
-    answer["result"] = paired_difference(a, b, name)
-    answer["verdict"] = answer["result"]["verdict"]
+    result = paired_difference(a, b, name)
+    answer["result"], answer["verdict"] = result, result["verdict"]
     return answer

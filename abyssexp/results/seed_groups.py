@@ -18,7 +18,12 @@ from typing import Any
 from abyssexp.experiment.result_digest import interval_of
 from abyssexp.metric_direction import lower_is_better
 from abyssexp.results.compare import metric_values
-from abyssexp.results.group_intervals import difference, group_interval, pooled_spread
+from abyssexp.results.group_intervals import (
+    GroupInterval,
+    difference,
+    group_interval,
+    pooled_spread,
+)
 
 #: Params that only say which seed or fold a trial is (``dataset.train``/``val`` already do
 #: not count as a difference in ``compare``).
@@ -49,7 +54,7 @@ def _values(data: dict[str, Any], metric: str | None) -> tuple[str, list[float |
     return label, [c["best"]["value"] for c in columns]
 
 
-def _interval(group: dict[str, Any], data: dict[str, Any], metric: str) -> dict[str, Any]:
+def _interval(group: dict[str, Any], data: dict[str, Any], metric: str) -> GroupInterval:
     """The group's interval; a one-trial group's is its test interval over images, if any."""
     found = group_interval(group["values"], metric)
     if group["n"] == 1 and ":" in metric:
@@ -110,7 +115,8 @@ def seed_groups(
         group["n"] = len(numbers)
         group["mean"] = statistics.fmean(numbers) if numbers else None
         group["sd"] = statistics.stdev(numbers) if len(numbers) > 1 else None
-        group.update(_interval(group, data, name) if numbers else {})
+        if numbers:
+            group.update(_interval(group, data, name))
         found.append(group)
     factor = 1.0 if lower else -1.0
     found.sort(key=lambda g: (g["mean"] is None, factor * (g["mean"] or 0.0)))

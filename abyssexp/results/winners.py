@@ -31,9 +31,9 @@ def _paired(data: dict[str, Any], groups: dict[str, Any], metric: str) -> dict[s
     columns = data["experiments"]
     best, other = (groups[k]["indices"][0] for k in ("best", "runner_up"))
     paired = paired_comparison(Path(columns[other]["path"]), Path(columns[best]["path"]), metric)
-    if paired["verdict"] is None:
-        return None
     result = paired["result"]
+    if paired["verdict"] is None or result is None:
+        return None
     return {
         "distinguishable": paired["verdict"]
         == ("A better" if groups["lower_is_better"] else "B better"),

@@ -10,13 +10,13 @@ reads one per experiment (validating from JSON bytes costs what ``json.loads`` d
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 #: 2: best values follow ``metric_direction`` (``val_mse`` and the like are now minimised).
-SUMMARY_VERSION = 2
+SUMMARY_VERSION: Final = 2
 #: A summary holds one best value per ``val_*`` column and a few provenance fields: kilobytes.
 #: One larger was not written by abyssexp, and is rebuilt unread.
 MAX_SUMMARY_BYTES = 1 << 20
@@ -59,3 +59,10 @@ class Summary(TypedDict):
 
 
 SUMMARY_ADAPTER: TypeAdapter[Summary] = TypeAdapter(Summary)
+
+
+class SummaryDigest(TypedDict):
+    """What ``compare`` shows of a summary (its sources' fingerprints left out)."""
+
+    validation: dict[str, BestValidation]
+    provenance: ProvenanceDigest

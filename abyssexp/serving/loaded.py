@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -30,6 +30,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: What ``/v1/model`` says of a model that is not a promoted one (a REF, a ``.keras`` file).
 NOT_PROMOTED = "not a promoted model: no manifest to verify it against"
+
+
+class ModelDescription(TypedDict):
+    """``GET /v1/model``: the served model, what it means (classes, activation, thresholds),
+    its caveats, test results and export parity, and whether it was checked."""
+
+    name: str
+    location: str
+    checksum: str
+    format: str
+    class_names: list[str]
+    activation: str
+    thresholds: Any
+    input_size: list[int]
+    caveats: dict[str, Any]
+    tests: dict[str, Any]
+    parity: dict[str, Any] | None
+    verified: str
+    loaded_at: str
 
 
 @dataclass(frozen=True)
@@ -49,7 +68,7 @@ class ServedModel:
     verified: bool = False
     loaded_at: float = field(default_factory=time.time)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelDescription:
         """What ``GET /v1/model`` shows of it."""
         return {
             "name": self.name,
