@@ -81,7 +81,7 @@ def load_tensorflow() -> None:
     """
     if "tensorflow" in sys.modules:
         return
-    with _sklearn_hidden():
+    with _extras_hidden():
         if _STATE["verbose"]:
             import tensorflow  # noqa: F401
 
@@ -92,36 +92,43 @@ def load_tensorflow() -> None:
             tf.config.list_physical_devices("GPU")
 
 
-@contextmanager
-def _sklearn_hidden() -> Iterator[None]:
-    """``import sklearn`` fails inside the block, as where scikit-learn is not installed.
+#: Libraries Keras imports, when installed, for features abyssexp never uses: scikit-learn and
+#: SciPy (its scikit-learn wrappers), Matplotlib's pyplot (its image-gallery plots), pandas (data
+#: frames as ``fit`` input). Hidden while TensorFlow and Keras load (``_extras_hidden``).
+KERAS_EXTRAS = ("sklearn", "matplotlib", "pandas")
 
-    Keras imports scikit-learn, and SciPy with it, for its scikit-learn wrappers whenever it is
-    installed: 0.9 s of a 6 s TensorFlow start (``docs/performance.md``), paid by every command
-    that trains, tests or predicts, for wrappers abyssexp never uses. Keras falls back to "no
-    scikit-learn" (its wrappers then say so if called); after the block ``import sklearn`` works
-    again, for cleanlab (``labels``) and anything else. Nothing changes where scikit-learn is
-    loaded already or not installed.
+
+@contextmanager
+def _extras_hidden() -> Iterator[None]:
+    """``import sklearn`` (and the rest of ``KERAS_EXTRAS``) fails inside the block, as where
+    they are not installed.
+
+    Keras imports them at start-up whenever they are installed: 1.5 s of a 6 s TensorFlow start
+    (``docs/performance.md``), paid by every command that trains, tests or predicts. Keras falls
+    back to "not installed" for its wrappers, plots and data-frame input, none of which abyssexp
+    calls; after the block each imports again (abyssexp draws its own figures with Matplotlib,
+    cleanlab brings scikit-learn for ``labels``). Nothing changes for one loaded already or not
+    installed.
     """
-    if "sklearn" in sys.modules:
-        yield
-        return
-    sys.modules["sklearn"] = None  # type: ignore[assignment]  # the import system's "absent"
+    hidden = [name for name in KERAS_EXTRAS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # the import system's "absent"
     try:
         yield
     finally:
-        if "sklearn" in sys.modules and sys.modules["sklearn"] is None:
-            del sys.modules["sklearn"]
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 #: Modules whose first import the CLI wraps: TensorFlow's with its start-up noise held and
-#: scikit-learn hidden, Keras's (when it comes first and imports TensorFlow itself) with
-#: scikit-learn hidden.
+#: ``KERAS_EXTRAS`` hidden, Keras's (when it comes first and imports TensorFlow itself) with
+#: ``KERAS_EXTRAS`` hidden.
 _WRAPPED = ("tensorflow", "keras")
 
 
 class _QuietLoader(importlib.abc.Loader):
-    """The real loader, run with scikit-learn hidden and, for TensorFlow, stderr held (see
+    """The real loader, run with ``KERAS_EXTRAS`` hidden and, for TensorFlow, stderr held (see
     ``load_tensorflow``)."""
 
     def __init__(self, real: Any, name: str) -> None:
@@ -132,7 +139,7 @@ class _QuietLoader(importlib.abc.Loader):
         return self.real.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
-        with _sklearn_hidden():
+        with _extras_hidden():
             if self.name != "tensorflow" or _STATE["verbose"]:
                 self.real.exec_module(module)
                 return
@@ -164,7 +171,7 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
 
 def quiet_tensorflow_imports() -> None:
     """Make every later TensorFlow (and Keras) import in this process quiet and free of
-    scikit-learn, whichever command or module makes it: the CLI calls this once, so no command
+    ``KERAS_EXTRAS``, whichever command or module makes it: the CLI calls this once, so no command
     can forget (``predict``, ``export``, ``promote --export``, ``sweep run`` and the child
     processes of ``--on local`` included)."""
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietFinder) for f in sys.meta_path):
