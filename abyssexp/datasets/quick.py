@@ -42,13 +42,23 @@ def load_coco_json(path: Path) -> dict[str, Any]:
         )
         if image.get("path") is not None:
             _require(path, f"images[{index}].path", image["path"], _is_file_name, "a path")
+    categorised = "categories" in data
     for index, annotation in enumerate(data["annotations"]):
         if not isinstance(annotation, dict) or "image_id" not in annotation:
             raise DatasetError(f"{path}: annotations[{index}] needs an 'image_id'")
         where = f"annotations[{index}]"
         _require(path, f"{where}.image_id", annotation["image_id"], _is_id, "an integer")
+        # pycocotools indexes annotations by id, and by category when the file has categories.
+        if "id" not in annotation:
+            raise DatasetError(f"{path}: {where} needs an 'id' (a unique integer per annotation)")
+        _require(path, f"{where}.id", annotation["id"], _is_id, "an integer")
         if "category_id" in annotation:
             _require(path, f"{where}.category_id", annotation["category_id"], _is_id, "an integer")
+        elif categorised:
+            raise DatasetError(
+                f"{path}: {where} has no 'category_id' though the file lists categories; give "
+                "it the id of its category (captions alone: a file without 'categories')"
+            )
         if annotation.get("bbox") is not None:
             _require(path, f"{where}.bbox", annotation["bbox"], _is_bbox, "a list of numbers")
         if annotation.get("area") is not None:

@@ -83,8 +83,16 @@ def test_bad_input_exits_2_with_one_line(runner, scratch: Path, args, message) -
         ('{"images": 5, "annotations": []}', "'images' must be a list"),
         ('{"images": [{"id": [1], "file_name": "a.jpg"}], "annotations": []}', "images[0].id"),
         (
-            '{"images": [], "annotations": [{"image_id": 4}]}',
+            '{"images": [], "annotations": [{"id": 1, "image_id": 4}]}',
             "point at missing images (image ids 4",
+        ),
+        # pycocotools indexes annotations by id (and by category when there are categories):
+        # a KeyError or "unhashable type" once, found by tests/datasets/test_input_properties.py
+        ('{"images": [], "annotations": [{"image_id": 4}]}', "annotations[0] needs an 'id'"),
+        ('{"images": [], "annotations": [{"id": [], "image_id": 4}]}', "annotations[0].id"),
+        (
+            '{"images": [], "annotations": [{"id": 1, "image_id": 4}], "categories": []}',
+            "annotations[0] has no 'category_id'",
         ),
     ],
 )
