@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from abyssexp.errors import DatasetError, InvalidInputError
 from abyssexp.schemas.params import Params
@@ -23,6 +23,13 @@ FORCE_DATA = "--force-data"
 ALLOW_LEAKS = "--allow-leaks"
 
 
+class DataRecordFields(TypedDict, total=False):
+    """The record's fields for what ``new``'s data checks found and the user accepted."""
+
+    data_warnings: list[str]
+    data_overrides: list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class DataFindings:
     """What the data checks found and the user accepted: record fields for the new record."""
@@ -30,8 +37,8 @@ class DataFindings:
     warnings: list[str] = field(default_factory=list)
     overrides: list[dict[str, Any]] = field(default_factory=list)
 
-    def record_fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
+    def record_fields(self) -> DataRecordFields:
+        fields: DataRecordFields = {}
         if self.warnings:
             fields["data_warnings"] = self.warnings
         if self.overrides:

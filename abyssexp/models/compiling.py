@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     import keras
 
     from abyssexp.models.schedules import LearningRate
     from abyssexp.schemas.params import Params
+
+
+class CompileArguments(TypedDict):
+    """``model.compile``'s keyword arguments, made from a ``CompileRecipe``."""
+
+    optimizer: Any
+    loss: Any
+    metrics: list[Any]
+    jit_compile: bool
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ class CompileRecipe:
             jit_compile=params.model.jit_compile,
         )
 
-    def arguments(self) -> dict[str, Any]:
+    def arguments(self) -> CompileArguments:
         """``model.compile`` keyword arguments (makes the optimizer and the loss)."""
         from abyssexp.models.losses import make_loss
         from abyssexp.models.optimizers import make_optimizer
