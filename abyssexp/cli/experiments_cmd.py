@@ -28,6 +28,7 @@ from abyssexp.cli.tables import Column, print_fields, print_table
 
 if TYPE_CHECKING:
     from abyssexp.experiment.create import NewExperiment
+    from abyssexp.experiment.show import ExperimentDescription
 
 
 @app.command("config")
@@ -397,7 +398,7 @@ _RECORD_FIELDS = (
 )
 
 
-def _print_show(info: dict[str, Any]) -> None:
+def _print_show(info: ExperimentDescription) -> None:
     """``show``: the path whole, then record, params and contents by the table policy."""
     record = info["record"]
     print_line(str(info["path"]))

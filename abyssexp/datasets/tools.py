@@ -15,7 +15,7 @@ import shlex
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from abyssexp.atomic import atomic_write_json, atomic_write_text
 from abyssexp.config import check_outputs
@@ -79,7 +79,17 @@ def _label_names(data: Mapping[str, Any]) -> dict[int, list[str]]:
     return {image_id: sorted(labels) for image_id, labels in found.items()}
 
 
-def dataset_stats(paths: Sequence[Path]) -> dict[str, Any]:
+class DatasetStats(TypedDict):
+    """``data stats``: per file its totals (images, labelled, unlabelled, multilabel,
+    annotations), per class and file its images and annotations, and a short label per file."""
+
+    files: list[str]
+    labels: list[str]
+    totals: dict[str, dict[str, int]]
+    classes: dict[str, dict[str, dict[str, int]]]
+
+
+def dataset_stats(paths: Sequence[Path]) -> DatasetStats:
     """Per-class images and annotations of each file, side by side (by category name)."""
     classes: dict[str, dict[str, dict[str, int]]] = {}
     totals: dict[str, dict[str, int]] = {}

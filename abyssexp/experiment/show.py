@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.jobs import apply_job_states
@@ -32,7 +32,20 @@ def _folder_contents(root: Path) -> dict[str, dict[str, Any]]:
     return contents
 
 
-def describe_experiment(ref: str, scratch: Path) -> dict[str, Any]:
+class ExperimentDescription(TypedDict):
+    """What ``show`` prints (and ``--json`` writes) of one experiment: its record, its params
+    and those that differ from the defaults or the parent, its latest provenance and its files."""
+
+    path: str
+    record: dict[str, Any]
+    params: dict[str, Any]
+    params_changed: dict[str, Any]
+    params_problem: str | None
+    provenance: dict[str, Any]
+    contents: dict[str, Any]
+
+
+def describe_experiment(ref: str, scratch: Path) -> ExperimentDescription:
     from abyssexp.schemas.params import Params
 
     paths: ExperimentPaths = resolve_ref(ref, scratch)

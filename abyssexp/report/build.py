@@ -17,7 +17,7 @@ from abyssexp.experiment.caveats import result_caveats
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.refs import resolve_ref, split_location
 from abyssexp.experiment.result_digest import format_metric, interval_of
-from abyssexp.experiment.show import describe_experiment
+from abyssexp.experiment.show import ExperimentDescription, describe_experiment
 from abyssexp.report.figures import (
     confusion_figure,
     curve_figure,
@@ -83,7 +83,7 @@ def _diff_summary(paths: ExperimentPaths) -> str:
     return f"{files} file(s), +{added} −{removed}" if files else ""
 
 
-def _params(info: dict[str, Any]) -> list[dict[str, Any]]:
+def _params(info: ExperimentDescription) -> list[dict[str, Any]]:
     from abyssexp.experiment.param_filters import flatten_params
 
     changed = info["params_changed"]
