@@ -167,25 +167,62 @@ RECIPES = [
 ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("placement", ["pipeline", "model"])
-def test_a_run_with_the_recipes_resumes_exactly(
-    runner, scratch: Path, shapes, placement: str
-) -> None:
-    from tests.training.test_interruption import DETERMINISTIC, _train, straight_then_interrupted
+PLACEMENTS = ("pipeline", "model")
 
-    where = ["--set", f"augmentation.placement={placement}"]
-    recipes = RECIPES
-    if placement == "model":
-        # The seed's dict in the model (SeedAugmentation) does not resume exactly on its own (its
-        # seed generator is not in the checkpoint), so this one checks the recipes alone.
-        recipes = RECIPES[:6]
-    straight = new_tiny(runner, shapes, *DETERMINISTIC, *recipes, *where, name="straight")
-    cut = new_tiny(runner, shapes, *DETERMINISTIC, *recipes, *where, name="cut")
-    straight_then_interrupted(straight, cut, scratch)
-    assert record(cut)["status"] == "interrupted"
-    resumed = _train(cut, scratch, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+@pytest.fixture(scope="module")
+def placement_runs(
+    shapes: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, Path, str, str, str]]:
+    """Per placement: the straight root, the cut one, the cut one's status before its resume,
+    the resume's exit code and the resuming process's stderr. Both placements' straight and
+    cut runs share one process and both resumes another, new one."""
+    from typer.testing import CliRunner
+
+    from tests.training.helpers import (
+        DETERMINISTIC,
+        straight_then_interrupted_pairs,
+        trained_in_one_process,
+    )
+
+    base = tmp_path_factory.mktemp("recipes")
+    scratch = base / "scratch"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ABYSSEXP_SCRATCH", str(scratch))
+        patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
+        pairs = {}
+        for placement in PLACEMENTS:
+            where = ["--set", f"augmentation.placement={placement}"]
+            recipes = RECIPES
+            if placement == "model":
+                # The seed's dict in the model (SeedAugmentation) does not resume exactly on its
+                # own (its seed generator is not in the checkpoint), so this one checks the
+                # recipes alone.
+                recipes = RECIPES[:6]
+            settings = [*DETERMINISTIC, *recipes, *where]
+            pairs[placement] = (
+                new_tiny(CliRunner(), shapes, *settings, name=f"{placement}-straight"),
+                new_tiny(CliRunner(), shapes, *settings, name=f"{placement}-cut"),
+            )
+        straight_then_interrupted_pairs(list(pairs.values()), scratch)
+        before = [record(cut)["status"] for _, cut in pairs.values()]
+        codes, resumed = trained_in_one_process(
+            [cut for _, cut in pairs.values()], scratch, "--resume"
+        )
+    return {
+        placement: (straight, cut, status, code, resumed.stderr[-3000:])
+        for (placement, (straight, cut)), status, code in zip(
+            pairs.items(), before, codes, strict=True
+        )
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_a_run_with_the_recipes_resumes_exactly(placement: str, placement_runs) -> None:
+    straight, cut, status_before, code, stderr = placement_runs[placement]
+    assert status_before == "interrupted"
+    assert code == "0", f"the resume exited {code}: {stderr}"
     assert history(cut) == history(straight)
     params = json.loads((cut / "models" / "params.json").read_text())
     assert params["augmentation"]["mixup"] == {"alpha": 0.4}

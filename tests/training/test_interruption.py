@@ -5,15 +5,18 @@ start never changes the record."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from abyssexp.cli import app
-from tests.training.helpers import history, new_tiny, record
+from tests.training.helpers import (
+    history,
+    new_tiny,
+    record,
+    straight_then_interrupted,
+    train_in_scratch,
+)
 
 DETERMINISTIC = [
     "--set",
@@ -32,59 +35,6 @@ DETERMINISTIC = [
     "training.batch_size=8",
 ]
 
-# Trains like `abyssexp train`, but sends itself SIGTERM after batch 2 of epoch 2 (0-based
-# epoch 1): the interruption lands mid-epoch every time, not at a moment chosen by timing.
-# Roots after the first are trained to the end before it, in the same process: one TensorFlow
-# start for the uninterrupted run and the cut one (each plans, builds and seeds afresh from its
-# params, as a new process does).
-INTERRUPTING_DRIVER = """
-import os, signal, sys
-from pathlib import Path
-import keras
-from abyssexp.tf_runtime import configure_tensorflow_environment
-configure_tensorflow_environment()
-from abyssexp.experiment.layout import ExperimentPaths
-from abyssexp.training.plan import TrainOptions, plan_training
-from abyssexp.training.run import train_experiment
-
-class SignalMidEpoch(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == 1 and batch == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-def train(root, callbacks):
-    plan = plan_training(ExperimentPaths(Path(root)), TrainOptions())
-    return train_experiment(plan, extra_callbacks=callbacks)
-
-for root in sys.argv[2:]:
-    done = train(root, [])
-    print(done.status, done.epochs_done)
-result = train(sys.argv[1], [SignalMidEpoch()])
-print(result.status, result.epochs_done)
-"""
-
-
-def straight_then_interrupted(
-    straight: Path, cut: Path, scratch: Path
-) -> subprocess.CompletedProcess:
-    """``straight`` trained uninterrupted, then ``cut`` stopped by SIGTERM in epoch 2, in one
-    process; its last line says how ``cut`` ended."""
-    done = _run([sys.executable, "-c", INTERRUPTING_DRIVER, str(cut), str(straight)], scratch)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split()[:2] == ["completed", "3"], done.stdout
-    return done
-
-
-def _run(args: list[str], scratch: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
-
-
-def _train(root: Path, scratch: Path, *extra: str) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "abyssexp", "train", str(root), "--quiet", *extra], scratch)
-
 
 @pytest.mark.slow
 def test_partial_epoch_is_discarded_and_resume_continues_the_same_order(
@@ -102,7 +52,7 @@ def test_partial_epoch_is_discarded_and_resume_continues_the_same_order(
     rec = record(cut)
     assert rec["status"] == "interrupted" and rec["epochs_done"] == 1
 
-    resumed = _train(cut, scratch, "--resume")
+    resumed = train_in_scratch(cut, scratch, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     # Exactly E rows, and the same numbers as the uninterrupted run: same weights after epoch 1,
     # the same shuffle and seeds for epochs 2 and 3.
@@ -119,7 +69,7 @@ def test_train_overrides_leave_a_trace_and_refused_starts_change_nothing(
     root = new_tiny(
         runner, shapes, "--set", "training.epochs=1", "--set", "callbacks.pr_curves=false"
     )
-    first = _train(root, scratch, "--epochs", "2")
+    first = train_in_scratch(root, scratch, "--epochs", "2")
     assert first.returncode == 0, first.stderr[-3000:]
     rec = record(root)
     assert rec["status"] == "completed" and rec["epochs_done"] == 2
@@ -131,7 +81,7 @@ def test_train_overrides_leave_a_trace_and_refused_starts_change_nothing(
     # completed record is left exactly as it was.
     (root / "models" / "model_2.keras").unlink()
     before = (root / "record.json").read_bytes()
-    refused = _train(root, scratch, "--resume", "--epochs", "3")
+    refused = train_in_scratch(root, scratch, "--resume", "--epochs", "3")
     assert refused.returncode == 1
     assert "model_2.keras" in refused.stderr and "--from" in refused.stderr
     assert "Traceback" not in refused.stderr

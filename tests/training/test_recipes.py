@@ -5,8 +5,6 @@ smoothing, gradient accumulation, sigmoid thresholds, test-time augmentation."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,19 +12,14 @@ import numpy as np
 import pytest
 
 from abyssexp.cli import app
-from tests.training.helpers import history, new_tiny, record
-from tests.training.test_interruption import INTERRUPTING_DRIVER
-
-
-def _train(root: Path, scratch: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
-    return subprocess.run(
-        [sys.executable, "-m", "abyssexp", "train", str(root), "--quiet", *extra],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from tests.training.helpers import (
+    INTERRUPTING_DRIVER,
+    history,
+    new_tiny,
+    record,
+    run_in_scratch,
+    train_in_scratch,
+)
 
 
 def _backbone(path: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -41,8 +34,7 @@ def test_two_phase_finetuning_freezes_then_unfreezes_and_resumes_across_the_swit
     runner, scratch: Path, shapes
 ) -> None:
     pretrained = new_tiny(runner, shapes, "--set", "training.epochs=1", name="pretrain")
-    assert _train(pretrained, scratch).returncode == 0
-    source = pretrained / "models" / "best.keras"
+    source = pretrained / "models" / "best.keras"  # written by the driver before root trains
     root = new_tiny(
         runner,
         shapes,
@@ -62,16 +54,13 @@ def test_two_phase_finetuning_freezes_then_unfreezes_and_resumes_across_the_swit
         "callbacks.pr_curves=false",
         name="finetune",
     )
-    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
-    cut = subprocess.run(  # SIGTERM in epoch 2: the first epoch of phase 2
-        [sys.executable, "-c", INTERRUPTING_DRIVER, str(root)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    # The pretraining, then SIGTERM in root's epoch 2 (the first epoch of phase 2): one process.
+    cut = run_in_scratch(
+        [sys.executable, "-c", INTERRUPTING_DRIVER, str(pretrained), f"cut={root}"], scratch
     )
-    assert cut.returncode == 0 and cut.stdout.split()[-2:] == ["interrupted", "1"], cut.stderr
-    resumed = _train(root, scratch, "--resume")
+    assert cut.returncode == 0, cut.stderr[-3000:]
+    assert cut.stdout.splitlines() == ["completed 1", "interrupted 1"], cut.stderr[-3000:]
+    resumed = train_in_scratch(root, scratch, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [r["epoch"] for r in history(root)] == ["1", "2", "3"]
     assert record(root)["status"] == "completed"
@@ -115,7 +104,7 @@ def test_ema_warmup_smoothing_and_accumulation_act(runner, scratch: Path, shapes
         "--set",
         "callbacks.pr_curves=false",
     )
-    done = _train(root, scratch)
+    done = train_in_scratch(root, scratch)
     assert done.returncode == 0, done.stderr[-3000:]
     from abyssexp.models.classifier import load_keras_model
 
@@ -149,7 +138,7 @@ def test_sigmoid_thresholds_are_chosen_saved_and_used_and_tta_changes_scores(
         "--set",
         "training.monitor=val_loss",
     )
-    assert _train(root, scratch).returncode == 0
+    assert train_in_scratch(root, scratch).returncode == 0
     saved = json.loads((root / "models" / "thresholds.json").read_text())
     assert saved["checkpoint"] == "best.keras" and saved["policy"] == "f1"
     assert len(saved["thresholds"]) == 3 and all(0.0 < t <= 1.0 for t in saved["thresholds"])

@@ -12,9 +12,6 @@ the random state of the model's layers (``train_state.json``) and each phase's p
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +19,13 @@ import pytest
 from abyssexp.errors import ExperimentStateError
 from abyssexp.experiment.checkpoints import read_train_state, write_train_state
 from abyssexp.experiment.layout import ExperimentPaths
-from tests.training.helpers import history, new_tiny, record
-from tests.training.test_interruption import straight_then_interrupted
+from tests.training.helpers import (
+    history,
+    new_tiny,
+    record,
+    straight_then_interrupted_pairs,
+    trained_in_one_process,
+)
 
 EXACT = [
     "--set",
@@ -66,31 +68,50 @@ RECIPES: dict[str, list[str]] = {
 }
 
 
-def _run(args: list[str], scratch: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+@pytest.fixture(scope="module")
+def recipe_runs(
+    shapes: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, Path, str, str, str]]:
+    """Per recipe: the straight root, the cut one, how the cut run ended, the resume's exit
+    code and the resuming process's stderr. Every recipe's straight and cut runs share one process (one TensorFlow start) and
+    every resume another, new one: 2 processes instead of 18, each run still planned, built
+    and seeded afresh from its own params."""
+    from typer.testing import CliRunner
 
-
-def _train(root: Path, scratch: Path, *extra: str) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "abyssexp", "train", str(root), "--quiet", *extra], scratch)
+    base = tmp_path_factory.mktemp("recipes")
+    scratch = base / "scratch"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ABYSSEXP_SCRATCH", str(scratch))
+        patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
+        pairs = {}
+        for recipe, items in RECIPES.items():
+            settings = [*EXACT, *(arg for item in items for arg in ("--set", item))]
+            pairs[recipe] = (
+                new_tiny(CliRunner(), shapes, *settings, name=f"{recipe}-straight"),
+                new_tiny(CliRunner(), shapes, *settings, name=f"{recipe}-cut"),
+            )
+        # The straight runs, each then SIGTERM to itself after batch 3 of epoch 2 in its cut
+        # one: a real signal through train's own handler.
+        interrupted = straight_then_interrupted_pairs(list(pairs.values()), scratch)
+        # a train_state.json from before layer random states were saved
+        _as_version_1(pairs["plain"][1] / "models" / "train_state.json")
+        codes, resumed = trained_in_one_process(
+            [cut for _, cut in pairs.values()], scratch, "--resume"
+        )
+    return {
+        recipe: (straight, cut, ended.stdout, code, resumed.stderr[-3000:])
+        for (recipe, (straight, cut)), ended, code in zip(
+            pairs.items(), interrupted, codes, strict=True
+        )
+    }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", list(RECIPES))
-def test_resumed_run_has_the_history_of_the_uninterrupted_one(
-    recipe: str, runner, scratch: Path, shapes
-) -> None:
-    settings = [*EXACT, *(arg for item in RECIPES[recipe] for arg in ("--set", item))]
-    straight = new_tiny(runner, shapes, *settings, name="straight")
-    cut = new_tiny(runner, shapes, *settings, name="cut")
-    # The straight run, then SIGTERM to itself after batch 3 of epoch 2 in the cut one: a real
-    # signal through train's own handler.
-    interrupted = straight_then_interrupted(straight, cut, scratch)
-    assert interrupted.stdout.split()[-2:] == ["interrupted", "1"]
-    if recipe == "plain":  # a train_state.json from before layer random states were saved
-        _as_version_1(cut / "models" / "train_state.json")
-    resumed = _train(cut, scratch, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+def test_resumed_run_has_the_history_of_the_uninterrupted_one(recipe: str, recipe_runs) -> None:
+    straight, cut, ended, code, stderr = recipe_runs[recipe]
+    assert ended.split()[-2:] == ["interrupted", "1"]
+    assert code == "0", f"the resume of {recipe} exited {code}: {stderr}"
     assert record(cut)["status"] == "completed"
 
     expected, got = history(straight), history(cut)

@@ -1,10 +1,7 @@
 """``abyssexp train`` end to end on tiny models and real JPEGs."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +9,13 @@ import numpy as np
 import pytest
 
 from abyssexp.cli import app
-from tests.training.helpers import history, new_tiny, record, start_training
+from tests.training.helpers import (
+    history,
+    new_tiny,
+    record,
+    start_training,
+    trained_in_one_process,
+)
 
 
 def _tensorboard_tags(folder: Path) -> dict[str, list[str]]:
@@ -192,18 +195,11 @@ def test_deterministic_runs_and_curves_do_not_touch_weights(runner, scratch: Pat
         "callbacks.log_images=0",  # its own pipeline: logging images must not shift fit's order
         name="plain",
     )
-    # Each run in its own process, as users run it: in-process runs under pytest-xdist can see
-    # the harness's threads draw from Python's global `random`, which Keras seeds initializers from.
-    env = {**os.environ, "ABYSSEXP_SCRATCH": str(scratch)}
-    for root in (with_curves, without):
-        result = subprocess.run(
-            [sys.executable, "-m", "abyssexp", "train", str(root), "--quiet"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+    # Trained in a process of their own, one after the other, as users run `abyssexp train`:
+    # in-process runs under pytest-xdist can see the harness's threads draw from Python's global
+    # `random`, which Keras seeds initializers from.
+    codes, done = trained_in_one_process([with_curves, without], scratch)
+    assert codes == ["0", "0"], done.stderr[-3000:]
     curves_only = ("val_macro_f1", "val_distinct_predictions")
     a = [{k: v for k, v in r.items() if k not in curves_only} for r in history(with_curves)]
     b = [{k: v for k, v in r.items() if k not in curves_only} for r in history(without)]
