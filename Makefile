@@ -41,7 +41,8 @@ test-fast: install
 # Everything but the targets below; tests marked s3 start moto's S3 server (the dev extra) on
 # 127.0.0.1 themselves and stop it. The 20 slowest tests are printed at the end.
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile -m "not ($(OWN_TARGETS))" --durations=20 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not ($(OWN_TARGETS))" \
+		--durations=20 $(PYTEST_ARGS)
 
 # Sweeps on a real Slurm: a one-node slurmctld + slurmd (+ munge) on this host, installed with
 # apt-get when missing, started for the tests and stopped after them (.ci/with-slurm.sh).

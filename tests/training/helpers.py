@@ -26,6 +26,26 @@ TINY = [
 ]
 
 
+#: Three epochs of 6 batches, seeded and deterministic, without the extra callbacks: two runs of
+#: the same experiment write the same history.csv.
+DETERMINISTIC = [
+    "--set",
+    "training.epochs=3",
+    "--set",
+    "training.deterministic=true",
+    "--set",
+    "training.seed=7",
+    "--set",
+    "callbacks.pr_curves=false",
+    "--set",
+    "callbacks.tfpn=false",
+    "--set",
+    "callbacks.log_images=0",
+    "--set",
+    "training.batch_size=8",
+]
+
+
 def new_tiny(runner, shapes: dict[str, Path], *extra: str, name: str = "tiny") -> Path:
     result = runner.invoke(
         app,

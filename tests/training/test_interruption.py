@@ -11,29 +11,13 @@ import pytest
 
 from abyssexp.cli import app
 from tests.training.helpers import (
+    DETERMINISTIC,
     history,
     new_tiny,
     record,
     straight_then_interrupted,
     train_in_scratch,
 )
-
-DETERMINISTIC = [
-    "--set",
-    "training.epochs=3",
-    "--set",
-    "training.deterministic=true",
-    "--set",
-    "training.seed=7",
-    "--set",
-    "callbacks.pr_curves=false",
-    "--set",
-    "callbacks.tfpn=false",
-    "--set",
-    "callbacks.log_images=0",
-    "--set",
-    "training.batch_size=8",
-]
 
 
 @pytest.mark.slow
