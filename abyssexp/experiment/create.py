@@ -331,7 +331,7 @@ def _fill(
     atomic_write_json(paths.params, params_to_json(params))
     command_line = list(request.command_line or sys.argv)
     facts, diff = provenance or collect_provenance(command_line)
-    write_provenance(paths.provenance, {"new": {**facts, "command_line": command_line}})  # type: ignore[typeddict-item]  # pydantic's config key, not a field
+    write_provenance(paths.provenance, {"new": {**facts, "command_line": command_line}})
     refresh_summary(paths)  # what `compare` reads from the provenance
     if diff:
         atomic_write_text(paths.git_diff, diff)

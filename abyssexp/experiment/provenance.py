@@ -159,7 +159,7 @@ def write_train_provenance(
     provenance, diff, requirements = collected
     provenance = dict(provenance)
     provenance.update(facts)
-    existing = load_provenance(paths.provenance) or ProvenanceFile()  # type: ignore[typeddict-item]  # pydantic's config key, not a field
+    existing = load_provenance(paths.provenance) or ProvenanceFile()
     existing["train"] = provenance
     existing.setdefault("train_runs", []).append(
         {"time": time.time(), "command_line": provenance["command_line"], "git": provenance["git"]}

@@ -10,16 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NotRequired
 
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from abyssexp.jsonio import MAX_SMALL_JSON_BYTES
 from abyssexp.schemas.files import load_file
 
 
+@with_config(ConfigDict(extra="allow"))
 class ExportManifest(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
-
     source: NotRequired[str | None]
     parity_images: NotRequired[int | None]
     tolerance: NotRequired[float | None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 HASH_CACHE_VERSION = 1
@@ -30,9 +30,8 @@ SignatureHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Entry = tuple[Digest, SignatureHex | Literal[""] | None, Annotated[int, Field(ge=0)]]
 
 
+@with_config(_STRICT)
 class HashCacheFile(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
-
     hash_cache_version: Literal[1]  # HASH_CACHE_VERSION (a Literal needs the value)
     hash_kind: Annotated[
         str, Field(description="Which hashes the entries hold (near_duplicates.HASH_KIND).")

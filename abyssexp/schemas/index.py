@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from abyssexp.schemas.summary import BestValidation, ProvenanceDigest
@@ -73,22 +73,20 @@ ROW_KEYS = (
 RecordPart = tuple[Stat, Row, Times]
 
 
+@with_config(_STRICT)
 class ParamsPart(TypedDict):
     """The flattened params as a difference from the index's base (JSON text in the entry,
     validated only by the commands that use params)."""
-
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     stat: Annotated[Stat | None, Field(description="params.json's stat (None: missing).")]
     set: Annotated[dict[str, Any], Field(description="Params whose JSON text is not the base's.")]
     unset: Annotated[list[str], Field(description="Base params this experiment lacks.")]
 
 
+@with_config(_STRICT)
 class SummaryPart(TypedDict):
     """What ``compare`` shows from history.csv and provenance.json (JSON text in the entry,
     validated only by ``compare``)."""
-
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     history: Annotated[Stat | None, Field(description="logs/history.csv's stat (None: missing).")]
     provenance_file: Annotated[
@@ -98,20 +96,18 @@ class SummaryPart(TypedDict):
     provenance: ProvenanceDigest
 
 
+@with_config(_STRICT)
 class Entry(TypedDict):
     """One experiment folder's entry; a part is None when it could not be kept (its source
     changed too recently to trust its stat, or did not read)."""
-
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
 
     record: Annotated[RecordPart | None, Field(description="(stat, Row, Times) of record.json.")]
     params: Annotated[str | None, Field(description="A ParamsPart as JSON text.")]
     summary: Annotated[str | None, Field(description="A SummaryPart as JSON text.")]
 
 
+@with_config(_STRICT)
 class Index(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's config key, not a field
-
     index_version: Literal[2]  # INDEX_VERSION (a Literal needs the value)
     base: Annotated[
         str, Field(description="JSON text of the flattened params the deltas are taken from.")

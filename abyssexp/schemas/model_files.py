@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NotRequired
 
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from abyssexp.errors import AbyssExpError, InvalidInputError
@@ -18,9 +18,8 @@ from abyssexp.jsonio import MAX_SMALL_JSON_BYTES
 from abyssexp.schemas.files import read_file
 
 
+@with_config(ConfigDict(extra="allow"))
 class Thresholds(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
-
     checkpoint: str
     thresholds: list[float]
     policy: NotRequired[str | None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, NotRequired
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from abyssexp.schemas.files import load_file
@@ -20,9 +20,8 @@ from abyssexp.schemas.files import load_file
 MAX_OWNER_BYTES = 1 << 16
 
 
+@with_config(ConfigDict(extra="allow"))
 class ProcessOwner(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
-
     host: Annotated[str, Field(description="The host that ran the process.")]
     pid: Annotated[int, Field(description="Its pid on that host.")]
     started: NotRequired[Annotated[str | None, Field(description="When (UTC, ISO 8601).")]]

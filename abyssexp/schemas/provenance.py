@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, NotRequired
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from abyssexp.atomic import atomic_write_json
@@ -24,9 +24,8 @@ from abyssexp.schemas.files import load_file
 Section = dict[str, Any]
 
 
+@with_config(ConfigDict(extra="allow"))
 class ProvenanceFile(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's config key, not a field
-
     new: NotRequired[Annotated[Section | None, Field(description="Facts of `abyssexp new`.")]]
     train: NotRequired[
         Annotated[Section | None, Field(description="Facts of the latest `abyssexp train`.")]

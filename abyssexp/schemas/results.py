@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, NotRequired
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from abyssexp.atomic import atomic_write_json
@@ -31,9 +31,8 @@ MAX_PREDICTIONS_BYTES = MAX_INPUT_BYTES
 _KEEP = ConfigDict(extra="allow")
 
 
+@with_config(_KEEP)
 class ClassMetrics(TypedDict):
-    __pydantic_config__ = _KEEP  # type: ignore[misc]  # pydantic's config key, not a field
-
     precision: NotRequired[float]
     recall: NotRequired[float]
     f1: NotRequired[float]
@@ -45,10 +44,9 @@ class ClassMetrics(TypedDict):
     fn: NotRequired[int]
 
 
+@with_config(_KEEP)
 class ConditionMetrics(TypedDict):
     """``metrics.json``: what ``evaluation.metrics`` measured and what says how far to trust it."""
-
-    __pydantic_config__ = _KEEP  # type: ignore[misc]  # pydantic's config key, not a field
 
     activation: NotRequired[Annotated[str, Field(description="softmax or sigmoid.")]]
     images: NotRequired[Annotated[int, Field(description="Images counted.")]]
@@ -73,10 +71,9 @@ class ConditionMetrics(TypedDict):
     caveats: NotRequired[list[dict[str, Any]]]
 
 
+@with_config(_KEEP)
 class Prediction(TypedDict):
     """One row of ``predictions.json``: one test image."""
-
-    __pydantic_config__ = _KEEP  # type: ignore[misc]  # pydantic's config key, not a field
 
     image_id: NotRequired[int]
     file: NotRequired[str]

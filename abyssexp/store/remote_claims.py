@@ -29,7 +29,7 @@ from typing import Any
 from abyssexp import processes
 from abyssexp.errors import StoreError
 from abyssexp.experiment.record_file import utc_now
-from abyssexp.schemas.process_owner import parse_owner as parse_process_owner
+from abyssexp.schemas.process_owner import ProcessOwner, parse_owner
 from abyssexp.store.objectstore import ObjectStore
 from abyssexp.store.registry import ENTRY_FILE
 from abyssexp.store.temporaries import LIVE, OTHER_HOST, STALE
@@ -46,22 +46,28 @@ def claim_key(type_key: str, name: str) -> str:
 @dataclass
 class Claim:
     key: str
-    owner: dict[str, Any]
-    took_over: dict[str, Any] | None = None
+    owner: ProcessOwner
+    took_over: ProcessOwner | None = None
 
 
-def owner_state(owner: dict[str, Any]) -> str:
-    """``LIVE``, ``STALE`` (this host's process, gone) or ``OTHER_HOST``."""
+def owner_state(owner: ProcessOwner | None) -> str:
+    """``LIVE``, ``STALE`` (this host's process, gone) or ``OTHER_HOST`` (a claim not written by
+    abyssexp, ``None``, is left to a person)."""
+    if owner is None:
+        return OTHER_HOST
     try:
         pid = int(owner["pid"])
-        start = int(owner["process_start"]) if owner.get("process_start") else None
+        start_text = owner.get("process_start")
+        start = int(start_text) if start_text else None
     except (KeyError, TypeError, ValueError):
         return OTHER_HOST  # not a claim abyssexp wrote: left to a person
     state = processes.owner_state(owner.get("host"), pid, start)
     return {processes.GONE: STALE, processes.LIVE: LIVE}.get(state, OTHER_HOST)
 
 
-def describe(objects: ObjectStore, claim: str, owner: dict[str, Any], state: str) -> str:
+def describe(objects: ObjectStore, claim: str, owner: ProcessOwner | None, state: str) -> str:
+    if owner is None:
+        return f"{objects.url(claim)}: a claim abyssexp did not write; delete it by hand"
     who = f"host {owner.get('host')}, pid {owner.get('pid')}, started {owner.get('started')}"
     if state == LIVE:
         return f"{objects.url(claim)} ({who}): a promotion in progress; wait for it to end"
@@ -73,11 +79,6 @@ def describe(objects: ObjectStore, claim: str, owner: dict[str, Any], state: str
     )
 
 
-def parse_owner(raw: bytes) -> dict[str, Any]:
-    """A claim's owner (``schemas/process_owner.py``); empty when it is not one."""
-    return dict(parse_process_owner(raw) or {})
-
-
 def take_claim(objects: ObjectStore, type_key: str, name: str) -> Claim:
     """Claim ``<type_key>/<name>/`` for this process, taking over a stale claim.
 
@@ -86,7 +87,7 @@ def take_claim(objects: ObjectStore, type_key: str, name: str) -> Claim:
     """
     key = claim_key(type_key, name)
     pid, start = processes.own_identity()
-    owner = {
+    owner: ProcessOwner = {
         "host": processes.this_host(),
         "pid": pid,
         "started": utc_now(),
@@ -115,7 +116,8 @@ def take_claim(objects: ObjectStore, type_key: str, name: str) -> Claim:
 def release_claim(objects: ObjectStore, claim: Claim) -> None:
     """Delete the claim if it is still this one's."""
     raw = objects.read(claim.key)
-    if raw is not None and parse_owner(raw).get("id") == claim.owner["id"]:
+    owner = parse_owner(raw) if raw is not None else None
+    if owner is not None and owner.get("id") == claim.owner.get("id"):
         objects.delete([claim.key])
 
 

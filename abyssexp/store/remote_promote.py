@@ -29,6 +29,7 @@ from typing import Any
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.hashing import sha256_file
+from abyssexp.schemas.process_owner import parse_owner
 from abyssexp.schemas.registry import Registry
 from abyssexp.schemas.store_entry import StoreEntry, parse_entry
 from abyssexp.store.manifest import MANIFEST
@@ -54,12 +55,7 @@ from abyssexp.store.registry import (
     index_row,
     row_of,
 )
-from abyssexp.store.remote_claims import (
-    claim_key,
-    claimed_prefix,
-    owner_state,
-    parse_owner,
-)
+from abyssexp.store.remote_claims import claim_key, claimed_prefix, owner_state
 from abyssexp.store.remote_registry import encode, prepare_registry, update_registry
 from abyssexp.store.temporaries import LIVE
 

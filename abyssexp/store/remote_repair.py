@@ -26,6 +26,7 @@ from typing import Any
 
 from abyssexp.config import StoreURL
 from abyssexp.errors import ExperimentStateError, StoreError
+from abyssexp.schemas.process_owner import parse_owner
 from abyssexp.schemas.registry import RegistryRow
 from abyssexp.store.manifest import MANIFEST
 from abyssexp.store.objectstore import ObjectStore, connect
@@ -45,7 +46,6 @@ from abyssexp.store.remote_claims import (
     claimed_prefix,
     describe,
     owner_state,
-    parse_owner,
 )
 from abyssexp.store.remote_promote import parse_manifest, read_entry
 from abyssexp.store.remote_registry import ENTRY_KEY_RE, encode, unreadable
@@ -84,6 +84,7 @@ def _clean_claims(objects: ObjectStore, listing: set[str], report: RepairReport)
             continue  # released since the listing
         owner = parse_owner(raw)
         state = owner_state(owner)
+        why = None
         committed = f"{type_key}/{name}/{ENTRY_FILE}" in listing
         if committed and state != LIVE:
             objects.delete([key])
@@ -96,13 +97,15 @@ def _clean_claims(objects: ObjectStore, listing: set[str], report: RepairReport)
                 report.temporaries_removed.append(objects.url(f"{type_key}/{name}/"))
                 continue
             except StoreError as exc:
-                owner, state = {**owner, "why": str(exc)}, LIVE
+                why, state = str(exc), LIVE
         report.temporaries_left.append(
             {
                 "path": objects.url(key),
                 "state": state,
-                **{k: owner.get(k) for k in ("host", "pid", "started")},
-                "why": owner.get("why") or describe(objects, key, owner, state),
+                "host": owner.get("host") if owner else None,
+                "pid": owner.get("pid") if owner else None,
+                "started": owner.get("started") if owner else None,
+                "why": why or describe(objects, key, owner, state),
             }
         )
 
