@@ -22,6 +22,7 @@ import numpy as np
 from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import InvalidInputError, OptionalDependencyError, StoreError
 from abyssexp.experiment.promoted import EXPORT_MANIFEST
+from abyssexp.schemas.export_manifest import FormatParity
 
 if TYPE_CHECKING:
     import keras
@@ -49,7 +50,7 @@ class ExportReport:
     """What ``export.json`` holds: per format its path, size, parity and speed."""
 
     source: str
-    formats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    formats: dict[str, FormatParity] = field(default_factory=dict)
     parity_images: int = 0
     tolerance: float = DEFAULT_TOLERANCE
 

@@ -8,7 +8,7 @@ which formats a folder already holds; all three read it here. Unknown keys are k
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NotRequired
+from typing import NotRequired
 
 from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
@@ -18,11 +18,22 @@ from abyssexp.schemas.files import load_file
 
 
 @with_config(ConfigDict(extra="allow"))
+class FormatParity(TypedDict):
+    """One format's export as measured against the Keras model on the parity images."""
+
+    path: NotRequired[str]
+    bytes: NotRequired[int]
+    max_abs_difference: NotRequired[float]
+    top1_agreement: NotRequired[float]
+    images_per_second: NotRequired[float | None]
+
+
+@with_config(ConfigDict(extra="allow"))
 class ExportManifest(TypedDict):
     source: NotRequired[str | None]
     parity_images: NotRequired[int | None]
     tolerance: NotRequired[float | None]
-    formats: NotRequired[dict[str, dict[str, Any]]]
+    formats: NotRequired[dict[str, FormatParity]]
 
 
 EXPORT_MANIFEST_ADAPTER: TypeAdapter[ExportManifest] = TypeAdapter(ExportManifest)

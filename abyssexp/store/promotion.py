@@ -36,7 +36,7 @@ from abyssexp.hashing import sha256_file
 from abyssexp.metric_direction import in_unit_interval
 from abyssexp.owned import check_inside
 from abyssexp.processes import this_host
-from abyssexp.schemas.export_manifest import load_export_manifest
+from abyssexp.schemas.export_manifest import FormatParity, load_export_manifest
 from abyssexp.schemas.record import Promotion
 from abyssexp.schemas.results import METRICS_FILE, load_test_metrics, read_test_metrics
 from abyssexp.schemas.store_entry import ENTRY_VERSION
@@ -416,7 +416,7 @@ def free_unpromoted_checkpoints(paths: ExperimentPaths, keep: set[str]) -> int:
     return remove_unprotected_checkpoints(paths, protected)
 
 
-def export_parity(folder: Path | None) -> dict[str, Any]:
+def export_parity(folder: Path | None) -> dict[str, FormatParity]:
     """Each format's parity as measured when ``folder`` was exported (its ``export.json``):
     ``{format: {max_abs_difference, top1_agreement, bytes, ...}}``; empty when none."""
     if folder is None:
