@@ -464,11 +464,11 @@ def _differing_images(first: Outcomes, second: Outcomes, metric: str) -> int | N
     return int((predicted[0] != predicted[1]).any(axis=1).sum())
 
 
-class PairedDifference(TypedDict):
-    """B − A for a metric on the same images: both values, the difference and its interval
-    (``level``, ``method``, ``resamples``, ``seed``); for accuracy McNemar's ``p_value`` and the
-    images only A (``a_only``) or only B (``b_only``) got right; the ``verdict``, and the
-    ``reason`` when it is ``too few to tell``."""
+class PairedMeasure(TypedDict):
+    """B − A for a metric on the same images, as measured: both values, the difference and its
+    interval (``level``, ``method``, ``resamples``, ``seed``); for accuracy McNemar's
+    ``p_value`` and the images only A (``a_only``) or only B (``b_only``) got right; the
+    ``reason`` when no verdict can be evidence either way."""
 
     metric: str
     a: float
@@ -485,11 +485,16 @@ class PairedDifference(TypedDict):
     b_only: NotRequired[int]
     p_value: NotRequired[float]
     reason: NotRequired[str]
-    verdict: NotRequired[str]
+
+
+class PairedDifference(PairedMeasure):
+    """A ``PairedMeasure`` with its ``verdict`` (``too few to tell`` when it has a ``reason``)."""
+
+    verdict: str
 
 
 def paired_too_few(
-    first: Outcomes, second: Outcomes, metric: str, result: PairedDifference
+    first: Outcomes, second: Outcomes, metric: str, result: PairedMeasure
 ) -> str | None:
     """Why no verdict could be evidence either way (None: one can).
 
@@ -525,7 +530,7 @@ def paired_difference(
     a_value = float(metric_samples(first, whole, [metric])[metric][0])
     b_value = float(metric_samples(second, whole, [metric])[metric][0])
     low, high = _percentiles(b_samples - a_samples)
-    result: PairedDifference = {
+    result: PairedMeasure = {
         "metric": metric,
         "a": a_value,
         "b": b_value,
@@ -548,11 +553,10 @@ def paired_difference(
     reason = paired_too_few(first, second, metric, result)
     if reason is not None:
         result["reason"] = reason
-    result["verdict"] = paired_verdict(result)
-    return result
+    return {**result, "verdict": paired_verdict(result)}
 
 
-def paired_verdict(result: PairedDifference) -> str:
+def paired_verdict(result: PairedMeasure) -> str:
     """``B better``, ``A better`` or ``no significant difference`` at 95 %: the interval of
     B − A must exclude 0 and, for accuracy, McNemar's test must agree (p < 0.05);
     ``too few to tell`` when ``result`` has a ``reason`` (``paired_too_few``)."""
