@@ -39,7 +39,7 @@ from abyssexp.processes import this_host
 from abyssexp.schemas.export_manifest import FormatParity, load_export_manifest
 from abyssexp.schemas.record import Promotion
 from abyssexp.schemas.results import METRICS_FILE, load_test_metrics, read_test_metrics
-from abyssexp.schemas.store_entry import ENTRY_VERSION
+from abyssexp.schemas.store_entry import ENTRY_VERSION, StoreEntry
 
 REQUIRE_RE = re.compile(
     r"^(?P<condition>[^:]+):(?P<metric>[^\s<>=]+)\s*(?P<op>>=|<=|>|<|==)\s*(?P<value>[-+0-9.eE]+)$"
@@ -346,7 +346,7 @@ def test_caveats(
     return found
 
 
-def new_entry(request: PromotionRequest, total: int) -> dict[str, Any]:
+def new_entry(request: PromotionRequest, total: int) -> StoreEntry:
     """The promoted model's ``entry.json``."""
     return {
         "entry_version": ENTRY_VERSION,
