@@ -73,9 +73,9 @@ def recipe_runs(
     shapes: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[Path, Path, str, str, str]]:
     """Per recipe: the straight root, the cut one, how the cut run ended, the resume's exit
-    code and the resuming process's stderr. Every recipe's straight and cut runs share one process (one TensorFlow start) and
-    every resume another, new one: 2 processes instead of 18, each run still planned, built
-    and seeded afresh from its own params."""
+    code and the resuming process's stderr. Every recipe's straight and cut runs share one
+    process (one TensorFlow start) and every resume another, new one: 2 processes instead of
+    18, each run still planned, built and seeded afresh from its own params."""
     from typer.testing import CliRunner
 
     base = tmp_path_factory.mktemp("recipes")
