@@ -181,15 +181,12 @@ def placement_runs(
 
     from tests.training.helpers import (
         DETERMINISTIC,
+        module_scratch,
         straight_then_interrupted_pairs,
         trained_in_one_process,
     )
 
-    base = tmp_path_factory.mktemp("recipes")
-    scratch = base / "scratch"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ABYSSEXP_SCRATCH", str(scratch))
-        patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
+    with module_scratch(tmp_path_factory, "recipes") as scratch:
         pairs = {}
         for placement in PLACEMENTS:
             where = ["--set", f"augmentation.placement={placement}"]

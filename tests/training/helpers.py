@@ -6,7 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from abyssexp.cli import app
 
@@ -44,6 +48,17 @@ DETERMINISTIC = [
     "--set",
     "training.batch_size=8",
 ]
+
+
+@contextmanager
+def module_scratch(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A scratch root of its own for a module's fixture (``ABYSSEXP_SCRATCH`` and an absent
+    config set while the block runs): the fixture's experiments, shared by its tests."""
+    base = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ABYSSEXP_SCRATCH", str(base / "scratch"))
+        patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
+        yield base / "scratch"
 
 
 def new_tiny(runner, shapes: dict[str, Path], *extra: str, name: str = "tiny") -> Path:

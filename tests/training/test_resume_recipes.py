@@ -21,6 +21,7 @@ from abyssexp.experiment.checkpoints import read_train_state, write_train_state
 from abyssexp.experiment.layout import ExperimentPaths
 from tests.training.helpers import (
     history,
+    module_scratch,
     new_tiny,
     record,
     straight_then_interrupted_pairs,
@@ -78,11 +79,7 @@ def recipe_runs(
     18, each run still planned, built and seeded afresh from its own params."""
     from typer.testing import CliRunner
 
-    base = tmp_path_factory.mktemp("recipes")
-    scratch = base / "scratch"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ABYSSEXP_SCRATCH", str(scratch))
-        patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
+    with module_scratch(tmp_path_factory, "recipes") as scratch:
         pairs = {}
         for recipe, items in RECIPES.items():
             settings = [*EXACT, *(arg for item in items for arg in ("--set", item))]
