@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from abyssexp.cli import app
-from tests.training.helpers import new_tiny
+from tests.training.helpers import module_scratch, new_tiny
 
 NAME = "synthetic-shapes-dataset-mobilenetv3small-from-scratch-longer"
 BOX = "│┃┏┓┗┛━─┌┐└┘┬┴┼├┤┡┩╇┳┻╭╮╰╯"
@@ -25,21 +25,34 @@ def _tokens(text: str) -> set[str]:
     return {t.rstrip(":,") for t in re.split(rf"[\s{BOX}]+", text) if t.strip(BOX)}
 
 
+@pytest.fixture(scope="module")
+def built_scene(tmp_path_factory, shapes) -> tuple[Path, dict[str, str]]:
+    """Long names, a tag, a note, a parent and a sweep: what the tables have to fit. Built
+    once for the module: every test only reads it."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    with module_scratch(tmp_path_factory, "tables") as root:
+        first = new_tiny(runner, shapes, "--note", "a first try", name=NAME)
+        assert runner.invoke(app, ["tag", str(first), "baseline"]).exit_code == 0
+        new_tiny(runner, shapes, "--from", str(first), "--set", "training.lr=0.001", name=NAME)
+        swept = runner.invoke(
+            app,
+            [
+                *("sweep", "new", "proj", "train", "swept", "--from", str(first)),
+                *("--grid", "training.lr=1e-3,5e-4"),
+            ],
+        )
+        assert swept.exit_code == 0, swept.output
+    return root, {"first": str(first), "sweep": swept.stdout.strip().splitlines()[-1]}
+
+
 @pytest.fixture
-def scene(runner, scratch: Path, shapes) -> dict[str, str]:
-    """Long names, a tag, a note, a parent and a sweep: what the tables have to fit."""
-    first = new_tiny(runner, shapes, "--note", "a first try", name=NAME)
-    assert runner.invoke(app, ["tag", str(first), "baseline"]).exit_code == 0
-    new_tiny(runner, shapes, "--from", str(first), "--set", "training.lr=0.001", name=NAME)
-    swept = runner.invoke(
-        app,
-        [
-            *("sweep", "new", "proj", "train", "swept", "--from", str(first)),
-            *("--grid", "training.lr=1e-3,5e-4"),
-        ],
-    )
-    assert swept.exit_code == 0, swept.output
-    return {"first": str(first), "sweep": swept.stdout.strip().splitlines()[-1]}
+def scene(built_scene, scratch: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The module's scene, as the scratch root of this test."""
+    root, names = built_scene
+    monkeypatch.setenv("ABYSSEXP_SCRATCH", str(root))
+    return names
 
 
 COMMANDS = [

@@ -52,11 +52,12 @@ DETERMINISTIC = [
 
 @contextmanager
 def module_scratch(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
-    """A scratch root of its own for a module's fixture (``ABYSSEXP_SCRATCH`` and an absent
-    config set while the block runs): the fixture's experiments, shared by its tests."""
+    """A scratch root of its own for a module's fixture (``ABYSSEXP_SCRATCH``, a store and an
+    absent config set while the block runs): the fixture's experiments, shared by its tests."""
     base = tmp_path_factory.mktemp(name)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ABYSSEXP_SCRATCH", str(base / "scratch"))
+        patch.setenv("ABYSSEXP_STORE", str(base / "store"))
         patch.setenv("ABYSSEXP_CONFIG", str(base / "no-config.toml"))
         yield base / "scratch"
 
