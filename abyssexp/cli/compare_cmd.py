@@ -6,8 +6,9 @@ No TensorFlow: both read the experiments' files only.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,6 +18,11 @@ from abyssexp.cli.console import err, print_json, print_line
 from abyssexp.cli.options import JsonOption, ScratchOption, scratch_root
 from abyssexp.cli.tables import Column, print_table
 from abyssexp.experiment.result_digest import caveat_messages
+
+if TYPE_CHECKING:
+    from abyssexp.results.compare import Comparison
+    from abyssexp.results.paired import PairedComparison
+    from abyssexp.results.seed_groups import SeedGroups
 
 
 @app.command("compare")
@@ -91,7 +97,7 @@ def compare_command(
 
 
 def _render(
-    data: dict[str, Any], metric: str | None, wide: bool, csv_output: bool, json_output: bool
+    data: Comparison, metric: str | None, wide: bool, csv_output: bool, json_output: bool
 ) -> None:
     """The comparison as JSON, CSV or the table."""
     from abyssexp.results.compare import comparison_rows
@@ -108,7 +114,7 @@ def _render(
 
 
 def _print_comparison(
-    data: dict[str, Any], rows: list[Any], names: list[str], metric: str | None, wide: bool
+    data: Comparison, rows: list[Any], names: list[str], metric: str | None, wide: bool
 ) -> None:
     """The table, then what makes its numbers incomparable or uncertain, then the verdict."""
     from abyssexp.results.compare import interval_cells
@@ -177,17 +183,17 @@ def _marked(
     return cells
 
 
-def _print_paired(paired: dict[str, Any], data: dict[str, Any]) -> None:
+def _print_paired(paired: PairedComparison, data: Comparison) -> None:
     """B − A with its paired interval and the verdict, or why there is no verdict."""
     order = {c["path"]: i for i, c in enumerate(data["experiments"], start=1)}
     a, b = (f"[{order.get(paired[k], '?')}]" for k in ("a", "b"))
     what = f"{paired['condition']}:{paired['metric']}"
-    if paired["verdict"] is None:
+    result = paired["result"]
+    if paired["verdict"] is None or result is None:
         print_line(f"paired test B {b} vs A {a} on {what}: no paired verdict")
         for reason in paired["reasons"]:
             print_line(f"  {reason}")
         return
-    result = paired["result"]
     columns = [Column("field", key=True), Column("value", justify="right")]
     cells: list[list[Any]] = [
         ["A " + a, f"{result['a']:.4f}"],
@@ -208,7 +214,7 @@ def _print_paired(paired: dict[str, Any], data: dict[str, Any]) -> None:
         print_line(f"{result['verdict']}: {result['reason']}")
 
 
-def _difference(result: dict[str, Any]) -> str:
+def _difference(result: Mapping[str, Any]) -> str:
     """``+0.6500 [+0.5333 to +0.7667]``, or the difference alone when the paired resamples
     gave no interval."""
     text = f"{result['difference']:+.4f}"
@@ -217,7 +223,7 @@ def _difference(result: dict[str, Any]) -> str:
     return f"{text} [{result['low']:+.4f} to {result['high']:+.4f}]"
 
 
-def _print_groups(groups: dict[str, Any]) -> None:
+def _print_groups(groups: SeedGroups) -> None:
     """Trials that differ only by seed or fold, as mean ± standard deviation per group."""
     columns = [
         Column("group", key=True),
@@ -233,7 +239,7 @@ def _print_groups(groups: dict[str, Any]) -> None:
         print_line(line)
 
 
-def winner_lines(groups: dict[str, Any], width: int = 80) -> list[str]:
+def winner_lines(groups: SeedGroups, width: int = 80) -> list[str]:
     """The best group (or trial) with its interval and how it was made, then whether the
     runner-up is distinguishable from it and by which test; each line fits ``width``."""
     import textwrap

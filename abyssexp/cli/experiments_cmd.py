@@ -28,6 +28,7 @@ from abyssexp.cli.tables import Column, print_fields, print_table
 
 if TYPE_CHECKING:
     from abyssexp.experiment.create import NewExperiment
+    from abyssexp.experiment.list_rows import ListRow
     from abyssexp.experiment.show import ExperimentDescription
 
 
@@ -284,7 +285,7 @@ _LIST_COLUMNS = (
 
 
 def _print_experiments(
-    rows: list[dict[str, Any]], extra: list[str], title: str, wide: bool, sweep: bool = False
+    rows: list[ListRow], extra: list[str], title: str, wide: bool, sweep: bool = False
 ) -> None:
     """The ``list`` table (``abyssexp.cli.tables``' policy); a sweep's varied params rank with
     the metrics, since they are what its trials are compared by."""
@@ -294,7 +295,7 @@ def _print_experiments(
     print_table(columns, cells, title, wide=wide)
 
 
-def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
+def _row_cells(row: ListRow, extra: list[str], wide: bool) -> list[Any]:
     epochs = f"{row['epochs_done']}/{row['epochs_total'] or '?'}"
     best = "-"
     if row["best_value"] is not None:
@@ -305,8 +306,8 @@ def _row_cells(row: dict[str, Any], extra: list[str], wide: bool) -> list[Any]:
     promoted = (",".join(row["aliases"]) or "yes") if row["promoted"] else "-"
     style = _status_style(row["status"])
     status = row["status"]
-    if row.get("status_reason"):  # Slurm's word: "crashed (CANCELLED)", "queued (Resources)"
-        status += f" ({row['status_reason'].split(': ', 1)[-1]})"
+    if reason := row["status_reason"]:  # Slurm's word: "crashed (CANCELLED)", "queued (Resources)"
+        status += f" ({reason.split(': ', 1)[-1]})"
     note = row["note"] or "-"
     return [
         f"{row['project']}/{row['type']}/{row['name']}",
@@ -343,7 +344,7 @@ def _cell(value: Any) -> str:
     return "-" if value is None else (json.dumps(value) if not isinstance(value, str) else value)
 
 
-def _print_csv(rows: list[dict[str, Any]], extra: list[str]) -> None:
+def _print_csv(rows: list[ListRow], extra: list[str]) -> None:
     import csv
 
     from abyssexp.experiment.list_rows import ROW_FIELDS

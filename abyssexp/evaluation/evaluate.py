@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from abyssexp.experiment.layout import TEST_COCO, ExperimentPaths
 from abyssexp.experiment.naming import validate_part
 from abyssexp.experiment.record_file import record_test
 from abyssexp.schemas.resolve import load_params_file, validate_params
+from abyssexp.schemas.results import ConditionMetrics
 
 if TYPE_CHECKING:
     import keras
@@ -33,7 +34,7 @@ class TestResult:
     condition: str
     folder: Path
     checkpoint: str
-    metrics: dict[str, Any]
+    metrics: ConditionMetrics
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,7 +98,7 @@ def evaluate_experiment(
 
     activation = params.model.output_activation
     metrics = classification_metrics(truth, scores, labels.class_names, activation, decision)
-    metrics.update(
+    metrics |= ConditionMetrics(
         checkpoint=checkpoint_path.name,
         condition=condition,
         dataset=str(coco_file),
@@ -141,7 +142,7 @@ def _add_trust(
     test_files: tuple[Path, Path],
     dataset: ImageClassificationDataset,
     predicted: tuple[np.ndarray, float | np.ndarray, bool],
-    metrics: dict[str, Any],
+    metrics: ConditionMetrics,
 ) -> list[str | None]:
     """What says how far to trust the metrics, added to them: a 95 % interval and n per metric,
     the overlap with the experiment's training and validation images (identical, and near
@@ -174,7 +175,7 @@ def _add_trust(
         hashes=hashes,
         evaluated=set(dataset.image_ids),
     )
-    metrics.update(overlap=detail["images"], overlap_detail=detail)
+    metrics["overlap"], metrics["overlap_detail"] = detail["images"], dict(detail)
     overrides = read_record(paths.record).data_overrides
     metrics["caveats"] = with_override_caveats(result_caveats(metrics), overrides)
     digests = hashes.digests(dataset.image_paths)  # read from the cache find_overlap filled
@@ -291,7 +292,7 @@ def _write_condition(
     dataset: ImageClassificationDataset,
     scores: np.ndarray,
     truth: np.ndarray,
-    metrics: dict[str, Any],
+    metrics: ConditionMetrics,
     threshold: float | np.ndarray,
     hashes: list[str | None],
 ) -> None:
@@ -327,7 +328,7 @@ def _write_condition(
     plot_confusion_matrix(metrics, folder / "confusion_matrix.png")
 
 
-def _threshold_text(metrics: dict[str, Any]) -> str:
+def _threshold_text(metrics: Mapping[str, Any]) -> str:
     threshold = metrics.get("threshold")
     if threshold is None:
         return ""
@@ -338,7 +339,7 @@ def _threshold_text(metrics: dict[str, Any]) -> str:
     return f"\nper-class thresholds (chosen on the validation set): {pairs}"
 
 
-def render_report(metrics: dict[str, Any]) -> str:
+def render_report(metrics: Mapping[str, Any]) -> str:
     """A readable table of the metrics (report.txt)."""
     lines = [
         f"condition: {metrics['condition']}   checkpoint: {metrics['checkpoint']}",
@@ -375,7 +376,7 @@ def render_report(metrics: dict[str, Any]) -> str:
     return "\n".join(lines + _report_notes(metrics)) + "\n"
 
 
-def _report_notes(metrics: dict[str, Any]) -> list[str]:
+def _report_notes(metrics: Mapping[str, Any]) -> list[str]:
     """What a reader needs to square the numbers: where the images were, images counted twice,
     and every caveat (images left out, overlap, small n, one answer for everything)."""
     notes = []
@@ -403,7 +404,7 @@ def _report_notes(metrics: dict[str, Any]) -> list[str]:
     return ["", *notes] if notes else []
 
 
-def _with_interval(metrics: dict[str, Any], key: str) -> str:
+def _with_interval(metrics: Mapping[str, Any], key: str) -> str:
     """``0.8333  [0.7100–0.9200] 95 %  n=29``; ``0.4600  [too few to tell]  n=4`` where no
     interval method holds (the notes say why); the value alone for old metrics."""
     from abyssexp.experiment.result_digest import interval_label

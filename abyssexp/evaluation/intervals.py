@@ -28,7 +28,7 @@ weights. The seed is fixed (``SEED``): the same predictions always give the same
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -37,6 +37,7 @@ import numpy as np
 from abyssexp.datasets.small_data import MIN_EVAL_PER_CLASS
 from abyssexp.evaluation.metrics import predicted_labels
 from abyssexp.metric_direction import LEVEL
+from abyssexp.schemas.results import MetricInterval
 
 #: Resamples per interval (the issue's floor is 1,000).
 RESAMPLES = 1000
@@ -381,7 +382,7 @@ def untrusted(outcomes: Outcomes, metric: str) -> str | None:
     return CONSTANT if _constant(rows) else None
 
 
-def _proportion(outcomes: Outcomes, metric: str, value: float) -> dict[str, Any]:
+def _proportion(outcomes: Outcomes, metric: str, value: float) -> MetricInterval:
     right = int(round(float((outcomes.hits[metric] * outcomes.counted).sum())))
     n = metric_support(outcomes, metric)
     low, high = clopper_pearson(right, n) if n else (None, None)
@@ -391,27 +392,28 @@ def _proportion(outcomes: Outcomes, metric: str, value: float) -> dict[str, Any]
 
 def _bootstrapped(
     metric: str, value: float, n: int, samples: np.ndarray | None, reason: str | None, seed: int
-) -> dict[str, Any]:
+) -> MetricInterval:
     """A Bayesian-bootstrap entry, inside [0, 1] (float32 sums can stray past it) and widened to
     hold ``value`` where the prior pulls it off; no interval when the draws collapsed."""
     low, high = _percentiles(samples, DRAW_LEVEL) if samples is not None else (None, None)
     if reason is None and (low is None or high is None or high - low < COLLAPSED_WIDTH):
         reason = COLLAPSED
-    entry = {"value": value, "low": None, "high": None, "n": n, "level": LEVEL,
-             "method": BAYESIAN_BOOTSTRAP}  # fmt: skip
+    entry: MetricInterval = {"value": value, "low": None, "high": None, "n": n, "level": LEVEL,
+                             "method": BAYESIAN_BOOTSTRAP}  # fmt: skip
     if samples is not None:
-        entry.update(resamples=len(samples), seed=seed, draw_level=DRAW_LEVEL)
+        entry["resamples"], entry["seed"], entry["draw_level"] = len(samples), seed, DRAW_LEVEL
         if metric != "mAP":
             entry["prior_images"] = PRIOR_IMAGES
     if reason is not None or low is None or high is None:  # no bounds without a reason
-        return {**entry, "reason": reason}
-    low, high = max(0.0, min(low, value)), min(1.0, max(high, value))
-    return {**entry, "low": low, "high": high}
+        entry["reason"] = reason
+        return entry
+    entry["low"], entry["high"] = max(0.0, min(low, value)), min(1.0, max(high, value))
+    return entry
 
 
 def metric_intervals(
-    outcomes: Outcomes, values: dict[str, Any], resamples: int = RESAMPLES, seed: int = SEED
-) -> dict[str, dict[str, Any]]:
+    outcomes: Outcomes, values: Mapping[str, Any], resamples: int = RESAMPLES, seed: int = SEED
+) -> dict[str, MetricInterval]:
     """``{metric: {value, low, high, n, level, method, ...}}`` for every interval metric
     ``values`` holds (the point values stay those of ``classification_metrics``).
 
@@ -426,7 +428,7 @@ def metric_intervals(
     reasons = {m: untrusted(outcomes, m) for m in known if m not in PROPORTIONS}
     sampled = [m for m, reason in reasons.items() if reason is None]
     samples = posterior_samples(outcomes, sampled, resamples, seed) if sampled else {}
-    intervals = {}
+    intervals: dict[str, MetricInterval] = {}
     for metric in known:
         value = float(values[metric])
         if metric in PROPORTIONS:

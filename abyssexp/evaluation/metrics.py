@@ -6,9 +6,11 @@ check them against independent reference computations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import numpy as np
+
+from abyssexp.schemas.results import ConditionMetrics
 
 
 def predicted_labels(
@@ -79,7 +81,7 @@ def classification_metrics(
     activation: str,
     threshold: float | np.ndarray = 0.5,
     top_k: tuple[int, ...] = (1, 3, 5),
-) -> dict[str, Any]:
+) -> ConditionMetrics:
     """Accuracy, top-k, per-class P/R/F1/support and AP, macro/micro/weighted F1, mAP, confusion
     matrix. ``truth`` is the N×K multihot target."""
     truth = np.asarray(truth) > 0
@@ -95,11 +97,11 @@ def classification_metrics(
     micro_p = tp.sum() / max(tp.sum() + fp.sum(), 1)
     micro_r = tp.sum() / max(tp.sum() + fn.sum(), 1)
     micro_f1 = 2 * micro_p * micro_r / (micro_p + micro_r) if micro_p + micro_r else 0.0
-    result: dict[str, Any] = {
+    result: ConditionMetrics = {
         "activation": activation,
         "images": int(len(truth)),
         "class_names": list(class_names),
-        "threshold": threshold if activation == "sigmoid" else None,
+        "threshold": _threshold_value(threshold) if activation == "sigmoid" else None,
         "per_class": {
             name: {
                 "precision": float(precision[c]),
@@ -120,7 +122,7 @@ def classification_metrics(
         "mAP": float(np.nanmean(ap)) if not np.all(np.isnan(ap)) else None,
     }
     if activation == "softmax":
-        result.update(_softmax_agreement(truth, scores, top_k))
+        _add_softmax_agreement(result, truth, scores, top_k)
     else:
         result["accuracy"] = float((predicted == truth).all(axis=1).mean()) if len(truth) else 0.0
         result["hamming_accuracy"] = float((predicted == truth).mean()) if len(truth) else 0.0
@@ -141,10 +143,26 @@ def distinct_predictions(predicted: np.ndarray) -> int:
     return int(len(np.unique(predicted, axis=0)))
 
 
-def _softmax_agreement(
-    truth: np.ndarray, scores: np.ndarray, top_k: tuple[int, ...]
-) -> dict[str, Any]:
-    """Accuracy, top-k and the confusion matrix for softmax, agreeing with the supports.
+def _threshold_value(threshold: float | np.ndarray) -> float | list[float]:
+    """The decision threshold as metrics.json keeps it: one number, or one per class."""
+    if isinstance(threshold, np.ndarray) and threshold.ndim:
+        return [float(t) for t in threshold]
+    return float(threshold)
+
+
+#: metrics.json's name of each top-k accuracy ``classification_metrics`` can give.
+TOP_K_KEYS: dict[int, Literal["top_1_accuracy", "top_3_accuracy", "top_5_accuracy"]] = {
+    1: "top_1_accuracy",
+    3: "top_3_accuracy",
+    5: "top_5_accuracy",
+}
+
+
+def _add_softmax_agreement(
+    result: ConditionMetrics, truth: np.ndarray, scores: np.ndarray, top_k: tuple[int, ...]
+) -> None:
+    """Accuracy, top-k and the confusion matrix for softmax, agreeing with the supports, added
+    to ``result``.
 
     An image with several labels (``softmax_multilabel: share``) is right when the predicted
     class is any of its labels, and adds one count to the confusion matrix per label (row: that
@@ -155,19 +173,14 @@ def _softmax_agreement(
     pred_index = scores.argmax(axis=1) if n else np.zeros(0, dtype=int)
     labelled = truth.any(axis=1)
     hit = truth[np.arange(n), pred_index] if n else np.zeros(0, dtype=bool)
-    result: dict[str, Any] = {
-        "accuracy": float(hit[labelled].mean()) if labelled.any() else 0.0,
-        "multilabel_images": int((truth.sum(axis=1) > 1).sum()),
-    }
+    result["accuracy"] = float(hit[labelled].mean()) if labelled.any() else 0.0
+    result["multilabel_images"] = int((truth.sum(axis=1) > 1).sum())
     ranks = np.argsort(-scores, axis=1)
     for top in top_k:
         if top < k:
             in_top = np.asarray(np.take_along_axis(truth, ranks[:, :top], axis=1).any(axis=1))
-            result[f"top_{top}_accuracy"] = (
-                float(in_top[labelled].mean()) if labelled.any() else 0.0
-            )
+            result[TOP_K_KEYS[top]] = float(in_top[labelled].mean()) if labelled.any() else 0.0
     matrix = np.zeros((k, k), dtype=int)
     rows, labels = np.nonzero(truth)
     np.add.at(matrix, (labels, pred_index[rows]), 1)
     result["confusion_matrix"] = matrix.tolist()
-    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ def _pyplot() -> Any:
 
 
 def plot_pr_curves(
-    truth: np.ndarray, scores: np.ndarray, metrics: dict[str, Any], path: Path
+    truth: np.ndarray, scores: np.ndarray, metrics: Mapping[str, Any], path: Path
 ) -> None:
     from abyssexp.evaluation.metrics import pr_curve
 
@@ -48,7 +49,7 @@ def plot_pr_curves(
     plt.close(figure)
 
 
-def plot_confusion_matrix(metrics: dict[str, Any], path: Path) -> None:
+def plot_confusion_matrix(metrics: Mapping[str, Any], path: Path) -> None:
     plt = _pyplot()
     names = metrics["class_names"]
     if metrics["activation"] == "softmax":

@@ -8,7 +8,10 @@ listing commands import this module (the thresholds are read when a result is ma
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Unpack
+
+from abyssexp.schemas.results import Caveat, CaveatDetails
 
 #: Every caveat code, with what it means (docs/reading-the-numbers.md lists them).
 CAVEAT_CODES = {
@@ -46,12 +49,12 @@ def constant_model_warning(images: str) -> str:
     )
 
 
-def caveat(code: str, message: str, **details: Any) -> dict[str, Any]:
+def caveat(code: str, message: str, **details: Unpack[CaveatDetails]) -> Caveat:
     """One caveat; ``code`` is one of ``CAVEAT_CODES``."""
     return {"code": code, "message": message, **details}
 
 
-def _left_out(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+def _left_out(metrics: Mapping[str, Any]) -> list[Caveat]:
     found = []
     if metrics.get("dropped_unlabelled"):
         count = metrics["dropped_unlabelled"]
@@ -75,7 +78,7 @@ def _left_out(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _overlap(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+def _overlap(metrics: Mapping[str, Any]) -> list[Caveat]:
     count = metrics.get("overlap")
     if not count:
         return []
@@ -97,7 +100,7 @@ def _overlap(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _near(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+def _near(metrics: Mapping[str, Any]) -> list[Caveat]:
     detail = metrics.get("overlap_detail") or {}
     count = detail.get("near")
     if not count or not isinstance(count, int):
@@ -115,7 +118,7 @@ def _near(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _small(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+def _small(metrics: Mapping[str, Any]) -> list[Caveat]:
     from abyssexp.datasets.small_data import MIN_EVAL_PER_CLASS, MIN_TEST_IMAGES
 
     found = []
@@ -150,7 +153,7 @@ def _small(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def result_caveats(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+def result_caveats(metrics: Mapping[str, Any]) -> list[Caveat]:
     """Every caveat of one test result (``metrics.json``'s content)."""
     found = []
     if metrics.get("predicted_classes") == 1 and (metrics.get("images") or 0) > 1:
@@ -158,7 +161,7 @@ def result_caveats(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return found + _left_out(metrics) + _overlap(metrics) + _near(metrics) + _small(metrics)
 
 
-def override_caveats(overrides: list[Any]) -> list[dict[str, Any]]:
+def override_caveats(overrides: list[Any]) -> list[Caveat]:
     """A ``data_override`` caveat per data problem ``new`` was told to accept (the record's
     ``data_overrides``: models or plain dicts with ``flag`` and ``problems``)."""
     found = []
@@ -177,9 +180,7 @@ def override_caveats(overrides: list[Any]) -> list[dict[str, Any]]:
     return found
 
 
-def with_override_caveats(
-    caveats: list[dict[str, Any]], overrides: list[Any]
-) -> list[dict[str, Any]]:
+def with_override_caveats(caveats: list[Caveat], overrides: list[Any]) -> list[Caveat]:
     """``caveats`` plus the record's override caveats they do not already hold."""
     if any(isinstance(c, dict) and c.get("code") == "data_override" for c in caveats):
         return list(caveats)
@@ -205,8 +206,8 @@ def parse_accepted(text: str | None) -> frozenset[str]:
 
 
 def blocking_caveats(
-    caveats: dict[str, list[dict[str, Any]]], accepted: frozenset[str] = frozenset()
-) -> list[tuple[str, dict[str, Any]]]:
+    caveats: Mapping[str, Sequence[Mapping[str, Any]]], accepted: frozenset[str] = frozenset()
+) -> list[tuple[str, Mapping[str, Any]]]:
     """``(condition, caveat)`` for every blocking caveat of ``caveats`` (``{condition: [...]}``)
     that ``accepted`` does not name, in condition order."""
     return [
@@ -220,7 +221,7 @@ def blocking_caveats(
 
 
 def refusal_lines(
-    subject: str, blocked: list[tuple[str, dict[str, Any]]], command: str
+    subject: str, blocked: list[tuple[str, Mapping[str, Any]]], command: str
 ) -> list[str]:
     """What ``promote``/``alias set`` print when blocking caveats stop them: one line per caveat,
     then the flag that accepts them all."""
@@ -238,7 +239,7 @@ def refusal_lines(
 
 def check_accepted(
     subject: str,
-    caveats: dict[str, list[dict[str, Any]]],
+    caveats: Mapping[str, Sequence[Mapping[str, Any]]],
     accepted: frozenset[str],
     command: str,
 ) -> list[str]:

@@ -47,6 +47,7 @@ from abyssexp.experiment.layout import (
     RECORD_FILE,
 )
 from abyssexp.experiment.list_rows import (
+    ListRow,
     check_sort_key,
     collector_paused,
     experiment_folders,
@@ -89,7 +90,7 @@ class Indexed:
     """One experiment as the index gives it: its listing row, and when asked for, its params
     (``flat``), its record's times and its summary (``compare``)."""
 
-    row: dict[str, Any]
+    row: ListRow
     times: dict[str, Any] | None = None
     flat: Delta | None = None
     summary: SummaryDigest | None = None
@@ -353,7 +354,7 @@ def list_experiments(
     tags: list[str] | None = None,
     archived: bool = False,
     params: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[ListRow]:
     """Rows for ``abyssexp list``, from each type folder's index (``experiment/index.py``)
     where its entries are current, else from the experiments' files.
 
@@ -395,9 +396,10 @@ def list_experiments(
 
 def _indexed_rows(
     found: Iterator[tuple[str, str, str, str, int | None]], params: bool, root: Path
-) -> list[dict[str, Any]]:
+) -> list[ListRow]:
     items = indexed(found, params=params, complete=True, root=root)
     if params:
         for item in items:
-            item.row["_flat"] = item.flat
+            if item.flat is not None:
+                item.row["_flat"] = item.flat
     return [item.row for item in items]

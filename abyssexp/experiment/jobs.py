@@ -9,7 +9,8 @@ from the records alone.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TypedDict
 
 from abyssexp.experiment.record_file import status_with_job
 from abyssexp.slurm import SlurmError, query_jobs
@@ -17,24 +18,31 @@ from abyssexp.slurm import SlurmError, query_jobs
 log = logging.getLogger(__name__)
 
 
-def apply_job_states(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+class JobRow(TypedDict):
+    """What ``apply_job_states`` reads and sets of a row (a ``ListRow`` has these fields)."""
+
+    status: str
+    started: str | None
+    slurm: dict[str, str | None] | None
+    status_reason: str | None
+
+
+def apply_job_states(rows: Sequence[JobRow]) -> None:
     """Set ``status`` and ``status_reason`` of rows whose record names a Slurm job (in place).
 
     Slurm not answering is logged and the records' own statuses are kept: a listing never fails
     because the controller is down.
     """
-    ids = {row["slurm"]["job_id"] for row in rows if row.get("slurm")}
+    ids = {str(job["job_id"]) for row in rows if (job := row["slurm"])}
     if not ids:
-        return rows
+        return
     try:
         states = query_jobs(ids)
     except SlurmError as exc:
         log.warning("Slurm job states unavailable: %s", exc)
-        return rows
+        return
     for row in rows:
-        job = row.get("slurm")
-        if job:
+        if job := row["slurm"]:
             row["status"], row["status_reason"] = status_with_job(
-                row["status"], row.get("started"), job["submitted"], states.get(job["job_id"])
+                row["status"], row["started"], str(job["submitted"]), states.get(str(job["job_id"]))
             )
-    return rows

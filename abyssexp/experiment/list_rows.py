@@ -9,10 +9,10 @@ import fnmatch
 import gc
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from abyssexp.errors import InvalidInputError, printable
 from abyssexp.experiment.layout import MODELS_DIR, PARAMS_FILE, ExperimentPaths
@@ -20,6 +20,39 @@ from abyssexp.experiment.naming import parse_name
 from abyssexp.experiment.record_file import LoadedRecord, load_record, running_status
 from abyssexp.jsonio import MAX_SMALL_JSON_BYTES, read_input_bytes
 from abyssexp.schemas.record import Status
+
+
+class ListRow(TypedDict):
+    """One experiment as ``list --json`` gives it, keys in this order (``located_row`` makes
+    it; ``ROW_FIELDS`` are those ``--filter`` and ``--csv`` name)."""
+
+    project: str
+    type: str
+    name: str
+    number: int | None
+    path: str
+    status: str
+    created: str | None
+    parent: str | None
+    epochs_done: int
+    epochs_total: int | None
+    best_metric: str | None
+    best_value: float | None
+    best_epoch: int | None
+    tests: dict[str, Any]
+    promoted: bool
+    aliases: list[str]
+    disk_bytes: int | None
+    note: str
+    tags: list[str]
+    error: str | None
+    changed: dict[str, Any]
+    started: str | None
+    sweep: str | None
+    slurm: dict[str, str | None] | None
+    status_reason: str | None
+    #: The flattened params, while ``--filter`` or ``--changed`` needs them (never shown).
+    _flat: NotRequired[Mapping[str, Any]]
 
 
 def _subdirs(path: Path) -> Iterator[os.DirEntry[str]]:
@@ -118,7 +151,7 @@ def matching_folders(ref: str, scratch: Path) -> list[Located]:
 
 def experiment_row(
     project: str, experiment_type: str, folder: Path, loaded: LoadedRecord | None = None
-) -> dict[str, Any]:
+) -> ListRow:
     """One listing row from ``record.json`` (``loaded``: the record when the caller has read it
     already, so that ``compare`` reads each record once)."""
     loaded = loaded or load_record(ExperimentPaths(folder).record)
@@ -169,7 +202,7 @@ def located_row(
     number: int | None,
     path: str,
     fields: Sequence[Any],
-) -> dict[str, Any]:
+) -> ListRow:
     """A listing row: the experiment's place and ``record_fields`` (an array: the index keeps
     it as it is, and 20,000 rows are made here without a dict between), its status as shown now
     (a ``running`` one whose process is gone is ``crashed``). The keys' order is the order of
@@ -249,16 +282,17 @@ def check_sort_key(sort: str) -> None:
         )
 
 
-def sort_rows(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+def sort_rows(rows: list[ListRow], sort: str) -> list[ListRow]:
     reverse = sort.startswith("-")
     key = sort.lstrip("-")
 
-    def by(row: dict[str, Any]) -> Any:
+    def by(row: ListRow) -> Any:
         if key == "best":
             return (row["best_value"] is None, row["best_value"] or 0.0)
         if key in ("name", "number"):
             return (row["project"], row["type"], row["number"] or 0)
-        value = row.get(key)
+        fields: Mapping[str, Any] = row
+        value = fields.get(key)
         return (value is None, value if value is not None else "")
 
     return sorted(rows, key=by, reverse=reverse)

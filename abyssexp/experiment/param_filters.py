@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from abyssexp.errors import InvalidInputError
-from abyssexp.experiment.list_rows import collector_paused, read_params_dict
+from abyssexp.experiment.list_rows import ListRow, collector_paused, read_params_dict
 
 SECTIONS = {"dataset", "model", "training", "augmentation", "callbacks", "reduce_lr_on_plateau"}
 
@@ -70,11 +70,10 @@ def _identical(value: Any, other: Any) -> bool:
     return _same_text(value, other, ordered=True)
 
 
-def _flat_for(row: dict[str, Any]) -> dict[str, Any]:
+def _flat_for(row: ListRow) -> Mapping[str, Any]:
     if "_flat" not in row:
         row["_flat"] = flatten_params(read_params_dict(Path(row["path"])))
-    flat: dict[str, Any] = row["_flat"]
-    return flat
+    return row["_flat"]
 
 
 _PLAIN = frozenset((str, int, bool, float, type(None)))
@@ -152,7 +151,7 @@ def _own(flat: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any
     return mine
 
 
-def changed_columns(rows: list[dict[str, Any]]) -> list[str]:
+def changed_columns(rows: list[ListRow]) -> list[str]:
     """Params whose values differ between the rows; each row gains ``row["changed"]``.
 
     One pass, each params.json read once and dropped: every row is compared with the first, and
@@ -163,8 +162,8 @@ def changed_columns(rows: list[dict[str, Any]]) -> list[str]:
         return _changed_columns(rows)
 
 
-def _changed_columns(rows: list[dict[str, Any]]) -> list[str]:
-    reference: dict[str, Any] | None = None
+def _changed_columns(rows: list[ListRow]) -> list[str]:
+    reference: Mapping[str, Any] | None = None
     own: list[dict[str, Any]] = []
     differing: set[str] = set()
     for row in rows:
@@ -270,9 +269,7 @@ def parse_filters(filters: list[str]) -> list[RowFilter]:
 ROW_FIELDS_SHOWN = ("status", "epochs_done", "best_value", "best_metric", "tags", "note")
 
 
-def filter_rows(
-    rows: list[dict[str, Any]], filters: list[str], keep_flat: bool = False
-) -> list[dict[str, Any]]:
+def filter_rows(rows: list[ListRow], filters: list[str], keep_flat: bool = False) -> list[ListRow]:
     """Keep rows where every ``KEY OP VALUE`` holds for a param (dotted) or a listing field.
     ``keep_flat``: the kept rows keep their params (``row["_flat"]``, as the index gave them or
     as read) for ``changed_columns``.
@@ -282,8 +279,9 @@ def filter_rows(
     wanted = parse_filters(filters)
     kept = []
     for row in rows:
-        flat = _flat_for(row) if any(f.key not in row for f in wanted) else {}
-        if all(f.matches(row[f.key] if f.key in row else flat.get(f.key)) for f in wanted):
+        fields: Mapping[str, Any] = row
+        flat = _flat_for(row) if any(f.key not in fields for f in wanted) else {}
+        if all(f.matches(fields[f.key] if f.key in fields else flat.get(f.key)) for f in wanted):
             kept.append(row)
         if not keep_flat:
             row.pop("_flat", None)

@@ -31,6 +31,7 @@ from abyssexp.schemas.record import (
     SlurmJob,
     Status,
 )
+from abyssexp.schemas.results import ConditionSummary
 from abyssexp.slurm import JobState
 
 STALE_HEARTBEAT_S = 600.0
@@ -206,7 +207,7 @@ def mark_failed(path: Path, error: str) -> Record:
     return _change(path, change)
 
 
-def record_test(path: Path, condition: str, summary: dict[str, Any]) -> Record:
+def record_test(path: Path, condition: str, summary: ConditionSummary) -> Record:
     def change(record: Record) -> None:
         record.tests = {**record.tests, condition: summary}
 

@@ -11,35 +11,48 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, cast
 
+from abyssexp.schemas.results import ConditionSummary, MetricInterval
+
+SummaryMetric = Literal["accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP", "top_3_accuracy"]
 #: The metrics a record's summary keeps (compare and promote read them without metrics.json).
-SUMMARY_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "mAP", "top_3_accuracy")
+SUMMARY_METRICS: tuple[SummaryMetric, ...] = (
+    "accuracy",
+    "macro_f1",
+    "micro_f1",
+    "weighted_f1",
+    "mAP",
+    "top_3_accuracy",
+)
 #: The interval fields a record's summary keeps (``method``/``reason``: absent in old results,
 #: whose intervals were all percentile bootstraps).
-SUMMARY_INTERVAL_FIELDS = ("low", "high", "n", "method", "reason")
+SUMMARY_INTERVAL_FIELDS: tuple[Literal["low", "high", "n", "method", "reason"], ...] = (
+    "low",
+    "high",
+    "n",
+    "method",
+    "reason",
+)
 #: What stands in a cell for the bounds when no interval method holds.
 TOO_FEW_TO_TELL = "too few to tell"
 #: The one reason shown as itself: "too few" would send the reader to collect more images.
 CONSTANT_PREDICTIONS = "constant predictions"
 
 
-def summarise_test(metrics: dict[str, Any]) -> dict[str, Any]:
+def summarise_test(metrics: Mapping[str, Any]) -> ConditionSummary:
     """The record's summary of one test: point values (numbers, as before), their intervals and
     n, overlap, caveats, and what identifies the test set (to tell comparable results apart)."""
-    summary: dict[str, Any] = {
-        key: metrics.get(key) for key in SUMMARY_METRICS if metrics.get(key) is not None
-    }
+    summary: ConditionSummary = {}
+    for key in SUMMARY_METRICS:
+        if (value := metrics.get(key)) is not None:
+            summary[key] = value
     intervals = metrics.get("intervals") or {}
-    summary.update(
+    summary |= ConditionSummary(
         checkpoint=metrics.get("checkpoint"),
         images=metrics.get("images"),
         intervals={
-            key: {
-                field: intervals[key][field]
-                for field in SUMMARY_INTERVAL_FIELDS
-                if field in intervals[key]
-            }
+            key: _summary_interval(intervals[key])
             for key in SUMMARY_METRICS
             if isinstance(intervals.get(key), dict)
         },
@@ -52,11 +65,21 @@ def summarise_test(metrics: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def interval_of(result: dict[str, Any] | None, metric: str) -> dict[str, Any] | None:
+def _summary_interval(interval: Mapping[str, Any]) -> MetricInterval:
+    """The fields of an interval that a record's summary keeps."""
+    kept: MetricInterval = {}
+    for field in SUMMARY_INTERVAL_FIELDS:
+        if field in interval:
+            kept[field] = interval[field]
+    return kept
+
+
+def interval_of(result: Mapping[str, Any] | None, metric: str) -> MetricInterval | None:
     """``{low, high, n, method?, reason?}`` of ``metric`` in a summary or a metrics.json (None:
-    an old result)."""
+    an old result). Each was read through its schema (``ConditionSummary``,
+    ``ConditionMetrics``), which typed the intervals."""
     found = ((result or {}).get("intervals") or {}).get(metric)
-    return found if isinstance(found, dict) else None
+    return cast(MetricInterval, found) if isinstance(found, dict) else None
 
 
 def interval_label(interval: Mapping[str, Any] | None) -> str | None:
@@ -92,7 +115,7 @@ def format_metric(value: Any, interval: Mapping[str, Any] | None = None, digits:
     return f"{text} n={n}" if isinstance(n, int) else text
 
 
-def missing_intervals(result: dict[str, Any] | None, metrics: tuple[str, ...]) -> list[str]:
+def missing_intervals(result: Mapping[str, Any] | None, metrics: tuple[str, ...]) -> list[str]:
     """``no interval for macro_f1, mAP: fewer than 5 test images in a class`` per reason among
     ``metrics`` of a test summary or metrics.json, wrapped to 80 columns (``[]``: every one has
     bounds, or the result is old)."""
@@ -112,13 +135,13 @@ def missing_intervals(result: dict[str, Any] | None, metrics: tuple[str, ...]) -
     return lines
 
 
-def summary_metric(result: dict[str, Any] | None, metric: str = "accuracy") -> str:
+def summary_metric(result: Mapping[str, Any] | None, metric: str = "accuracy") -> str:
     """One metric of a test summary (or metrics.json), with its interval and n."""
     result = result or {}
     return format_metric(result.get(metric), interval_of(result, metric))
 
 
-def caveat_codes(result: dict[str, Any] | None) -> list[str]:
+def caveat_codes(result: Mapping[str, Any] | None) -> list[str]:
     """The caveat codes of a test summary or metrics.json (``[]`` for old results)."""
     return [
         str(c.get("code"))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from abyssexp.errors import InvalidInputError, printable
-from abyssexp.experiment.jobs import apply_job_states
+from abyssexp.experiment.jobs import JobRow, apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.list_rows import read_params_dict
 from abyssexp.experiment.param_filters import flatten_params
@@ -57,9 +57,14 @@ def describe_experiment(ref: str, scratch: Path) -> ExperimentDescription:
     if isinstance(record.get("note"), str):
         record["note"] = printable(record["note"])  # never terminal escapes from the file
     if loaded.record and loaded.record.slurm:  # what Slurm says about the latest job
-        row = {"status": loaded.status, "started": record.get("started"), "slurm": record["slurm"]}
+        row: JobRow = {
+            "status": loaded.status,
+            "started": record.get("started"),
+            "slurm": record["slurm"],
+            "status_reason": None,
+        }
         apply_job_states([row])
-        record["status"], record["status_reason"] = row["status"], row.get("status_reason")
+        record["status"], record["status_reason"] = row["status"], row["status_reason"]
     try:
         params, params_problem = load_params_file(paths.params), None
     except InvalidInputError as exc:

@@ -36,6 +36,7 @@ from abyssexp.atomic import atomic_write_json
 from abyssexp.errors import AbyssExpError, InvalidInputError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.list_rows import (
+    ListRow,
     experiment_row,
     read_params_dict,
 )
@@ -57,7 +58,7 @@ SYNC_FILE = "mlflow.json"
 MIRRORED_SOURCES = ("record", "params", "history", "provenance", "readme")
 INSTALL_HINT = "mlflow sync needs the MLflow client: pip install 'abyssexp[mlflow]'"
 #: abyssexp status → MLflow run status (no "interrupted" or "pruned" there: KILLED is closest).
-RUN_STATUS = {
+RUN_STATUS: dict[str, str] = {
     Status.NEW: "SCHEDULED",
     Status.QUEUED: "SCHEDULED",
     Status.RUNNING: "RUNNING",
@@ -477,7 +478,7 @@ def _log_history(batch: _RunBatch, paths: ExperimentPaths, synced: int) -> tuple
     return len(points), max([synced, *epochs])
 
 
-def _test_metrics(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, float]:
+def _test_metrics(paths: ExperimentPaths, row: ListRow) -> dict[str, float]:
     """``test/CONDITION/METRIC`` values, with ``_low``, ``_high`` and ``_n`` from the condition's
     metrics.json ``intervals`` where it has them (older results have none)."""
     found: dict[str, float] = {}
@@ -499,7 +500,7 @@ def _test_metrics(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, floa
     return found
 
 
-def _log_tests(batch: _RunBatch, run: Any, paths: ExperimentPaths, row: dict[str, Any]) -> None:
+def _log_tests(batch: _RunBatch, run: Any, paths: ExperimentPaths, row: ListRow) -> None:
     """Test metrics at step 0, only those new or changed since the last sync."""
     from mlflow.entities import Metric
 
@@ -517,7 +518,7 @@ def _set_tags(
     client: Any,
     batch: _RunBatch,
     run: Any,
-    row: dict[str, Any],
+    row: ListRow,
     paths: ExperimentPaths,
     scratch: Path,
 ) -> None:
@@ -561,7 +562,7 @@ def _set_tags(
 CAVEAT_TAG_PREFIXES = ("abyssexp.caveat.", "abyssexp.data_override", "abyssexp.interval.")
 
 
-def _caveat_tags(paths: ExperimentPaths, row: dict[str, Any]) -> dict[str, str]:
+def _caveat_tags(paths: ExperimentPaths, row: ListRow) -> dict[str, str]:
     """``abyssexp.caveat.<condition>.<code>`` (the message) per caveat of each test,
     ``abyssexp.caveats`` (all codes), ``abyssexp.data_override`` (the ``new --force-data``
     problems) and ``abyssexp.interval.<condition>.<metric>`` where a metric's interval is too
@@ -611,7 +612,7 @@ def _parent_run(paths: ExperimentPaths, parent: str, uri: str) -> str | None:
     return run_id_for(parent_paths.root, uri)
 
 
-def _set_status(client: Any, run_id: str, row: dict[str, Any], finished: str) -> None:
+def _set_status(client: Any, run_id: str, row: ListRow, finished: str) -> None:
     status = RUN_STATUS.get(row["status"], "FAILED")
     if status in _TERMINAL:
         client.set_terminated(run_id, status=status, end_time=_millis(finished))

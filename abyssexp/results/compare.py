@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.experiment.history import read_history_columns
@@ -17,6 +17,7 @@ from abyssexp.experiment.index import Indexed, indexed
 from abyssexp.experiment.jobs import apply_job_states
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.experiment.list_rows import (
+    ListRow,
     collector_paused,
     is_pattern,
     matching_folders,
@@ -33,7 +34,29 @@ from abyssexp.experiment.summary_cache import (
 from abyssexp.metric_direction import sign
 from abyssexp.schemas.provenance import latest_section, load_provenance
 
+if TYPE_CHECKING:
+    from abyssexp.results.paired import PairedComparison
+    from abyssexp.results.seed_groups import SeedGroups
+
 __all__ = ["best_validation", "provenance_summary", "read_history_columns"]
+
+
+class Comparison(TypedDict):
+    """What ``compare`` shows (``compare --json`` prints it)."""
+
+    metric: str | None
+    #: One column per experiment, best first by ``metric`` when given.
+    experiments: list[dict[str, Any]]
+    #: The params that differ: ``{key: [value per experiment]}``.
+    params: dict[str, list[Any]]
+    dataset_mismatch: list[str]
+    test_mismatch: list[str]
+    #: The experiments' paths in the order they were given (A, B, ...).
+    selected: list[str]
+    #: ``compare A B --metric CONDITION:METRIC``: B − A on the same test images.
+    paired: NotRequired[PairedComparison]
+    #: ``compare --sweep``: trials that differ only by seed or fold, pooled and judged.
+    groups: NotRequired[SeedGroups]
 
 
 def select_experiments(
@@ -42,7 +65,7 @@ def select_experiments(
     filters: list[str] | None = None,
     status: str | None = None,
     tags: list[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ListRow]:
     """Listing rows for references and patterns, in the order given, each experiment once.
 
     Raises:
@@ -60,7 +83,7 @@ def _selected(
     status: str | None,
     tags: list[str] | None,
     compared: bool = True,
-) -> tuple[list[dict[str, Any]], dict[str, Indexed]]:
+) -> tuple[list[ListRow], dict[str, Indexed]]:
     """``select_experiments`` and what the index gave of each, by path (``compared``: also
     the params, times and summary ``compare`` shows; each experiment is read once). Rows keep
     their params (``_flat``) for ``changed_columns`` when ``compared``."""
@@ -80,7 +103,8 @@ def _selected(
     rows = [item.row for item in items]
     if params:
         for item in items:
-            item.row["_flat"] = item.flat
+            if item.flat is not None:
+                item.row["_flat"] = item.flat
     apply_job_states(rows)
     if wanted:
         rows = [row for row in rows if row["status"] in wanted]
@@ -127,7 +151,7 @@ def read_provenance(paths: ExperimentPaths) -> dict[str, Any]:
     return latest_section(load_provenance(paths.provenance))
 
 
-def _column(row: dict[str, Any], item: Indexed) -> dict[str, Any]:
+def _column(row: ListRow, item: Indexed) -> dict[str, Any]:
     times = item.times or {}
     summary = item.summary  # history and provenance, from the index unless they changed
     return {
@@ -189,7 +213,7 @@ def compare_experiments(
     filters: list[str] | None = None,
     status: str | None = None,
     tags: list[str] | None = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """Everything ``compare`` shows: the experiments (best first by ``metric`` when given), the
     params that differ (``{key: [value per experiment]}``), and the dataset files that differ.
 
@@ -208,7 +232,7 @@ def _compared(
     filters: list[str] | None,
     status: str | None,
     tags: list[str] | None,
-) -> dict[str, Any]:
+) -> Comparison:
     """``compare_experiments``' work, done while the cycle collector is paused."""
     rows, records = _selected(scratch, refs, filters, status, tags)
     columns = [_column(row, records.pop(row["path"])) for row in rows]
@@ -269,7 +293,7 @@ def _incomparable(results: list[Any]) -> list[str]:
 TEST_METRICS = ("accuracy", "macro_f1", "mAP")
 
 
-def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
+def comparison_rows(data: Comparison) -> list[tuple[str, str, list[Any]]]:
     """The comparison as ``(section, field, [value per experiment])`` rows, for a table, CSV or
     the HTML report. Values are plain data (numbers stay numbers)."""
     columns = data["experiments"]
@@ -320,7 +344,7 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     return rows
 
 
-def interval_cells(data: dict[str, Any], field: str) -> list[str] | None:
+def interval_cells(data: Comparison, field: str) -> list[str] | None:
     """``0.83 [0.71–0.92] n=29`` per experiment for a ``CONDITION:METRIC`` test row (None for
     any other row): the table shows how sure each number is, CSV and JSON keep the numbers."""
     condition, _, metric = field.partition(":")

@@ -21,7 +21,7 @@ import functools
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from abyssexp.metric_direction import LEVEL, in_unit_interval, lower_is_better
 
@@ -115,6 +115,15 @@ class GroupInterval(TypedDict):
     interval: str
 
 
+class GroupDifference(TypedDict):
+    """``mean(best) − mean(other)`` with its t interval, and which t."""
+
+    difference: float
+    low: float
+    high: float
+    method: str
+
+
 def group_interval(values: Sequence[float], metric: str) -> GroupInterval:
     """The interval on the mean of a group of two or more trials, and how it was made.
 
@@ -160,13 +169,10 @@ def pooled_spread(groups: Sequence[Sequence[float]]) -> tuple[float, int] | None
 
 def difference(
     best: Sequence[float], other: Sequence[float], pooled: tuple[float, int] | None
-) -> dict[str, Any] | None:
+) -> GroupDifference | None:
     """``mean(best) − mean(other)`` with its t interval: Welch's when both groups have a spread,
     else with the ``pooled`` within-group spread (the seeds of other configurations); None when
     neither gives a noise to judge by.
-
-    Returns:
-        ``{"difference", "low", "high", "method"}``.
     """
     delta = statistics.fmean(best) - statistics.fmean(other)
     spreads = [variance(g) if len(g) > 1 else 0.0 for g in (best, other)]

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import statistics
-from typing import Any
+from typing import Any, TypedDict
 
 from abyssexp.experiment.result_digest import interval_of
 from abyssexp.metric_direction import lower_is_better
-from abyssexp.results.compare import metric_values
+from abyssexp.results.compare import Comparison, metric_values
 from abyssexp.results.group_intervals import (
     GroupInterval,
     difference,
@@ -35,6 +35,19 @@ NO_NOISE = (
 )
 
 
+class SeedGroups(TypedDict):
+    """``seed_groups``' result: the groups best first, and the verdict on the runner-up."""
+
+    metric: str
+    lower_is_better: bool
+    #: ``{label, trials, indices, values, n, mean, sd, low, high, interval}`` per group.
+    groups: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    runner_up: dict[str, Any] | None
+    #: ``{distinguishable, method, difference, low, high, reason}``; None without a runner-up.
+    verdict: dict[str, Any] | None
+
+
 def _label(params: dict[str, list[Any]], index: int) -> str:
     parts = [
         f"{key}={json.dumps(values[index])}"
@@ -44,7 +57,7 @@ def _label(params: dict[str, list[Any]], index: int) -> str:
     return " ".join(parts) or "all trials"
 
 
-def _values(data: dict[str, Any], metric: str | None) -> tuple[str, list[float | None]]:
+def _values(data: Comparison, metric: str | None) -> tuple[str, list[float | None]]:
     """The metric per experiment: ``metric``, else each experiment's monitored best value."""
     columns = data["experiments"]
     if metric:
@@ -54,7 +67,7 @@ def _values(data: dict[str, Any], metric: str | None) -> tuple[str, list[float |
     return label, [c["best"]["value"] for c in columns]
 
 
-def _interval(group: dict[str, Any], data: dict[str, Any], metric: str) -> GroupInterval:
+def _interval(group: dict[str, Any], data: Comparison, metric: str) -> GroupInterval:
     """The group's interval; a one-trial group's is its test interval over images, if any."""
     found = group_interval(group["values"], metric)
     if group["n"] == 1 and ":" in metric:
@@ -82,8 +95,8 @@ def _verdict(
 
 
 def seed_groups(
-    data: dict[str, Any], metric: str | None = None, lower: bool | None = None
-) -> dict[str, Any]:
+    data: Comparison, metric: str | None = None, lower: bool | None = None
+) -> SeedGroups:
     """Groups of ``compare``'s experiments that differ only by seed or fold, best first.
 
     Args:

@@ -17,19 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 from abyssexp.errors import InvalidInputError
 from abyssexp.metric_direction import MINIMIZE
-from abyssexp.results.seed_groups import seed_groups
+from abyssexp.results.seed_groups import SeedGroups, seed_groups
 from abyssexp.schemas.record import Status
 
 if TYPE_CHECKING:
+    from abyssexp.results.compare import Comparison
     from abyssexp.sweeps.trials import SweepLocation  # noqa: F401 (annotations)
 
 
-def _paired(data: dict[str, Any], groups: dict[str, Any], metric: str) -> dict[str, Any] | None:
+def _paired(data: Comparison, groups: SeedGroups, metric: str) -> dict[str, Any] | None:
     """The paired verdict of the best single trial (B) against the runner-up (A)."""
     from abyssexp.results.paired import paired_comparison
 
     columns = data["experiments"]
-    best, other = (groups[k]["indices"][0] for k in ("best", "runner_up"))
+    if groups["best"] is None or groups["runner_up"] is None:
+        return None
+    best, other = groups["best"]["indices"][0], groups["runner_up"]["indices"][0]
     paired = paired_comparison(Path(columns[other]["path"]), Path(columns[best]["path"]), metric)
     result = paired["result"]
     if paired["verdict"] is None or result is None:
@@ -47,8 +50,8 @@ def _paired(data: dict[str, Any], groups: dict[str, Any], metric: str) -> dict[s
 
 
 def judged_groups(
-    data: dict[str, Any], metric: str | None = None, lower: bool | None = None
-) -> dict[str, Any]:
+    data: Comparison, metric: str | None = None, lower: bool | None = None
+) -> SeedGroups:
     """``seed_groups`` with the paired test on the same test images where it applies (two
     single trials, a ``CONDITION:METRIC``); its reason otherwise."""
     groups = seed_groups(data, metric, lower)
@@ -69,7 +72,7 @@ def sweep_direction(location: SweepLocation, metric: str | None) -> bool | None:
     return search.direction == MINIMIZE
 
 
-def sweep_winner(scratch: Path, location: SweepLocation) -> dict[str, Any] | None:
+def sweep_winner(scratch: Path, location: SweepLocation) -> SeedGroups | None:
     """The end of ``sweep run``: the completed trials' groups, best first, with the verdict
     on the runner-up; None when no trial has completed (or none logged the metric).
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from abyssexp.schemas.results import ConditionSummary
+
 RECORD_VERSION = 1
 
 
@@ -133,7 +135,7 @@ class Record(BaseModel):
     disk_bytes: int | None = None
     best: BestMetric | None = None
     last_metrics: dict[str, float] | None = None
-    tests: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tests: dict[str, ConditionSummary] = Field(default_factory=dict)
     promotions: list[Promotion] = Field(default_factory=list)
     params_changes: list[ParamsChange] = Field(
         default_factory=list,

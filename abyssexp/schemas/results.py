@@ -31,6 +31,45 @@ MAX_PREDICTIONS_BYTES = MAX_INPUT_BYTES
 _KEEP = ConfigDict(extra="allow")
 
 
+class CaveatDetails(TypedDict, total=False):
+    """What a caveat's code carries beside its message."""
+
+    count: Annotated[int, Field(description="Images concerned.")]
+    images: Annotated[int, Field(description="Test images in all.")]
+    threshold: Annotated[int, Field(description="The bound not reached.")]
+    classes: Annotated[dict[str, int], Field(description="Test images of each small class.")]
+    flag: Annotated[str, Field(description="The `new` flag that overrode a data problem.")]
+    problems: Annotated[list[str], Field(description="The data problems it overrode.")]
+
+
+@with_config(_KEEP)
+class Caveat(CaveatDetails):
+    """What a reader must know before trusting a result (``experiment.caveats`` makes them):
+    a code from ``CAVEAT_CODES``, a message, and the details its code carries."""
+
+    code: str
+    message: str
+
+
+@with_config(_KEEP)
+class MetricInterval(TypedDict, total=False):
+    """A metric's 95 % interval (``evaluation.intervals``): bounds and n, or no bounds and the
+    reason no method holds; a record's summary keeps ``low``, ``high``, ``n``, ``method`` and
+    ``reason`` (results tested before ``method``/``reason`` existed have bounds alone)."""
+
+    value: float
+    low: float | None
+    high: float | None
+    n: int | None
+    level: float
+    method: Annotated[str, Field(description="clopper-pearson or bayesian-bootstrap.")]
+    reason: Annotated[str | None, Field(description="Why there are no bounds.")]
+    resamples: int
+    seed: int
+    draw_level: float
+    prior_images: float
+
+
 @with_config(_KEEP)
 class ClassMetrics(TypedDict):
     precision: NotRequired[float]
@@ -58,6 +97,16 @@ class ConditionMetrics(TypedDict):
     micro_f1: NotRequired[float]
     weighted_f1: NotRequired[float]
     mAP: NotRequired[float | None]
+    top_1_accuracy: NotRequired[float]
+    top_3_accuracy: NotRequired[float]
+    top_5_accuracy: NotRequired[float]
+    hamming_accuracy: NotRequired[Annotated[float, Field(description="Sigmoid: labels right.")]]
+    multilabel_images: NotRequired[
+        Annotated[int, Field(description="Softmax: images with several labels.")]
+    ]
+    predicted_classes: NotRequired[
+        Annotated[int, Field(description="Distinct answers given (1: a constant model).")]
+    ]
     confusion_matrix: NotRequired[list[Any]]
     checkpoint: NotRequired[str]
     condition: NotRequired[str]
@@ -65,10 +114,48 @@ class ConditionMetrics(TypedDict):
     dataset_sha256: NotRequired[
         Annotated[str | None, Field(description="sha256 of the test COCO file.")]
     ]
-    intervals: NotRequired[
-        Annotated[dict[str, dict[str, Any]], Field(description="95 % interval and n per metric.")]
+    images_sha256: NotRequired[
+        Annotated[str, Field(description="sha256 over every tested image's id and content.")]
     ]
-    caveats: NotRequired[list[dict[str, Any]]]
+    images_per_second: NotRequired[float | None]
+    tta: NotRequired[Annotated[str | None, Field(description="Test-time augmentation.")]]
+    dropped_unlabelled: NotRequired[int]
+    dropped_multilabel: NotRequired[int]
+    softmax_multilabel: NotRequired[str | None]
+    images_found: NotRequired[
+        Annotated[str | None, Field(description="Where the images were found.")]
+    ]
+    overlap: NotRequired[
+        Annotated[int, Field(description="Test images also training or validation images.")]
+    ]
+    overlap_detail: NotRequired[dict[str, Any]]
+    intervals: NotRequired[
+        Annotated[dict[str, MetricInterval], Field(description="95 % interval and n per metric.")]
+    ]
+    caveats: NotRequired[list[Caveat]]
+
+
+@with_config(_KEEP)
+class ConditionSummary(TypedDict):
+    """A record's ``tests.<condition>``: the few fields of a result that ``list``, ``compare``,
+    ``promote`` and the store read without opening ``metrics.json``."""
+
+    accuracy: NotRequired[float | None]
+    macro_f1: NotRequired[float | None]
+    micro_f1: NotRequired[float | None]
+    weighted_f1: NotRequired[float | None]
+    mAP: NotRequired[float | None]
+    top_3_accuracy: NotRequired[float | None]
+    checkpoint: NotRequired[str | None]
+    images: NotRequired[int | None]
+    intervals: NotRequired[
+        Annotated[dict[str, MetricInterval], Field(description="low, high, n, method, reason.")]
+    ]
+    overlap: NotRequired[int | None]
+    caveats: NotRequired[list[Caveat]]
+    dataset_sha256: NotRequired[str | None]
+    images_sha256: NotRequired[str | None]
+    activation: NotRequired[str | None]
 
 
 @with_config(_KEEP)
@@ -111,7 +198,7 @@ def load_predictions(path: Path) -> list[Prediction] | None:
     return load_file(path, PREDICTIONS_ADAPTER, MAX_PREDICTIONS_BYTES)
 
 
-def write_test_result(folder: Path, metrics: dict[str, Any], predictions: list[Any]) -> None:
+def write_test_result(folder: Path, metrics: ConditionMetrics, predictions: list[Any]) -> None:
     """Write a condition's ``predictions.json`` and ``metrics.json`` (metrics last: a folder
     with a metrics.json holds a whole result)."""
     atomic_write_json(folder / PREDICTIONS_FILE, predictions)

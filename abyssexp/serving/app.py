@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from starlette.applications import Starlette
@@ -62,9 +62,25 @@ def _prepare_all(parts: list[Part], input_size: tuple[int, int]) -> np.ndarray:
     return np.stack([prepare_bytes(p.data, input_size, p.name) for p in parts])
 
 
+class Answer(TypedDict):
+    """``POST /v1/predict``'s body: ``predict --json``'s fields (but its speed) and the model's
+    alias and checksum."""
+
+    warning: str | None
+    model: str
+    class_names: list[str]
+    activation: str
+    thresholds: list[float] | None
+    images: int
+    #: One row per image, in the order sent; ``file_name`` as the client sent it.
+    predictions: list[dict[str, Any]]
+    alias: str | None
+    checksum: str
+
+
 def answer(
     parts: list[Part], scores: np.ndarray, model: ServedModel, alias: str | None, top_k: int
-) -> dict[str, Any]:
+) -> Answer:
     """``predict --json``'s shape for these images, with the model's name, alias, checksum."""
     from abyssexp.evaluation.predict import PredictInput, Predictions
 
@@ -82,8 +98,17 @@ def answer(
     rows = result["predictions"]
     for row, part in zip(rows, parts, strict=True):
         row["file_name"] = part.name  # as the client sent it (Path would normalise it)
-    result.pop("images_per_second")
-    return {**result, "model": model.name, "alias": alias, "checksum": model.checksum}
+    return {
+        "warning": result["warning"],
+        "model": model.name,
+        "class_names": result["class_names"],
+        "activation": result["activation"],
+        "thresholds": result["thresholds"],
+        "images": result["images"],
+        "predictions": rows,
+        "alias": alias,
+        "checksum": model.checksum,
+    }
 
 
 async def predict(request: Request) -> Response:

@@ -38,7 +38,12 @@ from abyssexp.owned import check_inside
 from abyssexp.processes import this_host
 from abyssexp.schemas.export_manifest import FormatParity, load_export_manifest
 from abyssexp.schemas.record import Promotion
-from abyssexp.schemas.results import METRICS_FILE, load_test_metrics, read_test_metrics
+from abyssexp.schemas.results import (
+    METRICS_FILE,
+    Caveat,
+    load_test_metrics,
+    read_test_metrics,
+)
 from abyssexp.schemas.store_entry import ENTRY_VERSION, StoreEntry
 
 REQUIRE_RE = re.compile(
@@ -201,7 +206,7 @@ class PromoteResult:
     freed_bytes: int
     finished_interrupted: bool = False
     #: ``{condition: [caveat, ...]}``: what to know about the test results (copied into the entry).
-    caveats: dict[str, list[dict[str, Any]]] | None = None
+    caveats: dict[str, list[Caveat]] | None = None
     exports: dict[str, Any] = field(default_factory=dict)  # format -> parity (export.json)
 
     def to_json(self) -> dict[str, Any]:
@@ -270,7 +275,7 @@ class PromotionRequest:
     tests: dict[str, Any]
     project: str
     experiment_type: str
-    caveats: dict[str, list[dict[str, Any]]] | None = None
+    caveats: dict[str, list[Caveat]] | None = None
     #: Blocking caveat codes this promotion accepted (``--accept``), recorded in the entry.
     accepted: list[str] = field(default_factory=list)
 
@@ -328,13 +333,13 @@ def check_request(
 
 def test_caveats(
     paths: ExperimentPaths, tested: dict[str, Any], overrides: list[Any] | None = None
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[Caveat]]:
     """The caveats of every test condition: the record's, else (a result tested before caveats
     were stored) worked out from the condition's metrics.json; each with the experiment's data
     overrides (``new --force-data``) when the result does not already say them."""
     from abyssexp.experiment.caveats import result_caveats, with_override_caveats
 
-    found: dict[str, list[dict[str, Any]]] = {}
+    found: dict[str, list[Caveat]] = {}
     for condition, summary in tested.items():
         caveats = (summary or {}).get("caveats")
         if caveats is None:

@@ -260,6 +260,9 @@ def test_row_keys_are_the_fields_a_record_gives(experiments) -> None:
     assert all(row[key] == f"value of {key}" for key in placed if key != "live")
     assert set(ROW_KEYS) - set(placed) == {"live"}  # it decides the status instead
     assert placed == [key for key in ROW_KEYS if key != "live"]  # list --json keeps the order
+    from abyssexp.experiment.list_rows import ListRow
+
+    assert list(row) == [key for key in ListRow.__annotations__ if key != "_flat"]  # its type
 
 
 def test_index_of_the_first_version_is_rebuilt(runner, experiments, scratch: Path) -> None:

@@ -30,6 +30,42 @@ def test_old_metrics_read_with_their_unknown_keys_kept() -> None:
     assert metrics["top_1_accuracy"] == 0.75  # not in the schema: kept as it was
 
 
+def test_metrics_of_the_first_intervals_and_caveats_read() -> None:
+    """metrics.json as the first tests with intervals and caveats wrote it (percentile
+    bootstraps: no ``method`` or ``reason``), read and shown as then."""
+    from abyssexp.experiment.result_digest import caveat_codes, summarise_test, summary_metric
+
+    metrics = read_test_metrics(OLD / "metrics_v1.json")
+    assert metrics["intervals"]["accuracy"] == {
+        "value": 0.5, "low": 0.07, "high": 0.93, "n": 4, "level": 0.95
+    }  # fmt: skip
+    assert caveat_codes(metrics) == ["constant_predictions", "small_test_set"]
+    assert summary_metric(metrics) == "0.50 [0.07–0.93] n=4"
+    assert summarise_test(metrics)["intervals"]["macro_f1"] == {"low": 0.2, "high": 0.8, "n": 4}
+
+
+def test_record_test_summaries_of_every_version_read(tmp_path: Path) -> None:
+    """A record's ``tests`` as the first abyssexp wrote them (point values, checkpoint, images)
+    and as the first with intervals did (``n`` null where it had none), read through the
+    record's schema; a summary with a value of the wrong type makes the record unreadable, in
+    one line that names the field."""
+    from abyssexp.experiment.record_file import RecordUnreadableError, read_record
+    from abyssexp.experiment.result_digest import caveat_codes, summary_metric
+
+    tests = read_record(OLD / "record_tests_v0.json").tests
+    assert summary_metric(tests["first-tests"]) == "0.750"
+    assert summary_metric(tests["first-tests"], "mAP") == "1.000"
+    assert summary_metric(tests["with-intervals"]) == "0.50 [0.07–0.93] n=4"
+    assert caveat_codes(tests["with-intervals"]) == ["small_test_set"]
+    data = json.loads((OLD / "record_tests_v0.json").read_text())
+    data["tests"]["first-tests"]["accuracy"] = "high"
+    (tmp_path / "record.json").write_text(json.dumps(data))
+    with pytest.raises(RecordUnreadableError) as caught:
+        read_record(tmp_path / "record.json")
+    message = str(caught.value)
+    assert "accuracy" in message and "\n" not in message, message
+
+
 def test_a_metric_of_the_wrong_type_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text('{"activation": "softmax", "accuracy": "high"}')
