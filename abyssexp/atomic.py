@@ -33,6 +33,18 @@ FILE_MODE = 0o666 & ~_current_umask()
 
 _DEFERRED = threading.local()
 
+#: ``ABYSSEXP_TEST_FSYNC=0`` turns every fsync and sync off: the test suite's setting (as Git's
+#: ``GIT_TEST_FSYNC``), where thousands of small files are written beside trainings and a sync
+#: waits for their checkpoints too. Renames stay atomic, so a killed process still leaves the
+#: old file or the new one; only a power cut could lose what was written. Never for real work.
+TEST_FSYNC = "ABYSSEXP_TEST_FSYNC"
+
+
+def flush(fd: int) -> None:
+    """``os.fsync(fd)``: the one place abyssexp makes a file's bytes durable."""
+    if os.environ.get(TEST_FSYNC) != "0":
+        os.fsync(fd)
+
 
 @contextmanager
 def deferred_sync() -> Iterator[None]:
@@ -48,7 +60,7 @@ def deferred_sync() -> Iterator[None]:
         yield
     finally:
         _DEFERRED.depth = depth
-    if depth == 0:
+    if depth == 0 and os.environ.get(TEST_FSYNC) != "0":
         os.sync()
 
 
@@ -65,7 +77,7 @@ def fsync_dir(path: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
+        flush(fd)
     except OSError:
         pass
     finally:
@@ -96,7 +108,7 @@ def atomic_path(target: Path | str, *, durable: bool = True) -> Iterator[Path]:
         yield tmp
         if durable and not _deferred():
             with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
+                flush(handle.fileno())
         os.replace(tmp, target)
         if durable:
             fsync_dir(target.parent)

@@ -47,10 +47,11 @@ def own_root(root: Path) -> Path:
 
 
 def root_of(path: Path) -> Path | None:
-    """The deepest registered root that contains ``path`` (lexically), or None."""
+    """The deepest registered root that contains ``path`` (lexically), or None: the nearest of
+    its folders that is a root, so the cost is the path's depth, not the number of roots (a
+    long-lived process, such as a test worker, registers many)."""
     absolute = Path(os.path.abspath(path))
-    found = [root for root in _ROOTS if absolute.is_relative_to(root) and absolute != root]
-    return max(found, key=lambda root: len(root.parts)) if found else None
+    return next((folder for folder in absolute.parents if folder in _ROOTS), None)
 
 
 def _refuse_links(start: Path, relative: Path, verb: str) -> None:

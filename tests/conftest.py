@@ -16,6 +16,10 @@ from abyssexp.tf_runtime import configure_tensorflow_environment
 
 configure_tensorflow_environment()  # what the CLI runs with
 os.environ.setdefault("COLUMNS", "200")
+# No fsync or sync in the suite (abyssexp.atomic.TEST_FSYNC; Git's tests do the same): a sync
+# beside two trainings waits for their checkpoints. Every test's processes inherit it; set it
+# to 1 to run the suite with the flushes users get.
+os.environ.setdefault("ABYSSEXP_TEST_FSYNC", "0")
 
 
 def _command_built_once() -> None:

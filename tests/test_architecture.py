@@ -750,3 +750,35 @@ def test_the_usage_error_caught_is_the_one_typer_raises() -> None:
     for args in ([], ["--count", "x"]):
         result = CliRunner().invoke(probe, args, standalone_mode=False)
         assert isinstance(result.exception, UsageError), repr(result.exception)
+
+
+#: A file's bytes are made durable in one place (``atomic.flush``, the suite's switch with it).
+FLUSH_HOME = "atomic.py"
+
+
+def _flushes(tree: ast.AST) -> list[tuple[int, str]]:
+    """``os.fsync(...)`` and ``os.sync()`` calls in ``tree``."""
+    return [
+        (node.lineno, f"os.{node.func.attr}")
+        for node in _walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("fsync", "sync", "fdatasync")
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "os"
+    ]
+
+
+def test_one_module_flushes_files_to_disk() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line} {what}"
+        for path, tree in _modules()
+        if str(path.relative_to(PACKAGE)) != FLUSH_HOME
+        for line, what in _flushes(tree)
+    ]
+    assert not found, f"use abyssexp.atomic.flush / fsync_dir / deferred_sync: {found}"
+
+
+def test_the_flush_check_sees_a_direct_fsync() -> None:
+    source = "os.fsync(handle.fileno())\nos.sync()\nhandle.flush()\n"
+    assert [what for _, what in _flushes(ast.parse(source))] == ["os.fsync", "os.sync"]

@@ -30,6 +30,7 @@ def test_deferred_sync_writes_files_whole_and_flushes_once(tmp_path, monkeypatch
 
     from abyssexp.atomic import atomic_write_json, deferred_sync
 
+    monkeypatch.setenv("ABYSSEXP_TEST_FSYNC", "1")  # as users run it (the suite turns it off)
     calls = {"fsync": 0, "sync": 0}
     real_fsync = os.fsync
     monkeypatch.setattr(
@@ -50,3 +51,24 @@ def test_deferred_sync_writes_files_whole_and_flushes_once(tmp_path, monkeypatch
     ]
     atomic_write_json(tmp_path / "after.json", {})  # outside: fsynced as always
     assert calls["fsync"] >= 1
+
+
+def test_the_suite_setting_turns_every_flush_off_and_writes_stay_whole(
+    tmp_path, monkeypatch
+) -> None:
+    """``ABYSSEXP_TEST_FSYNC=0`` (tests/conftest.py sets it) skips fsync and sync, nothing
+    else: the files are written whole and renamed into place as always."""
+    import os
+
+    from abyssexp.atomic import atomic_write_json, deferred_sync
+
+    monkeypatch.setenv("ABYSSEXP_TEST_FSYNC", "0")
+    calls: list[str] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync"))
+    monkeypatch.setattr(os, "sync", lambda: calls.append("sync"))
+    atomic_write_json(tmp_path / "one.json", {"a": 1})
+    with deferred_sync():
+        atomic_write_json(tmp_path / "two.json", {"b": 2})
+    assert calls == []
+    assert json.loads((tmp_path / "one.json").read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "two.json"]

@@ -143,3 +143,22 @@ def test_check_path_is_the_checker_with_the_registered_root(
     owned.own_root(owner)
     with pytest.raises(OutsideOwnedFolderError, match="is a symlink"):
         owned.check_path(target)
+
+
+def test_the_owner_of_a_path_is_its_deepest_registered_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lexical, on the absolute spelling; a root's own owner is the root above it. Found by
+    walking up the path, whatever the number of roots (a test worker registers hundreds)."""
+    from abyssexp import owned
+
+    monkeypatch.setattr(owned, "_ROOTS", set())
+    for number in range(2000):
+        owned.own_root(tmp_path / "many" / str(number))
+    outer, inner = owned.own_root(tmp_path / "a"), owned.own_root(tmp_path / "a" / "b")
+    assert owned.root_of(inner / "c" / "d.json") == inner
+    assert owned.root_of(outer / "c") == outer
+    assert owned.root_of(inner) == outer
+    assert owned.root_of(outer) is None and owned.root_of(tmp_path / "elsewhere") is None
+    assert owned.root_of(inner / ".." / "c") == outer
+    assert owned.root_of(tmp_path / "many" / "7" / "x") == tmp_path / "many" / "7"

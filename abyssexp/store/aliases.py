@@ -12,11 +12,11 @@ and leaves the history as it is.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from abyssexp.atomic import flush
 from abyssexp.errors import InvalidInputError, StoreError
 from abyssexp.jsonio import read_input_bytes
 from abyssexp.processes import this_host
@@ -60,7 +60,7 @@ def record_moves(store: Path, before: dict[str, Any], after: dict[str, Any], via
     with open(store / HISTORY_FILE, "a", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
-        os.fsync(handle.fileno())
+        flush(handle.fileno())
 
 
 def read_history(store: Path) -> list[AliasMove]:

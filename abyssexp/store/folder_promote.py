@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from abyssexp.atomic import fsync_dir
+from abyssexp.atomic import flush, fsync_dir
 from abyssexp.errors import ExperimentStateError, StoreError
 from abyssexp.experiment.layout import ExperimentPaths
 from abyssexp.hashing import CHUNK, sha256_file
@@ -77,7 +77,7 @@ def _copy_with_digest(source: Path, target: Path, progress: Callable[[int], None
             writer.write(block)
             progress(len(block))
         writer.flush()
-        os.fsync(writer.fileno())
+        flush(writer.fileno())
     return digest.hexdigest()
 
 
@@ -85,7 +85,7 @@ def _write_synced(target: Path, data: bytes) -> str:
     with open(target, "wb") as handle:
         handle.write(data)
         handle.flush()
-        os.fsync(handle.fileno())
+        flush(handle.fileno())
     return hashlib.sha256(data).hexdigest()
 
 
