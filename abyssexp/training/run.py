@@ -194,8 +194,8 @@ def _seed_and_precision(training: TrainingParams) -> None:
 
 
 def _fit(plan: TrainingPlan, model: Any, inputs: TrainingInputs, callbacks: list[Any]) -> bool:
-    """``model.fit`` over the planned epochs, phase by phase; True when a signal abandoned an
-    epoch."""
+    """``model.fit`` over the planned epochs, phase by phase; True when a signal cut it."""
+    from abyssexp.models.compiling import build_optimizer
     from abyssexp.training.callbacks import TrainingInterrupted
     from abyssexp.training.phases import plan_phases
 
@@ -203,6 +203,7 @@ def _fit(plan: TrainingPlan, model: Any, inputs: TrainingInputs, callbacks: list
         for phase in plan_phases(plan, model, inputs):
             if phase.prepare is not None:
                 phase.prepare()
+            build_optimizer(model)
             model.fit(
                 inputs.train_at(phase.start),
                 epochs=phase.end,

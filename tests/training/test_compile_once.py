@@ -26,6 +26,21 @@ def _count_optimizers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
+def _count_traces(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Keras's real ``train_step``, each time TensorFlow traces it listed."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    traced: list[str] = []
+    real = TensorFlowTrainer.train_step
+
+    def counting(self, data):  # noqa: ANN001, ANN202 - a spy
+        traced.append(self.name)
+        return real(self, data)
+
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", counting)
+    return traced
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("freeze", "optimizers_made"), [(0, 1), (1, 2)])
 def test_each_phase_compiles_once(
@@ -42,9 +57,13 @@ def test_each_phase_compiles_once(
         "callbacks.pr_curves=false",
     )
     made = _count_optimizers(monkeypatch)
+    traced = _count_traces(monkeypatch)
     result = runner.invoke(app, ["train", str(root), "--quiet"])
     assert result.exit_code == 0, result.output
     assert made == ["adam"] * optimizers_made  # three before: facade, factory, fine-tuning
+    # One trace of the train step per compiled phase: the optimizer's variables exist before
+    # fit (``training.run.build_optimizer``), so TensorFlow does not trace it a second time.
+    assert len(traced) == optimizers_made, traced
 
 
 def test_the_seed_constructor_compiles_and_compile_false_only_builds() -> None:
