@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "abyssexp"
@@ -405,14 +406,22 @@ def _direction_decisions(tree: ast.Module) -> list[tuple[int, str]]:
     return found
 
 
-def test_one_module_decides_a_metrics_direction() -> None:
-    found = [
-        f"{path.relative_to(PACKAGE)}:{line} {word!r}"
+def _outside_home(
+    home: str, finder: Callable[[ast.AST], list[tuple[int, str]]], allowed: Collection = ()
+) -> list[str]:
+    """``path:line what`` for each thing ``finder`` sees in a module other than ``home``, but
+    the ``(path, what)`` pairs ``allowed``: the one check behind every one-home rule."""
+    return [
+        f"{relative}:{line} {what}"
         for path, tree in _modules()
-        if str(path.relative_to(PACKAGE)) != DIRECTION_HOME
-        for line, word in _direction_decisions(tree)
-        if (str(path.relative_to(PACKAGE)), word) not in DIRECTION_ALLOWED
+        if (relative := str(path.relative_to(PACKAGE))) != home
+        for line, what in finder(tree)
+        if (relative, what) not in allowed
     ]
+
+
+def test_one_module_decides_a_metrics_direction() -> None:
+    found = _outside_home(DIRECTION_HOME, _direction_decisions, DIRECTION_ALLOWED)
     assert not found, found
 
 
@@ -535,13 +544,7 @@ LIVENESS_ALLOWED = {
 
 
 def test_one_module_says_whether_a_process_is_gone() -> None:
-    found = [
-        f"{path.relative_to(PACKAGE)}:{line} {what}"
-        for path, tree in _modules()
-        if str(path.relative_to(PACKAGE)) != LIVENESS_HOME
-        for line, what in _liveness_decisions(tree)
-        if (str(path.relative_to(PACKAGE)), what) not in LIVENESS_ALLOWED
-    ]
+    found = _outside_home(LIVENESS_HOME, _liveness_decisions, LIVENESS_ALLOWED)
     assert not found, found
 
 
@@ -673,13 +676,7 @@ def _selections(tree: ast.Module) -> list[tuple[int, str]]:
 
 
 def test_one_module_selects_experiments() -> None:
-    found = [
-        f"{path.relative_to(PACKAGE)}:{line} {name}"
-        for path, tree in _modules()
-        if str(path.relative_to(PACKAGE)) != SELECTION_HOME
-        for line, name in _selections(tree)
-        if (str(path.relative_to(PACKAGE)), name) not in SELECTION_ALLOWED
-    ]
+    found = _outside_home(SELECTION_HOME, _selections, SELECTION_ALLOWED)
     assert not found, found
 
 
@@ -770,12 +767,7 @@ def _flushes(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def test_one_module_flushes_files_to_disk() -> None:
-    found = [
-        f"{path.relative_to(PACKAGE)}:{line} {what}"
-        for path, tree in _modules()
-        if str(path.relative_to(PACKAGE)) != FLUSH_HOME
-        for line, what in _flushes(tree)
-    ]
+    found = _outside_home(FLUSH_HOME, _flushes)
     assert not found, f"use abyssexp.atomic.flush / fsync_dir / deferred_sync: {found}"
 
 
