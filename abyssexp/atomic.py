@@ -40,9 +40,14 @@ _DEFERRED = threading.local()
 TEST_FSYNC = "ABYSSEXP_TEST_FSYNC"
 
 
+def _flushing() -> bool:
+    """Whether fsync and sync run (always, but in the test suite: ``TEST_FSYNC``)."""
+    return os.environ.get(TEST_FSYNC) != "0"
+
+
 def flush(fd: int) -> None:
     """``os.fsync(fd)``: the one place abyssexp makes a file's bytes durable."""
-    if os.environ.get(TEST_FSYNC) != "0":
+    if _flushing():
         os.fsync(fd)
 
 
@@ -60,7 +65,7 @@ def deferred_sync() -> Iterator[None]:
         yield
     finally:
         _DEFERRED.depth = depth
-    if depth == 0 and os.environ.get(TEST_FSYNC) != "0":
+    if depth == 0 and _flushing():
         os.sync()
 
 
