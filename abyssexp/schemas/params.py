@@ -454,7 +454,7 @@ class TrainingParams(_Strict):
         ge=0.0,
         le=MAX_EPOCHS,
         description="Linear learning-rate warm-up from 0 over this many epochs, for every "
-        "schedule (restarts after unfreezing).",
+        "schedule but plateau (restarts after unfreezing).",
     )
     label_smoothing: float = Field(
         0.0, ge=0.0, lt=1.0, description="Label smoothing of the cross-entropy targets."
@@ -659,7 +659,11 @@ class AugmentationParams(_Strict):
 
 
 class ReduceLROnPlateauParams(_Strict):
-    enabled: bool = Field(False, description="Reduce the learning rate when monitor plateaus.")
+    enabled: bool = Field(
+        False,
+        description="Reduce the learning rate when monitor plateaus (a constant rate only: "
+        "no training.lr_schedule, no warm-up).",
+    )
     factor: float = Field(0.5, gt=0.0, lt=1.0, description="Multiply the rate by this.")
     patience: int = Field(3, ge=1, description="Epochs without improvement before reducing.")
     min_lr: float = Field(1e-7, ge=0.0, description="Lower bound on the learning rate.")

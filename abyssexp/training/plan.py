@@ -215,20 +215,32 @@ def preflight(params: Params) -> None:
     )
     training = params.training
     check_schedule_params(training.lr_schedule, dict(training.lr_schedule_params))
-    if params.callbacks.reduce_lr_on_plateau.enabled and training.lr_schedule not in (
-        None,
-        "plateau",
-    ):
-        raise InvalidInputError(
-            "callbacks.reduce_lr_on_plateau cannot be combined with training.lr_schedule="
-            f"{training.lr_schedule}; use one of them"
-        )
+    _check_plateau(params)
     if (
         params.dataset.background_logit is not None
         and params.model.output_activation == "softmax"
         and (params.dataset.unlabelled == "zeros")
     ):
         raise InvalidInputError("dataset.unlabelled=zeros needs model.output_activation=sigmoid")
+
+
+def _check_plateau(params: Params) -> None:
+    """ReduceLROnPlateau sets the optimizer's rate, which a schedule (or a warm-up, which makes
+    one) does not allow: Keras would raise at the first plateau, epochs into the run."""
+    training = params.training
+    if training.lr_schedule != "plateau" and not params.callbacks.reduce_lr_on_plateau.enabled:
+        return
+    if training.lr_schedule not in (None, "plateau"):
+        raise InvalidInputError(
+            "callbacks.reduce_lr_on_plateau cannot be combined with training.lr_schedule="
+            f"{training.lr_schedule}, whose rate cannot be set; use one of them"
+        )
+    if training.warmup_epochs:
+        raise InvalidInputError(
+            f"a plateau schedule cannot follow a warm-up (training.warmup_epochs is "
+            f"{training.warmup_epochs:g}): the rate must stay settable; set "
+            f"training.warmup_epochs=0 or use another schedule"
+        )
 
 
 def start_state(paths: ExperimentPaths, params: Params, resume: bool) -> ResumeState | None:
