@@ -77,12 +77,25 @@ def read_history_rows(path: Path) -> list[dict[str, str]]:
 
     Raises:
         ExperimentStateError: it exists but cannot be read (training would otherwise rewrite it
-            with the new epochs only).
+            with the new epochs only), or a row's ``epoch`` is not an epoch number (which rows
+            come before the resumed epoch would be unknown).
     """
+    from abyssexp.schemas.params import MAX_EPOCHS  # pydantic: not for `list`'s readers
+
     if not os.path.lexists(path):
         return []
+    last = 2 * MAX_EPOCHS  # training.init_epoch + training.epochs, each at most MAX_EPOCHS
     header, rows = history_table(_text(path))
-    return [{key: row[i] if i < len(row) else "" for i, key in enumerate(header)} for row in rows]
+    found = [{key: row[i] if i < len(row) else "" for i, key in enumerate(header)} for row in rows]
+    for number, row in enumerate(found, start=1):
+        epoch = row.get("epoch", "")
+        if not (epoch.isascii() and epoch.isdigit() and 0 < int(epoch) <= last):
+            raise ExperimentStateError(
+                f"{path}: row {number}: epoch {epoch!r} is not an epoch number (1 to {last}), "
+                f"so the epochs before the resume are unknown; mend the row or start a new "
+                f"experiment with `abyssexp new ... --from {path.parent.parent}`"
+            )
+    return found
 
 
 def best_in_history(path: Path, metric: str, lower_is_better: bool) -> float | None:

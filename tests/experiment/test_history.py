@@ -45,3 +45,19 @@ def test_a_missing_history_is_empty_and_an_unreadable_one_stops_a_resume(tmp_pat
     assert read_history_columns(missing) == {}
     with pytest.raises(ExperimentStateError, match="is a folder"):
         read_history_rows(missing)  # never rewritten from nothing
+
+
+@pytest.mark.parametrize("epoch", ["two", "", "0", "-1", "1.5", "200001", "٣"])
+def test_a_row_without_an_epoch_number_stops_a_resume(tmp_path: Path, epoch: str) -> None:
+    """Which rows come before the resumed epoch (what training keeps, and what the plateau and
+    early-stopping counts are fed) is read from the epoch column: a row without a number there
+    stops the resume, named, rather than a traceback or a row silently kept or lost."""
+    root = tmp_path / "exp"
+    (root / "logs").mkdir(parents=True)
+    path = root / "logs" / "history.csv"
+    path.write_text(f"epoch,val_loss\n1,0.5\n{epoch},0.4\n")
+    with pytest.raises(ExperimentStateError) as raised:
+        read_history_rows(path)
+    message = str(raised.value)
+    assert f"row 2: epoch {epoch!r} is not an epoch number (1 to 200000)" in message
+    assert message.startswith(str(path)) and f"--from {root}`" in message
