@@ -49,6 +49,7 @@ from abyssexp.schemas.resolve import params_to_json
 from abyssexp.schemas.train_state import TrainState
 from abyssexp.training.inputs import TrainingInputs
 from abyssexp.training.plan import TrainingPlan
+from abyssexp.training.stopping import learning_rate_and_stopping
 from abyssexp.training.validation_scores import ValidationScores
 
 HEARTBEAT_S = 30.0
@@ -417,6 +418,7 @@ def make_callbacks(
     paths, params = plan.paths, plan.params
     resume = plan.resume
     promoted = promoted_checkpoints(read_record(paths.record))
+    history_rows = read_history_rows(paths.history) if resume else []
     checkpoint = ExperimentCheckpoint(
         paths,
         monitor=plan.monitor,
@@ -425,7 +427,7 @@ def make_callbacks(
         fmt=params.training.checkpoint_format,
         best_value=resume.best_value if resume else None,
         best_epoch=resume.best_epoch if resume else None,
-        history_rows=read_history_rows(paths.history) if resume else [],
+        history_rows=history_rows,
         epochs_total=plan.epochs_total,
         protected=lambda: promoted,
     )
@@ -474,7 +476,7 @@ def make_callbacks(
     callbacks.append(Heartbeat(paths.record))
     if params.callbacks.log_images and params.augmentation.enabled and resume is None:
         log_training_images(paths, inputs.fresh_train(), model, params.callbacks.log_images)
-    callbacks.extend(_learning_rate_and_stopping(plan))
+    callbacks.extend(learning_rate_and_stopping(plan, history_rows))
     callbacks.append(StopOnSignal(stop_flag))
     from abyssexp.training.pruning import pruning_callback
 
@@ -488,33 +490,6 @@ def _validation_covers_set(plan: TrainingPlan, inputs: TrainingInputs) -> bool:
     """Whether fit's validation pass reads every validation image (its scores can be reused)."""
     steps = inputs.validation_steps or 0
     return plan.val_set is not None and steps * plan.params.training.batch_size >= len(plan.val_set)
-
-
-def _learning_rate_and_stopping(plan: TrainingPlan) -> list[keras.callbacks.Callback]:
-    """ReduceLROnPlateau and EarlyStopping, when the params ask for them."""
-    training, monitor = plan.params.training, plan.monitor
-    plateau = plan.params.callbacks.reduce_lr_on_plateau
-    found: list[keras.callbacks.Callback] = []
-    if training.lr_schedule == "plateau" or plateau.enabled:
-        schedule_params = dict(training.lr_schedule_params)
-        found.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor,
-                mode=keras_mode(monitor),
-                factor=float(schedule_params.get("factor", plateau.factor)),
-                patience=int(schedule_params.get("patience", plateau.patience)),
-                min_lr=float(schedule_params.get("min_lr", plateau.min_lr)),
-            )
-        )
-    if training.early_stopping_patience:
-        found.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor,
-                patience=training.early_stopping_patience,
-                mode=keras_mode(monitor),
-            )
-        )
-    return found
 
 
 def log_training_images(

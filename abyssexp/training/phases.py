@@ -69,13 +69,27 @@ def plan_phases(plan: TrainingPlan, model: keras.Model, inputs: TrainingInputs) 
     start, end = plan.initial_epoch, plan.epochs_total
     if not training.freeze_backbone_epochs:
         return [Phase(start, end)]
-    switch = training.init_epoch + training.freeze_backbone_epochs
+    switch = _switch(plan)
     unfreeze = Phase(max(start, switch), end, lambda: _unfreeze(plan, model, inputs))
     if start > switch:  # resumed in phase 2: the checkpoint is unfrozen and compiled already
         return [Phase(start, end)]
     if start == switch:  # resumed at the switch: the checkpoint is phase 1's last, still frozen
         return [unfreeze]
     return [Phase(start, switch), unfreeze]
+
+
+def first_epoch_of_phase(plan: TrainingPlan) -> int:
+    """The first epoch (from 0) of the phase the run starts in: where an uninterrupted run's
+    callbacks started counting (each ``fit`` starts them afresh)."""
+    training = plan.params.training
+    if training.freeze_backbone_epochs and plan.initial_epoch >= _switch(plan):
+        return _switch(plan)
+    return training.init_epoch
+
+
+def _switch(plan: TrainingPlan) -> int:
+    """The epoch at which two-phase fine-tuning unfreezes the backbone."""
+    return plan.params.training.init_epoch + plan.params.training.freeze_backbone_epochs
 
 
 def _compile(

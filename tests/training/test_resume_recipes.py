@@ -6,7 +6,8 @@ Each recipe's draws and state are what a resume must restore: the data order and
 augmentation draws (the pipeline skips to the resumed epoch), the batch-norm recompute batches
 (drawn at the epoch's place in the training stream), MixUp/CutMix/RandAugment (seeded per batch
 from the stream), the EMA weights and the accumulated gradients (in the checkpoint's optimizer),
-the random state of the model's layers (``train_state.json``) and each phase's place in the data.
+the random state of the model's layers (``train_state.json``), each phase's place in the data,
+and the epochs a learning-rate plateau has counted (``history.csv``'s, fed back).
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ RECIPES: dict[str, list[str]] = {
         'augmentation.randaugment={"num_ops": 1, "magnitude": 0.4}',
         "training.bn_recompute_batches=1",
     ],
+    # val_loss rises in epoch 2 (seed 7): the rate halves after it, a decision that counts
+    # the epoch before the cut; a resume that forgot it trained epoch 3 at the old rate.
+    "plateau": ["training.lr_schedule=plateau", 'training.lr_schedule_params={"patience": 1}'],
 }
 
 
@@ -114,6 +118,9 @@ def test_resumed_run_has_the_history_of_the_uninterrupted_one(recipe: str, recip
     expected, got = history(straight), history(cut)
     assert [row["epoch"] for row in got] == ["1", "2", "3"]
     assert any(column.startswith("val_") for column in expected[0])
+    if recipe == "plateau":  # the decision the resume must remember was taken
+        rates = [float(row["lr"]) for row in expected]
+        assert rates[2] == pytest.approx(rates[1] / 2) and rates[1] == rates[0]
     for want, row in zip(expected, got, strict=True):
         differing = {k: (want[k], row.get(k)) for k in want if row.get(k) != want[k]}
         assert not differing and row.keys() == want.keys(), f"epoch {want['epoch']}: {differing}"
