@@ -10,6 +10,10 @@ So here each callback is given, on resume, the finished epochs of the phase the 
 the start of the first ``fit``, the learning rate set to each epoch's: the counts, the best value,
 and a reduction decided at the last finished epoch (the checkpoint was saved before it) are then
 those of the uninterrupted run. A later phase's ``fit`` starts afresh, as it does uninterrupted.
+
+Known limit: a run killed (not stopped by a signal, which ends it cleanly) in the instant between
+writing an epoch and early stopping's decision after it resumes into one more batch before
+``fit`` sees the decision; the uninterrupted run would have ended there.
 """
 
 from __future__ import annotations
