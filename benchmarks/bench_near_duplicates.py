@@ -16,7 +16,10 @@ plus every false pair among bases and copies). Then the search: 100,000 random h
 planted near pairs, multi-index search against comparing every pair (timed on 10,000 and scaled
 by n², since all pairs at 100,000 take minutes), in rounds, medians and ranges.
 
-Run: ``python benchmarks/bench_near_duplicates.py`` (about a minute; ``--quick`` for fewer bases).
+Last, the cost of hashing a cold cache: one loop, threads, processes (``--part pool``).
+
+Run: ``python benchmarks/bench_near_duplicates.py`` (about a minute; ``--quick`` for fewer bases;
+``--part`` for some parts only).
 """
 
 from __future__ import annotations
@@ -350,15 +353,69 @@ def check_cost(folder: Path, rounds: int, scale: float = 1.0) -> None:
             )
 
 
+def pool_cost(folder: Path, rounds: int) -> None:
+    """Hashing the images of a cold cache: one loop, eight threads (before the ninth session),
+    and what ``hash_cache`` does now (one process per core from 256 images), in rounds with the
+    cases in turn; the same signatures from each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from abyssexp.datasets.hash_cache import _compute_signatures
+    from abyssexp.worker_pool import usable_cores
+
+    shapes = synthetic.write_shapes_dataset(folder / "shapes", {"train": 1500}, size=64, seed=6)
+    files = _photo_split(folder, 500)
+    sets = {
+        "shapes 64px 1500": sorted(shapes["train"].parent.rglob("*.jpg")),
+        "photos 640x480 400": sorted(files["train"].parent.glob("train_*.jpg")),
+    }
+
+    def threads(paths: list[Path]) -> list:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(image_signature, paths))
+
+    cases: dict[str, Callable[[list[Path]], list]] = {
+        "one loop": lambda paths: [image_signature(p) for p in paths],
+        "8 threads (before)": threads,
+        f"{usable_cores()} processes (now)": lambda paths: _compute_signatures(paths, 8),
+    }
+    print(f"hashing a cold cache ({rounds} rounds, median (range), seconds):")
+    for label, paths in sets.items():
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        expected = cases["one loop"](paths)
+        for _ in range(rounds):
+            for name, run in cases.items():
+                start = time.perf_counter()
+                assert run(paths) == expected, name
+                times[name].append(time.perf_counter() - start)
+        before = statistics.median(times["8 threads (before)"])
+        for name, values in times.items():
+            mid = statistics.median(values)
+            print(
+                f"  {label:<19} {name:<19} {mid:5.2f} ({min(values):.2f}–{max(values):.2f})"
+                f"  {before / mid:4.1f}× the threads"
+            )
+
+
+PARTS = ("quality", "search", "cost", "pool")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer shapes, one search round")
+    parser.add_argument("--part", choices=PARTS, action="append", help="only these (repeatable)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        evaluate(Path(folder), 20 if args.quick else 60)
-    search(1 if args.quick else 3)
-    with tempfile.TemporaryDirectory() as folder:
-        check_cost(Path(folder), 1 if args.quick else 3)
+    parts = args.part or PARTS
+    if "quality" in parts:
+        with tempfile.TemporaryDirectory() as folder:
+            evaluate(Path(folder), 20 if args.quick else 60)
+    if "search" in parts:
+        search(1 if args.quick else 3)
+    if "cost" in parts:
+        with tempfile.TemporaryDirectory() as folder:
+            check_cost(Path(folder), 1 if args.quick else 3)
+    if "pool" in parts:
+        with tempfile.TemporaryDirectory() as folder:
+            pool_cost(Path(folder), 1 if args.quick else 3)
 
 
 if __name__ == "__main__":

@@ -774,3 +774,28 @@ def test_one_module_flushes_files_to_disk() -> None:
 def test_the_flush_check_sees_a_direct_fsync() -> None:
     source = "os.fsync(handle.fileno())\nos.sync()\nhandle.flush()\n"
     assert [what for _, what in _flushes(ast.parse(source))] == ["os.fsync", "os.sync"]
+
+
+#: Processes for per-image work start in one place (``worker_pool``: workers that exit with
+#: their parent and leave Ctrl-C to it).
+POOL_HOME = "worker_pool.py"
+
+
+def _process_pools(tree: ast.AST) -> list[tuple[int, str]]:
+    return [
+        (node.lineno, ast.unparse(node.func))
+        for node in _walk(tree)
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func).rpartition(".")[2] in ("ProcessPoolExecutor", "Pool")
+    ]
+
+
+def test_one_module_starts_process_pools() -> None:
+    found = _outside_home(POOL_HOME, _process_pools)
+    assert not found, f"use abyssexp.worker_pool.map_in_processes: {found}"
+
+
+def test_the_pool_check_sees_a_bare_pool() -> None:
+    source = "with ProcessPoolExecutor(2) as p:\n    pass\nmultiprocessing.Pool(2)\n"
+    found = sorted(what for _, what in _process_pools(ast.parse(source)))
+    assert found == ["ProcessPoolExecutor", "multiprocessing.Pool"]

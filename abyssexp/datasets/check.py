@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -22,6 +22,7 @@ from abyssexp.datasets.dialects import detect_dialect
 from abyssexp.datasets.locate import ImageFolder, find_image_dir, missing_message
 from abyssexp.datasets.quick import first_ids
 from abyssexp.errors import DatasetError, first_few
+from abyssexp.worker_pool import map_in_processes, pool_pays
 
 if TYPE_CHECKING:
     from abyssexp.datasets.class_table import ClassTable
@@ -64,9 +65,10 @@ class _ImageFailures:
     example: dict[str, str] = field(default_factory=dict)
 
 
-#: From this many images, one process per core: decoding also runs Python code (header
-#: parsing, EXIF, mode conversion) that holds the GIL. Below, threads in this process (no
-#: start-up cost; Pillow releases the GIL while it decodes, which is most of a large photo).
+#: From this many images (four times as many where workers are spawned: ``worker_pool``), one
+#: process per core: decoding also runs Python code (header parsing, EXIF, mode conversion)
+#: that holds the GIL. Below, threads in this process (no start-up cost; Pillow releases the
+#: GIL while it decodes, which is most of a large photo).
 PROCESS_POOL_FROM = 512
 
 
@@ -93,16 +95,12 @@ def _decode_results(paths: list[str], workers: int) -> Iterator[tuple[str | None
     if workers < 2:
         yield from map(_decode_one, paths)
         return
-    if len(paths) < PROCESS_POOL_FROM:
+    if not pool_pays(len(paths), PROCESS_POOL_FROM):
         with ThreadPoolExecutor(max_workers=workers) as threads:
             yield from threads.map(_decode_one, paths)
         return
-    import multiprocessing
-
     chunk = max(16, min(256, len(paths) // (workers * 16)))
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as processes:
-        yield from processes.map(_decode_one, paths, chunksize=chunk)
+    yield from map_in_processes(_decode_one, paths, workers, chunk)
 
 
 def _decode_all(

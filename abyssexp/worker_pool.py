@@ -1,0 +1,108 @@
+"""Process pools for per-image work, whose workers never outlive the command that started them.
+
+Checking a dataset decodes every image and hashes it; both run Python code that holds the GIL
+(header parsing, EXIF, mode conversion, the wavelet hash), so processes, one per core, are what
+makes them faster: threads made the hashes slower than one loop (docs/performance.md). Three
+things a bare ``ProcessPoolExecutor`` gets wrong, and this module does not:
+
+- **Orphans.** Workers of a parent that was killed (SIGKILL, or SIGTERM without a handler) wait
+  on their queue forever. Here each worker watches its parent and exits when it is gone.
+- **Ctrl-C.** The terminal sends SIGINT to the whole process group: each worker printed its own
+  traceback, and leaving the pool's ``with`` block ran every image still queued before the
+  interrupt got through. Here workers ignore SIGINT, and the parent cancels what is queued.
+- **fork beside threads.** ``fork`` starts a worker in milliseconds, but not safely in a process
+  whose TensorFlow runs threads (``test`` checks its images after loading the model): there the
+  workers are spawned, which costs a few tenths of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+#: How often a worker looks whether its parent is still there (seconds).
+PARENT_CHECK_S = 0.5
+#: How long the parent waits for a result before it looks at its signals again (seconds).
+WAIT_STEP_S = 0.1
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the system says)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _start_method() -> str:
+    return "spawn" if "tensorflow" in sys.modules else "fork"
+
+
+def pool_pays(count: int, fork_from: int) -> bool:
+    """Whether ``count`` items are enough to start a pool: ``fork_from`` where workers fork,
+    four times as many where they are spawned (a few tenths of a second to start two)."""
+    return count >= (fork_from if _start_method() == "fork" else 4 * fork_from)
+
+
+def map_in_processes(
+    function: Callable[[Item], Result], items: Sequence[Item], workers: int, chunk: int
+) -> Iterator[Result]:
+    """``function`` over ``items`` in ``workers`` processes, results in order as they come.
+
+    ``function`` must be a module's top-level function, and the items cheap to pickle (plain
+    strings). The pool is shut down when the iterator is exhausted or closed, or when the caller
+    is interrupted; what was still queued then is cancelled, not run.
+    """
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(_start_method()),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+    try:
+        chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+        futures = [pool.submit(_run_chunk, function, part) for part in chunks]
+        for future in futures:
+            yield from _result(future)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _result(future: Future[list[Result]]) -> list[Result]:
+    """The future's result, waited for in short steps: a signal (Ctrl-C) that the kernel hands
+    to one of the pool's threads is then handled within a step, not when the work is done (a
+    wait on a lock is cut short only by a signal to the thread that waits)."""
+    while True:
+        try:
+            return future.result(timeout=WAIT_STEP_S)
+        except TimeoutError:
+            continue
+
+
+def _run_chunk(function: Callable[[Item], Result], part: Sequence[Item]) -> list[Result]:
+    return [function(item) for item in part]
+
+
+def _start_worker(parent: int) -> None:
+    """In each worker: leave Ctrl-C to the parent, and exit when the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, if it had one
+    threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
+
+
+def _exit_without(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
