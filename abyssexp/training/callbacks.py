@@ -344,6 +344,10 @@ class StopOnSignal(keras.callbacks.Callback):
     def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.on_train_batch_end(batch, logs)
 
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.model.stop_training:  # early stopping ended the run: a signal that came after
+            self.flag.pop("stop", None)  # its last batch (its files written) cuts nothing short
+
 
 def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     found = []
@@ -476,7 +480,7 @@ def make_callbacks(
     callbacks.append(Heartbeat(paths.record))
     if params.callbacks.log_images and params.augmentation.enabled and resume is None:
         log_training_images(paths, inputs.fresh_train(), model, params.callbacks.log_images)
-    callbacks.extend(learning_rate_and_stopping(plan, history_rows))
+    callbacks.extend(learning_rate_and_stopping(plan, history_rows, model))
     callbacks.append(StopOnSignal(stop_flag))
     from abyssexp.training.pruning import pruning_callback
 

@@ -87,6 +87,14 @@ def first_epoch_of_phase(plan: TrainingPlan) -> int:
     return training.init_epoch
 
 
+def resumes_with_saved_optimizer(plan: TrainingPlan) -> bool:
+    """Whether the run's first ``fit`` trains with the checkpoint's optimizer: a resume, but
+    not one at the switch to phase 2 (which compiles a new optimizer first)."""
+    if plan.resume is None:
+        return False
+    return not (plan.params.training.freeze_backbone_epochs and plan.initial_epoch == _switch(plan))
+
+
 def _switch(plan: TrainingPlan) -> int:
     """The epoch at which two-phase fine-tuning unfreezes the backbone."""
     return plan.params.training.init_epoch + plan.params.training.freeze_backbone_epochs

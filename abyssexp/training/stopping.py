@@ -11,9 +11,9 @@ the start of the first ``fit``, the learning rate set to each epoch's: the count
 and a reduction decided at the last finished epoch (the checkpoint was saved before it) are then
 those of the uninterrupted run. A later phase's ``fit`` starts afresh, as it does uninterrupted.
 
-Known limit: a run killed (not stopped by a signal, which ends it cleanly) in the instant between
-writing an epoch and early stopping's decision after it resumes into one more batch before
-``fit`` sees the decision; the uninterrupted run would have ended there.
+A run that early stopping ended is resumed on purpose (``--resume`` with more epochs): the stop
+its past decides is dropped, and it gets a new window of patience with its best value kept (the
+run killed in the instant between an epoch's files and that decision is resumed the same way).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any, NamedTuple
 
 import keras
 
+from abyssexp.errors import InvalidInputError
 from abyssexp.metric_direction import keras_mode
-from abyssexp.training.phases import first_epoch_of_phase
+from abyssexp.training.phases import first_epoch_of_phase, resumes_with_saved_optimizer
 from abyssexp.training.plan import TrainingPlan
 
 
@@ -76,9 +77,13 @@ class ResumedPlateau(keras.callbacks.ReduceLROnPlateau):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)
         past, self.past = self.past, []  # the next phase's fit starts afresh
+        optimizer = self.model.optimizer
+        saved = float(keras.ops.convert_to_numpy(optimizer.learning_rate))  # the checkpoint's
         for finished in past:
-            if finished.lr is not None:
-                self.model.optimizer.learning_rate = finished.lr
+            # A row without a rate (not written by abyssexp) trains at the checkpoint's: only
+            # the last row's decision reaches the optimizer, and that is the rate it holds.
+            known = finished.lr is not None and math.isfinite(finished.lr)
+            optimizer.learning_rate = finished.lr if known else saved
             self.on_epoch_end(finished.epoch, {self.monitor: finished.value})
 
 
@@ -94,18 +99,40 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
         past, self.past = self.past, []
         for finished in past:
             self.on_epoch_end(finished.epoch, {self.monitor: finished.value})
+        if self.model.stop_training:  # it had stopped the run: resumed for more, on purpose
+            self.model.stop_training = False
+            self.wait, self.stopped_epoch = 0, 0
+
+
+def settable_rate(model: keras.Model) -> bool:
+    """Whether the model's optimizer holds a rate a callback can set (not a schedule: Keras
+    raises on setting one). Read from its config, the public view of it."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed precision
+    return not isinstance(optimizer.get_config().get("learning_rate"), dict)
 
 
 def learning_rate_and_stopping(
-    plan: TrainingPlan, rows: Sequence[Mapping[str, Any]]
+    plan: TrainingPlan, rows: Sequence[Mapping[str, Any]], model: keras.Model
 ) -> list[keras.callbacks.Callback]:
     """ReduceLROnPlateau and EarlyStopping, when the params ask for them, continuing the counts
-    of ``rows`` (``history.csv``'s, when the run resumes)."""
+    of ``rows`` (``history.csv``'s, when the run resumes).
+
+    Raises:
+        InvalidInputError: a plateau is asked of a resumed run whose checkpoint's optimizer
+            follows a schedule (the params changed since it was trained).
+    """
     training, monitor = plan.params.training, plan.monitor
     plateau = plan.params.callbacks.reduce_lr_on_plateau
     past = past_epochs(plan, rows, monitor)
     found: list[keras.callbacks.Callback] = []
     if training.lr_schedule == "plateau" or plateau.enabled:
+        if resumes_with_saved_optimizer(plan) and not settable_rate(model):
+            raise InvalidInputError(
+                f"{plan.paths.root}: its checkpoint's optimizer follows a learning-rate schedule "
+                f"(a schedule or a warm-up when it was trained), which a plateau cannot set; "
+                f"resume without the plateau, or start a new experiment with "
+                f"`abyssexp new ... --from {plan.paths.root}`"
+            )
         schedule_params = dict(training.lr_schedule_params)
         found.append(
             ResumedPlateau(

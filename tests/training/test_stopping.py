@@ -68,6 +68,75 @@ def test_a_resumed_count_is_the_uninterrupted_count(kind: str) -> None:
     assert compared > 150
 
 
+def test_a_run_early_stopping_ended_resumes_with_new_patience_and_its_best() -> None:
+    """Resumed on purpose (``--resume`` with more epochs): the stop its past decides is dropped
+    and its best value kept. Before, Keras saw the stop before the first batch, trained that
+    batch and wrote it as a whole epoch."""
+    values = [0.5, 0.6, 0.7, 0.55, 0.45, 0.46, 0.47]
+    straight = _run(_callbacks("early_stopping", 2, "min", []), _model(0.1), values, 0)
+    assert len(straight) == 3 and straight[-1][3]  # stopped after epoch 3
+    past = [PastEpoch(i, values[i], 0.1) for i in range(3)]
+    resumed = _run(_callbacks("early_stopping", 2, "min", past), _model(0.1), values, 3)
+    # 0.55 does not beat the kept 0.5; then 0.45 does, and two epochs without better stop it
+    assert [step[1:] for step in resumed] == [
+        (1, 0.5, False),
+        (0, 0.45, False),
+        (1, 0.45, False),
+        (2, 0.45, True),
+    ]
+
+
+def test_rows_without_a_rate_train_at_the_checkpoints() -> None:
+    """A history.csv without ``lr`` (not written by abyssexp): the replay must not reduce the
+    checkpoint's rate once per past plateau."""
+    values = [0.5, 0.6, 0.6, 0.6, 0.6]
+    straight = _run(_callbacks("plateau", 1, "min", []), _model(0.1), values, 0)
+    for cut in range(1, len(values)):
+        past = [PastEpoch(i, values[i], None) for i in range(cut)]
+        resumed = _run(_callbacks("plateau", 1, "min", past), _model(straight[cut - 1][0]),
+                       values, cut)  # fmt: skip
+        assert resumed == straight[cut:], cut
+
+
+def test_a_plateau_is_refused_on_a_checkpoint_whose_rate_is_a_schedule() -> None:
+    """``train --resume --set training.lr_schedule=plateau`` on a run trained with a schedule
+    or a warm-up: its checkpoint's optimizer cannot have its rate set (Keras raised a TypeError
+    at the first fit); refused as one line before the run is marked running."""
+    import keras
+
+    from abyssexp.errors import InvalidInputError
+    from abyssexp.models.schedules import with_warmup
+    from abyssexp.schemas.resolve import parse_set_options, resolve_params
+    from abyssexp.training.stopping import learning_rate_and_stopping, settable_rate
+
+    cosine = keras.optimizers.schedules.CosineDecay(0.1, 100)
+    scheduled = [
+        keras.optimizers.SGD(learning_rate=cosine),
+        keras.optimizers.SGD(learning_rate=with_warmup(0.1, 1, 10)),
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(learning_rate=cosine)),
+    ]
+    assert settable_rate(SimpleNamespace(optimizer=keras.optimizers.SGD(learning_rate=0.1)))
+    assert not any(settable_rate(SimpleNamespace(optimizer=o)) for o in scheduled)
+    params = resolve_params({}, parse_set_options(["training.lr_schedule=plateau"]))
+    plan = SimpleNamespace(params=params, monitor="val_loss", resume=SimpleNamespace(epoch=2),
+                           initial_epoch=2, paths=SimpleNamespace(root="/scratch/p/t/001.x"))  # fmt: skip
+    with pytest.raises(InvalidInputError, match="which a plateau cannot set; resume without"):
+        learning_rate_and_stopping(plan, [], SimpleNamespace(optimizer=scheduled[0]))
+
+
+def test_a_signal_after_early_stoppings_last_epoch_cuts_nothing_short() -> None:
+    """Ctrl-C while early stopping's last epoch writes its files: no batch follows to cut, so
+    the run is whole; it was marked interrupted (and a resume trained on past the stop)."""
+    from abyssexp.training.callbacks import StopOnSignal
+
+    for stopped, left in ((True, {}), (False, {"stop": True})):
+        flag: dict[str, Any] = {"stop": True}
+        callback = StopOnSignal(flag)
+        callback.set_model(SimpleNamespace(stop_training=stopped))
+        callback.on_train_end()
+        assert flag == left
+
+
 def test_without_the_past_the_count_starts_afresh_as_before() -> None:
     """What the resume used to do, and why it mattered: the rate fell an epoch late."""
     values = [0.5, 0.6, 0.6, 0.6]
