@@ -80,6 +80,33 @@ def test_schedule_and_optimizer_arguments_are_checked() -> None:
         make_optimizer("adam", 0.01, {"learning_rate": 1})
 
 
+@pytest.mark.parametrize(
+    ("name", "params", "says"),
+    [
+        ("plateau", {"factor": 1.5}, "factor: 1.5 is not a number between 0 and 1 (excluded)"),
+        ("plateau", {"factor": "abc"}, "factor: 'abc' is not a number between 0 and 1"),
+        ("plateau", {"patience": 2.5}, "patience: 2.5 is not a whole number of epochs"),
+        ("step", {"step_size": 0}, "step_size: 0 is not a whole number of epochs, 1 or more"),
+        ("exp", {"gamma": True}, "gamma: True is not a number above 0"),
+        ("cosine", {"min_lr": float("nan")}, "min_lr: nan is not a number, 0 or more"),
+        ("cyclic", {"max_lr": -1}, "max_lr: -1 is not a number above 0"),
+    ],
+)
+def test_schedule_values_out_of_range_are_refused_before_anything_is_built(
+    name, params, says
+) -> None:
+    """They raised a ValueError (ReduceLROnPlateau's factor) or trained a nonsense schedule once
+    the model was built; now one line at planning, with an example."""
+    from abyssexp.models.compile_options import check_schedule_params
+
+    with pytest.raises(InvalidInputError) as raised:
+        check_schedule_params(name, params)
+    assert says in str(raised.value) and "e.g. --set 'training.lr_schedule_params={" in str(
+        raised.value
+    )
+    check_schedule_params("plateau", {"factor": 0.5, "patience": 2, "min_lr": 0})
+
+
 def test_recompute_batch_norm_gives_exact_batch_statistics_from_its_epochs_batches() -> None:
     import keras
 
