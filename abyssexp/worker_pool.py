@@ -43,7 +43,9 @@ def usable_cores() -> int:
 
 
 def _start_method() -> str:
-    return "spawn" if "tensorflow" in sys.modules else "fork"
+    """fork on Linux without TensorFlow; spawn elsewhere (macOS's system libraries are not
+    safe to use in a forked child)."""
+    return "fork" if sys.platform == "linux" and "tensorflow" not in sys.modules else "spawn"
 
 
 def pool_pays(count: int, fork_from: int) -> bool:
@@ -69,12 +71,17 @@ def map_in_processes(
         initializer=_start_worker,
         initargs=(os.getpid(),),
     )
+    before = set(multiprocessing.active_children())
     try:
         chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
         futures = [pool.submit(_run_chunk, function, part) for part in chunks]
         for future in futures:
             yield from _result(future)
     except BaseException:
+        # Stop now: the chunks the workers hold (and the few queued to them) would otherwise
+        # run to their end before the command can exit.
+        for worker in set(multiprocessing.active_children()) - before:
+            worker.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()

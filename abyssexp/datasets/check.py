@@ -22,7 +22,7 @@ from abyssexp.datasets.dialects import detect_dialect
 from abyssexp.datasets.locate import ImageFolder, find_image_dir, missing_message
 from abyssexp.datasets.quick import first_ids
 from abyssexp.errors import DatasetError, first_few
-from abyssexp.worker_pool import map_in_processes, pool_pays
+from abyssexp.worker_pool import map_in_processes, pool_pays, usable_cores
 
 if TYPE_CHECKING:
     from abyssexp.datasets.class_table import ClassTable
@@ -174,7 +174,7 @@ class CheckOptions:
     #: The scratch root whose hash cache is used (None: the configured one).
     scratch: Path | None = None
     decode: bool = True
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=usable_cores)
 
 
 def check_coco(
