@@ -123,11 +123,12 @@ def test_bad_train_options_are_one_line(runner, scratch: Path, shapes) -> None:
 
 @pytest.mark.slow
 def test_sigkill_then_resume(runner, scratch: Path, shapes) -> None:
+    epochs = 12  # enough that the kill lands before the last: an epoch takes tenths of a second
     root = new_tiny(
         runner,
         shapes,
         "--set",
-        "training.epochs=4",
+        f"training.epochs={epochs}",
         "--set",
         "training.lr_schedule=cosine",
         "--set",
@@ -140,11 +141,11 @@ def test_sigkill_then_resume(runner, scratch: Path, shapes) -> None:
         if state.is_file() and json.loads(state.read_text())["epoch"] >= 2:
             break
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
-        time.sleep(0.2)
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = json.loads((root / "models" / "train_state.json").read_text())["epoch"]
-    assert 2 <= killed_at < 4
+    assert 2 <= killed_at < epochs
     listed = json.loads(runner.invoke(app, ["list", "--json"]).stdout)
     assert listed[0]["status"] == "crashed"
     best_before = json.loads((root / "models" / "train_state.json").read_text())["best_value"]
@@ -152,23 +153,24 @@ def test_sigkill_then_resume(runner, scratch: Path, shapes) -> None:
     result = runner.invoke(app, ["train", str(root), "--resume", "--quiet"])
     assert result.exit_code == 0, result.output
     rows = history(root)
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]  # continued, no duplicate rows
+    assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1))  # no duplicate rows
     state = json.loads((root / "models" / "train_state.json").read_text())
     losses = [float(r["val_loss"]) for r in rows]
     assert state["best_value"] == pytest.approx(min(losses)) and state["best_value"] <= best_before
     assert state["best_epoch"] == 1 + int(np.argmin(losses))
-    # The learning-rate schedule continued where it stopped: cosine over 4 epochs of 3 steps.
+    # The learning-rate schedule continued where it stopped: cosine over the epochs of 3 steps.
     import math
 
-    steps, total = 3, 12
+    steps, total = 3, 3 * epochs
     expected = [
-        0.002 * 0.5 * (1 + math.cos(math.pi * min(e * steps, total) / total)) for e in (1, 2, 3, 4)
+        0.002 * 0.5 * (1 + math.cos(math.pi * min(e * steps, total) / total))
+        for e in range(1, epochs + 1)
     ]
     assert [float(r["lr"]) for r in rows] == pytest.approx(expected, rel=1e-4, abs=1e-9)
     from abyssexp.models.classifier import load_keras_model
 
-    model = load_keras_model(root / "models" / "model_4.keras")
-    assert int(model.optimizer.iterations.numpy()) == 4 * steps
+    model = load_keras_model(root / "models" / f"model_{epochs}.keras")
+    assert int(model.optimizer.iterations.numpy()) == epochs * steps
     assert record(root)["status"] == "completed"
 
 
