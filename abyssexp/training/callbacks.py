@@ -344,10 +344,6 @@ class StopOnSignal(keras.callbacks.Callback):
     def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.on_train_batch_end(batch, logs)
 
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self.model.stop_training:  # early stopping ended the run: a signal that came after
-            self.flag.pop("stop", None)  # its last batch (its files written) cuts nothing short
-
 
 def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     found = []

@@ -131,7 +131,8 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
             mark_pruned(paths.record, stop_flag["prune_reason"])
             result.status = Status.PRUNED.value
             return result
-        if interrupted or (stop_flag.get("stop") and result.epochs_done < plan.epochs_total):
+        cut = stop_flag.get("stop") and not model.stop_training  # early stopping ended it whole
+        if interrupted or (cut and result.epochs_done < plan.epochs_total):
             with atomic_path(paths.recovery_checkpoint) as tmp:
                 model.save(tmp)
             mark_interrupted(paths.record, f"stopped by {stop_flag.get('signal')}")
@@ -183,11 +184,10 @@ def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
 
 def _seed_and_precision(training: TrainingParams) -> None:
     import keras
+    import tensorflow as tf
 
     keras.utils.set_random_seed(training.seed)
     if training.deterministic:
-        import tensorflow as tf
-
         tf.config.experimental.enable_op_determinism()
     if training.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")

@@ -99,9 +99,9 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
         past, self.past = self.past, []
         for finished in past:
             self.on_epoch_end(finished.epoch, {self.monitor: finished.value})
-        if self.model.stop_training:  # it had stopped the run: resumed for more, on purpose
-            self.model.stop_training = False
-            self.wait, self.stopped_epoch = 0, 0
+            if self.model.stop_training:  # it stopped the run here, and the run went on (or
+                self.model.stop_training = False  # goes on now): resumed for more, on purpose
+                self.wait, self.stopped_epoch = 0, 0
 
 
 def settable_rate(model: keras.Model) -> bool:

@@ -86,6 +86,31 @@ def test_a_run_early_stopping_ended_resumes_with_new_patience_and_its_best() -> 
     ]
 
 
+def test_an_extension_cut_and_resumed_stops_where_the_extension_did() -> None:
+    """A run early stopping ended, resumed for more (the extension), then cut and resumed
+    again: it stops where the uninterrupted extension stopped, not a whole window later (the
+    stop in its past is dropped where it happened, not at the end of the replay)."""
+    draw = random.Random(11)
+    compared = 0
+    for _ in range(100):
+        values = [float(draw.choice([0.5, 0.6, 0.7, 0.8])) for _ in range(12)]
+        patience, mode = draw.randint(1, 2), draw.choice(["min", "max"])
+        first = _run(_callbacks("early_stopping", patience, mode, []), _model(0.1), values, 0)
+        start = len(first)
+        if start == len(values):
+            continue
+        past = [PastEpoch(i, values[i], 0.1) for i in range(start)]
+        extension = _run(_callbacks("early_stopping", patience, mode, past), _model(0.1),
+                         values, start)  # fmt: skip
+        for cut in range(start + 1, start + len(extension)):
+            past = [PastEpoch(i, values[i], 0.1) for i in range(cut)]
+            resumed = _run(_callbacks("early_stopping", patience, mode, past), _model(0.1),
+                           values, cut)  # fmt: skip
+            assert resumed == extension[cut - start :], (values, patience, mode, cut)
+            compared += 1
+    assert compared > 50
+
+
 def test_rows_without_a_rate_train_at_the_checkpoints() -> None:
     """A history.csv without ``lr`` (not written by abyssexp): the replay must not reduce the
     checkpoint's rate once per past plateau."""
@@ -122,19 +147,6 @@ def test_a_plateau_is_refused_on_a_checkpoint_whose_rate_is_a_schedule() -> None
                            initial_epoch=2, paths=SimpleNamespace(root="/scratch/p/t/001.x"))  # fmt: skip
     with pytest.raises(InvalidInputError, match="which a plateau cannot set; resume without"):
         learning_rate_and_stopping(plan, [], SimpleNamespace(optimizer=scheduled[0]))
-
-
-def test_a_signal_after_early_stoppings_last_epoch_cuts_nothing_short() -> None:
-    """Ctrl-C while early stopping's last epoch writes its files: no batch follows to cut, so
-    the run is whole; it was marked interrupted (and a resume trained on past the stop)."""
-    from abyssexp.training.callbacks import StopOnSignal
-
-    for stopped, left in ((True, {}), (False, {"stop": True})):
-        flag: dict[str, Any] = {"stop": True}
-        callback = StopOnSignal(flag)
-        callback.set_model(SimpleNamespace(stop_training=stopped))
-        callback.on_train_end()
-        assert flag == left
 
 
 def test_without_the_past_the_count_starts_afresh_as_before() -> None:

@@ -242,3 +242,49 @@ def test_sigterm_saves_recovery_and_marks_interrupted(runner, scratch: Path, sha
     from abyssexp.models.classifier import load_keras_model
 
     assert load_keras_model(root / "models" / "recovery.keras").output_shape == (None, 3)
+
+
+#: Trains ROOT with a callback (after early stopping's) that sends the process SIGTERM once
+#: early stopping has decided to stop: the signal arrives while the last epoch's files are
+#: written, after its last batch. Prints the run's status and epochs done.
+SIGNAL_AT_THE_STOP = """
+import os, signal, sys
+from pathlib import Path
+import keras
+from abyssexp.experiment.layout import ExperimentPaths
+from abyssexp.training.plan import TrainOptions, plan_training
+from abyssexp.training.run import train_experiment
+
+class SignalAtTheStop(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+plan = plan_training(ExperimentPaths(Path(sys.argv[1])), TrainOptions())
+done = train_experiment(plan, extra_callbacks=[SignalAtTheStop()])
+print(done.status, done.epochs_done, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_signal_after_early_stoppings_last_epoch_cuts_nothing_short(
+    runner, scratch: Path, shapes
+) -> None:
+    """Ctrl-C while the epoch early stopping ends the run on writes its files: no batch is left
+    to cut, the run is whole. It was marked interrupted (epochs done < epochs asked), and its
+    resume trained past the stop."""
+    import sys
+
+    from tests.training.helpers import run_in_scratch
+
+    root = new_tiny(
+        runner,
+        shapes,
+        *["--set", "training.epochs=8", "--set", "training.early_stopping_patience=1"],
+        *["--set", "training.lr=1e-12", "--set", "callbacks.pr_curves=false"],
+    )
+    done = run_in_scratch([sys.executable, "-c", SIGNAL_AT_THE_STOP, str(root)], scratch)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, epochs = done.stdout.split()
+    assert status == "completed" and 2 <= int(epochs) < 8, done.stdout  # stopped early
+    assert record(root)["status"] == "completed"
