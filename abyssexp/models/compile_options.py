@@ -13,17 +13,19 @@ from typing import Any
 
 from abyssexp.errors import InvalidInputError
 
-#: Per parameter: a whole number?, the lower bound (value, included?), the upper bound
-#: (excluded; None: none), and what it must be, in words. Keras or the schedule would raise
-#: on anything else once the model is built (ReduceLROnPlateau on a factor of 1 or more).
-PARAM_RANGES: dict[str, tuple[bool, tuple[float, bool], float | None, str]] = {
-    "step_size": (True, (1, True), None, "a whole number of epochs, 1 or more"),
-    "patience": (True, (1, True), None, "a whole number of epochs, 1 or more"),
-    "gamma": (False, (0, False), None, "a number above 0"),
-    "factor": (False, (0, False), 1.0, "a number between 0 and 1 (excluded)"),
-    "min_lr": (False, (0, True), None, "a number, 0 or more"),
-    "base_lr": (False, (0, False), None, "a number above 0"),
-    "max_lr": (False, (0, False), None, "a number above 0"),
+#: Per parameter: how the schedule or callback reads it (``int`` or ``float``), the least value
+#: it takes (and whether that value itself is allowed), the value it must stay below (None: no
+#: bound), and what it must be, in words. What is refused would fail, or train a nonsense rate,
+#: once the model is built (ReduceLROnPlateau raises on a factor of 1 or more); what an older
+#: run trained with (a step_size of 2.5 read as 2, "10") still reads.
+PARAM_RANGES: dict[str, tuple[type[int] | type[float], tuple[float, bool], float | None, str]] = {
+    "step_size": (int, (1, True), None, "a number of epochs, 1 or more"),
+    "patience": (int, (0, True), None, "a number of epochs, 0 or more"),
+    "gamma": (float, (0, False), None, "a number above 0"),
+    "factor": (float, (0, True), 1.0, "a number from 0 to below 1"),
+    "min_lr": (float, (0, True), None, "a number, 0 or more"),
+    "base_lr": (float, (0, True), None, "a number, 0 or more"),
+    "max_lr": (float, (0, False), None, "a number above 0"),
 }
 EXAMPLES = {
     "step_size": 10, "patience": 3, "gamma": 0.1, "factor": 0.5, "min_lr": 1e-6,
@@ -63,13 +65,15 @@ def check_schedule_params(name: str | None, params: dict[str, Any]) -> None:
 
 
 def _in_range(key: str, value: Any) -> bool:
-    whole, (low, low_included), high, _ = PARAM_RANGES[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    read, (low, low_included), high, _ = PARAM_RANGES[key]
+    try:
+        number = read(value)  # as make_schedule and the plateau callback read it
+    except (TypeError, ValueError, OverflowError):
         return False
-    if whole and value != int(value):
+    if not math.isfinite(number):
         return False
-    above = value >= low if low_included else value > low
-    return above and (high is None or value < high)
+    above = number >= low if low_included else number > low
+    return above and (high is None or number < high)
 
 
 def optimizer_classes() -> dict[str, type]:
