@@ -22,9 +22,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -56,7 +59,7 @@ def pool_pays(count: int, fork_from: int) -> bool:
 
 def map_in_processes(
     function: Callable[[Item], Result], items: Sequence[Item], workers: int, chunk: int
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """``function`` over ``items`` in ``workers`` processes, results in order as they come.
 
     ``function`` must be a module's top-level function, and the items cheap to pickle (plain
@@ -65,13 +68,13 @@ def map_in_processes(
     """
     import multiprocessing
 
+    context = _Recording(multiprocessing.get_context(_start_method()))
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context(_start_method()),
+        mp_context=cast("BaseContext", context),  # a context in all but its class
         initializer=_start_worker,
         initargs=(os.getpid(),),
     )
-    before = set(multiprocessing.active_children())
     try:
         chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
         futures = [pool.submit(_run_chunk, function, part) for part in chunks]
@@ -79,12 +82,29 @@ def map_in_processes(
             yield from _result(future)
     except BaseException:
         # Stop now: the chunks the workers hold (and the few queued to them) would otherwise
-        # run to their end before the command can exit.
-        for worker in set(multiprocessing.active_children()) - before:
+        # run to their end before the command can exit. This pool's workers only.
+        for worker in context.started:
             worker.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+class _Recording:
+    """A multiprocessing context that remembers the processes it starts: the pool's workers,
+    and no other pool's (``active_children`` would name every child of the process)."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self.started: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def Process(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802  (the context's name)
+        process = self._context.Process(*args, **kwargs)
+        self.started.append(process)
+        return process
 
 
 def _result(future: Future[list[Result]]) -> list[Result]:

@@ -120,3 +120,21 @@ def test_a_pool_pays_from_its_threshold_and_later_when_spawned(monkeypatch) -> N
     assert not pool_pays(255, 256) and pool_pays(256, 256)
     monkeypatch.setitem(sys.modules, "tensorflow", sys)  # any module: only its presence counts
     assert not pool_pays(256, 256) and pool_pays(1024, 256)
+
+
+def test_leaving_one_pool_early_leaves_another_pool_alone() -> None:
+    """Only the pool's own workers are terminated: a second pool, started in another thread
+    meanwhile, finishes its work (it broke when every child of the process was terminated)."""
+    import threading
+
+    done: list[None] = []
+    first = map_in_processes(time.sleep, [0.0] + [1.0] * 10, 2, 1)
+    next(first)
+    second = threading.Thread(
+        target=lambda: done.extend(map_in_processes(time.sleep, [0.05] * 30, 2, 1))
+    )
+    second.start()
+    time.sleep(0.3)  # its workers are running
+    first.close()
+    second.join(timeout=30)
+    assert done == [None] * 30

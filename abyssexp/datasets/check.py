@@ -10,8 +10,9 @@ and every image file exists (and decodes, unless decoding is skipped).
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -88,7 +89,9 @@ def _decode_one(path: str) -> tuple[str | None, str]:
     return None, ""
 
 
-def _decode_results(paths: list[str], workers: int) -> Iterator[tuple[str | None, str]]:
+def _decode_results(
+    paths: list[str], workers: int
+) -> Generator[tuple[str | None, str], None, None]:
     """Each path's result, in order. One worker: a plain loop (a pool's hand-over per image
     costs as much as checking a small image). Many images: one process per core, paths sent in
     chunks as plain strings (cheap to pickle), results streamed back in order."""
@@ -111,14 +114,15 @@ def _decode_all(
     """Decode every image on ``workers`` cores, reporting progress as results arrive in order."""
     failures = _ImageFailures()
     results = _decode_results([os.fspath(path) for _, _, path in images], workers)
-    for done, ((image_id, file_name, _), (status, reason)) in enumerate(
-        zip(images, results, strict=True), start=1
-    ):
-        if status is not None:
-            getattr(failures, status).append((image_id, file_name))
-            failures.example.setdefault(status, reason)
-        if progress:
-            progress(done, len(images))
+    with contextlib.closing(results):  # an error in progress() stops the pool at once
+        for done, ((image_id, file_name, _), (status, reason)) in enumerate(
+            zip(images, results, strict=True), start=1
+        ):
+            if status is not None:
+                getattr(failures, status).append((image_id, file_name))
+                failures.example.setdefault(status, reason)
+            if progress:
+                progress(done, len(images))
     return failures
 
 
