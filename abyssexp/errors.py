@@ -37,6 +37,11 @@ class DatasetError(AbyssExpError):
     """A COCO file, category map or image cannot be used."""
 
 
+class TrainingDivergedError(AbyssExpError):
+    """The training loss became NaN or infinite: the run is marked failed, its finished epochs
+    kept (the diverging epoch is not recorded)."""
+
+
 class ExperimentStateError(AbyssExpError):
     """The experiment is in the wrong state for the command (running, no checkpoint, ...)."""
 

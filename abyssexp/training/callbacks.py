@@ -7,7 +7,8 @@
   and the experiment record. Every file is written atomically, ``train_state.json`` last.
 - ``ValidationCurves``: per-class PR curves and TP/FP/TN/FN/precision/recall/F1 on the full
   validation set, for TensorBoard. Inference only: it never touches the weights or an RNG.
-- ``LearningRateLogger``, ``Heartbeat``, ``RecomputeBatchNorm``, ``StopOnSignal``.
+- ``LearningRateLogger``, ``Heartbeat``, ``RecomputeBatchNorm``, ``StopOnSignal``,
+  ``StopOnDivergence`` (a NaN or infinite loss fails the run).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from abyssexp.atomic import atomic_copy, atomic_path, atomic_write_text
+from abyssexp.errors import TrainingDivergedError
 from abyssexp.experiment.checkpoints import (
     checkpoint_name,
     epoch_checkpoints,
@@ -325,6 +327,33 @@ class TrainingInterrupted(Exception):
     """Raised inside ``fit`` by ``StopOnSignal``: the epoch under way is abandoned, never recorded."""
 
 
+class StopOnDivergence(keras.callbacks.Callback):
+    """Ends the run as failed when the training loss becomes NaN or infinite.
+
+    Keras' ``TerminateOnNaN`` printed a line of its own and let the epoch finish: its
+    validation, a checkpoint of the diverged weights and a history row were written, and the run
+    ended ``completed``. Raising at the batch keeps the epoch out of every file, as a signal
+    does, and says what happened and what to change.
+    """
+
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.lr = lr
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDivergedError(
+                f"the training loss became {float(loss)} in epoch {self.epoch + 1}, batch "
+                f"{batch + 1}: the run diverged; its finished epochs are kept, this one is not. "
+                f"Lower training.lr (it is {self.lr:g}) or check the data (abyssexp data check)"
+            )
+
+
 class StopOnSignal(keras.callbacks.Callback):
     """Ends ``fit`` after the current batch once ``flag["stop"]`` is set by a signal handler.
 
@@ -431,7 +460,7 @@ def make_callbacks(
         epochs_total=plan.epochs_total,
         protected=lambda: promoted,
     )
-    callbacks: list[Any] = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+    callbacks: list[Any] = [LearningRateLogger(), StopOnDivergence(params.training.lr)]
     if params.training.ema:
         # First, so validation, the PR curves and every checkpoint see the averaged weights.
         swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)

@@ -9,7 +9,6 @@ the trial) or ``failed`` (with the error), never a silent ``running``.
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from abyssexp.locks import release_lock, try_lock
 from abyssexp.schemas.record import Status
 from abyssexp.training.heldout import save_heldout_after_training
 from abyssexp.training.plan import TrainingPlan, TrainOptions, plan_training, start_state
+from abyssexp.training.signals import install_signal_handlers, restore_signal_handlers
 from abyssexp.training.start_files import run_command_line, write_run_files
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
     callbacks, checkpoint = make_callbacks(plan, model, inputs, stop_flag, extra_callbacks)
     write_run_files(plan, provenance)
     mark_running(paths.record, plan.epochs_total)
-    previous_handlers = _install_signal_handlers(stop_flag)
+    previous_handlers = install_signal_handlers(stop_flag)
     started = time.monotonic()
     try:
         interrupted = _fit(plan, model, inputs, callbacks)
@@ -160,26 +160,7 @@ def _train_locked(plan: TrainingPlan, extra_callbacks: Sequence[Any]) -> TrainRe
         mark_failed(paths.record, message)
         raise
     finally:
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)
-
-
-def _install_signal_handlers(flag: dict[str, Any]) -> dict[int, Any]:
-    """SIGINT/SIGTERM set ``flag["stop"]`` (fit ends after the batch); a second stops at once."""
-    previous: dict[int, Any] = {}
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag.get("stop"):
-            raise KeyboardInterrupt  # a second Ctrl-C stops at once
-        flag["stop"] = True
-        flag["signal"] = signal.Signals(signum).name
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[signum] = signal.signal(signum, handler)
-        except ValueError:  # not the main thread (tests in threads)
-            pass
-    return previous
+        restore_signal_handlers(previous_handlers)
 
 
 def _seed_and_precision(training: TrainingParams) -> None:
@@ -195,6 +176,7 @@ def _seed_and_precision(training: TrainingParams) -> None:
 
 def _fit(plan: TrainingPlan, model: Any, inputs: TrainingInputs, callbacks: list[Any]) -> bool:
     """``model.fit`` over the planned epochs, phase by phase; True when a signal cut it."""
+    from abyssexp.errors import TrainingDivergedError
     from abyssexp.models.compiling import build_optimizer
     from abyssexp.training.callbacks import TrainingInterrupted
     from abyssexp.training.phases import plan_phases
@@ -217,9 +199,11 @@ def _fit(plan: TrainingPlan, model: Any, inputs: TrainingInputs, callbacks: list
             )
             if model.stop_training:  # early stopping ends the run, not just the phase
                 break
-    except TrainingInterrupted:
+    except (TrainingInterrupted, TrainingDivergedError) as cut:
         for callback in callbacks:  # fit ended early: let TensorBoard close its writers
             callback.on_train_end()
+        if isinstance(cut, TrainingDivergedError):
+            raise  # marked failed, with its message
         return True
     return False
 

@@ -288,3 +288,50 @@ def test_a_signal_after_early_stoppings_last_epoch_cuts_nothing_short(
     status, epochs = done.stdout.split()
     assert status == "completed" and 2 <= int(epochs) < 8, done.stdout  # stopped early
     assert record(root)["status"] == "completed"
+
+
+#: Trains ROOT with a callback that turns the model's weights to NaN after the first batch of
+#: epoch 2, as a diverging run's are: the next batch's loss is NaN.
+NAN_IN_EPOCH_2 = """
+import sys
+from pathlib import Path
+import keras, numpy as np
+from abyssexp.cli import app
+
+class Diverge(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 1 and batch == 0:
+            for variable in self.model.trainable_variables:
+                variable.assign(np.full(variable.shape, np.nan, variable.dtype))
+
+import abyssexp.training.callbacks as callbacks
+make = callbacks.make_callbacks
+callbacks.make_callbacks = lambda *a, **k: (lambda found: (found[0] + [Diverge()], found[1]))(
+    make(*a, **k))
+import abyssexp.training.run
+app(["train", sys.argv[1]], prog_name="abyssexp")
+"""
+
+
+@pytest.mark.slow
+def test_a_diverging_run_fails_with_its_finished_epochs_kept(runner, scratch: Path, shapes) -> None:
+    """A NaN loss: Keras' TerminateOnNaN printed its own line, finished the epoch (a history
+    row and a checkpoint of NaN weights) and the run ended completed. Now: failed, one line
+    saying what to change, and the diverging epoch in no file."""
+    import sys
+
+    from tests.training.helpers import run_in_scratch
+
+    root = new_tiny(runner, shapes, "--set", "training.epochs=4")
+    done = run_in_scratch([sys.executable, "-c", NAN_IN_EPOCH_2, str(root)], scratch)
+    assert done.returncode == 1, done.stderr[-2000:]
+    said = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(said) == 1 and "the training loss became nan in epoch 2, batch 2" in said[0]
+    assert "Lower training.lr (it is 0.002)" in said[0] and "Traceback" not in done.stderr
+    assert "Invalid loss" not in done.stdout + done.stderr
+    rec = record(root)
+    assert rec["status"] == "failed" and "the run diverged" in rec["error"]
+    assert [row["epoch"] for row in history(root)] == ["1"]
+    assert not (root / "models" / "model_2.keras").exists()
