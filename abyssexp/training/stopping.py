@@ -67,16 +67,25 @@ def _number(text: Any) -> float | None:
         return math.nan
 
 
-class ResumedPlateau(keras.callbacks.ReduceLROnPlateau):
-    """``ReduceLROnPlateau`` that counts a resumed phase's finished epochs too."""
+class _FedThePast:
+    """What both callbacks share: the finished epochs to feed, given once (to the first
+    ``fit``; the next phase's starts afresh, as it does uninterrupted)."""
 
     def __init__(self, past: Sequence[PastEpoch] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.past = list(past)
 
+    def _take_past(self) -> list[PastEpoch]:
+        past, self.past = self.past, []
+        return past
+
+
+class ResumedPlateau(_FedThePast, keras.callbacks.ReduceLROnPlateau):
+    """``ReduceLROnPlateau`` that counts a resumed phase's finished epochs too."""
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)
-        past, self.past = self.past, []  # the next phase's fit starts afresh
+        past = self._take_past()
         optimizer = self.model.optimizer
         saved = float(keras.ops.convert_to_numpy(optimizer.learning_rate))  # the checkpoint's
         for finished in past:
@@ -87,17 +96,12 @@ class ResumedPlateau(keras.callbacks.ReduceLROnPlateau):
             self.on_epoch_end(finished.epoch, {self.monitor: finished.value})
 
 
-class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+class ResumedEarlyStopping(_FedThePast, keras.callbacks.EarlyStopping):
     """``EarlyStopping`` that counts a resumed phase's finished epochs too."""
-
-    def __init__(self, past: Sequence[PastEpoch] = (), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.past = list(past)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)
-        past, self.past = self.past, []
-        for finished in past:
+        for finished in self._take_past():
             self.on_epoch_end(finished.epoch, {self.monitor: finished.value})
             if self.model.stop_training:  # it stopped the run here, and the run went on (or
                 self.model.stop_training = False  # goes on now): resumed for more, on purpose
