@@ -34,8 +34,9 @@ Result = TypeVar("Result")
 
 #: How often a worker looks whether its parent is still there (seconds).
 PARENT_CHECK_S = 0.5
-#: How long the parent waits for a result before it looks at its signals again (seconds).
-WAIT_STEP_S = 0.1
+#: How long the parent sleeps between looks at a result (seconds): short, as results come in
+#: order and each wait can add up to this much.
+WAIT_STEP_S = 0.01
 
 
 def usable_cores() -> int:
@@ -108,14 +109,13 @@ class _Recording:
 
 
 def _result(future: Future[list[Result]]) -> list[Result]:
-    """The future's result, waited for in short steps: a signal (Ctrl-C) that the kernel hands
-    to one of the pool's threads is then handled within a step, not when the work is done (a
-    wait on a lock is cut short only by a signal to the thread that waits)."""
-    while True:
-        try:
-            return future.result(timeout=WAIT_STEP_S)
-        except TimeoutError:
-            continue
+    """The future's result, waited for in short sleeps rather than on its lock: a signal (Ctrl-C)
+    that the kernel hands to one of the pool's threads is then handled within a step, not when
+    the work is done; and a KeyboardInterrupt raised inside a lock's wait could leave the lock
+    released twice (``RuntimeError: cannot release un-acquired lock`` after the interrupt)."""
+    while not future.done():
+        time.sleep(WAIT_STEP_S)
+    return future.result()
 
 
 def _run_chunk(function: Callable[[Item], Result], part: Sequence[Item]) -> list[Result]:
